@@ -1,0 +1,152 @@
+// Command muster keeps an organisation's audience in step with its HR and
+// directory systems. See README.md for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel() // first signal: stop taking new work and finish cleanly
+		<-sigs
+		fmt.Fprintln(os.Stderr, "muster: second signal, exiting now")
+		os.Exit(exitInterrupted)
+	}()
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	code := run(ctx, e, os.Args[1:])
+	cancel()
+	os.Exit(code)
+}
+
+// env is what a command may touch of the outside world, so tests can run
+// commands in-process with their own streams and environment.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// command is one verb of the command line. Each lives in its own file.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// commands lists every verb in the order `muster help` shows them.
+func commands() []command {
+	return []command{
+		{"help", "show this help", cmdHelp},
+	}
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	for _, c := range commands() {
+		if c.name == name {
+			return exitCodeOf(e, c.name, c.run(ctx, e, args[1:]))
+		}
+	}
+	fmt.Fprintf(e.stderr, "muster: unknown command %q\n\n", name)
+	usage(e.stderr)
+	return exitUsage
+}
+
+func cmdHelp(_ context.Context, e *env, _ []string) error {
+	usage(e.stdout)
+	return nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: muster COMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'muster COMMAND -h' for the flags of a command.")
+}
+
+// Exit codes, documented in README.md.
+const (
+	exitOK          = 0   // done; for a drop: applied (or a duplicate, a no-op)
+	exitError       = 1   // something failed; the message says what
+	exitUsage       = 2   // the command line was wrong
+	exitHeld        = 3   // the drop was held for an admin to approve
+	exitRejected    = 4   // the drop (or, for check, the file) was refused
+	exitInterrupted = 130 // a second SIGINT or SIGTERM
+)
+
+// exitStatus is returned by a command that finished its work but must still
+// exit non-zero (a held or rejected drop). It carries no message of its own.
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
+
+func exitCodeOf(e *env, name string, err error) int {
+	var st exitStatus
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &st):
+		return int(st)
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(e.stderr, "muster %s: %v\n", name, err)
+		return exitUsage
+	}
+	fmt.Fprintf(e.stderr, "muster %s: %v\n", name, err)
+	return exitError
+}
+
+// usageError is a wrong command line: exit code 2.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting, with
+// its usage written to the command's stderr.
+func newFlagSet(e *env, name, argsUsage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("muster "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: muster %s [flags] %s\n", name, argsUsage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and turns a flag error into a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
