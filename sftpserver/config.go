@@ -67,6 +67,8 @@ type Config struct {
 	// CloseTimeout bounds how long Close waits for connections and
 	// announcements to finish. Default 10s.
 	CloseTimeout time.Duration
+
+	now func() time.Time // the defender's clock; tests move it
 }
 
 // DefaultCiphers is the cipher list offered by default: the AEAD and CTR
@@ -115,6 +117,9 @@ func (c *Config) setDefaults() {
 	def(&c.BanDuration, 30*time.Minute)
 	def(&c.TempMaxAge, 48*time.Hour)
 	def(&c.CloseTimeout, 10*time.Second)
+	if c.now == nil {
+		c.now = time.Now
+	}
 }
 
 // Validate checks the config; errors name the field.

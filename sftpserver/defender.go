@@ -30,8 +30,8 @@ type scoreEvent struct {
 	points int
 }
 
-func newDefender(threshold int, window, ban time.Duration) *defender {
-	return &defender{threshold: threshold, window: window, ban: ban, now: time.Now,
+func newDefender(threshold int, window, ban time.Duration, now func() time.Time) *defender {
+	return &defender{threshold: threshold, window: window, ban: ban, now: now,
 		hosts: make(map[netip.Addr]*hostScore)}
 }
 

@@ -19,9 +19,9 @@ type statusError struct {
 func (e *statusError) Error() string { return e.msg }
 func (e *statusError) Unwrap() error { return e.code }
 
-func denied(msg string) error   { return &statusError{sftp.ErrSSHFxPermissionDenied, msg} }
-func failure(msg string) error  { return &statusError{sftp.ErrSSHFxFailure, msg} }
-func noSuchFile() error         { return &statusError{sftp.ErrSSHFxNoSuchFile, "no such file"} }
+func denied(msg string) error    { return &statusError{sftp.ErrSSHFxPermissionDenied, msg} }
+func failure(msg string) error   { return &statusError{sftp.ErrSSHFxFailure, msg} }
+func noSuchFile() error          { return &statusError{sftp.ErrSSHFxNoSuchFile, "no such file"} }
 func unsupported(m string) error { return &statusError{sftp.ErrSSHFxOpUnsupported, m} }
 
 // mapErr turns a file system error into a status a client understands and

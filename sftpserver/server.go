@@ -84,7 +84,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "sftp"),
-		def:        newDefender(cfg.BanThreshold, cfg.BanWindow, cfg.BanDuration),
+		def:        newDefender(cfg.BanThreshold, cfg.BanWindow, cfg.BanDuration, cfg.now),
 		conns:      make(map[*clientConn]struct{}),
 		perAddr:    make(map[netip.Addr]int),
 		perAccount: make(map[string]int),
