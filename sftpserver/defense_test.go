@@ -106,7 +106,7 @@ func TestHostKeys(t *testing.T) {
 	if bits := signers[1].PublicKey().(ssh.CryptoPublicKey).CryptoPublicKey().(interface{ Size() int }).Size() * 8; bits != 3072 {
 		t.Errorf("RSA host key has %d bits, want 3072", bits)
 	}
-	fi, err := os.Stat(filepath.Join(dir, "ssh_host_ed25519_key"))
+	fi, err := os.Stat(filepath.Join(dir, "hostkeys", "ssh_host_ed25519_key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v (%v), want 0600", fi.Mode(), err)
 	}
@@ -114,13 +114,13 @@ func TestHostKeys(t *testing.T) {
 	if _, err := signers[1].(ssh.AlgorithmSigner).SignWithAlgorithm(nil, []byte("x"), ssh.KeyAlgoRSA); err == nil {
 		t.Errorf("RSA host key signs with ssh-rsa (SHA-1)")
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ssh_host_rsa_key"), []byte("garbage"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "hostkeys", "ssh_host_rsa_key"), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := LoadHostKeys(dir); err == nil {
 		t.Errorf("a damaged key file was accepted")
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "ssh_host_rsa_key")); string(b) != "garbage" {
+	if b, _ := os.ReadFile(filepath.Join(dir, "hostkeys", "ssh_host_rsa_key")); string(b) != "garbage" {
 		t.Errorf("the damaged key file was replaced")
 	}
 }

@@ -124,6 +124,7 @@ func MustServer(t testing.TB, edit func(*Config)) *testServer {
 	if edit != nil {
 		edit(&cfg)
 	}
+	copyHostKeys(t, filepath.Join(ts.dir, "hostkeys"))
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -150,6 +151,41 @@ func MustServer(t testing.TB, edit func(*Config)) *testServer {
 		}
 	})
 	return ts
+}
+
+// sharedHostKeys are made once per test binary: an RSA 3072 key takes a
+// second to generate, every server needs one, and TestHostKeys covers the
+// generation itself.
+var sharedHostKeys struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func copyHostKeys(t testing.TB, dst string) {
+	t.Helper()
+	k := &sharedHostKeys
+	k.once.Do(func() {
+		k.dir, k.err = os.MkdirTemp("", "muster-hostkeys-")
+		if k.err == nil {
+			_, _, k.err = LoadHostKeys(k.dir)
+		}
+	})
+	if k.err != nil {
+		t.Fatal(k.err)
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, hk := range hostKeyFiles {
+		b, err := os.ReadFile(filepath.Join(k.dir, "hostkeys", hk.file))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dst, hk.file), b, 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // waitUploads waits until at least n uploads were announced and returns
@@ -381,4 +417,12 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedHostKeys.dir != "" {
+		os.RemoveAll(sharedHostKeys.dir)
+	}
+	os.Exit(code)
 }

@@ -40,10 +40,12 @@ type HostKey struct {
 	AuthorizedKey string
 }
 
-// LoadHostKeys loads the host keys from dir, generating any that are
-// missing (first start). A key file that exists but cannot be read or
-// parsed is an error, never silently replaced: clients have pinned it.
+// LoadHostKeys loads the host keys kept in <dir>/hostkeys (dir being
+// Config.Dir), generating any that are missing (first start). A key file
+// that exists but cannot be read or parsed is an error, never silently
+// replaced: clients have pinned it.
 func LoadHostKeys(dir string) ([]ssh.Signer, []HostKey, error) {
+	dir = filepath.Join(dir, "hostkeys")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("host keys: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -22,7 +23,19 @@ func main() {
 	keyFile := flag.String("key", "", "authorized_keys file for the account")
 	ciphers := flag.String("ciphers", "", "comma-separated cipher list (default: the server's)")
 	verbose := flag.Bool("v", false, "log to stderr")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	key, err := os.ReadFile(*keyFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -59,6 +72,5 @@ func main() {
 	<-sigs
 	if err := srv.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
 	}
 }
