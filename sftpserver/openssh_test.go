@@ -1,6 +1,8 @@
 package sftpserver
 
 import (
+	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,5 +240,58 @@ func TestOpenSSHKilledMidUpload(t *testing.T) {
 	staging, _ := os.ReadDir(filepath.Join(ts.dir, "home", "default", acme, stagingDir))
 	if len(staging) != 0 {
 		t.Errorf("staging not cleaned: %d files", len(staging))
+	}
+}
+
+// ssh -L: the client listens locally and asks the server to connect on
+// for each connection it accepts; the server refuses every such channel.
+func TestOpenSSHLocalForwardRefused(t *testing.T) {
+	needBinary(t, "ssh")
+	ts := MustServer(t, nil)
+	target, err := net.Listen("tcp", "127.0.0.1:0") // what the tunnel would reach
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := free.Addr().String()
+	free.Close()
+	args := append(ts.sshOpts(ts.acmeKey.private), "-p", ts.port, "-N",
+		"-L", local+":"+target.Addr().String(), acme+"@127.0.0.1")
+	cmd := exec.Command("ssh", args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var c net.Conn
+	for i := 0; ; i++ { // until ssh listens on the local end
+		if c, err = net.Dial("tcp", local); err == nil {
+			break
+		}
+		if i > 30_000 {
+			t.Fatalf("ssh -L never listened: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	defer c.Close()
+	// The refused channel makes ssh close the local connection: the read
+	// ends without data, and nothing reached the target.
+	_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	if n != 0 || err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Errorf("read through the tunnel: %d bytes, %v; want it closed", n, err)
+	}
+	_ = target.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Millisecond))
+	if tc, err := target.Accept(); err == nil {
+		tc.Close()
+		t.Errorf("the forwarded connection reached its target")
+	}
+	if !strings.Contains(ts.logs.String(), `msg="channel refused" component=sftp`) ||
+		!strings.Contains(ts.logs.String(), "type=direct-tcpip") {
+		t.Errorf("the refusal was not logged")
 	}
 }

@@ -3,14 +3,17 @@
 #
 # In one run, on loopback: a 200 MB CSV and a 1 GiB file are uploaded with
 # OpenSSH's sftp client (default options) to muster's server and to an sshd
-# this script starts with its own config, host key and authorized key
-# (internal-sftp), ROUNDS times, alternating which server goes first. Then
+# this script starts with its own config, host key and authorized key, ROUNDS
+# times, alternating which server goes first. sshd runs the sftp-server
+# program as Debian's default config does (OPENSSH_SUBSYSTEM=internal-sftp
+# runs the in-process one instead). Then
 # 20 uploads of 50 MB run at once against muster, and every one must be
 # announced with the right SHA-256. Prints each time, the ratios
 # muster/OpenSSH, and their median and spread.
 #
 # Usage: sftpserver/bench/bench.sh            (ROUNDS=3 by default)
 #        ROUNDS=5 KEEP=1 sftpserver/bench/bench.sh
+#        OPENSSH_SUBSYSTEM=internal-sftp CONCURRENT=0 sftpserver/bench/bench.sh
 #        MUSTER_CIPHERS=chacha20-poly1305@openssh.com sftpserver/bench/bench.sh
 #          (offer muster's server other ciphers than its default list)
 # Everything it makes goes to a temporary directory, removed at the end
@@ -32,6 +35,13 @@ trap cleanup EXIT
 need() { command -v "$1" >/dev/null || { echo "bench: $1 is required" >&2; exit 1; }; }
 need sftp; need ssh-keygen; need sha256sum; need go
 SSHD=${SSHD:-/usr/sbin/sshd}
+SUBSYSTEM=${OPENSSH_SUBSYSTEM:-}
+if [ -z "$SUBSYSTEM" ]; then
+  for p in /usr/lib/openssh/sftp-server /usr/libexec/sftp-server /usr/libexec/openssh/sftp-server; do
+    [ -x "$p" ] && { SUBSYSTEM=$p; break; }
+  done
+  SUBSYSTEM=${SUBSYSTEM:-internal-sftp}
+fi
 [ -x "$SSHD" ] || { echo "bench: $SSHD not found (apt-get install openssh-server)" >&2; exit 1; }
 
 echo "== preparing in $T"
@@ -74,7 +84,7 @@ UsePAM no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
-Subsystem sftp internal-sftp
+Subsystem sftp $SUBSYSTEM
 EOF
 "$SSHD" -D -e -f "$T/sshd_config" -p "$SSHD_PORT" 2>"$T/sshd.log" &
 pids+=($!)
@@ -126,6 +136,7 @@ big_sum=$(sha256sum < "$T/big.bin" | cut -d' ' -f1)
 printf '== %s rounds; sizes: export.csv %s bytes, big.bin %s bytes\n' "$ROUNDS" \
   "$(stat -c %s "$T/export.csv")" "$(stat -c %s "$T/big.bin")"
 cipher() { ssh "${OPTS[@]}" -v -p "$1" -o "User=$2" 127.0.0.1 exit 2>&1 | awk '/kex: client->server cipher/ { print $5 "/" $7; exit }' || true; }
+echo "OpenSSH subsystem: $SUBSYSTEM; $(ssh -V 2>&1)"
 echo "negotiated (client->server cipher/mac): muster $(cipher "$MUSTER_PORT" bench), OpenSSH $(cipher "$SSHD_PORT" "$ME")"
 printf '%-6s %-10s %9s %9s %7s\n' round file muster openssh ratio
 ratios_csv=(); ratios_big=()
@@ -155,6 +166,7 @@ echo "== muster time / OpenSSH time"
 summary "200 MB CSV" 1.2 "${ratios_csv[@]}"
 summary "1 GiB" 1.4 "${ratios_big[@]}"
 
+[ "$CONCURRENT" -gt 0 ] || exit 0
 echo "== $CONCURRENT concurrent 50 MB uploads to muster"
 sums=()
 for i in $(seq "$CONCURRENT"); do
