@@ -74,7 +74,7 @@ func (c *clientConn) serve() {
 		c.log.Warn("connection refused", logAccount, name, logReason, "too many sessions for this account")
 		return
 	}
-	c.log = c.log.With(logAccount, name)
+	c.log = c.log.With(logAccount, name, logOrg, acc.Org)
 	c.log.Info("session start", "client", string(sconn.ClientVersion()))
 	c.touch()
 

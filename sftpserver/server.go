@@ -89,6 +89,11 @@ func New(cfg Config) (*Server, error) {
 		perAddr:    make(map[netip.Addr]int),
 		perAccount: make(map[string]int),
 	}
+	accounts, err := compileAccounts(cfg.Accounts)
+	if err != nil {
+		return nil, err
+	}
+	s.accounts.Store(&accounts)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -229,7 +234,7 @@ const (
 
 // InboxDir returns the host path of an account's inbox, where committed
 // uploads are, for the pipeline's rescan on start (which must skip names
-// for which IsTempName is true).
+// for which IsTempName is true). It works from New on.
 func (s *Server) InboxDir(account string) (string, error) {
 	a := s.lookup(account)
 	if a == nil {
@@ -257,6 +262,9 @@ func (s *Server) WriteReport(account, name string, data []byte) error {
 	}
 	if why := validFileName(name); why != "" {
 		return schema.Errorf(schema.EInvalid, "report name %q: %s", name, why)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("write report for %s: %w", account, err)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, name), data, 0o640); err != nil {
 		return fmt.Errorf("write report %s for %s: %w", name, account, err)

@@ -351,7 +351,9 @@ func (s *Server) finish(h *handler, f *os.File, name string, started, committed 
 		defer s.wg.Done()
 		defer f.Close()
 		sum := sha256.New()
-		n, err := io.Copy(sum, io.NewSectionReader(f, 0, 1<<62))
+		buf := windowPool.Get().(*[]byte)
+		n, err := io.CopyBuffer(sum, io.NewSectionReader(f, 0, 1<<62), *buf)
+		windowPool.Put(buf)
 		if err == nil {
 			err = f.Sync()
 		}
