@@ -28,7 +28,12 @@ func TestOpenSSHSftpBatch(t *testing.T) {
 	mustFile(t, ts.clientDir, "full.csv", full)
 	mustFile(t, ts.clientDir, "half.csv", half)
 
+	mtime := time.Date(2023, 5, 6, 7, 8, 9, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(ts.clientDir, "a.csv"), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
 	out, code := ts.sftpBatch(acme, ts.acmeKey.private, `put a.csv
+put -p a.csv p.csv
 put b.csv
 put half.csv c.csv
 reput full.csv c.csv
@@ -51,25 +56,26 @@ ls
 		t.Errorf("ls -l does not show a.csv owned by acme:\n%s", out)
 	}
 	ups := ts.finalUploads()
-	if len(ups) != 4 {
-		t.Fatalf("got %d announcements, want 4 (a, b, c half, c full): %+v", len(ups), ups)
+	if len(ups) != 5 {
+		t.Fatalf("got %d announcements, want 5 (a, p, b, c half, c full): %+v", len(ups), ups)
 	}
 	checkUpload(t, byName(ups, "a.csv")[0], "a.csv", a)
+	checkUpload(t, byName(ups, "p.csv")[0], "p.csv", a)
+	if fi, err := os.Stat(filepath.Join(ts.inbox(acme), "p.csv")); err != nil || !fi.ModTime().Equal(mtime) {
+		t.Errorf("put -p did not keep the time: %v %v", fi.ModTime(), err)
+	}
 	checkUpload(t, byName(ups, "b.csv")[0], "b.csv", b)
 	cs := byName(ups, "c.csv")
 	if len(cs) != 2 {
 		t.Fatalf("c.csv announced %d times, want 2 (put, reput)", len(cs))
 	}
-	// The two uploads of c.csv may finish hashing in either order.
-	if cs[0].SHA256 == sum(full) {
-		cs[0], cs[1] = cs[1], cs[0]
-	}
+	// Uploads of one name are announced in the order they were committed.
 	checkUpload(t, cs[0], "c.csv", half)
 	checkUpload(t, cs[1], "c.csv", full)
 	ts.checkInbox(acme, "a.csv", b) // renamed over
 	ts.checkInbox(acme, "c.csv", full)
-	if names := ts.inboxNames(acme); strings.Join(names, ",") != "a.csv,c.csv" {
-		t.Errorf("inbox holds %v, want a.csv and c.csv", names)
+	if names := ts.inboxNames(acme); strings.Join(names, ",") != "a.csv,c.csv,p.csv" {
+		t.Errorf("inbox holds %v, want a.csv, c.csv and p.csv", names)
 	}
 }
 

@@ -72,7 +72,8 @@ type Server struct {
 	conns      map[*clientConn]struct{}
 	perAddr    map[netip.Addr]int
 	perAccount map[string]int
-	announceMu sync.Mutex // OnUpload is called one at a time
+	finishing  map[string]chan struct{} // by inbox path: the last upload not yet announced
+	announceMu sync.Mutex               // OnUpload is called one at a time
 }
 
 // New checks cfg and returns a server that is not yet listening.
@@ -88,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 		conns:      make(map[*clientConn]struct{}),
 		perAddr:    make(map[netip.Addr]int),
 		perAccount: make(map[string]int),
+		finishing:  make(map[string]chan struct{}),
 	}
 	accounts, err := compileAccounts(cfg.Accounts)
 	if err != nil {

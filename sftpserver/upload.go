@@ -346,9 +346,24 @@ func (s *Server) finish(h *handler, f *os.File, name string, started, committed 
 	up := Upload{Org: acc.Org, Account: acc.Name, Source: acc.Source, Name: name,
 		Path: filepath.Join(h.inboxPath, name), Started: started, Duration: committed.Sub(started),
 		RemoteAddr: h.c.nc.RemoteAddr().String()}
+	// Hashing runs in parallel, but uploads of one name are announced in
+	// the order they were committed.
+	done := make(chan struct{})
+	s.mu.Lock()
+	prev := s.finishing[up.Path]
+	s.finishing[up.Path] = done
+	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			if s.finishing[up.Path] == done {
+				delete(s.finishing, up.Path)
+			}
+			s.mu.Unlock()
+			close(done)
+		}()
 		defer f.Close()
 		sum := sha256.New()
 		buf := windowPool.Get().(*[]byte)
@@ -362,6 +377,9 @@ func (s *Server) finish(h *handler, f *os.File, name string, started, committed 
 			return
 		}
 		up.Size, up.SHA256 = n, hex.EncodeToString(sum.Sum(nil))
+		if prev != nil {
+			<-prev
+		}
 		s.stats.uploads.Add(1)
 		log.Info("upload", logName, name, logBytes, up.Size, logSHA256, up.SHA256,
 			logElapsed, up.Duration.Round(time.Millisecond).String(), logOutcome, "committed")
