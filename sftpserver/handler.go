@@ -27,6 +27,7 @@ type handler struct {
 
 	mu       sync.Mutex
 	inflight map[string]*upload // open uploads by inbox name, for path-based setstat and stat
+	open     int                // uploads open
 	// tempStarted remembers when temporary-named uploads of this session
 	// started, for the announcement when they are renamed.
 	tempStarted map[string]time.Time

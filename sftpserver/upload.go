@@ -69,8 +69,18 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 	case exists && flags.Creat && flags.Excl:
 		return nil, failure("file exists")
 	}
+	h.mu.Lock()
+	tooMany := h.open >= maxOpenUploads
+	if !tooMany {
+		h.open++
+	}
+	h.mu.Unlock()
+	if tooMany {
+		return nil, h.refuse(v.show, failure("too many files open at once"))
+	}
 	staged, f, err := h.createStaged()
 	if err != nil {
+		h.release()
 		h.c.log.Error("cannot create staging file", logErr, err)
 		return nil, failure("cannot store the file")
 	}
@@ -83,6 +93,7 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 	if exists && !flags.Trunc {
 		if u.base, err = h.inbox.Open(v.rel); err != nil {
 			u.discard()
+			h.release()
 			return nil, mapErr(err)
 		}
 		if bfi, err := u.base.Stat(); err == nil {
@@ -93,6 +104,16 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 	h.inflight[u.name] = u
 	h.mu.Unlock()
 	return u, nil
+}
+
+// maxOpenUploads caps the files one session may have open for writing:
+// each holds a staging file and buffers.
+const maxOpenUploads = 64
+
+func (h *handler) release() {
+	h.mu.Lock()
+	h.open--
+	h.mu.Unlock()
 }
 
 func (h *handler) refuse(name string, err error) error {
@@ -195,6 +216,7 @@ func (u *upload) Close() error {
 		delete(h.inflight, u.name)
 	}
 	h.mu.Unlock()
+	defer h.release()
 	switch {
 	case u.failed != nil:
 		u.discard()

@@ -288,3 +288,30 @@ func TestForwardingRefused(t *testing.T) {
 		t.Errorf("getwd: %v", err)
 	}
 }
+
+// One session cannot hold more than maxOpenUploads files open for writing.
+func TestTooManyOpenUploads(t *testing.T) {
+	ts := MustServer(t, nil)
+	c := ts.mustSftp()
+	var files []*sftp.File
+	for i := range maxOpenUploads {
+		f, err := c.OpenFile("/f"+strings.Repeat("x", i)+".csv", create)
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		files = append(files, f)
+	}
+	if f, err := c.OpenFile("/one-too-many.csv", create); err == nil {
+		f.Close()
+		t.Errorf("opened more than %d files", maxOpenUploads)
+	}
+	files[0].Close()
+	f, err := c.OpenFile("/now-ok.csv", create)
+	if err != nil {
+		t.Fatalf("after closing one: %v", err)
+	}
+	f.Close()
+	for _, f := range files[1:] {
+		f.Close()
+	}
+}
