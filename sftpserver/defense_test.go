@@ -87,14 +87,14 @@ func TestIdleTimeout(t *testing.T) {
 // file stops the start instead of being replaced.
 func TestHostKeys(t *testing.T) {
 	dir := t.TempDir()
-	_, first, err := LoadHostKeys(dir)
+	_, first, err := loadHostKeys(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(first) != 2 || first[0].Type != ssh.KeyAlgoED25519 || first[1].Type != ssh.KeyAlgoRSA {
 		t.Fatalf("host keys %+v, want ed25519 and RSA", first)
 	}
-	signers, again, err := LoadHostKeys(dir)
+	signers, again, err := loadHostKeys(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestHostKeys(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "hostkeys", "ssh_host_rsa_key"), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadHostKeys(dir); err == nil {
+	if _, _, err := loadHostKeys(dir); err == nil {
 		t.Errorf("a damaged key file was accepted")
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "hostkeys", "ssh_host_rsa_key")); string(b) != "garbage" {

@@ -168,7 +168,7 @@ func copyHostKeys(t testing.TB, dst string) {
 	k.once.Do(func() {
 		k.dir, k.err = os.MkdirTemp("", "muster-hostkeys-")
 		if k.err == nil {
-			_, _, k.err = LoadHostKeys(k.dir)
+			_, _, k.err = loadHostKeys(k.dir)
 		}
 	})
 	if k.err != nil {

@@ -40,11 +40,18 @@ type HostKey struct {
 	AuthorizedKey string
 }
 
-// LoadHostKeys loads the host keys kept in <dir>/hostkeys (dir being
-// Config.Dir), generating any that are missing (first start). A key file
-// that exists but cannot be read or parsed is an error, never silently
-// replaced: clients have pinned it.
-func LoadHostKeys(dir string) ([]ssh.Signer, []HostKey, error) {
+// HostKeys returns the host keys kept in <dir>/hostkeys (dir being
+// Config.Dir), generating any that are missing, as Open does on first
+// start: for `muster sftp hostkeys`, to show operators the fingerprints.
+func HostKeys(dir string) ([]HostKey, error) {
+	_, keys, err := loadHostKeys(dir)
+	return keys, err
+}
+
+// loadHostKeys loads the host keys kept in <dir>/hostkeys, generating any
+// that are missing (first start). A key file that exists but cannot be read
+// or parsed is an error, never silently replaced: clients have pinned it.
+func loadHostKeys(dir string) ([]ssh.Signer, []HostKey, error) {
 	dir = filepath.Join(dir, "hostkeys")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("host keys: %w", err)

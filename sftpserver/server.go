@@ -103,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 // Open loads (or on first start generates) the host keys, prepares every
 // account's home and starts listening. It returns once the port is bound.
 func (s *Server) Open() error {
-	signers, infos, err := LoadHostKeys(s.cfg.Dir)
+	signers, infos, err := loadHostKeys(s.cfg.Dir)
 	if err != nil {
 		return err
 	}

@@ -49,8 +49,8 @@ type counters struct {
 	bytes, uploads, tempUploads, aborted, nope atomic.Int64
 }
 
-// Stats returns a snapshot of the counters. Issue-level metrics (Prometheus
-// and the like) read this; the package depends on no metrics library.
+// Stats returns a snapshot of the counters, for a metrics exporter to read
+// (this package depends on no metrics library).
 func (s *Server) Stats() Stats {
 	c := &s.stats
 	return Stats{

@@ -96,7 +96,7 @@ func cmdSftpHostKeys(e *env, args []string) error {
 	if *dir == "" {
 		return usagef("-dir is required")
 	}
-	_, keys, err := sftpserver.LoadHostKeys(*dir)
+	keys, err := sftpserver.HostKeys(*dir)
 	if err != nil {
 		return err
 	}
