@@ -26,6 +26,9 @@ func TestBanAfterRepeatedFailures(t *testing.T) {
 			t.Fatalf("attempt %d with the wrong key logged in:\n%s", i, out)
 		}
 	}
+	// A failed connection is scored when the server sees it end, which can
+	// be just after the client has exited.
+	ts.waitFor("the ban", func() bool { return ts.Stats().Bans == 1 })
 	if out, code := ts.sftpBatch(acme, ts.acmeKey.private, "ls\n"); code == 0 {
 		t.Fatalf("banned address logged in:\n%s", out)
 	}
@@ -52,7 +55,9 @@ func TestConnectionLimits(t *testing.T) {
 	if _, err := ts.sftpClient(acme, ssh.PublicKeys(ts.acmeKey.signer)); err == nil {
 		t.Errorf("a second session for the account was allowed")
 	}
-	// globex may still log in: the limit is per account.
+	// globex may still log in: the limit is per account. (Wait for the
+	// refused connection to be released first: it counts for the address.)
+	ts.waitFor("the refused connection to close", func() bool { return ts.Stats().ActiveConnections == 1 })
 	g, err := ts.sftpClient(globex, ssh.PublicKeys(ts.globexKey.signer))
 	if err != nil {
 		t.Fatalf("other account: %v", err)

@@ -208,6 +208,18 @@ func (ts *testServer) waitUploads(n int) []Upload {
 	}
 }
 
+// waitFor polls cond until it holds: for server-side bookkeeping that
+// finishes just after a client has gone. The deadline only keeps a broken
+// test from hanging.
+func (ts *testServer) waitFor(what string, cond func() bool) {
+	ts.t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(time.Millisecond) {
+		if time.Since(start) > 60*time.Second {
+			ts.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 // finalUploads closes the server, which waits for every connection and
 // announcement, and returns everything announced.
 func (ts *testServer) finalUploads() []Upload {
