@@ -227,3 +227,16 @@ func TestLogs(t *testing.T) {
 		}
 	}
 }
+
+// Temporary files nobody came back for are deleted after TempMaxAge;
+// normal files stay.
+func TestStaleTempFilesSwept(t *testing.T) {
+	ts := MustServer(t, func(c *Config) { c.TempMaxAge = time.Nanosecond })
+	inbox := ts.inbox(acme)
+	mustFile(t, inbox, "x.csv.filepart", []byte("half"))
+	mustFile(t, inbox, "y.csv", []byte("whole"))
+	ts.sweepTemp()
+	if names := ts.inboxNames(acme); strings.Join(names, ",") != "y.csv" {
+		t.Errorf("inbox after sweep: %v, want only y.csv", names)
+	}
+}
