@@ -18,7 +18,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /events", s.listEvents)
 	s.controlRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+		writeJSON(w, http.StatusNotFound, messageJSON{Message: "Not Found"})
 	})
 	s.mux = m
 }
@@ -61,8 +61,7 @@ func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request) {
 }
 
 func entityNotFound(w http.ResponseWriter, kind, id string) {
-	writeJSON(w, http.StatusNotFound, map[string]string{
-		"message": kind + " not found: '" + id + "'.", "code": "entity_not_found", "entity_id": id})
+	writeJSON(w, http.StatusNotFound, messageJSON{Message: kind + " not found: '" + id + "'.", Code: "entity_not_found", EntityID: id})
 }
 
 // deleteDirectory answers as production did in 2021: 202, text/plain,
@@ -175,7 +174,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	u, ok := s.users[r.PathValue("id")]
 	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+		writeJSON(w, http.StatusNotFound, messageJSON{Message: "Not Found"})
 		return
 	}
 	writeJSON(w, http.StatusOK, s.renderUser(u, true, nil))
@@ -218,7 +217,7 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	g, ok := s.groups[r.PathValue("id")]
 	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+		writeJSON(w, http.StatusNotFound, messageJSON{Message: "Not Found"})
 		return
 	}
 	writeJSON(w, http.StatusOK, s.renderGroup(g))

@@ -23,9 +23,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(names) == 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{
-			"message": "One or more event names (e.g. dsync.user.created) must be provided using the events parameter.",
-			"code":    "invalid_events_request"})
+		writeJSON(w, http.StatusBadRequest, messageJSON{
+			Message: "One or more event names (e.g. dsync.user.created) must be provided using the events parameter.",
+			Code:    "invalid_events_request"})
 		return
 	}
 	p, ok := parseList(w, q)
@@ -79,7 +79,17 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if hi < len(match) && hi > lo {
 		after = match[hi-1].id
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "list_metadata": map[string]any{"after": after}})
+	writeJSON(w, http.StatusOK, eventListJSON{Object: "list", Data: data, ListMetadata: eventMetadataJSON{After: after}})
+}
+
+type eventMetadataJSON struct {
+	After any `json:"after"`
+}
+
+type eventListJSON struct {
+	Object       string            `json:"object"`
+	Data         []json.RawMessage `json:"data"`
+	ListMetadata eventMetadataJSON `json:"list_metadata"`
 }
 
 // Event is an entry of the fake's event log.

@@ -208,7 +208,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+s.opts.APIKey {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Unauthorized"})
+		writeJSON(w, http.StatusUnauthorized, messageJSON{Message: "Unauthorized"})
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -305,11 +305,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(b)
 }
 
-// validationFailed writes the 422 shape WorkOS uses (§7.1).
+type fieldErrorJSON struct {
+	Field string `json:"field"`
+	Code  string `json:"code"`
+}
+
+type validationJSON struct {
+	Message string           `json:"message"`
+	Errors  []fieldErrorJSON `json:"errors"`
+}
+
+// validationFailed writes the 422 shape WorkOS uses (§7.1), keys in its order.
 func validationFailed(w http.ResponseWriter, fields ...[2]string) {
-	errs := make([]map[string]string, len(fields))
-	for i, f := range fields {
-		errs[i] = map[string]string{"field": f[0], "code": f[1]}
+	v := validationJSON{Message: "Validation failed"}
+	for _, f := range fields {
+		v.Errors = append(v.Errors, fieldErrorJSON{f[0], f[1]})
 	}
-	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation failed", "errors": errs})
+	writeJSON(w, http.StatusUnprocessableEntity, v)
+}
+
+// messageJSON is an error body {"message", "code"?}.
+type messageJSON struct {
+	Message  string `json:"message"`
+	Code     string `json:"code,omitempty"`
+	EntityID string `json:"entity_id,omitempty"`
 }
