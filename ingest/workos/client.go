@@ -175,7 +175,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // String describes the client without its key.
-func (c *Client) String() string { return fmt.Sprintf("workos.Client{base: %s, key: %s}", c.base, redacted) }
+func (c *Client) String() string {
+	return fmt.Sprintf("workos.Client{base: %s, key: %s}", c.base, redacted)
+}
 
 // Format prints String whatever the verb, so %+v and %#v cannot reach the key.
 func (c *Client) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
