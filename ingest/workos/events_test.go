@@ -129,10 +129,10 @@ func TestMapEvents(t *testing.T) {
 		hasPerson bool
 	}
 	wants := []want{
-		{kind: workos.ChangeResync},                                  // activated
-		{kind: workos.ChangeIgnore, group: "Engineering"},            // group created
-		{kind: workos.ChangeIgnore, group: "Ops"},                    // group created
-		{kind: workos.ChangeUpsert, hasPerson: true},                 // user created
+		{kind: workos.ChangeResync},                       // activated
+		{kind: workos.ChangeIgnore, group: "Engineering"}, // group created
+		{kind: workos.ChangeIgnore, group: "Ops"},         // group created
+		{kind: workos.ChangeUpsert, hasPerson: true},      // user created
 		{kind: workos.ChangeGroupAdd, group: "Engineering", hasPerson: true},
 		{kind: workos.ChangeGroupRemove, group: "Engineering", hasPerson: true},
 		{kind: workos.ChangeUpsert, status: schema.StatusInactive, hasPerson: true}, // deactivated

@@ -62,7 +62,7 @@ func MapUser(u *User, groups []string, attrs schema.AttrSet) schema.Record {
 		r.Groups = cleanGroups(groups)
 	}
 	if attrs != 0 {
-		r.Attrs = attrs.Filter(userAttrs(u))
+		r.Attrs = userAttrs(u, attrs)
 	}
 	return r
 }
@@ -134,6 +134,9 @@ var attrKeys = [schema.NumAttrs][]string{
 	schema.AttrCountry:             {"country"},
 }
 
+var addressAttrs = schema.AttrSet(0).With(schema.AttrRawAddress).With(schema.AttrStreetAddress).With(schema.AttrCity).
+	With(schema.AttrRegion).With(schema.AttrPostalCode).With(schema.AttrCountry)
+
 // address is one entry of custom_attributes.addresses.
 type address struct {
 	Primary       bool            `json:"primary"`
@@ -145,9 +148,13 @@ type address struct {
 	Country       json.RawMessage `json:"country"`
 }
 
-func userAttrs(u *User) schema.Attrs {
+// userAttrs reads the attributes in allowed; the others are never read.
+func userAttrs(u *User, allowed schema.AttrSet) schema.Attrs {
 	var a schema.Attrs
 	for i, keys := range attrKeys {
+		if !allowed.Has(schema.Attr(i)) {
+			continue
+		}
 		for _, k := range keys {
 			if v := scalar(u.CustomAttributes[k]); v != "" {
 				a[i] = v
@@ -155,8 +162,11 @@ func userAttrs(u *User) schema.Attrs {
 			}
 		}
 	}
-	if a[schema.AttrJobTitle] == "" {
+	if a[schema.AttrJobTitle] == "" && allowed.Has(schema.AttrJobTitle) {
 		a[schema.AttrJobTitle] = strings.TrimSpace(u.JobTitle)
+	}
+	if allowed&addressAttrs == 0 {
+		return a
 	}
 	if raw, ok := u.CustomAttributes["addresses"]; ok {
 		var list []address
@@ -173,7 +183,7 @@ func userAttrs(u *User) schema.Attrs {
 				schema.AttrCity: ad.Locality, schema.AttrRegion: ad.Region,
 				schema.AttrPostalCode: ad.PostalCode, schema.AttrCountry: ad.Country,
 			} {
-				if s := scalar(v); s != "" && a[attr] == "" {
+				if s := scalar(v); s != "" && a[attr] == "" && allowed.Has(attr) {
 					a[attr] = s
 				}
 			}
@@ -191,6 +201,9 @@ func scalar(raw json.RawMessage) string {
 	}
 	switch raw[0] {
 	case '"':
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			return strings.TrimSpace(string(raw[1 : len(raw)-1]))
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return ""

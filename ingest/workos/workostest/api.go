@@ -118,7 +118,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	case s.dirs[dir] != nil:
 		ids = s.dirs[dir].users
 	}
-	if dir != "" || idp != "" || email != "" {
+	if (dir != "" && group != "") || idp != "" || email != "" {
 		var kept []string
 		for _, id := range ids {
 			u := s.users[id]
