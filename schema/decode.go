@@ -62,6 +62,16 @@ func (i FileInfo) MarshalJSON() ([]byte, error) {
 	if i.Delimiter != 0 {
 		d = string(i.Delimiter)
 	}
+	// Lists are written as [] rather than null, so scripts need no guard.
+	if i.Columns == nil {
+		i.Columns = []Column{}
+	}
+	if i.Ignored == nil {
+		i.Ignored = []string{}
+	}
+	if i.Problems == nil {
+		i.Problems = []Problem{}
+	}
 	return json.Marshal(struct {
 		plain
 		Delimiter string `json:"delimiter"`
@@ -156,6 +166,11 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 	}
 	m, err := mapHeader(header, opts.Columns, cr.rowLine)
 	if err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			d.info.Problems = append(d.info.Problems, fe.Problems...)
+			return nil, d.fileError()
+		}
 		return nil, err
 	}
 	d.m = m
@@ -171,7 +186,7 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 	d.info.Delta = m.col[fAction] >= 0
 	d.info.Problems = append(d.info.Problems, m.problems...)
 	if d.info.Refused() {
-		return nil, &FileError{Problems: d.info.Problems}
+		return nil, d.fileError()
 	}
 	return d, nil
 }
@@ -211,8 +226,12 @@ func (d *Decoder) chooseDelimiter() error {
 // refuse records a fatal file problem and returns it as a *FileError.
 func (d *Decoder) refuse(p Problem) error {
 	d.info.Problems = append(d.info.Problems, p)
-	d.fatal = &FileError{Problems: d.info.Problems}
+	d.fatal = d.fileError()
 	return d.fatal
+}
+
+func (d *Decoder) fileError() *FileError {
+	return &FileError{Problems: d.info.Problems, Info: d.info}
 }
 
 // fail turns a reading error into the decoder's fatal error.

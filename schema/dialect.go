@@ -150,16 +150,16 @@ func validUTF8Prefix(b []byte, more bool) bool {
 var signatures = []struct {
 	magic, what string
 }{
-	{"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one); save it as CSV first"},
-	{"PK\x05\x06", "an empty ZIP archive"},
-	{"\x1f\x8b", "a gzip-compressed file; uncompress it first"},
-	{"%PDF-", "a PDF document"},
-	{"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook (or another Office file); save it as CSV first"},
-	{"-----BEGIN PGP", "an encrypted PGP file, which muster cannot decrypt"},
-	{"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"},
-	{"Rar!", "a RAR archive"},
-	{"\x89PNG", "a PNG image"},
-	{"\xff\xd8\xff", "a JPEG image"},
+	{"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one), not a CSV file; save it as CSV first"},
+	{"PK\x05\x06", "an empty ZIP archive, not a CSV file"},
+	{"\x1f\x8b", "a gzip-compressed file, not a CSV file; uncompress it first"},
+	{"%PDF-", "a PDF document, not a CSV file"},
+	{"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook (or another Office file), not a CSV file; save it as CSV first"},
+	{"-----BEGIN PGP", "an encrypted PGP file, which muster cannot decrypt; send the CSV file itself"},
+	{"7z\xbc\xaf\x27\x1c", "a 7-Zip archive, not a CSV file"},
+	{"Rar!", "a RAR archive, not a CSV file"},
+	{"\x89PNG", "a PNG image, not a CSV file"},
+	{"\xff\xd8\xff", "a JPEG image, not a CSV file"},
 }
 
 // sniffBinary refuses what is not text: known file signatures, NUL bytes,
@@ -167,7 +167,7 @@ var signatures = []struct {
 func sniffBinary(head []byte) *Problem {
 	for _, s := range signatures {
 		if bytes.HasPrefix(head, []byte(s.magic)) {
-			return notText("it is " + s.what + ", not a CSV file")
+			return notText("it is " + s.what)
 		}
 	}
 	if i := bytes.IndexByte(head, 0); i >= 0 {

@@ -79,11 +79,12 @@ func buildAliases() map[string]alias {
 		"distribution lists", "mailing lists", "lists", "tags", "org unit path",
 		"gruppen", "groupes", "grupos")
 	add(fStatus, 0, statusWords, "status", "worker status", "employee status", "user status",
-		"account status", "lifecycle status", "employment state", "statut", "estado")
+		"account status", "lifecycle status", "employment state", "position status", "worker status code",
+		"statut", "estado")
 	add(fStatus, 1, statusWords, "employment status")
 	add(fStatus, 0, statusTerminated, "terminated", "is terminated", "termd", "termed",
 		"terminated flag", "suspended", "is suspended", "deactivated", "is deactivated")
-	add(fStatus, 0, statusActive, "active", "is active", "enabled", "account enabled", "active flag")
+	add(fStatus, 0, statusActive, "active", "is active", "active status", "enabled", "account enabled", "active flag")
 	add(fSourceID, 0, 0, "employee id", "employee number", "employee no", "employee #", "emp id",
 		"emp no", "empl id", "employee code", "worker id", "person id", "person number",
 		"associate id", "staff id", "staff number", "external id", "external user id", "user id",
@@ -92,9 +93,11 @@ func buildAliases() map[string]alias {
 	add(fAction, 0, 0, "action", "operation", "change type", "record action", "op", "aktion")
 	attr := func(a Attr, rank uint8, names ...string) { add(fAttr+field(a), rank, 0, names...) }
 	attr(AttrJobTitle, 0, "job title", "title", "business title", "position", "position title",
-		"employee title", "designation", "job position", "role", "stellenbezeichnung", "poste",
+		"employee title", "job title description", "designation", "job position", "role",
+		"stellenbezeichnung", "poste",
 		"intitulé du poste", "puesto", "cargo", "functie")
 	attr(AttrDepartmentName, 0, "department", "department name", "dept", "supervisory organization",
+		"home department", "home department description", "department description",
 		"abteilung", "département", "departamento", "afdeling")
 	attr(AttrManagerEmail, 0, "manager email", "manager’s email", "managers email",
 		"manager email address", "supervisor email", "supervisor’s email", "supervisors email",

@@ -138,6 +138,9 @@ const (
 // quote... Problems says why, in order. Its ErrorCodeOf is EInvalid.
 type FileError struct {
 	Problems []Problem
+	// Info is what was understood of the file before it was refused
+	// (encoding, delimiter, columns...); its Problems are the same as above.
+	Info FileInfo
 }
 
 func (e *FileError) Error() string {
