@@ -1,6 +1,11 @@
 module muster
 
-go 1.26
+go 1.26.0
+
+require (
+	golang.org/x/net v0.62.0
+	golang.org/x/text v0.44.0
+)
 
 require (
 	github.com/fsnotify/fsnotify v1.10.1 // indirect
@@ -10,7 +15,5 @@ require (
 	github.com/pkg/sftp v1.13.12 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
-	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/text v0.44.0 // indirect
 )
