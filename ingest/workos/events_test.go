@@ -152,7 +152,7 @@ func TestMapEvents(t *testing.T) {
 		}
 		if w.hasPerson {
 			r := ch.Record
-			if r.SourceID != u.ID || r.Key != "ada@acme.example" || r.Email != "Ada@acme.example" || r.Status != w.status || r.Groups != nil {
+			if r.SourceID != u.ID || r.Key != "ada@acme.example" || r.Email != "Ada@Acme.example" || r.Status != w.status || r.Groups != nil {
 				t.Errorf("%s: record = %+v", evs[i].Event, r)
 			}
 			if r.Attrs[schema.AttrJobTitle] != "CTO" || r.Attrs[schema.AttrDepartmentName] != "" {

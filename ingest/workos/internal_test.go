@@ -158,24 +158,6 @@ func TestParseTimestamp(t *testing.T) {
 	}
 }
 
-func TestNormalizeEmail(t *testing.T) {
-	for _, tc := range []struct{ in, email, key string }{
-		{"Ada@Example.COM", "Ada@example.com", "ada@example.com"},
-		{"\u00a0\ufeffada+news@example.com\u200b ", "ada+news@example.com", "ada+news@example.com"},
-		{"first.last@sub.example.org", "first.last@sub.example.org", "first.last@sub.example.org"},
-	} {
-		email, key, err := normalizeEmail(tc.in)
-		if err != nil || email != tc.email || key != tc.key {
-			t.Errorf("normalizeEmail(%q) = %q, %q, %v", tc.in, email, key, err)
-		}
-	}
-	for _, bad := range []string{"", "  ", "ada", "@example.com", "ada@", "ada@exa mple.com", "Ada <ada@example.com>", "ada@.example.com", "ada@example..com"} {
-		if _, _, err := normalizeEmail(bad); err == nil {
-			t.Errorf("normalizeEmail(%q) accepted", bad)
-		}
-	}
-}
-
 func TestSecrets(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "key")

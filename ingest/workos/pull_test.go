@@ -126,7 +126,7 @@ func TestPullMapsUsers(t *testing.T) {
 		got[r.SourceID] = r
 	}
 	r := got[ada.ID]
-	if r.Email != "Ada.Lovelace@acme.example" || r.Key != "ada.lovelace@acme.example" || r.FirstName != "Ada" ||
+	if r.Email != "Ada.Lovelace@ACME.example" || r.Key != "ada.lovelace@acme.example" || r.FirstName != "Ada" ||
 		r.LastName != "Lovelace" || !slices.Equal(r.Groups, []string{"Engineering", "Operations"}) || !r.Valid() {
 		t.Errorf("ada = %+v", r)
 	}
@@ -141,10 +141,10 @@ func TestPullMapsUsers(t *testing.T) {
 	if r := got[fallback.ID]; r.Email != "fall@acme.example" || r.Groups == nil || len(r.Groups) != 0 {
 		t.Errorf("fallback = %+v (want the primary of custom_attributes.emails, no groups)", r)
 	}
-	if r := got[noEmail.ID]; r.Valid() || r.Problems[0].Code != workos.ProblemEmailMissing {
+	if r := got[noEmail.ID]; r.Valid() || r.Problems[0].Code != schema.CodeMissingEmail {
 		t.Errorf("no email = %+v", r)
 	}
-	if r := got[bad.ID]; r.Valid() || r.Problems[0].Code != workos.ProblemEmailInvalid || r.Email != "not-an-email" {
+	if r := got[bad.ID]; r.Valid() || r.Problems[0].Code != schema.CodeInvalidEmail || r.Email != "not-an-email" {
 		t.Errorf("bad email = %+v", r)
 	}
 	if st := s.Stats(); st.Invalid != 2 || st.Inactive != 1 {

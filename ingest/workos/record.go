@@ -3,17 +3,12 @@ package workos
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"muster/schema"
-)
-
-// Problem codes of records mapped from directory users.
-const (
-	ProblemEmailMissing schema.ProblemCode = "email_missing"
-	ProblemEmailInvalid schema.ProblemCode = "email_invalid"
-	ProblemStateUnknown schema.ProblemCode = "state_unknown"
 )
 
 // MapUser turns a directory user into a record of its directory source:
@@ -30,7 +25,8 @@ const (
 //   - SourceID: the directory user id.
 //
 // A missing or invalid email gives a record with an error Problem: reported,
-// never applied.
+// never applied. Attribute values are held to the rules of CSV sources
+// (cleanAttrs): a bad one is dropped with a warning.
 func MapUser(u *User, groups []string, attrs schema.AttrSet) schema.Record {
 	r := schema.Record{SourceID: u.ID, FirstName: strings.TrimSpace(u.FirstName), LastName: strings.TrimSpace(u.LastName)}
 	if r.FirstName == "" && r.LastName == "" {
@@ -44,10 +40,10 @@ func MapUser(u *User, groups []string, attrs schema.AttrSet) schema.Record {
 	}
 	raw := primaryEmail(u)
 	if raw == "" {
-		r.Problems = append(r.Problems, problem("email", ProblemEmailMissing, "directory user "+u.ID+" has no primary email"))
-	} else if email, key, err := normalizeEmail(raw); err != nil {
+		r.Problems = append(r.Problems, problem("email", schema.CodeMissingEmail, schema.SeverityError, "directory user "+u.ID+" has no primary email"))
+	} else if email, key, err := schema.NormalizeEmail(raw); err != nil {
 		r.Email = raw
-		r.Problems = append(r.Problems, problem("email", ProblemEmailInvalid, "directory user "+u.ID+": "+schema.ErrorMessageOf(err)))
+		r.Problems = append(r.Problems, problem("email", schema.CodeInvalidEmail, schema.SeverityError, "directory user "+u.ID+": "+schema.ErrorMessageOf(err)))
 	} else {
 		r.Email, r.Key = email, key
 	}
@@ -56,19 +52,58 @@ func MapUser(u *User, groups []string, attrs schema.AttrSet) schema.Record {
 	case "inactive", "suspended":
 		r.Status = schema.StatusInactive
 	default:
-		r.Problems = append(r.Problems, problem("state", ProblemStateUnknown, "directory user "+u.ID+" has unknown state "+quote(u.State)))
+		r.Problems = append(r.Problems, problem("state", schema.CodeUnknownStatus, schema.SeverityError, "directory user "+u.ID+" has unknown state "+quote(u.State)))
 	}
 	if groups != nil {
 		r.Groups = cleanGroups(groups)
 	}
 	if attrs != 0 {
 		r.Attrs = userAttrs(u, attrs)
+		cleanAttrs(&r)
+	}
+	for _, v := range []*string{&r.FirstName, &r.LastName} {
+		if len(*v) > schema.MaxValueLen {
+			r.Problems = append(r.Problems, problem("name", schema.CodeValueTooLong, schema.SeverityError,
+				fmt.Sprintf("directory user %s: a name is longer than %d bytes", u.ID, schema.MaxValueLen)))
+			break
+		}
 	}
 	return r
 }
 
-func problem(column string, code schema.ProblemCode, msg string) schema.Problem {
-	return schema.Problem{Column: column, Code: code, Severity: schema.SeverityError, Message: msg}
+// cleanAttrs holds attribute values to the rules CSV sources follow: a date
+// is kept as YYYY-MM-DD, a manager email must be an address, and no value
+// is longer than schema.MaxValueLen. A value that breaks them is dropped
+// with a warning.
+func cleanAttrs(r *schema.Record) {
+	drop := func(a schema.Attr, code schema.ProblemCode, why string) {
+		r.Problems = append(r.Problems, problem(a.String(), code, schema.SeverityWarning,
+			fmt.Sprintf("directory user %s: %s %s; the value is dropped", r.SourceID, a, why)))
+		r.Attrs[a] = ""
+	}
+	if v := r.Attrs[schema.AttrEmploymentStartDate]; v != "" {
+		if _, err := time.Parse("2006-01-02", v[:min(len(v), 10)]); err != nil || (len(v) > 10 && v[10] != 'T' && v[10] != ' ') {
+			drop(schema.AttrEmploymentStartDate, schema.CodeInvalidDate, "is not a date")
+		} else {
+			r.Attrs[schema.AttrEmploymentStartDate] = v[:10]
+		}
+	}
+	if v := r.Attrs[schema.AttrManagerEmail]; v != "" {
+		if email, _, err := schema.NormalizeEmail(v); err != nil {
+			drop(schema.AttrManagerEmail, schema.CodeInvalidManagerEmail, "is not an email address")
+		} else {
+			r.Attrs[schema.AttrManagerEmail] = email
+		}
+	}
+	for i, v := range r.Attrs {
+		if len(v) > schema.MaxValueLen {
+			drop(schema.Attr(i), schema.CodeValueTooLong, fmt.Sprintf("is longer than %d bytes", schema.MaxValueLen))
+		}
+	}
+}
+
+func problem(column string, code schema.ProblemCode, sev schema.Severity, msg string) schema.Problem {
+	return schema.Problem{Column: column, Code: code, Severity: sev, Message: msg}
 }
 
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
