@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,13 +30,17 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "workos-fake:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves until ctx ends; the ready line goes to stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("workos-fake", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:4100", "address to listen on (127.0.0.1:0 picks a free port)")
 	users := fs.Int("users", 0, "seed a directory with this many users")
@@ -51,7 +56,7 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := workostest.Options{APIKey: os.Getenv("WORKOS_API_KEY"), RateLimit: *rateLimit, RetryAfter: *retryAfter}
+	opts := workostest.Options{APIKey: getenv("WORKOS_API_KEY"), RateLimit: *rateLimit, RetryAfter: *retryAfter}
 	if *legacy {
 		opts.ListMetadata = workostest.MetadataLegacy
 	}
@@ -61,7 +66,7 @@ func run(args []string) error {
 	s := workostest.New(opts)
 	defer s.Close()
 	if *webhookURL != "" {
-		secret := os.Getenv("WORKOS_WEBHOOK_SECRET")
+		secret := getenv("WORKOS_WEBHOOK_SECRET")
 		if secret == "" {
 			return errors.New("-webhook-url needs $WORKOS_WEBHOOK_SECRET")
 		}
@@ -83,10 +88,8 @@ func run(args []string) error {
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	ready["url"] = "http://" + ln.Addr().String()
 	line, _ := json.Marshal(ready)
-	fmt.Println(string(line))
+	fmt.Fprintln(stdout, string(line))
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

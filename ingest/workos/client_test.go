@@ -307,3 +307,19 @@ func slogOf(v any) string {
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "config", v, "key", v.(workos.Config).APIKey)
 	return buf.String()
 }
+
+// TestSlowAnswerIsRetried: an answer slower than the HTTP client's timeout
+// counts as a network error and is retried; the slow handler is cut short
+// when the client gives up, so the test does not wait for it.
+func TestSlowAnswerIsRetried(t *testing.T) {
+	srv := workostest.Start(t, workostest.Options{})
+	seed := srv.MustSeed(t, workostest.SeedSpec{Users: 5})
+	srv.AddFault(workostest.Fault{Path: "/directory_users", Latency: time.Hour, Count: 1})
+	c := mustClient(t, srv, newClock(), func(cfg *workos.Config) { cfg.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond} })
+	if got := allUsers(t, c, workos.UserFilter{Directory: seed.Directory.ID}); len(got) != 5 {
+		t.Fatalf("read %d users", len(got))
+	}
+	if st := c.Stats(); st.Retries != 1 || st.Requests != 2 {
+		t.Errorf("stats = %+v, want one retry", st)
+	}
+}
