@@ -145,10 +145,15 @@ func (s *DirectoryStream) readMembers() error {
 	s.names = make([]string, len(s.Groups))
 	for i, g := range s.Groups {
 		s.names[i] = groupName(g)
-		err := s.c.ListUsers(s.ctx, UserFilter{Directory: s.Directory.ID, Group: g.ID}, func(page []User) error {
+		q, pace, err := userQuery(UserFilter{Directory: s.Directory.ID, Group: g.ID})
+		if err != nil {
+			return err
+		}
+		// Only the ids are kept, so only the ids are decoded.
+		err = listAll(s.ctx, s.c, "/directory_users", q, pace, func(m *memberID) string { return m.ID }, func(page []memberID) error {
 			s.stats.MembershipPages++
-			for j := range page {
-				s.members[page[j].ID] = append(s.members[page[j].ID], uint32(i))
+			for _, m := range page {
+				s.members[m.ID] = append(s.members[m.ID], uint32(i))
 			}
 			return nil
 		})
@@ -158,6 +163,11 @@ func (s *DirectoryStream) readMembers() error {
 	}
 	s.stats.Groups = len(s.Groups)
 	return nil
+}
+
+// memberID is a directory user as the membership pass reads it.
+type memberID struct {
+	ID string `json:"id"`
 }
 
 func groupName(g Group) string {
