@@ -236,18 +236,6 @@ func (c *csvReader) fields() [][]byte {
 	return out
 }
 
-// blankFrom reports whether fields i and after are all empty or spaces.
-func (c *csvReader) blankFrom(i int) bool {
-	for ; i < len(c.starts); i++ {
-		for _, b := range c.row[c.starts[i]:c.ends[i]] {
-			if b != ' ' && b != '\t' {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // blank reports whether every field of the last row is empty or spaces:
 // Excel writes ",,,," for an empty row.
 func (c *csvReader) blank() bool {

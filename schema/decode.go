@@ -195,6 +195,10 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 func (d *Decoder) chooseDelimiter() error {
 	cr := d.cr
 	head := cr.buf[cr.r:cr.w]
+	complete := cr.eof
+	if len(head) > sniffSize {
+		head, complete = head[:sniffSize], false
+	}
 	sep, n := sepLine(head)
 	if n > 0 {
 		cr.skip(n, 1)
@@ -211,7 +215,7 @@ func (d *Decoder) chooseDelimiter() error {
 	case sep != 0:
 		cr.delim, d.info.DelimiterFrom = sep, DelimiterSepLine
 	default:
-		delim, from, amb := detectDelimiter(head, cr.eof)
+		delim, from, amb := detectDelimiter(head, complete)
 		if amb != nil {
 			p := ambiguousProblem(amb)
 			p.Line = cr.line

@@ -15,12 +15,11 @@ func (d *Decoder) record() Record {
 	cr := d.cr
 	rec := Record{Line: cr.rowLine}
 	nf := len(cr.starts)
-	if n := len(d.m.columns); nf != n {
-		if nf > n && cr.blankFrom(n) {
-			nf = n // trailing empty cells, as Excel writes them
-		} else {
-			rec.Problems = append(rec.Problems, d.ragged(rec.Line, nf))
-		}
+	// A row with more values than the header is ragged even when the extra
+	// ones are empty: that is what an unquoted comma in a name looks like
+	// when the last columns are empty, and reading it would shift values.
+	if nf != len(d.m.columns) {
+		rec.Problems = append(rec.Problems, d.ragged(rec.Line, nf))
 	}
 	var v values // on the stack: no write barriers for the values
 	if !d.readSpan(&rec, &v, nf) {
