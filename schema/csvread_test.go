@@ -148,3 +148,18 @@ func TestCSVReaderMatchesEncodingCSV(t *testing.T) {
 		}
 	}
 }
+
+func TestBlankRows(t *testing.T) {
+	for in, blank := range map[string]bool{
+		",,,": true, " , \t,": true, `"",""`: true, `" ",`: true, `",",`: false, "a,,": false, `,"x"`: false,
+	} {
+		c := newCSVReader(strings.NewReader(in + "\n"))
+		c.delim = ','
+		if err := c.next(); err != nil {
+			t.Fatal(err)
+		}
+		if c.blank() != blank {
+			t.Errorf("%q: blank %v", in, c.blank())
+		}
+	}
+}

@@ -288,3 +288,26 @@ func TestRecordJSON(t *testing.T) {
 		t.Fatalf("%+v", back)
 	}
 }
+
+func TestWriteProblemsCSV(t *testing.T) {
+	var b strings.Builder
+	err := WriteProblemsCSV(&b, []Problem{
+		{Code: CodeEncodingAssumed, Severity: SeverityWarning, Message: "read as Windows-1252"},
+		{Line: 7, Column: "Name", Code: CodeInvalidEmail, Severity: SeverityError, Message: `"x, y" is not an address`},
+		{Line: 9, Column: "=cmd()", Code: CodeUnknownColumn, Severity: SeverityWarning, Message: "=HYPERLINK(\"http://evil\")"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "line,column,severity,code,message\n" +
+		",,warning,encoding_assumed,read as Windows-1252\n" +
+		"7,Name,error,invalid_email,\"\"\"x, y\"\" is not an address\"\n" +
+		"9,'=cmd(),warning,unknown_column,\"'=HYPERLINK(\"\"http://evil\"\")\"\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := WriteProblemsCSV(&b, nil); err != nil || b.String() != "line,column,severity,code,message\n" {
+		t.Fatalf("no problems: %q %v", b.String(), err)
+	}
+}

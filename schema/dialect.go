@@ -302,10 +302,10 @@ func detectDelimiter(head []byte, complete bool) (d byte, from string, ambiguous
 		if c.next() != nil {
 			continue
 		}
-		if len(c.starts) < 2 {
+		if c.nfields() < 2 {
 			continue
 		}
-		s := score{d: cand, cols: len(c.starts), consistent: true}
+		s := score{d: cand, cols: c.nfields(), consistent: true}
 		for _, f := range c.fields() {
 			if _, ok := aliases[headerKey(string(f))]; ok {
 				s.knownFields++
@@ -316,7 +316,7 @@ func detectDelimiter(head []byte, complete bool) (d byte, from string, ambiguous
 			if err := c.next(); err != nil {
 				break
 			}
-			counts = append(counts, len(c.starts))
+			counts = append(counts, c.nfields())
 		}
 		if !complete && len(counts) > 0 {
 			counts = counts[:len(counts)-1] // the last row may be cut by the sniff window
