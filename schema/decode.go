@@ -148,7 +148,7 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 	if cr.r == cr.w {
 		return nil, d.refuse(Problem{Code: CodeEmptyFile, Severity: SeverityError, Message: "the file is empty"})
 	}
-	d.seen.sizeFor(min(rowsHint(r, cr.buf[cr.r:cr.w]), 2<<20))
+	d.seen.sizeFor(min(rowsHint(r, cr.buf[cr.r:cr.w]), 8<<20))
 	if err := d.chooseDelimiter(); err != nil {
 		return nil, err
 	}

@@ -1,9 +1,9 @@
 package schema
 
 // lineSet remembers the line of the first row of every address, by a
-// 64-bit hash of its key, in an open-addressing table kept at most half
-// full: 8 bytes of hash and 4 of line a slot, so a million addresses take
-// 24 MiB. Holding hashes rather than keys keeps memory small and
+// 64-bit hash of its key, in an open-addressing table at most 3/4 full: 8
+// bytes of hash and 4 of line a slot, so a million addresses take 24 MiB
+// (16 to 32 bytes an address, as the table doubles). Holding hashes rather than keys keeps memory small and
 // independent of address length; the price is that two different addresses
 // could share a hash (about 3e-8 for a million rows), which would report a
 // false duplicate naming the other line, never hide a real one.
@@ -20,7 +20,7 @@ type lineSet struct {
 // sizeFor makes room for about n addresses without growing.
 func (s *lineSet) sizeFor(n int) {
 	size := 1 << 12
-	for size < 2*n && size < 1<<26 {
+	for 3*size < 4*n && size < 1<<26 {
 		size *= 2
 	}
 	if size > len(s.hashes) {
@@ -33,7 +33,7 @@ func (s *lineSet) firstOrAdd(h uint64, line int) (first int, dup bool) {
 	if h == 0 {
 		h = 1
 	}
-	if 2*(s.n+1) > len(s.hashes) {
+	if 4*(s.n+1) > 3*len(s.hashes) {
 		s.rehash(max(2*len(s.hashes), 1<<12))
 	}
 	mask := uint64(len(s.hashes) - 1)

@@ -190,17 +190,28 @@ func (d *Decoder) groups(s string) []string {
 	}
 	l := len(d.slab)
 	out := d.slab[l:l]
-	for start, i := 0, 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != ';' && s[i] != '|' {
-			continue
+	sep := byte(';')
+	if strings.IndexByte(s, '|') >= 0 {
+		if strings.IndexByte(s, ';') >= 0 {
+			return splitGroups(s) // both separators: the general loop
 		}
-		if g := trimValue(s[start:i]); g != "" && !containsFold(out, g) {
+		sep = '|'
+	}
+	for rest := s; ; {
+		i := strings.IndexByte(rest, sep)
+		g := rest
+		if i >= 0 {
+			g, rest = rest[:i], rest[i+1:]
+		}
+		if g = trimValue(g); g != "" && !containsFold(out, g) {
 			if len(out) == cap(out) {
 				return splitGroups(s) // more than 64 groups: not worth the block
 			}
 			out = append(out, g)
 		}
-		start = i + 1
+		if i < 0 {
+			break
+		}
 	}
 	if len(out) == 0 {
 		return nil

@@ -295,7 +295,7 @@ func splitGroups(s string) []string {
 	if len(out) == 0 {
 		return nil
 	}
-	return out
+	return out[:len(out):len(out)]
 }
 
 // appendGroups appends the groups of s to dst.

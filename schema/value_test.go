@@ -214,3 +214,22 @@ func TestTooManyInvalid(t *testing.T) {
 		t.Fatalf("problem %v", p)
 	}
 }
+
+// The decoder's groups (carved from a shared block) match splitGroups.
+func TestDecoderGroups(t *testing.T) {
+	d := &Decoder{}
+	var kept [][]string
+	for _, in := range []string{"", "a", "a;b", "a|b", "a;b|c", " a ; A ;b", strings.Repeat("g;", 70) + "h", "x;y"} {
+		got := d.groups(in)
+		if want := splitGroups(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("groups(%q) = %q, want %q", in, got, want)
+		}
+		if len(got) != cap(got) {
+			t.Errorf("groups(%q): cap %d > len %d lets an append overwrite the next record's groups", in, cap(got), len(got))
+		}
+		kept = append(kept, got)
+	}
+	if !reflect.DeepEqual(kept[2], []string{"a", "b"}) || !reflect.DeepEqual(kept[7], []string{"x", "y"}) {
+		t.Errorf("earlier groups changed: %q", kept)
+	}
+}
