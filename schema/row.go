@@ -374,14 +374,3 @@ func (d *Decoder) checkControl(rec *Record, f field, b []byte) {
 		}
 	}
 }
-
-// trimASCII trims spaces and tabs.
-func trimASCII(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}

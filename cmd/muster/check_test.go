@@ -191,9 +191,13 @@ func TestReadmeCheckCommands(t *testing.T) {
 	for _, m := range matches {
 		args := strings.Fields(m[1])
 		for i, a := range args {
-			if strings.HasPrefix(a, "samples/") {
-				args[i] = "../../" + a
+			if len(a) >= 2 && (a[0] == '\'' || a[0] == '"') && a[len(a)-1] == a[0] {
+				a = a[1 : len(a)-1] // the shell's quotes
 			}
+			if strings.HasPrefix(a, "samples/") {
+				a = "../../" + a
+			}
+			args[i] = a
 		}
 		want := exitOK
 		if strings.Contains(m[2], "refused") || strings.Contains(m[2], "exit 4") {
