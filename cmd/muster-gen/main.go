@@ -31,7 +31,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("muster-gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rows := fs.Int("rows", 1000, "number of people")
-	seed := fs.Uint64("seed", 1, "seed: the same seed writes the same file")
+	seed := fs.Int("seed", 1, "seed: the same seed writes the same file")
 	day := fs.Int("day", 0, "0 for the first export, 1 for the next day's")
 	if err := fs.Parse(args); err != nil {
 		return err
