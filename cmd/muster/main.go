@@ -50,6 +50,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"help", "show this help", cmdHelp},
+		{"check", "show what muster makes of an HR export (never touches a store)", cmdCheck},
 		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
 	}
 }
