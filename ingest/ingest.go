@@ -200,6 +200,11 @@ func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, e
 	rep.Timings.ReadMS = time.Since(start).Milliseconds()
 	if d.ContentHash == "" {
 		rep.ContentHash, drop.ContentHash = res.recordsHash, res.recordsHash
+		if !opt.DryRun {
+			if err := in.Store.SetDropHash(ctx, drop.ID, drop.ContentHash); err != nil {
+				return nil, err
+			}
+		}
 		if dup, ok, err := in.duplicateOf(ctx, src, res.recordsHash); err != nil {
 			return nil, err
 		} else if ok {

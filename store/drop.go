@@ -299,3 +299,10 @@ func (s *Store) DropsBySeq(ctx context.Context, orgID int64, seqs []int64) (map[
 	}
 	return out, wrapErr(rows.Err(), "drops")
 }
+
+// SetDropHash records a drop's content hash when it is known only after
+// reading (a stream's records hash).
+func (s *Store) SetDropHash(ctx context.Context, id int64, hash string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE drops SET content_hash=? WHERE id=?`, hash, id)
+	return wrapErr(err, "drop %d", id)
+}
