@@ -55,6 +55,9 @@ func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Count
 
 // apply applies one change of the drop.
 func (a *applier) apply(c store.Change) error {
+	if a.emptyOrg && a.freshSource && c.Op == store.OpAdd {
+		return a.addNew(c)
+	}
 	var old store.Assertion
 	hadOld := false
 	if !(a.freshSource && c.Op == store.OpAdd) {
@@ -147,7 +150,7 @@ func (a *applier) derive(key string, cur, old *store.Assertion, op store.ChangeO
 		a.counts.Suppressed++ // added or updated, but offboarded
 	}
 	m := Merge(asserts, a.sources, suppressed)
-	next := store.Recipient{ID: rec.ID, Key: key, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName,
+	next := store.Recipient{Key: key, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName,
 		Attrs: m.Attrs, Status: m.Status, CreatedSeq: a.seq, UpdatedSeq: a.seq}
 	if exists {
 		next.CreatedSeq = rec.CreatedSeq
@@ -171,7 +174,43 @@ func (a *applier) derive(key string, cur, old *store.Assertion, op store.ChangeO
 	if exists && sameRecipient(&rec, &next) {
 		return nil
 	}
-	return a.tx.SaveRecipient(&next, rec.GroupIDs)
+	return a.tx.SaveRecipient(&next, exists)
+}
+
+// addNew applies an addition in an organisation that had no recipients:
+// the person has no other assertion, no recipient and no suppression yet,
+// so the merge is this one assertion and rows are inserted in batches.
+func (a *applier) addNew(c store.Change) error {
+	n := c.Assertion
+	n.SourceID, n.Seq, n.DropID = a.src.ID, a.seq, a.dropID
+	r := store.Recipient{Key: n.Key, Email: n.Email, FirstName: n.FirstName, LastName: n.LastName, Attrs: n.Attrs,
+		Status: store.StatusActive, CreatedSeq: a.seq, UpdatedSeq: a.seq}
+	if r.Email == "" {
+		r.Email = r.Key
+	}
+	switch {
+	case n.Status == schema.StatusInactive && a.src.Authoritative && !a.withdrawOnly:
+		sup := store.Suppression{Key: n.Key, SourceID: a.src.ID, DropID: a.dropID,
+			Reason: fmt.Sprintf("marked inactive by authoritative source %s", a.src.Name)}
+		if err := a.tx.Suppress(&sup); err != nil {
+			return err
+		}
+		a.counts.Suppressed++
+		r.Status = store.StatusOffboarded
+	case n.Status == schema.StatusInactive:
+		r.Status = store.StatusInactive
+	default:
+		for _, g := range n.Groups {
+			id, err := a.tx.GroupID(a.src.ID, g)
+			if err != nil {
+				return err
+			}
+			r.GroupIDs = append(r.GroupIDs, id)
+		}
+		slices.Sort(r.GroupIDs)
+		r.GroupIDs = slices.Compact(r.GroupIDs)
+	}
+	return a.tx.AddNew(n, r)
 }
 
 func sameRecipient(a, b *store.Recipient) bool {

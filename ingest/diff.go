@@ -3,15 +3,12 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"io"
 	"slices"
-	"strings"
 
 	"muster/schema"
 	"muster/store"
@@ -47,7 +44,7 @@ type differ struct {
 	delta  bool
 	rep    *Report
 	res    *diffResult
-	prev   map[string]uint64 // full snapshots: the whole snapshot's hashes
+	prev   *keyTable         // full snapshots: the whole snapshot's hashes
 	seen   map[string]int    // deltas: keys seen, with their line
 	uids   map[string]bool   // invalid rows' source ids, protecting their owners
 	hasher hash.Hash         // records hash when the caller gave no content hash
@@ -59,69 +56,126 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 		return nil, err
 	}
 	df := &differ{ctx: ctx, in: in, src: src, delta: delta, rep: rep, res: &diffResult{spill: sp}, uids: map[string]bool{}}
-	if d.ContentHash == "" {
-		df.hasher = sha256.New()
-	}
-	if delta {
-		df.seen = map[string]int{}
-	} else {
-		df.prev = make(map[string]uint64, src.Rows)
-		if src.ID != 0 && src.Rows > 0 {
-			err := in.Store.SnapshotHashes(ctx, src.ID, func(key string, h uint64, st schema.Status) {
-				v := h & hashMask
-				if st == schema.StatusInactive {
-					v |= flagInactive
-				}
-				df.prev[key] = v
-			})
-			if err != nil {
-				sp.Close()
-				return nil, err
-			}
-		}
-	}
-	if err := df.read(d.Records); err != nil {
+	if err := df.run(d); err != nil {
 		sp.Close()
 		return nil, err
 	}
-	if !delta {
+	return df.res, nil
+}
+
+// batch is a run of decoded records with their assertions prepared.
+type batch struct {
+	recs []schema.Record
+	as   []store.Assertion
+	err  error
+}
+
+// run reads the stream and diffs it. Two things happen at once on their
+// own goroutine each: reading the source's snapshot hashes from the store,
+// and decoding records and hashing their content; the diff itself then
+// only compares.
+func (df *differ) run(d *Drop) error {
+	ctx, cancel := context.WithCancel(df.ctx)
+	defer cancel()
+	loaded := make(chan error, 1)
+	if df.delta {
+		df.seen = map[string]int{}
+		loaded <- nil
+	} else {
+		df.prev = newKeyTable(int(df.src.Rows))
+		if df.src.ID == 0 || df.src.Rows == 0 {
+			loaded <- nil
+		} else {
+			go func() {
+				loaded <- df.in.Store.SnapshotHashes(ctx, df.src.ID, func(key string, h uint64, st schema.Status) {
+					v := h & hashMask
+					if st == schema.StatusInactive {
+						v |= flagInactive
+					}
+					df.prev.put(key, v)
+				})
+			}()
+		}
+	}
+	batches := make(chan batch, 16)
+	go produce(ctx, d.Records, df.src, batches)
+	if err := <-loaded; err != nil {
+		return err
+	}
+	if d.ContentHash == "" {
+		df.hasher = sha256.New()
+	}
+	for b := range batches {
+		if b.err != nil {
+			return schema.WrapError(schema.EInvalid, b.err, "read drop after %d rows", df.rep.Counts.Rows)
+		}
+		for i := range b.recs {
+			if df.rep.Counts.Rows&0xffff == 0 {
+				df.in.progress("read", df.rep.Counts.Rows, 0)
+			}
+			df.rep.Counts.Rows++
+			if df.hasher != nil {
+				hashRecord(df.hasher, &b.recs[i])
+			}
+			if err := df.record(&b.recs[i], &b.as[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if err := df.ctx.Err(); err != nil {
+		return err
+	}
+	if !df.delta {
 		if err := df.removals(); err != nil {
-			sp.Close()
-			return nil, err
+			return err
 		}
 	}
 	if df.hasher != nil {
 		df.res.recordsHash = "records:" + hex.EncodeToString(df.hasher.Sum(nil))
 	}
-	return df.res, nil
+	return nil
 }
 
-func (df *differ) read(stream schema.Stream) error {
-	for {
-		if df.rep.Counts.Rows&0xffff == 0 {
-			if err := df.ctx.Err(); err != nil {
-				return err
-			}
-			df.in.progress("read", df.rep.Counts.Rows, 0)
+// produce decodes the stream into batches on its own goroutine, preparing
+// each valid record's assertion (allowlist, hash). It stops at the end of
+// the stream, on an error (sent as the last batch) or when ctx is done.
+func produce(ctx context.Context, stream schema.Stream, src store.Source, out chan<- batch) {
+	defer close(out)
+	const size = 512
+	b := batch{recs: make([]schema.Record, 0, size), as: make([]store.Assertion, 0, size)}
+	send := func() bool {
+		select {
+		case out <- b:
+			b = batch{recs: make([]schema.Record, 0, size), as: make([]store.Assertion, 0, size)}
+			return true
+		case <-ctx.Done():
+			return false
 		}
+	}
+	for {
 		r, err := stream.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			send()
+			return
 		}
 		if err != nil {
-			return schema.WrapError(schema.EInvalid, err, "read drop after %d rows", df.rep.Counts.Rows)
+			b.err = err
+			send()
+			return
 		}
-		df.rep.Counts.Rows++
-		if df.hasher != nil {
-			hashRecord(df.hasher, &r)
+		var a store.Assertion
+		if r.Valid() && r.Key != "" {
+			a = assertionOf(&r, src)
 		}
-		if err := df.record(&r); err != nil {
-			return err
+		b.recs = append(b.recs, r)
+		b.as = append(b.as, a)
+		if len(b.recs) == size && !send() {
+			return
 		}
 	}
 }
 
-func (df *differ) record(r *schema.Record) error {
+func (df *differ) record(r *schema.Record, prepared *store.Assertion) error {
 	for _, p := range r.Problems {
 		df.rep.addProblem(p)
 	}
@@ -133,8 +187,8 @@ func (df *differ) record(r *schema.Record) error {
 		switch {
 		case r.Key != "":
 			if !df.delta {
-				if v, ok := df.prev[r.Key]; ok {
-					df.prev[r.Key] = v | flagSeen // kept as it was: never removed for a bad row
+				if v, ok := df.prev.get(r.Key); ok {
+					df.prev.put(r.Key, v|flagSeen) // kept as it was: never removed for a bad row
 				}
 			}
 		case r.SourceID != "":
@@ -144,7 +198,7 @@ func (df *differ) record(r *schema.Record) error {
 		}
 		return nil
 	}
-	a := assertionOf(r, df.src)
+	a := *prepared
 	if df.delta && r.Action == schema.ActionRemove {
 		_, found, err := df.in.Store.SnapshotRow(df.ctx, df.src.ID, r.Key)
 		if err != nil {
@@ -187,7 +241,7 @@ func (df *differ) duplicate(r *schema.Record) bool {
 		df.seen[r.Key] = r.Line
 		return false
 	}
-	v, ok := df.prev[r.Key]
+	v, ok := df.prev.get(r.Key)
 	if ok && v&flagSeen != 0 {
 		df.dupProblem(r, 0)
 		return true
@@ -195,7 +249,7 @@ func (df *differ) duplicate(r *schema.Record) bool {
 	if !ok {
 		v = flagNew
 	}
-	df.prev[r.Key] = v | flagSeen
+	df.prev.put(r.Key, v|flagSeen)
 	return false
 }
 
@@ -213,8 +267,8 @@ func (df *differ) dupProblem(r *schema.Record, first int) {
 // lookup returns the snapshot's hash for key (with flags for full drops).
 func (df *differ) lookup(key string) (uint64, bool, error) {
 	if !df.delta {
-		v := df.prev[key]
-		return v, v&flagNew == 0, nil
+		v, ok := df.prev.get(key)
+		return v, ok && v&flagNew == 0, nil
 	}
 	if df.src.ID == 0 {
 		return 0, false, nil
@@ -238,11 +292,11 @@ func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
 // except those an invalid row may describe.
 func (df *differ) removals() error {
 	var keys []string
-	for k, v := range df.prev {
+	df.prev.each(func(k []byte, v uint64) {
 		if v&flagSeen == 0 {
-			keys = append(keys, k)
+			keys = append(keys, string(k))
 		}
-	}
+	})
 	df.prev = nil // the biggest allocation of the drop: let it go before apply
 	slices.Sort(keys)
 	for _, k := range keys {
@@ -282,24 +336,29 @@ func assertionOf(r *schema.Record, src store.Source) store.Assertion {
 }
 
 // contentHash hashes the stored values of an assertion (not its line): equal
-// hashes mean nothing to write.
+// hashes mean nothing to write. FNV-1a, inlined so a million rows hash
+// without allocating.
 func contentHash(a *store.Assertion) uint64 {
-	h := fnv.New64a()
+	h := uint64(14695981039346656037)
 	w := func(s string) {
-		var n [binary.MaxVarintLen64]byte
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-		io.WriteString(h, s)
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * 1099511628211
+		}
+		h = (h ^ 0xff) * 1099511628211 // field separator: no value contains 0xff
 	}
 	w(a.Email)
 	w(a.FirstName)
 	w(a.LastName)
 	w(a.Status.String())
 	w(a.UID)
-	w(strings.Join(a.Groups, "\x1f"))
+	for _, g := range a.Groups {
+		w(g)
+	}
+	h = (h ^ 0xfe) * 1099511628211
 	for _, v := range a.Attrs {
 		w(v)
 	}
-	return h.Sum64() & hashMask
+	return h & hashMask
 }
 
 // hashRecord feeds a record's content to the drop's content hash.

@@ -179,7 +179,7 @@ func (in *Ingester) snapshotDiff(ctx context.Context, src store.Source, want fun
 	// The current snapshot's keys and hashes are read first (one scan), then
 	// want is streamed against them.
 	cur := map[string]uint64{}
-	if err := in.Store.SnapshotHashes(ctx, src.ID, func(k string, h uint64, _ schema.Status) { cur[k] = h }); err != nil {
+	if err := in.Store.SnapshotHashes(ctx, src.ID, func(k string, h uint64, _ schema.Status) { cur[strings.Clone(k)] = h }); err != nil {
 		return err
 	}
 	err := want(func(a store.Assertion) error {
@@ -257,7 +257,7 @@ func (in *Ingester) Lift(ctx context.Context, orgName, key, reason string, opt O
 // priority or authority changed.
 func (in *Ingester) rederiveSource(ctx context.Context, orgID int64, src store.Source) error {
 	var keys []string
-	if err := in.Store.SnapshotHashes(ctx, src.ID, func(k string, _ uint64, _ schema.Status) { keys = append(keys, k) }); err != nil {
+	if err := in.Store.SnapshotHashes(ctx, src.ID, func(k string, _ uint64, _ schema.Status) { keys = append(keys, strings.Clone(k)) }); err != nil {
 		return err
 	}
 	tx, err := in.Store.Begin(ctx, orgID)

@@ -22,13 +22,16 @@ type spill struct {
 	w    *bufio.Writer
 	off  int64
 	refs []spillRef
+	keys keyArena
 	buf  []byte
 }
 
+// spillRef is where one change is; no pointers, so a million of them cost
+// the garbage collector nothing.
 type spillRef struct {
-	key string
-	off int64
-	n   int32
+	off          int64
+	n            uint32
+	keyOff, keyN uint32
 }
 
 func newSpill(dir string) (*spill, error) {
@@ -67,7 +70,8 @@ func (s *spill) add(c *store.Change) error {
 	if _, err := s.w.Write(b); err != nil {
 		return fmt.Errorf("spill: %w", err)
 	}
-	s.refs = append(s.refs, spillRef{key: c.Key, off: s.off, n: int32(len(b))})
+	ko, kn := s.keys.add(c.Key)
+	s.refs = append(s.refs, spillRef{off: s.off, n: uint32(len(b)), keyOff: ko, keyN: kn})
 	s.off += int64(len(b))
 	return nil
 }
@@ -82,7 +86,7 @@ func (s *spill) each(fn func(store.Change) error) error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("spill: %w", err)
 	}
-	slices.SortFunc(s.refs, func(a, b spillRef) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(s.refs, func(a, b spillRef) int { return s.keys.cmp(a.keyOff, a.keyN, b.keyOff, b.keyN) })
 	for _, r := range s.refs {
 		if cap(s.buf) < int(r.n) {
 			s.buf = make([]byte, r.n)

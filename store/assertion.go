@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"unsafe"
 
 	"muster/schema"
 )
@@ -106,21 +107,23 @@ func assertionArgs(a *Assertion) []any {
 }
 
 // SnapshotHashes calls fn with the key, content hash and status of every
-// row of the source's current snapshot: all a diff needs.
+// row of the source's current snapshot: all a diff needs. The key is valid
+// only during the call: fn must copy what it keeps.
 func (s *Store) SnapshotHashes(ctx context.Context, sourceID int64, fn func(key string, hash uint64, st schema.Status)) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT key, hash, status FROM snapshot WHERE source_id=?`, sourceID)
 	if err != nil {
 		return wrapErr(err, "read snapshot")
 	}
 	defer rows.Close()
-	var key string
+	// RawBytes: a million keys are copied once, by fn, not allocated here.
+	var key sql.RawBytes
 	var hash int64
 	var st schema.Status
 	for rows.Next() {
 		if err := rows.Scan(&key, &hash, &st); err != nil {
 			return wrapErr(err, "read snapshot")
 		}
-		fn(key, uint64(hash), st)
+		fn(unsafe.String(unsafe.SliceData(key), len(key)), uint64(hash), st)
 	}
 	return wrapErr(rows.Err(), "read snapshot")
 }

@@ -14,8 +14,11 @@ type Group struct {
 
 // Groups lists the organisation's groups by name then source.
 func (s *Store) Groups(ctx context.Context, orgID int64) ([]Group, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT g.id, g.source_id, s.name, g.name,
-		(SELECT count(*) FROM memberships m WHERE m.group_id=g.id)
+	counts, err := s.memberCounts(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT g.id, g.source_id, s.name, g.name
 		FROM groups g JOIN sources s ON s.id=g.source_id WHERE g.org_id=? ORDER BY g.name, s.name`, orgID)
 	if err != nil {
 		return nil, wrapErr(err, "list groups")
@@ -24,9 +27,10 @@ func (s *Store) Groups(ctx context.Context, orgID int64) ([]Group, error) {
 	var out []Group
 	for rows.Next() {
 		var g Group
-		if err := rows.Scan(&g.ID, &g.SourceID, &g.SourceName, &g.Name, &g.Members); err != nil {
+		if err := rows.Scan(&g.ID, &g.SourceID, &g.SourceName, &g.Name); err != nil {
 			return nil, wrapErr(err, "list groups")
 		}
+		g.Members = counts[g.ID]
 		out = append(out, g)
 	}
 	return out, wrapErr(rows.Err(), "list groups")
@@ -72,4 +76,24 @@ func (s *Store) FindGroups(ctx context.Context, orgID int64, name, sourceName st
 		out = append(out, id)
 	}
 	return out, wrapErr(rows.Err(), "find group %q", name)
+}
+
+// memberCounts counts each group's members in one scan of the recipients.
+func (s *Store) memberCounts(ctx context.Context, orgID int64) (map[int64]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT group_ids FROM recipients WHERE org_id=? AND group_ids<>''`, orgID)
+	if err != nil {
+		return nil, wrapErr(err, "count members")
+	}
+	defer rows.Close()
+	out := map[int64]int64{}
+	var list string
+	for rows.Next() {
+		if err := rows.Scan(&list); err != nil {
+			return nil, wrapErr(err, "count members")
+		}
+		for _, id := range parseIDs(list) {
+			out[id]++
+		}
+	}
+	return out, wrapErr(rows.Err(), "count members")
 }

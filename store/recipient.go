@@ -28,7 +28,6 @@ const (
 
 // Recipient is a merged person of an organisation's audience.
 type Recipient struct {
-	ID        int64           `json:"id"`
 	OrgID     int64           `json:"-"`
 	Key       string          `json:"key"`
 	Email     string          `json:"email"`
@@ -42,17 +41,25 @@ type Recipient struct {
 	UpdatedSeq int64   `json:"updated_seq"`
 }
 
-const recipientCols = `id, org_id, key, email, first_name, last_name, attrs, status, group_ids, created_seq, updated_seq`
+const recipientCols = `org_id, key, email, first_name, last_name, attrs, status, group_ids, created_seq, updated_seq`
 
 func scanRecipient(sc scanner) (Recipient, error) {
 	var r Recipient
 	var attrs sql.NullString
 	var gids string
-	err := sc.Scan(&r.ID, &r.OrgID, &r.Key, &r.Email, &r.FirstName, &r.LastName, &attrs, &r.Status, &gids,
+	err := sc.Scan(&r.OrgID, &r.Key, &r.Email, &r.FirstName, &r.LastName, &attrs, &r.Status, &gids,
 		&r.CreatedSeq, &r.UpdatedSeq)
 	r.Attrs = decodeAttrs(attrs)
 	r.GroupIDs = parseIDs(gids)
 	return r, err
+}
+
+// groupList formats group ids as stored: ",3,17," (empty for none).
+func groupList(ids []int64) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return "," + formatIDs(ids) + ","
 }
 
 func formatIDs(ids []int64) string {
@@ -70,7 +77,7 @@ func parseIDs(s string) []int64 {
 	if s == "" {
 		return nil
 	}
-	parts := strings.Split(s, ",")
+	parts := strings.Split(strings.Trim(s, ","), ",")
 	out := make([]int64, 0, len(parts))
 	for _, p := range parts {
 		if id, err := strconv.ParseInt(p, 10, 64); err == nil {
@@ -135,9 +142,11 @@ func (s *Store) EachRecipient(ctx context.Context, orgID int64, f RecipientFilte
 		args = append(args, like, like, like)
 	}
 	if len(f.GroupIDs) > 0 {
-		// group ids come from the store as integers: formatting them is safe.
-		where = append(where, `r.id IN (SELECT m.recipient_id FROM memberships m JOIN groups g ON g.id=m.group_id
-			WHERE g.org_id=r.org_id AND m.group_id IN (`+formatIDs(f.GroupIDs)+`))`)
+		var or []string
+		for _, id := range f.GroupIDs {
+			or, args = append(or, "instr(r.group_ids, ?) > 0"), append(args, ","+strconv.FormatInt(id, 10)+",")
+		}
+		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
 	q := `SELECT ` + prefixed("r.", recipientCols) + ` FROM recipients r WHERE ` + strings.Join(where, " AND ") + ` ORDER BY r.key`
 	if limit > 0 {

@@ -1,6 +1,6 @@
 // Package store is muster's audience store: one SQLite file holding the
 // organisations, sources, drops, each source's snapshot (with the versions
-// earlier drops replaced), the merged recipients, groups, memberships,
+// earlier drops replaced), the merged recipients with their groups,
 // suppressions and the history of every change. It is the only package that
 // imports the SQLite driver.
 //

@@ -21,6 +21,10 @@ type Tx struct {
 	org   int64
 	stmts map[string]*sql.Stmt
 	group map[groupKey]int64
+	// rows queued by AddNew
+	newAsserts []Assertion
+	newRecips  []Recipient
+	bulkArgs   []any
 }
 
 type groupKey struct {
@@ -40,6 +44,9 @@ func (s *Store) Begin(ctx context.Context, orgID int64) (*Tx, error) {
 
 // Commit makes everything done in the transaction durable at once.
 func (t *Tx) Commit() error {
+	if err := t.FlushNew(); err != nil {
+		return err
+	}
 	t.closeStmts()
 	return wrapErr(t.tx.Commit(), "commit")
 }
@@ -224,49 +231,23 @@ func (t *Tx) Recipient(key string) (Recipient, bool, error) {
 	return r, err == nil, wrapErr(err, "recipient %q", key)
 }
 
-// SaveRecipient inserts r (ID 0, which it sets) or updates it, and moves
-// its memberships from oldGroups to r.GroupIDs.
-func (t *Tx) SaveRecipient(r *Recipient, oldGroups []int64) error {
-	if r.ID == 0 {
-		row, err := t.queryRow(`INSERT INTO recipients(org_id, key, email, first_name, last_name, attrs, status,
-			group_ids, created_seq, updated_seq) VALUES(?,?,?,?,?,?,?,?,?,?) RETURNING id`, t.org, r.Key, r.Email,
-			r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, formatIDs(r.GroupIDs), r.CreatedSeq, r.UpdatedSeq)
-		if err != nil {
-			return err
-		}
-		if err := row.Scan(&r.ID); err != nil {
-			return wrapErr(err, "add recipient %q", r.Key)
-		}
-		r.OrgID = t.org
-	} else if _, err := t.exec("update recipient", `UPDATE recipients SET email=?, first_name=?, last_name=?, attrs=?,
-		status=?, group_ids=?, updated_seq=? WHERE id=? AND org_id=?`, r.Email, r.FirstName, r.LastName,
-		encodeAttrs(&r.Attrs), r.Status, formatIDs(r.GroupIDs), r.UpdatedSeq, r.ID, t.org); err != nil {
+// SaveRecipient inserts r, or updates it when it exists.
+func (t *Tx) SaveRecipient(r *Recipient, exists bool) error {
+	r.OrgID = t.org
+	if exists {
+		_, err := t.exec("update recipient", `UPDATE recipients SET email=?, first_name=?, last_name=?, attrs=?,
+			status=?, group_ids=?, updated_seq=? WHERE org_id=? AND key=?`, r.Email, r.FirstName, r.LastName,
+			encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs), r.UpdatedSeq, t.org, r.Key)
 		return err
 	}
-	return t.moveMemberships(r.ID, oldGroups, r.GroupIDs)
+	_, err := t.exec("add recipient", `INSERT INTO recipients(org_id, key, email, first_name, last_name, attrs,
+		status, group_ids, created_seq, updated_seq) VALUES(?,?,?,?,?,?,?,?,?,?)`, recipientArgs(t.org, r)...)
+	return err
 }
 
-// moveMemberships writes only the difference between two sorted id lists.
-func (t *Tx) moveMemberships(rid int64, old, cur []int64) error {
-	i, j := 0, 0
-	for i < len(old) || j < len(cur) {
-		switch {
-		case j == len(cur) || (i < len(old) && old[i] < cur[j]):
-			if _, err := t.exec("leave group", `DELETE FROM memberships WHERE group_id=? AND recipient_id=?`, old[i], rid); err != nil {
-				return err
-			}
-			i++
-		case i == len(old) || cur[j] < old[i]:
-			if _, err := t.exec("join group", `INSERT INTO memberships(group_id, recipient_id) VALUES(?,?)`, cur[j], rid); err != nil {
-				return err
-			}
-			j++
-		default:
-			i++
-			j++
-		}
-	}
-	return nil
+func recipientArgs(org int64, r *Recipient) []any {
+	return []any{org, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs),
+		r.CreatedSeq, r.UpdatedSeq}
 }
 
 // GroupID returns the id of the source's group with that name, creating it.

@@ -117,9 +117,8 @@ CREATE TABLE drop_changes (
 -- The merged audience: one row per normalised email per organisation.
 -- status: active (in the audience), offboarded (suppressed), inactive (only
 -- inactive assertions), gone (no source lists them). Rows are kept when a
--- person leaves so their history stays attached.
+-- person leaves. Keyed by (org, key) alone: one B-tree per write.
 CREATE TABLE recipients (
-  id          INTEGER PRIMARY KEY,
   org_id      INTEGER NOT NULL REFERENCES orgs(id),
   key         TEXT NOT NULL,
   email       TEXT NOT NULL,
@@ -127,13 +126,15 @@ CREATE TABLE recipients (
   last_name   TEXT NOT NULL,
   attrs       TEXT,
   status      TEXT NOT NULL,
-  -- the recipient's group ids, comma-separated, so a change rewrites only
-  -- the memberships that moved.
+  -- the recipient's memberships: the ids of its groups as ",3,17," (empty
+  -- unless active). One column instead of a membership table keeps a
+  -- million-row apply to two writes per person; a group's members are
+  -- found with instr(group_ids, ',ID,').
   group_ids   TEXT NOT NULL,
   created_seq INTEGER NOT NULL,
   updated_seq INTEGER NOT NULL,
-  UNIQUE (org_id, key)
-);
+  PRIMARY KEY (org_id, key)
+) WITHOUT ROWID;
 
 CREATE TABLE groups (
   id        INTEGER PRIMARY KEY,
@@ -143,14 +144,6 @@ CREATE TABLE groups (
   UNIQUE (source_id, name)
 );
 CREATE INDEX groups_org ON groups (org_id, name);
-
--- Who is in which group (only recipients in the audience). A recipient's
--- own list is recipients.group_ids, so one index serves both directions.
-CREATE TABLE memberships (
-  group_id     INTEGER NOT NULL REFERENCES groups(id),
-  recipient_id INTEGER NOT NULL REFERENCES recipients(id),
-  PRIMARY KEY (group_id, recipient_id)
-) WITHOUT ROWID;
 
 -- Offboarding (merge rule 5). One active (not lifted) suppression per person;
 -- lifted ones stay as history.
