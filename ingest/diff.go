@@ -44,10 +44,10 @@ type differ struct {
 	delta  bool
 	rep    *Report
 	res    *diffResult
-	prev   *keyTable         // full snapshots: the whole snapshot's hashes
-	seen   map[string]int    // deltas: keys seen, with their line
-	uids   map[string]bool   // invalid rows' source ids, protecting their owners
-	hasher hash.Hash         // records hash when the caller gave no content hash
+	prev   *keyTable       // full snapshots: the whole snapshot's hashes
+	seen   map[string]int  // deltas: keys seen, with their line
+	uids   map[string]bool // invalid rows' source ids, protecting their owners
+	hasher hash.Hash       // records hash when the caller gave no content hash
 }
 
 func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *Drop, rep *Report) (*diffResult, error) {
