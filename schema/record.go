@@ -5,6 +5,7 @@
 package schema
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -61,6 +62,22 @@ func (a Action) String() string {
 		return "remove"
 	}
 	return "upsert"
+}
+
+// MarshalText writes the action as "upsert" or "remove".
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads "upsert" or "remove".
+func (a *Action) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "upsert", "":
+		*a = ActionUpsert
+	case "remove":
+		*a = ActionRemove
+	default:
+		return Errorf(EInvalid, "unknown action %q", b)
+	}
+	return nil
 }
 
 // Attr names one of the optional attributes. They are kept only when the
@@ -125,6 +142,35 @@ func AllAttrs() []Attr {
 // An empty string means the source did not give a value.
 type Attrs [NumAttrs]string
 
+// MarshalJSON writes the attributes that have a value as an object keyed by
+// attribute name.
+func (a Attrs) MarshalJSON() ([]byte, error) {
+	m := make(map[string]string, NumAttrs)
+	for i, v := range a {
+		if v != "" {
+			m[Attr(i).String()] = v
+		}
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; unknown names are an error.
+func (a *Attrs) UnmarshalJSON(b []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*a = Attrs{}
+	for k, v := range m {
+		at, ok := ParseAttr(k)
+		if !ok {
+			return Errorf(EInvalid, "unknown attribute %q", k)
+		}
+		a[at] = v
+	}
+	return nil
+}
+
 // AttrSet is a set of optional attributes: the allowlist of merge rule 6.
 type AttrSet uint32
 
@@ -149,28 +195,28 @@ func (s AttrSet) Filter(attrs Attrs) Attrs {
 type Record struct {
 	// Line is the 1-based line of the file where the row starts; 0 when the
 	// record did not come from a file.
-	Line int
+	Line int `json:"line,omitempty"`
 	// Email is the address as written (trimmed, display name removed): the
 	// one muster sends to.
-	Email string
+	Email string `json:"email"`
 	// Key is the normalised address that identifies the recipient within an
 	// organisation (merge rule 1). Empty when the email is missing or invalid.
-	Key       string
-	FirstName string
-	LastName  string
+	Key       string `json:"key"`
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
 	// Groups are named within the record's source, trimmed and de-duplicated.
-	Groups []string
-	Status Status
+	Groups []string `json:"groups,omitempty"`
+	Status Status   `json:"status"`
 	// SourceID is the source's own id for the person (employee id, directory
 	// user id), when it has one.
-	SourceID string
-	Attrs    Attrs
+	SourceID string `json:"source_id,omitempty"`
+	Attrs    Attrs  `json:"attrs"`
 	// Action is what a delta record asks for; full snapshots only upsert.
-	Action Action
+	Action Action `json:"action"`
 	// Problems found in this row. A record with a problem of severity
 	// SeverityError is invalid: it is reported and never applied, but if its
 	// Key is known it still protects that person from removal.
-	Problems []Problem
+	Problems []Problem `json:"problems,omitempty"`
 }
 
 // Valid reports whether the record has no error-severity problem.

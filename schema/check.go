@@ -1,0 +1,82 @@
+package schema
+
+import (
+	"errors"
+	"io"
+	"sort"
+)
+
+// CheckResult is what reading a whole file found: what `muster check`
+// prints and what the golden files of samples/ hold.
+type CheckResult struct {
+	// File is what the decoder understood of the file.
+	File FileInfo `json:"file"`
+	// Valid and Invalid count the records read; Rows in File counts both.
+	Valid   int `json:"valid"`
+	Invalid int `json:"invalid"`
+	// Refused is true when the pipeline would refuse the file whole.
+	Refused bool `json:"refused"`
+	// Reasons are the problems that refuse it.
+	Reasons []Problem `json:"reasons,omitempty"`
+	// Problems lists every problem, of the file and of its rows, by line.
+	Problems []Problem `json:"problems"`
+	// Records are the decoded records, when asked for.
+	Records []Record `json:"records,omitempty"`
+}
+
+// Check reads a whole file as the pipeline would and says whether it would
+// be refused: a file-level problem, or more invalid rows than maxInvalid
+// allows (a share, such as DefaultMaxInvalidShare). Records are kept only
+// when keepRecords is set. The error is for a failing reader only; a
+// broken file is a refused result.
+func Check(r io.Reader, opts DecodeOptions, maxInvalid float64, keepRecords bool) (CheckResult, error) {
+	var res CheckResult
+	d, err := NewDecoder(r, opts)
+	var fe *FileError
+	switch {
+	case errors.As(err, &fe):
+		res.File = fe.Info
+		res.File.Problems = fe.Problems
+	case err != nil:
+		return res, err
+	}
+	var rowProblems []Problem
+	for d != nil {
+		rec, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if !errors.As(err, new(*FileError)) {
+				return res, err
+			}
+			break
+		}
+		if rec.Valid() {
+			res.Valid++
+		} else {
+			res.Invalid++
+		}
+		rowProblems = append(rowProblems, rec.Problems...)
+		if keepRecords {
+			res.Records = append(res.Records, rec)
+		}
+	}
+	if d != nil {
+		res.File = d.Info()
+	}
+	res.Problems = append(append([]Problem{}, res.File.Problems...), rowProblems...)
+	for _, p := range res.File.Problems {
+		if p.Severity == SeverityError {
+			res.Reasons = append(res.Reasons, p)
+		}
+	}
+	if len(res.Reasons) == 0 && TooManyInvalid(res.Invalid, res.File.Rows, maxInvalid) {
+		p := TooManyInvalidProblem(res.Invalid, res.File.Rows, maxInvalid)
+		res.Reasons = append(res.Reasons, p)
+		res.Problems = append(res.Problems, p)
+	}
+	res.Refused = len(res.Reasons) > 0
+	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Line < res.Problems[j].Line })
+	return res, nil
+}

@@ -1,0 +1,434 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/bits"
+)
+
+// MaxRowBytes is the largest row muster reads. A larger one is almost
+// always a quote that was never closed swallowing the rest of the file; it
+// refuses the file instead of filling memory.
+const MaxRowBytes = 1 << 20
+
+const (
+	readSize  = 256 << 10 // how much is asked of the source at a time
+	sniffSize = 64 << 10  // how much is looked at to detect encoding and dialect
+)
+
+// csvReader splits a byte stream into rows of fields. It is the decoder's
+// hot path: a row without quotes is split in place with bytes.IndexByte and
+// no copy; only rows holding a quote go through the byte-by-byte state
+// machine. It accepts LF, CRLF and lone-CR line ends, quoted fields holding
+// delimiters, doubled quotes and line breaks (CRLF and CR inside quotes
+// become LF), skips blank lines and accepts a last row without a line end.
+// Quotes are read leniently, as Excel does: a quote inside an unquoted
+// value is kept, and text after a closing quote is appended to the value.
+type csvReader struct {
+	src   io.Reader
+	buf   []byte
+	r, w  int  // unread bytes are buf[r:w]
+	eof   bool // src has returned io.EOF
+	err   error
+	delim byte
+	line  int // line number of buf[r], 1-based
+
+	// The last row read: field i is row[starts[i]:ends[i]]. row points
+	// into buf (a row without quotes, delimiters included) or scratch (a
+	// row with quotes, values unescaped and side by side), and is valid
+	// until the next call to next.
+	rowLine      int
+	row          []byte
+	starts, ends []int
+	quotedRow    bool
+	scratch      []byte
+}
+
+// rowError is a problem that stops the reading of the file: a quote never
+// closed, or a row larger than MaxRowBytes.
+type rowError struct {
+	line int
+	code ProblemCode
+}
+
+func (e *rowError) Error() string { return string(e.code) }
+
+func newCSVReader(src io.Reader) *csvReader {
+	return &csvReader{src: src, buf: make([]byte, readSize), line: 1}
+}
+
+// fill reads more of the source after the unread bytes, moving them to the
+// front or growing the buffer when needed. It returns false when nothing
+// more can come (EOF or an error).
+func (c *csvReader) fill() bool {
+	if c.eof || c.err != nil {
+		return false
+	}
+	if c.r > 0 && (c.w == len(c.buf) || c.w-c.r < len(c.buf)/2) {
+		n := copy(c.buf, c.buf[c.r:c.w])
+		c.r, c.w = 0, n
+	}
+	if c.w == len(c.buf) {
+		nb := make([]byte, 2*len(c.buf))
+		copy(nb, c.buf[:c.w])
+		c.buf = nb
+	}
+	for i := 0; i < 100; i++ {
+		n, err := c.src.Read(c.buf[c.w:])
+		c.w += n
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				c.eof = true
+			} else {
+				c.err = err
+			}
+			return n > 0
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	c.err = io.ErrNoProgress
+	return false
+}
+
+// fillTo reads until n bytes are unread or the source ends.
+func (c *csvReader) fillTo(n int) {
+	for c.w-c.r < n && c.fill() {
+	}
+}
+
+// skip consumes n unread bytes without reading them as rows (a BOM, a
+// sep= line).
+func (c *csvReader) skip(n, lines int) {
+	c.r += n
+	c.line += lines
+}
+
+// next reads the next non-blank row into c.row. It returns io.EOF after
+// the last row, a *rowError for a broken file, or the source's error.
+func (c *csvReader) next() error {
+	for {
+		if c.err != nil {
+			return c.err
+		}
+		if c.r == c.w && !c.fill() {
+			if c.err != nil {
+				return c.err
+			}
+			return io.EOF
+		}
+		win := c.buf[c.r:c.w]
+		nl := bytes.IndexByte(win, '\n')
+		limit := nl
+		if nl < 0 {
+			limit = len(win)
+		}
+		if nl >= 0 {
+			// The common case: a whole line without quotes or lone CRs.
+			content := win[:nl]
+			if n := len(content); n > 0 && content[n-1] == '\r' {
+				content = content[:n-1]
+			}
+			if len(content) == 0 {
+				c.r += nl + 1
+				c.line++
+				continue
+			}
+			if len(content) <= MaxRowBytes && c.split(content) {
+				c.rowLine = c.line
+				c.r += nl + 1
+				c.line++
+				return nil
+			}
+		}
+		var content []byte
+		consumed := 0
+		if cr := bytes.IndexByte(win[:limit], '\r'); cr >= 0 {
+			if cr == len(win)-1 && !c.eof {
+				if !c.more() {
+					return c.tooLong()
+				}
+				continue // need the byte after the CR
+			}
+			content, consumed = win[:cr], cr+1
+			if cr+1 < len(win) && win[cr+1] == '\n' {
+				consumed++
+			}
+		} else if nl >= 0 {
+			content, consumed = win[:nl], nl+1
+		} else if c.eof {
+			content, consumed = win, len(win)
+		} else {
+			if !c.more() {
+				return c.tooLong()
+			}
+			continue
+		}
+		if len(content) == 0 {
+			c.r += consumed
+			c.line++
+			continue
+		}
+		if len(content) > MaxRowBytes {
+			return &rowError{line: c.line, code: CodeRowTooLong}
+		}
+		if !c.split(content) {
+			return c.quoted()
+		}
+		c.rowLine = c.line
+		c.r += consumed
+		c.line++
+		return nil
+	}
+}
+
+const (
+	lsb = 0x0101010101010101
+	m7f = 0x7f7f7f7f7f7f7f7f
+)
+
+// zeroBytes has the high bit set in each byte of v that is zero, and only
+// there.
+func zeroBytes(v uint64) uint64 { return ^(((v & m7f) + m7f) | v | m7f) }
+
+// split splits a line at the delimiter, 8 bytes at a time. It returns
+// false, doing nothing, when the line holds a quote or a CR, which the
+// byte-by-byte reader handles.
+func (c *csvReader) split(line []byte) bool {
+	dl, qt, cr := lsb*uint64(c.delim), lsb*uint64('"'), lsb*uint64('\r')
+	c.starts, c.ends = c.starts[:0], c.ends[:0]
+	start, i := 0, 0
+	for ; i+8 <= len(line); i += 8 {
+		x := binary.LittleEndian.Uint64(line[i:])
+		if zeroBytes(x^qt)|zeroBytes(x^cr) != 0 {
+			return false
+		}
+		for m := zeroBytes(x ^ dl); m != 0; m &= m - 1 {
+			j := i + bits.TrailingZeros64(m)>>3
+			c.starts, c.ends = append(c.starts, start), append(c.ends, j)
+			start = j + 1
+		}
+	}
+	for ; i < len(line); i++ {
+		switch line[i] {
+		case '"', '\r':
+			return false
+		case c.delim:
+			c.starts, c.ends = append(c.starts, start), append(c.ends, i)
+			start = i + 1
+		}
+	}
+	c.starts, c.ends = append(c.starts, start), append(c.ends, len(line))
+	c.row, c.quotedRow = line, false
+	return true
+}
+
+// fields returns a copy of the last row's fields, for the header and
+// detection (not the hot path).
+func (c *csvReader) fields() [][]byte {
+	out := make([][]byte, len(c.starts))
+	for i := range out {
+		out[i] = c.row[c.starts[i]:c.ends[i]]
+	}
+	return out
+}
+
+// blankFrom reports whether fields i and after are all empty or spaces.
+func (c *csvReader) blankFrom(i int) bool {
+	for ; i < len(c.starts); i++ {
+		for _, b := range c.row[c.starts[i]:c.ends[i]] {
+			if b != ' ' && b != '\t' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// blank reports whether every field of the last row is empty or spaces:
+// Excel writes ",,,," for an empty row.
+func (c *csvReader) blank() bool {
+	for _, b := range c.row {
+		if b != ' ' && b != '\t' && (b != c.delim || c.quotedRow) {
+			return false
+		}
+	}
+	return true
+}
+
+// more reads more unless the unread row is already too long.
+func (c *csvReader) more() bool {
+	if c.w-c.r > MaxRowBytes {
+		return false
+	}
+	return c.fill() || c.eof || c.err != nil
+}
+
+func (c *csvReader) tooLong() error {
+	if c.err != nil {
+		return c.err
+	}
+	return &rowError{line: c.line, code: CodeRowTooLong}
+}
+
+// at returns the unread byte p bytes ahead, reading more when needed; ok is
+// false at the end of the source.
+func (c *csvReader) at(p int) (b byte, ok bool, err error) {
+	for c.r+p >= c.w {
+		if p > MaxRowBytes {
+			return 0, false, &rowError{line: c.rowLine, code: CodeRowTooLong}
+		}
+		if !c.fill() {
+			if c.err != nil {
+				return 0, false, c.err
+			}
+			return 0, false, nil
+		}
+	}
+	return c.buf[c.r+p], true, nil
+}
+
+// quoted reads a row holding quotes, byte by byte, into scratch.
+func (c *csvReader) quoted() error {
+	const (
+		fieldStart = iota
+		unquoted
+		inQuotes
+	)
+	c.rowLine = c.line
+	c.scratch = c.scratch[:0]
+	c.starts, c.ends = append(c.starts[:0], 0), c.ends[:0]
+	state := fieldStart
+	p, lines, quoteLine := 0, 0, 0
+	endRow := func() {
+		c.ends = append(c.ends, len(c.scratch))
+		c.row, c.quotedRow = c.scratch, true
+		c.r += p
+		c.line += lines + 1
+	}
+	for {
+		if state == inQuotes {
+			// Copy up to the next quote in one go.
+			if c.r+p < c.w {
+				chunk := c.buf[c.r+p : c.w]
+				if q := bytes.IndexByte(chunk, '"'); q != 0 {
+					if q < 0 {
+						q = len(chunk)
+					}
+					chunk = chunk[:q]
+					// A CR at the end may be half of a CRLF: leave it to the byte loop.
+					if n := len(chunk); chunk[n-1] == '\r' {
+						chunk, q = chunk[:n-1], q-1
+					}
+					if q > 0 {
+						if len(c.scratch)+len(chunk) > MaxRowBytes {
+							return &rowError{line: c.rowLine, code: CodeRowTooLong}
+						}
+						lines += c.appendText(chunk)
+						p += q
+						continue
+					}
+				}
+			}
+		}
+		b, ok, err := c.at(p)
+		if err != nil {
+			return err
+		}
+		if !ok { // end of the source
+			if state == inQuotes {
+				return &rowError{line: quoteLine, code: CodeUnterminatedQuote}
+			}
+			endRow()
+			return nil
+		}
+		if len(c.scratch) > MaxRowBytes {
+			return &rowError{line: c.rowLine, code: CodeRowTooLong}
+		}
+		switch state {
+		case fieldStart, unquoted:
+			switch {
+			case b == '"' && state == fieldStart:
+				state, quoteLine = inQuotes, c.line+lines
+			case b == c.delim:
+				c.ends = append(c.ends, len(c.scratch))
+				c.starts = append(c.starts, len(c.scratch))
+				state = fieldStart
+			case b == '\n':
+				p++
+				endRow()
+				return nil
+			case b == '\r':
+				if nb, ok, err := c.at(p + 1); err != nil {
+					return err
+				} else if ok && nb == '\n' {
+					p++
+				}
+				p++
+				endRow()
+				return nil
+			default:
+				c.scratch = append(c.scratch, b)
+				state = unquoted
+			}
+			p++
+		case inQuotes:
+			switch b {
+			case '"':
+				nb, ok, err := c.at(p + 1)
+				if err != nil {
+					return err
+				}
+				if ok && nb == '"' {
+					c.scratch = append(c.scratch, '"')
+					p += 2
+					continue
+				}
+				state = unquoted // text after the closing quote is kept, as Excel does
+			case '\r':
+				c.scratch = append(c.scratch, '\n')
+				lines++
+				if nb, ok, err := c.at(p + 1); err != nil {
+					return err
+				} else if ok && nb == '\n' {
+					p++
+				}
+			default:
+				c.scratch = append(c.scratch, b)
+				if b == '\n' {
+					lines++
+				}
+			}
+			p++
+		}
+	}
+}
+
+// appendText appends quoted text to scratch with CRLF and CR turned into
+// LF, and returns the number of line breaks in it.
+func (c *csvReader) appendText(b []byte) int {
+	if bytes.IndexByte(b, '\r') < 0 {
+		c.scratch = append(c.scratch, b...)
+		return bytes.Count(b, []byte{'\n'})
+	}
+	lines := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\r':
+			lines++
+			c.scratch = append(c.scratch, '\n')
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+		case '\n':
+			lines++
+			c.scratch = append(c.scratch, '\n')
+		default:
+			c.scratch = append(c.scratch, b[i])
+		}
+	}
+	return lines
+}

@@ -1,0 +1,298 @@
+package schema
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// DecodeOptions are per-source settings for reading a file.
+type DecodeOptions struct {
+	// Delimiter separates the columns; 0 detects it among , ; tab and |.
+	Delimiter rune
+	// Columns maps a column as written in the header to a field name
+	// (see FieldNames; "ignore" ignores it). It wins over the alias dictionary.
+	Columns map[string]string
+	// DayFirst reads dates such as 03/04/2024 as 3 April, not March 4.
+	DayFirst bool
+}
+
+// FileInfo is what the decoder understood of a file. Rows, Invalid and
+// Problems grow while the file is read; after io.EOF they are final.
+type FileInfo struct {
+	// Encoding is EncodingUTF8, EncodingUTF16LE, EncodingUTF16BE or
+	// EncodingWindows1252.
+	Encoding string `json:"encoding"`
+	// EncodingAssumed is true when the bytes were not valid UTF-8 and were
+	// read as Windows-1252. A file that is ASCII so far reads as UTF-8.
+	EncodingAssumed bool `json:"encoding_assumed"`
+	// BOM is true when the file starts with a byte order mark.
+	BOM bool `json:"bom"`
+	// Delimiter separates the columns (JSON: the character itself).
+	Delimiter rune `json:"-"`
+	// DelimiterFrom says how the delimiter was chosen: DelimiterDetected,
+	// DelimiterSepLine, DelimiterSetting or DelimiterSingle.
+	DelimiterFrom string `json:"delimiter_from,omitempty"`
+	// HeaderLine is the line of the header row.
+	HeaderLine int `json:"header_line,omitempty"`
+	// Columns is every column of the header and what it is read as.
+	Columns []Column `json:"columns"`
+	// Ignored lists the columns that are not read, as written.
+	Ignored []string `json:"ignored"`
+	// Delta is true when the file has an action column: its rows are
+	// explicit upserts and removals, not a full snapshot.
+	Delta bool `json:"delta"`
+	// Rows counts the data rows read so far (blank lines are not rows).
+	Rows int `json:"rows"`
+	// Invalid counts the rows read so far that have an error problem.
+	Invalid int `json:"invalid"`
+	// Problems are about the file as a whole (or its header): warnings,
+	// and when the file is refused, the reasons.
+	Problems []Problem `json:"problems"`
+}
+
+// MarshalJSON writes the delimiter as a one-character string.
+func (i FileInfo) MarshalJSON() ([]byte, error) {
+	type plain FileInfo
+	d := ""
+	if i.Delimiter != 0 {
+		d = string(i.Delimiter)
+	}
+	// Lists are written as [] rather than null, so scripts need no guard.
+	if i.Columns == nil {
+		i.Columns = []Column{}
+	}
+	if i.Ignored == nil {
+		i.Ignored = []string{}
+	}
+	if i.Problems == nil {
+		i.Problems = []Problem{}
+	}
+	return json.Marshal(struct {
+		plain
+		Delimiter string `json:"delimiter"`
+	}{plain(i), d})
+}
+
+// Mapping returns the header mapping: each read column, as written, to its field.
+func (i FileInfo) Mapping() map[string]string {
+	m := map[string]string{}
+	for _, c := range i.Columns {
+		if c.Field != "" {
+			m[c.Name] = c.Field
+		}
+	}
+	return m
+}
+
+// Refused reports whether a file-level problem refuses the file.
+func (i FileInfo) Refused() bool {
+	for _, p := range i.Problems {
+		if p.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// Decoder reads an HR export as a Stream of Records. It detects the
+// encoding and the delimiter, maps the header, and checks every row; it
+// holds one row at a time, plus a 64-bit hash and a line number per
+// address to find duplicates.
+type Decoder struct {
+	cr    *csvReader
+	opts  DecodeOptions
+	info  FileInfo
+	m     *mapping
+	mode  textMode
+	fatal error
+	done  bool
+
+	// read lists the columns that are read, in column order.
+	read []readCol
+	pack []byte
+	slab []string // groups of successive records are carved from it
+
+	seed maphash.Seed
+	seen lineSet
+}
+
+type readCol struct {
+	col int
+	f   field
+}
+
+// NewDecoder starts reading a file: it detects the encoding and the
+// delimiter and reads the header. A file that cannot be read at all (not
+// text, empty, no email column, ambiguous delimiter...) returns a
+// *FileError listing the problems.
+func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
+	d := &Decoder{opts: opts, seed: maphash.MakeSeed()}
+	cr, mode, p := sniffEncoding(newCSVReader(r), r, &d.info)
+	if cr.err != nil {
+		return nil, fmt.Errorf("read file: %w", cr.err)
+	}
+	d.cr, d.mode = cr, mode
+	if p != nil {
+		return nil, d.refuse(*p)
+	}
+	if cr.r == cr.w {
+		return nil, d.refuse(Problem{Code: CodeEmptyFile, Severity: SeverityError, Message: "the file is empty"})
+	}
+	if err := d.chooseDelimiter(); err != nil {
+		return nil, err
+	}
+	if err := cr.next(); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, d.refuse(Problem{Code: CodeEmptyFile, Severity: SeverityError,
+				Message: "the file holds only blank lines: there is no header row"})
+		}
+		return nil, d.fail(err)
+	}
+	d.info.HeaderLine = cr.rowLine
+	fields := cr.fields()
+	header := make([]string, len(fields))
+	for i, f := range fields {
+		if d.mode == modeWin1252 {
+			header[i] = string(appendCP1252(nil, f))
+		} else {
+			header[i] = strings.ToValidUTF8(string(f), "\uFFFD")
+		}
+		header[i] = trimSpace(header[i])
+	}
+	m, err := mapHeader(header, opts.Columns, cr.rowLine)
+	if err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			d.info.Problems = append(d.info.Problems, fe.Problems...)
+			return nil, d.fileError()
+		}
+		return nil, err
+	}
+	d.m = m
+	d.info.Columns = m.columns
+	d.info.Ignored = []string{}
+	for i, c := range m.columns {
+		if m.fieldOf[i] == fNone {
+			d.info.Ignored = append(d.info.Ignored, c.Name)
+		} else {
+			d.read = append(d.read, readCol{col: i, f: m.fieldOf[i]})
+		}
+	}
+	d.info.Delta = m.col[fAction] >= 0
+	d.info.Problems = append(d.info.Problems, m.problems...)
+	if d.info.Refused() {
+		return nil, d.fileError()
+	}
+	return d, nil
+}
+
+// chooseDelimiter honours the setting, then an Excel sep= line, then detects.
+func (d *Decoder) chooseDelimiter() error {
+	cr := d.cr
+	head := cr.buf[cr.r:cr.w]
+	sep, n := sepLine(head)
+	if n > 0 {
+		cr.skip(n, 1)
+		head = head[n:]
+	}
+	switch {
+	case d.opts.Delimiter != 0:
+		dl := d.opts.Delimiter
+		if dl >= utf8.RuneSelf || dl == '"' || dl == '\n' || dl == '\r' {
+			return d.refuse(Problem{Code: CodeAmbiguousDelimiter, Severity: SeverityError,
+				Message: fmt.Sprintf("the delimiter set for this source (%q) cannot be used: it must be one ASCII character other than a quote or a line end", dl)})
+		}
+		cr.delim, d.info.DelimiterFrom = byte(dl), DelimiterSetting
+	case sep != 0:
+		cr.delim, d.info.DelimiterFrom = sep, DelimiterSepLine
+	default:
+		delim, from, amb := detectDelimiter(head, cr.eof)
+		if amb != nil {
+			p := ambiguousProblem(amb)
+			p.Line = cr.line
+			return d.refuse(p)
+		}
+		cr.delim, d.info.DelimiterFrom = delim, from
+	}
+	d.info.Delimiter = rune(cr.delim)
+	return nil
+}
+
+// refuse records a fatal file problem and returns it as a *FileError.
+func (d *Decoder) refuse(p Problem) error {
+	d.info.Problems = append(d.info.Problems, p)
+	d.fatal = d.fileError()
+	return d.fatal
+}
+
+func (d *Decoder) fileError() *FileError {
+	return &FileError{Problems: d.info.Problems, Info: d.info}
+}
+
+// fail turns a reading error into the decoder's fatal error.
+func (d *Decoder) fail(err error) error {
+	var re *rowError
+	if !errors.As(err, &re) {
+		d.fatal = fmt.Errorf("read file: %w", err)
+		return d.fatal
+	}
+	p := Problem{Line: re.line, Code: re.code, Severity: SeverityError}
+	switch re.code {
+	case CodeUnterminatedQuote:
+		p.Message = fmt.Sprintf("a quoted value that starts on line %d is never closed, so the rest of the file "+
+			"cannot be split into rows (was the file cut short?); nothing from this file is used", re.line)
+	default:
+		p.Message = fmt.Sprintf("the row on line %d is longer than %d MiB, which no real row is "+
+			"(a quote that is never closed?); nothing from this file is used", re.line, MaxRowBytes>>20)
+	}
+	return d.refuse(p)
+}
+
+// Info returns what the decoder understood of the file so far. The slices
+// are shared with the decoder: do not modify them.
+func (d *Decoder) Info() FileInfo { return d.info }
+
+// Next returns the next record, io.EOF after the last one, or a fatal
+// error (a *FileError when the file turns out broken part-way, such as a
+// quote never closed). Each record carries its own problems; check
+// Record.Valid.
+func (d *Decoder) Next() (Record, error) {
+	if d.fatal != nil {
+		return Record{}, d.fatal
+	}
+	if d.done {
+		return Record{}, io.EOF
+	}
+	for {
+		if err := d.cr.next(); err != nil {
+			if errors.Is(err, io.EOF) {
+				d.finish()
+				return Record{}, io.EOF
+			}
+			return Record{}, d.fail(err)
+		}
+		if d.cr.blank() {
+			continue
+		}
+		d.info.Rows++
+		rec := d.record()
+		if !rec.Valid() {
+			d.info.Invalid++
+		}
+		return rec, nil
+	}
+}
+
+func (d *Decoder) finish() {
+	d.done = true
+	if d.info.Rows == 0 {
+		d.info.Problems = append(d.info.Problems, Problem{Code: CodeNoRows, Severity: SeverityWarning,
+			Message: "the file has a header but no rows; as a full snapshot it would remove everyone, " +
+				"so such a file is held for an admin"})
+	}
+}

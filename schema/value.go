@@ -1,0 +1,401 @@
+package schema
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxValueLen is the longest value, in bytes, muster keeps from a cell it
+// reads. Longer values make the row invalid rather than being cut.
+const MaxValueLen = 1024
+
+// parseDate reads a date as HR exports write it and returns it as
+// YYYY-MM-DD: ISO dates and date-times (the time and zone are dropped; the
+// date is the one written), YYYY/MM/DD, M/D/YYYY (or D/M/YYYY when the
+// source is day-first), and D.M.YYYY, which is always day-first. "" and
+// BambooHR's 0000-00-00 mean no date. The reason is "" when s is a date.
+func parseDate(s string, dayFirst bool) (date, reason string) {
+	if s == "" || strings.HasPrefix(s, "0000-00-00") || strings.HasPrefix(s, "00/00/0000") {
+		return "", ""
+	}
+	if len(s) >= 10 && isISODate(s) {
+		if len(s) == 10 {
+			if r := checkYMD(atoi2(s[0:4]), atoi2(s[5:7]), atoi2(s[8:10])); r != "" {
+				return "", r
+			}
+			return s, ""
+		}
+		if !isTimeSuffix(s[10:]) {
+			return "", "it is not a date"
+		}
+		if r := checkYMD(atoi2(s[0:4]), atoi2(s[5:7]), atoi2(s[8:10])); r != "" {
+			return "", r
+		}
+		return s[:10], ""
+	}
+	datePart, rest := s, ""
+	if i := strings.IndexAny(s, " T"); i > 0 {
+		datePart, rest = s[:i], s[i:]
+	}
+	if rest != "" && !isTimeSuffix(rest) {
+		return "", "it is not a date"
+	}
+	parts, sep := splitDate(datePart)
+	if sep == 0 && parts[0] == "" {
+		return "", "it is not a date"
+	}
+	var y, m, d int
+	switch {
+	case len(parts[0]) == 4 && len(parts[2]) <= 2 && sep != '.': // YYYY-M-D, YYYY/MM/DD
+		y, m, d = atoi2(parts[0]), atoi2(parts[1]), atoi2(parts[2])
+	case len(parts[2]) == 4 && len(parts[0]) <= 2:
+		a, b := atoi2(parts[0]), atoi2(parts[1])
+		y = atoi2(parts[2])
+		switch {
+		case sep == '.' || dayFirst:
+			d, m = a, b
+		default:
+			m, d = a, b
+		}
+		if m > 12 && d <= 12 && sep != '.' {
+			if dayFirst {
+				return "", "it reads as month " + parts[1] + ", which does not exist (this source is set to day-first dates)"
+			}
+			return "", "it reads as month " + parts[0] + ", which does not exist; if this source writes the day first, set it to day-first dates"
+		}
+	case len(parts[2]) == 2 && len(parts[0]) <= 2:
+		return "", "a two-digit year is ambiguous; write the year in full"
+	default:
+		return "", "it is not a date"
+	}
+	if r := checkYMD(y, m, d); r != "" {
+		return "", r
+	}
+	b := make([]byte, 0, 10)
+	b = appendPad(b, y, 4)
+	b = append(b, '-')
+	b = appendPad(b, m, 2)
+	b = append(b, '-')
+	b = appendPad(b, d, 2)
+	return string(b), ""
+}
+
+func isISODate(s string) bool {
+	return s[4] == '-' && s[7] == '-' && allDigits(s[0:4]) && allDigits(s[5:7]) && allDigits(s[8:10])
+}
+
+// isTimeSuffix accepts what follows a date in a date-time: "T12:07:39.730Z",
+// " 00:00:00", "T08:00:00+02:00", " 0:00", " 12:00 PM".
+func isTimeSuffix(s string) bool {
+	if len(s) < 2 || (s[0] != 'T' && s[0] != ' ') {
+		return false
+	}
+	s = strings.TrimSpace(s[1:])
+	if !(s != "" && s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || strings.IndexByte(":.+-Z APMapm", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// splitDate splits D/M/Y, D-M-Y, D.M.Y and Y-M-D forms into three digit runs.
+func splitDate(s string) ([3]string, byte) {
+	var out [3]string
+	var sep byte
+	n := 0
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			continue
+		}
+		if i < len(s) {
+			c := s[i]
+			if c != '/' && c != '-' && c != '.' || sep != 0 && c != sep {
+				return [3]string{}, 0
+			}
+			sep = c
+		}
+		if n == 3 || i == start || i-start > 4 {
+			return [3]string{}, 0
+		}
+		out[n] = s[start:i]
+		n++
+		start = i + 1
+	}
+	if n != 3 || len(out[1]) > 2 {
+		return [3]string{}, 0
+	}
+	return out, sep
+}
+
+var daysIn = [13]int{0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
+func checkYMD(y, m, d int) string {
+	switch {
+	case y < 1900 || y > 2199:
+		return "the year is out of range"
+	case m < 1 || m > 12:
+		return "the month does not exist"
+	case d < 1 || d > daysIn[m] || m == 2 && d == 29 && !(y%4 == 0 && (y%100 != 0 || y%400 == 0)):
+		return "the day does not exist in that month"
+	}
+	return ""
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func atoi2(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+func appendPad(b []byte, n, width int) []byte {
+	var tmp [4]byte
+	for i := width - 1; i >= 0; i-- {
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, tmp[:width]...)
+}
+
+// Status vocabularies, keyed by the value with everything but letters and
+// digits removed and lower-cased.
+var (
+	activeWords = wordSet("active", "a", "employed", "current", "hired", "accepted",
+		"pre-hire", "prehire", "new hire", "onboarding", "pending start", "probation",
+		"leave", "on leave", "leave of absence", "loa", "paid leave", "unpaid leave",
+		"parental leave", "maternity leave", "sick leave", "l", "enabled", "aktiv", "actif",
+		"activo", "actief")
+	inactiveWords = wordSet("inactive", "i", "terminated", "t", "term", "termed",
+		"voluntarily terminated", "involuntarily terminated", "terminated for cause",
+		"deactivated", "disabled", "suspended", "archived", "deleted", "former", "left",
+		"resigned", "retired", "r", "deceased", "d", "withdrawn", "separated", "offboarded",
+		"dismissed", "inaktiv", "ausgetreten", "inactif", "inactivo", "inactief")
+	trueWords  = wordSet("true", "yes", "y", "1", "x", "t", "ja", "oui", "si", "sí", "wahr", "vrai")
+	falseWords = wordSet("false", "no", "n", "0", "f", "nein", "non", "falsch", "faux")
+)
+
+func wordSet(words ...string) map[string]bool {
+	m := make(map[string]bool, len(words))
+	for _, w := range words {
+		m[wordKey(w)] = true
+	}
+	return m
+}
+
+// wordKey lower-cases a value and keeps only its letters and digits.
+func wordKey(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
+}
+
+// parseStatus maps a status cell to active or inactive. An empty cell is
+// active (a file without a status column is too). ok is false for a value
+// muster does not know.
+func parseStatus(s string, kind statusKind) (st Status, ok bool) {
+	if s == "" {
+		return StatusActive, true
+	}
+	if kind == statusWords {
+		// The usual values, as written, without building a key.
+		switch s {
+		case "Active", "active", "ACTIVE":
+			return StatusActive, true
+		case "Inactive", "inactive", "INACTIVE", "Terminated", "terminated", "TERMINATED":
+			return StatusInactive, true
+		}
+	}
+	w := wordKey(s)
+	switch kind {
+	case statusTerminated, statusActive:
+		var yes bool
+		switch {
+		case trueWords[w]:
+			yes = true
+		case falseWords[w] || w == "":
+		default:
+			return StatusActive, false
+		}
+		if yes == (kind == statusTerminated) {
+			return StatusInactive, true
+		}
+		return StatusActive, true
+	}
+	switch {
+	case activeWords[w]:
+		return StatusActive, true
+	case inactiveWords[w]:
+		return StatusInactive, true
+	// "Terminated - Voluntary", "Inactive (rehire eligible)", "Active - Remote".
+	case strings.Contains(w, "terminat") || strings.HasPrefix(w, "inactive") ||
+		strings.Contains(w, "deactivat") || strings.Contains(w, "suspend"):
+		return StatusInactive, true
+	case strings.HasPrefix(w, "active"):
+		return StatusActive, true
+	}
+	return StatusActive, false
+}
+
+var (
+	upsertWords = wordSet("add", "added", "new", "create", "insert", "upsert", "update",
+		"updated", "change", "changed", "modify", "modified", "hire", "rehire", "a", "u", "c")
+	removeWords = wordSet("remove", "removed", "delete", "deleted", "terminate", "terminated",
+		"deactivate", "leaver", "drop", "offboard", "r", "d")
+)
+
+// parseAction reads a delta row's action.
+func parseAction(s string) (Action, bool) {
+	w := wordKey(s)
+	switch {
+	case upsertWords[w]:
+		return ActionUpsert, true
+	case removeWords[w]:
+		return ActionRemove, true
+	}
+	return ActionUpsert, false
+}
+
+// splitGroups splits a groups cell on ";" or "|", trims each name and drops
+// empty and repeated names (compared ignoring case; the first spelling is
+// kept).
+func splitGroups(s string) []string {
+	out := appendGroups(nil, s)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// appendGroups appends the groups of s to dst.
+func appendGroups(dst []string, s string) []string {
+	base := len(dst)
+	for s != "" {
+		i := indexGroupSep(s)
+		g := s
+		if i >= 0 {
+			g, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		g = trimSpace(g)
+		if g == "" || containsFold(dst[base:], g) {
+			continue
+		}
+		dst = append(dst, g)
+	}
+	return dst
+}
+
+func indexGroupSep(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ';' || s[i] == '|' {
+			return i
+		}
+	}
+	return -1
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if len(x) == len(s) && x == s || strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// trimValue is trimSpace with a fast path for values that need no trim.
+func trimValue(s string) string {
+	if n := len(s); n == 0 || s[0] > ' ' && s[0] < utf8.RuneSelf && s[n-1] > ' ' && s[n-1] < utf8.RuneSelf {
+		return s
+	}
+	return trimSpace(s)
+}
+
+// trimSpace trims ASCII and Unicode spaces (NBSP too) and zero-width
+// characters, without allocating.
+func trimSpace(s string) string {
+	for len(s) > 0 {
+		c := s[0]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			s = s[1:]
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s)
+			if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
+				s = s[n:]
+				continue
+			}
+		}
+		break
+	}
+	for len(s) > 0 {
+		c := s[len(s)-1]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			s = s[:len(s)-1]
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeLastRuneInString(s)
+			if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
+				s = s[:len(s)-n]
+				continue
+			}
+		}
+		break
+	}
+	return s
+}
+
+// splitFullName splits "Last, First M" or "First Last" into first and last
+// name. In "Last, First M" a trailing middle initial is dropped; in
+// "First Middle Last" the first word is the first name and the rest the
+// last name, which reads right in a greeting ("Dear Mary").
+func splitFullName(s string) (first, last string) {
+	if i := strings.IndexByte(s, ','); i >= 0 {
+		last, first = trimSpace(s[:i]), trimSpace(s[i+1:])
+		if j := strings.LastIndexByte(first, ' '); j > 0 {
+			if init := strings.TrimSuffix(first[j+1:], "."); utf8.RuneCountInString(init) == 1 {
+				first = trimSpace(first[:j])
+			}
+		}
+		return first, last
+	}
+	if i := strings.IndexByte(s, ' '); i >= 0 {
+		return s[:i], trimSpace(s[i+1:])
+	}
+	return s, ""
+}
