@@ -36,6 +36,10 @@ type Drop struct {
 	FileProblems []schema.Problem
 	// FileInfo is the decoder's description of the file, kept in the report.
 	FileInfo json.RawMessage
+	// Info, if set, is called once the records are read: the decoder's
+	// final description of the file, whose problems (file-level warnings)
+	// join the report.
+	Info func() schema.FileInfo
 }
 
 // Options change how a drop or an operation runs.
@@ -188,8 +192,16 @@ func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, e
 	res, err := in.diff(ctx, src, delta, &d, rep)
 	if err != nil {
 		if schema.ErrorCodeOf(err) == schema.EInvalid {
-			rep.Decision, rep.Reason = Rejected, schema.ErrorMessageOf(err)
-			rep.addProblem(schema.Problem{Code: "unreadable", Severity: schema.SeverityError, Message: err.Error()})
+			rep.Decision, rep.Reason = Rejected, "the file broke part-way: nothing from it is used"
+			var fe *schema.FileError
+			if errors.As(err, &fe) {
+				rep.File, _ = json.Marshal(fe.Info)
+				for _, p := range fe.Problems {
+					rep.addProblem(p)
+				}
+			} else {
+				rep.addProblem(schema.Problem{Code: "unreadable", Severity: schema.SeverityError, Message: err.Error()})
+			}
 			finish()
 			return rep, in.decide(ctx, &drop, rep, opt)
 		}
@@ -198,6 +210,13 @@ func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, e
 	}
 	defer res.spill.Close()
 	rep.Timings.ReadMS = time.Since(start).Milliseconds()
+	if d.Info != nil {
+		info := d.Info()
+		for _, p := range info.Problems {
+			rep.addProblem(p)
+		}
+		rep.File, _ = json.Marshal(info)
+	}
 	if d.ContentHash == "" {
 		rep.ContentHash, drop.ContentHash = res.recordsHash, res.recordsHash
 		if !opt.DryRun {
