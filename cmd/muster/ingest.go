@@ -41,11 +41,11 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 		}
 		opts.Delimiter = r[0]
 	}
-	in, err := sf.ingester(ctx, e, !*dry)
+	in, cleanup, err := sf.ingesterForDrop(ctx, e, *dry)
 	if err != nil {
 		return err
 	}
-	defer in.Store.Close()
+	defer cleanup()
 	cfg, err := srcf.config(ctx, in.Store, sf.org, *source)
 	if err != nil {
 		return err

@@ -185,11 +185,11 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 	if err != nil {
 		return usagef("%q is not an email address: %v", fs.Arg(0), err)
 	}
-	in, err := sf.ingester(ctx, e, !*dry)
+	in, cleanup, err := sf.ingesterForDrop(ctx, e, *dry)
 	if err != nil {
 		return err
 	}
-	defer in.Store.Close()
+	defer cleanup()
 	cfg := ingest.SourceConfig{Name: *source, Kind: store.KindManual, Mode: store.ModeDelta, Priority: *priority}
 	if org, err := in.Store.LookupOrg(ctx, sf.org); err == nil {
 		if src, err := in.Store.LookupSource(ctx, org.ID, *source); err == nil {

@@ -62,6 +62,32 @@ func (sf *storeFlags) ingester(ctx context.Context, e *env, create bool) (*inges
 	return in, nil
 }
 
+// ingesterForDrop is ingester for a command that runs a drop. A dry run
+// where no store exists yet diffs against an empty throwaway store, so it
+// still writes nothing in the data directory.
+func (sf *storeFlags) ingesterForDrop(ctx context.Context, e *env, dry bool) (*ingest.Ingester, func(), error) {
+	if dry {
+		if _, err := os.Stat(filepath.Join(sf.data, store.FileName)); err != nil {
+			tmp, err := os.MkdirTemp("", "muster-dry-run-*")
+			if err != nil {
+				return nil, nil, err
+			}
+			scratch := &storeFlags{data: tmp, org: sf.org, json: sf.json}
+			in, err := scratch.ingester(ctx, e, true)
+			if err != nil {
+				os.RemoveAll(tmp)
+				return nil, nil, err
+			}
+			return in, func() { in.Store.Close(); os.RemoveAll(tmp) }, nil
+		}
+	}
+	in, err := sf.ingester(ctx, e, !dry)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, func() { in.Store.Close() }, nil
+}
+
 // crashHook returns a hook for MUSTER_TEST_CRASH_AT=POINT: at that point of
 // an apply the process says so on stderr and waits to be killed, so crash
 // tests kill it exactly there.
@@ -158,7 +184,9 @@ func (s *sourceFlags) config(ctx context.Context, st *store.Store, orgName, name
 	apply("kind", func() { cfg.Kind = store.SourceKind(s.kind) })
 	apply("mode", func() { cfg.Mode = store.Mode(s.mode) })
 	apply("priority", func() { cfg.Priority = s.priority })
-	apply("authoritative", func() { cfg.Authoritative = s.authoritative || (isNew && !set["authoritative"] && cfg.Kind == store.KindWorkOS) })
+	apply("authoritative", func() {
+		cfg.Authoritative = s.authoritative || (isNew && !set["authoritative"] && cfg.Kind == store.KindWorkOS)
+	})
 	apply("max-remove-percent", func() { cfg.MaxRemovePercent = s.maxRemovePct })
 	apply("max-remove", func() { cfg.MaxRemoveCount = s.maxRemove })
 	apply("max-invalid-percent", func() { cfg.MaxInvalidPercent = s.maxInvalidPct })
