@@ -241,15 +241,15 @@ func (df *differ) duplicate(r *schema.Record) bool {
 		df.seen[r.Key] = r.Line
 		return false
 	}
-	v, ok := df.prev.get(r.Key)
-	if ok && v&flagSeen != 0 {
+	s, ok := df.prev.upsert(r.Key)
+	if ok && s.val&flagSeen != 0 {
 		df.dupProblem(r, 0)
 		return true
 	}
 	if !ok {
-		v = flagNew
+		s.val = flagNew
 	}
-	df.prev.put(r.Key, v|flagSeen)
+	s.val |= flagSeen
 	return false
 }
 

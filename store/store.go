@@ -12,8 +12,8 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -171,8 +171,7 @@ func (s *Store) Digest(ctx context.Context) (string, error) {
 	h := sha256.New()
 	for _, q := range []string{
 		`SELECT org_id, name, seq, rows, coalesce(removed_at, '') FROM sources WHERE seq > 0 ORDER BY org_id, name`,
-		`SELECT source_id, key, seq, line, hash, coalesce(email, ''), first_name, last_name, status, uid, groups,
-			coalesce(attrs, '') FROM snapshot ORDER BY source_id, key`,
+		`SELECT source_id, key, seq, line, hash, status, data FROM snapshot ORDER BY source_id, key`,
 		`SELECT source_id, key, seq, until_seq, hash FROM snapshot_history ORDER BY source_id, key, seq`,
 		`SELECT org_id, key, email, first_name, last_name, coalesce(attrs, ''), status, group_ids, created_seq, updated_seq
 			FROM recipients ORDER BY org_id, key`,

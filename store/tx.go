@@ -189,16 +189,16 @@ func (t *Tx) Assertions(key string, sourceIDs []int64) ([]Assertion, error) {
 // nil it is the assertion a replaces, kept as a version until a.Seq.
 func (t *Tx) Assert(a Assertion, old *Assertion) error {
 	if old == nil {
-		_, err := t.exec("add snapshot row", `INSERT INTO snapshot(source_id, key, seq, drop_id, line, hash, email,
-			first_name, last_name, status, uid, groups, attrs) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`, assertionArgs(&a)...)
+		_, err := t.exec("add snapshot row", `INSERT INTO snapshot(source_id, key, seq, drop_id, line, hash, status, data)
+			VALUES(?,?,?,?,?,?,?,?)`, assertionArgs(&a)...)
 		return err
 	}
 	if err := t.archive(*old, a.Seq); err != nil {
 		return err
 	}
 	args := assertionArgs(&a)
-	_, err := t.exec("update snapshot row", `UPDATE snapshot SET seq=?3, drop_id=?4, line=?5, hash=?6, email=?7,
-		first_name=?8, last_name=?9, status=?10, uid=?11, groups=?12, attrs=?13 WHERE source_id=?1 AND key=?2`, args...)
+	_, err := t.exec("update snapshot row", `UPDATE snapshot SET seq=?3, drop_id=?4, line=?5, hash=?6, status=?7, data=?8
+		WHERE source_id=?1 AND key=?2`, args...)
 	return err
 }
 
@@ -214,7 +214,7 @@ func (t *Tx) Withdraw(old Assertion, seq int64) error {
 func (t *Tx) archive(old Assertion, until int64) error {
 	args := append(assertionArgs(&old), until)
 	_, err := t.exec("keep snapshot version", `INSERT INTO snapshot_history(source_id, key, seq, drop_id, line, hash,
-		email, first_name, last_name, status, uid, groups, attrs, until_seq) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+		status, data, until_seq) VALUES(?,?,?,?,?,?,?,?,?)`, args...)
 	return err
 }
 
