@@ -298,7 +298,10 @@ func guard(rep *Report, res *diffResult, src store.Source, delta bool) {
 	rep.Decision = Applied
 	if !delta && c.Rows == 0 {
 		rep.Decision = Held
-		rep.Reason = fmt.Sprintf("the drop has no rows: it would remove all %d people of source %s", src.Rows, src.Name)
+		rep.Reason = "the drop has no rows (an empty or header-only file)"
+		if src.Rows > 0 {
+			rep.Reason += fmt.Sprintf(": as a full snapshot it would remove all %d people of source %s", src.Rows, src.Name)
+		}
 		return
 	}
 	if src.MaxInvalidPercent >= 0 && c.Rows > 0 && float64(c.Invalid)*100 > src.MaxInvalidPercent*float64(c.Rows) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,20 +60,11 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 	}
 	defer f.Close()
 	cr := &countReader{r: f}
-	drop := ingest.Drop{Org: sf.org, Source: cfg, Name: filepath.Base(path), ContentHash: hash}
-	dec, err := schema.NewDecoder(cr, opts)
-	var fe *schema.FileError
-	switch {
-	case errors.As(err, &fe):
-		drop.FileProblems = fe.Problems
-		drop.FileInfo, _ = json.Marshal(fe.Info)
-	case err != nil:
-		return fmt.Errorf("read %s: %w", path, err)
-	default:
-		drop.Records = dec
-		drop.Delta = dec.Info().Delta
-		drop.Info = func() schema.FileInfo { return dec.Info() }
+	drop, err := ingest.FileDrop(cr, filepath.Base(path), hash, opts)
+	if err != nil {
+		return err
 	}
+	drop.Org, drop.Source = sf.org, cfg
 	limitMemory(e)
 	if p := newProgress(e, size, cr); p != nil {
 		in.Progress = p.report
