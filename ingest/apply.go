@@ -44,12 +44,12 @@ func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Count
 		}
 	}
 	a.sources[src.ID] = SourceInfo{ID: src.ID, Name: src.Name, Priority: src.Priority, Authoritative: src.Authoritative}
-	recipients, suppressions, err := tx.Counts()
+	recipients, suppressions, err := tx.Has()
 	if err != nil {
 		return nil, err
 	}
 	a.freshSource = src.Rows == 0
-	a.emptyOrg, a.noSuppressions = recipients == 0, suppressions == 0
+	a.emptyOrg, a.noSuppressions = !recipients, !suppressions
 	return a, nil
 }
 
