@@ -60,7 +60,9 @@ func (a *applier) apply(c store.Change) error {
 	}
 	var old store.Assertion
 	hadOld := false
-	if !(a.freshSource && c.Op == store.OpAdd) {
+	// An addition has no old row: the diff found none, and the apply runs
+	// only if the snapshot is still the one the diff read (base seq).
+	if c.Op != store.OpAdd {
 		var err error
 		if old, hadOld, err = a.tx.Current(a.src.ID, c.Key); err != nil {
 			return err

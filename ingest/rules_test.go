@@ -194,3 +194,18 @@ func TestRule6AttributeAllowlist(t *testing.T) {
 		}
 	}
 }
+
+func TestRule3PriorityChangeDerivesAgain(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("a", 1, false), "a", rec(1, "p@example.com", "FromA", "X"))
+	MustIngest(t, in, org, src("b", 2, false), "b", rec(1, "p@example.com", "FromB", "X"))
+	if r := MustRecipient(t, in, org, "p@example.com"); r.FirstName != "FromB" {
+		t.Fatalf("first name = %q, want FromB", r.FirstName)
+	}
+	// Source a now outranks b: the same drop content again (a duplicate,
+	// nothing to apply) still re-derives a's people under the new priority.
+	MustIngest(t, in, org, src("a", 3, false), "a", rec(1, "p@example.com", "FromA", "X"))
+	if r := MustRecipient(t, in, org, "p@example.com"); r.FirstName != "FromA" {
+		t.Fatalf("after raising a's priority: first name = %q, want FromA", r.FirstName)
+	}
+}
