@@ -270,7 +270,7 @@ func (in *Ingester) abandon(d *store.Drop, cause error) {
 		return
 	}
 	rep := &Report{Decision: Rejected, Reason: "failed: " + schema.ErrorMessageOf(cause)}
-	_ = in.Store.DecideDrop(context.Background(), d.ID, store.DropRejected, rep.JSON(), "")
+	_ = in.Store.DecideDrop(context.Background(), d.OrgID, d.ID, store.DropRejected, rep.JSON(), "")
 }
 
 func (in *Ingester) duplicateOf(ctx context.Context, src store.Source, hash string) (store.Drop, bool, error) {
@@ -289,7 +289,7 @@ func (in *Ingester) decide(ctx context.Context, d *store.Drop, rep *Report, opt 
 	if rep.Decision == Duplicate {
 		st = store.DropDuplicate
 	}
-	return in.Store.DecideDrop(ctx, d.ID, st, rep.JSON(), opt.By)
+	return in.Store.DecideDrop(ctx, d.OrgID, d.ID, st, rep.JSON(), opt.By)
 }
 
 // guard decides a drop from its diff (DESIGN.md, safety rules).
@@ -370,7 +370,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	a.withdrawOnly = withdrawOnly
 	rows := cur.Rows
 	var done int64
-	err = each(func(c store.Change) error {
+	err = prefetch(ctx, each)(func(c store.Change) error {
 		if err := a.apply(c); err != nil {
 			return fmt.Errorf("apply %s %s: %w", c.Op, c.Key, err)
 		}

@@ -96,7 +96,7 @@ func (in *Ingester) Reject(ctx context.Context, orgName string, dropID int64, re
 		rep.DryRun = true
 		return rep, nil
 	}
-	return rep, in.Store.DecideDrop(ctx, d.ID, store.DropRejected, rep.JSON(), opt.By)
+	return rep, in.Store.DecideDrop(ctx, org.ID, d.ID, store.DropRejected, rep.JSON(), opt.By)
 }
 
 // Rollback puts a source back to its snapshot right after an earlier
@@ -111,6 +111,9 @@ func (in *Ingester) Rollback(ctx context.Context, orgName, source string, toDrop
 	target, err := in.Store.Drop(ctx, org.ID, toDrop)
 	if err != nil {
 		return nil, err
+	}
+	if src.RemovedAt != "" {
+		return nil, schema.Errorf(schema.EConflict, "source %s was removed: ingest a drop of it to bring it back", src.Name)
 	}
 	if target.SourceID != src.ID {
 		return nil, schema.Errorf(schema.EInvalid, "drop %d is of source %s, not %s", toDrop, target.SourceName, src.Name)

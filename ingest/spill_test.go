@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -52,5 +54,42 @@ func TestSpillSortsAcrossRuns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
+	each := func(fn func(store.Change) error) error {
+		for i := 0; i < 1000; i++ {
+			if err := fn(store.Change{Assertion: store.Assertion{Line: i}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	next := 0
+	err := prefetch(context.Background(), each)(func(c store.Change) error {
+		if c.Line != next {
+			return fmt.Errorf("change %d came %dth", c.Line, next)
+		}
+		next++
+		return nil
+	})
+	if err != nil || next != 1000 {
+		t.Fatalf("prefetch: %v after %d", err, next)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = prefetch(context.Background(), each)(func(store.Change) error {
+		if n++; n == 10 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("error from fn: %v, want stop", err)
+	}
+	failing := func(fn func(store.Change) error) error { return errors.New("disk on fire") }
+	if err := prefetch(context.Background(), failing)(func(store.Change) error { return nil }); err == nil {
+		t.Fatal("an error from each was lost")
 	}
 }

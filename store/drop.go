@@ -161,14 +161,18 @@ func (s *Store) FindDuplicate(ctx context.Context, src Source, hash string) (Dro
 // DecideDrop records a drop's outcome when nothing is applied (rejected,
 // duplicate) or a held drop's rejection. A drop already decided otherwise
 // is a conflict.
-func (s *Store) DecideDrop(ctx context.Context, id int64, status DropStatus, report []byte, by string) error {
+func (s *Store) DecideDrop(ctx context.Context, orgID, id int64, status DropStatus, report []byte, by string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr(err, "decide drop %d", id)
 	}
 	defer tx.Rollback()
 	var cur DropStatus
-	if err := tx.QueryRowContext(ctx, `SELECT status FROM drops WHERE id=?`, id).Scan(&cur); err != nil {
+	err = tx.QueryRowContext(ctx, `SELECT status FROM drops WHERE id=? AND org_id=?`, id, orgID).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return schema.Errorf(schema.ENotFound, "no drop %d", id)
+	}
+	if err != nil {
 		return wrapErr(err, "decide drop %d", id)
 	}
 	if cur != DropReceived && cur != DropHeld {
