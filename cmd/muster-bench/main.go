@@ -29,8 +29,8 @@ import (
 )
 
 type sample struct {
-	wall, user time.Duration
-	rssKB      int64
+	wall, user, sys time.Duration
+	rssKB           int64
 }
 
 func main() {
@@ -102,10 +102,14 @@ func run(rows, runs int, dir string, keep bool) error {
 	}
 	mi, mf, mn := median(imp), median(first), median(next)
 	fmt.Println()
-	fmt.Printf("%-34s %10s %10s %10s\n", "median of "+fmt.Sprint(runs)+" runs", "wall", "user CPU", "peak MB")
-	fmt.Printf("%-34s %10v %10v %10d\n", "sqlite3 .import (email PRIMARY KEY)", mi.wall.Round(10*time.Millisecond), mi.user.Round(10*time.Millisecond), mi.rssKB>>10)
-	fmt.Printf("%-34s %10v %10v %10d\n", "muster ingest, first (day 0)", mf.wall.Round(10*time.Millisecond), mf.user.Round(10*time.Millisecond), mf.rssKB>>10)
-	fmt.Printf("%-34s %10v %10v %10d\n", "muster ingest, next day (day 1)", mn.wall.Round(10*time.Millisecond), mn.user.Round(10*time.Millisecond), mn.rssKB>>10)
+	fmt.Printf("%-36s %9s %9s %9s %8s\n", "median of "+fmt.Sprint(runs)+" runs", "wall", "user CPU", "sys CPU", "peak MB")
+	for _, l := range []struct {
+		name string
+		s    sample
+	}{{"sqlite3 .import (email PRIMARY KEY)", mi}, {"muster ingest, first (day 0)", mf}, {"muster ingest, next day (day 1)", mn}} {
+		fmt.Printf("%-36s %9v %9v %9v %8d\n", l.name, l.s.wall.Round(10*time.Millisecond), l.s.user.Round(10*time.Millisecond),
+			l.s.sys.Round(10*time.Millisecond), l.s.rssKB>>10)
+	}
 	fmt.Printf("first ingest / .import: %.2fx wall, %.2fx user CPU (target <= 1.5x)\n", ratio(mf.wall, mi.wall), ratio(mf.user, mi.user))
 	fmt.Printf("next day / .import:     %.2fx wall, %.2fx user CPU (target <= 0.3x)\n", ratio(mn.wall, mi.wall), ratio(mn.user, mi.user))
 	var rep struct {
@@ -166,7 +170,7 @@ func measure(cmd *exec.Cmd) (sample, string, error) {
 	if err != nil {
 		return sample{}, out.String(), fmt.Errorf("%v\n%s", err, out.String())
 	}
-	s := sample{wall: wall, user: cmd.ProcessState.UserTime()}
+	s := sample{wall: wall, user: cmd.ProcessState.UserTime(), sys: cmd.ProcessState.SystemTime()}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		s.rssKB = ru.Maxrss
 	}
@@ -185,6 +189,7 @@ func median(ss []sample) sample {
 	return sample{
 		wall:  time.Duration(pick(func(s sample) int64 { return int64(s.wall) })),
 		user:  time.Duration(pick(func(s sample) int64 { return int64(s.user) })),
+		sys:   time.Duration(pick(func(s sample) int64 { return int64(s.sys) })),
 		rssKB: pick(func(s sample) int64 { return s.rssKB }),
 	}
 }
