@@ -123,6 +123,8 @@ type progress struct {
 	start time.Time
 	last  time.Time
 	shown bool
+	// applyStart is when the first apply progress came.
+	applyStart time.Time
 }
 
 func newProgress(e *env, size int64, cr *countReader) *progress {
@@ -151,7 +153,15 @@ func (p *progress) report(pr ingest.Progress) {
 		}
 		line = fmt.Sprintf("read %d rows (%.0f rows/s%s)", pr.Done, float64(pr.Done)/el, eta)
 	default:
+		if p.applyStart.IsZero() {
+			p.applyStart = now
+		}
 		line = fmt.Sprintf("applied %d of %d changes", pr.Done, pr.Total)
+		if ael := now.Sub(p.applyStart).Seconds(); ael > 0 && pr.Done > 0 && pr.Total > 0 {
+			rate := float64(pr.Done) / ael
+			line += fmt.Sprintf(" (%.0f rows/s, done in %s)", rate,
+				(time.Duration(float64(pr.Total-pr.Done)/rate) * time.Second).Round(time.Second))
+		}
 	}
 	fmt.Fprintf(p.w, "\r\033[K%s", line)
 	p.shown = true
