@@ -50,6 +50,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"help", "show this help", cmdHelp},
+		{"check", "show what muster makes of an HR export (never touches a store)", cmdCheck},
 		{"ingest", "ingest a file from a source: diff, guards, apply, report", cmdIngest},
 		{"drops", "list, show, approve or reject drops", cmdDrops},
 		{"recipients", "list, show, explain, add, remove or lift recipients", cmdRecipients},
