@@ -158,8 +158,9 @@ func (a *applier) derive(key string, cur, old *store.Assertion, op store.ChangeO
 		next.CreatedSeq = rec.CreatedSeq
 	}
 	if m.Status == store.StatusGone && exists {
-		// nobody lists them: keep the last known values for history
-		next.Email, next.FirstName, next.LastName, next.Attrs = rec.Email, rec.FirstName, rec.LastName, rec.Attrs
+		// Nobody lists them: keep the last known name and address for
+		// history, but no attribute (an allowlist may narrow later).
+		next.Email, next.FirstName, next.LastName = rec.Email, rec.FirstName, rec.LastName
 	}
 	if next.Email == "" {
 		next.Email = key

@@ -129,11 +129,20 @@ func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfi
 	if err != nil {
 		return org, store.Source{}, err
 	}
-	src, changed, err := in.Store.EnsureSource(ctx, org.ID, cfg)
+	src, prev, err := in.Store.EnsureSource(ctx, org.ID, cfg)
 	if err != nil {
 		return org, src, err
 	}
-	if changed && src.Rows > 0 {
+	if prev.Name == "" {
+		return org, src, nil
+	}
+	if prev.Attrs&^src.Attrs != 0 {
+		// Attributes no longer allowed: their values must not stay stored.
+		if err := in.scrubSource(ctx, org.ID, src); err != nil {
+			return org, src, err
+		}
+	}
+	if prev.Priority != src.Priority || prev.Authoritative != src.Authoritative || prev.Attrs != src.Attrs {
 		if err := in.rederiveSource(ctx, org.ID, src); err != nil {
 			return org, src, err
 		}

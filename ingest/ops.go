@@ -280,6 +280,31 @@ func (in *Ingester) rederiveSource(ctx context.Context, orgID int64, src store.S
 	return tx.Commit()
 }
 
+// scrubSource clears, in every stored version of the source's rows and in
+// its held drops, the values of attributes its allowlist no longer allows
+// (merge rule 6), with their content hashes, in one transaction. The next
+// drop then sees unchanged rows as unchanged.
+func (in *Ingester) scrubSource(ctx context.Context, orgID int64, src store.Source) error {
+	tx, err := in.Store.Begin(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	err = tx.RewriteAssertions(src.ID, func(a *store.Assertion) bool {
+		f := src.Attrs.Filter(a.Attrs)
+		if f == a.Attrs {
+			return false
+		}
+		a.Attrs = f
+		a.Hash = contentHash(a)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // rederiver returns an applier with no source of its own, which derives
 // recipients from every source's current assertions without any source
 // changing (so nobody is offboarded or reinstated).
