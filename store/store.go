@@ -42,7 +42,8 @@ type Store struct {
 //   - WAL with synchronous=NORMAL: a committed transaction survives a crash
 //     of the process (the WAL is written before commit returns); only an OS
 //     crash or power loss can lose the last transactions, never corrupt.
-//   - foreign keys on, a busy timeout so a second writer waits instead of
+//   - foreign keys on, a busy timeout of a minute so a second writer waits
+//     (a million-row apply holds the write lock for seconds) instead of
 //     failing, and BEGIN IMMEDIATE so a write transaction takes the write
 //     lock up front (no deadlock upgrading a read lock).
 //   - a 64 MiB page cache: a million-row apply keeps its indexes in memory.
@@ -51,7 +52,7 @@ func dsn(path string) string {
 	v.Set("_journal_mode", "WAL")
 	v.Set("_synchronous", "NORMAL")
 	v.Set("_foreign_keys", "on")
-	v.Set("_busy_timeout", "10000")
+	v.Set("_busy_timeout", "60000")
 	v.Set("_txlock", "immediate")
 	v.Set("_cache_size", "-65536")
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
