@@ -50,6 +50,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"help", "show this help", cmdHelp},
+		{"ingest", "ingest a file from a source: diff, guards, apply, report", cmdIngest},
+		{"drops", "list, show, approve or reject drops", cmdDrops},
+		{"recipients", "list, show, explain, add, remove or lift recipients", cmdRecipients},
+		{"groups", "list groups with their members", cmdGroups},
+		{"export", "export a group's recipients as CSV or JSON", cmdExport},
+		{"sources", "list sources, roll one back, or remove one", cmdSources},
 	}
 }
 

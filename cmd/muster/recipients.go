@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"muster/ingest"
+	"muster/schema"
+	"muster/store"
+)
+
+func cmdRecipients(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("usage: muster recipients list|show|explain|add|remove|lift ...")
+	}
+	switch args[0] {
+	case "list":
+		return recipientsList(ctx, e, args[1:])
+	case "show", "explain":
+		return recipientsExplain(ctx, e, args[0], args[1:])
+	case "add", "remove":
+		return recipientsEdit(ctx, e, args[0], args[1:])
+	case "lift":
+		return recipientsLift(ctx, e, args[1:])
+	}
+	return usagef("unknown recipients command %q: list, show, explain, add, remove or lift", args[0])
+}
+
+func recipientsList(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "recipients list", "")
+	sf := addStoreFlags(fs, e)
+	status := fs.String("status", "active", "only this status: active, offboarded, inactive, gone, or all")
+	group := fs.String("group", "", "only members of groups with this name")
+	search := fs.String("search", "", "only those whose email or name contains this")
+	after := fs.String("after", "", "cursor: emails after this key")
+	limit := fs.Int("limit", 100, "at most this many")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	st, err := sf.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	org, err := st.LookupOrg(ctx, sf.org)
+	if err != nil {
+		return err
+	}
+	f := store.RecipientFilter{Status: store.RecipientStatus(*status), Search: *search, After: *after, Limit: *limit}
+	if *status == "all" {
+		f.Status = ""
+	}
+	if *group != "" {
+		if f.GroupIDs, err = st.FindGroups(ctx, org.ID, *group, ""); err != nil {
+			return err
+		}
+		if len(f.GroupIDs) == 0 {
+			return schema.Errorf(schema.ENotFound, "no group %q", *group)
+		}
+	}
+	recs, next, err := st.Recipients(ctx, org.ID, f)
+	if err != nil {
+		return err
+	}
+	if sf.json {
+		return writeJSON(e.stdout, map[string]any{"recipients": nonNil(recs), "next": next})
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s %s\t%s\n", r.Email, r.FirstName, r.LastName, r.Status)
+	}
+	if next != "" {
+		fmt.Fprintf(tw, "(more: -after %s)\n", next)
+	}
+	return tw.Flush()
+}
+
+func recipientsExplain(ctx context.Context, e *env, verb string, args []string) error {
+	fs := newFlagSet(e, "recipients "+verb, "EMAIL")
+	sf := addStoreFlags(fs, e)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("need one EMAIL")
+	}
+	k, err := key(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	in, err := sf.ingester(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer in.Store.Close()
+	ex, err := in.Explain(ctx, sf.org, k)
+	if err != nil {
+		return err
+	}
+	if verb == "show" {
+		ex.Assertions, ex.History, ex.Winners = nil, nil, nil
+	}
+	if sf.json {
+		return writeJSON(e.stdout, ex)
+	}
+	return writeExplanation(e, ex, verb == "explain")
+}
+
+func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
+	w := e.stdout
+	r := ex.Recipient
+	fmt.Fprintf(w, "%s  %s %s  (%s)\n", r.Email, r.FirstName, r.LastName, r.Status)
+	for name, v := range ex.Attrs {
+		fmt.Fprintf(w, "  %s: %s\n", name, v)
+	}
+	var groups []string
+	for _, g := range ex.Groups {
+		groups = append(groups, g.Source+"/"+g.Name)
+	}
+	fmt.Fprintf(w, "  groups: %s\n", strings.Join(groups, ", "))
+	if ex.Suppressed != nil {
+		fmt.Fprintf(w, "  offboarded since %s: %s\n", ex.Suppressed.CreatedAt, ex.Suppressed.Reason)
+	}
+	if !full {
+		return nil
+	}
+	fmt.Fprintln(w, "sources:")
+	for _, a := range ex.Assertions {
+		won := []string{}
+		for f, s := range ex.Winners {
+			if s == a.Source {
+				won = append(won, f)
+			}
+		}
+		counts := ""
+		if !a.Counts {
+			counts = " (inactive: does not count)"
+		}
+		fmt.Fprintf(w, "  %s (priority %d%s)%s: %s %s <%s> status %s, groups %s\n", a.Source, a.Priority,
+			map[bool]string{true: ", authoritative"}[a.Authoritative], counts, a.Assertion.FirstName, a.Assertion.LastName,
+			a.Assertion.Email, a.Assertion.Status, strings.Join(a.Assertion.Groups, "; "))
+		fmt.Fprintf(w, "    from %q line %d (drop %d); wins: %s\n", a.Drop, a.Assertion.Line, a.Assertion.DropID, strings.Join(won, ", "))
+	}
+	fmt.Fprintln(w, "history (newest first):")
+	for _, h := range ex.History {
+		fmt.Fprintf(w, "  %s %-10s %s", h.At, h.Kind, h.Source)
+		if h.DropID != 0 {
+			fmt.Fprintf(w, " drop %d %q", h.DropID, h.Drop)
+		}
+		if h.Line > 0 {
+			fmt.Fprintf(w, " line %d", h.Line)
+		}
+		for f, c := range h.Changes {
+			fmt.Fprintf(w, " %s: %q -> %q", f, c[0], c[1])
+		}
+		if h.Reason != "" {
+			fmt.Fprintf(w, " (%s)", h.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+// recipientsEdit adds or removes a person by hand: a one-row delta drop of
+// the manual source, through the same pipeline as any file.
+func recipientsEdit(ctx context.Context, e *env, verb string, args []string) error {
+	fs := newFlagSet(e, "recipients "+verb, "EMAIL")
+	sf := addStoreFlags(fs, e)
+	source := fs.String("source", "manual", "the manual source to record it in")
+	first := fs.String("first", "", "first name (add)")
+	last := fs.String("last", "", "last name (add)")
+	groups := fs.String("groups", "", "groups, separated by ; (add)")
+	priority := fs.Int("priority", 100, "priority of the manual source when it is created")
+	dry := fs.Bool("dry-run", false, "print the report; write nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("need one EMAIL")
+	}
+	email, k, err := schema.NormalizeEmail(fs.Arg(0))
+	if err != nil {
+		return usagef("%q is not an email address: %v", fs.Arg(0), err)
+	}
+	in, cleanup, err := sf.ingesterForDrop(ctx, e, *dry)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	cfg := ingest.SourceConfig{Name: *source, Kind: store.KindManual, Mode: store.ModeDelta, Priority: *priority}
+	if org, err := in.Store.LookupOrg(ctx, sf.org); err == nil {
+		if src, err := in.Store.LookupSource(ctx, org.ID, *source); err == nil {
+			cfg = src.SourceConfig
+		}
+	}
+	rec := schema.Record{Email: email, Key: k, FirstName: *first, LastName: *last}
+	for _, g := range strings.Split(*groups, ";") {
+		if g = strings.TrimSpace(g); g != "" {
+			rec.Groups = append(rec.Groups, g)
+		}
+	}
+	if verb == "remove" {
+		rec.Action = schema.ActionRemove
+	}
+	rep, err := in.Ingest(ctx, ingest.Drop{Org: sf.org, Source: cfg, Kind: store.DropKindManual, Delta: true,
+		Name: fmt.Sprintf("recipients %s %s", verb, email), Records: &schema.SliceStream{Records: []schema.Record{rec}}},
+		ingest.Options{DryRun: *dry, By: "cli"})
+	if err != nil {
+		return err
+	}
+	if err := printReport(e, sf, rep); err != nil {
+		return err
+	}
+	if verb == "remove" && !sf.json && !*dry {
+		if org, err := in.Store.LookupOrg(ctx, sf.org); err == nil {
+			if r, err := in.Store.Recipient(ctx, org.ID, k); err == nil && r.Status == store.StatusActive {
+				fmt.Fprintf(e.stdout, "note: %s is still in the audience: other sources list them (see recipients explain)\n", email)
+			}
+		}
+	}
+	return nil
+}
+
+func recipientsLift(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "recipients lift", "EMAIL")
+	sf := addStoreFlags(fs, e)
+	reason := fs.String("reason", "", "why (kept with the suppression)")
+	by := fs.String("by", "admin", "who lifts it")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("need one EMAIL")
+	}
+	k, err := key(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	in, err := sf.ingester(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer in.Store.Close()
+	r, err := in.Lift(ctx, sf.org, k, *reason, ingest.Options{By: *by})
+	if err != nil {
+		return err
+	}
+	if sf.json {
+		return writeJSON(e.stdout, r)
+	}
+	fmt.Fprintf(e.stdout, "%s: suppression lifted, now %s\n", r.Email, r.Status)
+	return nil
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"muster/ingest"
+)
+
+func cmdSources(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("usage: muster sources list|rollback|remove ...")
+	}
+	switch args[0] {
+	case "list":
+		return sourcesList(ctx, e, args[1:])
+	case "rollback":
+		return sourcesRollback(ctx, e, args[1:])
+	case "remove":
+		return sourcesRemove(ctx, e, args[1:])
+	}
+	return usagef("unknown sources command %q: list, rollback or remove", args[0])
+}
+
+func sourcesList(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "sources list", "")
+	sf := addStoreFlags(fs, e)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	st, err := sf.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	org, err := st.LookupOrg(ctx, sf.org)
+	if err != nil {
+		return err
+	}
+	srcs, err := st.Sources(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	if sf.json {
+		return writeJSON(e.stdout, map[string]any{"sources": nonNil(srcs)})
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tKIND\tMODE\tPRIORITY\tAUTHORITATIVE\tPEOPLE\tSTATE")
+	for _, s := range srcs {
+		state := "active"
+		if s.RemovedAt != "" {
+			state = "removed " + s.RemovedAt
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%d\t%s\n", s.Name, s.Kind, s.Mode, s.Priority, s.Authoritative, s.Rows, state)
+	}
+	return tw.Flush()
+}
+
+func sourcesRollback(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "sources rollback", "NAME -to DROP")
+	sf := addStoreFlags(fs, e)
+	to := fs.String("to", "", "the earlier applied drop whose snapshot to restore (required)")
+	dry := fs.Bool("dry-run", false, "print what would change; write nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *to == "" {
+		return usagef("need a source NAME and -to DROP")
+	}
+	id, err := strconv.ParseInt(*to, 10, 64)
+	if err != nil {
+		return usagef("-to %q is not a drop id", *to)
+	}
+	in, err := sf.ingester(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer in.Store.Close()
+	rep, err := in.Rollback(ctx, sf.org, fs.Arg(0), id, ingest.Options{DryRun: *dry, By: "cli"})
+	if err != nil {
+		return err
+	}
+	return printReport(e, sf, rep)
+}
+
+func sourcesRemove(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "sources remove", "NAME")
+	sf := addStoreFlags(fs, e)
+	dry := fs.Bool("dry-run", false, "print what would change; write nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("need a source NAME")
+	}
+	in, err := sf.ingester(ctx, e, false)
+	if err != nil {
+		return err
+	}
+	defer in.Store.Close()
+	rep, err := in.RemoveSource(ctx, sf.org, fs.Arg(0), ingest.Options{DryRun: *dry, By: "cli"})
+	if err != nil {
+		return err
+	}
+	return printReport(e, sf, rep)
+}

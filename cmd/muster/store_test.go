@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// MustRunIn runs a command line in-process against the data directory dir.
+func MustRunIn(t testing.TB, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string {
+		if k == "MUSTER_DATA" {
+			return dir
+		}
+		return ""
+	}}
+	code := run(context.Background(), e, args)
+	return code, out.String(), errb.String()
+}
+
+// MustWrite writes a file in dir and returns its path.
+func MustWrite(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustJSON(t testing.TB, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+}
+
+const hrDay0 = `Employee ID,First Name,Last Name,Email,Status,Groups
+E1,Ann,Lee,ann@example.com,Active,Sales
+E2,Bob,Ng,bob@example.com,Active,Sales;Ops
+E3,Cy,Oh,cy@example.com,Active,Ops
+E4,Di,Po,di@example.com,Active,Ops
+E5,Ed,Qu,ed@example.com,Active,Ops
+`
+
+func TestCLIIngestExitCodesAndReports(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	day0 := MustWrite(t, files, "day0.csv", hrDay0)
+	code, out, errs := MustRunIn(t, dir, "ingest", "-source", "hr", "-json", day0)
+	if code != exitOK {
+		t.Fatalf("ingest: exit %d, %s %s", code, out, errs)
+	}
+	var rep struct {
+		DropID   int64  `json:"drop_id"`
+		Decision string `json:"decision"`
+		Counts   struct{ Rows, Added int64 }
+	}
+	mustJSON(t, out, &rep)
+	if rep.Decision != "applied" || rep.Counts.Added != 5 {
+		t.Fatalf("report = %+v", rep)
+	}
+	// Same file again: a duplicate, exit 0.
+	if code, out, _ := MustRunIn(t, dir, "ingest", "-source", "hr", day0); code != exitOK || !strings.Contains(out, "duplicate") {
+		t.Fatalf("duplicate: exit %d, %s", code, out)
+	}
+	// Header only: held, exit 3; nothing removed.
+	empty := MustWrite(t, files, "empty.csv", "Employee ID,First Name,Last Name,Email,Status,Groups\n")
+	code, out, _ = MustRunIn(t, dir, "ingest", "-source", "hr", "-json", empty)
+	if code != exitHeld {
+		t.Fatalf("header-only file: exit %d, want %d\n%s", code, exitHeld, out)
+	}
+	var held struct {
+		DropID int64 `json:"drop_id"`
+	}
+	mustJSON(t, out, &held)
+	// Too many invalid rows: rejected, exit 4.
+	bad := MustWrite(t, files, "bad.csv", strings.Replace(hrDay0, "ann@example.com", "not-an-email", 1))
+	if code, out, _ := MustRunIn(t, dir, "ingest", "-source", "hr", bad); code != exitRejected {
+		t.Fatalf("bad file: exit %d, want %d\n%s", code, exitRejected, out)
+	}
+	// A file that cannot be decoded at all is a rejected drop too.
+	bin := MustWrite(t, files, "bin.csv", "\x00\x01\x02\x03binary")
+	if code, out, _ := MustRunIn(t, dir, "ingest", "-source", "hr", bin); code != exitRejected {
+		t.Fatalf("binary file: exit %d\n%s", code, out)
+	}
+	// The held drop is listed, shown, and rejected by an admin.
+	code, out, _ = MustRunIn(t, dir, "drops", "list", "-status", "held", "-json")
+	var list struct {
+		Drops []struct{ ID int64 } `json:"drops"`
+	}
+	mustJSON(t, out, &list)
+	if code != exitOK || len(list.Drops) != 1 || list.Drops[0].ID != held.DropID {
+		t.Fatalf("held drops: %s", out)
+	}
+	if code, out, errs := MustRunIn(t, dir, "drops", "reject", "-reason", "bad export", itoa(held.DropID)); code != exitOK {
+		t.Fatalf("reject: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := MustRunIn(t, dir, "drops", "approve", itoa(held.DropID)); code != exitError || !strings.Contains(errs, "not held") {
+		t.Fatalf("approving a rejected drop: exit %d %s", code, errs)
+	}
+	if code, out, _ := MustRunIn(t, dir, "recipients", "list", "-group", "Ops", "-json"); code != exitOK || strings.Count(out, `"key"`) != 4 {
+		t.Fatalf("Ops members: %s", out)
+	}
+	// A mistyped command line is exit 2.
+	if code, _, _ := MustRunIn(t, dir, "ingest", day0); code != exitUsage {
+		t.Fatalf("missing -source: exit %d", code)
+	}
+}
+
+func TestCLIDryRunWritesNothing(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	day0 := MustWrite(t, files, "day0.csv", hrDay0)
+	code, out, _ := MustRunIn(t, dir, "ingest", "-source", "hr", "-dry-run", day0)
+	if code != exitOK || !strings.Contains(out, "would be applied") {
+		t.Fatalf("dry run: exit %d %s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "muster.db")); err == nil {
+		t.Fatal("a dry run created the store")
+	}
+}
+
+func TestCLIExportNeutralisesFormulas(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	f := MustWrite(t, files, "x.csv", "Email,First Name,Last Name,Groups\nevil@example.com,=HYPERLINK(\"http://x\"),+1,Team\nok@example.com,Ok,Fine,Team\n")
+	if code, out, errs := MustRunIn(t, dir, "ingest", "-source", "hr", f); code != exitOK {
+		t.Fatalf("ingest: %d %s %s", code, out, errs)
+	}
+	code, out, errs := MustRunIn(t, dir, "export", "-group", "Team")
+	if code != exitOK {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	if !strings.Contains(out, `'=HYPERLINK(""http://x"")`) || !strings.Contains(out, ",'+1") || !strings.Contains(out, "ok@example.com,Ok,Fine") {
+		t.Fatalf("export did not neutralise formulas:\n%s", out)
+	}
+	code, out, _ = MustRunIn(t, dir, "export", "-group", "Team", "-format", "json")
+	if code != exitOK || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"first_name":"=HYPERLINK`) {
+		t.Fatalf("json export:\n%s", out)
+	}
+}
+
+func TestCLIRecipientsAddRemoveExplainRollback(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	day0 := MustWrite(t, files, "day0.csv", hrDay0)
+	MustRunIn(t, dir, "ingest", "-source", "hr", day0)
+	day1 := MustWrite(t, files, "day1.csv", strings.Replace(hrDay0, "Ann,Lee", "Anne,Lee", 1))
+	if code, _, errs := MustRunIn(t, dir, "ingest", "-source", "hr", day1); code != exitOK {
+		t.Fatal(errs)
+	}
+	code, out, errs := MustRunIn(t, dir, "recipients", "add", "-first", "Zed", "-groups", "VIP", "Zed@Example.com")
+	if code != exitOK || !strings.Contains(out, "added 1") {
+		t.Fatalf("add: %d %s %s", code, out, errs)
+	}
+	code, out, _ = MustRunIn(t, dir, "recipients", "explain", "ann@example.com")
+	if code != exitOK || !strings.Contains(out, `first_name: "Ann" -> "Anne"`) || !strings.Contains(out, `"day1.csv" line 2`) {
+		t.Fatalf("explain:\n%s", out)
+	}
+	// Removing by hand a person a file lists: only the manual say goes.
+	MustRunIn(t, dir, "recipients", "add", "ann@example.com")
+	code, out, _ = MustRunIn(t, dir, "recipients", "remove", "ann@example.com")
+	if code != exitOK || !strings.Contains(out, "still in the audience") {
+		t.Fatalf("remove: %s", out)
+	}
+	if code, out, _ := MustRunIn(t, dir, "recipients", "remove", "zed@example.com"); code != exitOK || !strings.Contains(out, "removed 1") {
+		t.Fatalf("remove zed: %s", out)
+	}
+	// Roll hr back to day0: Ann's first name returns.
+	_, out, _ = MustRunIn(t, dir, "drops", "list", "-source", "hr", "-json")
+	var list struct {
+		Drops []struct{ ID int64 } `json:"drops"`
+	}
+	mustJSON(t, out, &list)
+	first := list.Drops[len(list.Drops)-1].ID
+	if code, out, errs := MustRunIn(t, dir, "sources", "rollback", "-to", itoa(first), "hr"); code != exitOK || !strings.Contains(out, "updated 1") {
+		t.Fatalf("rollback: %d %s %s", code, out, errs)
+	}
+	if _, out, _ := MustRunIn(t, dir, "recipients", "show", "-json", "ann@example.com"); !strings.Contains(out, `"first_name": "Ann"`) {
+		t.Fatalf("after rollback: %s", out)
+	}
+	if code, out, _ := MustRunIn(t, dir, "sources", "list"); code != exitOK || !strings.Contains(out, "manual") {
+		t.Fatalf("sources: %s", out)
+	}
+	if code, out, _ := MustRunIn(t, dir, "sources", "remove", "hr"); code != exitOK || !strings.Contains(out, "removed 5") {
+		t.Fatalf("remove source: %s", out)
+	}
+	if code, out, _ := MustRunIn(t, dir, "recipients", "list", "-json", "-status", "gone"); code != exitOK || strings.Count(out, `"key"`) != 6 {
+		t.Fatalf("after removing hr (and the manual entries) everyone is gone: %s", out)
+	}
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

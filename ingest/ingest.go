@@ -1,0 +1,412 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"muster/schema"
+	"muster/store"
+)
+
+// Drop is one batch of records from a source, whatever produced it: a
+// decoded file, a WorkOS pull, an admin's edit. The pipeline never sees a
+// path.
+type Drop struct {
+	// Org names the organisation; "" is schema.DefaultOrg.
+	Org    string
+	Source SourceConfig
+	// Name says what the drop is, for people: a file name, "workos pull".
+	Name string
+	// Kind is one of the store.DropKind values; "" is store.DropKindFile.
+	Kind string
+	// ContentHash identifies the content (the file's SHA-256). When empty
+	// the pipeline hashes the records, so a stream can be a duplicate too.
+	ContentHash string
+	// Delta says the records are explicit upserts and removals (a file with
+	// an action column). A source configured as delta is always one.
+	Delta bool
+	// Records yields the records. Nil when the file could not be decoded at
+	// all: FileProblems then say why and the drop is rejected.
+	Records schema.Stream
+	// FileProblems are problems about the whole file found by the decoder.
+	FileProblems []schema.Problem
+	// FileInfo is the decoder's description of the file, kept in the report.
+	FileInfo json.RawMessage
+	// Info, if set, is called once the records are read: the decoder's
+	// final description of the file, whose problems (file-level warnings)
+	// join the report.
+	Info func() schema.FileInfo
+}
+
+// Options change how a drop or an operation runs.
+type Options struct {
+	// DryRun computes the full report and writes nothing.
+	DryRun bool
+	// By says who asked (an admin, "sftp:acme", "workos"), kept with
+	// decisions.
+	By string
+}
+
+// Progress is reported during long drops.
+type Progress struct {
+	// Phase is "read" (decoding and diffing) or "apply".
+	Phase string
+	// Done counts rows read or changes applied; Total is the number of
+	// changes to apply (0 while reading: the caller knows the file size).
+	Done, Total int64
+}
+
+// Ingester runs drops through the pipeline into a store. Its fields may be
+// set before the first call; it is safe for concurrent use (the store
+// serialises applies).
+type Ingester struct {
+	Store *store.Store
+	// TempDir holds a drop's computed diff while the guards decide; "" is
+	// the system's temporary directory.
+	TempDir string
+	Logger  *slog.Logger
+	// Progress, if set, is called every 65536 rows or changes.
+	Progress func(Progress)
+	// Hook, if set, is called at named points of an apply ("apply-begin",
+	// "apply-half", "apply-commit", "apply-done"): crash tests stop the
+	// process there.
+	Hook func(point string)
+}
+
+// New returns an Ingester over a store.
+func New(st *store.Store) *Ingester {
+	return &Ingester{Store: st, Logger: slog.New(slog.DiscardHandler)}
+}
+
+func (in *Ingester) progress(phase string, done, total int64) {
+	if in.Progress != nil {
+		in.Progress(Progress{Phase: phase, Done: done, Total: total})
+	}
+}
+
+func (in *Ingester) hook(point string) {
+	if in.Hook != nil {
+		in.Hook(point)
+	}
+}
+
+func (in *Ingester) logger() *slog.Logger {
+	if in.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return in.Logger
+}
+
+// resolve finds (or, unless dry-running, creates) the organisation and the
+// source. A dry run of a source not known yet diffs against nothing.
+func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfig, dry bool) (store.Org, store.Source, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return store.Org{}, store.Source{}, err
+	}
+	if dry {
+		org, err := in.Store.LookupOrg(ctx, orgName)
+		if schema.ErrorCodeOf(err) == schema.ENotFound {
+			return store.Org{Name: orgName}, store.Source{SourceConfig: cfg}, nil
+		}
+		if err != nil {
+			return org, store.Source{}, err
+		}
+		src, err := in.Store.LookupSource(ctx, org.ID, cfg.Name)
+		if schema.ErrorCodeOf(err) == schema.ENotFound {
+			return org, store.Source{SourceConfig: cfg, OrgID: org.ID}, nil
+		}
+		if err == nil {
+			src.SourceConfig = cfg
+		}
+		return org, src, err
+	}
+	org, err := in.Store.EnsureOrg(ctx, orgName)
+	if err != nil {
+		return org, store.Source{}, err
+	}
+	src, changed, err := in.Store.EnsureSource(ctx, org.ID, cfg)
+	if err != nil {
+		return org, src, err
+	}
+	if changed && src.Rows > 0 {
+		if err := in.rederiveSource(ctx, org.ID, src); err != nil {
+			return org, src, err
+		}
+	}
+	return org, src, nil
+}
+
+// Ingest runs one drop through the pipeline and returns its report. The
+// drop is recorded before anything is computed; its outcome (applied, held
+// with its diff, rejected, duplicate) is recorded with the report. An error
+// is returned only when the pipeline itself failed; a refused drop is a
+// report with Decision Rejected.
+func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, error) {
+	start := time.Now()
+	if d.Org == "" {
+		d.Org = schema.DefaultOrg
+	}
+	if d.Kind == "" {
+		d.Kind = store.DropKindFile
+	}
+	cfg := d.Source.WithDefaults()
+	org, src, err := in.resolve(ctx, d.Org, cfg, opt.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	delta := d.Delta || src.Mode == store.ModeDelta
+	rep := &Report{Org: d.Org, Source: src.Name, Name: d.Name, Mode: string(store.ModeFull), ContentHash: d.ContentHash,
+		Started: start.UTC(), File: d.FileInfo, DryRun: opt.DryRun}
+	if delta {
+		rep.Mode = string(store.ModeDelta)
+	}
+	for _, p := range d.FileProblems {
+		rep.addProblem(p)
+	}
+	drop := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: d.Kind, Name: d.Name, ContentHash: d.ContentHash, BaseSeq: src.Seq}
+	if !opt.DryRun {
+		if err := in.Store.CreateDrop(ctx, &drop); err != nil {
+			return nil, err
+		}
+		rep.DropID = drop.ID
+	}
+	finish := func() { rep.Timings.TotalMS = time.Since(start).Milliseconds() }
+	if d.Records == nil {
+		rep.Decision, rep.Reason = Rejected, "the file could not be read"
+		finish()
+		return rep, in.decide(ctx, &drop, rep, opt)
+	}
+	if dup, ok, err := in.duplicateOf(ctx, src, d.ContentHash); err != nil {
+		return nil, err
+	} else if ok {
+		rep.Decision, rep.DuplicateOf = Duplicate, dup.ID
+		rep.Reason = fmt.Sprintf("same content as drop %d (%s)", dup.ID, dup.Status)
+		finish()
+		return rep, in.decide(ctx, &drop, rep, opt)
+	}
+	res, err := in.diff(ctx, src, delta, &d, rep)
+	if err != nil {
+		if schema.ErrorCodeOf(err) == schema.EInvalid {
+			rep.Decision, rep.Reason = Rejected, "the file broke part-way: nothing from it is used"
+			var fe *schema.FileError
+			if errors.As(err, &fe) {
+				rep.File, _ = json.Marshal(fe.Info)
+				for _, p := range fe.Problems {
+					rep.addProblem(p)
+				}
+			} else {
+				rep.addProblem(schema.Problem{Code: "unreadable", Severity: schema.SeverityError, Message: err.Error()})
+			}
+			finish()
+			return rep, in.decide(ctx, &drop, rep, opt)
+		}
+		in.abandon(&drop, err)
+		return nil, err
+	}
+	defer res.spill.Close()
+	rep.Timings.ReadMS = time.Since(start).Milliseconds()
+	if d.Info != nil {
+		info := d.Info()
+		for _, p := range info.Problems {
+			rep.addProblem(p)
+		}
+		rep.File, _ = json.Marshal(info)
+	}
+	if d.ContentHash == "" {
+		rep.ContentHash, drop.ContentHash = res.recordsHash, res.recordsHash
+		if !opt.DryRun {
+			if err := in.Store.SetDropHash(ctx, drop.ID, drop.ContentHash); err != nil {
+				return nil, err
+			}
+		}
+		if dup, ok, err := in.duplicateOf(ctx, src, res.recordsHash); err != nil {
+			return nil, err
+		} else if ok {
+			rep.Decision, rep.DuplicateOf = Duplicate, dup.ID
+			rep.Reason = fmt.Sprintf("same content as drop %d (%s)", dup.ID, dup.Status)
+			rep.Counts = Counts{Rows: rep.Counts.Rows, Unchanged: rep.Counts.Rows}
+			finish()
+			return rep, in.decide(ctx, &drop, rep, opt)
+		}
+	}
+	guard(rep, res, src, delta)
+	if opt.DryRun {
+		sample(rep, res.spill)
+		finish()
+		return rep, nil
+	}
+	switch rep.Decision {
+	case Applied:
+		err = in.applyDrop(ctx, &drop, src, rep, res.spill.each, int64(res.spill.Len()), opt, false)
+	case Held:
+		sample(rep, res.spill)
+		finish()
+		err = in.Store.HoldDrop(ctx, drop.ID, src.Seq, rep.JSON(), func(yield func(store.Change) error) error {
+			return res.spill.each(yield)
+		})
+	default:
+		finish()
+		err = in.decide(ctx, &drop, rep, opt)
+	}
+	if err != nil {
+		in.abandon(&drop, err)
+		return nil, err
+	}
+	in.logger().Info("drop", "drop", drop.ID, "source", src.Name, "decision", rep.Decision,
+		"rows", rep.Counts.Rows, "added", rep.Counts.Added, "updated", rep.Counts.Updated,
+		"removed", rep.Counts.Removed, "invalid", rep.Counts.Invalid, "ms", rep.Timings.TotalMS)
+	return rep, nil
+}
+
+// abandon records a drop the pipeline failed on as rejected, so it does not
+// stay "received" forever; the failure itself is returned to the caller.
+func (in *Ingester) abandon(d *store.Drop, cause error) {
+	if d.ID == 0 || errors.Is(cause, context.Canceled) {
+		return
+	}
+	rep := &Report{Decision: Rejected, Reason: "failed: " + schema.ErrorMessageOf(cause)}
+	_ = in.Store.DecideDrop(context.Background(), d.ID, store.DropRejected, rep.JSON(), "")
+}
+
+func (in *Ingester) duplicateOf(ctx context.Context, src store.Source, hash string) (store.Drop, bool, error) {
+	if hash == "" || src.ID == 0 {
+		return store.Drop{}, false, nil
+	}
+	return in.Store.FindDuplicate(ctx, src, hash)
+}
+
+// decide records an outcome where nothing is applied.
+func (in *Ingester) decide(ctx context.Context, d *store.Drop, rep *Report, opt Options) error {
+	if opt.DryRun || d.ID == 0 {
+		return nil
+	}
+	st := store.DropRejected
+	if rep.Decision == Duplicate {
+		st = store.DropDuplicate
+	}
+	return in.Store.DecideDrop(ctx, d.ID, st, rep.JSON(), opt.By)
+}
+
+// guard decides a drop from its diff (DESIGN.md, safety rules).
+func guard(rep *Report, res *diffResult, src store.Source, delta bool) {
+	c := &rep.Counts
+	rep.Decision = Applied
+	if !delta && c.Rows == 0 {
+		rep.Decision = Held
+		rep.Reason = fmt.Sprintf("the drop has no rows: it would remove all %d people of source %s", src.Rows, src.Name)
+		return
+	}
+	if src.MaxInvalidPercent >= 0 && c.Rows > 0 && float64(c.Invalid)*100 > src.MaxInvalidPercent*float64(c.Rows) {
+		rep.Decision = Rejected
+		rep.Reason = fmt.Sprintf("%d of %d rows (%.1f%%) are invalid, over the %g%% limit", c.Invalid, c.Rows,
+			float64(c.Invalid)*100/float64(c.Rows), src.MaxInvalidPercent)
+		return
+	}
+	if delta || src.Rows == 0 {
+		return
+	}
+	removing := c.Removed + res.deactivated
+	switch {
+	case src.MaxRemoveCount >= 0 && removing > int64(src.MaxRemoveCount):
+		rep.Decision = Held
+		rep.Reason = fmt.Sprintf("it would remove %d of %d people, over the limit of %d", removing, src.Rows, src.MaxRemoveCount)
+	case src.MaxRemovePercent >= 0 && float64(removing)*100 > src.MaxRemovePercent*float64(src.Rows):
+		rep.Decision = Held
+		rep.Reason = fmt.Sprintf("it would remove %d of %d people (%.1f%%), over the %g%% limit", removing, src.Rows,
+			float64(removing)*100/float64(src.Rows), src.MaxRemovePercent)
+	case res.unidentified > 0 && c.Removed > 0:
+		rep.Decision = Held
+		rep.Reason = fmt.Sprintf("%d invalid rows name nobody (no readable email or id), and it would remove %d people one of them may describe",
+			res.unidentified, c.Removed)
+	}
+}
+
+// sample fills the report's sample of changes from the spill (key order).
+func sample(rep *Report, sp *spill) {
+	errStop := errors.New("stop")
+	_ = sp.each(func(c store.Change) error {
+		if len(rep.Sample) >= MaxSample {
+			return errStop
+		}
+		rep.addSample(c.Op, c.Key, c.Line)
+		return nil
+	})
+}
+
+// applyDrop applies a drop's changes in one transaction with its outcome.
+func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
+	each func(func(store.Change) error) error, total int64, opt Options, withdrawOnly bool) error {
+	applyStart := time.Now()
+	tx, err := in.Store.Begin(ctx, d.OrgID)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	in.hook("apply-begin")
+	cur, err := tx.Source(src.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Seq != d.BaseSeq {
+		return schema.Errorf(schema.EConflict,
+			"source %s changed while drop %d was computed (another drop was applied): ingest it again", src.Name, d.ID)
+	}
+	seq, err := tx.NextSeq()
+	if err != nil {
+		return err
+	}
+	a, err := newApplier(tx, cur, seq, d.ID, &rep.Counts)
+	if err != nil {
+		return err
+	}
+	a.withdrawOnly = withdrawOnly
+	rows := cur.Rows
+	var done int64
+	err = each(func(c store.Change) error {
+		if err := a.apply(c); err != nil {
+			return fmt.Errorf("apply %s %s: %w", c.Op, c.Key, err)
+		}
+		switch c.Op {
+		case store.OpAdd:
+			rows++
+		case store.OpRemove:
+			rows--
+		}
+		rep.addSample(c.Op, c.Key, c.Line)
+		done++
+		if done&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			in.progress("apply", done, total)
+		}
+		if done == total/2 {
+			in.hook("apply-half")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.SetSource(src.ID, seq, rows); err != nil {
+		return err
+	}
+	rep.Decision, rep.Seq = Applied, seq
+	rep.Timings.ApplyMS = time.Since(applyStart).Milliseconds()
+	rep.Timings.TotalMS = time.Since(rep.Started).Milliseconds()
+	d.Status, d.Seq, d.Report, d.DecidedBy = store.DropApplied, seq, rep.JSON(), opt.By
+	if err := tx.FinishDrop(*d); err != nil {
+		return err
+	}
+	in.hook("apply-commit")
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	in.hook("apply-done")
+	return nil
+}

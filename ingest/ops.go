@@ -1,0 +1,309 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"muster/schema"
+	"muster/store"
+)
+
+// lookup returns the organisation and source named, which must exist.
+func (in *Ingester) lookup(ctx context.Context, orgName, source string) (store.Org, store.Source, error) {
+	org, err := in.Store.LookupOrg(ctx, orgName)
+	if err != nil {
+		return org, store.Source{}, err
+	}
+	src, err := in.Store.LookupSource(ctx, org.ID, source)
+	return org, src, err
+}
+
+// Approve applies a held drop's computed diff as it was reviewed. The
+// source's snapshot must not have moved since the diff was computed: if
+// another drop was applied meanwhile the diff no longer says what it would
+// do, so approving is a conflict and the file must be ingested again (which
+// computes a fresh diff, held or applied on its own merits).
+func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, opt Options) (*Report, error) {
+	org, err := in.Store.LookupOrg(ctx, orgName)
+	if err != nil {
+		return nil, err
+	}
+	d, err := in.Store.Drop(ctx, org.ID, dropID)
+	if err != nil {
+		return nil, err
+	}
+	if d.Status != store.DropHeld {
+		return nil, schema.Errorf(schema.EConflict, "drop %d is %s, not held", dropID, d.Status)
+	}
+	src, err := in.Store.SourceByID(ctx, org.ID, d.SourceID)
+	if err != nil {
+		return nil, err
+	}
+	if src.Seq != d.BaseSeq {
+		return nil, schema.Errorf(schema.EConflict,
+			"source %s has changed since drop %d was computed: ingest its file again for a fresh diff, or reject it", src.Name, dropID)
+	}
+	rep, err := ParseReport(d.Report)
+	if err != nil {
+		return nil, err
+	}
+	rep.Reason = fmt.Sprintf("held (%s), approved", rep.Reason)
+	if opt.By != "" {
+		rep.Reason += " by " + opt.By
+	}
+	if opt.DryRun {
+		rep.DryRun, rep.Decision = true, Applied
+		return rep, nil
+	}
+	rep.Sample, rep.Counts.Suppressed = nil, 0
+	each := func(fn func(store.Change) error) error { return in.Store.HeldChanges(ctx, d.ID, fn) }
+	if err := in.applyDrop(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, false); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// Reject refuses a held drop: nothing of it is applied and its held diff is
+// dropped.
+func (in *Ingester) Reject(ctx context.Context, orgName string, dropID int64, reason string, opt Options) (*Report, error) {
+	org, err := in.Store.LookupOrg(ctx, orgName)
+	if err != nil {
+		return nil, err
+	}
+	d, err := in.Store.Drop(ctx, org.ID, dropID)
+	if err != nil {
+		return nil, err
+	}
+	if d.Status != store.DropHeld {
+		return nil, schema.Errorf(schema.EConflict, "drop %d is %s, not held", dropID, d.Status)
+	}
+	rep, err := ParseReport(d.Report)
+	if err != nil {
+		return nil, err
+	}
+	rep.Decision = Rejected
+	rep.Reason = fmt.Sprintf("held (%s), rejected", rep.Reason)
+	if opt.By != "" {
+		rep.Reason += " by " + opt.By
+	}
+	if reason != "" {
+		rep.Reason += ": " + reason
+	}
+	if opt.DryRun {
+		rep.DryRun = true
+		return rep, nil
+	}
+	return rep, in.Store.DecideDrop(ctx, d.ID, store.DropRejected, rep.JSON(), opt.By)
+}
+
+// Rollback puts a source back to its snapshot right after an earlier
+// applied drop: the difference is applied as a new drop (kind rollback), so
+// the rollback itself is in the history and can be rolled back in turn.
+// Guards do not apply: an admin asked for exactly this.
+func (in *Ingester) Rollback(ctx context.Context, orgName, source string, toDrop int64, opt Options) (*Report, error) {
+	org, src, err := in.lookup(ctx, orgName, source)
+	if err != nil {
+		return nil, err
+	}
+	target, err := in.Store.Drop(ctx, org.ID, toDrop)
+	if err != nil {
+		return nil, err
+	}
+	if target.SourceID != src.ID {
+		return nil, schema.Errorf(schema.EInvalid, "drop %d is of source %s, not %s", toDrop, target.SourceName, src.Name)
+	}
+	if target.Status != store.DropApplied || target.Seq == 0 {
+		return nil, schema.Errorf(schema.EInvalid, "drop %d was %s, not applied: only an applied drop's snapshot can be restored", toDrop, target.Status)
+	}
+	name := fmt.Sprintf("rollback of %s to drop %d", src.Name, toDrop)
+	want := func(fn func(store.Assertion) error) error { return in.Store.SnapshotAt(ctx, src.ID, target.Seq, fn) }
+	return in.replace(ctx, org, src, store.DropKindRollback, name, target.ContentHash, want, false, opt)
+}
+
+// RemoveSource withdraws every assertion of a source and marks it removed,
+// as deleting a CSV source does: people stay in the audience when another
+// source still lists them (merge rule 2). Removing an authoritative source
+// is not that source deleting its people, so nobody is offboarded.
+func (in *Ingester) RemoveSource(ctx context.Context, orgName, source string, opt Options) (*Report, error) {
+	org, src, err := in.lookup(ctx, orgName, source)
+	if err != nil {
+		return nil, err
+	}
+	if src.RemovedAt != "" {
+		return nil, schema.Errorf(schema.EConflict, "source %s was already removed on %s", src.Name, src.RemovedAt)
+	}
+	none := func(func(store.Assertion) error) error { return nil }
+	return in.replace(ctx, org, src, store.DropKindRemoval, "removal of source "+src.Name, "removed", none, true, opt)
+}
+
+// replace makes the source's snapshot equal to want (a key-ordered stream)
+// in one transaction, recorded as a new drop.
+func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source, kind, name, hash string,
+	want func(func(store.Assertion) error) error, removal bool, opt Options) (*Report, error) {
+	start := time.Now()
+	rep := &Report{Org: org.Name, Source: src.Name, Name: name, Mode: string(store.ModeFull), ContentHash: hash,
+		Started: start.UTC(), DryRun: opt.DryRun, Decision: Applied}
+	sp, err := newSpill(in.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	if err := in.snapshotDiff(ctx, src, want, sp, rep); err != nil {
+		return nil, err
+	}
+	rep.Timings.ReadMS = time.Since(start).Milliseconds()
+	if opt.DryRun {
+		sample(rep, sp)
+		rep.Timings.TotalMS = time.Since(start).Milliseconds()
+		return rep, nil
+	}
+	d := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: kind, Name: name, ContentHash: hash, BaseSeq: src.Seq}
+	if err := in.Store.CreateDrop(ctx, &d); err != nil {
+		return nil, err
+	}
+	rep.DropID = d.ID
+	if err := in.applyDrop(ctx, &d, src, rep, sp.each, int64(sp.Len()), opt, removal); err != nil {
+		in.abandon(&d, err)
+		return nil, err
+	}
+	return rep, nil
+}
+
+// snapshotDiff compares the source's current snapshot with want, both in
+// key order, and spills the changes that turn one into the other.
+func (in *Ingester) snapshotDiff(ctx context.Context, src store.Source, want func(func(store.Assertion) error) error,
+	sp *spill, rep *Report) error {
+	// The current snapshot's keys and hashes are read first (one scan), then
+	// want is streamed against them.
+	cur := map[string]uint64{}
+	if err := in.Store.SnapshotHashes(ctx, src.ID, func(k string, h uint64, _ schema.Status) { cur[strings.Clone(k)] = h }); err != nil {
+		return err
+	}
+	err := want(func(a store.Assertion) error {
+		rep.Counts.Rows++
+		h, ok := cur[a.Key]
+		delete(cur, a.Key)
+		switch {
+		case !ok:
+			rep.Counts.Added++
+			return sp.add(&store.Change{Op: store.OpAdd, Assertion: a})
+		case h != a.Hash:
+			rep.Counts.Updated++
+			return sp.add(&store.Change{Op: store.OpUpdate, Assertion: a})
+		}
+		rep.Counts.Unchanged++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(cur))
+	for k := range cur {
+		keys = append(keys, k)
+	}
+	for _, k := range sortedKeys(keys) {
+		rep.Counts.Removed++
+		if err := sp.add(&store.Change{Op: store.OpRemove, Assertion: store.Assertion{Key: k}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Lift lifts the suppression of a person (an admin's decision) and puts
+// them back in the audience if a source lists them as active.
+func (in *Ingester) Lift(ctx context.Context, orgName, key, reason string, opt Options) (store.Recipient, error) {
+	org, err := in.Store.LookupOrg(ctx, orgName)
+	if err != nil {
+		return store.Recipient{}, err
+	}
+	tx, err := in.Store.Begin(ctx, org.ID)
+	if err != nil {
+		return store.Recipient{}, err
+	}
+	defer tx.Rollback()
+	sup, ok, err := tx.ActiveSuppression(key)
+	if err != nil {
+		return store.Recipient{}, err
+	}
+	if !ok {
+		return store.Recipient{}, schema.Errorf(schema.ENotFound, "%s is not offboarded", key)
+	}
+	by := opt.By
+	if by == "" {
+		by = "admin"
+	}
+	if err := tx.Lift(sup.ID, by, strings.TrimSpace(reason)); err != nil {
+		return store.Recipient{}, err
+	}
+	a, err := rederiver(tx)
+	if err != nil {
+		return store.Recipient{}, err
+	}
+	rec, err := a.rederive(key)
+	if err != nil {
+		return store.Recipient{}, err
+	}
+	if opt.DryRun {
+		return rec, nil
+	}
+	return rec, tx.Commit()
+}
+
+// rederiveSource derives every recipient the source lists again, after its
+// priority or authority changed.
+func (in *Ingester) rederiveSource(ctx context.Context, orgID int64, src store.Source) error {
+	var keys []string
+	if err := in.Store.SnapshotHashes(ctx, src.ID, func(k string, _ uint64, _ schema.Status) { keys = append(keys, strings.Clone(k)) }); err != nil {
+		return err
+	}
+	tx, err := in.Store.Begin(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	a, err := rederiver(tx)
+	if err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(keys) {
+		if _, err := a.rederive(k); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// rederiver returns an applier with no source of its own, which derives
+// recipients from every source's current assertions without any source
+// changing (so nobody is offboarded or reinstated).
+func rederiver(tx *store.Tx) (*applier, error) {
+	a, err := newApplier(tx, store.Source{}, 0, 0, &Counts{})
+	if err != nil {
+		return nil, err
+	}
+	delete(a.sources, 0)
+	a.withdrawOnly = true
+	seq, err := tx.NextSeq()
+	if err != nil {
+		return nil, err
+	}
+	a.seq = seq - 1
+	return a, nil
+}
+
+func (a *applier) rederive(key string) (store.Recipient, error) {
+	if err := a.derive(key, nil, nil, 0); err != nil {
+		return store.Recipient{}, err
+	}
+	rec, _, err := a.tx.Recipient(key)
+	return rec, err
+}
+
+func sortedKeys(keys []string) []string {
+	slices.Sort(keys)
+	return keys
+}

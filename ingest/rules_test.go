@@ -1,0 +1,196 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"slices"
+	"testing"
+
+	"muster/schema"
+	"muster/store"
+)
+
+func TestRule1OneRecipientPerEmail(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("hr", 10, false), "hr.csv", rec(2, "Ann.Lee@Example.com", "Ann", "Lee", "Sales"))
+	MustIngest(t, in, org, src("crm", 5, false), "crm.csv", rec(2, "ann.lee@example.COM", "Annie", "Lee", "VIP"),
+		rec(3, "ann.lee+news@example.com", "Ann", "News"))
+	keys := activeKeys(t, in, org)
+	if want := []string{"ann.lee+news@example.com", "ann.lee@example.com"}; !slices.Equal(keys, want) {
+		t.Fatalf("recipients = %v, want %v (one per normalised email, +tags kept)", keys, want)
+	}
+	r := MustRecipient(t, in, org, "ann.lee@example.com")
+	if r.Email != "Ann.Lee@Example.com" {
+		t.Errorf("email as written = %q, want the higher-priority source's spelling", r.Email)
+	}
+	if g := groupsOf(t, in, org, r); !slices.Equal(g, []string{"hr/Sales", "crm/VIP"}) && !slices.Equal(g, []string{"crm/VIP", "hr/Sales"}) {
+		t.Errorf("groups = %v", g)
+	}
+}
+
+func TestRule2SourceOwnsOnlyItsAssertions(t *testing.T) {
+	in := MustIngester(t)
+	dir := src("directory", 20, true)
+	csv := src("csv", 10, false)
+	MustIngest(t, in, org, dir, "pull 1", rec(0, "dana@example.com", "Dana", "Dir", "Eng"))
+	MustIngest(t, in, org, csv, "a.csv", rec(2, "dana@example.com", "Dana", "Csv", "All"), rec(3, "carl@example.com", "Carl", "Csv", "All"))
+	// The CSV stops listing Dana: she stays, listed by the directory.
+	rep := MustIngest(t, in, org, csv, "b.csv", rec(2, "carl@example.com", "Carl", "Csv", "All"))
+	mustDecision(t, rep, Applied)
+	if rep.Counts.Removed != 1 {
+		t.Fatalf("removed = %d, want 1", rep.Counts.Removed)
+	}
+	d := MustRecipient(t, in, org, "dana@example.com")
+	if d.Status != store.StatusActive || !slices.Equal(groupsOf(t, in, org, d), []string{"directory/Eng"}) {
+		t.Fatalf("dana = %s %v, want active in directory/Eng only", d.Status, groupsOf(t, in, org, d))
+	}
+	if d.Status == store.StatusOffboarded {
+		t.Fatal("a CSV removal must never offboard")
+	}
+	// Deleting the CSV source withdraws its assertions: Carl (CSV only) goes,
+	// Dana (directory-synced) is untouched.
+	rep, err := in.RemoveSource(context.Background(), org, "csv", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts.Removed != 1 {
+		t.Fatalf("source removal removed %d, want 1", rep.Counts.Removed)
+	}
+	if c := MustRecipient(t, in, org, "carl@example.com"); c.Status != store.StatusGone {
+		t.Errorf("carl = %s, want gone", c.Status)
+	}
+	if d := MustRecipient(t, in, org, "dana@example.com"); d.Status != store.StatusActive {
+		t.Errorf("dana = %s after removing the CSV source, want active", d.Status)
+	}
+}
+
+func TestRule3AttributePrecedence(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("low", 1, false), "low", rec(1, "p@example.com", "Low", "Low"))
+	MustIngest(t, in, org, src("high", 9, false), "high", rec(1, "p@example.com", "High", ""))
+	r := MustRecipient(t, in, org, "p@example.com")
+	if r.FirstName != "High" || r.LastName != "Low" {
+		t.Fatalf("name = %q %q, want High (higher priority) Low (only source with a value)", r.FirstName, r.LastName)
+	}
+	// A later change by the lower-priority source does not win.
+	MustIngest(t, in, org, src("low", 1, false), "low 2", rec(1, "p@example.com", "Lower", "Low"))
+	if r := MustRecipient(t, in, org, "p@example.com"); r.FirstName != "High" {
+		t.Fatalf("first name = %q, want High", r.FirstName)
+	}
+	// Equal priority: the most recent change wins.
+	MustIngest(t, in, org, src("tie-a", 5, false), "a", rec(1, "q@example.com", "A", "X"))
+	MustIngest(t, in, org, src("tie-b", 5, false), "b", rec(1, "q@example.com", "B", "X"))
+	if r := MustRecipient(t, in, org, "q@example.com"); r.FirstName != "B" {
+		t.Fatalf("tie: first name = %q, want B (most recent)", r.FirstName)
+	}
+	MustIngest(t, in, org, src("tie-a", 5, false), "a2", rec(1, "q@example.com", "A2", "X"))
+	if r := MustRecipient(t, in, org, "q@example.com"); r.FirstName != "A2" {
+		t.Fatalf("tie: first name = %q, want A2 (most recent)", r.FirstName)
+	}
+	ex, err := in.Explain(context.Background(), org, "q@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Winners["first_name"] != "tie-a" || len(ex.Assertions) != 2 {
+		t.Fatalf("explain winners = %v, %d assertions", ex.Winners, len(ex.Assertions))
+	}
+}
+
+func TestRule4GroupsUnion(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("a", 1, false), "a", rec(1, "g@example.com", "G", "G", "Eng", "London"))
+	MustIngest(t, in, org, src("b", 2, false), "b", rec(1, "g@example.com", "G", "G", "Eng"))
+	got := groupsOf(t, in, org, MustRecipient(t, in, org, "g@example.com"))
+	slices.Sort(got)
+	if want := []string{"a/Eng", "a/London", "b/Eng"}; !slices.Equal(got, want) {
+		t.Fatalf("groups = %v, want %v (named within their source, union over sources)", got, want)
+	}
+	MustIngest(t, in, org, src("a", 1, false), "a2", rec(1, "g@example.com", "G", "G"))
+	if got := groupsOf(t, in, org, MustRecipient(t, in, org, "g@example.com")); !slices.Equal(got, []string{"b/Eng"}) {
+		t.Fatalf("after a drops its groups: %v, want [b/Eng]", got)
+	}
+	o, _ := in.Store.LookupOrg(context.Background(), org)
+	ids, _ := in.Store.FindGroups(context.Background(), o.ID, "eng", "")
+	if len(ids) != 2 {
+		t.Fatalf("groups named Eng = %v, want one per source", ids)
+	}
+}
+
+func TestRule5Offboarding(t *testing.T) {
+	in := MustIngester(t)
+	dir := src("directory", 1, true)
+	csv := src("csv", 9, false)
+	MustIngest(t, in, org, dir, "pull 1", rec(0, "o@example.com", "O", "O", "Eng"), rec(0, "never@example.com", "N", "N"))
+	MustIngest(t, in, org, csv, "a.csv", rec(2, "o@example.com", "O", "O", "All"), rec(3, "s@example.com", "S", "S", "All"))
+	// The directory marks O inactive: O leaves every group of every source.
+	rep := MustIngest(t, in, org, dir, "pull 2", inactive(rec(0, "o@example.com", "O", "O", "Eng")), rec(0, "never@example.com", "N", "N"))
+	if rep.Counts.Suppressed != 1 {
+		t.Fatalf("suppressed = %d, want 1", rep.Counts.Suppressed)
+	}
+	o := MustRecipient(t, in, org, "o@example.com")
+	if o.Status != store.StatusOffboarded || len(o.GroupIDs) != 0 {
+		t.Fatalf("o = %s in %v, want offboarded in no group", o.Status, groupsOf(t, in, org, o))
+	}
+	// A stale CSV that changes O cannot bring them back.
+	MustIngest(t, in, org, csv, "b.csv", rec(2, "o@example.com", "Olivia", "O", "All", "New"), rec(3, "s@example.com", "S", "S", "All"))
+	if o := MustRecipient(t, in, org, "o@example.com"); o.Status != store.StatusOffboarded || len(o.GroupIDs) != 0 {
+		t.Fatalf("after stale CSV: %s in %d groups", o.Status, len(o.GroupIDs))
+	}
+	// A non-authoritative inactive row only withdraws that source's say.
+	MustIngest(t, in, org, csv, "c.csv", rec(2, "o@example.com", "Olivia", "O", "All", "New"), inactive(rec(3, "s@example.com", "S", "S", "All")))
+	if s := MustRecipient(t, in, org, "s@example.com"); s.Status != store.StatusInactive {
+		t.Fatalf("s = %s, want inactive (not offboarded)", s.Status)
+	}
+	// The directory lists O as active again: back, in both sources' groups.
+	MustIngest(t, in, org, dir, "pull 3", rec(0, "o@example.com", "O", "O", "Eng"), rec(0, "never@example.com", "N", "N"))
+	o = MustRecipient(t, in, org, "o@example.com")
+	if o.Status != store.StatusActive || len(o.GroupIDs) != 3 {
+		t.Fatalf("after re-activation: %s in %v", o.Status, groupsOf(t, in, org, o))
+	}
+	// Deleted by the directory: offboarded; an admin lifts it.
+	MustIngest(t, in, org, dir, "pull 4", rec(0, "never@example.com", "N", "N"))
+	if o := MustRecipient(t, in, org, "o@example.com"); o.Status != store.StatusOffboarded {
+		t.Fatalf("deleted by the directory: %s, want offboarded", o.Status)
+	}
+	r, err := in.Lift(context.Background(), org, "o@example.com", "contractor now", Options{By: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != store.StatusActive || len(r.GroupIDs) != 2 {
+		t.Fatalf("after lift: %s in %d groups, want active in the CSV's 2 groups", r.Status, len(r.GroupIDs))
+	}
+	// Inactive directory members are never added to the audience.
+	MustIngest(t, in, org, dir, "pull 5", rec(0, "never@example.com", "N", "N"), inactive(rec(0, "gone@example.com", "G", "G", "Eng")))
+	if g := MustRecipient(t, in, org, "gone@example.com"); g.Status == store.StatusActive {
+		t.Fatal("an inactive directory member was added to the audience")
+	}
+}
+
+func TestRule6AttributeAllowlist(t *testing.T) {
+	in := MustIngester(t)
+	r := rec(2, "a@example.com", "A", "A")
+	r.Attrs[schema.AttrJobTitle] = "Chief Secret Officer"
+	r.Attrs[schema.AttrCity] = "Zanzibar-City-Secret"
+	cfg := src("hr", 1, false)
+	cfg.Attrs = schema.AttrSet(0).With(schema.AttrJobTitle)
+	MustIngest(t, in, org, cfg, "hr.csv", r)
+	rr := MustRecipient(t, in, org, "a@example.com")
+	if rr.Attrs[schema.AttrJobTitle] != "Chief Secret Officer" || rr.Attrs[schema.AttrCity] != "" {
+		t.Fatalf("attrs = %q", rr.Attrs)
+	}
+	// The value of an attribute not enabled is nowhere in the store's files.
+	in.Store.Close()
+	for _, f := range []string{in.Store.Path(), in.Store.Path() + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("Zanzibar-City-Secret")) {
+			t.Fatalf("%s holds the value of an attribute that is not enabled", f)
+		}
+		if f == in.Store.Path() && !bytes.Contains(b, []byte("Chief Secret Officer")) {
+			t.Fatalf("%s lacks the enabled attribute: the check would prove nothing", f)
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"unsafe"
+
+	"muster/schema"
+)
+
+// Assertion is what one source says about one person: a row of its
+// snapshot. Values are already filtered by the source's allowlist.
+type Assertion struct {
+	SourceID  int64         `json:"source_id"`
+	Key       string        `json:"key"`
+	Email     string        `json:"email"`
+	FirstName string        `json:"first_name,omitempty"`
+	LastName  string        `json:"last_name,omitempty"`
+	Status    schema.Status `json:"status"`
+	UID       string        `json:"uid,omitempty"`
+	Groups    []string      `json:"groups,omitempty"`
+	Attrs     schema.Attrs  `json:"-"`
+	// Line is where the row was in its drop's file (0: not from a file).
+	Line int `json:"line,omitempty"`
+	// Hash is the content hash of the values above (not Line).
+	Hash uint64 `json:"-"`
+	// Seq and DropID name the drop that asserted this version.
+	Seq    int64 `json:"seq"`
+	DropID int64 `json:"drop_id"`
+	// UntilSeq is, for a replaced version, the seq of the drop that replaced
+	// or removed it; 0 for the current one.
+	UntilSeq int64 `json:"until_seq,omitempty"`
+}
+
+// sep separates list items in one column: it cannot occur in a decoded
+// value (schema strips control characters) and keeps rows small.
+const sep = "\x1f"
+
+func joinList(v []string) string { return strings.Join(v, sep) }
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, sep)
+}
+
+// encodeAttrs stores the optional attributes as one column, NULL when none
+// is set (the default allowlist keeps none).
+func encodeAttrs(a *schema.Attrs) any {
+	empty := true
+	for _, v := range a {
+		if v != "" {
+			empty = false
+			break
+		}
+	}
+	if empty {
+		return nil
+	}
+	return strings.Join(a[:], sep)
+}
+
+func decodeAttrs(s sql.NullString) (a schema.Attrs) {
+	if !s.Valid {
+		return a
+	}
+	for i, v := range strings.SplitN(s.String, sep, int(schema.NumAttrs)) {
+		a[i] = v
+	}
+	return a
+}
+
+// emailCol stores the address as written only when it differs from the key.
+func emailCol(email, key string) any {
+	if email == key || email == "" {
+		return nil
+	}
+	return email
+}
+
+var assertionCols = assertionColsOf("")
+
+type scanner interface{ Scan(...any) error }
+
+func scanAssertion(sc scanner, extra ...any) (Assertion, error) {
+	var a Assertion
+	var hash int64
+	var groups string
+	var attrs sql.NullString
+	dest := []any{&a.SourceID, &a.Key, &a.Seq, &a.DropID, &a.Line, &hash, &a.Email, &a.FirstName,
+		&a.LastName, &a.Status, &a.UID, &groups, &attrs}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
+		return a, err
+	}
+	a.Hash = uint64(hash)
+	a.Groups = splitList(groups)
+	a.Attrs = decodeAttrs(attrs)
+	return a, nil
+}
+
+func assertionArgs(a *Assertion) []any {
+	return []any{a.SourceID, a.Key, a.Seq, a.DropID, a.Line, int64(a.Hash), emailCol(a.Email, a.Key),
+		a.FirstName, a.LastName, a.Status, a.UID, joinList(a.Groups), encodeAttrs(&a.Attrs)}
+}
+
+// SnapshotHashes calls fn with the key, content hash and status of every
+// row of the source's current snapshot: all a diff needs. The key is valid
+// only during the call: fn must copy what it keeps.
+func (s *Store) SnapshotHashes(ctx context.Context, sourceID int64, fn func(key string, hash uint64, st schema.Status)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT key, hash, status FROM snapshot WHERE source_id=?`, sourceID)
+	if err != nil {
+		return wrapErr(err, "read snapshot")
+	}
+	defer rows.Close()
+	// RawBytes: a million keys are copied once, by fn, not allocated here.
+	var key sql.RawBytes
+	var hash int64
+	var st schema.Status
+	for rows.Next() {
+		if err := rows.Scan(&key, &hash, &st); err != nil {
+			return wrapErr(err, "read snapshot")
+		}
+		fn(unsafe.String(unsafe.SliceData(key), len(key)), uint64(hash), st)
+	}
+	return wrapErr(rows.Err(), "read snapshot")
+}
+
+// SnapshotRow returns the content hash of the source's row for key.
+func (s *Store) SnapshotRow(ctx context.Context, sourceID int64, key string) (hash uint64, found bool, err error) {
+	var h int64
+	err = s.db.QueryRowContext(ctx, `SELECT hash FROM snapshot WHERE source_id=? AND key=?`, sourceID, key).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return uint64(h), err == nil, wrapErr(err, "read snapshot")
+}
+
+// SnapshotAssertion returns the source's current row for key, or ENotFound.
+func (s *Store) SnapshotAssertion(ctx context.Context, sourceID int64, key string) (Assertion, error) {
+	a, err := scanAssertion(s.db.QueryRowContext(ctx, `SELECT `+assertionCols+` FROM snapshot WHERE source_id=? AND key=?`, sourceID, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Assertion{}, schema.Errorf(schema.ENotFound, "source %d does not list %q", sourceID, key)
+	}
+	return a, wrapErr(err, "read snapshot")
+}
+
+// Snapshot calls fn with every row of the source's current snapshot, in key
+// order.
+func (s *Store) Snapshot(ctx context.Context, sourceID int64, fn func(Assertion) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+assertionCols+` FROM snapshot WHERE source_id=? ORDER BY key`, sourceID)
+	if err != nil {
+		return wrapErr(err, "read snapshot")
+	}
+	return eachAssertion(rows, fn)
+}
+
+// SnapshotAt calls fn, in key order, with every row of the source's snapshot
+// as it was right after the drop with the given seq was applied: current
+// rows asserted by then, and replaced versions that were current then.
+func (s *Store) SnapshotAt(ctx context.Context, sourceID, seq int64, fn func(Assertion) error) error {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT `+assertionCols+` FROM snapshot WHERE source_id=?1 AND seq<=?2
+		UNION ALL
+		SELECT `+assertionCols+` FROM snapshot_history WHERE source_id=?1 AND seq<=?2 AND until_seq>?2
+		ORDER BY key`, sourceID, seq)
+	if err != nil {
+		return wrapErr(err, "read snapshot at seq %d", seq)
+	}
+	return eachAssertion(rows, fn)
+}
+
+func eachAssertion(rows *sql.Rows, fn func(Assertion) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAssertion(rows)
+		if err != nil {
+			return wrapErr(err, "read snapshot")
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	return wrapErr(rows.Err(), "read snapshot")
+}
+
+// Assertions returns every current assertion about key by the
+// organisation's sources, highest priority first.
+func (s *Store) Assertions(ctx context.Context, orgID int64, key string) ([]Assertion, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+assertionColsOf("a.")+` FROM snapshot a
+		JOIN sources s ON s.id=a.source_id WHERE s.org_id=? AND a.key=? ORDER BY s.priority DESC, a.seq DESC`, orgID, key)
+	if err != nil {
+		return nil, wrapErr(err, "assertions")
+	}
+	var out []Assertion
+	err = eachAssertion(rows, func(a Assertion) error { out = append(out, a); return nil })
+	return out, err
+}
+
+// assertionColsOf is assertionCols qualified with a table alias.
+func assertionColsOf(t string) string {
+	return t + `source_id, ` + t + `key, ` + t + `seq, ` + t + `drop_id, ` + t + `line, ` + t + `hash, coalesce(` +
+		t + `email, ` + t + `key), ` + t + `first_name, ` + t + `last_name, ` + t + `status, ` + t + `uid, ` +
+		t + `groups, ` + t + `attrs`
+}

@@ -1,0 +1,308 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"muster/schema"
+)
+
+// DropStatus is where a drop stands.
+type DropStatus string
+
+// Drop statuses. A drop is recorded as received before it is processed, so
+// one that stays received was interrupted (its result was never committed).
+const (
+	DropReceived  DropStatus = "received"
+	DropApplied   DropStatus = "applied"
+	DropHeld      DropStatus = "held"
+	DropRejected  DropStatus = "rejected"
+	DropDuplicate DropStatus = "duplicate"
+)
+
+// Drop kinds.
+const (
+	DropKindFile     = "file"     // a file (CSV export)
+	DropKindStream   = "stream"   // records from an API (WorkOS)
+	DropKindManual   = "manual"   // an admin's edit
+	DropKindRollback = "rollback" // a source rolled back to an earlier drop
+	DropKindRemoval  = "removal"  // a source removed: all its assertions withdrawn
+)
+
+// Drop is one batch from a source, with its outcome.
+type Drop struct {
+	ID          int64      `json:"id"`
+	OrgID       int64      `json:"org_id"`
+	SourceID    int64      `json:"source_id"`
+	SourceName  string     `json:"source"`
+	Kind        string     `json:"kind"`
+	Name        string     `json:"name"`
+	ContentHash string     `json:"content_hash"`
+	Status      DropStatus `json:"status"`
+	// BaseSeq is the source's seq the drop's diff was computed against.
+	BaseSeq int64 `json:"base_seq"`
+	// Seq orders applied drops; 0 until applied.
+	Seq        int64           `json:"seq,omitempty"`
+	Report     json.RawMessage `json:"report,omitempty"`
+	ReceivedAt string          `json:"received_at"`
+	DecidedAt  string          `json:"decided_at,omitempty"`
+	DecidedBy  string          `json:"decided_by,omitempty"`
+}
+
+const dropCols = `d.id, d.org_id, d.source_id, s.name, d.kind, d.name, d.content_hash, d.status, d.base_seq,
+	coalesce(d.seq, 0), coalesce(d.report, ''), d.received_at, coalesce(d.decided_at, ''), coalesce(d.decided_by, '')`
+
+func scanDrop(sc scanner) (Drop, error) {
+	var d Drop
+	var report string
+	err := sc.Scan(&d.ID, &d.OrgID, &d.SourceID, &d.SourceName, &d.Kind, &d.Name, &d.ContentHash, &d.Status,
+		&d.BaseSeq, &d.Seq, &report, &d.ReceivedAt, &d.DecidedAt, &d.DecidedBy)
+	if report != "" {
+		d.Report = json.RawMessage(report)
+	}
+	return d, err
+}
+
+// CreateDrop records a drop as received, before anything is computed, and
+// sets d.ID, d.Status and d.ReceivedAt.
+func (s *Store) CreateDrop(ctx context.Context, d *Drop) error {
+	d.Status = DropReceived
+	d.ReceivedAt = s.timestamp()
+	err := s.db.QueryRowContext(ctx, `INSERT INTO drops(org_id, source_id, kind, name, content_hash, status, base_seq, received_at)
+		VALUES(?,?,?,?,?,?,?,?) RETURNING id`, d.OrgID, d.SourceID, d.Kind, d.Name, d.ContentHash, d.Status,
+		d.BaseSeq, d.ReceivedAt).Scan(&d.ID)
+	return wrapErr(err, "record drop")
+}
+
+// Drop returns the organisation's drop with that id.
+func (s *Store) Drop(ctx context.Context, orgID, id int64) (Drop, error) {
+	d, err := scanDrop(s.db.QueryRowContext(ctx, `SELECT `+dropCols+` FROM drops d JOIN sources s ON s.id=d.source_id
+		WHERE d.org_id=? AND d.id=?`, orgID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Drop{}, schema.Errorf(schema.ENotFound, "no drop %d", id)
+	}
+	return d, wrapErr(err, "drop %d", id)
+}
+
+// DropFilter selects drops to list. Before is a cursor: only drops with a
+// smaller id (the list is newest first).
+type DropFilter struct {
+	SourceID int64
+	Status   DropStatus
+	Before   int64
+	Limit    int
+}
+
+// Drops lists the organisation's drops, newest first. next is the cursor for
+// the following page (0 at the end).
+func (s *Store) Drops(ctx context.Context, orgID int64, f DropFilter) (out []Drop, next int64, err error) {
+	where := []string{"d.org_id=?"}
+	args := []any{orgID}
+	if f.SourceID != 0 {
+		where, args = append(where, "d.source_id=?"), append(args, f.SourceID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "d.status=?"), append(args, f.Status)
+	}
+	if f.Before > 0 {
+		where, args = append(where, "d.id<?"), append(args, f.Before)
+	}
+	limit := pageLimit(f.Limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+dropCols+` FROM drops d JOIN sources s ON s.id=d.source_id
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY d.id DESC LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return nil, 0, wrapErr(err, "list drops")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDrop(rows)
+		if err != nil {
+			return nil, 0, wrapErr(err, "list drops")
+		}
+		out = append(out, d)
+	}
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].ID
+	}
+	return out, next, wrapErr(rows.Err(), "list drops")
+}
+
+// pageLimit bounds a page size: default 100, at most 10000.
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 100
+	case n > 10000:
+		return 10000
+	}
+	return n
+}
+
+// FindDuplicate returns the drop of the source with the same content that
+// still stands: the applied drop whose result is the current snapshot, or a
+// held drop awaiting a decision.
+func (s *Store) FindDuplicate(ctx context.Context, src Source, hash string) (Drop, bool, error) {
+	d, err := scanDrop(s.db.QueryRowContext(ctx, `SELECT `+dropCols+` FROM drops d JOIN sources s ON s.id=d.source_id
+		WHERE d.source_id=? AND d.content_hash=? AND (d.status='held' OR (d.status='applied' AND d.seq=s.seq))
+		ORDER BY d.id DESC LIMIT 1`, src.ID, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Drop{}, false, nil
+	}
+	if err != nil {
+		return Drop{}, false, wrapErr(err, "find duplicate")
+	}
+	return d, true, nil
+}
+
+// DecideDrop records a drop's outcome when nothing is applied (rejected,
+// duplicate) or a held drop's rejection. A drop already decided otherwise
+// is a conflict.
+func (s *Store) DecideDrop(ctx context.Context, id int64, status DropStatus, report []byte, by string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr(err, "decide drop %d", id)
+	}
+	defer tx.Rollback()
+	var cur DropStatus
+	if err := tx.QueryRowContext(ctx, `SELECT status FROM drops WHERE id=?`, id).Scan(&cur); err != nil {
+		return wrapErr(err, "decide drop %d", id)
+	}
+	if cur != DropReceived && cur != DropHeld {
+		return schema.Errorf(schema.EConflict, "drop %d is already %s", id, cur)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE drops SET status=?, report=?, decided_at=?, decided_by=nullif(?, '')
+		WHERE id=?`, status, nullJSON(report), s.timestamp(), by, id); err != nil {
+		return wrapErr(err, "decide drop %d", id)
+	}
+	if cur == DropHeld {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM drop_changes WHERE drop_id=?`, id); err != nil {
+			return wrapErr(err, "decide drop %d", id)
+		}
+	}
+	return wrapErr(tx.Commit(), "decide drop %d", id)
+}
+
+func nullJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// ChangeOp is what a change does to a source's snapshot.
+type ChangeOp uint8
+
+// Change operations.
+const (
+	OpAdd ChangeOp = iota + 1
+	OpUpdate
+	OpRemove
+)
+
+func (o ChangeOp) String() string {
+	switch o {
+	case OpAdd:
+		return "added"
+	case OpUpdate:
+		return "updated"
+	case OpRemove:
+		return "removed"
+	}
+	return "unknown"
+}
+
+// Change is one row of a drop's diff. For OpRemove only Key (and Line, when
+// the removal was asked for by a delta row) are meaningful.
+type Change struct {
+	Op ChangeOp
+	Assertion
+}
+
+// HoldDrop records a drop as held with its computed diff, to be applied as
+// is if approved. each is called once and must call yield for every change.
+func (s *Store) HoldDrop(ctx context.Context, id, baseSeq int64, report []byte, each func(yield func(Change) error) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr(err, "hold drop %d", id)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO drop_changes(drop_id, n, op, key, line, hash, email, first_name,
+		last_name, status, uid, groups, attrs) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return wrapErr(err, "hold drop %d", id)
+	}
+	defer ins.Close()
+	n := 0
+	err = each(func(c Change) error {
+		n++
+		_, err := ins.ExecContext(ctx, id, n, c.Op, c.Key, c.Line, int64(c.Hash), emailCol(c.Email, c.Key),
+			c.FirstName, c.LastName, c.Status, c.UID, joinList(c.Groups), encodeAttrs(&c.Attrs))
+		return wrapErr(err, "hold drop %d", id)
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE drops SET status='held', base_seq=?, report=?, decided_at=? WHERE id=?`,
+		baseSeq, nullJSON(report), s.timestamp(), id); err != nil {
+		return wrapErr(err, "hold drop %d", id)
+	}
+	return wrapErr(tx.Commit(), "hold drop %d", id)
+}
+
+// HeldChanges calls fn with each change of a held drop, in the order held.
+func (s *Store) HeldChanges(ctx context.Context, dropID int64, fn func(Change) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT op, key, line, hash, coalesce(email, key), first_name, last_name,
+		status, uid, groups, attrs FROM drop_changes WHERE drop_id=? ORDER BY n`, dropID)
+	if err != nil {
+		return wrapErr(err, "held changes of drop %d", dropID)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c Change
+		var hash int64
+		var groups string
+		var attrs sql.NullString
+		if err := rows.Scan(&c.Op, &c.Key, &c.Line, &hash, &c.Email, &c.FirstName, &c.LastName, &c.Status,
+			&c.UID, &groups, &attrs); err != nil {
+			return wrapErr(err, "held changes of drop %d", dropID)
+		}
+		c.Hash, c.Groups, c.Attrs = uint64(hash), splitList(groups), decodeAttrs(attrs)
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return wrapErr(rows.Err(), "held changes of drop %d", dropID)
+}
+
+// DropsBySeq returns the organisation's applied drops with those seqs.
+func (s *Store) DropsBySeq(ctx context.Context, orgID int64, seqs []int64) (map[int64]Drop, error) {
+	out := map[int64]Drop{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+dropCols+` FROM drops d JOIN sources s ON s.id=d.source_id
+		WHERE d.org_id=? AND d.seq IN (`+formatIDs(seqs)+`)`, orgID)
+	if err != nil {
+		return nil, wrapErr(err, "drops")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDrop(rows)
+		if err != nil {
+			return nil, wrapErr(err, "drops")
+		}
+		out[d.Seq] = d
+	}
+	return out, wrapErr(rows.Err(), "drops")
+}
+
+// SetDropHash records a drop's content hash when it is known only after
+// reading (a stream's records hash).
+func (s *Store) SetDropHash(ctx context.Context, id int64, hash string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE drops SET content_hash=? WHERE id=?`, hash, id)
+	return wrapErr(err, "drop %d", id)
+}

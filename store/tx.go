@@ -1,0 +1,365 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"muster/schema"
+)
+
+// Tx is one write transaction on an organisation: a drop's apply, a
+// rollback, a source's removal, an approval, a lifted suppression. Its
+// methods are the building blocks ingest/ uses to apply the merge rules;
+// nothing is visible to others until Commit. Every method is scoped to the
+// organisation the Tx was begun for.
+type Tx struct {
+	s     *Store
+	ctx   context.Context
+	tx    *sql.Tx
+	org   int64
+	stmts map[string]*sql.Stmt
+	group map[groupKey]int64
+	// rows queued by AddNew
+	newAsserts []Assertion
+	newRecips  []Recipient
+	bulkArgs   []any
+}
+
+type groupKey struct {
+	source int64
+	name   string
+}
+
+// Begin starts a write transaction on the organisation. It takes the write
+// lock at once (BEGIN IMMEDIATE), waiting up to the busy timeout.
+func (s *Store) Begin(ctx context.Context, orgID int64) (*Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, wrapErr(err, "begin")
+	}
+	return &Tx{s: s, ctx: ctx, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{}}, nil
+}
+
+// Commit makes everything done in the transaction durable at once.
+func (t *Tx) Commit() error {
+	if err := t.FlushNew(); err != nil {
+		return err
+	}
+	t.closeStmts()
+	return wrapErr(t.tx.Commit(), "commit")
+}
+
+// Rollback abandons the transaction; it is safe after Commit.
+func (t *Tx) Rollback() error {
+	t.closeStmts()
+	err := t.tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+func (t *Tx) closeStmts() {
+	for q, st := range t.stmts {
+		st.Close()
+		delete(t.stmts, q)
+	}
+}
+
+// OrgID returns the organisation the transaction is scoped to.
+func (t *Tx) OrgID() int64 { return t.org }
+
+// Now returns the store's current timestamp text.
+func (t *Tx) Now() string { return t.s.timestamp() }
+
+// stmt returns a statement prepared once per transaction: a million-row
+// apply runs the same few statements a million times.
+func (t *Tx) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(t.ctx, q)
+	if err != nil {
+		return nil, wrapErr(err, "prepare")
+	}
+	t.stmts[q] = st
+	return st, nil
+}
+
+func (t *Tx) exec(what, q string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.ExecContext(t.ctx, args...)
+	return res, wrapErr(err, "%s", what)
+}
+
+func (t *Tx) queryRow(q string, args ...any) (*sql.Row, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(t.ctx, args...), nil
+}
+
+// Source re-reads a source of the organisation under the write lock.
+func (t *Tx) Source(id int64) (Source, error) {
+	row, err := t.queryRow(`SELECT `+sourceCols+` FROM sources WHERE org_id=? AND id=?`, t.org, id)
+	if err != nil {
+		return Source{}, err
+	}
+	src, err := scanSource(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Source{}, schema.Errorf(schema.ENotFound, "no source %d", id)
+	}
+	return src, wrapErr(err, "source %d", id)
+}
+
+// Sources lists the organisation's sources that are not removed.
+func (t *Tx) Sources() ([]Source, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+sourceCols+` FROM sources WHERE org_id=? AND removed_at IS NULL`, t.org)
+	if err != nil {
+		return nil, wrapErr(err, "sources")
+	}
+	defer rows.Close()
+	var out []Source
+	for rows.Next() {
+		src, err := scanSource(rows)
+		if err != nil {
+			return nil, wrapErr(err, "sources")
+		}
+		out = append(out, src)
+	}
+	return out, wrapErr(rows.Err(), "sources")
+}
+
+// NextSeq returns the seq the next applied drop gets: drops apply one at a
+// time under the write lock, so the sequence is gap-free and ordered.
+func (t *Tx) NextSeq() (int64, error) {
+	var seq int64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT coalesce(max(seq), 0)+1 FROM drops`).Scan(&seq)
+	return seq, wrapErr(err, "next seq")
+}
+
+// Counts returns how many recipients and active suppressions the
+// organisation has, so an apply into an empty organisation can skip lookups
+// that cannot find anything.
+func (t *Tx) Counts() (recipients, suppressions int64, err error) {
+	err = t.tx.QueryRowContext(t.ctx, `SELECT (SELECT count(*) FROM recipients WHERE org_id=?1),
+		(SELECT count(*) FROM suppressions WHERE org_id=?1 AND lifted_at IS NULL)`, t.org).Scan(&recipients, &suppressions)
+	return recipients, suppressions, wrapErr(err, "counts")
+}
+
+// Current returns the source's current assertion about key.
+func (t *Tx) Current(sourceID int64, key string) (Assertion, bool, error) {
+	row, err := t.queryRow(`SELECT `+assertionCols+` FROM snapshot WHERE source_id=? AND key=?`, sourceID, key)
+	if err != nil {
+		return Assertion{}, false, err
+	}
+	a, err := scanAssertion(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Assertion{}, false, nil
+	}
+	return a, err == nil, wrapErr(err, "snapshot row %q", key)
+}
+
+// Assertions returns the current assertions about key by the given sources
+// (which the caller took from this organisation).
+func (t *Tx) Assertions(key string, sourceIDs []int64) ([]Assertion, error) {
+	if len(sourceIDs) == 0 {
+		return nil, nil
+	}
+	st, err := t.stmt(`SELECT ` + assertionCols + ` FROM snapshot WHERE source_id IN (` + formatIDs(sourceIDs) + `) AND key=?`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(t.ctx, key)
+	if err != nil {
+		return nil, wrapErr(err, "assertions of %q", key)
+	}
+	var out []Assertion
+	err = eachAssertion(rows, func(a Assertion) error { out = append(out, a); return nil })
+	return out, err
+}
+
+// Assert makes a the source's current assertion about a.Key. If old is not
+// nil it is the assertion a replaces, kept as a version until a.Seq.
+func (t *Tx) Assert(a Assertion, old *Assertion) error {
+	if old == nil {
+		_, err := t.exec("add snapshot row", `INSERT INTO snapshot(source_id, key, seq, drop_id, line, hash, email,
+			first_name, last_name, status, uid, groups, attrs) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`, assertionArgs(&a)...)
+		return err
+	}
+	if err := t.archive(*old, a.Seq); err != nil {
+		return err
+	}
+	args := assertionArgs(&a)
+	_, err := t.exec("update snapshot row", `UPDATE snapshot SET seq=?3, drop_id=?4, line=?5, hash=?6, email=?7,
+		first_name=?8, last_name=?9, status=?10, uid=?11, groups=?12, attrs=?13 WHERE source_id=?1 AND key=?2`, args...)
+	return err
+}
+
+// Withdraw removes the source's assertion old, kept as a version until seq.
+func (t *Tx) Withdraw(old Assertion, seq int64) error {
+	if err := t.archive(old, seq); err != nil {
+		return err
+	}
+	_, err := t.exec("remove snapshot row", `DELETE FROM snapshot WHERE source_id=? AND key=?`, old.SourceID, old.Key)
+	return err
+}
+
+func (t *Tx) archive(old Assertion, until int64) error {
+	args := append(assertionArgs(&old), until)
+	_, err := t.exec("keep snapshot version", `INSERT INTO snapshot_history(source_id, key, seq, drop_id, line, hash,
+		email, first_name, last_name, status, uid, groups, attrs, until_seq) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+	return err
+}
+
+// Recipient returns the organisation's recipient with key.
+func (t *Tx) Recipient(key string) (Recipient, bool, error) {
+	row, err := t.queryRow(`SELECT `+recipientCols+` FROM recipients WHERE org_id=? AND key=?`, t.org, key)
+	if err != nil {
+		return Recipient{}, false, err
+	}
+	r, err := scanRecipient(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Recipient{}, false, nil
+	}
+	return r, err == nil, wrapErr(err, "recipient %q", key)
+}
+
+// SaveRecipient inserts r, or updates it when it exists.
+func (t *Tx) SaveRecipient(r *Recipient, exists bool) error {
+	r.OrgID = t.org
+	if exists {
+		_, err := t.exec("update recipient", `UPDATE recipients SET email=?, first_name=?, last_name=?, attrs=?,
+			status=?, group_ids=?, updated_seq=? WHERE org_id=? AND key=?`, r.Email, r.FirstName, r.LastName,
+			encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs), r.UpdatedSeq, t.org, r.Key)
+		return err
+	}
+	_, err := t.exec("add recipient", `INSERT INTO recipients(org_id, key, email, first_name, last_name, attrs,
+		status, group_ids, created_seq, updated_seq) VALUES(?,?,?,?,?,?,?,?,?,?)`, recipientArgs(t.org, r)...)
+	return err
+}
+
+func recipientArgs(org int64, r *Recipient) []any {
+	return []any{org, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs),
+		r.CreatedSeq, r.UpdatedSeq}
+}
+
+// GroupID returns the id of the source's group with that name, creating it.
+func (t *Tx) GroupID(sourceID int64, name string) (int64, error) {
+	k := groupKey{sourceID, name}
+	if id, ok := t.group[k]; ok {
+		return id, nil
+	}
+	row, err := t.queryRow(`INSERT INTO groups(org_id, source_id, name) VALUES(?,?,?)
+		ON CONFLICT(source_id, name) DO UPDATE SET name=excluded.name RETURNING id`, t.org, sourceID, name)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := row.Scan(&id); err != nil {
+		return 0, wrapErr(err, "group %q", name)
+	}
+	t.group[k] = id
+	return id, nil
+}
+
+// ActiveSuppression returns the suppression of key that is not lifted.
+func (t *Tx) ActiveSuppression(key string) (Suppression, bool, error) {
+	row, err := t.queryRow(`SELECT `+suppressionCols+` FROM suppressions p LEFT JOIN sources s ON s.id=p.source_id
+		WHERE p.org_id=? AND p.key=? AND p.lifted_at IS NULL`, t.org, key)
+	if err != nil {
+		return Suppression{}, false, err
+	}
+	p, err := scanSuppression(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Suppression{}, false, nil
+	}
+	return p, err == nil, wrapErr(err, "suppression of %q", key)
+}
+
+// Suppress offboards key; p.ID and p.CreatedAt are set.
+func (t *Tx) Suppress(p *Suppression) error {
+	p.CreatedAt = t.Now()
+	row, err := t.queryRow(`INSERT INTO suppressions(org_id, key, reason, source_id, drop_id, created_at)
+		VALUES(?,?,?,nullif(?, 0),nullif(?, 0),?) RETURNING id`, t.org, p.Key, p.Reason, p.SourceID, p.DropID, p.CreatedAt)
+	if err != nil {
+		return err
+	}
+	return wrapErr(row.Scan(&p.ID), "suppress %q", p.Key)
+}
+
+// Lift lifts the suppression with that id.
+func (t *Tx) Lift(id int64, by, reason string) error {
+	res, err := t.exec("lift suppression", `UPDATE suppressions SET lifted_at=?, lifted_by=?, lift_reason=?
+		WHERE id=? AND org_id=? AND lifted_at IS NULL`, t.Now(), by, reason, id, t.org)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return schema.Errorf(schema.EConflict, "suppression %d is not active", id)
+	}
+	return nil
+}
+
+// SetSource records that the source's snapshot is now the result of the
+// drop with seq, holding rows people.
+func (t *Tx) SetSource(sourceID, seq, rows int64) error {
+	_, err := t.exec("update source", `UPDATE sources SET seq=?, rows=? WHERE id=? AND org_id=?`, seq, rows, sourceID, t.org)
+	return err
+}
+
+// MarkSourceRemoved records the source as removed.
+func (t *Tx) MarkSourceRemoved(sourceID int64) error {
+	_, err := t.exec("remove source", `UPDATE sources SET removed_at=? WHERE id=? AND org_id=?`, t.Now(), sourceID, t.org)
+	return err
+}
+
+// CreateDrop records a drop inside the transaction (rollbacks, removals and
+// approvals create their drop with their change).
+func (t *Tx) CreateDrop(d *Drop) error {
+	d.Status = DropReceived
+	d.ReceivedAt = t.Now()
+	d.OrgID = t.org
+	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO drops(org_id, source_id, kind, name, content_hash, status,
+		base_seq, received_at) VALUES(?,?,?,?,?,?,?,?) RETURNING id`, d.OrgID, d.SourceID, d.Kind, d.Name,
+		d.ContentHash, d.Status, d.BaseSeq, d.ReceivedAt).Scan(&d.ID)
+	return wrapErr(err, "record drop")
+}
+
+// Drop re-reads a drop of the organisation under the write lock.
+func (t *Tx) Drop(id int64) (Drop, error) {
+	d, err := scanDrop(t.tx.QueryRowContext(t.ctx, `SELECT `+dropCols+` FROM drops d JOIN sources s ON s.id=d.source_id
+		WHERE d.org_id=? AND d.id=?`, t.org, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Drop{}, schema.Errorf(schema.ENotFound, "no drop %d", id)
+	}
+	return d, wrapErr(err, "drop %d", id)
+}
+
+// FinishDrop records a drop's outcome in the transaction: for an applied
+// drop, its seq.
+func (t *Tx) FinishDrop(d Drop) error {
+	if d.Status == DropReceived {
+		return fmt.Errorf("finish drop %d: no outcome", d.ID)
+	}
+	var seq any
+	if d.Seq > 0 {
+		seq = d.Seq
+	}
+	_, err := t.exec("finish drop", `UPDATE drops SET status=?, seq=?, base_seq=?, report=?, decided_at=?,
+		decided_by=nullif(?, '') WHERE id=? AND org_id=?`,
+		d.Status, seq, d.BaseSeq, nullJSON(d.Report), t.Now(), d.DecidedBy, d.ID, t.org)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec("drop held changes", `DELETE FROM drop_changes WHERE drop_id=?`, d.ID); err != nil {
+		return err
+	}
+	return nil
+}
