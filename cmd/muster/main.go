@@ -56,6 +56,7 @@ func commands() []command {
 		{"groups", "list groups with their members", cmdGroups},
 		{"export", "export a group's recipients as CSV or JSON", cmdExport},
 		{"sources", "list sources, roll one back, or remove one", cmdSources},
+		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
 	}
 }
 

@@ -1,0 +1,356 @@
+package sftpserver
+
+import (
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+)
+
+// handler serves one SFTP session of one account. Every file system call
+// goes through an os.Root, so no client path, "..", or symlink planted in
+// the home reaches outside it; paths are also checked against the layout
+// before any call.
+type handler struct {
+	c         *clientConn
+	acc       *account
+	homePath  string
+	home      *os.Root // for committing: .staging/x -> inbox/name
+	inbox     *os.Root
+	reports   *os.Root
+	inboxPath string
+
+	mu       sync.Mutex
+	inflight map[string]*upload // open uploads by inbox name, for path-based setstat and stat
+	open     int                // uploads open
+	// tempStarted remembers when temporary-named uploads of this session
+	// started, for the announcement when they are renamed.
+	tempStarted map[string]time.Time
+}
+
+func (c *clientConn) newHandler(acc *account) (*handler, error) {
+	homePath := c.srv.homeDir(acc)
+	if err := c.srv.makeHome(acc); err != nil {
+		return nil, err
+	}
+	h := &handler{c: c, acc: acc, homePath: homePath, inboxPath: filepath.Join(homePath, inboxDir),
+		inflight: make(map[string]*upload)}
+	var err error
+	if h.home, err = os.OpenRoot(homePath); err != nil {
+		return nil, err
+	}
+	if h.inbox, err = h.home.OpenRoot(inboxDir); err == nil {
+		h.reports, err = h.home.OpenRoot(reportsDirName)
+	}
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *handler) close() {
+	for _, r := range []*os.Root{h.reports, h.inbox, h.home} {
+		if r != nil {
+			r.Close()
+		}
+	}
+}
+
+// RealPath answers with the clean absolute path: "" and "." are "/", the
+// inbox, where a client lands.
+func (h *handler) RealPath(p string) (string, error) {
+	return path.Clean("/" + p), nil
+}
+
+// Readlink is refused: a link's target would show host paths.
+func (h *handler) Readlink(string) (string, error) {
+	return "", unsupported("symbolic links are not supported")
+}
+
+// LookupUserName and LookupGroupName show the account's name in long
+// listings instead of host user and group ids.
+func (h *handler) LookupUserName(string) string  { return h.acc.Name }
+func (h *handler) LookupGroupName(string) string { return h.acc.Name }
+
+// Filelist serves List (readdir) and Stat.
+func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	v := resolve(r.Filepath)
+	switch r.Method {
+	case "List":
+		return h.list(v)
+	case "Stat", "Lstat":
+		fi, err := h.stat(v, r.Method == "Lstat")
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return listerAt{fi}, nil
+	}
+	return nil, unsupported("operation not supported")
+}
+
+// Lstat is Stat without following a symlink.
+func (h *handler) Lstat(r *sftp.Request) (sftp.ListerAt, error) { return h.Filelist(r) }
+
+func (h *handler) stat(v vpath, lstat bool) (os.FileInfo, error) {
+	switch v.area {
+	case areaRoot:
+		fi, err := h.inbox.Stat(".")
+		return named(fi, "/"), err
+	case areaReports:
+		st := h.reports.Stat
+		if lstat {
+			st = h.reports.Lstat
+		}
+		fi, err := st(v.rel)
+		if v.rel == "." {
+			return named(fi, reportsDirName), err
+		}
+		return named(fi, ""), err
+	}
+	if u := h.findUpload(v.rel); u != nil {
+		return u.info(), nil
+	}
+	st := h.inbox.Stat
+	if lstat {
+		st = h.inbox.Lstat
+	}
+	fi, err := st(v.rel)
+	return named(fi, ""), err
+}
+
+func (h *handler) list(v vpath) (sftp.ListerAt, error) {
+	var root *os.Root
+	switch v.area {
+	case areaRoot:
+		root = h.inbox
+	case areaReports:
+		root = h.reports
+	default:
+		fi, err := h.inbox.Lstat(v.rel)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		if !fi.IsDir() {
+			return nil, failure("not a folder")
+		}
+		root = h.inbox
+	}
+	f, err := root.Open(v.rel)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make(listerAt, 0, len(entries)+1)
+	if v.area == areaRoot {
+		if fi, err := h.reports.Stat("."); err == nil {
+			out = append(out, named(fi, reportsDirName))
+		}
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			out = append(out, named(fi, ""))
+		}
+	}
+	return out, nil
+}
+
+// Fileread opens a file for download: reports always, uploads only for
+// accounts with ReadBack.
+func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	v := resolve(r.Filepath)
+	root := h.reports
+	switch {
+	case v.area == areaRoot || (v.area == areaReports && v.rel == "."):
+		return nil, failure("is a folder")
+	case v.area == areaInbox && !h.acc.ReadBack:
+		return nil, denied("reading uploads back is disabled for this account")
+	case v.area == areaInbox:
+		root = h.inbox
+	}
+	f, err := root.Open(v.rel)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, failure("not a regular file")
+	}
+	return f, nil
+}
+
+// Filewrite starts an upload (OPEN with WRITE, CREAT, TRUNC or APPEND).
+func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	return h.startUpload(r)
+}
+
+// OpenFile serves an OPEN for reading and writing at once (sshfs, some
+// Java clients). Without it pkg/sftp would answer reads with zeros and
+// corrupt the file (pkg/sftp #374); here reads are refused.
+func (h *handler) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
+	u, err := h.startUpload(r)
+	if err != nil {
+		return nil, err
+	}
+	return readRefused{u}, nil
+}
+
+type readRefused struct{ *upload }
+
+func (readRefused) ReadAt([]byte, int64) (int, error) {
+	return 0, denied("reading a file while uploading it is not supported")
+}
+
+// Filecmd serves the path commands.
+func (h *handler) Filecmd(r *sftp.Request) error {
+	switch r.Method {
+	case "Setstat":
+		return h.setstat(r)
+	case "Rename":
+		return h.rename(r.Filepath, r.Target)
+	case "Remove":
+		return h.remove(resolve(r.Filepath))
+	case "Mkdir":
+		v := resolve(r.Filepath)
+		if _, err := h.stat(v, true); err == nil {
+			return failure("file exists")
+		}
+		return denied("folders cannot be created here; upload files to /")
+	case "Rmdir":
+		return denied("folders cannot be removed")
+	case "Link", "Symlink":
+		return unsupported("links are not supported")
+	}
+	return unsupported("operation not supported")
+}
+
+// PosixRename is rename that replaces an existing target, atomically.
+func (h *handler) PosixRename(r *sftp.Request) error {
+	return h.rename(r.Filepath, r.Target)
+}
+
+func (h *handler) remove(v vpath) error {
+	if !v.flat() {
+		return denied("only uploaded files can be removed")
+	}
+	fi, err := h.inbox.Lstat(v.rel)
+	if err != nil {
+		return mapErr(err)
+	}
+	if fi.IsDir() {
+		return failure("is a folder")
+	}
+	return mapErr(h.inbox.Remove(v.rel))
+}
+
+// rename moves a file within the inbox, replacing the target if it exists
+// (for plain RENAME too: a drop box is better served by that than by
+// OpenSSH's refusal, and curl and WinSCP's flows expect it). A rename from a
+// temporary name to a normal one is how WinSCP, rclone and hand scripts say
+// "this file is complete": it is announced.
+func (h *handler) rename(from, to string) error {
+	src, dst := resolve(from), resolve(to)
+	if !src.flat() || !dst.flat() {
+		return denied("only uploaded files can be renamed, within /")
+	}
+	if why := validFileName(dst.rel); why != "" {
+		return failure(why)
+	}
+	fi, err := h.inbox.Lstat(src.rel)
+	if err != nil {
+		return mapErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return failure("not a regular file")
+	}
+	if dfi, err := h.inbox.Lstat(dst.rel); err == nil && dfi.IsDir() {
+		return failure("target is a folder")
+	}
+	if err := h.inbox.Rename(src.rel, dst.rel); err != nil {
+		return mapErr(err)
+	}
+	h.c.log.Info("renamed", logName, dst.rel, "from", src.rel)
+	if IsTempName(src.rel) && !IsTempName(dst.rel) {
+		h.announceRenamed(src.rel, dst.rel)
+	}
+	return nil
+}
+
+func (h *handler) setstat(r *sftp.Request) error {
+	v := resolve(r.Filepath)
+	flags, attrs := r.AttrFlags(), r.Attributes()
+	if v.area == areaInbox {
+		if u := h.findUpload(v.rel); u != nil {
+			return u.setstat(flags, attrs)
+		}
+	}
+	fi, err := h.stat(v, false)
+	if err != nil {
+		return mapErr(err)
+	}
+	if flags.Size && int64(attrs.Size) != fi.Size() {
+		return denied("the size of a stored file cannot be changed")
+	}
+	// Times are applied to uploads (rclone and WinSCP set them and fail
+	// the transfer if that fails); permissions and owners are accepted and
+	// ignored, as clients treat a refusal as a failed upload.
+	if flags.Acmodtime && v.area == areaInbox && fi.Mode().IsRegular() {
+		return mapErr(h.inbox.Chtimes(v.rel, time.Unix(int64(attrs.Atime), 0), time.Unix(int64(attrs.Mtime), 0)))
+	}
+	return nil
+}
+
+// StatVFS reports the space of the file system that holds the inbox, for
+// df.
+func (h *handler) StatVFS(r *sftp.Request) (*sftp.StatVFS, error) {
+	return statVFS(h.inboxPath)
+}
+
+func (h *handler) findUpload(name string) *upload {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.inflight[name]
+}
+
+// listerAt serves a fixed list of entries.
+type listerAt []os.FileInfo
+
+func (l listerAt) ListAt(dst []os.FileInfo, off int64) (int, error) {
+	if off >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(dst, l[off:])
+	if off+int64(n) >= int64(len(l)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// fileInfo hides the host's owner ids (Sys returns nil) and can rename an
+// entry ("/" for the inbox, "reports" for its folder).
+type fileInfo struct {
+	fs.FileInfo
+	name string
+}
+
+func (f fileInfo) Name() string { return f.name }
+func (f fileInfo) Sys() any     { return nil }
+
+func named(fi fs.FileInfo, name string) os.FileInfo {
+	if fi == nil {
+		return nil
+	}
+	if name == "" {
+		name = fi.Name()
+	}
+	return fileInfo{fi, name}
+}
