@@ -14,45 +14,38 @@ import (
 )
 
 // openFileDrop hashes the file at path and starts decoding it as a drop of
-// src. The caller runs the drop, then calls info for what the decoder
-// understood of the whole file, and close. A file the decoder refuses is
-// still a drop (Records nil, FileProblems saying why), so it is recorded
-// and reported as rejected.
-func openFileDrop(path, name string, src *FileSource) (d Drop, info func() json.RawMessage, closeFn func(), err error) {
+// src named name. A file the decoder refuses is still a drop (Records nil,
+// FileProblems saying why), so it is recorded and reported as rejected. The
+// caller closes the returned file once the drop has run.
+func openFileDrop(path, name string, src *FileSource) (Drop, io.Closer, error) {
 	hash, err := hashFile(path)
 	if err != nil {
-		return Drop{}, nil, nil, err
+		return Drop{}, nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return Drop{}, nil, nil, err
+		return Drop{}, nil, err
 	}
-	d = Drop{Org: src.Org, Source: src.Config, Name: name, ContentHash: hash}
+	d := Drop{Org: src.Org, Source: src.Config, Name: name, ContentHash: hash}
 	dec, err := schema.NewDecoder(f, src.Decode)
 	var fe *schema.FileError
 	switch {
 	case errors.As(err, &fe):
-		fi := fe.Info
-		fi.Problems = fe.Problems
-		b, _ := json.Marshal(fi)
-		d.FileProblems, d.FileInfo = fe.Problems, b
-		return d, func() json.RawMessage { return b }, func() { f.Close() }, nil
+		d.FileProblems = fe.Problems
+		d.FileInfo, _ = json.Marshal(fe.Info)
 	case err != nil:
 		f.Close()
-		return Drop{}, nil, nil, fmt.Errorf("read %s: %w", name, err)
+		return Drop{}, nil, fmt.Errorf("read %s: %w", name, err)
+	default:
+		d.Records, d.Delta = dec, dec.Info().Delta
+		d.Info = dec.Info
 	}
-	head := dec.Info()
-	d.Records, d.Delta, d.FileProblems = dec, head.Delta, head.Problems
-	d.FileInfo, _ = json.Marshal(head)
-	info = func() json.RawMessage {
-		b, _ := json.Marshal(dec.Info())
-		return b
-	}
-	return d, info, func() { f.Close() }, nil
+	return d, f, nil
 }
 
-// hashFile returns the hex SHA-256 of the file's content: the drop's
-// identity, so the same file twice is a duplicate.
+// hashFile returns "sha256:" and the hex SHA-256 of the file's content: the
+// drop's identity (as `muster ingest` computes it), so the same file twice
+// is a duplicate whichever way it came in.
 func hashFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -63,5 +56,5 @@ func hashFile(path string) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("read %s: %w", filepath.Base(path), err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }

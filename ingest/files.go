@@ -321,16 +321,15 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 
 // ingest runs the spooled file through the pipeline.
 func (f *Files) ingest(ctx context.Context, s *FileSource, a *attempt) (*Report, error) {
-	d, info, closeFn, err := openFileDrop(a.path, a.name, s)
+	d, file, err := openFileDrop(a.path, a.name, s)
 	if err != nil {
 		return nil, err
 	}
-	defer closeFn()
+	defer file.Close()
 	rep, err := f.Ingester.Ingest(ctx, d, Options{By: "watcher"})
 	if err != nil {
 		return nil, err
 	}
-	rep.File = info()
 	f.settleInterrupted(ctx, rep)
 	return rep, nil
 }
