@@ -13,6 +13,7 @@ require (
 )
 
 require (
+	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/kr/fs v0.1.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )

@@ -206,13 +206,23 @@ func (f *Files) pruneLoop(ctx context.Context) {
 }
 
 // Prune removes the day folders of the archive, rejected and held folders
-// older than the retention, and the reports older than it in the folders'
-// reports directories (reportDirs). It returns how many entries it removed.
+// older than Retention, and the files older than ReportRetention in
+// ReportDirs. It returns how many entries it removed.
 func (f *Files) Prune(now time.Time) int {
-	if f.Retention <= 0 {
-		return 0
+	n := 0
+	if f.Retention > 0 {
+		n += f.pruneDays(now.Add(-f.Retention))
 	}
-	cutoff := now.Add(-f.Retention)
+	if f.ReportRetention > 0 {
+		n += f.pruneReports(now.Add(-f.ReportRetention))
+	}
+	if n > 0 {
+		f.Logger.Info("pruned old archives and reports", "removed", n)
+	}
+	return n
+}
+
+func (f *Files) pruneDays(cutoff time.Time) int {
 	n := 0
 	for _, s := range f.sources {
 		for _, where := range []string{archiveDir, rejectedDir, heldDir} {
@@ -232,6 +242,11 @@ func (f *Files) Prune(now time.Time) int {
 			}
 		}
 	}
+	return n
+}
+
+func (f *Files) pruneReports(cutoff time.Time) int {
+	n := 0
 	for _, dir := range f.ReportDirs {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
@@ -243,9 +258,6 @@ func (f *Files) Prune(now time.Time) int {
 				n++
 			}
 		}
-	}
-	if n > 0 {
-		f.Logger.Info("pruned old archives and reports", "removed", n, "retention", f.Retention.String())
 	}
 	return n
 }

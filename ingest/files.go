@@ -62,8 +62,10 @@ type Files struct {
 	// them for ever.
 	Retention time.Duration
 	// ReportDirs are folders of reports written through Folder.Reports
-	// (SFTP accounts' reports/), pruned after Retention too.
-	ReportDirs []string
+	// (SFTP accounts' reports/), pruned after ReportRetention (default:
+	// Retention).
+	ReportDirs      []string
+	ReportRetention time.Duration
 	// RetryMin and RetryMax bound the backoff between attempts of a failing
 	// drop (default 1s and 1m).
 	RetryMin, RetryMax time.Duration
@@ -146,7 +148,10 @@ func (f *Files) Open() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
-	if f.Retention > 0 {
+	if f.ReportRetention == 0 {
+		f.ReportRetention = f.Retention
+	}
+	if f.Retention > 0 || f.ReportRetention > 0 {
 		f.wg.Add(1)
 		go f.pruneLoop(ctx)
 	}
@@ -313,9 +318,13 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 	if a.rep.Decision == Rejected || a.rep.Decision == Held {
 		lvl = slog.LevelWarn
 	}
-	log.Log(ctx, lvl, "drop", "drop", a.rep.DropID, "decision", string(a.rep.Decision), "rows", c.Rows,
+	attrs := []any{"drop", a.rep.DropID, "decision", string(a.rep.Decision), "rows", c.Rows,
 		"added", c.Added, "updated", c.Updated, "removed", c.Removed, "unchanged", c.Unchanged,
-		"invalid", c.Invalid, "suppressed", c.Suppressed, "reason", a.rep.Reason, "ms", a.rep.Timings.TotalMS)
+		"invalid", c.Invalid, "suppressed", c.Suppressed, "ms", a.rep.Timings.TotalMS}
+	if a.rep.Reason != "" {
+		attrs = append(attrs, "reason", a.rep.Reason)
+	}
+	log.Log(ctx, lvl, "drop", attrs...)
 	return nil
 }
 

@@ -342,7 +342,8 @@ func TestFilesPrune(t *testing.T) {
 	os.MkdirAll(reports, 0o750)
 	r.files.ReportDirs = []string{reports}
 	r.open(t)
-	r.files.Retention = 10 * 24 * time.Hour // after Open: no pruning in the background
+	// after Open: no pruning in the background
+	r.files.Retention, r.files.ReportRetention = 10*24*time.Hour, 10*24*time.Hour
 	now := time.Now().UTC()
 	day := func(daysAgo int) string { return now.AddDate(0, 0, -daysAgo).Format(dayLayout) }
 	base := filepath.Join(r.files.Dir, schema.DefaultOrg, "hr")

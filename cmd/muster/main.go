@@ -50,6 +50,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"help", "show this help", cmdHelp},
+		{"serve", "run the daemon: SFTP drop box, watched folders, ingest", cmdServe},
+		{"config", "check a config file: muster config check [-config FILE]", cmdConfig},
 		{"ingest", "ingest a file from a source: diff, guards, apply, report", cmdIngest},
 		{"drops", "list, show, approve or reject drops", cmdDrops},
 		{"recipients", "list, show, explain, add, remove or lift recipients", cmdRecipients},
