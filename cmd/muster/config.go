@@ -29,12 +29,12 @@ type Config struct {
 	LogFormat string `toml:"log_format"` // text (default) or json
 	LogLevel  string `toml:"log_level"`  // debug, info (default), warn, error
 
-	SFTP       SFTPConfig      `toml:"sftp"`
-	Sources    []SourceConf    `toml:"sources"`
-	Attributes AttributesConf  `toml:"attributes"`
-	Orgs       []OrgConf       `toml:"orgs"`
-	Watch      WatchConf       `toml:"watch"`
-	Retention  RetentionConf   `toml:"retention"`
+	SFTP       SFTPConfig     `toml:"sftp"`
+	Sources    []SourceConf   `toml:"sources"`
+	Attributes AttributesConf `toml:"attributes"`
+	Orgs       []OrgConf      `toml:"orgs"`
+	Watch      WatchConf      `toml:"watch"`
+	Retention  RetentionConf  `toml:"retention"`
 
 	// path is the file the config came from ("" for the built-in one).
 	path    string

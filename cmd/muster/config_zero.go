@@ -139,4 +139,3 @@ func writeKeyPair(path, comment string) error {
 
 // zero reports whether c is the built-in config.
 func (c *Config) zero() bool { return c.path == "" && c.builtin }
-
