@@ -445,6 +445,11 @@ func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
 	if a.MaxFileSize < 0 {
 		bad(f+".max_file_size", "must not be negative")
 	}
+	for j, k := range a.Keys {
+		if err := checkKey(k); err != nil {
+			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
+		}
+	}
 }
 
 // validName is the rule for organisation, source and account names: they

@@ -78,11 +78,22 @@ func userKeys(e *env) []string {
 	return keys
 }
 
-// acceptedKey asks the SFTP server's own account check whether it would
-// take the key (type, size, no options).
-func acceptedKey(line string) bool {
+// acceptedKey reports whether the SFTP server would take the key.
+func acceptedKey(line string) bool { return checkKey(line) == nil }
+
+// checkKey asks the SFTP server's own account check whether it takes the
+// public key (type, size, no options), and why not.
+func checkKey(line string) error {
 	c := sftpserver.Config{Dir: ".", Accounts: []sftpserver.Account{{Name: "k", Source: "s", AuthorizedKeys: []string{line}}}}
-	return c.Validate() == nil
+	err := c.Validate()
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, "authorized_keys[0]: "); ok {
+		msg = after
+	}
+	return errors.New(msg)
 }
 
 // ensureUploadKey generates the built-in account's key pair into the data
