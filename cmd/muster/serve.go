@@ -19,6 +19,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve", "")
 	cfgPath := fs.String("config", e.getenv("MUSTER_CONFIG"), "config file (TOML); env MUSTER_CONFIG; none: the built-in zero config")
 	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir (default: $MUSTER_DATA, else ./muster-data)")
+	sftpAddr := fs.String("sftp", "", "SFTP listen address host:port, overriding sftp.listen (port 0: any free port)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -28,6 +29,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	c, err := loadConfig(e, *cfgPath, *dataDir)
 	if err != nil {
 		return err
+	}
+	if *sftpAddr != "" {
+		c.SFTP.Listen = *sftpAddr
 	}
 	m := NewMain(c, e)
 	if err := m.Run(ctx); err != nil {
