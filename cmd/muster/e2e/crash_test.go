@@ -20,11 +20,11 @@ import (
 // redo is a duplicate).
 func TestCrashWhileApplyingIsRedoneOnce(t *testing.T) {
 	for _, tc := range []struct {
-		point   string
-		rows    int
-		redoAs  string // the second drop's status
-		stale   string // the first drop's status after the restart
-		drops   int
+		point  string
+		rows   int
+		redoAs string // the second drop's status
+		stale  string // the first drop's status after the restart
+		drops  int
 	}{
 		{point: "apply-half", rows: 200_000, redoAs: "applied", stale: "rejected", drops: 2},
 		{point: "apply-done", rows: 2_000, redoAs: "duplicate", stale: "applied", drops: 2},
