@@ -121,3 +121,54 @@ func show(t testing.TB, data string, id int64) string {
 	}
 	return out
 }
+
+// TestSIGTERMDuringDropStopsCleanly stops muster with SIGTERM while a
+// large drop is in progress, with a short grace: muster either finishes the
+// drop or sets it aside, and exits 0 either way; the next start takes the
+// file again if needed, and the drop is applied exactly once.
+func TestSIGTERMDuringDropStopsCleanly(t *testing.T) {
+	const rows = 100_000
+	data := t.TempDir()
+	folder := filepath.Join(data, "in")
+	cfg := filepath.Join(t.TempDir(), "muster.toml")
+	os.WriteFile(cfg, []byte("log_level = \"debug\"\n[[sources]]\nname = \"hr\"\nkind = \"folder\"\nfolder = \""+folder+
+		"\"\n[watch]\ndebounce = \"100ms\"\ngrace = \"100ms\"\n"), 0o600)
+	big := filepath.Join(data, "export.csv")
+	f, _ := os.Create(big)
+	if err := gen.Write(f, gen.Options{Rows: rows, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	d := MustServe(t, data, t.TempDir(), nil, "-config", cfg)
+	if err := os.Rename(big, filepath.Join(folder, "export.csv")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the drop in progress", func() bool { return strings.Contains(d.stderr.String(), `msg="drop progress"`) })
+	d.stop() // exit status 0, or stop fails the test
+	if _, err := os.Stat(filepath.Join(data, "serve.json")); err == nil {
+		t.Fatal("serve.json left after a clean stop")
+	}
+	MustServe(t, data, t.TempDir(), nil, "-config", cfg)
+	var ds []drop
+	waitFor(t, "the drop applied", func() bool {
+		ds = drops(t, data)
+		for _, x := range ds {
+			if x.Status == "received" {
+				return false
+			}
+		}
+		return len(ds) > 0 && ds[len(ds)-1].Status == "applied"
+	})
+	applied := 0
+	for _, x := range ds {
+		if x.Status == "applied" {
+			applied++
+		}
+	}
+	if applied != 1 || activeCount(t, data) != rows {
+		t.Fatalf("drops %+v, %d active", ds, activeCount(t, data))
+	}
+	if len(ds) == 2 && !strings.Contains(show(t, data, ds[0].ID), "interrupted") {
+		t.Fatalf("the set-aside drop does not say so: %+v", ds)
+	}
+}

@@ -22,11 +22,12 @@ import (
 //   - new: each run uploads a different export to its own account and
 //     source, so every drop adds 10,000 people (the org grows by 10,000 a
 //     run).
+//
 //   - nightly: one account uploads the next day's export of the same
 //     10,000 people (1% changed, 0.5% left, 0.5% joined), then the day
 //     before again, alternately.
 //
-//	go test -run X -bench UploadToCommit -benchtime 7x ./cmd/muster/e2e
+//     go test -run X -bench UploadToCommit -benchtime 7x ./cmd/muster/e2e
 func BenchmarkUploadToCommit(b *testing.B) {
 	needSFTP(b)
 	b.Run("new", func(b *testing.B) {
