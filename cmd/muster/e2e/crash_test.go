@@ -11,6 +11,11 @@ import (
 	"muster/samples/gen"
 )
 
+// bigRows is the size of the large drops: 200,000 rows, or 50,000 when the
+// daemon is built with the race detector (about 5x slower), to keep the
+// suite within its time.
+var bigRows = map[bool]int{false: 200_000, true: 50_000}[raceEnabled]
+
 // TestCrashWhileApplyingIsRedoneOnce SIGKILLs muster at points of a drop's
 // apply (the pipeline's test hook pauses there and says so on stderr, so
 // the kill lands deterministically), restarts it, and checks that the
@@ -26,7 +31,7 @@ func TestCrashWhileApplyingIsRedoneOnce(t *testing.T) {
 		stale  string // the first drop's status after the restart
 		drops  int
 	}{
-		{point: "apply-half", rows: 200_000, redoAs: "applied", stale: "rejected", drops: 2},
+		{point: "apply-half", rows: bigRows, redoAs: "applied", stale: "rejected", drops: 2},
 		{point: "apply-done", rows: 2_000, redoAs: "duplicate", stale: "applied", drops: 2},
 	} {
 		t.Run(tc.point, func(t *testing.T) {
@@ -127,7 +132,7 @@ func show(t testing.TB, data string, id int64) string {
 // drop or sets it aside, and exits 0 either way; the next start takes the
 // file again if needed, and the drop is applied exactly once.
 func TestSIGTERMDuringDropStopsCleanly(t *testing.T) {
-	const rows = 100_000
+	rows := bigRows / 2
 	data := t.TempDir()
 	folder := filepath.Join(data, "in")
 	cfg := filepath.Join(t.TempDir(), "muster.toml")
@@ -165,7 +170,7 @@ func TestSIGTERMDuringDropStopsCleanly(t *testing.T) {
 			applied++
 		}
 	}
-	if applied != 1 || activeCount(t, data) != rows {
+	if applied != 1 || activeCount(t, data) != int64(rows) {
 		t.Fatalf("drops %+v, %d active", ds, activeCount(t, data))
 	}
 	if len(ds) == 2 && !strings.Contains(show(t, data, ds[0].ID), "interrupted") {
