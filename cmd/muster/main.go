@@ -50,14 +50,16 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"help", "show this help", cmdHelp},
+		{"serve", "run the daemon: SFTP drop box, watched folders, ingest", cmdServe},
+		{"config", "check a config file: muster config check [-config FILE]", cmdConfig},
 		{"check", "show what muster makes of an HR export (never touches a store)", cmdCheck},
-		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
 		{"ingest", "ingest a file from a source: diff, guards, apply, report", cmdIngest},
 		{"drops", "list, show, approve or reject drops", cmdDrops},
 		{"recipients", "list, show, explain, add, remove or lift recipients", cmdRecipients},
 		{"groups", "list groups with their members", cmdGroups},
 		{"export", "export a group's recipients as CSV or JSON", cmdExport},
 		{"sources", "list sources, roll one back, or remove one", cmdSources},
+		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
 	}
 }
 

@@ -1,0 +1,538 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"muster/schema"
+	"muster/store"
+)
+
+// Config is everything `muster serve` is told: one TOML file (see
+// samples/muster.toml and the README), defaults for what it leaves out, and
+// secrets from the environment or files, never from the file itself. Each
+// part of the daemon has its own table, so a new part adds one field here
+// and one sub-struct with its own validate.
+type Config struct {
+	// DataDir holds the store, the SFTP server's state and the drops'
+	// archive. Relative paths in the file are relative to the file's folder.
+	DataDir   string `toml:"data_dir"`
+	LogFormat string `toml:"log_format"` // text (default) or json
+	LogLevel  string `toml:"log_level"`  // debug, info (default), warn, error
+
+	SFTP       SFTPConfig     `toml:"sftp"`
+	Sources    []SourceConf   `toml:"sources"`
+	Attributes AttributesConf `toml:"attributes"`
+	Orgs       []OrgConf      `toml:"orgs"`
+	Watch      WatchConf      `toml:"watch"`
+	Retention  RetentionConf  `toml:"retention"`
+
+	// path is the file the config came from ("" for the built-in one).
+	path    string
+	builtin bool
+}
+
+// SFTPConfig is the embedded SFTP drop box. It runs when an account is
+// configured.
+type SFTPConfig struct {
+	// Listen is host:port; port 0 picks a free port (the address is
+	// written to <data_dir>/serve.json). Default 127.0.0.1:2022.
+	Listen   string        `toml:"listen"`
+	Accounts []AccountConf `toml:"accounts"`
+}
+
+// AccountConf is one SFTP login, feeding one source of kind sftp.
+type AccountConf struct {
+	Name   string `toml:"name"`
+	Org    string `toml:"org"`
+	Source string `toml:"source"`
+	// Keys are public keys in authorized_keys form (not secrets), and/or
+	// AuthorizedKeysFile names a file of them.
+	Keys               []string `toml:"keys"`
+	AuthorizedKeysFile string   `toml:"authorized_keys_file"`
+	// PasswordHashEnv or PasswordHashFile give an argon2id/bcrypt hash from
+	// `muster sftp passwd` (a secret: never inline).
+	PasswordHashEnv  string   `toml:"password_hash_env"`
+	PasswordHashFile string   `toml:"password_hash_file"`
+	AllowNetworks    []string `toml:"allow_networks"`
+	MaxFileSize      ByteSize `toml:"max_file_size"`
+	ReadBack         bool     `toml:"read_back"`
+}
+
+// SourceConf is one source. Guard thresholds left out take the store's
+// defaults; -1 turns a check off.
+type SourceConf struct {
+	Name string `toml:"name"`
+	Org  string `toml:"org"`
+	// Kind is folder, sftp, workos or manual.
+	Kind string `toml:"kind"`
+	// Mode is full (default) or delta.
+	Mode              string   `toml:"mode"`
+	Priority          int      `toml:"priority"`
+	Authoritative     *bool    `toml:"authoritative"`
+	MaxRemovePercent  *float64 `toml:"max_remove_percent"`
+	MaxRemoveCount    *int     `toml:"max_remove_count"`
+	MaxInvalidPercent *float64 `toml:"max_invalid_percent"`
+	// Delimiter is one character, or "tab"; empty detects it.
+	Delimiter string `toml:"delimiter"`
+	DayFirst  bool   `toml:"day_first"`
+	// Columns maps a header as written to a field ("ignore" skips it).
+	Columns map[string]string `toml:"columns"`
+	// Folder is the watched folder of a folder source.
+	Folder string `toml:"folder"`
+	// Schedule is a cron spec for pulled sources (workos).
+	Schedule string `toml:"schedule"`
+	// DirectoryID and Groups select a WorkOS directory and, optionally,
+	// some of its groups.
+	DirectoryID string   `toml:"directory_id"`
+	Groups      []string `toml:"groups"`
+}
+
+// AttributesConf is the attribute allowlist (DESIGN.md, merge rule 6).
+type AttributesConf struct {
+	Enabled []string `toml:"enabled"`
+}
+
+// OrgConf names an organisation, optionally with its own allowlist. A
+// config without orgs uses schema.DefaultOrg.
+type OrgConf struct {
+	Name       string          `toml:"name"`
+	Attributes *AttributesConf `toml:"attributes"`
+}
+
+// WatchConf tunes how drops are picked up and retried.
+type WatchConf struct {
+	// Debounce is how long a file in a watched folder must stay unchanged
+	// before it is taken (SFTP uploads are taken at once). Default 1s.
+	Debounce Duration `toml:"debounce"`
+	// RetryMax caps the backoff between attempts of a failing drop. Default 1m.
+	RetryMax Duration `toml:"retry_max"`
+	// Grace is how long a stop lets the drop in progress finish before
+	// abandoning it to be redone on the next start. Default 5s.
+	Grace Duration `toml:"grace"`
+}
+
+// RetentionConf says how long filed drops and reports are kept; "0" keeps
+// them for ever.
+type RetentionConf struct {
+	Archive Duration `toml:"archive"` // archive/, rejected/, held/; default 90d
+	Reports Duration `toml:"reports"` // SFTP accounts' reports/; default: as archive
+}
+
+// Defaults of the built-in config.
+const (
+	defaultDataDir    = "muster-data"
+	defaultSFTPListen = "127.0.0.1:2022"
+	defaultRetention  = 90 * 24 * time.Hour
+)
+
+// loadConfig reads the file at path (or, when path is "", the built-in
+// zero config) and validates it. dataDir, when set, overrides data_dir.
+func loadConfig(e *env, path, dataDir string) (*Config, error) {
+	c := &Config{}
+	if path == "" {
+		if dataDir == "" {
+			dataDir = e.getenv("MUSTER_DATA")
+		}
+		if dataDir == "" {
+			dataDir = defaultDataDir
+		}
+		c = zeroConfig(e, dataDir)
+		c.builtin = true
+	} else {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := c.parse(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		c.path = path
+	}
+	if dataDir != "" {
+		c.DataDir = dataDir
+	}
+	c.setDefaults(e)
+	if err := c.Validate(); err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// parse decodes TOML and refuses keys it does not know (a typo must not be
+// silently ignored).
+func (c *Config) parse(b []byte) error {
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return schema.Errorf(schema.EInvalid, "line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return schema.Errorf(schema.EInvalid, "%v", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return schema.Errorf(schema.EInvalid, "unknown key %s", strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// setDefaults fills what the file left out. Relative paths are taken from
+// the config file's folder, so a config works from any working directory.
+func (c *Config) setDefaults(e *env) {
+	if c.DataDir == "" {
+		c.DataDir = e.getenv("MUSTER_DATA")
+	}
+	if c.DataDir == "" {
+		c.DataDir = defaultDataDir
+	}
+	c.DataDir = c.resolve(c.DataDir)
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.SFTP.Listen == "" {
+		c.SFTP.Listen = defaultSFTPListen
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Org == "" {
+			s.Org = schema.DefaultOrg
+		}
+		if s.Mode == "" {
+			s.Mode = string(store.ModeFull)
+		}
+		if s.Folder != "" {
+			s.Folder = c.resolve(s.Folder)
+		}
+	}
+	for i := range c.SFTP.Accounts {
+		a := &c.SFTP.Accounts[i]
+		if a.Org == "" {
+			a.Org = schema.DefaultOrg
+		}
+		if a.AuthorizedKeysFile != "" {
+			a.AuthorizedKeysFile = c.resolve(a.AuthorizedKeysFile)
+		}
+		if a.PasswordHashFile != "" {
+			a.PasswordHashFile = c.resolve(a.PasswordHashFile)
+		}
+	}
+	if c.Watch.Debounce == 0 {
+		c.Watch.Debounce = Duration(time.Second)
+	}
+	if c.Watch.RetryMax == 0 {
+		c.Watch.RetryMax = Duration(time.Minute)
+	}
+	if c.Watch.Grace == 0 {
+		c.Watch.Grace = Duration(5 * time.Second)
+	}
+	if c.Retention.Archive == 0 {
+		c.Retention.Archive = Duration(defaultRetention)
+	}
+	if c.Retention.Reports == 0 {
+		c.Retention.Reports = c.Retention.Archive
+	}
+}
+
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.path == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.path), p)
+}
+
+// Validate checks the whole config; each error names the field, as
+// `sources[2].priority: must be >= 0`, and all of them are reported.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, field+": "+fmt.Sprintf(format, args...))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "%q is not text or json", c.LogFormat)
+	}
+	if _, ok := logLevels[c.LogLevel]; !ok {
+		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	orgs := map[string]bool{}
+	for i, o := range c.Orgs {
+		f := fmt.Sprintf("orgs[%d]", i)
+		if !validName(o.Name) {
+			bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", o.Name)
+		} else if orgs[o.Name] {
+			bad(f+".name", "%q is given twice", o.Name)
+		}
+		orgs[o.Name] = true
+		if o.Attributes != nil {
+			c.validateAttrs(f+".attributes.enabled", o.Attributes.Enabled, bad)
+		}
+	}
+	c.validateAttrs("attributes.enabled", c.Attributes.Enabled, bad)
+	knownOrg := func(name string) bool { return len(c.Orgs) == 0 && name == schema.DefaultOrg || orgs[name] }
+	sources := map[string]*SourceConf{}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		f := fmt.Sprintf("sources[%d]", i)
+		s.validate(f, bad)
+		if !knownOrg(s.Org) {
+			bad(f+".org", "%q is not one of the [[orgs]]", s.Org)
+		}
+		key := s.Org + "/" + s.Name
+		if sources[key] != nil {
+			bad(f+".name", "%q is given twice in organisation %s", s.Name, s.Org)
+		}
+		sources[key] = s
+	}
+	folders := map[string]string{}
+	for i, s := range c.Sources {
+		if s.Kind != string(store.KindFolder) || s.Folder == "" {
+			continue
+		}
+		f := fmt.Sprintf("sources[%d].folder", i)
+		if other, dup := folders[filepath.Clean(s.Folder)]; dup {
+			bad(f, "%s is also the folder of source %s", s.Folder, other)
+		}
+		folders[filepath.Clean(s.Folder)] = s.Name
+	}
+	if len(c.SFTP.Accounts) > 0 {
+		if _, _, err := net.SplitHostPort(c.SFTP.Listen); err != nil {
+			bad("sftp.listen", "%q is not host:port", c.SFTP.Listen)
+		}
+	}
+	names := map[string]bool{}
+	for i := range c.SFTP.Accounts {
+		a := &c.SFTP.Accounts[i]
+		f := fmt.Sprintf("sftp.accounts[%d]", i)
+		a.validate(f, bad)
+		if names[a.Name] {
+			bad(f+".name", "%q is given twice (account names are unique across organisations)", a.Name)
+		}
+		names[a.Name] = true
+		if !knownOrg(a.Org) {
+			bad(f+".org", "%q is not one of the [[orgs]]", a.Org)
+		}
+		switch s := sources[a.Org+"/"+a.Source]; {
+		case a.Source == "":
+			bad(f+".source", "required: the source this account's uploads feed")
+		case s == nil:
+			bad(f+".source", "no source %q in organisation %s", a.Source, a.Org)
+		case s.Kind != string(store.KindSFTP):
+			bad(f+".source", "source %q is of kind %s, not sftp", a.Source, s.Kind)
+		}
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{{"watch.debounce", c.Watch.Debounce}, {"watch.retry_max", c.Watch.RetryMax}, {"watch.grace", c.Watch.Grace},
+		{"retention.archive", c.Retention.Archive}, {"retention.reports", c.Retention.Reports}} {
+		if d.v < 0 {
+			bad(d.field, "must not be negative")
+		}
+	}
+	if len(errs) > 0 {
+		return schema.Errorf(schema.EInvalid, "%s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+func (c *Config) validateAttrs(field string, names []string, bad func(string, string, ...any)) {
+	for j, n := range names {
+		if _, ok := schema.ParseAttr(n); !ok {
+			all := make([]string, 0, schema.NumAttrs)
+			for _, a := range schema.AllAttrs() {
+				all = append(all, a.String())
+			}
+			bad(fmt.Sprintf("%s[%d]", field, j), "%q is not an optional attribute (%s)", n, strings.Join(all, ", "))
+		}
+	}
+}
+
+var sourceKinds = []string{string(store.KindFolder), string(store.KindSFTP), string(store.KindWorkOS), string(store.KindManual)}
+
+func (s *SourceConf) validate(f string, bad func(string, string, ...any)) {
+	if !validName(s.Name) {
+		bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", s.Name)
+	}
+	if !slices.Contains(sourceKinds, s.Kind) {
+		bad(f+".kind", "%q is not one of %s", s.Kind, strings.Join(sourceKinds, ", "))
+	}
+	if s.Mode != string(store.ModeFull) && s.Mode != string(store.ModeDelta) {
+		bad(f+".mode", "%q is not full or delta", s.Mode)
+	}
+	if s.Priority < 0 {
+		bad(f+".priority", "must be >= 0")
+	}
+	for _, p := range []struct {
+		field string
+		v     *float64
+	}{{"max_remove_percent", s.MaxRemovePercent}, {"max_invalid_percent", s.MaxInvalidPercent}} {
+		if p.v != nil && *p.v != -1 && (*p.v <= 0 || *p.v > 100) {
+			bad(f+"."+p.field, "%g: must be over 0 and at most 100, or -1 to turn the check off", *p.v)
+		}
+	}
+	if n := s.MaxRemoveCount; n != nil && *n != -1 && *n <= 0 {
+		bad(f+".max_remove_count", "%d: must be a positive number, or -1 to turn the check off", *n)
+	}
+	if _, err := s.delimiter(); err != nil {
+		bad(f+".delimiter", "%v", err)
+	}
+	fields := schema.FieldNames()
+	for col, field := range s.Columns {
+		if !slices.Contains(fields, field) && field != schema.FieldIgnore {
+			bad(f+".columns", "%q = %q: not a field (%s, or ignore)", col, field, strings.Join(fields, ", "))
+		}
+	}
+	switch s.Kind {
+	case string(store.KindFolder):
+		if s.Folder == "" {
+			bad(f+".folder", "required for a folder source: the folder to watch")
+		}
+	case string(store.KindWorkOS):
+		if s.DirectoryID == "" {
+			bad(f+".directory_id", "required for a workos source")
+		}
+	}
+	if s.Kind != string(store.KindFolder) && s.Folder != "" {
+		bad(f+".folder", "only a folder source has a folder")
+	}
+	if s.Kind != string(store.KindWorkOS) && (s.Schedule != "" || s.DirectoryID != "" || len(s.Groups) > 0) {
+		bad(f, "schedule, directory_id and groups are for workos sources")
+	}
+}
+
+// delimiter reads the delimiter setting: "" (detect), one character, or
+// "tab".
+func (s *SourceConf) delimiter() (rune, error) {
+	switch d := []rune(s.Delimiter); {
+	case len(d) == 0:
+		return 0, nil
+	case s.Delimiter == "tab" || s.Delimiter == `\t`:
+		return '\t', nil
+	case len(d) == 1 && d[0] != '"' && d[0] != '\n' && d[0] != '\r':
+		return d[0], nil
+	}
+	return 0, fmt.Errorf("%q: one character (such as \",\" or \";\") or \"tab\"", s.Delimiter)
+}
+
+func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
+	if !validName(a.Name) {
+		bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64, not starting with '.' or '-')", a.Name)
+	}
+	if len(a.Keys) == 0 && a.AuthorizedKeysFile == "" && a.PasswordHashEnv == "" && a.PasswordHashFile == "" {
+		bad(f, "no way to log in: set keys, authorized_keys_file, password_hash_env or password_hash_file")
+	}
+	if a.PasswordHashEnv != "" && a.PasswordHashFile != "" {
+		bad(f+".password_hash_env", "set password_hash_env or password_hash_file, not both")
+	}
+	if a.MaxFileSize < 0 {
+		bad(f+".max_file_size", "must not be negative")
+	}
+	for j, k := range a.Keys {
+		if err := checkKey(k); err != nil {
+			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
+		}
+	}
+}
+
+// validName is the rule for organisation, source and account names: they
+// become folder names.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '.' || r == '_' || r == '-' || r == '@'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// attrs returns the allowlist of an organisation.
+func (c *Config) attrs(org string) schema.AttrSet {
+	names := c.Attributes.Enabled
+	for _, o := range c.Orgs {
+		if o.Name == org && o.Attributes != nil {
+			names = o.Attributes.Enabled
+		}
+	}
+	var set schema.AttrSet
+	for _, n := range names {
+		if a, ok := schema.ParseAttr(n); ok {
+			set = set.With(a)
+		}
+	}
+	return set
+}
+
+// sourceConfig is what the pipeline is told about a source.
+func (c *Config) sourceConfig(s *SourceConf) store.SourceConfig {
+	sc := store.SourceConfig{Name: s.Name, Kind: store.SourceKind(s.Kind), Mode: store.Mode(s.Mode),
+		Priority: s.Priority, Attrs: c.attrs(s.Org)}
+	if s.Authoritative != nil {
+		sc.Authoritative = *s.Authoritative
+	} else {
+		sc.Authoritative = s.Kind == string(store.KindWorkOS)
+	}
+	if s.MaxRemovePercent != nil {
+		sc.MaxRemovePercent = *s.MaxRemovePercent
+	}
+	if s.MaxRemoveCount != nil {
+		sc.MaxRemoveCount = *s.MaxRemoveCount
+	}
+	if s.MaxInvalidPercent != nil {
+		sc.MaxInvalidPercent = *s.MaxInvalidPercent
+	}
+	return sc.WithDefaults()
+}
+
+// decodeOptions is how a source's files are read.
+func (s *SourceConf) decodeOptions() schema.DecodeOptions {
+	d, _ := s.delimiter()
+	return schema.DecodeOptions{Delimiter: d, DayFirst: s.DayFirst, Columns: s.Columns}
+}
+
+// secret reads a secret from the environment variable env or the file
+// file (whichever is set), trimmed of surrounding space. It is never logged
+// or printed.
+func secret(e *env, field, envName, file string) (string, error) {
+	switch {
+	case envName != "":
+		v := strings.TrimSpace(e.getenv(envName))
+		if v == "" {
+			return "", schema.Errorf(schema.EInvalid, "%s_env: environment variable %s is empty or not set", field, envName)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", schema.WrapError(schema.EInvalid, err, "%s_file", field)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", schema.Errorf(schema.EInvalid, "%s_file: %s is empty", field, file)
+		}
+		return v, nil
+	}
+	return "", nil
+}

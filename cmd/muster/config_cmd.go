@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"muster/schema"
+)
+
+// cmdConfig groups the config helpers: `muster config check`.
+func cmdConfig(_ context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "check" {
+		return usagef("usage: muster config check [-config FILE] [-data DIR]")
+	}
+	fs := newFlagSet(e, "config check", "")
+	cfgPath := fs.String("config", e.getenv("MUSTER_CONFIG"), "config file (TOML); env MUSTER_CONFIG; none: the built-in zero config")
+	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("config check takes no arguments")
+	}
+	c, err := loadConfig(e, *cfgPath, *dataDir)
+	if err != nil {
+		return err
+	}
+	c.summary(e.stdout, e)
+	return nil
+}
+
+// summary prints what the config sets up, without any secret: where a
+// secret comes from and whether it is there, never its value.
+func (c *Config) summary(w io.Writer, e *env) {
+	from := "built-in zero config"
+	if c.path != "" {
+		from = c.path
+	}
+	fmt.Fprintf(w, "config ok: %s\n", from)
+	fmt.Fprintf(w, "data_dir:  %s\n", c.DataDir)
+	fmt.Fprintf(w, "log:       %s, %s\n", c.LogFormat, c.LogLevel)
+	fmt.Fprintf(w, "sources:\n")
+	for _, s := range c.Sources {
+		sc := c.sourceConfig(&s)
+		where := ""
+		if s.Folder != "" {
+			where = " folder " + s.Folder
+		}
+		if s.DirectoryID != "" {
+			where = " directory " + s.DirectoryID
+		}
+		fmt.Fprintf(w, "  %s/%s: %s, %s, priority %d, authoritative %t%s\n", s.Org, s.Name, s.Kind, s.Mode,
+			sc.Priority, sc.Authoritative, where)
+	}
+	if len(c.SFTP.Accounts) == 0 {
+		fmt.Fprintf(w, "sftp:      off (no accounts)\n")
+	} else {
+		fmt.Fprintf(w, "sftp:      listen %s\n", c.SFTP.Listen)
+	}
+	for _, a := range c.SFTP.Accounts {
+		var login []string
+		if n := len(a.Keys); n > 0 {
+			login = append(login, fmt.Sprintf("%d key(s)", n))
+		}
+		if a.AuthorizedKeysFile != "" {
+			login = append(login, "keys from "+a.AuthorizedKeysFile)
+		}
+		login = append(login, secretSource(e, "password hash", a.PasswordHashEnv, a.PasswordHashFile)...)
+		fmt.Fprintf(w, "  account %s (org %s) -> source %s: %s\n", a.Name, a.Org, a.Source, strings.Join(login, ", "))
+	}
+	orgs := []string{"default"}
+	if len(c.Orgs) > 0 {
+		orgs = orgs[:0]
+		for _, o := range c.Orgs {
+			orgs = append(orgs, o.Name)
+		}
+	}
+	for _, o := range orgs {
+		attrs := "first/last name and groups only"
+		if set := c.attrs(o); set != 0 {
+			attrs = "first/last name, groups and " + attrNames(set)
+		}
+		fmt.Fprintf(w, "org %s: keeps %s\n", o, attrs)
+	}
+	fmt.Fprintf(w, "watch:     debounce %s, retry up to every %s, stop grace %s\n", c.Watch.Debounce, c.Watch.RetryMax, c.Watch.Grace)
+	fmt.Fprintf(w, "retention: archive %s, reports %s\n", c.Retention.Archive, c.Retention.Reports)
+}
+
+// secretSource says where a secret comes from and whether it is there.
+func secretSource(e *env, what, envName, file string) []string {
+	switch {
+	case envName != "":
+		state := "set"
+		if strings.TrimSpace(e.getenv(envName)) == "" {
+			state = "NOT SET"
+		}
+		return []string{fmt.Sprintf("%s from $%s (%s)", what, envName, state)}
+	case file != "":
+		return []string{fmt.Sprintf("%s from file %s", what, file)}
+	}
+	return nil
+}
+
+// attrNames lists the attributes of a set by name.
+func attrNames(set schema.AttrSet) string {
+	var names []string
+	for _, a := range schema.AllAttrs() {
+		if set.Has(a) {
+			names = append(names, a.String())
+		}
+	}
+	return strings.Join(names, ", ")
+}

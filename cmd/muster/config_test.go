@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runEnv runs a command line in-process with the given environment.
+func runEnv(t testing.TB, vars map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
+	code := run(context.Background(), e, args)
+	return code, out.String(), errb.String()
+}
+
+func TestSampleConfigChecksWithoutShowingSecrets(t *testing.T) {
+	const hash = "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$c2VjcmV0LWhhc2gtdmFsdWU"
+	code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": hash},
+		"config", "check", "-config", "../../samples/muster.toml")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"default/workday: sftp, full, priority 20, authoritative true", "default/admin: folder, delta",
+		"listen 127.0.0.1:2022", "account bamboohr", "$MUSTER_BAMBOOHR_PASSWORD_HASH (set)", "job_title, department_name, manager_email",
+		"archive 90d, reports 30d"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errs, "c2VjcmV0") {
+		t.Fatal("the summary shows the password hash")
+	}
+	// Relative paths are taken from the config file's folder.
+	abs, _ := filepath.Abs("../../muster-data/drop")
+	if !strings.Contains(out, "folder "+abs) && !strings.Contains(out, "folder ../../muster-data/drop") {
+		t.Fatalf("folder not resolved from the config's folder:\n%s", out)
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{"bogus = 1\n", []string{"unknown key bogus"}},
+		{"[sftp]\nlisten = 2022\n", []string{"sftp.listen"}},
+		{"log_format = \"xml\"\nlog_level = \"loud\"\n", []string{"log_format: \"xml\"", "log_level: \"loud\""}},
+		{"[[sources]]\nname = \"a\"\nkind = \"ftp\"\n[[sources]]\nname = \"b\"\nkind = \"folder\"\npriority = -1\n",
+			[]string{"sources[0].kind: \"ftp\"", "sources[1].priority: must be >= 0", "sources[1].folder: required"}},
+		{"[[sources]]\nname = \"a/b\"\nkind = \"sftp\"\nmax_remove_percent = 150\nmax_remove_count = 0\n",
+			[]string{"sources[0].name", "sources[0].max_remove_percent: 150", "sources[0].max_remove_count: 0"}},
+		{"[[sources]]\nname = \"a\"\nkind = \"sftp\"\n[[sources]]\nname = \"a\"\nkind = \"sftp\"\n", []string{"sources[1].name: \"a\" is given twice"}},
+		{"[[sources]]\nname = \"a\"\nkind = \"folder\"\nfolder = \"x\"\ndelimiter = \"ab\"\n[sources.columns]\n\"Mail\" = \"e-mail\"\n",
+			[]string{"sources[0].delimiter", "sources[0].columns: \"Mail\" = \"e-mail\""}},
+		{"[[sources]]\nname = \"w\"\nkind = \"workos\"\n", []string{"sources[0].directory_id: required"}},
+		{"[[sftp.accounts]]\nname = \"hr\"\nsource = \"nope\"\n", []string{"sftp.accounts[0]: no way to log in", "sftp.accounts[0].source: no source \"nope\""}},
+		{"[[sources]]\nname = \"d\"\nkind = \"folder\"\nfolder = \"x\"\n[[sftp.accounts]]\nname = \"hr\"\nsource = \"d\"\nkeys = [\"ssh-dss AAAA\"]\n",
+			[]string{"sftp.accounts[0].source: source \"d\" is of kind folder", "sftp.accounts[0].keys[0]"}},
+		{"[attributes]\nenabled = [\"shoe_size\"]\n", []string{"attributes.enabled[0]: \"shoe_size\""}},
+		{"[[orgs]]\nname = \"acme\"\n[[sources]]\nname = \"a\"\nkind = \"sftp\"\norg = \"globex\"\n", []string{"sources[0].org: \"globex\""}},
+		{"[retention]\narchive = \"ninety days\"\n", []string{"ninety days"}},
+		{"[[sftp.accounts]]\nname = \"x\"\nmax_file_size = \"lots\"\n", []string{"lots"}},
+	}
+	for i, c := range cases {
+		p := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(p, []byte(c.toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := runEnv(t, nil, "config", "check", "-config", p)
+		if code != exitError {
+			t.Errorf("case %d: exit %d, want %d", i, code, exitError)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("case %d: error lacks %q:\n%s", i, w, errs)
+			}
+		}
+	}
+}
+
+func TestConfigDefaultsAndUnits(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.toml")
+	os.WriteFile(p, []byte(`
+[[sources]]
+name = "w"
+kind = "workos"
+directory_id = "directory_01"
+schedule = "0 2 * * *"
+[[sources]]
+name = "hr"
+kind = "sftp"
+authoritative = true
+max_remove_percent = -1
+[[sftp.accounts]]
+name = "hr"
+source = "hr"
+password_hash_file = "hash.txt"
+max_file_size = "2MiB"
+[watch]
+debounce = "250ms"
+[retention]
+archive = "7d"
+`), 0o600)
+	c, err := loadConfig(&env{getenv: func(string) string { return "" }}, p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(p), "muster-data"); c.DataDir != want {
+		t.Errorf("data_dir = %s, want %s", c.DataDir, want)
+	}
+	if c.SFTP.Listen != defaultSFTPListen || c.LogFormat != "text" || c.LogLevel != "info" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.SFTP.Accounts[0].MaxFileSize != 2<<20 || c.SFTP.Accounts[0].PasswordHashFile != filepath.Join(filepath.Dir(p), "hash.txt") {
+		t.Errorf("account: %+v", c.SFTP.Accounts[0])
+	}
+	if time.Duration(c.Watch.Debounce) != 250*time.Millisecond || time.Duration(c.Retention.Archive) != 7*24*time.Hour ||
+		c.Retention.Reports != c.Retention.Archive {
+		t.Errorf("durations: %+v %+v", c.Watch, c.Retention)
+	}
+	w, hr := c.sourceConfig(&c.Sources[0]), c.sourceConfig(&c.Sources[1])
+	if !w.Authoritative || !hr.Authoritative || hr.MaxRemovePercent != -1 || w.MaxRemovePercent != 20 {
+		t.Errorf("source configs: %+v %+v", w, hr)
+	}
+	// The password hash is a secret: read from its file, and a missing one
+	// is an error naming the field.
+	if _, err := c.sftpAccounts(&env{getenv: func(string) string { return "" }}); err == nil ||
+		!strings.Contains(err.Error(), "sftp.accounts[0].password_hash_file") {
+		t.Fatalf("missing hash file: %v", err)
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(p), "hash.txt"), []byte("$2a$10$abc\n"), 0o600)
+	accs, err := c.sftpAccounts(&env{getenv: func(string) string { return "" }})
+	if err != nil || accs[0].PasswordHash != "$2a$10$abc" {
+		t.Fatalf("hash from file: %v %q", err, accs[0].PasswordHash)
+	}
+}
+
+func TestZeroConfigUsesTheUsersKeysOrGeneratesOne(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	data := filepath.Join(t.TempDir(), "data")
+	getenv := func(k string) string { return map[string]string{"HOME": home}[k] }
+	c, err := loadConfig(&env{getenv: getenv}, "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SFTP.Accounts[0].Keys) != 0 || c.SFTP.Accounts[0].AuthorizedKeysFile != filepath.Join(data, "upload_key.pub") {
+		t.Fatalf("no user key: %+v", c.SFTP.Accounts[0])
+	}
+	priv, err := ensureUploadKey(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.ReadFile(priv + ".pub")
+	if err != nil || !acceptedKey(strings.TrimSpace(string(pub))) {
+		t.Fatalf("generated key not accepted: %v %q", err, pub)
+	}
+	if fi, _ := os.Stat(priv); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("private key mode %v", fi.Mode())
+	}
+	if c.SFTP.Listen != "127.0.0.1:2022" || c.Sources[0].Folder != filepath.Join(data, "drop") {
+		t.Fatalf("zero config: %+v", c)
+	}
+	// With keys in ~/.ssh, those are used; unsupported ones are skipped.
+	os.WriteFile(filepath.Join(home, ".ssh", "id_test.pub"), pub, 0o644)
+	os.WriteFile(filepath.Join(home, ".ssh", "authorized_keys"), []byte("# mine\nssh-dss AAAAB3NzaC1kc3M= old\n"+
+		"from=\"10.0.0.1\" "+string(pub)+string(pub)), 0o600)
+	c, err = loadConfig(&env{getenv: getenv}, "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.SFTP.Accounts[0]; len(a.Keys) != 1 || a.AuthorizedKeysFile != "" {
+		t.Fatalf("user keys: %+v", a)
+	}
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"muster/ingest"
+	"muster/sftpserver"
+	"muster/store"
+)
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "serve", "")
+	cfgPath := fs.String("config", e.getenv("MUSTER_CONFIG"), "config file (TOML); env MUSTER_CONFIG; none: the built-in zero config")
+	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir (default: $MUSTER_DATA, else ./muster-data)")
+	sftpAddr := fs.String("sftp", "", "SFTP listen address host:port, overriding sftp.listen (port 0: any free port)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("serve takes no arguments")
+	}
+	c, err := loadConfig(e, *cfgPath, *dataDir)
+	if err != nil {
+		return err
+	}
+	if *sftpAddr != "" {
+		c.SFTP.Listen = *sftpAddr
+	}
+	m := NewMain(c, e)
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	m.printStarted()
+	<-ctx.Done()
+	m.Logger.Info("stopping: finishing or setting aside the drops in progress (a second signal exits at once)")
+	if err := m.Close(); err != nil {
+		return err
+	}
+	m.Logger.Info("stopped")
+	return nil
+}
+
+// Main is the daemon: the config, and the parts it runs. Run opens them in
+// order and returns once all of them listen; Close stops them in reverse
+// order under a deadline. A new part (the WorkOS scheduler, the webhook
+// endpoint, the HTTP API) is a field here and one m.start call in Run.
+type Main struct {
+	Config *Config
+	Logger *slog.Logger
+
+	Store    *store.Store
+	Ingester *ingest.Ingester
+	SFTP     *sftpserver.Server // nil without SFTP accounts
+	Files    *ingest.Files
+
+	// UploadKey is the private key generated for the built-in account, if
+	// any; KnownHosts the file pinning the SFTP server's host keys.
+	UploadKey  string
+	KnownHosts string
+
+	env   *env
+	parts []part // opened, in order
+}
+
+// part is something Close must stop.
+type part struct {
+	name  string
+	close func() error
+}
+
+// NewMain returns a daemon for c that is not yet running.
+func NewMain(c *Config, e *env) *Main {
+	return &Main{Config: c, Logger: newLogger(e, c), env: e}
+}
+
+// newLogger sets up slog once, as the config says.
+func newLogger(e *env, c *Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevels[c.LogLevel]}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// start records a part opened, so Close stops it.
+func (m *Main) start(name string, closeFn func() error) {
+	m.parts = append(m.parts, part{name, closeFn})
+}
+
+// Run opens the store, the file sources' watcher and queues, and the SFTP
+// server, and returns once everything listens. On error, the caller calls
+// Close to stop what was opened.
+func (m *Main) Run(ctx context.Context) error {
+	c := m.Config
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.Open(ctx, filepath.Join(c.DataDir, store.FileName))
+	if err != nil {
+		return err
+	}
+	m.Store = st
+	m.start("store", st.Close)
+	m.Ingester = ingest.New(st)
+	m.Ingester.TempDir = c.DataDir
+	m.Ingester.Hook = crashHook(m.env)
+	plog := m.Logger.With("component", "pipeline")
+	m.Ingester.Progress = func(p ingest.Progress) {
+		plog.Debug("drop progress", "phase", p.Phase, "done", p.Done, "total", p.Total)
+	}
+	if m.UploadKey, err = ensureUploadKey(c); err != nil {
+		return fmt.Errorf("generate the upload key: %w", err)
+	}
+	accounts, err := c.sftpAccounts(m.env)
+	if err != nil {
+		return err
+	}
+	if len(accounts) > 0 {
+		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.DataDir, "sftp"),
+			Accounts: accounts, Logger: m.Logger, OnUpload: m.announce})
+		if err != nil {
+			return err
+		}
+	}
+	m.Files = &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.DataDir, "drops"),
+		Debounce: time.Duration(c.Watch.Debounce), RetryMax: time.Duration(c.Watch.RetryMax),
+		Grace: time.Duration(c.Watch.Grace), Retention: time.Duration(c.Retention.Archive),
+		ReportRetention: time.Duration(c.Retention.Reports), Logger: m.Logger.With("component", "drops")}
+	if err := m.fileSources(); err != nil {
+		return err
+	}
+	// The queues run before the SFTP server listens, so no upload is
+	// announced to nobody; the start scan finds what arrived while down.
+	if err := m.Files.Open(); err != nil {
+		return err
+	}
+	m.start("drops", m.Files.Close)
+	if m.SFTP != nil {
+		if err := m.SFTP.Open(); err != nil {
+			return err
+		}
+		m.start("sftp", m.SFTP.Close)
+		if err := m.writeKnownHosts(); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.Sources {
+		if s.Kind == "workos" || s.Kind == "manual" {
+			m.Logger.Warn("source is not fed by serve yet (WorkOS pulls are scheduled in a later version; manual sources take `muster recipients add`)",
+				"source", s.Org+"/"+s.Name, "kind", s.Kind)
+		}
+	}
+	if err := m.writeState(); err != nil {
+		return err
+	}
+	m.start("state", func() error { return os.Remove(m.statePath()) })
+	return nil
+}
+
+// announce hands an SFTP upload to its source's queue.
+func (m *Main) announce(u sftpserver.Upload) {
+	m.Files.Announce(u.Org, u.Source, u.Path)
+}
+
+// fileSources gives the drop queues every folder source's folder and every
+// SFTP account's inbox, with the account's reports folder for write-back.
+func (m *Main) fileSources() error {
+	c := m.Config
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		fs := ingest.FileSource{Org: s.Org, Config: c.sourceConfig(s), Decode: s.decodeOptions()}
+		switch s.Kind {
+		case "folder":
+			fs.Folders = append(fs.Folders, ingest.Folder{Path: s.Folder})
+		case "sftp":
+			for _, a := range c.SFTP.Accounts {
+				if a.Org != s.Org || a.Source != s.Name {
+					continue
+				}
+				inbox, err := m.SFTP.InboxDir(a.Name)
+				if err != nil {
+					return err
+				}
+				reports, err := m.SFTP.ReportsDir(a.Name)
+				if err != nil {
+					return err
+				}
+				name := a.Name
+				fs.Folders = append(fs.Folders, ingest.Folder{Path: inbox, Reports: func(file string, data []byte) error {
+					return m.SFTP.WriteReport(name, file, data)
+				}})
+				m.Files.ReportDirs = append(m.Files.ReportDirs, reports)
+			}
+			if len(fs.Folders) == 0 {
+				m.Logger.Warn("sftp source has no account feeding it", "source", s.Org+"/"+s.Name)
+			}
+		default:
+			continue
+		}
+		m.Files.Sources = append(m.Files.Sources, fs)
+	}
+	return nil
+}
+
+// closeTimeout bounds Close beyond the drops' grace period.
+const closeTimeout = 15 * time.Second
+
+// Close stops the parts in reverse order (SFTP first, so no new upload
+// arrives; then the drop queues, which finish or set aside the drop in
+// progress; the store last), under a deadline. It may be called after a
+// failed Run, and more than once.
+func (m *Main) Close() error {
+	deadline := time.Duration(m.Config.Watch.Grace) + closeTimeout
+	done := make(chan error, 1)
+	parts := m.parts
+	m.parts = nil
+	go func() {
+		var errs []error
+		for i := len(parts) - 1; i >= 0; i-- {
+			if err := parts[i].close(); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("stop %s: %w", parts[i].name, err))
+			}
+		}
+		done <- errors.Join(errs...)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(deadline):
+		return fmt.Errorf("stop: parts still running after %s", deadline)
+	}
+}
+
+// hostForClients is the address clients on this machine use for a listen
+// address: a wildcard listen is reached on the loopback.
+func hostForClients(host string) string {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return "127.0.0.1"
+	}
+	return host
+}
+
+// shown is a path as the operator should type it: relative to the working
+// directory when under it.
+func shown(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	if rel, err := filepath.Rel(wd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return abs
+}

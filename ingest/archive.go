@@ -1,0 +1,263 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Where a drop's file goes once its drop is decided, under
+// Files.Dir/<org>/<source>/, in a folder per day (UTC):
+//
+//	archive/2006-01-02/<drop>-<name>   applied, or a duplicate of an applied drop
+//	rejected/2006-01-02/<drop>-<name>  refused: unreadable, too many invalid rows
+//	held/2006-01-02/<drop>-<name>      held for an admin (approve or reject it with
+//	                                   `muster drops`; the stored diff is what is
+//	                                   applied, the file is kept for reference)
+//
+// each with <drop>-<name>.report.json beside it. Files and reports older than
+// the retention are pruned.
+const (
+	archiveDir  = "archive"
+	rejectedDir = "rejected"
+	heldDir     = "held"
+	dayLayout   = "2006-01-02"
+)
+
+// Suffixes of the files written beside a drop's file and into an SFTP
+// account's reports folder.
+const (
+	ReportSuffix = ".report.json"
+	ErrorsSuffix = ".errors.csv"
+)
+
+// claim moves a file from where it arrived into the spool, keeping its
+// name (with a number in front if the spool already holds that name).
+func claim(path, spool string) (string, error) {
+	dst, err := freeName(spool, filepath.Base(path))
+	if err != nil {
+		return "", err
+	}
+	return dst, moveFile(path, dst)
+}
+
+// freeName returns dir/name, or dir/<n>-name for the first n free.
+func freeName(dir, name string) (string, error) {
+	p := filepath.Join(dir, name)
+	for n := 2; ; n++ {
+		_, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		p = filepath.Join(dir, strconv.Itoa(n)+"-"+name)
+	}
+}
+
+// moveFile renames src to dst; across file systems (a drop folder on
+// another disk) it copies, syncs, then removes src, so a crash leaves at
+// worst two copies, never none.
+func moveFile(src, dst string) error {
+	err := os.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".partial"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Remove(src)
+}
+
+// writeFileAtomic writes data to path through a synced temporary file, so
+// a reader never sees half a report.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".partial"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// file moves a decided drop's file from the spool to its folder with the
+// report beside it, and hands the report to the folder's Reports. Each part
+// is safe to redo, so a failure (a full disk) is retried from the start.
+func (f *Files) file(_ context.Context, s *FileSource, a *attempt) error {
+	rep := a.rep
+	where := archiveDir
+	switch rep.Decision {
+	case Rejected:
+		where = rejectedDir
+	case Held:
+		where = heldDir
+	}
+	day := rep.Started.UTC().Format(dayLayout)
+	dir := filepath.Join(f.sourceDir(s), where, day)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	report, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	report = append(report, '\n')
+	base := fmt.Sprintf("%d-%s", rep.DropID, a.name)
+	if err := writeFileAtomic(filepath.Join(dir, base+ReportSuffix), report); err != nil {
+		return err
+	}
+	if a.folder >= 0 && s.Folders[a.folder].Reports != nil {
+		put := s.Folders[a.folder].Reports
+		if err := put(a.name+ReportSuffix, report); err != nil {
+			return fmt.Errorf("report for the uploader: %w", err)
+		}
+		if err := put(a.name+ErrorsSuffix, ErrorsCSV(rep)); err != nil {
+			return fmt.Errorf("errors for the uploader: %w", err)
+		}
+	}
+	if _, err := os.Lstat(a.path); errors.Is(err, fs.ErrNotExist) {
+		// Moved by an earlier try that failed after the move.
+		return nil
+	}
+	return moveFile(a.path, filepath.Join(dir, base))
+}
+
+// ErrorsCSV writes a report's problems as CSV (line, column, code,
+// severity, message), one per line, with a header row: what an uploading
+// system or a spreadsheet reads back. A drop without problems gives the
+// header alone.
+func ErrorsCSV(rep *Report) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{"line", "column", "code", "severity", "message"})
+	for _, p := range rep.Problems {
+		line := ""
+		if p.Line > 0 {
+			line = strconv.Itoa(p.Line)
+		}
+		_ = w.Write([]string{line, p.Column, string(p.Code), p.Severity.String(), p.Message})
+	}
+	if rep.ProblemsOmitted > 0 {
+		_ = w.Write([]string{"", "", "omitted", "warning",
+			fmt.Sprintf("%d more problems are not listed", rep.ProblemsOmitted)})
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// pruneLoop prunes at start and then every hour.
+func (f *Files) pruneLoop(ctx context.Context) {
+	defer f.wg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		f.Prune(time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Prune removes the day folders of the archive, rejected and held folders
+// older than Retention, and the files older than ReportRetention in
+// ReportDirs. It returns how many entries it removed.
+func (f *Files) Prune(now time.Time) int {
+	n := 0
+	if f.Retention > 0 {
+		n += f.pruneDays(now.Add(-f.Retention))
+	}
+	if f.ReportRetention > 0 {
+		n += f.pruneReports(now.Add(-f.ReportRetention))
+	}
+	if n > 0 {
+		f.Logger.Info("pruned old archives and reports", "removed", n)
+	}
+	return n
+}
+
+func (f *Files) pruneDays(cutoff time.Time) int {
+	n := 0
+	for _, s := range f.sources {
+		for _, where := range []string{archiveDir, rejectedDir, heldDir} {
+			root := filepath.Join(f.sourceDir(s), where)
+			entries, _ := os.ReadDir(root)
+			for _, e := range entries {
+				day, err := time.Parse(dayLayout, e.Name())
+				// A day folder goes once the whole day is past the cutoff.
+				if err != nil || !e.IsDir() || !day.Add(24*time.Hour).Before(cutoff) {
+					continue
+				}
+				if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
+					f.Logger.Warn("cannot prune", "dir", filepath.Join(root, e.Name()), "err", err)
+					continue
+				}
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (f *Files) pruneReports(cutoff time.Time) int {
+	n := 0
+	for _, dir := range f.ReportDirs {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			fi, err := e.Info()
+			if err != nil || !fi.Mode().IsRegular() || !fi.ModTime().Before(cutoff) {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+				n++
+			}
+		}
+	}
+	return n
+}

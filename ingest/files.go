@@ -1,0 +1,390 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"muster/schema"
+	"muster/store"
+)
+
+// FileSource is a source whose drops are files: the folders it watches
+// (an admin's drop folder, the inboxes of the SFTP accounts feeding it).
+type FileSource struct {
+	// Org names the organisation; "" is schema.DefaultOrg.
+	Org    string
+	Config SourceConfig
+	// Decode says how to read the source's files (delimiter, header
+	// overrides, date order).
+	Decode  schema.DecodeOptions
+	Folders []Folder
+}
+
+// Folder is a folder whose files are drops of one source.
+type Folder struct {
+	Path string
+	// Reports, if set, receives every drop's report (JSON) and its problems
+	// as CSV, named after the file: an SFTP account's reports/ folder, where
+	// the uploader reads the outcome back.
+	Reports func(name string, data []byte) error
+}
+
+// Files takes the files that arrive in the folders of file sources through
+// the pipeline, one at a time per source in arrival order (different sources
+// in parallel), and files each away with its report (see archive.go).
+//
+// A file is first moved into its source's spool, so a new file of the same
+// name can arrive meanwhile; a file found in a spool on start was being
+// processed when muster stopped, and is processed again: the pipeline's
+// content hash makes that a duplicate if its drop was already applied, and
+// the one-transaction apply means nothing of it was applied otherwise.
+// Failures (a locked store, a full disk) are logged and retried with
+// backoff; the file stays where it is until its drop is recorded and filed.
+type Files struct {
+	Ingester *Ingester
+	// Dir holds, per organisation and source, the spool, the archive, and
+	// the rejected and held folders: Dir/<org>/<source>/...
+	Dir     string
+	Sources []FileSource
+	// Debounce is how long a watched file must stay unchanged; 0 is
+	// DefaultDebounce. It does not apply to announced files.
+	Debounce time.Duration
+	// Retention is how long archived files and reports are kept; 0 keeps
+	// them for ever.
+	Retention time.Duration
+	// ReportDirs are folders of reports written through Folder.Reports
+	// (SFTP accounts' reports/), pruned after ReportRetention (default:
+	// Retention).
+	ReportDirs      []string
+	ReportRetention time.Duration
+	// RetryMin and RetryMax bound the backoff between attempts of a failing
+	// drop (default 1s and 1m).
+	RetryMin, RetryMax time.Duration
+	// Grace is how long Close lets a drop in progress finish before
+	// abandoning it (default 5s); an abandoned drop is redone on next start.
+	Grace  time.Duration
+	Logger *slog.Logger
+
+	sources map[string]*FileSource // by key
+	watcher *Watcher
+	lanes   *lanes
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// sourceKey names a source across organisations.
+func sourceKey(org, source string) string {
+	if org == "" {
+		org = schema.DefaultOrg
+	}
+	return org + "/" + source
+}
+
+// Open prepares every source's folders, queues what a previous run left in
+// the spools, and starts watching (which queues the files already waiting
+// in the folders). It returns once the folders are watched.
+func (f *Files) Open() error {
+	if f.Ingester == nil || f.Dir == "" {
+		return schema.Errorf(schema.EInvalid, "files: an ingester and a directory are required")
+	}
+	if f.RetryMin <= 0 {
+		f.RetryMin = time.Second
+	}
+	if f.RetryMax < f.RetryMin {
+		f.RetryMax = max(time.Minute, f.RetryMin)
+	}
+	if f.Grace <= 0 {
+		f.Grace = 5 * time.Second
+	}
+	if f.Logger == nil {
+		f.Logger = slog.New(slog.DiscardHandler)
+	}
+	f.sources = make(map[string]*FileSource, len(f.Sources))
+	var dirs []WatchDir
+	for i := range f.Sources {
+		s := &f.Sources[i]
+		if s.Org == "" {
+			s.Org = schema.DefaultOrg
+		}
+		key := sourceKey(s.Org, s.Config.Name)
+		if !safeDirName(s.Org) || !safeDirName(s.Config.Name) {
+			return schema.Errorf(schema.EInvalid, "source %s: organisation and source names must be usable as folder names", key)
+		}
+		if _, dup := f.sources[key]; dup {
+			return schema.Errorf(schema.EInvalid, "source %s is given twice", key)
+		}
+		f.sources[key] = s
+		for j, fo := range s.Folders {
+			if err := os.MkdirAll(fo.Path, 0o750); err != nil {
+				return fmt.Errorf("source %s: folder: %w", key, err)
+			}
+			if err := os.MkdirAll(f.spoolDir(s, j), 0o750); err != nil {
+				return fmt.Errorf("source %s: spool: %w", key, err)
+			}
+			dirs = append(dirs, WatchDir{Path: fo.Path, Key: key})
+		}
+	}
+	f.lanes = newLanes(f.run)
+	for key, s := range f.sources {
+		for _, p := range f.spooled(s) {
+			f.Logger.Info("taking again a drop interrupted by a stop", "source", key, "file", filepath.Base(p))
+			f.lanes.add(job{key: key, path: p, announced: true})
+		}
+	}
+	f.watcher = &Watcher{Dirs: dirs, Debounce: f.Debounce, Logger: f.Logger,
+		Ready: func(fd Found) { f.lanes.add(job{key: fd.Key, path: fd.Path}) }}
+	if err := f.watcher.Open(); err != nil {
+		f.lanes.close(0)
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	if f.ReportRetention == 0 {
+		f.ReportRetention = f.Retention
+	}
+	if f.Retention > 0 || f.ReportRetention > 0 {
+		f.wg.Add(1)
+		go f.pruneLoop(ctx)
+	}
+	return nil
+}
+
+// Announce queues a file that arrived complete (an SFTP upload committed
+// into an inbox) without waiting for it to settle. It never blocks, and
+// reports false for a source it does not know or after Close.
+func (f *Files) Announce(org, source, path string) bool {
+	key := sourceKey(org, source)
+	if f.sources[key] == nil {
+		f.Logger.Error("file announced for an unknown source", "source", key, "file", filepath.Base(path))
+		return false
+	}
+	return f.lanes.add(job{key: key, path: path, announced: true})
+}
+
+// Close stops watching and taking new files, lets the drops in progress
+// finish for up to Grace, then abandons them (their files stay in the spool
+// and are taken again on the next start).
+func (f *Files) Close() error {
+	if f.lanes == nil {
+		return nil
+	}
+	err := f.watcher.Close()
+	f.lanes.close(f.Grace)
+	f.cancel()
+	f.wg.Wait()
+	return err
+}
+
+func (f *Files) spoolDir(s *FileSource, folder int) string {
+	return filepath.Join(f.sourceDir(s), "spool", strconv.Itoa(folder))
+}
+
+func (f *Files) sourceDir(s *FileSource) string {
+	return filepath.Join(f.Dir, s.Org, s.Config.Name)
+}
+
+// spooled lists the files left in a source's spools, oldest first.
+func (f *Files) spooled(s *FileSource) []string {
+	type item struct {
+		path string
+		mod  time.Time
+	}
+	var items []item
+	for j := range s.Folders {
+		dir := f.spoolDir(s, j)
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+				items = append(items, item{filepath.Join(dir, e.Name()), fi.ModTime()})
+			}
+		}
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].mod.Before(items[j].mod) })
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.path
+	}
+	return out
+}
+
+// folderOf returns the index of the folder (or of the spool of the folder)
+// that holds path, or -1.
+func (f *Files) folderOf(s *FileSource, path string) int {
+	dir := filepath.Dir(path)
+	for j, fo := range s.Folders {
+		if dir == filepath.Clean(fo.Path) || dir == f.spoolDir(s, j) {
+			return j
+		}
+	}
+	return -1
+}
+
+// attempt is a file's progress through run, so a retry does not redo what
+// is done: once claimed it is in the spool; once the report is back the
+// drop is recorded and only filing it away remains.
+type attempt struct {
+	path    string
+	name    string
+	folder  int
+	claimed bool
+	rep     *Report
+}
+
+// run takes one file through, retrying with backoff until it is filed away
+// or muster stops.
+func (f *Files) run(ctx context.Context, j job) {
+	s := f.sources[j.key]
+	log := f.Logger.With("source", j.key, "file", filepath.Base(j.path))
+	a := &attempt{path: j.path, name: filepath.Base(j.path), folder: f.folderOf(s, j.path)}
+	a.claimed = a.folder >= 0 && filepath.Dir(j.path) == f.spoolDir(s, a.folder)
+	wait := f.RetryMin
+	for {
+		err := f.step(ctx, s, a, log)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			log.Warn("stopped with a drop in progress: it is taken again on the next start")
+			return
+		}
+		var vanished errVanished
+		if errors.As(err, &vanished) {
+			log.Error("the file vanished before it was read: nothing was ingested", "err", vanished.err)
+			return
+		}
+		log.Error("drop failed, retrying", "err", err, "retry_in", wait.String(),
+			"code", string(schema.ErrorCodeOf(err)))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			log.Warn("stopped with a drop in progress: it is taken again on the next start")
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, f.RetryMax)
+	}
+}
+
+// errVanished is a file that disappeared before its drop was recorded.
+type errVanished struct{ err error }
+
+func (e errVanished) Error() string { return e.err.Error() }
+
+// step does what remains of an attempt.
+func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.Logger) error {
+	if !a.claimed {
+		if a.folder < 0 {
+			return errVanished{fmt.Errorf("%s is in none of the source's folders", a.path)}
+		}
+		p, err := claim(a.path, f.spoolDir(s, a.folder))
+		if errors.Is(err, fs.ErrNotExist) {
+			// Already taken (a watcher event and an announcement of the
+			// same file), or removed by whoever put it there: nothing was
+			// recorded, so nothing is lost; if it comes back, it is seen
+			// again.
+			log.Warn("the file vanished before it was taken: nothing to ingest")
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("move into the spool: %w", err)
+		}
+		a.path, a.claimed = p, true
+	}
+	if a.rep == nil {
+		rep, err := f.ingest(ctx, s, a)
+		if errors.Is(err, fs.ErrNotExist) {
+			return errVanished{err}
+		}
+		if err != nil {
+			return err
+		}
+		a.rep = rep
+	}
+	if err := f.file(ctx, s, a); err != nil {
+		return fmt.Errorf("file away: %w", err)
+	}
+	c := a.rep.Counts
+	lvl := slog.LevelInfo
+	if a.rep.Decision == Rejected || a.rep.Decision == Held {
+		lvl = slog.LevelWarn
+	}
+	attrs := []any{"drop", a.rep.DropID, "decision", string(a.rep.Decision), "rows", c.Rows,
+		"added", c.Added, "updated", c.Updated, "removed", c.Removed, "unchanged", c.Unchanged,
+		"invalid", c.Invalid, "suppressed", c.Suppressed, "ms", a.rep.Timings.TotalMS}
+	if a.rep.Reason != "" {
+		attrs = append(attrs, "reason", a.rep.Reason)
+	}
+	log.Log(ctx, lvl, "drop", attrs...)
+	return nil
+}
+
+// ingest runs the spooled file through the pipeline.
+func (f *Files) ingest(ctx context.Context, s *FileSource, a *attempt) (*Report, error) {
+	d, file, err := openFileDrop(a.path, a.name, s)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	rep, err := f.Ingester.Ingest(ctx, d, Options{By: "watcher"})
+	if err != nil {
+		return nil, err
+	}
+	f.settleInterrupted(ctx, rep)
+	return rep, nil
+}
+
+// settleInterrupted closes the drops of the same file that an earlier run
+// recorded but never finished (muster stopped or crashed while applying
+// them): the file has now been taken through again, as this drop.
+func (f *Files) settleInterrupted(ctx context.Context, rep *Report) {
+	st := f.Ingester.Store
+	org, err := st.LookupOrg(ctx, rep.Org)
+	if err != nil {
+		return
+	}
+	src, err := st.LookupSource(ctx, org.ID, rep.Source)
+	if err != nil {
+		return
+	}
+	drops, _, err := st.Drops(ctx, org.ID, store.DropFilter{SourceID: src.ID, Status: store.DropReceived})
+	if err != nil {
+		f.Logger.Warn("cannot list interrupted drops", "source", rep.Source, "err", err)
+		return
+	}
+	for _, d := range drops {
+		if d.ContentHash != rep.ContentHash || d.ID >= rep.DropID {
+			continue
+		}
+		why := &Report{Org: rep.Org, Source: rep.Source, Name: d.Name, ContentHash: d.ContentHash, Decision: Rejected,
+			Reason: fmt.Sprintf("interrupted: muster stopped while processing it; the file was taken again as drop %d", rep.DropID)}
+		if err := st.DecideDrop(ctx, org.ID, d.ID, store.DropRejected, why.JSON(), "watcher"); err != nil {
+			f.Logger.Warn("cannot close interrupted drop", "drop", d.ID, "err", err)
+			continue
+		}
+		f.Logger.Info("closed a drop interrupted by a stop", "drop", d.ID, "redone_as", rep.DropID, "source", rep.Source)
+	}
+}
+
+// safeDirName reports whether s can name a folder of its own: no path
+// separators, not "." or "..", no control characters.
+func safeDirName(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,126 @@
+package ingest
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// lanes runs jobs one at a time per key, in the order they were added, and
+// different keys in parallel: the drops of one source are applied in arrival
+// order while another source's drops go on beside them. A job whose path is
+// already waiting in its lane is not added twice.
+type lanes struct {
+	run func(ctx context.Context, j job)
+
+	ctx    context.Context // cancelled: abandon the jobs in progress
+	cancel context.CancelFunc
+	stop   chan struct{} // closed: start no more jobs
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	byKey  map[string]*lane
+}
+
+// job is one file to take through the pipeline.
+type job struct {
+	key  string // the source's key
+	path string // where the file is now
+	// announced is set for files handed over complete (an SFTP upload):
+	// they are not waited on.
+	announced bool
+}
+
+type lane struct {
+	queue   []job
+	waiting map[string]bool // paths in queue
+	wake    chan struct{}
+}
+
+func newLanes(run func(context.Context, job)) *lanes {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &lanes{run: run, ctx: ctx, cancel: cancel, stop: make(chan struct{}), byKey: make(map[string]*lane)}
+}
+
+// add queues j behind the jobs of its key. It never blocks. It reports
+// whether the job was queued (false: already waiting, or closed).
+func (ls *lanes) add(j job) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.closed {
+		return false
+	}
+	l := ls.byKey[j.key]
+	if l == nil {
+		l = &lane{waiting: make(map[string]bool), wake: make(chan struct{}, 1)}
+		ls.byKey[j.key] = l
+		ls.wg.Add(1)
+		go ls.work(l)
+	}
+	if l.waiting[j.path] {
+		return false
+	}
+	l.waiting[j.path] = true
+	l.queue = append(l.queue, j)
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// waiting reports whether path is queued (not yet started) in key's lane.
+func (ls *lanes) isWaiting(key, path string) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	l := ls.byKey[key]
+	return l != nil && l.waiting[path]
+}
+
+func (ls *lanes) work(l *lane) {
+	defer ls.wg.Done()
+	for {
+		ls.mu.Lock()
+		if len(l.queue) == 0 || ls.closed {
+			ls.mu.Unlock()
+			select {
+			case <-ls.stop:
+				return
+			case <-l.wake:
+				continue
+			}
+		}
+		j := l.queue[0]
+		l.queue[0] = job{}
+		l.queue = l.queue[1:]
+		delete(l.waiting, j.path)
+		ls.mu.Unlock()
+		ls.run(ls.ctx, j)
+	}
+}
+
+// close stops taking and starting jobs, gives the jobs in progress up to
+// grace to finish, then cancels them (they leave their file to be redone on
+// the next start) and waits for them to return. Jobs still queued are
+// dropped: their files stay where they are, and the next start finds them.
+func (ls *lanes) close(grace time.Duration) {
+	ls.mu.Lock()
+	if ls.closed {
+		ls.mu.Unlock()
+		return
+	}
+	ls.closed = true
+	close(ls.stop)
+	ls.mu.Unlock()
+	done := make(chan struct{})
+	go func() { ls.wg.Wait(); close(done) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	ls.cancel()
+	<-done
+}

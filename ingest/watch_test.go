@@ -1,0 +1,142 @@
+package ingest
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// foundLog collects what a Watcher reports.
+type foundLog struct {
+	mu    sync.Mutex
+	found []Found
+}
+
+func (l *foundLog) add(f Found) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.found = append(l.found, f)
+}
+
+func (l *foundLog) list() []Found {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Found(nil), l.found...)
+}
+
+// MustWatcher starts a watcher over dirs (key = base name of the dir).
+func MustWatcher(t testing.TB, debounce time.Duration, dirs ...string) *foundLog {
+	t.Helper()
+	log := &foundLog{}
+	w := &Watcher{Debounce: debounce, Ready: log.add}
+	for _, d := range dirs {
+		w.Dirs = append(w.Dirs, WatchDir{Path: d, Key: filepath.Base(d)})
+	}
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return log
+}
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func writeFile(t testing.TB, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWatcherStartScanTakesOldFilesSkipsTempAndFolders(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	for _, n := range []string{"a.csv", "b.csv", ".hidden.csv", "~lock.csv", "x.csv.filepart", "y.PART", "z.partial", "w.tmp"} {
+		p := filepath.Join(dir, n)
+		writeFile(t, p, "email\n"+n+"\n")
+		os.Chtimes(p, old, old)
+	}
+	os.Chtimes(filepath.Join(dir, "b.csv"), old.Add(-time.Minute), old.Add(-time.Minute))
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	log := MustWatcher(t, time.Hour, dir) // an hour: only the start scan can report these
+	waitFor(t, "two files", func() bool { return len(log.list()) >= 2 })
+	got := log.list()
+	if len(got) != 2 || filepath.Base(got[0].Path) != "b.csv" || filepath.Base(got[1].Path) != "a.csv" {
+		t.Fatalf("found %+v, want b.csv then a.csv (oldest first), nothing else", got)
+	}
+	if got[0].Key != filepath.Base(dir) {
+		t.Fatalf("key = %q", got[0].Key)
+	}
+}
+
+func TestWatcherWaitsForAFileToStopGrowing(t *testing.T) {
+	dir := t.TempDir()
+	log := MustWatcher(t, 2*time.Second, dir)
+	p := filepath.Join(dir, "slow.csv")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for i := 0; i < 30; i++ {
+		n, _ := f.WriteString("someone@example.com,Some,One\n")
+		size += int64(n)
+		if len(log.list()) > 0 {
+			t.Fatalf("reported while still being written: %+v", log.list())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.Close()
+	waitFor(t, "the file", func() bool { return len(log.list()) > 0 })
+	got := log.list()
+	if len(got) != 1 || got[0].Size != size {
+		t.Fatalf("found %+v, want one file of %d bytes", got, size)
+	}
+}
+
+func TestWatcherRenameIntoPlaceAndSeveralFolders(t *testing.T) {
+	a, b := filepath.Join(t.TempDir(), "hr"), filepath.Join(t.TempDir(), "admin")
+	for _, d := range []string{a, b} {
+		if err := os.Mkdir(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := MustWatcher(t, 100*time.Millisecond, a, b)
+	tmp := filepath.Join(a, "export.csv.filepart")
+	writeFile(t, tmp, "email\nx@example.com\n")
+	if err := os.Rename(tmp, filepath.Join(a, "export.csv")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(b, "list.csv"), "email\ny@example.com\n")
+	waitFor(t, "two files", func() bool { return len(log.list()) >= 2 })
+	time.Sleep(300 * time.Millisecond) // room for a wrong extra report (the temp name)
+	keys := map[string]string{}
+	for _, f := range log.list() {
+		keys[filepath.Base(f.Path)] = f.Key
+	}
+	if len(keys) != 2 || keys["export.csv"] != "hr" || keys["list.csv"] != "admin" {
+		t.Fatalf("found %v", keys)
+	}
+}
+
+func TestWatcherOpenFailsOnMissingFolder(t *testing.T) {
+	w := &Watcher{Dirs: []WatchDir{{Path: filepath.Join(t.TempDir(), "nope"), Key: "x"}}}
+	if err := w.Open(); err == nil {
+		w.Close()
+		t.Fatal("Open succeeded on a missing folder")
+	}
+}
