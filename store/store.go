@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -47,12 +48,12 @@ type Store struct {
 //     failing, and BEGIN IMMEDIATE so a write transaction takes the write
 //     lock up front (no deadlock upgrading a read lock).
 //   - a 64 MiB page cache: a million-row apply keeps its indexes in memory.
-func dsn(path string) string {
+func dsn(path string, o Options) string {
 	v := url.Values{}
 	v.Set("_journal_mode", "WAL")
 	v.Set("_synchronous", "NORMAL")
 	v.Set("_foreign_keys", "on")
-	v.Set("_busy_timeout", "60000")
+	v.Set("_busy_timeout", strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10))
 	v.Set("_txlock", "immediate")
 	v.Set("_cache_size", "-65536")
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
@@ -61,12 +62,27 @@ func dsn(path string) string {
 // Open opens (creating if needed) the store file at path and brings its
 // schema up to date. It refuses a store written by a newer muster.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// Options tune how a store is opened; the zero value gives the defaults.
+type Options struct {
+	// BusyTimeout is how long a writer waits for another one to finish
+	// before failing with "database is locked". Zero means a minute.
+	BusyTimeout time.Duration
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = time.Minute
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	db, err := sql.Open("sqlite3", dsn(path))
+	db, err := sql.Open("sqlite3", dsn(path, o))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
