@@ -8,9 +8,17 @@ import (
 	"muster/store"
 )
 
+// applyBatch is how many changes an applier reads and writes together.
+const applyBatch = 256
+
 // applier applies one drop's changes to its source's snapshot and derives
 // the recipients they touch, inside one store transaction. Only the keys
-// the drop changes are derived again.
+// the drop changes are derived again. Changes are applied in batches of
+// distinct keys: what one change reads (the person's other assertions,
+// recipient and suppression) no other change of the batch writes, so a
+// batch reads everything it needs in a few statements, decides each person
+// in key order exactly as one change at a time would, then writes in a few
+// statements.
 type applier struct {
 	tx      *store.Tx
 	src     store.Source
@@ -53,106 +61,175 @@ func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Count
 	return a, nil
 }
 
-// apply applies one change of the drop.
-func (a *applier) apply(c store.Change) error {
-	if a.emptyOrg && a.freshSource && c.Op == store.OpAdd {
-		return a.addNew(c)
-	}
-	var old store.Assertion
-	hadOld := false
-	// An addition has no old row: the diff found none, and the apply runs
-	// only if the snapshot is still the one the diff read (base seq).
-	if c.Op != store.OpAdd {
-		var err error
-		if old, hadOld, err = a.tx.Current(a.src.ID, c.Key); err != nil {
-			return err
-		}
-	}
-	var cur *store.Assertion
-	switch c.Op {
-	case store.OpAdd, store.OpUpdate:
-		n := c.Assertion
-		n.SourceID, n.Seq, n.DropID = a.src.ID, a.seq, a.dropID
-		var prev *store.Assertion
-		if hadOld {
-			prev = &old
-		}
-		if err := a.tx.Assert(n, prev); err != nil {
-			return err
-		}
-		cur = &n
-	case store.OpRemove:
-		if !hadOld {
-			return nil
-		}
-		if err := a.tx.Withdraw(old, a.seq); err != nil {
-			return err
-		}
-	default:
-		return fmt.Errorf("apply: unknown change %d", c.Op)
-	}
-	var prev *store.Assertion
-	if hadOld {
-		prev = &old
-	}
-	return a.derive(c.Key, cur, prev, c.Op)
+// change is one person a batch derives again: this source's assertion
+// about them is now cur (nil: withdrawn, or unchanged when rederiving), and
+// was old.
+type change struct {
+	key    string
+	cur    *store.Assertion
+	old    schema.Status
+	hadOld bool
 }
 
-// derive recomputes the recipient with key after this source's assertion
-// became cur (nil: withdrawn), applying offboarding (merge rule 5).
-func (a *applier) derive(key string, cur, old *store.Assertion, op store.ChangeOp) error {
-	asserts, err := a.tx.Assertions(key, a.others)
-	if err != nil {
+// apply applies a batch of changes whose keys are distinct.
+func (a *applier) apply(cs []store.Change) error {
+	var old map[string]schema.Status
+	if !a.freshSource {
+		// An addition has no old row: the diff found none, and the apply runs
+		// only if the snapshot is still the one the diff read (base seq).
+		var replaced []string
+		for i := range cs {
+			if cs[i].Op != store.OpAdd {
+				replaced = append(replaced, cs[i].Key)
+			}
+		}
+		if len(replaced) > 0 {
+			var err error
+			if old, err = a.tx.ArchiveAssertions(a.src.ID, replaced, a.seq); err != nil {
+				return err
+			}
+		}
+	}
+	curs := make([]store.Assertion, 0, len(cs))
+	var added, replacedRows []store.Assertion
+	var removed []string
+	people := make([]change, 0, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		st, hadOld := old[c.Key]
+		p := change{key: c.Key, old: st, hadOld: hadOld}
+		switch c.Op {
+		case store.OpAdd, store.OpUpdate:
+			n := c.Assertion
+			n.SourceID, n.Seq, n.DropID = a.src.ID, a.seq, a.dropID
+			if hadOld {
+				replacedRows = append(replacedRows, n)
+			} else {
+				added = append(added, n)
+			}
+			curs = append(curs, n)
+			p.cur = &curs[len(curs)-1]
+		case store.OpRemove:
+			if !hadOld {
+				continue
+			}
+			removed = append(removed, c.Key)
+		default:
+			return fmt.Errorf("apply: unknown change %d", c.Op)
+		}
+		people = append(people, p)
+	}
+	if err := a.tx.InsertAssertions(added); err != nil {
 		return err
 	}
-	if cur != nil {
-		asserts = append(asserts, *cur)
+	if err := a.tx.ReplaceAssertions(replacedRows); err != nil {
+		return err
 	}
-	var rec store.Recipient
-	exists := false
+	if err := a.tx.DeleteAssertions(a.src.ID, removed); err != nil {
+		return err
+	}
+	return a.derive(people)
+}
+
+// derive recomputes the recipients of people after this source's
+// assertions changed, applying offboarding (merge rule 5).
+func (a *applier) derive(people []change) error {
+	keys := make([]string, len(people))
+	for i := range people {
+		keys[i] = people[i].key
+	}
+	recs := map[string]store.Recipient{}
+	var err error
 	if !a.emptyOrg {
-		if rec, exists, err = a.tx.Recipient(key); err != nil {
+		if recs, err = a.tx.RecipientsOf(keys); err != nil {
 			return err
 		}
 	}
-	var sup store.Suppression
-	suppressed := false
+	sups := map[string]store.Suppression{}
 	if !a.noSuppressions {
-		if sup, suppressed, err = a.tx.ActiveSuppression(key); err != nil {
+		if sups, err = a.tx.ActiveSuppressionsOf(keys); err != nil {
 			return err
 		}
+	}
+	// Every assertion has its recipient (an apply derives each person it
+	// touches, and recipients are never deleted), so only people with a
+	// recipient can have other sources' assertions.
+	var known []string
+	for _, k := range keys {
+		if _, ok := recs[k]; ok {
+			known = append(known, k)
+		}
+	}
+	others := map[string][]store.Assertion{}
+	if len(known) > 0 {
+		if others, err = a.tx.AssertionsOf(known, a.others); err != nil {
+			return err
+		}
+	}
+	var inserts, updates []store.Recipient
+	for i := range people {
+		p := &people[i]
+		rec, exists := recs[p.key]
+		sup, suppressed := sups[p.key]
+		next, err := a.merge(p, others[p.key], rec, exists, sup, suppressed)
+		if err != nil {
+			return fmt.Errorf("derive %s: %w", p.key, err)
+		}
+		switch {
+		case !exists:
+			inserts = append(inserts, next)
+		case !sameRecipient(&rec, &next):
+			updates = append(updates, next)
+		}
+	}
+	if err := a.tx.InsertRecipients(inserts); err != nil {
+		return err
+	}
+	return a.tx.UpdateRecipients(updates)
+}
+
+// merge derives one person's recipient from their assertions, offboarding
+// or reinstating them when this source is authoritative.
+func (a *applier) merge(p *change, asserts []store.Assertion, rec store.Recipient, exists bool,
+	sup store.Suppression, suppressed bool) (store.Recipient, error) {
+	if p.cur != nil && !exists && !suppressed && len(asserts) == 0 &&
+		(p.cur.Status == schema.StatusActive || !a.src.Authoritative || a.withdrawOnly) {
+		return a.newPerson(p.cur)
+	}
+	if p.cur != nil {
+		asserts = append(asserts, *p.cur)
 	}
 	if a.src.Authoritative && !a.withdrawOnly {
 		// Offboarding follows transitions of this source's say, so a lifted
 		// suppression stays lifted until the source changes its mind again.
-		oldActive := old != nil && old.Status == schema.StatusActive
-		curActive := cur != nil && cur.Status == schema.StatusActive
-		offboard := !curActive && (oldActive || old == nil)
+		oldActive := p.hadOld && p.old == schema.StatusActive
+		curActive := p.cur != nil && p.cur.Status == schema.StatusActive
+		offboard := !curActive && (oldActive || !p.hadOld)
 		reinstate := curActive && !oldActive
 		switch {
 		case offboard && !suppressed:
 			reason := fmt.Sprintf("marked inactive by authoritative source %s", a.src.Name)
-			if cur == nil {
+			if p.cur == nil {
 				reason = fmt.Sprintf("removed by authoritative source %s", a.src.Name)
 			}
-			sup = store.Suppression{Key: key, Reason: reason, SourceID: a.src.ID, DropID: a.dropID}
+			sup = store.Suppression{Key: p.key, Reason: reason, SourceID: a.src.ID, DropID: a.dropID}
 			if err := a.tx.Suppress(&sup); err != nil {
-				return err
+				return store.Recipient{}, err
 			}
 			suppressed, a.noSuppressions = true, false
 			a.counts.Suppressed++
 		case reinstate && suppressed:
 			if err := a.tx.Lift(sup.ID, "source "+a.src.Name, "listed as active again by authoritative source "+a.src.Name); err != nil {
-				return err
+				return store.Recipient{}, err
 			}
 			suppressed = false
 		}
 	}
-	if suppressed && cur != nil && cur.Status == schema.StatusActive {
+	if suppressed && p.cur != nil && p.cur.Status == schema.StatusActive {
 		a.counts.Suppressed++ // added or updated, but offboarded
 	}
 	m := Merge(asserts, a.sources, suppressed)
-	next := store.Recipient{Key: key, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName,
+	next := store.Recipient{Key: p.key, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName,
 		Attrs: m.Attrs, Status: m.Status, CreatedSeq: a.seq, UpdatedSeq: a.seq}
 	if exists {
 		next.CreatedSeq = rec.CreatedSeq
@@ -163,57 +240,47 @@ func (a *applier) derive(key string, cur, old *store.Assertion, op store.ChangeO
 		next.Email, next.FirstName, next.LastName = rec.Email, rec.FirstName, rec.LastName
 	}
 	if next.Email == "" {
-		next.Email = key
+		next.Email = p.key
 	}
-	for _, g := range m.Groups {
-		id, err := a.tx.GroupID(g.SourceID, g.Name)
-		if err != nil {
-			return err
-		}
-		next.GroupIDs = append(next.GroupIDs, id)
-	}
-	slices.Sort(next.GroupIDs)
-	next.GroupIDs = slices.Compact(next.GroupIDs)
-	if exists && sameRecipient(&rec, &next) {
-		return nil
-	}
-	return a.tx.SaveRecipient(&next, exists)
+	var err error
+	next.GroupIDs, err = a.groupIDs(m.Groups)
+	return next, err
 }
 
-// addNew applies an addition in an organisation that had no recipients:
-// the person has no other assertion, no recipient and no suppression yet,
-// so the merge is this one assertion and rows are inserted in batches.
-func (a *applier) addNew(c store.Change) error {
-	n := c.Assertion
-	n.SourceID, n.Seq, n.DropID = a.src.ID, a.seq, a.dropID
-	r := store.Recipient{Key: n.Key, Email: n.Email, FirstName: n.FirstName, LastName: n.LastName, Attrs: n.Attrs,
-		Status: store.StatusActive, CreatedSeq: a.seq, UpdatedSeq: a.seq}
+// groupIDs returns the ids of groups, ascending.
+func (a *applier) groupIDs(groups []GroupRef) ([]int64, error) {
+	var ids []int64
+	for _, g := range groups {
+		id, err := a.tx.GroupID(g.SourceID, g.Name)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// newPerson is merge for someone nobody else lists, who has no recipient
+// and is not offboarded (most of a first ingest): the recipient is this one
+// assertion, as Merge would make it, without its bookkeeping.
+func (a *applier) newPerson(cur *store.Assertion) (store.Recipient, error) {
+	r := store.Recipient{Key: cur.Key, Email: cur.Email, FirstName: cur.FirstName, LastName: cur.LastName,
+		Attrs: cur.Attrs, Status: store.StatusInactive, CreatedSeq: a.seq, UpdatedSeq: a.seq}
 	if r.Email == "" {
 		r.Email = r.Key
 	}
-	switch {
-	case n.Status == schema.StatusInactive && a.src.Authoritative && !a.withdrawOnly:
-		sup := store.Suppression{Key: n.Key, SourceID: a.src.ID, DropID: a.dropID,
-			Reason: fmt.Sprintf("marked inactive by authoritative source %s", a.src.Name)}
-		if err := a.tx.Suppress(&sup); err != nil {
-			return err
-		}
-		a.counts.Suppressed++
-		r.Status = store.StatusOffboarded
-	case n.Status == schema.StatusInactive:
-		r.Status = store.StatusInactive
-	default:
-		for _, g := range n.Groups {
-			id, err := a.tx.GroupID(a.src.ID, g)
-			if err != nil {
-				return err
-			}
-			r.GroupIDs = append(r.GroupIDs, id)
-		}
-		slices.Sort(r.GroupIDs)
-		r.GroupIDs = slices.Compact(r.GroupIDs)
+	if cur.Status != schema.StatusActive {
+		return r, nil
 	}
-	return a.tx.AddNew(n, r)
+	r.Status = store.StatusActive
+	groups := make([]GroupRef, len(cur.Groups))
+	for i, g := range cur.Groups {
+		groups[i] = GroupRef{SourceID: a.src.ID, Name: g}
+	}
+	var err error
+	r.GroupIDs, err = a.groupIDs(groups)
+	return r, err
 }
 
 func sameRecipient(a, b *store.Recipient) bool {

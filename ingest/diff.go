@@ -14,18 +14,15 @@ import (
 	"muster/store"
 )
 
-// The diff keeps, per key of the source's snapshot, the content hash with
-// three flag bits in the top of one word: a million keys cost a string and
-// a uint64 each.
-const (
-	flagSeen     = 1 << 63 // listed in this drop (or protected by an invalid row)
-	flagNew      = 1 << 62 // not in the snapshot: added by this drop
-	flagInactive = 1 << 61 // the snapshot row says inactive
-	hashMask     = 1<<61 - 1
-)
+// hashMask keeps the bits of a content hash that are compared (the top
+// three were flags once; stored hashes never have them).
+const hashMask = 1<<61 - 1
 
 type diffResult struct {
 	spill *spill
+	// base is the snapshot a full drop was compared with, for the apply to
+	// write the snapshot index it leaves.
+	base *store.SnapshotIndex
 	// deactivated counts rows going from active to inactive: for the guard
 	// they remove people as surely as a missing row does.
 	deactivated int64
@@ -44,8 +41,11 @@ type differ struct {
 	delta  bool
 	rep    *Report
 	res    *diffResult
-	prev   *keyTable       // full snapshots: the whole snapshot's hashes
-	seen   map[string]int  // deltas: keys seen, with their line
+	base   *store.SnapshotIndex // full snapshots: the snapshot's keys and hashes
+	seen   []uint64             // full snapshots: base rows listed (or protected by an invalid row)
+	fresh  *keyTable            // full snapshots: keys not in the snapshot that the drop lists
+	keyBuf []byte
+	dseen  map[string]int  // deltas: keys seen, with their line
 	uids   map[string]bool // invalid rows' source ids, protecting their owners
 	hasher hash.Hash       // records hash when the caller gave no content hash
 }
@@ -58,6 +58,7 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 	df := &differ{ctx: ctx, in: in, src: src, delta: delta, rep: rep, res: &diffResult{spill: sp}, uids: map[string]bool{}}
 	if err := df.run(d); err != nil {
 		sp.Close()
+		df.res.base.Close()
 		return nil, err
 	}
 	return df.res, nil
@@ -79,23 +80,19 @@ func (df *differ) run(d *Drop) error {
 	defer cancel()
 	loaded := make(chan error, 1)
 	if df.delta {
-		df.seen = map[string]int{}
+		df.dseen = map[string]int{}
 		loaded <- nil
 	} else {
-		df.prev = newKeyTable(int(df.src.Rows))
-		if df.src.ID == 0 || df.src.Rows == 0 {
-			loaded <- nil
-		} else {
-			go func() {
-				loaded <- df.in.Store.SnapshotHashes(ctx, df.src.ID, func(key string, h uint64, st schema.Status) {
-					v := h & hashMask
-					if st == schema.StatusInactive {
-						v |= flagInactive
-					}
-					df.prev.put(key, v)
-				})
-			}()
-		}
+		df.fresh = newKeyTable(0)
+		go func() {
+			// From the index file in a few milliseconds, or from the store.
+			base, err := df.in.Store.LoadSnapshotIndex(ctx, df.src.ID)
+			if err == nil {
+				df.base, df.res.base = base, base
+				df.seen = make([]uint64, (base.Len()+63)/64)
+			}
+			loaded <- err
+		}()
 	}
 	batches := make(chan batch, 16)
 	go produce(ctx, d.Records, df.src, batches)
@@ -182,15 +179,13 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion) error {
 	if r.Key != "" && df.duplicate(r) {
 		return nil
 	}
+	if !df.delta && r.Key != "" {
+		return df.full(r, prepared)
+	}
 	if !r.Valid() {
 		df.rep.Counts.Invalid++
 		switch {
 		case r.Key != "":
-			if !df.delta {
-				if v, ok := df.prev.get(r.Key); ok {
-					df.prev.put(r.Key, v|flagSeen) // kept as it was: never removed for a bad row
-				}
-			}
 		case r.SourceID != "":
 			df.uids[r.SourceID] = true
 		default:
@@ -212,9 +207,13 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion) error {
 		}
 		return df.change(store.OpRemove, a)
 	}
-	prevHash, found, err := df.lookup(r.Key)
-	if err != nil {
-		return err
+	var prevHash uint64
+	found := false
+	if df.src.ID != 0 {
+		var err error
+		if prevHash, found, err = df.in.Store.SnapshotRow(df.ctx, df.src.ID, r.Key); err != nil {
+			return err
+		}
 	}
 	switch {
 	case !found:
@@ -222,34 +221,74 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion) error {
 	case prevHash&hashMask == a.Hash&hashMask:
 		df.rep.Counts.Unchanged++
 		return nil
-	default:
-		if prevHash&flagInactive == 0 && a.Status == schema.StatusInactive {
-			df.res.deactivated++
-		}
-		return df.change(store.OpUpdate, a)
 	}
+	if a.Status == schema.StatusInactive {
+		df.res.deactivated++
+	}
+	return df.change(store.OpUpdate, a)
+}
+
+// full diffs one row of a full snapshot that names a person: added,
+// updated, unchanged, a duplicate, or an invalid row that keeps the person
+// as they were (never removed for a bad row).
+func (df *differ) full(r *schema.Record, a *store.Assertion) error {
+	i, err := df.locate(r.Key, a.Hash, r.Valid())
+	if err != nil {
+		return err
+	}
+	if i < 0 {
+		if _, existed := df.fresh.upsert(r.Key); existed {
+			df.dupProblem(r, 0)
+			return nil
+		}
+		if !r.Valid() {
+			df.rep.Counts.Invalid++
+			return nil
+		}
+		return df.change(store.OpAdd, *a)
+	}
+	if df.seen[i/64]&(1<<(i%64)) != 0 {
+		df.dupProblem(r, 0)
+		return nil
+	}
+	df.seen[i/64] |= 1 << (i % 64)
+	if !r.Valid() {
+		df.rep.Counts.Invalid++
+		return nil
+	}
+	hash, st := df.base.Entry(i)
+	if hash&hashMask == a.Hash&hashMask {
+		df.rep.Counts.Unchanged++
+		return nil
+	}
+	if st != schema.StatusInactive && a.Status == schema.StatusInactive {
+		df.res.deactivated++
+	}
+	return df.change(store.OpUpdate, *a)
+}
+
+// locate returns the position of key's row in the snapshot, or -1. A valid
+// row whose content hash is the snapshot row's, not seen yet, is that
+// person's without reading the key back (see SnapshotIndex.Locate).
+func (df *differ) locate(key string, hash uint64, valid bool) (int, error) {
+	return df.base.Locate(key, func(i int) bool {
+		h, _ := df.base.Entry(i)
+		return valid && h&hashMask == hash&hashMask && df.seen[i/64]&(1<<(i%64)) == 0
+	})
 }
 
 // duplicate reports (and marks invalid) a second row for the same person in
-// one drop: which of the two is right cannot be known.
+// a delta: which of the two is right cannot be known. (Full snapshots find
+// theirs in full.)
 func (df *differ) duplicate(r *schema.Record) bool {
-	if df.delta {
-		if first, ok := df.seen[r.Key]; ok {
-			df.dupProblem(r, first)
-			return true
-		}
-		df.seen[r.Key] = r.Line
+	if !df.delta {
 		return false
 	}
-	s, ok := df.prev.upsert(r.Key)
-	if ok && s.val&flagSeen != 0 {
-		df.dupProblem(r, 0)
+	if first, ok := df.dseen[r.Key]; ok {
+		df.dupProblem(r, first)
 		return true
 	}
-	if !ok {
-		s.val = flagNew
-	}
-	s.val |= flagSeen
+	df.dseen[r.Key] = r.Line
 	return false
 }
 
@@ -262,18 +301,6 @@ func (df *differ) dupProblem(r *schema.Record, first int) {
 		df.rep.addProblem(schema.Problem{Line: r.Line, Column: "email", Code: "duplicate_email", Severity: schema.SeverityError, Message: msg})
 	}
 	df.rep.Counts.Invalid++
-}
-
-// lookup returns the snapshot's hash for key (with flags for full drops).
-func (df *differ) lookup(key string) (uint64, bool, error) {
-	if !df.delta {
-		v, ok := df.prev.get(key)
-		return v, ok && v&flagNew == 0, nil
-	}
-	if df.src.ID == 0 {
-		return 0, false, nil
-	}
-	return df.in.Store.SnapshotRow(df.ctx, df.src.ID, key)
 }
 
 func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
@@ -292,12 +319,18 @@ func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
 // except those an invalid row may describe.
 func (df *differ) removals() error {
 	var keys []string
-	df.prev.each(func(k []byte, v uint64) {
-		if v&flagSeen == 0 {
-			keys = append(keys, string(k))
+	for i := range df.base.Len() {
+		if df.seen[i/64]&(1<<(i%64)) != 0 {
+			continue
 		}
-	})
-	df.prev = nil // the biggest allocation of the drop: let it go before apply
+		k, err := df.base.Key(i, df.keyBuf)
+		if err != nil {
+			return err
+		}
+		df.keyBuf = k
+		keys = append(keys, string(k))
+	}
+	df.seen, df.fresh = nil, nil
 	slices.Sort(keys)
 	for _, k := range keys {
 		if len(df.uids) > 0 && df.src.ID != 0 {

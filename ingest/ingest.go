@@ -218,6 +218,7 @@ func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, e
 		return nil, err
 	}
 	defer res.spill.Close()
+	defer res.base.Close()
 	rep.Timings.ReadMS = time.Since(start).Milliseconds()
 	if d.Info != nil {
 		info := d.Info()
@@ -251,7 +252,7 @@ func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, e
 	}
 	switch rep.Decision {
 	case Applied:
-		err = in.applyDrop(ctx, &drop, src, rep, res.spill.each, int64(res.spill.Len()), opt, false)
+		err = in.applyDrop(ctx, &drop, src, rep, res.spill.each, int64(res.spill.Len()), opt, false, res.base)
 	case Held:
 		sample(rep, res.spill)
 		finish()
@@ -351,8 +352,10 @@ func sample(rep *Report, sp *spill) {
 }
 
 // applyDrop applies a drop's changes in one transaction with its outcome.
+// base, if set, is the snapshot the changes were computed against: the
+// source must still hold exactly it.
 func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
-	each func(func(store.Change) error) error, total int64, opt Options, withdrawOnly bool) error {
+	each func(func(store.Change) error) error, total int64, opt Options, withdrawOnly bool, base *store.SnapshotIndex) error {
 	applyStart := time.Now()
 	tx, err := in.Store.Begin(ctx, d.OrgID)
 	if err != nil {
@@ -364,10 +367,12 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	if err != nil {
 		return err
 	}
-	if cur.Seq != d.BaseSeq {
+	if cur.Seq != d.BaseSeq || (base != nil && cur.SnapshotToken != base.Token) {
 		return schema.Errorf(schema.EConflict,
 			"source %s changed while drop %d was computed (another drop was applied): ingest it again", src.Name, d.ID)
 	}
+	ix := in.indexWriter(cur, base)
+	defer ix.abort()
 	seq, err := tx.NextSeq()
 	if err != nil {
 		return err
@@ -379,9 +384,38 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	a.withdrawOnly = withdrawOnly
 	rows := cur.Rows
 	var done int64
+	batch := make([]store.Change, 0, applyBatch)
+	inBatch := make(map[string]bool, applyBatch)
+	half := false
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := a.apply(batch); err != nil {
+			return fmt.Errorf("apply changes from %s: %w", batch[0].Key, err)
+		}
+		before := done
+		done += int64(len(batch))
+		batch = batch[:0]
+		clear(inBatch)
+		if before>>16 != done>>16 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			in.progress("apply", done, total)
+		}
+		if !half && total/2 > 0 && done >= total/2 {
+			half = true
+			in.hook("apply-half")
+		}
+		return nil
+	}
 	err = prefetch(ctx, each)(func(c store.Change) error {
-		if err := a.apply(c); err != nil {
-			return fmt.Errorf("apply %s %s: %w", c.Op, c.Key, err)
+		if inBatch[c.Key] {
+			// A batch holds distinct people (see applier).
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		switch c.Op {
 		case store.OpAdd:
@@ -390,18 +424,17 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 			rows--
 		}
 		rep.addSample(c.Op, c.Key, c.Line)
-		done++
-		if done&0xffff == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			in.progress("apply", done, total)
-		}
-		if done == total/2 {
-			in.hook("apply-half")
+		ix.add(c)
+		batch = append(batch, c)
+		inBatch[c.Key] = true
+		if len(batch) == applyBatch {
+			return flush()
 		}
 		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return err
 	}
@@ -411,6 +444,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	rep.Decision, rep.Seq = Applied, seq
 	rep.Timings.ApplyMS = time.Since(applyStart).Milliseconds()
 	rep.Timings.TotalMS = time.Since(rep.Started).Milliseconds()
+	ix.commit(tx, src.ID)
 	d.Status, d.Seq, d.Report, d.DecidedBy = store.DropApplied, seq, rep.JSON(), opt.By
 	if err := tx.FinishDrop(*d); err != nil {
 		return err

@@ -60,7 +60,7 @@ func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, o
 	}
 	rep.Sample, rep.Counts.Suppressed = nil, 0
 	each := func(fn func(store.Change) error) error { return in.Store.HeldChanges(ctx, d.ID, fn) }
-	if err := in.applyDrop(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, false); err != nil {
+	if err := in.applyDrop(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, false, nil); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -168,7 +168,7 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 		return nil, err
 	}
 	rep.DropID = d.ID
-	if err := in.applyDrop(ctx, &d, src, rep, sp.each, int64(sp.Len()), opt, removal); err != nil {
+	if err := in.applyDrop(ctx, &d, src, rep, sp.each, int64(sp.Len()), opt, removal, nil); err != nil {
 		in.abandon(&d, err)
 		return nil, err
 	}
@@ -272,10 +272,17 @@ func (in *Ingester) rederiveSource(ctx context.Context, orgID int64, src store.S
 	if err != nil {
 		return err
 	}
-	for _, k := range sortedKeys(keys) {
-		if _, err := a.rederive(k); err != nil {
+	keys = sortedKeys(keys)
+	for len(keys) > 0 {
+		n := min(len(keys), applyBatch)
+		people := make([]change, n)
+		for i, k := range keys[:n] {
+			people[i].key = k
+		}
+		if err := a.derive(people); err != nil {
 			return err
 		}
+		keys = keys[n:]
 	}
 	return tx.Commit()
 }
@@ -324,7 +331,7 @@ func rederiver(tx *store.Tx) (*applier, error) {
 }
 
 func (a *applier) rederive(key string) (store.Recipient, error) {
-	if err := a.derive(key, nil, nil, 0); err != nil {
+	if err := a.derive([]change{{key: key}}); err != nil {
 		return store.Recipient{}, err
 	}
 	rec, _, err := a.tx.Recipient(key)

@@ -3,63 +3,220 @@ package store
 import (
 	"fmt"
 	"strings"
+
+	"muster/schema"
 )
 
-// bulkRows is how many rows one multi-row INSERT carries: one statement per
-// 64 people instead of 64 cuts the per-statement cost of a first ingest.
+// An apply works on batches of people: each of the methods below reads or
+// writes many rows in one statement, so a drop costs a few statements per
+// few hundred people instead of several per person (each statement is a
+// round trip through database/sql and cgo that costs more than SQLite's
+// own work on a row).
+
+// bulkRows is how many rows one multi-row INSERT carries at most; fewer
+// rows go in statements of a power of two rows, so a transaction prepares
+// at most a handful of variants of each.
 const bulkRows = 64
 
-// AddNew queues a new snapshot row and the new recipient it makes, for an
-// organisation that had no recipients before this transaction (the first
-// ingest): nothing needs reading, so rows are inserted many at a time.
-// FlushNew must be called before anything reads them.
-func (t *Tx) AddNew(a Assertion, r Recipient) error {
-	t.newAsserts = append(t.newAsserts, a)
-	t.newRecips = append(t.newRecips, r)
-	if len(t.newAsserts) >= bulkRows {
-		return t.FlushNew()
-	}
-	return nil
+// keyListMax bounds how many keys one IN list binds.
+const keyListMax = 512
+
+// InsertAssertions adds new snapshot rows, which must all be of one source
+// and one drop (an apply's): a row that exists already is a conflict.
+func (t *Tx) InsertAssertions(as []Assertion) error {
+	return t.putAssertions(as, false)
 }
 
-// FlushNew inserts the rows AddNew queued. The source, seq and drop are
-// the same for every row of a drop: they are written into the statement
-// (integers from the store, so safe to format) instead of bound per row.
-func (t *Tx) FlushNew() error {
-	n := len(t.newAsserts)
-	if n == 0 {
+// ReplaceAssertions overwrites the snapshot rows with the keys of as (or
+// adds them), all of one source and one drop. Callers keep the replaced
+// versions first (ArchiveAssertions).
+func (t *Tx) ReplaceAssertions(as []Assertion) error {
+	return t.putAssertions(as, true)
+}
+
+func (t *Tx) putAssertions(as []Assertion, replace bool) error {
+	if len(as) == 0 {
 		return nil
 	}
-	first := &t.newAsserts[0]
+	first := &as[0]
+	t.touch(first.SourceID)
 	args := t.bulkArgs[:0]
-	for i := range t.newAsserts {
-		a := &t.newAsserts[i]
+	for i := range as {
+		a := &as[i]
 		if a.SourceID != first.SourceID || a.Seq != first.Seq || a.DropID != first.DropID {
 			return fmt.Errorf("add snapshot rows: rows of different drops in one batch")
 		}
 		args = append(args, a.Key, a.Line, int64(a.Hash), a.Status, encodeData(a))
 	}
-	consts := fmt.Sprintf("%d,%d,%d,", first.SourceID, first.Seq, first.DropID)
-	if _, err := t.exec("add snapshot rows", bulkInsert(`INSERT INTO snapshot(source_id, seq, drop_id, key, line, hash,
-		status, data) VALUES`, consts, 5, n), args...); err != nil {
-		return err
+	t.bulkArgs = args[:0]
+	tail := ""
+	if replace {
+		tail = ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
+			line=excluded.line, hash=excluded.hash, status=excluded.status, data=excluded.data`
 	}
-	args = args[:0]
-	r0 := &t.newRecips[0]
-	for i := range t.newRecips {
-		r := &t.newRecips[i]
-		if r.CreatedSeq != r0.CreatedSeq || r.UpdatedSeq != r0.UpdatedSeq {
-			return fmt.Errorf("add recipients: rows of different drops in one batch")
+	// The source, seq and drop are the same for every row of a drop: they
+	// are written into the statement (integers from the store, so safe to
+	// format) instead of bound per row.
+	consts := fmt.Sprintf("%d,%d,%d,", first.SourceID, first.Seq, first.DropID)
+	return t.bulkExec("add snapshot rows", `INSERT INTO snapshot(source_id, seq, drop_id, key, line, hash, status, data) VALUES`,
+		consts, tail, 5, args)
+}
+
+// ArchiveAssertions keeps the source's current rows for keys as versions
+// replaced by the drop with seq until, and returns the status of each row
+// there was (a key without a row is absent from the map). The rows stay
+// current until replaced or deleted.
+func (t *Tx) ArchiveAssertions(sourceID int64, keys []string, until int64) (map[string]schema.Status, error) {
+	out := make(map[string]schema.Status, len(keys))
+	err := t.eachKeyList(keys, func(in string, args []any) error {
+		st, err := t.stmt(`INSERT INTO snapshot_history(source_id, key, seq, drop_id, line, hash, status, data, until_seq)
+			SELECT source_id, key, seq, drop_id, line, hash, status, data, ?2 FROM snapshot
+			WHERE source_id=?1 AND key IN (` + in + `) RETURNING key, status`)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(t.ctx, append([]any{sourceID, until}, args...)...)
+		if err != nil {
+			return wrapErr(err, "keep snapshot versions")
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var s schema.Status
+			if err := rows.Scan(&k, &s); err != nil {
+				return wrapErr(err, "keep snapshot versions")
+			}
+			out[k] = s
+		}
+		return wrapErr(rows.Err(), "keep snapshot versions")
+	})
+	return out, err
+}
+
+// DeleteAssertions removes the source's rows for keys (ArchiveAssertions
+// keeps them first).
+func (t *Tx) DeleteAssertions(sourceID int64, keys []string) error {
+	if len(keys) > 0 {
+		t.touch(sourceID)
+	}
+	return t.eachKeyList(keys, func(in string, args []any) error {
+		_, err := t.exec("remove snapshot rows", `DELETE FROM snapshot WHERE source_id=?1 AND key IN (`+in+`)`,
+			append([]any{sourceID}, args...)...)
+		return err
+	})
+}
+
+// AssertionsOf returns the current assertions about keys by the given
+// sources (which the caller took from this organisation), by key.
+func (t *Tx) AssertionsOf(keys []string, sourceIDs []int64) (map[string][]Assertion, error) {
+	out := map[string][]Assertion{}
+	if len(sourceIDs) == 0 {
+		return out, nil
+	}
+	err := t.eachKeyList(keys, func(in string, args []any) error {
+		st, err := t.stmt(`SELECT ` + assertionCols + ` FROM snapshot WHERE source_id IN (` + formatIDs(sourceIDs) +
+			`) AND key IN (` + in + `)`)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(t.ctx, args...)
+		if err != nil {
+			return wrapErr(err, "assertions")
+		}
+		return eachAssertion(rows, func(a Assertion) error { out[a.Key] = append(out[a.Key], a); return nil })
+	})
+	return out, err
+}
+
+// RecipientsOf returns the organisation's recipients with those keys, by key.
+func (t *Tx) RecipientsOf(keys []string) (map[string]Recipient, error) {
+	return queryByKey(t, keys, "recipients", `SELECT `+recipientCols+` FROM recipients WHERE org_id=?1 AND key IN (%s)`,
+		func(sc scanner) (Recipient, string, error) { r, err := scanRecipient(sc); return r, r.Key, err })
+}
+
+// ActiveSuppressionsOf returns the suppressions of keys that are not
+// lifted, by key.
+func (t *Tx) ActiveSuppressionsOf(keys []string) (map[string]Suppression, error) {
+	return queryByKey(t, keys, "suppressions", `SELECT `+suppressionCols+` FROM suppressions p
+		LEFT JOIN sources s ON s.id=p.source_id WHERE p.org_id=?1 AND p.key IN (%s) AND p.lifted_at IS NULL`,
+		func(sc scanner) (Suppression, string, error) { p, err := scanSuppression(sc); return p, p.Key, err })
+}
+
+// queryByKey runs q (whose ?1 is the organisation and %s the IN list) for
+// keys and returns the rows scan reads, by key.
+func queryByKey[T any](t *Tx, keys []string, what, q string, scan func(scanner) (T, string, error)) (map[string]T, error) {
+	out := make(map[string]T, len(keys))
+	err := t.eachKeyList(keys, func(in string, args []any) error {
+		st, err := t.stmt(fmt.Sprintf(q, in))
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(t.ctx, append([]any{t.org}, args...)...)
+		if err != nil {
+			return wrapErr(err, "%s", what)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, k, err := scan(rows)
+			if err != nil {
+				return wrapErr(err, "%s", what)
+			}
+			out[k] = v
+		}
+		return wrapErr(rows.Err(), "%s", what)
+	})
+	return out, err
+}
+
+// InsertRecipients adds new recipients, all made by one drop (same created
+// and updated seq): a recipient that exists already is a conflict.
+func (t *Tx) InsertRecipients(rs []Recipient) error {
+	return t.putRecipients(rs, "")
+}
+
+// UpdateRecipients overwrites existing recipients (keeping when each was
+// created), all updated by one drop.
+func (t *Tx) UpdateRecipients(rs []Recipient) error {
+	return t.putRecipients(rs, ` ON CONFLICT(org_id, key) DO UPDATE SET email=excluded.email,
+		first_name=excluded.first_name, last_name=excluded.last_name, attrs=excluded.attrs, status=excluded.status,
+		group_ids=excluded.group_ids, updated_seq=excluded.updated_seq`)
+}
+
+func (t *Tx) putRecipients(rs []Recipient, tail string) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	r0 := &rs[0]
+	args := t.bulkArgs[:0]
+	for i := range rs {
+		r := &rs[i]
+		r.OrgID = t.org
+		if r.UpdatedSeq != r0.UpdatedSeq || (tail == "" && r.CreatedSeq != r0.CreatedSeq) {
+			return fmt.Errorf("save recipients: rows of different drops in one batch")
 		}
 		args = append(args, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs))
 	}
-	consts = fmt.Sprintf("%d,%d,%d,", t.org, r0.CreatedSeq, r0.UpdatedSeq)
-	if _, err := t.exec("add recipients", bulkInsert(`INSERT INTO recipients(org_id, created_seq, updated_seq, key, email,
-		first_name, last_name, attrs, status, group_ids) VALUES`, consts, 7, n), args...); err != nil {
-		return err
-	}
 	t.bulkArgs = args[:0]
-	t.newAsserts, t.newRecips = t.newAsserts[:0], t.newRecips[:0]
+	// created_seq of an update is not written (ON CONFLICT leaves it).
+	consts := fmt.Sprintf("%d,%d,%d,", t.org, r0.CreatedSeq, r0.UpdatedSeq)
+	return t.bulkExec("save recipients", `INSERT INTO recipients(org_id, created_seq, updated_seq, key, email,
+		first_name, last_name, attrs, status, group_ids) VALUES`, consts, tail, 7, args)
+}
+
+// bulkExec runs head VALUES rows (each the constants then cols
+// placeholders) then tail, for the rows whose values are args, in
+// statements of bulkRows rows and then of powers of two.
+func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) error {
+	for n := len(args) / cols; n > 0; {
+		k := bulkRows
+		for k > n {
+			k /= 2
+		}
+		if _, err := t.exec(what, bulkInsert(head, consts, cols, k)+tail, args[:k*cols]...); err != nil {
+			return err
+		}
+		args, n = args[k*cols:], n-k
+	}
 	return nil
 }
 
@@ -68,4 +225,30 @@ func (t *Tx) FlushNew() error {
 func bulkInsert(head, consts string, cols, n int) string {
 	row := "(" + consts + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
 	return head + strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+}
+
+// eachKeyList calls fn with an IN list of placeholders and the keys bound
+// to them, at most keyListMax keys a call. The list is padded to a power of
+// two by repeating the last key (an IN list is a set), so a transaction
+// prepares only a few variants of each statement.
+func (t *Tx) eachKeyList(keys []string, fn func(in string, args []any) error) error {
+	for len(keys) > 0 {
+		n := min(len(keys), keyListMax)
+		size := 8
+		for size < n {
+			size *= 2
+		}
+		args := make([]any, size)
+		for i := range args {
+			args[i] = keys[min(i, n-1)]
+		}
+		// Plain placeholders: SQLite numbers them after the statement's own
+		// ?1, ?2 written before the list, which callers bind first.
+		in := strings.TrimSuffix(strings.Repeat("?,", size), ",")
+		if err := fn(in, args); err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ func (t *Tx) RewriteAssertions(sourceID int64, fn func(*Assertion) bool) error {
 	if _, err := t.Source(sourceID); err != nil {
 		return err
 	}
+	t.touch(sourceID)
 	type table struct {
 		name, sel, upd string
 		byKey          bool

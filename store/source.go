@@ -126,16 +126,18 @@ type Source struct {
 	Rows      int64  `json:"rows"`
 	CreatedAt string `json:"created_at"`
 	RemovedAt string `json:"removed_at,omitempty"`
+	// SnapshotToken names the state of the snapshot (see snapindex.go).
+	SnapshotToken int64 `json:"-"`
 }
 
 const sourceCols = `id, org_id, name, kind, mode, priority, authoritative, max_remove_percent,
-	max_remove_count, max_invalid_percent, attrs, seq, rows, created_at, coalesce(removed_at, '')`
+	max_remove_count, max_invalid_percent, attrs, seq, rows, created_at, coalesce(removed_at, ''), snapshot_token`
 
 func scanSource(sc interface{ Scan(...any) error }) (Source, error) {
 	var s Source
 	err := sc.Scan(&s.ID, &s.OrgID, &s.Name, &s.Kind, &s.Mode, &s.Priority, &s.Authoritative,
 		&s.MaxRemovePercent, &s.MaxRemoveCount, &s.MaxInvalidPercent, &s.Attrs, &s.Seq, &s.Rows,
-		&s.CreatedAt, &s.RemovedAt)
+		&s.CreatedAt, &s.RemovedAt, &s.SnapshotToken)
 	return s, err
 }
 

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 
 	"muster/schema"
 )
@@ -21,10 +23,11 @@ type Tx struct {
 	org   int64
 	stmts map[string]*sql.Stmt
 	group map[groupKey]int64
-	// rows queued by AddNew
-	newAsserts []Assertion
-	newRecips  []Recipient
-	bulkArgs   []any
+	// reused by the bulk statements
+	bulkArgs []any
+	// tokens holds the sources whose snapshot rows the transaction wrote,
+	// with the snapshot token to record for each (0: draw one at commit).
+	tokens map[int64]int64
 }
 
 type groupKey struct {
@@ -39,12 +42,13 @@ func (s *Store) Begin(ctx context.Context, orgID int64) (*Tx, error) {
 	if err != nil {
 		return nil, wrapErr(err, "begin")
 	}
-	return &Tx{s: s, ctx: ctx, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{}}, nil
+	return &Tx{s: s, ctx: ctx, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{},
+		tokens: map[int64]int64{}}, nil
 }
 
 // Commit makes everything done in the transaction durable at once.
 func (t *Tx) Commit() error {
-	if err := t.FlushNew(); err != nil {
+	if err := t.saveTokens(); err != nil {
 		return err
 	}
 	t.closeStmts()
@@ -60,6 +64,41 @@ func (t *Tx) Rollback() error {
 	}
 	return err
 }
+
+// touch records that the transaction writes the source's snapshot rows:
+// its snapshot token changes at commit, so no index file of the state
+// before is used again. Every method writing snapshot rows calls it.
+func (t *Tx) touch(sourceID int64) {
+	if _, ok := t.tokens[sourceID]; !ok {
+		t.tokens[sourceID] = 0
+	}
+}
+
+// NewSnapshotToken draws the snapshot token the source gets when the
+// transaction commits, so that an index file of the state the transaction
+// leaves can be written under it before (see snapindex.go).
+func (t *Tx) NewSnapshotToken(sourceID int64) int64 {
+	tok := newToken()
+	t.tokens[sourceID] = tok
+	return tok
+}
+
+// saveTokens records a new snapshot token for each source whose snapshot
+// the transaction wrote.
+func (t *Tx) saveTokens() error {
+	for id, tok := range t.tokens {
+		if tok == 0 {
+			tok = newToken()
+		}
+		if _, err := t.exec("snapshot token", `UPDATE sources SET snapshot_token=? WHERE id=? AND org_id=?`, tok, id, t.org); err != nil {
+			return err
+		}
+	}
+	clear(t.tokens)
+	return nil
+}
+
+func newToken() int64 { return rand.Int64N(math.MaxInt64) + 1 }
 
 func (t *Tx) closeStmts() {
 	for q, st := range t.stmts {
@@ -189,6 +228,7 @@ func (t *Tx) Assertions(key string, sourceIDs []int64) ([]Assertion, error) {
 // Assert makes a the source's current assertion about a.Key. If old is not
 // nil it is the assertion a replaces, kept as a version until a.Seq.
 func (t *Tx) Assert(a Assertion, old *Assertion) error {
+	t.touch(a.SourceID)
 	if old == nil {
 		_, err := t.exec("add snapshot row", `INSERT INTO snapshot(source_id, key, seq, drop_id, line, hash, status, data)
 			VALUES(?,?,?,?,?,?,?,?)`, assertionArgs(&a)...)
@@ -205,6 +245,7 @@ func (t *Tx) Assert(a Assertion, old *Assertion) error {
 
 // Withdraw removes the source's assertion old, kept as a version until seq.
 func (t *Tx) Withdraw(old Assertion, seq int64) error {
+	t.touch(old.SourceID)
 	if err := t.archive(old, seq); err != nil {
 		return err
 	}

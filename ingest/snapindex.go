@@ -1,0 +1,77 @@
+package ingest
+
+import (
+	"muster/store"
+)
+
+// indexUpdate writes, during an apply, the snapshot index file of the
+// state the apply leaves (store/snapindex.go), so the next diff of the
+// source reads its snapshot from the file. It is a cache: when anything
+// fails the apply goes on without it, and the next diff reads the store.
+// Its methods do nothing on a nil indexUpdate.
+type indexUpdate struct {
+	in   *Ingester
+	w    *store.SnapshotIndexWriter
+	base *store.SnapshotIndex // opened here, closed here
+}
+
+// indexWriter starts the index update of an apply to src (as read in the
+// apply's transaction). base is the snapshot the drop was diffed against,
+// or nil: then the index file of the source's current snapshot, if there
+// is one, is the base.
+func (in *Ingester) indexWriter(src store.Source, base *store.SnapshotIndex) *indexUpdate {
+	u := &indexUpdate{in: in}
+	if base == nil {
+		var err error
+		if base, err = in.Store.OpenSnapshotIndex(src); err != nil {
+			return nil
+		}
+		u.base = base
+	}
+	w, err := in.Store.NewSnapshotIndexWriter(base)
+	if err != nil {
+		u.fail(err)
+		return nil
+	}
+	u.w = w
+	return u
+}
+
+func (u *indexUpdate) add(c store.Change) {
+	if u == nil || u.w == nil {
+		return
+	}
+	if err := u.w.Add(c.Op, c.Key, c.Hash, c.Status); err != nil {
+		u.fail(err)
+	}
+}
+
+// commit puts the file in place under the snapshot token tx will commit.
+func (u *indexUpdate) commit(tx *store.Tx, sourceID int64) {
+	if u == nil || u.w == nil {
+		return
+	}
+	if err := u.w.Commit(tx.NewSnapshotToken(sourceID)); err != nil {
+		u.fail(err)
+		return
+	}
+	u.w = nil
+	u.abort()
+}
+
+func (u *indexUpdate) fail(err error) {
+	u.in.logger().Warn("snapshot index not written: the next drop reads the store", "err", err)
+	u.abort()
+}
+
+func (u *indexUpdate) abort() {
+	if u == nil {
+		return
+	}
+	if u.w != nil {
+		u.w.Abort()
+		u.w = nil
+	}
+	u.base.Close()
+	u.base = nil
+}

@@ -1,0 +1,587 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/bits"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"muster/schema"
+)
+
+// A snapshot index is a cache, in a file beside the store, of what a diff
+// reads of a source's snapshot: every row's key and content hash. Reading
+// a million rows out of SQLite takes over a second; reading the file takes
+// a few milliseconds, and holds 24 bytes a row in memory.
+//
+// The store stays the truth. Every transaction that writes a source's
+// snapshot rows gives the source a new random snapshot token (Tx.touch),
+// and a file is used only when it names the token the source has now, its
+// checksums hold and its contents are consistent; otherwise the index is
+// built from SQLite. An apply writes the file of the state it leaves, under
+// the token it is about to commit, before it commits: a crash before the
+// commit leaves a file whose token the store never got, a crash after it
+// the right file or the previous one (whose token is gone). Files are never
+// synced: one an OS crash damages fails its checksum.
+//
+// File layout (little endian): a 64-byte header; the keys, each as a
+// uvarint length and its bytes; then one 24-byte entry a key, in key hash
+// order (the key hash is seeded per index, so nobody can choose keys that
+// collide): key hash, content hash, offset and length of the key, status.
+
+const (
+	indexMagic      = "MUSTSIX1"
+	indexHeaderSize = 64
+	indexEntrySize  = 24
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type indexEntry struct {
+	kh   uint64
+	hash uint64
+	off  uint32 // of the key's bytes in the keys section
+	klen uint16
+	st   schema.Status
+}
+
+// SnapshotIndex holds a source's snapshot keys and content hashes, looked
+// up by key hash. Keys themselves are read only when asked for (Key).
+type SnapshotIndex struct {
+	SourceID int64
+	// Token is the snapshot token of the state the index describes.
+	Token int64
+	// FromFile says the index was read from its file, not built from SQLite.
+	FromFile bool
+	seed     uint64
+	ents     []indexEntry // by key hash, each key hash once
+	dir      []uint32     // dir[b]: first entry whose key hash's top bits are >= b
+	shift    uint
+	keys     io.ReaderAt // keys section, at keysOff
+	keysOff  int64
+	keysLen  int64
+	keysSum  uint32 // CRC-32C of the keys section
+	file     *os.File
+	buf      []byte
+}
+
+// Len returns the number of rows.
+func (ix *SnapshotIndex) Len() int { return len(ix.ents) }
+
+// KeyHash returns the index's hash of a key.
+func (ix *SnapshotIndex) KeyHash(key string) uint64 { return keyHash(ix.seed, key) }
+
+// Find returns the position of the row whose key has hash kh, or -1. The
+// row's key is the one asked for unless two keys share a 64-bit hash: a
+// caller that must be sure compares Key.
+func (ix *SnapshotIndex) Find(kh uint64) int {
+	if len(ix.ents) == 0 {
+		return -1
+	}
+	b := kh >> ix.shift
+	for i := ix.dir[b]; i < ix.dir[b+1]; i++ {
+		switch e := ix.ents[i].kh; {
+		case e == kh:
+			return int(i)
+		case e > kh:
+			return -1
+		}
+	}
+	return -1
+}
+
+// Locate returns the position of key's row, or -1 when the snapshot does
+// not hold key. Rows are found by key hash; the key of the row found is
+// read back to compare unless sure(i) says the caller needs no more (a
+// diff whose row has the same content hash, which covers the address: the
+// same person beyond doubt). So two keys that share a 64-bit hash are told
+// apart.
+func (ix *SnapshotIndex) Locate(key string, sure func(i int) bool) (int, error) {
+	i := ix.Find(ix.KeyHash(key))
+	if i < 0 || (sure != nil && sure(i)) {
+		return i, nil
+	}
+	k, err := ix.Key(i, ix.buf)
+	if err != nil {
+		return 0, err
+	}
+	ix.buf = k
+	if string(k) != key {
+		return -1, nil
+	}
+	return i, nil
+}
+
+// Entry returns the content hash and status of the row at position i.
+func (ix *SnapshotIndex) Entry(i int) (hash uint64, st schema.Status) {
+	e := &ix.ents[i]
+	return e.hash, e.st
+}
+
+// Key reads the key of the row at position i into buf.
+func (ix *SnapshotIndex) Key(i int, buf []byte) ([]byte, error) {
+	e := &ix.ents[i]
+	buf = slices.Grow(buf[:0], int(e.klen))[:e.klen]
+	if _, err := ix.keys.ReadAt(buf, ix.keysOff+int64(e.off)); err != nil {
+		return nil, fmt.Errorf("snapshot index: read key: %w", err)
+	}
+	return buf, nil
+}
+
+// Close releases the index's file.
+func (ix *SnapshotIndex) Close() error {
+	if ix == nil || ix.file == nil {
+		return nil
+	}
+	err := ix.file.Close()
+	ix.file = nil
+	return err
+}
+
+// indexDir is where the store keeps its snapshot index files.
+func (s *Store) indexDir() string { return s.path + "-index" }
+
+func (s *Store) indexPath(sourceID int64) string {
+	return filepath.Join(s.indexDir(), "source-"+strconv.FormatInt(sourceID, 10)+".idx")
+}
+
+// LoadSnapshotIndex returns the index of the source's current snapshot:
+// its file when that describes the snapshot the source holds now, else one
+// built from the store. Its Token says which state it describes: an apply
+// based on it must find the source's token unchanged.
+func (s *Store) LoadSnapshotIndex(ctx context.Context, sourceID int64) (*SnapshotIndex, error) {
+	src := Source{ID: sourceID}
+	if sourceID != 0 {
+		err := s.db.QueryRowContext(ctx, `SELECT rows, snapshot_token FROM sources WHERE id=?`, sourceID).
+			Scan(&src.Rows, &src.SnapshotToken)
+		if err != nil {
+			return nil, wrapErr(err, "source %d", sourceID)
+		}
+	}
+	if src.ID == 0 || src.Rows == 0 {
+		return emptyIndex(src), nil
+	}
+	if src.SnapshotToken != 0 {
+		ix, err := s.readIndex(src)
+		if err == nil {
+			return ix, nil
+		}
+	}
+	return s.buildIndex(ctx, src)
+}
+
+// OpenSnapshotIndex returns src's index from its file, or an ENotFound
+// error when there is no file describing src's current snapshot.
+func (s *Store) OpenSnapshotIndex(src Source) (*SnapshotIndex, error) {
+	if src.ID != 0 && src.Rows == 0 {
+		return emptyIndex(src), nil
+	}
+	if src.ID == 0 || src.SnapshotToken == 0 {
+		return nil, schema.Errorf(schema.ENotFound, "source %d has no snapshot index", src.ID)
+	}
+	ix, err := s.readIndex(src)
+	if err != nil {
+		return nil, schema.WrapError(schema.ENotFound, err, "source %d has no usable snapshot index", src.ID)
+	}
+	return ix, nil
+}
+
+func emptyIndex(src Source) *SnapshotIndex {
+	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64(), keys: bytes.NewReader(nil)}
+	ix.index()
+	return ix
+}
+
+// readIndex reads and checks src's index file.
+func (s *Store) readIndex(src Source) (ix *SnapshotIndex, err error) {
+	f, err := os.Open(s.indexPath(src.ID))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	var h [indexHeaderSize]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	switch {
+	case string(h[:8]) != indexMagic || crc32.Checksum(h[:56], castagnoli) != le.Uint32(h[56:]):
+		return nil, errors.New("snapshot index: bad header")
+	case int64(le.Uint64(h[8:])) != src.ID || int64(le.Uint64(h[16:])) != src.SnapshotToken:
+		return nil, errors.New("snapshot index: stale")
+	case int64(le.Uint64(h[32:])) != src.Rows:
+		return nil, errors.New("snapshot index: wrong row count")
+	}
+	ix = &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, FromFile: true, seed: le.Uint64(h[24:]),
+		keys: f, keysOff: indexHeaderSize, keysLen: int64(le.Uint64(h[40:])), file: f}
+	n := int(src.Rows)
+	if st, err := f.Stat(); err != nil || st.Size() != indexHeaderSize+ix.keysLen+int64(n)*indexEntrySize {
+		return nil, errors.New("snapshot index: wrong size")
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	sum := crc32.New(castagnoli)
+	if _, err := io.CopyN(sum, r, ix.keysLen); err != nil {
+		return nil, err
+	}
+	if ix.keysSum = sum.Sum32(); ix.keysSum != le.Uint32(h[48:]) {
+		return nil, errors.New("snapshot index: keys checksum")
+	}
+	ix.ents = make([]indexEntry, n)
+	sum.Reset()
+	var b [indexEntrySize]byte
+	for i := range ix.ents {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return nil, err
+		}
+		sum.Write(b[:])
+		e := indexEntry{kh: le.Uint64(b[0:]), hash: le.Uint64(b[8:]), off: le.Uint32(b[16:]), klen: le.Uint16(b[20:]),
+			st: schema.Status(b[22])}
+		if (i > 0 && e.kh <= ix.ents[i-1].kh) || int64(e.off)+int64(e.klen) > ix.keysLen {
+			return nil, errors.New("snapshot index: bad entry")
+		}
+		ix.ents[i] = e
+	}
+	if sum.Sum32() != le.Uint32(h[52:]) {
+		return nil, errors.New("snapshot index: entries checksum")
+	}
+	ix.index()
+	return ix, nil
+}
+
+// buildIndex reads src's snapshot from the store into an index held in
+// memory.
+func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, error) {
+	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64()}
+	ix.ents = make([]indexEntry, 0, src.Rows)
+	var keys []byte
+	err := s.SnapshotHashes(ctx, src.ID, func(key string, h uint64, st schema.Status) {
+		keys = binary.AppendUvarint(keys, uint64(len(key)))
+		ix.ents = append(ix.ents, indexEntry{hash: h, off: uint32(len(keys)), klen: uint16(len(key)), st: st})
+		keys = append(keys, key...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(keys)) > 1<<32-1 {
+		return nil, errors.New("snapshot index: keys too long")
+	}
+	ix.keys, ix.keysLen, ix.keysSum = bytes.NewReader(keys), int64(len(keys)), crc32.Checksum(keys, castagnoli)
+	for {
+		for i := range ix.ents {
+			e := &ix.ents[i]
+			e.kh = keyHash(ix.seed, string(keys[e.off:e.off+uint32(e.klen)]))
+		}
+		sortEntries(ix.ents)
+		if uniqueHashes(ix.ents) {
+			break
+		}
+		ix.seed = rand.Uint64() // two keys share a hash: another seed
+	}
+	ix.index()
+	return ix, nil
+}
+
+func sortEntries(ents []indexEntry) {
+	slices.SortFunc(ents, func(a, b indexEntry) int {
+		switch {
+		case a.kh < b.kh:
+			return -1
+		case a.kh > b.kh:
+			return 1
+		}
+		return 0
+	})
+}
+
+func uniqueHashes(ents []indexEntry) bool {
+	for i := 1; i < len(ents); i++ {
+		if ents[i].kh == ents[i-1].kh {
+			return false
+		}
+	}
+	return true
+}
+
+// index builds the directory of the entries: about two a bucket.
+func (ix *SnapshotIndex) index() {
+	nb := 1
+	for nb*2 < len(ix.ents) {
+		nb *= 2
+	}
+	ix.shift = uint(64 - bits.TrailingZeros(uint(nb)))
+	ix.dir = make([]uint32, nb+1)
+	b := 0
+	for i := range ix.ents {
+		for top := int(ix.ents[i].kh >> ix.shift); b <= top; b++ {
+			ix.dir[b] = uint32(i)
+		}
+	}
+	for ; b <= nb; b++ {
+		ix.dir[b] = uint32(len(ix.ents))
+	}
+}
+
+// keyHash is a seeded 64-bit hash of a key (wyhash's mixing).
+func keyHash(seed uint64, s string) uint64 {
+	const p0, p1, p2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3
+	h := seed ^ p0
+	n := uint64(len(s))
+	for len(s) > 16 {
+		h = mum(le64(s)^p1, le64(s[8:])^h)
+		s = s[16:]
+	}
+	var a, b uint64
+	switch {
+	case len(s) > 8:
+		a, b = le64(s), tail64(s[8:])
+	default:
+		a = tail64(s)
+	}
+	return mum(p1^n, mum(a^p1, b^h)^p2)
+}
+
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+func le64(s string) uint64 {
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func tail64(s string) uint64 {
+	var v uint64
+	for i := len(s) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(s[i])
+	}
+	return v
+}
+
+// SnapshotIndexWriter writes the index of a source's snapshot as an apply
+// leaves it: its base index with the apply's changes. The new file starts
+// with the base's keys as they are (a removed key's bytes stay, unused),
+// then the added keys; entries are the base's, updated, less the removed,
+// merged with the added ones. So writing costs a copy of the keys and a
+// pass over the entries, not a lookup per key. When unused key bytes
+// outweigh the used ones no file is written: the next diff builds a compact
+// index from the store, whose apply writes it.
+//
+// Any failure only means there will be no file (the next diff builds the
+// index from the store): callers abort and carry on.
+type SnapshotIndexWriter struct {
+	s       *Store
+	base    *SnapshotIndex
+	f       *os.File
+	w       *bufio.Writer
+	keysLen int64
+	keysSum uint32
+	live    int64        // key bytes of the entries kept
+	gone    []bool       // removed base entries
+	added   []indexEntry // by key hash once finished
+	buf     []byte
+}
+
+// NewSnapshotIndexWriter starts the index file of base's source after an
+// apply; the writer takes base over (its entries become the new ones).
+// Call it inside the apply's transaction (which holds the store's write
+// lock, so no other process writes the same file).
+func (s *Store) NewSnapshotIndexWriter(base *SnapshotIndex) (*SnapshotIndexWriter, error) {
+	if err := os.MkdirAll(s.indexDir(), 0o750); err != nil {
+		return nil, fmt.Errorf("snapshot index: %w", err)
+	}
+	prefix := "source-" + strconv.FormatInt(base.SourceID, 10) + "-"
+	if old, _ := filepath.Glob(filepath.Join(s.indexDir(), prefix+"*.tmp")); len(old) > 0 {
+		for _, p := range old {
+			os.Remove(p) // left by a process that died writing
+		}
+	}
+	f, err := os.CreateTemp(s.indexDir(), prefix+"*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot index: %w", err)
+	}
+	w := &SnapshotIndexWriter{s: s, base: base, f: f, gone: make([]bool, len(base.ents)), keysLen: base.keysLen,
+		keysSum: base.keysSum}
+	for i := range base.ents {
+		w.live += int64(base.ents[i].klen) + int64(uvarintLen(uint64(base.ents[i].klen)))
+	}
+	if err := w.copyKeys(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	w.w = bufio.NewWriterSize(f, 1<<20)
+	return w, nil
+}
+
+// copyKeys writes the header's room and the base's keys section.
+func (w *SnapshotIndexWriter) copyKeys() error {
+	if _, err := w.f.Write(make([]byte, indexHeaderSize)); err != nil {
+		return fmt.Errorf("snapshot index: %w", err)
+	}
+	var src io.Reader = io.NewSectionReader(w.base.keys, w.base.keysOff, w.base.keysLen)
+	if bf := w.base.file; bf != nil {
+		// From file to file: the kernel copies (copy_file_range).
+		if _, err := bf.Seek(w.base.keysOff, io.SeekStart); err != nil {
+			return fmt.Errorf("snapshot index: %w", err)
+		}
+		src = io.LimitReader(bf, w.base.keysLen)
+	}
+	if n, err := w.f.ReadFrom(src); err != nil || n != w.base.keysLen {
+		return fmt.Errorf("snapshot index: copy keys: %d bytes, %v", n, err)
+	}
+	return nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// Add records one change of the apply. A removal of a key the snapshot
+// does not hold changes nothing, as in the store.
+func (w *SnapshotIndexWriter) Add(op ChangeOp, key string, hash uint64, st schema.Status) error {
+	kh := keyHash(w.base.seed, key)
+	if i := w.base.Find(kh); i >= 0 {
+		k, err := w.base.Key(i, w.buf)
+		if err != nil {
+			return err
+		}
+		w.buf = k
+		if string(k) != key {
+			return errors.New("snapshot index: two keys share a hash")
+		}
+		if w.gone[i] {
+			return errors.New("snapshot index: a key changed twice")
+		}
+		e := &w.base.ents[i]
+		switch op {
+		case OpRemove:
+			w.gone[i] = true
+			w.live -= int64(e.klen) + int64(uvarintLen(uint64(e.klen)))
+		default:
+			e.hash, e.st = hash, st
+		}
+		return nil
+	}
+	if op == OpRemove {
+		return nil
+	}
+	if len(key) > 1<<16-1 || w.keysLen+int64(len(key))+binary.MaxVarintLen64 > 1<<32-1 {
+		return errors.New("snapshot index: too large")
+	}
+	w.buf = binary.AppendUvarint(w.buf[:0], uint64(len(key)))
+	off := w.keysLen + int64(len(w.buf))
+	w.buf = append(w.buf, key...)
+	if _, err := w.w.Write(w.buf); err != nil {
+		return fmt.Errorf("snapshot index: %w", err)
+	}
+	w.keysSum = crc32.Update(w.keysSum, castagnoli, w.buf)
+	w.keysLen += int64(len(w.buf))
+	w.live += int64(len(w.buf))
+	w.added = append(w.added, indexEntry{kh: kh, hash: hash, off: uint32(off), klen: uint16(len(key)), st: st})
+	return nil
+}
+
+// Commit finishes the file and puts it in place as the index of the
+// snapshot whose token (to be committed by the caller's transaction) is
+// token.
+func (w *SnapshotIndexWriter) Commit(token int64) error {
+	err := w.finish(token)
+	if err != nil {
+		w.Abort()
+	}
+	return err
+}
+
+func (w *SnapshotIndexWriter) finish(token int64) error {
+	if w.keysLen > 2*w.live && w.keysLen > 1<<20 {
+		return errors.New("snapshot index: mostly unused keys; the next diff rebuilds it")
+	}
+	sortEntries(w.added)
+	if !uniqueHashes(w.added) {
+		return errors.New("snapshot index: two keys share a hash")
+	}
+	// The base entries (by key hash, less the removed) merged with the
+	// added ones.
+	entSum := crc32.New(castagnoli)
+	out := io.MultiWriter(w.w, entSum)
+	var b [indexEntrySize]byte
+	n := 0
+	put := func(e *indexEntry) {
+		le := binary.LittleEndian
+		le.PutUint64(b[0:], e.kh)
+		le.PutUint64(b[8:], e.hash)
+		le.PutUint32(b[16:], e.off)
+		le.PutUint16(b[20:], e.klen)
+		b[22], b[23] = byte(e.st), 0
+		out.Write(b[:])
+		n++
+	}
+	ents, j := w.base.ents, 0
+	for i := range ents {
+		if w.gone[i] {
+			continue
+		}
+		for ; j < len(w.added) && w.added[j].kh < ents[i].kh; j++ {
+			put(&w.added[j])
+		}
+		if j < len(w.added) && w.added[j].kh == ents[i].kh {
+			return errors.New("snapshot index: two keys share a hash")
+		}
+		put(&ents[i])
+	}
+	for ; j < len(w.added); j++ {
+		put(&w.added[j])
+	}
+	if err := w.w.Flush(); err != nil {
+		return fmt.Errorf("snapshot index: %w", err)
+	}
+	var h [indexHeaderSize]byte
+	le := binary.LittleEndian
+	copy(h[:], indexMagic)
+	le.PutUint64(h[8:], uint64(w.base.SourceID))
+	le.PutUint64(h[16:], uint64(token))
+	le.PutUint64(h[24:], w.base.seed)
+	le.PutUint64(h[32:], uint64(n))
+	le.PutUint64(h[40:], uint64(w.keysLen))
+	le.PutUint32(h[48:], w.keysSum)
+	le.PutUint32(h[52:], entSum.Sum32())
+	le.PutUint32(h[56:], crc32.Checksum(h[:56], castagnoli))
+	if _, err := w.f.WriteAt(h[:], 0); err != nil {
+		return fmt.Errorf("snapshot index: %w", err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("snapshot index: %w", err)
+	}
+	if err := os.Rename(w.f.Name(), w.s.indexPath(w.base.SourceID)); err != nil {
+		return fmt.Errorf("snapshot index: %w", err)
+	}
+	w.f = nil
+	return nil
+}
+
+// Abort drops the file being written.
+func (w *SnapshotIndexWriter) Abort() {
+	if w.f != nil {
+		w.f.Close()
+		os.Remove(w.f.Name())
+		w.f = nil
+	}
+}
