@@ -59,7 +59,6 @@ func BenchmarkApplyNewPeople(b *testing.B) {
 			for i := range b.N {
 				rep := mustApply(b, in, drops[i])
 				applyMS += rep.Timings.ApplyMS
-				b.Logf("%+v", rep.Timings)
 			}
 			b.ReportMetric(float64(applyMS)/float64(b.N), "apply-ms/op")
 		})

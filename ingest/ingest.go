@@ -75,6 +75,11 @@ type Ingester struct {
 	// "apply-half", "apply-commit", "apply-done"): crash tests stop the
 	// process there.
 	Hook func(point string)
+
+	// applyFunc, if set, replaces applier.apply (tests compare the batched
+	// apply with one change at a time); batch, if set, replaces applyBatch.
+	applyFunc func(a *applier, cs []store.Change) error
+	batch     int
 }
 
 // New returns an Ingester over a store.
@@ -384,14 +389,22 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	a.withdrawOnly = withdrawOnly
 	rows := cur.Rows
 	var done int64
-	batch := make([]store.Change, 0, applyBatch)
-	inBatch := make(map[string]bool, applyBatch)
+	size := applyBatch
+	if in.batch > 0 {
+		size = in.batch
+	}
+	batch := make([]store.Change, 0, size)
+	inBatch := make(map[string]bool, size)
 	half := false
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := a.apply(batch); err != nil {
+		apply := a.apply
+		if in.applyFunc != nil {
+			apply = func(cs []store.Change) error { return in.applyFunc(a, cs) }
+		}
+		if err := apply(batch); err != nil {
 			return fmt.Errorf("apply changes from %s: %w", batch[0].Key, err)
 		}
 		before := done
@@ -427,7 +440,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 		ix.add(c)
 		batch = append(batch, c)
 		inBatch[c.Key] = true
-		if len(batch) == applyBatch {
+		if len(batch) == size {
 			return flush()
 		}
 		return nil

@@ -61,12 +61,23 @@ func digest(t testing.TB, dataDir string) string {
 	return d
 }
 
-// copyStore copies a closed store's files to a new data dir.
+// copyStore copies a closed store's files, and its snapshot index files
+// (a cache the next drop reads instead of the store), to a new data dir.
 func copyStore(t testing.TB, from string) string {
 	t.Helper()
 	to := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(from, store.FileName+"-index", "*"))
+	if len(files) > 0 {
+		if err := os.Mkdir(filepath.Join(to, store.FileName+"-index"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, name := range []string{store.FileName, store.FileName + "-wal"} {
-		b, err := os.ReadFile(filepath.Join(from, name))
+		files = append(files, filepath.Join(from, name))
+	}
+	for _, p := range files {
+		name, _ := filepath.Rel(from, p)
+		b, err := os.ReadFile(p)
 		if os.IsNotExist(err) {
 			continue
 		}
@@ -102,6 +113,12 @@ func TestCrashDuringApply(t *testing.T) {
 		t.Fatalf("day0: %v\n%s", err, out)
 	}
 	before := digest(t, base)
+	// The next day's diff reads the snapshot index file day0's apply wrote;
+	// a kill after the apply wrote the next one but before it committed
+	// must leave that file unused.
+	if m, _ := filepath.Glob(filepath.Join(base, store.FileName+"-index", "*.idx")); len(m) != 1 {
+		t.Fatalf("snapshot index files after day0: %v, want one", m)
+	}
 	ref := copyStore(t, base)
 	if out, err := ingestCmd(bin, ref, day1).CombinedOutput(); err != nil {
 		t.Fatalf("day1: %v\n%s", err, out)

@@ -1,0 +1,330 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"muster/schema"
+)
+
+// indexRig is a store with one source whose snapshot rows are written the
+// way an apply writes them.
+type indexRig struct {
+	t   *testing.T
+	s   *Store
+	src Source
+	seq int64
+}
+
+func newIndexRig(t *testing.T) *indexRig {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	org, err := s.EnsureOrg(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _, err := s.EnsureSource(ctx, org.ID, SourceConfig{Name: "hr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &indexRig{t: t, s: s, src: src}
+}
+
+func (r *indexRig) load() *SnapshotIndex {
+	r.t.Helper()
+	ix, err := r.s.LoadSnapshotIndex(context.Background(), r.src.ID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
+// apply writes adds (key -> hash) and removals in one transaction, and the
+// index file of the result from base when base is set.
+func (r *indexRig) apply(base *SnapshotIndex, adds map[string]uint64, removes ...string) {
+	r.t.Helper()
+	tx, err := r.s.Begin(context.Background(), r.src.OrgID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer tx.Rollback()
+	r.seq++
+	var as []Assertion
+	var w *SnapshotIndexWriter
+	if base != nil {
+		if w, err = r.s.NewSnapshotIndexWriter(base); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	for k, h := range adds {
+		as = append(as, Assertion{SourceID: r.src.ID, Key: k, Email: k, Hash: h, Seq: r.seq, DropID: 1})
+		if w != nil {
+			if err := w.Add(OpAdd, k, h, schema.StatusActive); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+	}
+	if _, err := tx.ArchiveAssertions(r.src.ID, removes, r.seq); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := tx.DeleteAssertions(r.src.ID, removes); err != nil {
+		r.t.Fatal(err)
+	}
+	for _, k := range removes {
+		if w != nil {
+			if err := w.Add(OpRemove, k, 0, 0); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+	}
+	if err := tx.ReplaceAssertions(as); err != nil {
+		r.t.Fatal(err)
+	}
+	var rows int64
+	if err := tx.tx.QueryRow(`SELECT count(*) FROM snapshot WHERE source_id=?`, r.src.ID).Scan(&rows); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := tx.SetSource(r.src.ID, r.seq, rows); err != nil {
+		r.t.Fatal(err)
+	}
+	if w != nil {
+		if err := w.Commit(tx.NewSnapshotToken(r.src.ID)); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// mustHold checks that ix holds exactly want (key -> hash).
+func mustHold(t *testing.T, ix *SnapshotIndex, want map[string]uint64) {
+	t.Helper()
+	if ix.Len() != len(want) {
+		t.Fatalf("index holds %d rows, want %d", ix.Len(), len(want))
+	}
+	for k, h := range want {
+		i, err := ix.Locate(k, nil)
+		if err != nil || i < 0 {
+			t.Fatalf("index has no %s (%v)", k, err)
+		}
+		if got, _ := ix.Entry(i); got != h {
+			t.Fatalf("%s: hash %d, want %d", k, got, h)
+		}
+	}
+	if i, _ := ix.Locate("nobody@example.com", nil); i >= 0 {
+		t.Fatal("index finds a key it does not hold")
+	}
+}
+
+func people(n, from int) map[string]uint64 {
+	m := map[string]uint64{}
+	for i := from; i < from+n; i++ {
+		m[fmt.Sprintf("p%05d@example.com", i)] = uint64(i)*7919 + 1
+	}
+	return m
+}
+
+func TestSnapshotIndexFileFollowsTheStore(t *testing.T) {
+	r := newIndexRig(t)
+	want := people(3000, 0)
+	r.apply(r.load(), want)
+	ix := r.load()
+	if !ix.FromFile {
+		t.Fatal("the index written by the apply was not used")
+	}
+	mustHold(t, ix, want)
+	// An apply based on the file: 100 removed, 100 added, 100 changed.
+	adds := people(100, 5000)
+	for k, h := range people(100, 200) {
+		adds[k] = h + 1
+	}
+	var removes []string
+	for k := range people(100, 1000) {
+		removes = append(removes, k)
+	}
+	r.apply(ix, adds, removes...)
+	for k, h := range adds {
+		want[k] = h
+	}
+	for _, k := range removes {
+		delete(want, k)
+	}
+	ix = r.load()
+	if !ix.FromFile {
+		t.Fatal("the second index was not used")
+	}
+	mustHold(t, ix, want)
+	// What the store holds is what a built index holds.
+	os.RemoveAll(r.s.indexDir())
+	built := r.load()
+	if built.FromFile {
+		t.Fatal("no file, yet the index says it came from one")
+	}
+	mustHold(t, built, want)
+}
+
+func TestSnapshotIndexStaleOrDamagedIsNotUsed(t *testing.T) {
+	r := newIndexRig(t)
+	want := people(500, 0)
+	r.apply(r.load(), want)
+	if !r.load().FromFile {
+		t.Fatal("the index file was not used")
+	}
+	path := r.s.indexPath(r.src.ID)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []int{3, 30, indexHeaderSize + 5, len(good) - 30} {
+		bad := append([]byte(nil), good...)
+		bad[at] ^= 0x40
+		os.WriteFile(path, bad, 0o600)
+		ix := r.load()
+		if ix.FromFile {
+			t.Fatalf("a file damaged at byte %d was used", at)
+		}
+		mustHold(t, ix, want)
+	}
+	os.WriteFile(path, good[:len(good)-24], 0o600)
+	if r.load().FromFile {
+		t.Fatal("a truncated file was used")
+	}
+	os.WriteFile(path, good, 0o600)
+	if !r.load().FromFile {
+		t.Fatal("the restored file was not used")
+	}
+	// Any transaction writing the snapshot makes the file stale, even one
+	// that does not write a file: a rewrite (scrub), an apply without one.
+	tx, err := r.s.Begin(context.Background(), r.src.OrgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.RewriteAssertions(r.src.ID, func(a *Assertion) bool {
+		if a.Key == "p00007@example.com" {
+			a.Hash = 42
+			return true
+		}
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ix := r.load()
+	if ix.FromFile {
+		t.Fatal("the file was used after the snapshot was rewritten")
+	}
+	want["p00007@example.com"] = 42
+	mustHold(t, ix, want)
+	// An apply that writes a file but does not commit leaves it unused.
+	tx, err = r.s.Begin(context.Background(), r.src.OrgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := r.s.NewSnapshotIndexWriter(ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Add(OpAdd, "late@example.com", 1, schema.StatusActive)
+	if err := w.Commit(tx.NewSnapshotToken(r.src.ID)); err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback()
+	if r.load().FromFile {
+		t.Fatal("the file of an apply that never committed was used")
+	}
+}
+
+func TestSnapshotIndexTellsCollidingKeysApart(t *testing.T) {
+	r := newIndexRig(t)
+	r.apply(r.load(), people(10, 0))
+	ix := r.load()
+	// Give another key the hash of a key the index holds: it must not be
+	// taken for it, whether or not the caller is sure.
+	held := "p00003@example.com"
+	i, _ := ix.Locate(held, nil)
+	other := "intruder@example.com"
+	ix.ents[i].kh = ix.KeyHash(other)
+	sortEntries(ix.ents)
+	ix.index()
+	if j, err := ix.Locate(other, nil); err != nil || j >= 0 {
+		t.Fatalf("a key sharing another's hash was found at %d (%v)", j, err)
+	}
+	if j, _ := ix.Locate(other, func(int) bool { return true }); j < 0 {
+		t.Fatal("a caller sure of the row was not believed")
+	}
+	w, err := r.s.NewSnapshotIndexWriter(ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if err := w.Add(OpAdd, other, 1, schema.StatusActive); err == nil {
+		t.Fatal("the writer accepted a new key sharing a held key's hash")
+	}
+}
+
+func TestSnapshotIndexNotWrittenWhenMostlyUnused(t *testing.T) {
+	r := newIndexRig(t)
+	all := people(70000, 0)
+	r.apply(r.load(), all)
+	var removes []string
+	for k := range people(50000, 0) {
+		removes = append(removes, k)
+	}
+	ix := r.load()
+	w, err := r.s.NewSnapshotIndexWriter(ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range removes {
+		w.Add(OpRemove, k, 0, 0)
+	}
+	if err := w.Commit(1); err == nil {
+		t.Fatal("an index mostly unused was written")
+	}
+	if m, _ := filepath.Glob(filepath.Join(r.s.indexDir(), "*.tmp")); len(m) != 0 {
+		t.Fatalf("left behind: %v", m)
+	}
+}
+
+func TestBulkMethodsAcrossManyKeys(t *testing.T) {
+	r := newIndexRig(t)
+	want := people(1500, 0) // over keyListMax, and not a multiple of bulkRows
+	r.apply(nil, want)
+	tx, err := r.s.Begin(context.Background(), r.src.OrgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	keys := []string{"none@example.com"}
+	for k := range want {
+		keys = append(keys, k)
+	}
+	got, err := tx.AssertionsOf(keys, []int64{r.src.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("AssertionsOf found %d people, want %d", len(got), len(want))
+	}
+	for k, as := range got {
+		if len(as) != 1 || as[0].Hash != want[k] {
+			t.Fatalf("%s: %+v", k, as)
+		}
+	}
+	st, err := tx.ArchiveAssertions(r.src.ID, keys, 99)
+	if err != nil || len(st) != len(want) {
+		t.Fatalf("archived %d rows (%v), want %d", len(st), err, len(want))
+	}
+}
