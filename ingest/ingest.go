@@ -75,6 +75,9 @@ type Ingester struct {
 	// "apply-half", "apply-commit", "apply-done"): crash tests stop the
 	// process there.
 	Hook func(point string)
+	// Observe, if set, is told the outcome of every operation that wrote a
+	// drop's decision (see Outcome): metrics count them.
+	Observe func(Outcome)
 }
 
 // New returns an Ingester over a store.
@@ -141,12 +144,8 @@ func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfi
 	return org, src, nil
 }
 
-// Ingest runs one drop through the pipeline and returns its report. The
-// drop is recorded before anything is computed; its outcome (applied, held
-// with its diff, rejected, duplicate) is recorded with the report. An error
-// is returned only when the pipeline itself failed; a refused drop is a
-// report with Decision Rejected.
-func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, error) {
+// runDrop is Ingest without telling Observe (observe.go).
+func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, error) {
 	start := time.Now()
 	if d.Org == "" {
 		d.Org = schema.DefaultOrg
