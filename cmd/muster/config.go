@@ -35,6 +35,7 @@ type Config struct {
 	Orgs       []OrgConf      `toml:"orgs"`
 	Watch      WatchConf      `toml:"watch"`
 	Retention  RetentionConf  `toml:"retention"`
+	HTTP       HTTPConf       `toml:"http"`
 
 	// path is the file the config came from ("" for the built-in one).
 	path    string
@@ -182,6 +183,7 @@ func (c *Config) parse(b []byte) error {
 		}
 		return schema.Errorf(schema.EInvalid, "%v", err)
 	}
+	c.HTTP.enabled = md.IsDefined("http")
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
@@ -250,6 +252,7 @@ func (c *Config) setDefaults(e *env) {
 	if c.Retention.Reports == 0 {
 		c.Retention.Reports = c.Retention.Archive
 	}
+	c.HTTP.setDefaults()
 }
 
 func (c *Config) resolve(p string) string {
@@ -275,12 +278,7 @@ func (c *Config) Validate() error {
 	orgs := map[string]bool{}
 	for i, o := range c.Orgs {
 		f := fmt.Sprintf("orgs[%d]", i)
-		if !validName(o.Name) {
-			bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", o.Name)
-		} else if orgs[o.Name] {
-			bad(f+".name", "%q is given twice", o.Name)
-		}
-		orgs[o.Name] = true
+		checkName(f+".name", o.Name, orgs, bad)
 		if o.Attributes != nil {
 			c.validateAttrs(f+".attributes.enabled", o.Attributes.Enabled, bad)
 		}
@@ -338,6 +336,7 @@ func (c *Config) Validate() error {
 			bad(f+".source", "source %q is of kind %s, not sftp", a.Source, s.Kind)
 		}
 	}
+	c.HTTP.validate(knownOrg, bad)
 	for _, d := range []struct {
 		field string
 		v     Duration
@@ -450,6 +449,16 @@ func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
 			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
 		}
 	}
+}
+
+// checkName reports a name that breaks validName or is given twice.
+func checkName(field, name string, seen map[string]bool, bad func(string, string, ...any)) {
+	if !validName(name) {
+		bad(field, "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", name)
+	} else if seen[name] {
+		bad(field, "%q is given twice", name)
+	}
+	seen[name] = true
 }
 
 // validName is the rule for organisation, source and account names: they

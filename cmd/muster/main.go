@@ -59,6 +59,7 @@ func commands() []command {
 		{"export", "export a group's recipients as CSV or JSON", cmdExport},
 		{"sources", "list sources, roll one back, or remove one", cmdSources},
 		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
+		{"token", "make an admin API token: muster token new -name NAME -role viewer|admin", cmdToken},
 	}
 }
 

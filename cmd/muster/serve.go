@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"muster/cmd/muster/api"
 	"muster/ingest"
 	"muster/sftpserver"
 	"muster/store"
@@ -20,6 +21,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	cfgPath := fs.String("config", e.getenv("MUSTER_CONFIG"), "config file (TOML); env MUSTER_CONFIG; none: the built-in zero config")
 	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir (default: $MUSTER_DATA, else ./muster-data)")
 	sftpAddr := fs.String("sftp", "", "SFTP listen address host:port, overriding sftp.listen (port 0: any free port)")
+	httpAddr := fs.String("http", "", "admin HTTP listen address host:port, overriding http.listen and turning the server on (port 0: any free port)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -32,6 +34,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if *sftpAddr != "" {
 		c.SFTP.Listen = *sftpAddr
+	}
+	if *httpAddr != "" {
+		c.HTTP.Listen, c.HTTP.enabled = *httpAddr, true
 	}
 	m := NewMain(c, e)
 	if err := m.Run(ctx); err != nil {
@@ -60,6 +65,15 @@ type Main struct {
 	Ingester *ingest.Ingester
 	SFTP     *sftpserver.Server // nil without SFTP accounts
 	Files    *ingest.Files
+	Metrics  *api.Metrics
+	HTTP     *api.Server // nil unless [http] or -http
+
+	// Hooks of the WorkOS scheduler, set in Run before the HTTP server
+	// opens (see http.go): a pull on demand, the last run of each scheduled
+	// source, and the WorkOS clients' counters. Nil until it is wired.
+	SyncSource  api.SyncFunc
+	RunStatus   func() []api.RunStatus
+	WorkOSStats func() []api.WorkOSStat
 
 	// UploadKey is the private key generated for the built-in account, if
 	// any; KnownHosts the file pinning the SFTP server's host keys.
@@ -116,6 +130,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Ingester.Progress = func(p ingest.Progress) {
 		plog.Debug("drop progress", "phase", p.Phase, "done", p.Done, "total", p.Total)
 	}
+	m.newMetrics()
 	if m.UploadKey, err = ensureUploadKey(c); err != nil {
 		return fmt.Errorf("generate the upload key: %w", err)
 	}
@@ -157,6 +172,9 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Logger.Warn("source is not fed by serve yet (WorkOS pulls are scheduled in a later version; manual sources take `muster recipients add`)",
 				"source", s.Org+"/"+s.Name, "kind", s.Kind)
 		}
+	}
+	if err := m.openHTTP(); err != nil {
+		return err
 	}
 	if err := m.writeState(); err != nil {
 		return err
