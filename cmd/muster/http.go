@@ -58,7 +58,12 @@ func (m *Main) openHTTP() error {
 			return nil
 		}})
 	}
-	checks = append(checks, api.RunsCheck(m.runStatus))
+	for _, s := range c.Sources {
+		if s.Kind == string(store.KindWorkOS) {
+			checks = append(checks, api.RunsCheck(m.runStatus))
+			break
+		}
+	}
 	orgs := []string{}
 	for _, o := range c.Orgs {
 		orgs = append(orgs, o.Name)
