@@ -87,3 +87,18 @@ func TestTokenNew(t *testing.T) {
 		}
 	}
 }
+
+func TestSampleConfigHTTP(t *testing.T) {
+	code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": "$argon2id$v=19$m=65536,t=3,p=2$c2FsdA$aGFzaA"},
+		"config", "check", "-config", "../../samples/muster.toml")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "http:      listen 127.0.0.1:8080, metrics open, 1 token(s)") ||
+		!strings.Contains(out, "token comms-tool: viewer, org default") {
+		t.Fatalf("summary:\n%s", out)
+	}
+	if strings.Contains(out, "sha256:") {
+		t.Fatal("the summary prints a token hash")
+	}
+}
