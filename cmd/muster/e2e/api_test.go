@@ -332,6 +332,18 @@ func TestAdminAPIWithTheBinary(t *testing.T) {
 		t.Fatalf("approve: %+v", rep)
 	}
 	c.want(409, "POST", approve, &admin, "", nil)
+	c.want(409, "POST", fmt.Sprintf("/v1/drops/%d/reject", held.ID), &admin, `{"reason": "too late"}`, nil)
+	c.want(403, "POST", fmt.Sprintf("/v1/drops/%d/reject", held.ID), &viewer, "", nil)
+	c.want(403, "POST", "/v1/sources/hr/sync", &viewer, "", nil)
+	c.want(400, "POST", "/v1/sources/hr/sync", &admin, "", nil) // a folder source is not pulled
+	var dry struct {
+		DryRun bool `json:"dry_run"`
+		Counts struct{ Added int }
+	}
+	c.want(200, "POST", "/v1/sources/hr/rollback", &admin, fmt.Sprintf(`{"to": %d, "dry_run": true}`, first.ID), &dry)
+	if !dry.DryRun || dry.Counts.Added != 5000 {
+		t.Fatalf("rollback dry run: %+v", dry)
+	}
 
 	// Applied: the CLI reading the store agrees, and says who approved.
 	out := muster(t, "recipients", "list", "-data", data, "-org", "acme", "-json", "-limit", "10000")
