@@ -51,12 +51,14 @@ func (s *Store) EventsApplied(ctx context.Context, ids []string) (map[string]boo
 	return out, nil
 }
 
-// NewerEvent reports whether an event about object created after at was
-// applied: an event arriving late must not undo it.
-func (s *Store) NewerEvent(ctx context.Context, object string, at time.Time) (bool, error) {
+// NewerEvent reports whether an event about object newer than the event id
+// created at was applied: created later, or at the same time with a greater
+// id (event ids sort in the order they were made). An event arriving late
+// must not undo it.
+func (s *Store) NewerEvent(ctx context.Context, object string, at time.Time, id string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM directory_events WHERE object=? AND created_ns>? LIMIT 1`,
-		object, at.UnixNano()).Scan(&one)
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM directory_events WHERE object=?1 AND
+		(created_ns>?2 OR (created_ns=?2 AND event_id>?3)) LIMIT 1`, object, at.UnixNano(), id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

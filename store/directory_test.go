@@ -44,12 +44,18 @@ func TestDirectoryEventsDedupeStalenessAndPrune(t *testing.T) {
 		at     time.Time
 		want   bool
 	}{{"user:u1", t0, true}, {"user:u1", t0.Add(2 * time.Minute), false}, {"user:other", t0, false}} {
-		stale, err := s.NewerEvent(ctx, c.object, c.at)
+		stale, err := s.NewerEvent(ctx, c.object, c.at, "event_1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if stale != c.want {
 			t.Errorf("NewerEvent(%s, %s) = %v, want %v", c.object, c.at, stale, c.want)
+		}
+	}
+	// At the same time, the id decides.
+	for id, want := range map[string]bool{"event_1": true, "event_3": false} {
+		if stale, _ := s.NewerEvent(ctx, "user:u1", t0.Add(time.Minute), id); stale != want {
+			t.Errorf("same time, id %s: stale %v, want %v", id, stale, want)
 		}
 	}
 	now = now.Add(8 * 24 * time.Hour)
