@@ -35,15 +35,19 @@ type csvReader struct {
 	delim byte
 	line  int // line number of buf[r], 1-based
 
-	// The last row read: field i is row[starts[i]:ends[i]]. row points
-	// into buf (a row without quotes, delimiters included) or scratch (a
-	// row with quotes, values unescaped and side by side), and is valid
-	// until the next call to next.
-	rowLine      int
-	row          []byte
-	starts, ends []int
-	quotedRow    bool
-	scratch      []byte
+	// The last row read: field i ends at ends[i] in row and starts one
+	// byte after the previous field's end (at 0 for the first). row points
+	// into buf (a row without quotes) or scratch (a row with quotes, values
+	// unescaped, each followed by a delimiter byte), and is valid until the
+	// next call to next.
+	rowLine   int
+	row       []byte
+	ends      []int
+	quotedRow bool
+	scratch   []byte
+	// high and ctrl say whether the row holds bytes above ASCII or control
+	// characters (a tab delimiter counts), so clean rows skip those checks.
+	high, ctrl bool
 }
 
 // rowError is a problem that stops the reading of the file: a quote never
@@ -185,75 +189,92 @@ func (c *csvReader) next() error {
 	}
 }
 
-const (
-	lsb = 0x0101010101010101
-	m7f = 0x7f7f7f7f7f7f7f7f
-)
+const lsb = 0x0101010101010101
+
+// split splits a line at the delimiter, 8 bytes at a time, noting on the
+// way whether the line holds bytes above ASCII or control characters. It
+// returns false, doing nothing, when the line holds a quote or a CR,
+// which the byte-by-byte reader handles.
+func (c *csvReader) split(line []byte) bool {
+	delim := c.delim
+	dl := lsb * uint64(delim)
+	ends := c.ends[:0]
+	// odd collects, as a yes or no in its high bits, any byte above ASCII,
+	// below 0x20 or a quote; a row without one (most rows) is done here.
+	var odd uint64
+	i := 0
+	for ; i+8 <= len(line); i += 8 {
+		x := binary.LittleEndian.Uint64(line[i : i+8])
+		q := x ^ (lsb * '"')
+		odd |= x | (x-lsb*0x20)&^x | (q-lsb)&^q
+		for m := zeroBytes(x ^ dl); m != 0; m &= m - 1 {
+			ends = append(ends, i+bits.TrailingZeros64(m)>>3)
+		}
+	}
+	for ; i < len(line); i++ {
+		b := line[i]
+		if b == delim {
+			ends = append(ends, i)
+		}
+		if b >= 0x80 || b < 0x20 || b == '"' {
+			odd = hi80
+		}
+	}
+	c.high, c.ctrl = false, false
+	if odd&hi80 != 0 {
+		if bytes.IndexByte(line, '"') >= 0 {
+			return false
+		}
+		c.high, c.ctrl = scanBytes(line)
+		if c.ctrl && bytes.IndexByte(line, '\r') >= 0 {
+			return false
+		}
+	}
+	c.ends = append(ends, len(line))
+	c.row, c.quotedRow = line, false
+	return true
+}
 
 // zeroBytes has the high bit set in each byte of v that is zero, and only
 // there.
 func zeroBytes(v uint64) uint64 { return ^(((v & m7f) + m7f) | v | m7f) }
 
-// split splits a line at the delimiter, 8 bytes at a time. It returns
-// false, doing nothing, when the line holds a quote or a CR, which the
-// byte-by-byte reader handles.
-func (c *csvReader) split(line []byte) bool {
-	dl, qt, cr := lsb*uint64(c.delim), lsb*uint64('"'), lsb*uint64('\r')
-	c.starts, c.ends = c.starts[:0], c.ends[:0]
-	start, i := 0, 0
-	for ; i+8 <= len(line); i += 8 {
-		x := binary.LittleEndian.Uint64(line[i:])
-		if zeroBytes(x^qt)|zeroBytes(x^cr) != 0 {
-			return false
-		}
-		for m := zeroBytes(x ^ dl); m != 0; m &= m - 1 {
-			j := i + bits.TrailingZeros64(m)>>3
-			c.starts, c.ends = append(c.starts, start), append(c.ends, j)
-			start = j + 1
-		}
+const m7f = 0x7f7f7f7f7f7f7f7f
+
+// nfields is the number of fields of the last row.
+func (c *csvReader) nfields() int { return len(c.ends) }
+
+// start is where field i of the last row starts.
+func (c *csvReader) start(i int) int {
+	if i == 0 {
+		return 0
 	}
-	for ; i < len(line); i++ {
-		switch line[i] {
-		case '"', '\r':
-			return false
-		case c.delim:
-			c.starts, c.ends = append(c.starts, start), append(c.ends, i)
-			start = i + 1
-		}
-	}
-	c.starts, c.ends = append(c.starts, start), append(c.ends, len(line))
-	c.row, c.quotedRow = line, false
-	return true
+	return c.ends[i-1] + 1
 }
+
+// field is field i of the last row.
+func (c *csvReader) field(i int) []byte { return c.row[c.start(i):c.ends[i]] }
+
+const hi80 = 0x8080808080808080
 
 // fields returns a copy of the last row's fields, for the header and
 // detection (not the hot path).
 func (c *csvReader) fields() [][]byte {
-	out := make([][]byte, len(c.starts))
+	out := make([][]byte, c.nfields())
 	for i := range out {
-		out[i] = c.row[c.starts[i]:c.ends[i]]
+		out[i] = c.field(i)
 	}
 	return out
-}
-
-// blankFrom reports whether fields i and after are all empty or spaces.
-func (c *csvReader) blankFrom(i int) bool {
-	for ; i < len(c.starts); i++ {
-		for _, b := range c.row[c.starts[i]:c.ends[i]] {
-			if b != ' ' && b != '\t' {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // blank reports whether every field of the last row is empty or spaces:
 // Excel writes ",,,," for an empty row.
 func (c *csvReader) blank() bool {
-	for _, b := range c.row {
-		if b != ' ' && b != '\t' && (b != c.delim || c.quotedRow) {
-			return false
+	for i := 0; i < c.nfields(); i++ {
+		for _, b := range c.field(i) {
+			if b != ' ' && b != '\t' {
+				return false
+			}
 		}
 	}
 	return true
@@ -300,12 +321,13 @@ func (c *csvReader) quoted() error {
 	)
 	c.rowLine = c.line
 	c.scratch = c.scratch[:0]
-	c.starts, c.ends = append(c.starts[:0], 0), c.ends[:0]
+	c.ends = c.ends[:0]
 	state := fieldStart
 	p, lines, quoteLine := 0, 0, 0
 	endRow := func() {
 		c.ends = append(c.ends, len(c.scratch))
 		c.row, c.quotedRow = c.scratch, true
+		c.high, c.ctrl = scanBytes(c.scratch)
 		c.r += p
 		c.line += lines + 1
 	}
@@ -355,7 +377,7 @@ func (c *csvReader) quoted() error {
 				state, quoteLine = inQuotes, c.line+lines
 			case b == c.delim:
 				c.ends = append(c.ends, len(c.scratch))
-				c.starts = append(c.starts, len(c.scratch))
+				c.scratch = append(c.scratch, c.delim)
 				state = fieldStart
 			case b == '\n':
 				p++

@@ -1,11 +1,13 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"io/fs"
 	"strings"
 	"unicode/utf8"
 )
@@ -112,10 +114,13 @@ type Decoder struct {
 	fatal error
 	done  bool
 
-	// read lists the columns that are read, in column order.
-	read []readCol
-	pack []byte
-	slab []string // groups of successive records are carved from it
+	// read lists the columns that are read, in column order; attrsRead
+	// the attributes among them.
+	read      []readCol
+	attrsRead []Attr
+	pack      []byte
+	slab      []string // groups of successive records are carved from it
+	domain    string   // the last email domain found valid (lower case)
 
 	seed maphash.Seed
 	seen lineSet
@@ -143,6 +148,7 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 	if cr.r == cr.w {
 		return nil, d.refuse(Problem{Code: CodeEmptyFile, Severity: SeverityError, Message: "the file is empty"})
 	}
+	d.seen.sizeFor(min(rowsHint(r, cr.buf[cr.r:cr.w]), 8<<20))
 	if err := d.chooseDelimiter(); err != nil {
 		return nil, err
 	}
@@ -181,6 +187,9 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 			d.info.Ignored = append(d.info.Ignored, c.Name)
 		} else {
 			d.read = append(d.read, readCol{col: i, f: m.fieldOf[i]})
+			if a, ok := m.fieldOf[i].attr(); ok {
+				d.attrsRead = append(d.attrsRead, a)
+			}
 		}
 	}
 	d.info.Delta = m.col[fAction] >= 0
@@ -191,10 +200,37 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 	return d, nil
 }
 
+// rowsHint guesses how many rows the file has from its size, when the
+// reader knows it, and the length of the first lines, so the duplicate
+// table is made the right size at once instead of growing.
+func rowsHint(r io.Reader, head []byte) int {
+	var size int64
+	switch f := r.(type) {
+	case interface{ Size() int64 }:
+		size = f.Size()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+	}
+	lines := bytes.Count(head, []byte{'\n'})
+	if lines == 0 {
+		lines = bytes.Count(head, []byte{'\r'})
+	}
+	if size <= 0 || lines < 2 {
+		return 0
+	}
+	return int(size / int64(len(head)/lines+1))
+}
+
 // chooseDelimiter honours the setting, then an Excel sep= line, then detects.
 func (d *Decoder) chooseDelimiter() error {
 	cr := d.cr
 	head := cr.buf[cr.r:cr.w]
+	complete := cr.eof
+	if len(head) > sniffSize {
+		head, complete = head[:sniffSize], false
+	}
 	sep, n := sepLine(head)
 	if n > 0 {
 		cr.skip(n, 1)
@@ -211,7 +247,7 @@ func (d *Decoder) chooseDelimiter() error {
 	case sep != 0:
 		cr.delim, d.info.DelimiterFrom = sep, DelimiterSepLine
 	default:
-		delim, from, amb := detectDelimiter(head, cr.eof)
+		delim, from, amb := detectDelimiter(head, complete)
 		if amb != nil {
 			p := ambiguousProblem(amb)
 			p.Line = cr.line
@@ -280,7 +316,8 @@ func (d *Decoder) Next() (Record, error) {
 			continue
 		}
 		d.info.Rows++
-		rec := d.record()
+		var rec Record
+		d.record(&rec)
 		if !rec.Valid() {
 			d.info.Invalid++
 		}

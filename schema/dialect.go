@@ -107,17 +107,46 @@ func sniffEncoding(c *csvReader, src io.Reader, info *FileInfo) (*csvReader, tex
 		head = head[3:]
 	}
 	info.Encoding = EncodingUTF8
+	more := !c.eof
+	if len(head) > sniffSize {
+		head, more = head[:sniffSize], true
+	}
 	if p := sniffBinary(head); p != nil {
 		return c, 0, p
 	}
 	if !hasHighBit(head) {
 		return c, modeASCII, nil
 	}
-	if validUTF8Prefix(head, !c.eof) {
+	if info.BOM || looksUTF8(head, more) { // a UTF-8 BOM says it plainly
 		return c, modeUTF8, nil
 	}
 	assumeCP1252(info, 0)
 	return c, modeWin1252, nil
+}
+
+// looksUTF8 reports whether b reads as UTF-8: it is valid, or it holds at
+// least as many valid multi-byte characters as invalid bytes (a UTF-8 file
+// with a few bad rows; Windows-1252 text almost never forms valid UTF-8
+// sequences). A character cut off at the end does not count when more follows.
+func looksUTF8(b []byte, more bool) bool {
+	if validUTF8Prefix(b, more) {
+		return true
+	}
+	good, bad := 0, 0
+	for len(b) > 0 {
+		if b[0] < utf8.RuneSelf {
+			b = b[1:]
+			continue
+		}
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			bad++
+		} else {
+			good++
+		}
+		b = b[n:]
+	}
+	return good >= bad
 }
 
 // assumeCP1252 records that the file is read as Windows-1252.
@@ -273,10 +302,10 @@ func detectDelimiter(head []byte, complete bool) (d byte, from string, ambiguous
 		if c.next() != nil {
 			continue
 		}
-		if len(c.starts) < 2 {
+		if c.nfields() < 2 {
 			continue
 		}
-		s := score{d: cand, cols: len(c.starts), consistent: true}
+		s := score{d: cand, cols: c.nfields(), consistent: true}
 		for _, f := range c.fields() {
 			if _, ok := aliases[headerKey(string(f))]; ok {
 				s.knownFields++
@@ -287,7 +316,7 @@ func detectDelimiter(head []byte, complete bool) (d byte, from string, ambiguous
 			if err := c.next(); err != nil {
 				break
 			}
-			counts = append(counts, len(c.starts))
+			counts = append(counts, c.nfields())
 		}
 		if !complete && len(counts) > 0 {
 			counts = counts[:len(counts)-1] // the last row may be cut by the sniff window

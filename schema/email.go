@@ -30,7 +30,7 @@ const (
 // ASCII (IDNA); "+tags" and dots are never stripped. The error, an *Error
 // with code EInvalid, says what is wrong in words an admin understands.
 func NormalizeEmail(s string) (email, key string, err error) {
-	if key, ok := fastEmail(s); ok {
+	if key, _, ok := fastEmail(s, ""); ok {
 		return s, key, nil
 	}
 	orig := s
@@ -74,13 +74,15 @@ var emailClass = func() (t [256]uint8) {
 
 // fastEmail checks the common case, a bare and valid ASCII address, with
 // branch-free loops. ok is false for anything else, which the full path
-// then reads (or explains).
-func fastEmail(s string) (key string, ok bool) {
+// then reads (or explains). knownDomain is a lower-case domain already
+// found valid, which is not checked again; domain is the key's domain.
+func fastEmail(s, knownDomain string) (key, domain string, ok bool) {
 	at := strings.IndexByte(s, '@')
 	if at < 1 || at > maxLocalLen || len(s) > maxEmailLen || len(s)-at < 5 {
-		return "", false
+		return "", "", false
 	}
-	local, domain := s[:at], s[at+1:]
+	local := s[:at]
+	domain = s[at+1:]
 	all, union := uint8(0xff), uint8(0)
 	for i := 0; i < len(local); i++ {
 		c := emailClass[local[i]]
@@ -88,39 +90,44 @@ func fastEmail(s string) (key string, ok bool) {
 		union |= c
 	}
 	if all&clLocal == 0 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
-		return "", false
+		return "", "", false
 	}
-	all = 0xff
+	if domain != knownDomain && !fastDomain(domain, &union) {
+		return "", "", false
+	}
+	if union&clUpper == 0 {
+		return s, domain, true
+	}
+	key = lowerASCII(s)
+	return key, key[at+1:], true
+}
+
+// fastDomain checks an ASCII domain and adds the classes of its bytes to union.
+func fastDomain(domain string, union *uint8) bool {
+	all, u := uint8(0xff), uint8(0)
 	for i := 0; i < len(domain); i++ {
 		c := emailClass[domain[i]]
 		all &= c
-		union |= c
+		u |= c
 	}
+	*union |= u
 	if all&clDomain == 0 {
-		return "", false
+		return false
 	}
-	labels := 0
-	for rest := domain; ; labels++ {
+	for rest, labels := domain, 0; ; labels++ {
 		dot := strings.IndexByte(rest, '.')
 		label := rest
 		if dot >= 0 {
 			label = rest[:dot]
 		}
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return "", false
+			return false
 		}
 		if dot < 0 {
-			if labels == 0 || allDigits(label) {
-				return "", false
-			}
-			break
+			return labels > 0 && !allDigits(label)
 		}
 		rest = rest[dot+1:]
 	}
-	if union&clUpper == 0 {
-		return s, true
-	}
-	return lowerASCII(s), true
 }
 
 // trimInvisible trims spaces and format characters (zero-width spaces and

@@ -11,42 +11,84 @@ import (
 // record turns the current row into a Record with its problems. The values
 // of the columns read are copied into one string per row, so a record
 // keeps no more memory alive than its row.
-func (d *Decoder) record() Record {
+func (d *Decoder) record(rec *Record) {
 	cr := d.cr
-	rec := Record{Line: cr.rowLine}
-	nf := len(cr.starts)
-	if n := len(d.m.columns); nf != n {
-		if nf > n && cr.blankFrom(n) {
-			nf = n // trailing empty cells, as Excel writes them
-		} else {
-			rec.Problems = append(rec.Problems, d.ragged(rec.Line, nf))
-		}
+	rec.Line = cr.rowLine
+	nf := cr.nfields()
+	// A row with more values than the header is ragged even when the extra
+	// ones are empty: that is what an unquoted comma in a name looks like
+	// when the last columns are empty, and reading it would shift values.
+	if nf != len(d.m.columns) {
+		rec.Problems = append(rec.Problems, d.ragged(rec.Line, nf))
 	}
-	var v values // on the stack: no write barriers for the values
-	if !d.readSpan(&rec, &v, nf) {
-		d.readPacked(&rec, &v, nf)
+	var v values
+	if !d.readSpan(rec, &v, nf) {
+		d.readPacked(rec, &v, nf)
 	}
-	d.email(&rec, &v)
-	d.names(&rec, &v)
-	rec.Groups = d.groups(v[fGroups])
-	rec.SourceID = v[fSourceID]
-	if st, ok := parseStatus(v[fStatus], d.m.statusOf); ok {
+	d.email(rec, &v)
+	d.names(rec, &v)
+	rec.Groups = d.groups(v.get(fGroups))
+	rec.SourceID = v.get(fSourceID)
+	if st, ok := parseStatus(v.get(fStatus), d.m.statusOf); ok {
 		rec.Status = st
 	} else {
 		rec.Problems = append(rec.Problems, d.problem(rec.Line, fStatus, CodeUnknownStatus, SeverityError,
-			fmt.Sprintf("%q is not a status muster knows (such as Active, Inactive, Terminated, Leave); the row is not used", v[fStatus])))
+			fmt.Sprintf("%q is not a status muster knows (such as Active, Inactive, Terminated, Leave); the row is not used", v.get(fStatus))))
 	}
 	if d.info.Delta {
-		if a, ok := parseAction(v[fAction]); ok {
+		if a, ok := parseAction(v.get(fAction)); ok {
 			rec.Action = a
 		} else {
 			rec.Problems = append(rec.Problems, d.problem(rec.Line, fAction, CodeUnknownAction, SeverityError,
 				fmt.Sprintf("%q is not an action muster knows: use add or update to add or change someone, "+
-					"remove or delete to take them off", v[fAction])))
+					"remove or delete to take them off", v.get(fAction))))
 		}
 	}
-	d.attrs(&rec, &v)
-	return rec
+	d.attrs(rec, &v)
+}
+
+// values holds a row's values: one string, and where each field's value
+// is in it. Offsets rather than strings keep the per-field bookkeeping
+// free of pointer writes.
+type values struct {
+	s  string
+	at [numFields][2]int32
+}
+
+func (v *values) get(f field) string { return v.s[v.at[f][0]:v.at[f][1]] }
+
+// set records the value of f as s[a:b], trimmed of spaces and tabs, and
+// of Unicode spaces and invisible characters when it starts or ends with a
+// byte above ASCII. (readSpan has the same test inline.)
+func (v *values) set(f field, a, b int) {
+	if a < b && (plain(v.s[a]) && plain(v.s[b-1])) {
+		v.at[f] = [2]int32{int32(a), int32(b)}
+		return
+	}
+	a, b = trimBounds(v.s, a, b)
+	v.at[f] = [2]int32{int32(a), int32(b)}
+}
+
+// plain reports whether c is printable ASCII other than a space: a value
+// starting and ending with such bytes needs no trimming.
+func plain(c byte) bool { return c-0x21 < 0x5f }
+
+func trimBounds(s string, a, b int) (int, int) {
+	for a < b && (s[a] == ' ' || s[a] == '\t') {
+		a++
+	}
+	for b > a && (s[b-1] == ' ' || s[b-1] == '\t') {
+		b--
+	}
+	if a < b && (s[a] >= utf8.RuneSelf || s[b-1] >= utf8.RuneSelf) {
+		t := trimSpace(s[a:b])
+		if t == "" {
+			return a, a
+		}
+		a += strings.Index(s[a:b], t)
+		b = a + len(t)
+	}
+	return a, b
 }
 
 // readSpan is the fast path: the columns read, from the first to the last,
@@ -55,22 +97,21 @@ func (d *Decoder) record() Record {
 // invalid UTF-8) or is too long; readPacked then reads the row.
 func (d *Decoder) readSpan(rec *Record, v *values, nf int) bool {
 	cr := d.cr
-	first, last := -1, -1
-	for _, rc := range d.read {
-		if rc.col < nf {
-			if first < 0 {
-				first = rc.col
+	first, last := d.read[0].col, d.read[len(d.read)-1].col
+	if last >= nf { // a short row: find the last column it has
+		last = -1
+		for _, rc := range d.read {
+			if rc.col < nf {
+				last = rc.col
 			}
-			last = rc.col
+		}
+		if last < 0 {
+			return true
 		}
 	}
-	if first < 0 {
-		return true
-	}
-	lo, hi := cr.starts[first], cr.ends[last]
+	lo, hi := cr.start(first), cr.ends[last]
 	raw := cr.row[lo:hi]
-	high, ctrl := scanBytes(raw)
-	if high {
+	if cr.high && hasHighBit(raw) {
 		if d.mode == modeWin1252 || !utf8.Valid(raw) {
 			return false
 		}
@@ -78,23 +119,33 @@ func (d *Decoder) readSpan(rec *Record, v *values, nf int) bool {
 	}
 	if hi-lo > MaxValueLen {
 		for _, rc := range d.read {
-			if rc.col < nf && rc.f != fEmail && cr.ends[rc.col]-cr.starts[rc.col] > MaxValueLen {
+			if rc.col < nf && rc.f != fEmail && len(cr.field(rc.col)) > MaxValueLen {
 				return false
 			}
 		}
 	}
-	if ctrl {
+	if cr.ctrl {
 		for _, rc := range d.read {
 			if rc.col < nf {
-				d.checkControl(rec, rc.f, cr.row[cr.starts[rc.col]:cr.ends[rc.col]])
+				d.checkControl(rec, rc.f, cr.field(rc.col))
 			}
 		}
 	}
-	s := string(raw)
+	v.s = string(raw)
+	ends, at := cr.ends[:nf], &v.at
 	for _, rc := range d.read {
-		if rc.col < nf {
-			v[rc.f] = trimValue(s[cr.starts[rc.col]-lo : cr.ends[rc.col]-lo])
+		col := rc.col
+		if col >= nf {
+			continue
 		}
+		a, b := 0, ends[col]-lo
+		if col > 0 {
+			a = ends[col-1] + 1 - lo
+		}
+		if a == b || !plain(raw[a]) || !plain(raw[b-1]) {
+			a, b = trimBounds(v.s, a, b)
+		}
+		at[rc.f] = [2]int32{int32(a), int32(b)}
 	}
 	return true
 }
@@ -108,7 +159,7 @@ func (d *Decoder) readPacked(rec *Record, v *values, nf int) {
 	for _, rc := range d.read {
 		start := len(d.pack)
 		if rc.col < nf {
-			f := trimASCII(cr.row[cr.starts[rc.col]:cr.ends[rc.col]])
+			f := cr.field(rc.col)
 			switch {
 			case len(f) > MaxValueLen && rc.f != fEmail:
 				rec.Problems = append(rec.Problems, d.problem(rec.Line, rc.f, CodeValueTooLong, SeverityError,
@@ -121,46 +172,64 @@ func (d *Decoder) readPacked(rec *Record, v *values, nf int) {
 		}
 		starts[rc.f], ends[rc.f] = start, len(d.pack)
 	}
-	s := string(d.pack)
+	v.s = string(d.pack)
 	for _, rc := range d.read {
-		v[rc.f] = trimValue(s[starts[rc.f]:ends[rc.f]])
+		v.set(rc.f, starts[rc.f], ends[rc.f])
 	}
 }
 
-// groups splits the groups cell into a slice carved from a shared block,
-// saving an allocation per row.
+// groups splits the groups cell on ";" and "|" into a slice carved from a
+// shared block, saving an allocation per row; names are trimmed and
+// repeats (ignoring case) dropped.
 func (d *Decoder) groups(s string) []string {
 	if s == "" {
 		return nil
 	}
-	n := 1
-	for i := 0; i < len(s); i++ {
-		if s[i] == ';' || s[i] == '|' {
-			n++
-		}
-	}
-	if cap(d.slab)-len(d.slab) < n {
-		d.slab = make([]string, 0, max(n, 256))
+	if cap(d.slab)-len(d.slab) < 64 {
+		d.slab = make([]string, 0, 1024)
 	}
 	l := len(d.slab)
-	out := appendGroups(d.slab[l:l:l+n], s)
-	d.slab = d.slab[:l+len(out)]
+	out := d.slab[l:l]
+	sep := byte(';')
+	if strings.IndexByte(s, '|') >= 0 {
+		if strings.IndexByte(s, ';') >= 0 {
+			return splitGroups(s) // both separators: the general loop
+		}
+		sep = '|'
+	}
+	for rest := s; ; {
+		i := strings.IndexByte(rest, sep)
+		g := rest
+		if i >= 0 {
+			g, rest = rest[:i], rest[i+1:]
+		}
+		if g = trimValue(g); g != "" && !containsFold(out, g) {
+			if len(out) == cap(out) {
+				return splitGroups(s) // more than 64 groups: not worth the block
+			}
+			out = append(out, g)
+		}
+		if i < 0 {
+			break
+		}
+	}
 	if len(out) == 0 {
 		return nil
 	}
+	d.slab = d.slab[:l+len(out)]
 	return out[:len(out):len(out)]
 }
 
 // email reads and normalises the address and checks it is the first row
 // for it.
 func (d *Decoder) email(rec *Record, v *values) {
-	raw := v[fEmail]
+	raw := v.get(fEmail)
 	if raw == "" {
 		rec.Problems = append(rec.Problems, d.problem(rec.Line, fEmail, CodeMissingEmail, SeverityError,
 			"the email address is empty; the row is not used"))
 		return
 	}
-	email, key, err := NormalizeEmail(raw)
+	email, key, err := d.normalizeEmail(raw)
 	if err != nil {
 		rec.Problems = append(rec.Problems, d.problem(rec.Line, fEmail, CodeInvalidEmail, SeverityError,
 			ErrorMessageOf(err)+"; the row is not used"))
@@ -174,18 +243,29 @@ func (d *Decoder) email(rec *Record, v *values) {
 }
 
 func (d *Decoder) names(rec *Record, v *values) {
-	rec.FirstName, rec.LastName = v[fFirstName], v[fLastName]
-	if d.m.col[fFullName] >= 0 && v[fFullName] != "" {
-		rec.FirstName, rec.LastName = splitFullName(v[fFullName])
+	rec.FirstName, rec.LastName = v.get(fFirstName), v.get(fLastName)
+	if full := v.get(fFullName); full != "" && d.m.col[fFullName] >= 0 {
+		rec.FirstName, rec.LastName = splitFullName(full)
 	}
+}
+
+// normalizeEmail is NormalizeEmail with a cache of the last domain found
+// valid: the addresses of a file share a few domains, and checking one is
+// most of the work.
+func (d *Decoder) normalizeEmail(s string) (email, key string, err error) {
+	if key, domain, ok := fastEmail(s, d.domain); ok {
+		d.domain = domain
+		return s, key, nil
+	}
+	return NormalizeEmail(s)
 }
 
 // attrs reads the optional attributes; dates are normalised and a
 // manager's address reduced to the address. A value that cannot be read
 // is dropped with a warning: it never costs the person their row.
 func (d *Decoder) attrs(rec *Record, vals *values) {
-	for a := Attr(0); a < NumAttrs; a++ {
-		v := vals[fAttr+field(a)]
+	for _, a := range d.attrsRead {
+		v := vals.get(fAttr + field(a))
 		if v == "" {
 			continue
 		}
@@ -198,7 +278,7 @@ func (d *Decoder) attrs(rec *Record, vals *values) {
 			}
 			v = date
 		case AttrManagerEmail:
-			email, _, err := NormalizeEmail(v)
+			email, _, err := d.normalizeEmail(v)
 			if err != nil {
 				rec.Problems = append(rec.Problems, d.problem(rec.Line, fAttr+field(a), CodeInvalidManagerEmail, SeverityWarning,
 					ErrorMessageOf(err)+"; the manager's email is left empty"))
@@ -227,28 +307,23 @@ func (d *Decoder) ragged(line, n int) Problem {
 		Message: fmt.Sprintf("the row has %d values but the header has %d columns (%s); the row is not used", n, cols, why)}
 }
 
-// values holds a row's values by field.
-type values [numFields]string
-
-// scanBytes reports whether b holds bytes above ASCII (high) or below
-// 0x20 or DEL (ctrl), 8 bytes at a time.
+// scanBytes reports whether b holds bytes above ASCII (high) or control
+// characters (ctrl: below 0x20), 8 bytes at a time.
 func scanBytes(b []byte) (high, ctrl bool) {
-	const hi = 0x8080808080808080
 	var h, c uint64
-	for len(b) >= 8 {
-		x := binary.LittleEndian.Uint64(b)
-		del := x ^ (lsb * 0x7f)
-		h |= x
-		c |= (x-lsb*0x20)&^x | (del-lsb)&^del
-		b = b[8:]
+	for len(b) >= 16 {
+		x, y := binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:16])
+		h |= x | y
+		c |= (x-lsb*0x20)&^x | (y-lsb*0x20)&^y
+		b = b[16:]
 	}
 	for _, x := range b {
 		h |= uint64(x)
-		if x < 0x20 || x == 0x7f {
-			c |= hi
+		if x < 0x20 {
+			c = hi80
 		}
 	}
-	return h&hi != 0, c&hi != 0
+	return h&hi80 != 0, c&hi80 != 0
 }
 
 // needsCare reports whether b holds bytes above ASCII or control characters.
@@ -292,21 +367,10 @@ func (d *Decoder) appendCareful(dst, b []byte, f field, rec *Record) []byte {
 // checkControl reports a control character other than tab and line feed.
 func (d *Decoder) checkControl(rec *Record, f field, b []byte) {
 	for _, c := range b {
-		if c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
+		if c < 0x20 && c != '\t' && c != '\n' {
 			rec.Problems = append(rec.Problems, d.problem(rec.Line, f, CodeInvalidText, SeverityError,
 				fmt.Sprintf("the value holds a control character (%U); the row is not used", rune(c))))
 			return
 		}
 	}
-}
-
-// trimASCII trims spaces and tabs.
-func trimASCII(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

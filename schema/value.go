@@ -295,7 +295,7 @@ func splitGroups(s string) []string {
 	if len(out) == 0 {
 		return nil
 	}
-	return out
+	return out[:len(out):len(out)]
 }
 
 // appendGroups appends the groups of s to dst.
@@ -327,9 +327,12 @@ func indexGroupSep(s string) int {
 	return -1
 }
 
+// containsFold reports whether list holds s, ignoring case. Names of
+// different byte lengths are different (which misses only exotic folds such
+// as the Kelvin sign).
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
-		if len(x) == len(s) && x == s || strings.EqualFold(x, s) {
+		if len(x) == len(s) && (x == s || strings.EqualFold(x, s)) {
 			return true
 		}
 	}

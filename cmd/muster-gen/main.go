@@ -9,24 +9,35 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"muster/samples/gen"
 )
 
 func main() {
-	rows := flag.Int("rows", 1000, "number of people")
-	seed := flag.Uint64("seed", 1, "seed: the same seed writes the same file")
-	day := flag.Int("day", 0, "0 for the first export, 1 for the next day's")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: muster-gen [-rows N] [-seed S] [-day 0|1] > file.csv")
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "muster-gen:", err)
+		}
 		os.Exit(2)
 	}
-	if err := gen.Write(os.Stdout, gen.Options{Rows: *rows, Seed: *seed, Day: *day}); err != nil {
-		fmt.Fprintln(os.Stderr, "muster-gen:", err)
-		os.Exit(1)
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("muster-gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rows := fs.Int("rows", 1000, "number of people")
+	seed := fs.Int("seed", 1, "seed: the same seed writes the same file")
+	day := fs.Int("day", 0, "0 for the first export, 1 for the next day's")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
+	if fs.NArg() > 0 {
+		return errors.New("usage: muster-gen [-rows N] [-seed S] [-day 0|1] > file.csv")
+	}
+	return gen.Write(stdout, gen.Options{Rows: *rows, Seed: *seed, Day: *day})
 }

@@ -58,6 +58,7 @@ func commands() []command {
 		{"groups", "list groups with their members", cmdGroups},
 		{"export", "export a group's recipients as CSV or JSON", cmdExport},
 		{"sources", "list sources, roll one back, remove one, or sync a WorkOS directory now", cmdSources},
+		{"check", "show what muster makes of an HR export (never touches a store)", cmdCheck},
 		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
 	}
 }

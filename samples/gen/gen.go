@@ -18,7 +18,7 @@ type Options struct {
 	// leave, on day 1).
 	Rows int
 	// Seed picks the people; the same seed writes the same file.
-	Seed uint64
+	Seed int
 	// Day is 0 for the first export and 1 for the next day's.
 	Day int
 }
@@ -92,6 +92,7 @@ func People(o Options, fn func(Person)) error {
 
 type gen struct {
 	o       Options
+	seed    uint64
 	a, b    uint64 // the permutation i -> (a*i+b) mod Rows that picks Day 1's changes
 	changes Changes
 }
@@ -103,13 +104,13 @@ func newGen(o Options) (*gen, error) {
 	if o.Day != 0 && o.Day != 1 {
 		return nil, errors.New("gen: day must be 0 or 1")
 	}
-	g := &gen{o: o, changes: ChangesFor(o.Rows)}
+	g := &gen{o: o, seed: uint64(o.Seed), changes: ChangesFor(o.Rows)}
 	if n := uint64(o.Rows); n > 1 {
-		g.a = mix(o.Seed, 1, 0)%n | 1
+		g.a = mix(g.seed, 1, 0)%n | 1
 		for gcd(g.a, n) != 1 {
 			g.a = (g.a + 2) % n
 		}
-		g.b = mix(o.Seed, 2, 0) % n
+		g.b = mix(g.seed, 2, 0) % n
 	}
 	return g, nil
 }
@@ -164,12 +165,12 @@ func mix(seed, salt uint64, i int) uint64 {
 }
 
 func (g *gen) pick(list []string, salt uint64, i int) string {
-	return list[mix(g.o.Seed, salt, i)%uint64(len(list))]
+	return list[mix(g.seed, salt, i)%uint64(len(list))]
 }
 
 func (g *gen) name(i int) (first, last name) {
-	return firstNames[mix(g.o.Seed, 10, i)%uint64(len(firstNames))],
-		lastNames[mix(g.o.Seed, 11, i)%uint64(len(lastNames))]
+	return firstNames[mix(g.seed, 10, i)%uint64(len(firstNames))],
+		lastNames[mix(g.seed, 11, i)%uint64(len(lastNames))]
 }
 
 func (g *gen) appendEmail(b []byte, i int) []byte {
@@ -191,13 +192,13 @@ func (g *gen) appendRow(b []byte, i int, changed bool) []byte {
 		for t := uint64(100); title == g.pick(titles, 21, i); t++ {
 			title = g.pick(titles, t, i)
 		}
-		if mix(g.o.Seed, 22, i)%2 == 0 {
+		if mix(g.seed, 22, i)%2 == 0 {
 			for t := uint64(200); dept == g.pick(departments, 20, i); t++ {
 				dept = g.pick(departments, t, i)
 			}
 		}
 	}
-	loc := locations[mix(g.o.Seed, 23, i)%uint64(len(locations))]
+	loc := locations[mix(g.seed, 23, i)%uint64(len(locations))]
 	b = append(b, 'E')
 	b = strconv.AppendInt(b, int64(1000000+i), 10)
 	b = append(b, ',')
@@ -207,7 +208,7 @@ func (g *gen) appendRow(b []byte, i int, changed bool) []byte {
 	b = append(b, ',')
 	b = g.appendEmail(b, i)
 	b = append(b, ',')
-	if mix(g.o.Seed, 24, i)%40 == 0 {
+	if mix(g.seed, 24, i)%40 == 0 {
 		b = append(b, "On Leave"...)
 	} else {
 		b = append(b, "Active"...)
@@ -217,7 +218,7 @@ func (g *gen) appendRow(b []byte, i int, changed bool) []byte {
 	b = append(b, ',')
 	b = append(b, g.pick(divisions, 25, i)...)
 	b = append(b, ",CC-"...)
-	b = strconv.AppendInt(b, int64(1000+mix(g.o.Seed, 26, i)%9000), 10)
+	b = strconv.AppendInt(b, int64(1000+mix(g.seed, 26, i)%9000), 10)
 	b = append(b, ",All Staff;"...)
 	b = append(b, dept...)
 	b = append(b, ';')
@@ -229,7 +230,7 @@ func (g *gen) appendRow(b []byte, i int, changed bool) []byte {
 		b = g.appendEmail(b, i/10)
 	}
 	b = append(b, ',')
-	b = appendDate(b, int(mix(g.o.Seed, 27, i)%7300))
+	b = appendDate(b, int(mix(g.seed, 27, i)%7300))
 	b = append(b, ',')
 	b = append(b, g.pick(workerTypes, 28, i)...)
 	b = append(b, ',')

@@ -32,7 +32,7 @@ func BenchmarkUploadToCommit(b *testing.B) {
 	needSFTP(b)
 	b.Run("new", func(b *testing.B) {
 		latency(b, b.N, false, func(i int) (string, gen.Options) {
-			return fmt.Sprintf("a%d", i), gen.Options{Rows: 10_000, Seed: uint64(100 + i)}
+			return fmt.Sprintf("a%d", i), gen.Options{Rows: 10_000, Seed: 100 + i}
 		})
 	})
 	b.Run("nightly", func(b *testing.B) {
