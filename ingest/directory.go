@@ -145,6 +145,7 @@ type fold struct {
 	rep     *Report
 	people  map[string]*person
 	uids    map[string]string // directory user id -> key, for people touched
+	stored  map[string]string // directory user id -> key in the store, read once when needed
 	scanned map[string]bool   // groups whose members were read from the store
 }
 
@@ -176,40 +177,47 @@ func (f *fold) load(key string) (*person, error) {
 }
 
 // byUID returns the listed person with that directory user id, or nil.
+// The source's ids are read from the store once per batch, and only when
+// a record is not found under its own address (a new person, or a new
+// address): one scan instead of one per event.
 func (f *fold) byUID(uid string) (*person, error) {
 	if uid == "" {
 		return nil, nil
 	}
-	if k, ok := f.uids[uid]; ok {
-		if p := f.people[k]; p.cur != nil && p.cur.UID == uid {
-			return p, nil
+	k, ok := f.uids[uid]
+	if !ok && f.src.ID != 0 {
+		if f.stored == nil {
+			f.stored = map[string]string{}
+			if err := f.st.SnapshotUIDs(f.ctx, f.src.ID, func(u, key string) { f.stored[u] = key }); err != nil {
+				return nil, err
+			}
 		}
+		k, ok = f.stored[uid]
 	}
-	if f.src.ID == 0 {
+	if !ok {
 		return nil, nil
 	}
-	a, found, err := f.st.SnapshotByUID(f.ctx, f.src.ID, uid)
-	if err != nil || !found {
-		return nil, err
-	}
 	// The store's row may already be changed or removed by this batch.
-	p, err := f.load(a.Key)
+	p, err := f.load(k)
 	if err != nil || p.cur == nil || p.cur.UID != uid {
 		return nil, err
 	}
 	return p, nil
 }
 
-// find returns the listed person a record describes: by id, else by key.
+// find returns the listed person a record describes: under its address
+// when the ids agree, else by its directory user id.
 func (f *fold) find(r *schema.Record) (*person, error) {
-	p, err := f.byUID(r.SourceID)
-	if p != nil || err != nil || r.Key == "" {
-		return p, err
+	if r.Key != "" {
+		p, err := f.load(r.Key)
+		if err != nil {
+			return nil, err
+		}
+		if p.cur != nil && (r.SourceID == "" || p.cur.UID == r.SourceID) {
+			return p, nil
+		}
 	}
-	if p, err = f.load(r.Key); err != nil || p.cur == nil {
-		return nil, err
-	}
-	return p, nil
+	return f.byUID(r.SourceID)
 }
 
 func (f *fold) edit(e Edit) error {

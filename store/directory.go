@@ -139,14 +139,21 @@ func (s *Store) SetCursor(ctx context.Context, c Cursor) error {
 	return wrapErr(err, "save cursor %s", c.Name)
 }
 
-// SnapshotByUID returns the source's current row whose source id (a
-// directory user id) is uid. It scans the source's rows: it serves single
-// events, not bulk work, so the snapshot carries no index for it.
-func (s *Store) SnapshotByUID(ctx context.Context, sourceID int64, uid string) (Assertion, bool, error) {
-	a, err := scanAssertion(s.db.QueryRowContext(ctx, `SELECT `+assertionCols+` FROM snapshot WHERE source_id=? AND uid=? LIMIT 1`,
-		sourceID, uid))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Assertion{}, false, nil
+// SnapshotUIDs calls fn with the source id (a directory user id) and key
+// of every row of the source's current snapshot that has one. The strings
+// are valid only during the call.
+func (s *Store) SnapshotUIDs(ctx context.Context, sourceID int64, fn func(uid, key string)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT uid, key FROM snapshot WHERE source_id=? AND uid<>''`, sourceID)
+	if err != nil {
+		return wrapErr(err, "read snapshot")
 	}
-	return a, err == nil, wrapErr(err, "read snapshot")
+	defer rows.Close()
+	var uid, key sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&uid, &key); err != nil {
+			return wrapErr(err, "read snapshot")
+		}
+		fn(string(uid), string(key))
+	}
+	return wrapErr(rows.Err(), "read snapshot")
 }

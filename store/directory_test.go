@@ -103,7 +103,7 @@ func TestDirectoryCursor(t *testing.T) {
 	}
 }
 
-func TestSnapshotByUID(t *testing.T) {
+func TestSnapshotUIDs(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpen(t)
 	org, err := s.EnsureOrg(ctx, "")
@@ -125,11 +125,11 @@ func TestSnapshotByUID(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	got, found, err := s.SnapshotByUID(ctx, src.ID, "directory_user_1")
-	if err != nil || !found || got.Key != "ann@example.com" || len(got.Groups) != 1 {
-		t.Fatalf("by uid = %+v %v %v", got, found, err)
+	got := map[string]string{}
+	if err := s.SnapshotUIDs(ctx, src.ID, func(uid, key string) { got[uid] = key }); err != nil {
+		t.Fatal(err)
 	}
-	if _, found, err := s.SnapshotByUID(ctx, src.ID, "directory_user_2"); err != nil || found {
-		t.Fatalf("unknown uid found: %v %v", found, err)
+	if len(got) != 1 || got["directory_user_1"] != "ann@example.com" {
+		t.Fatalf("uids = %v", got)
 	}
 }
