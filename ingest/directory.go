@@ -42,8 +42,9 @@ const (
 type Edit struct {
 	Kind   EditKind
 	Record schema.Record
-	// IfListed applies an upsert only to a person the source lists already
-	// (a group-limited source learns of its members from pulls).
+	// IfListed applies an edit only to a person the source lists already (a
+	// group-limited source learns of its members from pulls, and does not
+	// offboard someone outside its groups).
 	IfListed bool
 	// Group names the group of the group kinds; OldGroup the former name of
 	// a renamed one.
@@ -226,7 +227,7 @@ func (f *fold) edit(e Edit) error {
 	case EditUpsert:
 		return f.upsert(r, e.IfListed)
 	case EditOffboard:
-		return f.offboard(r)
+		return f.offboard(r, e.IfListed)
 	case EditGroupAdd, EditGroupRemove:
 		p, err := f.find(r)
 		if err != nil {
@@ -279,13 +280,14 @@ func (f *fold) upsert(r *schema.Record, ifListed bool) error {
 	return nil
 }
 
-func (f *fold) offboard(r *schema.Record) error {
+func (f *fold) offboard(r *schema.Record, ifListed bool) error {
 	p, err := f.find(r)
 	switch {
 	case err != nil:
 		return err
 	case p != nil:
 		p.cur = nil
+	case ifListed:
 	case r.Key != "":
 		q, err := f.load(r.Key)
 		if err != nil {

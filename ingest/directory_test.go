@@ -183,8 +183,9 @@ func TestEditsGroupRenameDeleteAndIfListed(t *testing.T) {
 	// list, and adds nobody from them.
 	rep = mustEdits(t, in, dir, Edit{Kind: EditUpsert, IfListed: true, Record: dirRec("dan@example.com", "Dan", "u4", nil)},
 		Edit{Kind: EditGroupAdd, IfListed: true, Group: "Engineering", Record: dirRec("dan@example.com", "Dan", "u4", nil)},
-		Edit{Kind: EditUpsert, IfListed: true, Record: dirRec("bob@example.com", "Bobby", "u2", nil)})
-	if rep.Counts.Added != 0 || rep.Counts.Updated != 1 {
+		Edit{Kind: EditUpsert, IfListed: true, Record: dirRec("bob@example.com", "Bobby", "u2", nil)},
+		Edit{Kind: EditOffboard, IfListed: true, Record: dirRec("fay@example.com", "Fay", "u6", nil)})
+	if rep.Counts.Added != 0 || rep.Counts.Updated != 1 || rep.Counts.Suppressed != 0 {
 		t.Fatalf("if-listed counts = %+v, want only bob updated", rep.Counts)
 	}
 	// Someone new joining a group is added with it.

@@ -576,3 +576,33 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestStaleEventsCursorFallsBackToPulls(t *testing.T) {
+	ctx := context.Background()
+	dt := mustDirTest(t, 20, 2, "")
+	dt.pull()
+	// A cursor last moved 30 days ago (muster was stopped that long): the
+	// Events API no longer has what follows it.
+	dt.st.SetClock(func() time.Time { return time.Now().Add(-30 * 24 * time.Hour) })
+	if err := dt.st.SetCursor(ctx, store.Cursor{Name: dt.d.cursorName(), EventID: "event_zzzz"}); err != nil {
+		t.Fatal(err)
+	}
+	dt.st.SetClock(time.Now)
+	dt.fake.DeactivateUser(dt.seed.UserIDs[3])
+	drops := len(dt.drops())
+	if _, err := dt.d.PollEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dt.d.wg.Wait()
+	dt.mustBe(email(3), store.StatusOffboarded)
+	pulled := false
+	for _, d := range dt.drops()[:len(dt.drops())-drops] {
+		pulled = pulled || strings.HasPrefix(d.Name, "workos pull")
+	}
+	if !pulled {
+		t.Fatal("no pull after a stale cursor")
+	}
+	if c, _, _ := dt.st.Cursor(ctx, dt.d.cursorName()); c.EventID == "event_zzzz" {
+		t.Fatal("the stale cursor was kept")
+	}
+}
