@@ -90,6 +90,14 @@ func (w *WorkOSConf) setDefaults(c *Config) {
 	}
 }
 
+// eventsPoll is the events poll interval (0: off).
+func (w *WorkOSConf) eventsPoll() time.Duration {
+	if w.EventsPoll == nil {
+		return defaultEventsPoll
+	}
+	return time.Duration(*w.EventsPoll)
+}
+
 // mapWorkOSOrgs gives a workos source without an org the organisation its
 // WorkOS organization_id is configured for ([[orgs]] workos_organization_id).
 func (c *Config) mapWorkOSOrgs() {
@@ -261,8 +269,8 @@ func (w *WorkOSConf) summary(out io.Writer, e *env, c *Config) {
 	}
 	key := strings.Join(secretSource(e, "key", w.APIKeyEnv, w.APIKeyFile), "")
 	poll := "off"
-	if *w.EventsPoll > 0 {
-		poll = "every " + w.EventsPoll.String()
+	if p := w.eventsPoll(); p > 0 {
+		poll = "every " + Duration(p).String()
 	}
 	fmt.Fprintf(out, "workos:    %d directory source(s), %s, %s; pulls %s, events %s, reconcile %s\n", n, w.BaseURL, key,
 		w.Schedule, poll, w.Reconcile)

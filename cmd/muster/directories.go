@@ -67,8 +67,11 @@ type dirSource struct {
 
 // RunStatus is what a source's pulls last did, for operators and metrics.
 type RunStatus struct {
-	// LastAttempt is when the latest pull started.
+	Org    string `json:"org"`
+	Source string `json:"source"`
+	// LastAttempt is when the latest pull started, LastRun when it ended.
 	LastAttempt time.Time `json:"last_attempt"`
+	LastRun     time.Time `json:"last_run"`
 	// LastSuccess is when the latest pull that completed and was applied
 	// (or was a duplicate of the current snapshot) finished.
 	LastSuccess time.Time `json:"last_success"`
@@ -121,7 +124,7 @@ func newDirectories(c *Config, e *env, in *ingest.Ingester, log *slog.Logger, on
 			delta: workos.DeltaOptions{Groups: s.Groups, Attrs: sc.Attrs}}
 		d.sources = append(d.sources, ds)
 		d.byDir[s.DirectoryID] = append(d.byDir[s.DirectoryID], ds)
-		d.status[ds.key] = &RunStatus{}
+		d.status[ds.key] = &RunStatus{Org: s.Org, Source: s.Name}
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d, nil
@@ -156,6 +159,39 @@ func (d *Directories) Status() map[string]RunStatus {
 	return out
 }
 
+// Runs returns every source's RunStatus, in the config's order.
+func (d *Directories) Runs() []RunStatus {
+	d.statusMu.Lock()
+	defer d.statusMu.Unlock()
+	out := make([]RunStatus, 0, len(d.sources))
+	for _, s := range d.sources {
+		out = append(out, *d.status[s.key])
+	}
+	return out
+}
+
+// SyncNow starts a pull of the organisation's source in the background (an
+// operator asked, by): ENotFound for a source that is not a configured
+// directory, EConflict while a pull of it runs, EUnavailable once stopping.
+func (d *Directories) SyncNow(_ context.Context, org, source, by string) error {
+	s, err := d.source(org, source)
+	if err != nil {
+		return err
+	}
+	if s.pulling.Load() {
+		return schema.Errorf(schema.EConflict, "a pull of source %s is already running", s.key)
+	}
+	if d.ctx.Err() != nil {
+		return schema.Errorf(schema.EUnavailable, "muster is stopping")
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.Pull(d.ctx, s, by, ingest.Options{By: by})
+	}()
+	return nil
+}
+
 func (d *Directories) setStatus(s *dirSource, fn func(*RunStatus)) {
 	d.statusMu.Lock()
 	defer d.statusMu.Unlock()
@@ -181,7 +217,7 @@ func (d *Directories) Pull(ctx context.Context, s *dirSource, why string, opt in
 	rep, stats, err := d.pullLocked(ctx, s, opt)
 	ms := time.Since(start).Milliseconds()
 	d.setStatus(s, func(st *RunStatus) {
-		st.LastError, st.LastDecision = "", ""
+		st.LastError, st.LastDecision, st.LastRun = "", "", time.Now()
 		if err != nil {
 			st.LastError = schema.ErrorMessageOf(err)
 			return

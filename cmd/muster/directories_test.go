@@ -606,3 +606,21 @@ func TestStaleEventsCursorFallsBackToPulls(t *testing.T) {
 		t.Fatal("the stale cursor was kept")
 	}
 }
+
+func TestSyncNowPullsInTheBackground(t *testing.T) {
+	dt := mustDirTest(t, 10, 1, "")
+	if err := dt.d.SyncNow(context.Background(), "", "nope", "api"); schema.ErrorCodeOf(err) != schema.ENotFound {
+		t.Fatalf("unknown source: %v", err)
+	}
+	if err := dt.d.SyncNow(context.Background(), schema.DefaultOrg, "okta", "api"); err != nil {
+		t.Fatal(err)
+	}
+	dt.d.wg.Wait()
+	runs := dt.d.Runs()
+	if len(runs) != 1 || runs[0].Source != "okta" || runs[0].LastSuccess.IsZero() || runs[0].LastRun.Before(runs[0].LastAttempt) {
+		t.Fatalf("runs = %+v", runs)
+	}
+	if ds := dt.drops(); len(ds) != 1 || ds[0].DecidedBy != "api" {
+		t.Fatalf("drops = %+v, want one decided by api", ds)
+	}
+}

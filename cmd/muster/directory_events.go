@@ -147,6 +147,10 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 			continue
 		}
 		targets := d.byDir[base.DirectoryID]
+		if len(targets) == 0 {
+			n = i + 1 // a directory muster does not follow
+			continue
+		}
 		if !lockAll(targets, locked) {
 			break
 		}
@@ -184,9 +188,7 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 				b.edits = append(b.edits, editOf(ch))
 			}
 		}
-		if len(targets) > 0 {
-			record = append(record, applied)
-		}
+		record = append(record, applied)
 		n = i + 1
 	}
 	for _, b := range batches {

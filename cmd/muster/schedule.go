@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/robfig/cron/v3"
 
@@ -49,7 +48,7 @@ func (d *Directories) Open() error {
 			return err
 		}
 	}
-	if every := time.Duration(*c.WorkOS.EventsPoll); every > 0 && len(d.sources) > 0 {
+	if every := c.WorkOS.eventsPoll(); every > 0 && len(d.sources) > 0 {
 		err := add("@every "+every.String(), "workos events", func(ctx context.Context) {
 			if _, err := d.PollEvents(ctx); err != nil && ctx.Err() == nil {
 				d.Logger.Error("workos events poll failed; tried again at the next poll", "error", err)
