@@ -49,12 +49,12 @@ func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Count
 		}
 	}
 	a.sources[src.ID] = SourceInfo{ID: src.ID, Name: src.Name, Priority: src.Priority, Authoritative: src.Authoritative}
-	recipients, suppressions, err := tx.Counts()
+	recipients, suppressions, err := tx.Has()
 	if err != nil {
 		return nil, err
 	}
 	a.freshSource = src.Rows == 0
-	a.emptyOrg, a.noSuppressions = recipients == 0, suppressions == 0
+	a.emptyOrg, a.noSuppressions = !recipients, !suppressions
 	return a, nil
 }
 
@@ -65,7 +65,9 @@ func (a *applier) apply(c store.Change) error {
 	}
 	var old store.Assertion
 	hadOld := false
-	if !(a.freshSource && c.Op == store.OpAdd) {
+	// An addition has no old row: the diff found none, and the apply runs
+	// only if the snapshot is still the one the diff read (base seq).
+	if c.Op != store.OpAdd {
 		var err error
 		if old, hadOld, err = a.tx.Current(a.src.ID, c.Key); err != nil {
 			return err
@@ -165,8 +167,9 @@ func (a *applier) derive(key string, cur, old *store.Assertion, op store.ChangeO
 		next.CreatedSeq = rec.CreatedSeq
 	}
 	if m.Status == store.StatusGone && exists {
-		// nobody lists them: keep the last known values for history
-		next.Email, next.FirstName, next.LastName, next.Attrs = rec.Email, rec.FirstName, rec.LastName, rec.Attrs
+		// Nobody lists them: keep the last known name and address for
+		// history, but no attribute (an allowlist may narrow later).
+		next.Email, next.FirstName, next.LastName = rec.Email, rec.FirstName, rec.LastName
 	}
 	if next.Email == "" {
 		next.Email = key

@@ -106,9 +106,6 @@ func (df *differ) run(d *Drop) error {
 		df.hasher = sha256.New()
 	}
 	for b := range batches {
-		if b.err != nil {
-			return schema.WrapError(schema.EInvalid, b.err, "read drop after %d rows", df.rep.Counts.Rows)
-		}
 		for i := range b.recs {
 			if df.rep.Counts.Rows&0xffff == 0 {
 				df.in.progress("read", df.rep.Counts.Rows, 0)
@@ -120,6 +117,9 @@ func (df *differ) run(d *Drop) error {
 			if err := df.record(&b.recs[i], &b.as[i]); err != nil {
 				return err
 			}
+		}
+		if b.err != nil {
+			return schema.WrapError(schema.EInvalid, b.err, "read drop after %d rows", df.rep.Counts.Rows)
 		}
 	}
 	if err := df.ctx.Err(); err != nil {
@@ -241,15 +241,15 @@ func (df *differ) duplicate(r *schema.Record) bool {
 		df.seen[r.Key] = r.Line
 		return false
 	}
-	v, ok := df.prev.get(r.Key)
-	if ok && v&flagSeen != 0 {
+	s, ok := df.prev.upsert(r.Key)
+	if ok && s.val&flagSeen != 0 {
 		df.dupProblem(r, 0)
 		return true
 	}
 	if !ok {
-		v = flagNew
+		s.val = flagNew
 	}
-	df.prev.put(r.Key, v|flagSeen)
+	s.val |= flagSeen
 	return false
 }
 

@@ -367,7 +367,7 @@ func (f *Files) settleInterrupted(ctx context.Context, rep *Report) {
 		}
 		why := &Report{Org: rep.Org, Source: rep.Source, Name: d.Name, ContentHash: d.ContentHash, Decision: Rejected,
 			Reason: fmt.Sprintf("interrupted: muster stopped while processing it; the file was taken again as drop %d", rep.DropID)}
-		if err := st.DecideDrop(ctx, d.ID, store.DropRejected, why.JSON(), "watcher"); err != nil {
+		if err := st.DecideDrop(ctx, org.ID, d.ID, store.DropRejected, why.JSON(), "watcher"); err != nil {
 			f.Logger.Warn("cannot close interrupted drop", "drop", d.ID, "err", err)
 			continue
 		}

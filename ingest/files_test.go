@@ -306,6 +306,13 @@ func TestFilesLockedStoreIsRetried(t *testing.T) {
 		t.Skip("sqlite3 shell not installed")
 	}
 	r := MustFiles(t, time.Hour, "hr")
+	// A short busy timeout, so the locked store fails the drop quickly.
+	st, err := store.OpenWith(context.Background(), filepath.Join(t.TempDir(), store.FileName), store.Options{BusyTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r.in.Store = st
 	r.open(t)
 	sh := exec.Command("sqlite3", r.in.Store.Path())
 	stdin, _ := sh.StdinPipe()

@@ -129,11 +129,20 @@ func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfi
 	if err != nil {
 		return org, store.Source{}, err
 	}
-	src, changed, err := in.Store.EnsureSource(ctx, org.ID, cfg)
+	src, prev, err := in.Store.EnsureSource(ctx, org.ID, cfg)
 	if err != nil {
 		return org, src, err
 	}
-	if changed && src.Rows > 0 {
+	if prev.Name == "" {
+		return org, src, nil
+	}
+	if prev.Attrs&^src.Attrs != 0 {
+		// Attributes no longer allowed: their values must not stay stored.
+		if err := in.scrubSource(ctx, org.ID, src); err != nil {
+			return org, src, err
+		}
+	}
+	if prev.Priority != src.Priority || prev.Authoritative != src.Authoritative || prev.Attrs != src.Attrs {
 		if err := in.rederiveSource(ctx, org.ID, src); err != nil {
 			return org, src, err
 		}
@@ -270,7 +279,7 @@ func (in *Ingester) abandon(d *store.Drop, cause error) {
 		return
 	}
 	rep := &Report{Decision: Rejected, Reason: "failed: " + schema.ErrorMessageOf(cause)}
-	_ = in.Store.DecideDrop(context.Background(), d.ID, store.DropRejected, rep.JSON(), "")
+	_ = in.Store.DecideDrop(context.Background(), d.OrgID, d.ID, store.DropRejected, rep.JSON(), "")
 }
 
 func (in *Ingester) duplicateOf(ctx context.Context, src store.Source, hash string) (store.Drop, bool, error) {
@@ -289,7 +298,7 @@ func (in *Ingester) decide(ctx context.Context, d *store.Drop, rep *Report, opt 
 	if rep.Decision == Duplicate {
 		st = store.DropDuplicate
 	}
-	return in.Store.DecideDrop(ctx, d.ID, st, rep.JSON(), opt.By)
+	return in.Store.DecideDrop(ctx, d.OrgID, d.ID, st, rep.JSON(), opt.By)
 }
 
 // guard decides a drop from its diff (DESIGN.md, safety rules).
@@ -298,7 +307,10 @@ func guard(rep *Report, res *diffResult, src store.Source, delta bool) {
 	rep.Decision = Applied
 	if !delta && c.Rows == 0 {
 		rep.Decision = Held
-		rep.Reason = fmt.Sprintf("the drop has no rows: it would remove all %d people of source %s", src.Rows, src.Name)
+		rep.Reason = "the drop has no rows (an empty or header-only file)"
+		if src.Rows > 0 {
+			rep.Reason += fmt.Sprintf(": as a full snapshot it would remove all %d people of source %s", src.Rows, src.Name)
+		}
 		return
 	}
 	if src.MaxInvalidPercent >= 0 && c.Rows > 0 && float64(c.Invalid)*100 > src.MaxInvalidPercent*float64(c.Rows) {
@@ -373,7 +385,7 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 	setup(a)
 	rows := cur.Rows
 	var done int64
-	err = each(func(c store.Change) error {
+	err = prefetch(ctx, each)(func(c store.Change) error {
 		if err := a.apply(c); err != nil {
 			return fmt.Errorf("apply %s %s: %w", c.Op, c.Key, err)
 		}

@@ -50,6 +50,21 @@ func (t *keyTable) find(key string) (*keySlot, bool) {
 	}
 }
 
+// upsert returns the slot of key, adding it (with value 0) if missing, in
+// one probe; existed says whether it was there.
+func (t *keyTable) upsert(key string) (s *keySlot, existed bool) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.grow()
+	}
+	s, ok := t.find(key)
+	if !ok {
+		*s = keySlot{off: uint32(len(t.arena)), len: uint16(len(key)), tag: s.tag}
+		t.arena = append(t.arena, key...)
+		t.n++
+	}
+	return s, ok
+}
+
 // get returns the value of key.
 func (t *keyTable) get(key string) (uint64, bool) {
 	s, ok := t.find(key)

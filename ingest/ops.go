@@ -96,7 +96,7 @@ func (in *Ingester) Reject(ctx context.Context, orgName string, dropID int64, re
 		rep.DryRun = true
 		return rep, nil
 	}
-	return rep, in.Store.DecideDrop(ctx, d.ID, store.DropRejected, rep.JSON(), opt.By)
+	return rep, in.Store.DecideDrop(ctx, org.ID, d.ID, store.DropRejected, rep.JSON(), opt.By)
 }
 
 // Rollback puts a source back to its snapshot right after an earlier
@@ -111,6 +111,9 @@ func (in *Ingester) Rollback(ctx context.Context, orgName, source string, toDrop
 	target, err := in.Store.Drop(ctx, org.ID, toDrop)
 	if err != nil {
 		return nil, err
+	}
+	if src.RemovedAt != "" {
+		return nil, schema.Errorf(schema.EConflict, "source %s was removed: ingest a drop of it to bring it back", src.Name)
 	}
 	if target.SourceID != src.ID {
 		return nil, schema.Errorf(schema.EInvalid, "drop %d is of source %s, not %s", toDrop, target.SourceName, src.Name)
@@ -273,6 +276,31 @@ func (in *Ingester) rederiveSource(ctx context.Context, orgID int64, src store.S
 		if _, err := a.rederive(k); err != nil {
 			return err
 		}
+	}
+	return tx.Commit()
+}
+
+// scrubSource clears, in every stored version of the source's rows and in
+// its held drops, the values of attributes its allowlist no longer allows
+// (merge rule 6), with their content hashes, in one transaction. The next
+// drop then sees unchanged rows as unchanged.
+func (in *Ingester) scrubSource(ctx context.Context, orgID int64, src store.Source) error {
+	tx, err := in.Store.Begin(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	err = tx.RewriteAssertions(src.ID, func(a *store.Assertion) bool {
+		f := src.Attrs.Filter(a.Attrs)
+		if f == a.Attrs {
+			return false
+		}
+		a.Attrs = f
+		a.Hash = contentHash(a)
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	return tx.Commit()
 }

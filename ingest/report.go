@@ -103,10 +103,6 @@ func (r *Report) addSample(op store.ChangeOp, key string, line int) {
 	}
 }
 
-// ExitDecision maps a report to the CLI's meaning: applied and duplicate
-// are success.
-func (r *Report) ExitDecision() Decision { return r.Decision }
-
 // JSON returns the report as stored.
 func (r *Report) JSON() []byte {
 	b, _ := json.Marshal(r)

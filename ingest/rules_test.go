@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -192,5 +193,78 @@ func TestRule6AttributeAllowlist(t *testing.T) {
 		if f == in.Store.Path() && !bytes.Contains(b, []byte("Chief Secret Officer")) {
 			t.Fatalf("%s lacks the enabled attribute: the check would prove nothing", f)
 		}
+	}
+}
+
+func TestRule3PriorityChangeDerivesAgain(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("a", 1, false), "a", rec(1, "p@example.com", "FromA", "X"))
+	MustIngest(t, in, org, src("b", 2, false), "b", rec(1, "p@example.com", "FromB", "X"))
+	if r := MustRecipient(t, in, org, "p@example.com"); r.FirstName != "FromB" {
+		t.Fatalf("first name = %q, want FromB", r.FirstName)
+	}
+	// Source a now outranks b: the same drop content again (a duplicate,
+	// nothing to apply) still re-derives a's people under the new priority.
+	MustIngest(t, in, org, src("a", 3, false), "a", rec(1, "p@example.com", "FromA", "X"))
+	if r := MustRecipient(t, in, org, "p@example.com"); r.FirstName != "FromA" {
+		t.Fatalf("after raising a's priority: first name = %q, want FromA", r.FirstName)
+	}
+}
+
+func TestRule6AllowlistNarrowedScrubsStoredValues(t *testing.T) {
+	in := MustIngester(t)
+	r := rec(2, "a@example.com", "A", "A")
+	r.Attrs[schema.AttrJobTitle] = "Engineer"
+	r.Attrs[schema.AttrCity] = "Lisbon"
+	cfg := src("hr", 1, false)
+	cfg.Attrs = schema.AttrSet(0).With(schema.AttrJobTitle).With(schema.AttrCity)
+	MustIngest(t, in, org, cfg, "day0", r)
+	r2 := r
+	r2.FirstName = "Ann" // a second version, so history holds the city too
+	MustIngest(t, in, org, cfg, "day1", r2)
+	// A held drop (it removes 3 of 4 people) whose diff carries a city too.
+	hold := cfg
+	hold.MaxRemovePercent = 20
+	others := people(3, "p")
+	for i := range others {
+		others[i].Attrs[schema.AttrCity] = "Porto"
+	}
+	MustIngest(t, in, org, hold, "day1b", append([]schema.Record{r2}, others...)...)
+	r3 := r2
+	r3.Attrs[schema.AttrCity] = "Faro"
+	heldRep := MustIngest(t, in, org, hold, "held", r3)
+	mustDecision(t, heldRep, Held)
+	cfg.Attrs = schema.AttrSet(0).With(schema.AttrJobTitle)
+	// Narrow the allowlist: the same content again is now unchanged, and
+	// the city is gone from the snapshot, its history and the recipient.
+	rep := MustIngest(t, in, org, cfg, "day2", r2)
+	if rep.Counts.Unchanged != 1 || rep.Counts.Updated != 0 {
+		t.Fatalf("after narrowing, same content: %+v", rep.Counts)
+	}
+	o, _ := in.Store.LookupOrg(context.Background(), org)
+	vs, err := in.Store.Versions(context.Background(), o.ID, "a@example.com")
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("versions: %d, %v", len(vs), err)
+	}
+	for _, v := range vs {
+		if v.Attrs[schema.AttrCity] != "" || v.Attrs[schema.AttrJobTitle] != "Engineer" {
+			t.Fatalf("version of seq %d still holds %q", v.Seq, v.Attrs)
+		}
+	}
+	if rr := MustRecipient(t, in, org, "a@example.com"); rr.Attrs[schema.AttrCity] != "" || rr.Attrs[schema.AttrJobTitle] != "Engineer" {
+		t.Fatalf("recipient attrs = %q", rr.Attrs)
+	}
+	updates := 0
+	err = in.Store.HeldChanges(context.Background(), heldRep.DropID, func(c store.Change) error {
+		if c.Op == store.OpUpdate {
+			updates++
+		}
+		if c.Attrs[schema.AttrCity] != "" {
+			return fmt.Errorf("held change %s %s still holds %q", c.Op, c.Key, c.Attrs[schema.AttrCity])
+		}
+		return nil
+	})
+	if err != nil || updates != 1 {
+		t.Fatalf("held changes: %v, %d updates (want the one carrying a city)", err, updates)
 	}
 }

@@ -2,7 +2,10 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
+	"container/heap"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,37 +16,45 @@ import (
 	"muster/store"
 )
 
-// spill holds a drop's computed diff on disk while the guards decide, so a
-// million-row first ingest is never held in memory: only each change's key
-// and place in the file are. Changes are read back in key order, which turns
-// the store's index inserts into appends.
+// spill holds a drop's computed diff while the guards decide, and gives it
+// back in key order, which turns the store's index inserts into appends.
+// It is an external merge sort: changes collect in a chunk of bounded size;
+// a full chunk is sorted and written to a temporary file as a run; reading
+// merges the runs. A diff that fits one chunk (a next-day drop) never
+// touches the disk, and a million-row first ingest holds one chunk in
+// memory, not the drop.
 type spill struct {
-	f    *os.File
-	w    *bufio.Writer
-	off  int64
-	refs []spillRef
-	keys keyArena
-	buf  []byte
+	dir   string
+	f     *os.File
+	runs  []run // sorted runs in f
+	size  int64 // bytes written to f
+	chunk []byte
+	index []chunkRec
+	body  []byte
+	limit int // chunk size in bytes
+	n     int
+	final bool
 }
 
-// spillRef is where one change is; no pointers, so a million of them cost
-// the garbage collector nothing.
-type spillRef struct {
-	off          int64
-	n            uint32
-	keyOff, keyN uint32
+type run struct{ off, n int64 }
+
+// chunkRec locates one encoded change in the chunk, with the first bytes of
+// its key as an integer so most comparisons while sorting are one compare.
+type chunkRec struct {
+	prefix   uint64
+	off, len uint32
+	keyStart uint32
+	keyLen   uint32
 }
+
+// chunkBytes bounds the in-memory chunk.
+const chunkBytes = 16 << 20
 
 func newSpill(dir string) (*spill, error) {
-	f, err := os.CreateTemp(dir, "muster-drop-*.spill")
-	if err != nil {
-		return nil, fmt.Errorf("spill: %w", err)
-	}
-	// Unlinked at once: it is scratch, gone with the process if it dies.
-	os.Remove(f.Name())
-	return &spill{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+	return &spill{dir: dir, limit: chunkBytes}, nil
 }
 
+// Close removes the temporary file.
 func (s *spill) Close() error {
 	if s == nil || s.f == nil {
 		return nil
@@ -53,10 +64,183 @@ func (s *spill) Close() error {
 	return err
 }
 
-func (s *spill) Len() int { return len(s.refs) }
+// Len returns the number of changes.
+func (s *spill) Len() int { return s.n }
 
 func (s *spill) add(c *store.Change) error {
-	b := s.buf[:0]
+	if s.final {
+		return errors.New("spill: add after read")
+	}
+	start := len(s.chunk)
+	s.body = encodeChange(s.body[:0], c)
+	b := binary.AppendUvarint(s.chunk, uint64(len(s.body)))
+	keyStart := len(b) + keyOffset(s.body)
+	s.chunk = append(b, s.body...)
+	s.index = append(s.index, chunkRec{prefix: keyPrefix(c.Key), off: uint32(start), len: uint32(len(s.chunk) - start),
+		keyStart: uint32(keyStart), keyLen: uint32(len(c.Key))})
+	s.n++
+	if len(s.chunk) >= s.limit {
+		return s.flushChunk()
+	}
+	return nil
+}
+
+func keyPrefix(k string) uint64 {
+	var p [8]byte
+	copy(p[:], k)
+	return binary.BigEndian.Uint64(p[:])
+}
+
+func (s *spill) key(r chunkRec) []byte { return s.chunk[r.keyStart : r.keyStart+r.keyLen] }
+
+func (s *spill) sortChunk() {
+	slices.SortFunc(s.index, func(a, b chunkRec) int {
+		switch {
+		case a.prefix < b.prefix:
+			return -1
+		case a.prefix > b.prefix:
+			return 1
+		}
+		return bytes.Compare(s.key(a), s.key(b))
+	})
+}
+
+// flushChunk writes the chunk as a sorted run.
+func (s *spill) flushChunk() error {
+	if len(s.index) == 0 {
+		return nil
+	}
+	if s.f == nil {
+		f, err := os.CreateTemp(s.dir, "muster-drop-*.spill")
+		if err != nil {
+			return fmt.Errorf("spill: %w", err)
+		}
+		// Unlinked at once: scratch, gone with the process if it dies.
+		os.Remove(f.Name())
+		s.f = f
+	}
+	s.sortChunk()
+	w := bufio.NewWriterSize(io.NewOffsetWriter(s.f, s.size), 1<<20)
+	r := run{off: s.size}
+	for _, rec := range s.index {
+		n, err := w.Write(s.chunk[rec.off : rec.off+rec.len])
+		if err != nil {
+			return fmt.Errorf("spill: %w", err)
+		}
+		r.n += int64(n)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("spill: %w", err)
+	}
+	s.size += r.n
+	s.runs = append(s.runs, r)
+	s.chunk, s.index = s.chunk[:0], s.index[:0]
+	return nil
+}
+
+// each calls fn with every change in key order. It may be called again.
+func (s *spill) each(fn func(store.Change) error) error {
+	if !s.final {
+		s.final = true
+		if len(s.runs) > 0 {
+			if err := s.flushChunk(); err != nil {
+				return err
+			}
+			s.chunk, s.index = nil, nil
+		} else {
+			s.sortChunk()
+		}
+	}
+	if len(s.runs) == 0 {
+		for _, rec := range s.index {
+			c, err := decodeFramed(s.chunk[rec.off : rec.off+rec.len])
+			if err != nil {
+				return err
+			}
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return s.merge(fn)
+}
+
+// cursor reads one run.
+type cursor struct {
+	r   *bufio.Reader
+	buf []byte
+	key []byte
+}
+
+func (c *cursor) next() (bool, error) {
+	l, err := binary.ReadUvarint(c.r)
+	if errors.Is(err, io.EOF) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("spill: %w", err)
+	}
+	c.buf = slices.Grow(c.buf[:0], int(l))[:l]
+	if _, err := io.ReadFull(c.r, c.buf); err != nil {
+		return false, fmt.Errorf("spill: %w", err)
+	}
+	ko := keyOffset(c.buf)
+	c.key = c.buf[ko : ko+keyLen(c.buf)]
+	return true, nil
+}
+
+type cursorHeap []*cursor
+
+func (h cursorHeap) Len() int           { return len(h) }
+func (h cursorHeap) Less(i, j int) bool { return bytes.Compare(h[i].key, h[j].key) < 0 }
+func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*cursor)) }
+func (h *cursorHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+func (s *spill) merge(fn func(store.Change) error) error {
+	h := make(cursorHeap, 0, len(s.runs))
+	for _, r := range s.runs {
+		c := &cursor{r: bufio.NewReaderSize(io.NewSectionReader(s.f, r.off, r.n), 256<<10)}
+		ok, err := c.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			h = append(h, c)
+		}
+	}
+	heap.Init(&h)
+	for h.Len() > 0 {
+		c := h[0]
+		ch, err := decodeChange(c.buf)
+		if err != nil {
+			return err
+		}
+		if err := fn(ch); err != nil {
+			return err
+		}
+		ok, err := c.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
+	}
+	return nil
+}
+
+// encodeChange appends a change's encoding: op, status, line, hash, then
+// the key first among the strings so sorting finds it without decoding.
+func encodeChange(b []byte, c *store.Change) []byte {
 	b = append(b, byte(c.Op), byte(c.Status))
 	b = binary.AppendUvarint(b, uint64(c.Line))
 	b = binary.LittleEndian.AppendUint64(b, c.Hash)
@@ -66,14 +250,22 @@ func (s *spill) add(c *store.Change) error {
 	for _, v := range c.Attrs {
 		b = appendString(b, v)
 	}
-	s.buf = b
-	if _, err := s.w.Write(b); err != nil {
-		return fmt.Errorf("spill: %w", err)
-	}
-	ko, kn := s.keys.add(c.Key)
-	s.refs = append(s.refs, spillRef{off: s.off, n: uint32(len(b)), keyOff: ko, keyN: kn})
-	s.off += int64(len(b))
-	return nil
+	return b
+}
+
+// keyOffset returns where the key's bytes start in an encoded change, and
+// keyLen its length: op, status, line, hash, then the key.
+func keyOffset(b []byte) int {
+	_, n := binary.Uvarint(b[2:])
+	p := 2 + n + 8
+	_, m := binary.Uvarint(b[p:])
+	return p + m
+}
+
+func keyLen(b []byte) int {
+	_, n := binary.Uvarint(b[2:])
+	l, _ := binary.Uvarint(b[2+n+8:])
+	return int(l)
 }
 
 func appendString(b []byte, v string) []byte {
@@ -81,29 +273,12 @@ func appendString(b []byte, v string) []byte {
 	return append(b, v...)
 }
 
-// each calls fn with every change in key order.
-func (s *spill) each(fn func(store.Change) error) error {
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("spill: %w", err)
+func decodeFramed(b []byte) (store.Change, error) {
+	_, n := binary.Uvarint(b)
+	if n <= 0 {
+		return store.Change{}, fmt.Errorf("spill: corrupt record")
 	}
-	slices.SortFunc(s.refs, func(a, b spillRef) int { return s.keys.cmp(a.keyOff, a.keyN, b.keyOff, b.keyN) })
-	for _, r := range s.refs {
-		if cap(s.buf) < int(r.n) {
-			s.buf = make([]byte, r.n)
-		}
-		b := s.buf[:r.n]
-		if _, err := s.f.ReadAt(b, r.off); err != nil && err != io.EOF {
-			return fmt.Errorf("spill: %w", err)
-		}
-		c, err := decodeChange(b)
-		if err != nil {
-			return err
-		}
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return decodeChange(b[n:])
 }
 
 func decodeChange(b []byte) (store.Change, error) {

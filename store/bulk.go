@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -21,26 +22,40 @@ func (t *Tx) AddNew(a Assertion, r Recipient) error {
 	return nil
 }
 
-// FlushNew inserts the rows AddNew queued.
+// FlushNew inserts the rows AddNew queued. The source, seq and drop are
+// the same for every row of a drop: they are written into the statement
+// (integers from the store, so safe to format) instead of bound per row.
 func (t *Tx) FlushNew() error {
 	n := len(t.newAsserts)
 	if n == 0 {
 		return nil
 	}
+	first := &t.newAsserts[0]
 	args := t.bulkArgs[:0]
 	for i := range t.newAsserts {
-		args = append(args, assertionArgs(&t.newAsserts[i])...)
+		a := &t.newAsserts[i]
+		if a.SourceID != first.SourceID || a.Seq != first.Seq || a.DropID != first.DropID {
+			return fmt.Errorf("add snapshot rows: rows of different drops in one batch")
+		}
+		args = append(args, a.Key, a.Line, int64(a.Hash), a.Status, encodeData(a))
 	}
-	if _, err := t.exec("add snapshot rows", bulkInsert(`INSERT INTO snapshot(source_id, key, seq, drop_id, line, hash,
-		email, first_name, last_name, status, uid, groups, attrs) VALUES`, 13, n), args...); err != nil {
+	consts := fmt.Sprintf("%d,%d,%d,", first.SourceID, first.Seq, first.DropID)
+	if _, err := t.exec("add snapshot rows", bulkInsert(`INSERT INTO snapshot(source_id, seq, drop_id, key, line, hash,
+		status, data) VALUES`, consts, 5, n), args...); err != nil {
 		return err
 	}
 	args = args[:0]
+	r0 := &t.newRecips[0]
 	for i := range t.newRecips {
-		args = append(args, recipientArgs(t.org, &t.newRecips[i])...)
+		r := &t.newRecips[i]
+		if r.CreatedSeq != r0.CreatedSeq || r.UpdatedSeq != r0.UpdatedSeq {
+			return fmt.Errorf("add recipients: rows of different drops in one batch")
+		}
+		args = append(args, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs))
 	}
-	if _, err := t.exec("add recipients", bulkInsert(`INSERT INTO recipients(org_id, key, email, first_name, last_name,
-		attrs, status, group_ids, created_seq, updated_seq) VALUES`, 10, n), args...); err != nil {
+	consts = fmt.Sprintf("%d,%d,%d,", t.org, r0.CreatedSeq, r0.UpdatedSeq)
+	if _, err := t.exec("add recipients", bulkInsert(`INSERT INTO recipients(org_id, created_seq, updated_seq, key, email,
+		first_name, last_name, attrs, status, group_ids) VALUES`, consts, 7, n), args...); err != nil {
 		return err
 	}
 	t.bulkArgs = args[:0]
@@ -48,8 +63,9 @@ func (t *Tx) FlushNew() error {
 	return nil
 }
 
-// bulkInsert returns an INSERT of n rows of cols placeholders each.
-func bulkInsert(head string, cols, n int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+// bulkInsert returns an INSERT of n rows, each the constants then cols
+// placeholders.
+func bulkInsert(head, consts string, cols, n int) string {
+	row := "(" + consts + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
 	return head + strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"muster/schema"
 )
 
 // AppliedEvent is a directory event (WorkOS Events API or webhook) that was
@@ -140,20 +142,36 @@ func (s *Store) SetCursor(ctx context.Context, c Cursor) error {
 }
 
 // SnapshotUIDs calls fn with the source id (a directory user id) and key
-// of every row of the source's current snapshot that has one. The strings
-// are valid only during the call.
+// of every row of the source's current snapshot that has one. Only the id
+// is decoded from each row's data.
 func (s *Store) SnapshotUIDs(ctx context.Context, sourceID int64, fn func(uid, key string)) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT uid, key FROM snapshot WHERE source_id=? AND uid<>''`, sourceID)
+	rows, err := s.db.QueryContext(ctx, `SELECT key, data FROM snapshot WHERE source_id=?`, sourceID)
 	if err != nil {
 		return wrapErr(err, "read snapshot")
 	}
 	defer rows.Close()
-	var uid, key sql.RawBytes
+	var key string
+	var data sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&uid, &key); err != nil {
+		if err := rows.Scan(&key, &data); err != nil {
 			return wrapErr(err, "read snapshot")
 		}
-		fn(string(uid), string(key))
+		b, ok := data, true
+		for range 3 { // email, first and last name come first (encodeData)
+			if _, b, ok = readStr(b); !ok {
+				break
+			}
+		}
+		uid := ""
+		if ok {
+			uid, _, ok = readStr(b)
+		}
+		if !ok {
+			return schema.Errorf(schema.EInternal, "snapshot row %q: corrupt data", key)
+		}
+		if uid != "" {
+			fn(uid, key)
+		}
 	}
 	return wrapErr(rows.Err(), "read snapshot")
 }

@@ -161,14 +161,18 @@ func (s *Store) FindDuplicate(ctx context.Context, src Source, hash string) (Dro
 // DecideDrop records a drop's outcome when nothing is applied (rejected,
 // duplicate) or a held drop's rejection. A drop already decided otherwise
 // is a conflict.
-func (s *Store) DecideDrop(ctx context.Context, id int64, status DropStatus, report []byte, by string) error {
+func (s *Store) DecideDrop(ctx context.Context, orgID, id int64, status DropStatus, report []byte, by string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr(err, "decide drop %d", id)
 	}
 	defer tx.Rollback()
 	var cur DropStatus
-	if err := tx.QueryRowContext(ctx, `SELECT status FROM drops WHERE id=?`, id).Scan(&cur); err != nil {
+	err = tx.QueryRowContext(ctx, `SELECT status FROM drops WHERE id=? AND org_id=?`, id, orgID).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return schema.Errorf(schema.ENotFound, "no drop %d", id)
+	}
+	if err != nil {
 		return wrapErr(err, "decide drop %d", id)
 	}
 	if cur != DropReceived && cur != DropHeld {
@@ -230,8 +234,8 @@ func (s *Store) HoldDrop(ctx context.Context, id, baseSeq int64, report []byte, 
 		return wrapErr(err, "hold drop %d", id)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO drop_changes(drop_id, n, op, key, line, hash, email, first_name,
-		last_name, status, uid, groups, attrs) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO drop_changes(drop_id, n, op, key, line, hash, status, data)
+		VALUES(?,?,?,?,?,?,?,?)`)
 	if err != nil {
 		return wrapErr(err, "hold drop %d", id)
 	}
@@ -239,8 +243,7 @@ func (s *Store) HoldDrop(ctx context.Context, id, baseSeq int64, report []byte, 
 	n := 0
 	err = each(func(c Change) error {
 		n++
-		_, err := ins.ExecContext(ctx, id, n, c.Op, c.Key, c.Line, int64(c.Hash), emailCol(c.Email, c.Key),
-			c.FirstName, c.LastName, c.Status, c.UID, joinList(c.Groups), encodeAttrs(&c.Attrs))
+		_, err := ins.ExecContext(ctx, id, n, c.Op, c.Key, c.Line, int64(c.Hash), c.Status, encodeData(&c.Assertion))
 		return wrapErr(err, "hold drop %d", id)
 	})
 	if err != nil {
@@ -255,8 +258,8 @@ func (s *Store) HoldDrop(ctx context.Context, id, baseSeq int64, report []byte, 
 
 // HeldChanges calls fn with each change of a held drop, in the order held.
 func (s *Store) HeldChanges(ctx context.Context, dropID int64, fn func(Change) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT op, key, line, hash, coalesce(email, key), first_name, last_name,
-		status, uid, groups, attrs FROM drop_changes WHERE drop_id=? ORDER BY n`, dropID)
+	rows, err := s.db.QueryContext(ctx, `SELECT op, key, line, hash, status, data FROM drop_changes
+		WHERE drop_id=? ORDER BY n`, dropID)
 	if err != nil {
 		return wrapErr(err, "held changes of drop %d", dropID)
 	}
@@ -264,13 +267,14 @@ func (s *Store) HeldChanges(ctx context.Context, dropID int64, fn func(Change) e
 	for rows.Next() {
 		var c Change
 		var hash int64
-		var groups string
-		var attrs sql.NullString
-		if err := rows.Scan(&c.Op, &c.Key, &c.Line, &hash, &c.Email, &c.FirstName, &c.LastName, &c.Status,
-			&c.UID, &groups, &attrs); err != nil {
+		var data []byte
+		if err := rows.Scan(&c.Op, &c.Key, &c.Line, &hash, &c.Status, &data); err != nil {
 			return wrapErr(err, "held changes of drop %d", dropID)
 		}
-		c.Hash, c.Groups, c.Attrs = uint64(hash), splitList(groups), decodeAttrs(attrs)
+		c.Hash = uint64(hash)
+		if err := decodeData(&c.Assertion, data); err != nil {
+			return err
+		}
 		if err := fn(c); err != nil {
 			return err
 		}

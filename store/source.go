@@ -141,17 +141,18 @@ func scanSource(sc interface{ Scan(...any) error }) (Source, error) {
 
 // EnsureSource returns the organisation's source named cfg.Name, creating it
 // with cfg or updating its stored settings to cfg. A removed source named
-// again comes back (with the empty snapshot its removal left). changed
-// reports whether priority or the allowlist differ from what was stored, in
-// which case merged recipients must be derived again.
-func (s *Store) EnsureSource(ctx context.Context, orgID int64, cfg SourceConfig) (src Source, changed bool, err error) {
+// again comes back (with the empty snapshot its removal left). prev is the
+// configuration stored before (zero for a new source): when priority,
+// authority or the allowlist changed, merged recipients must be derived
+// again, and values of attributes no longer allowed must be scrubbed.
+func (s *Store) EnsureSource(ctx context.Context, orgID int64, cfg SourceConfig) (src Source, prev SourceConfig, err error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return Source{}, false, err
+		return Source{}, prev, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Source{}, false, wrapErr(err, "source %q", cfg.Name)
+		return Source{}, prev, wrapErr(err, "source %q", cfg.Name)
 	}
 	defer tx.Rollback()
 	old, err := scanSource(tx.QueryRowContext(ctx, `SELECT `+sourceCols+` FROM sources WHERE org_id=? AND name=?`, orgID, cfg.Name))
@@ -162,9 +163,9 @@ func (s *Store) EnsureSource(ctx context.Context, orgID int64, cfg SourceConfig)
 			VALUES(?,?,?,?,?,?,?,?,?,?,?)`, orgID, cfg.Name, cfg.Kind, cfg.Mode, cfg.Priority, cfg.Authoritative,
 			cfg.MaxRemovePercent, cfg.MaxRemoveCount, cfg.MaxInvalidPercent, cfg.Attrs, s.timestamp())
 	case err == nil:
-		changed = old.Priority != cfg.Priority || old.Attrs != cfg.Attrs || old.Authoritative != cfg.Authoritative
+		prev = old.SourceConfig
 		if old.SourceConfig == cfg && old.RemovedAt == "" {
-			return old, false, nil
+			return old, prev, nil
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE sources SET kind=?, mode=?, priority=?, authoritative=?,
 			max_remove_percent=?, max_remove_count=?, max_invalid_percent=?, attrs=?, removed_at=NULL
@@ -172,13 +173,13 @@ func (s *Store) EnsureSource(ctx context.Context, orgID int64, cfg SourceConfig)
 			cfg.MaxRemoveCount, cfg.MaxInvalidPercent, cfg.Attrs, old.ID)
 	}
 	if err != nil {
-		return Source{}, false, wrapErr(err, "source %q", cfg.Name)
+		return Source{}, prev, wrapErr(err, "source %q", cfg.Name)
 	}
 	src, err = scanSource(tx.QueryRowContext(ctx, `SELECT `+sourceCols+` FROM sources WHERE org_id=? AND name=?`, orgID, cfg.Name))
 	if err != nil {
-		return Source{}, false, wrapErr(err, "source %q", cfg.Name)
+		return Source{}, prev, wrapErr(err, "source %q", cfg.Name)
 	}
-	return src, changed, wrapErr(tx.Commit(), "source %q", cfg.Name)
+	return src, prev, wrapErr(tx.Commit(), "source %q", cfg.Name)
 }
 
 // LookupSource returns the organisation's source with that name, or an

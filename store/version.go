@@ -44,7 +44,7 @@ func (s *Store) DropChanges(ctx context.Context, d Drop, after string, limit int
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT `+assertionCols+`, (SELECT count(*) FROM snapshot_history p WHERE p.source_id=?1 AND p.key=c.key AND p.until_seq=?2)
 		FROM (SELECT * FROM snapshot WHERE source_id=?1 AND seq=?2 AND key>?3
-		      UNION ALL SELECT source_id, key, seq, drop_id, line, hash, email, first_name, last_name, status, uid, groups, attrs
+		      UNION ALL SELECT source_id, key, seq, drop_id, line, hash, status, data
 		      FROM snapshot_history WHERE source_id=?1 AND seq=?2 AND key>?3) c
 		UNION ALL
 		SELECT `+assertionCols+`, -1 FROM snapshot_history h WHERE source_id=?1 AND until_seq=?2 AND key>?3

@@ -19,7 +19,7 @@ func TestCheckSamples(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
-			if e.IsDir() || e.Name() == ".gitattributes" || filepath.Ext(e.Name()) == ".toml" { // muster.toml is a config, not an export
+			if e.IsDir() || e.Name() == ".gitattributes" || filepath.Ext(e.Name()) == ".toml" { // the sample config is not an export
 				continue
 			}
 			path := filepath.Join(dir, e.Name())

@@ -52,13 +52,13 @@ func commands() []command {
 		{"help", "show this help", cmdHelp},
 		{"serve", "run the daemon: SFTP drop box, watched folders, ingest", cmdServe},
 		{"config", "check a config file: muster config check [-config FILE]", cmdConfig},
+		{"check", "show what muster makes of an HR export (never touches a store)", cmdCheck},
 		{"ingest", "ingest a file from a source: diff, guards, apply, report", cmdIngest},
 		{"drops", "list, show, approve or reject drops", cmdDrops},
 		{"recipients", "list, show, explain, add, remove or lift recipients", cmdRecipients},
 		{"groups", "list groups with their members", cmdGroups},
 		{"export", "export a group's recipients as CSV or JSON", cmdExport},
 		{"sources", "list sources, roll one back, remove one, or sync a WorkOS directory now", cmdSources},
-		{"check", "show what muster makes of an HR export (never touches a store)", cmdCheck},
 		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
 	}
 }

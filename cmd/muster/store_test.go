@@ -197,3 +197,19 @@ func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+func TestProgressSilentWhenNotATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	e := &env{stderr: &buf}
+	if p := newProgress(e, 100, &countReader{}); p != nil {
+		t.Fatal("a progress line for a stderr that is not a terminal")
+	}
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if p := newProgress(&env{stderr: f}, 100, &countReader{}); p != nil {
+		t.Fatal("a progress line for a stderr that is a plain file")
+	}
+}

@@ -50,10 +50,11 @@ CREATE TABLE drops (
 CREATE INDEX drops_source ON drops (source_id, id);
 CREATE INDEX drops_org ON drops (org_id, id);
 
--- Each source's current snapshot: what it asserts about each person. The
--- email column is NULL when it equals the key (most rows), to save space.
+-- Each source's current snapshot: what it asserts about each person.
 -- hash is the content hash of the stored (allowlisted) values, so a diff
--- reads (key, hash) pairs only.
+-- reads (key, hash) pairs only. data packs the values (email as written,
+-- names, source id, groups, attributes) in one blob (see store/assertion.go):
+-- a million-row apply binds and encodes one column instead of seven.
 CREATE TABLE snapshot (
   source_id  INTEGER NOT NULL REFERENCES sources(id),
   key        TEXT NOT NULL,
@@ -61,13 +62,8 @@ CREATE TABLE snapshot (
   drop_id    INTEGER NOT NULL,
   line       INTEGER NOT NULL,
   hash       INTEGER NOT NULL,
-  email      TEXT,
-  first_name TEXT NOT NULL,
-  last_name  TEXT NOT NULL,
   status     INTEGER NOT NULL,
-  uid        TEXT NOT NULL,
-  groups     TEXT NOT NULL,
-  attrs      TEXT,
+  data       BLOB NOT NULL,
   PRIMARY KEY (source_id, key)
 ) WITHOUT ROWID;
 
@@ -85,13 +81,8 @@ CREATE TABLE snapshot_history (
   drop_id    INTEGER NOT NULL,
   line       INTEGER NOT NULL,
   hash       INTEGER NOT NULL,
-  email      TEXT,
-  first_name TEXT NOT NULL,
-  last_name  TEXT NOT NULL,
   status     INTEGER NOT NULL,
-  uid        TEXT NOT NULL,
-  groups     TEXT NOT NULL,
-  attrs      TEXT
+  data       BLOB NOT NULL
 );
 CREATE INDEX snapshot_history_seq ON snapshot_history (source_id, until_seq);
 CREATE INDEX snapshot_history_key ON snapshot_history (key, source_id);
@@ -104,13 +95,8 @@ CREATE TABLE drop_changes (
   key        TEXT NOT NULL,
   line       INTEGER NOT NULL,
   hash       INTEGER NOT NULL,
-  email      TEXT,
-  first_name TEXT NOT NULL,
-  last_name  TEXT NOT NULL,
   status     INTEGER NOT NULL,
-  uid        TEXT NOT NULL,
-  groups     TEXT NOT NULL,
-  attrs      TEXT,
+  data       BLOB NOT NULL,
   PRIMARY KEY (drop_id, n)
 ) WITHOUT ROWID;
 
