@@ -352,6 +352,12 @@ func sample(rep *Report, sp *spill) {
 // applyDrop applies a drop's changes in one transaction with its outcome.
 func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
 	each func(func(store.Change) error) error, total int64, opt Options, withdrawOnly bool) error {
+	return in.applyDropWith(ctx, d, src, rep, each, total, opt, func(a *applier) { a.withdrawOnly = withdrawOnly })
+}
+
+// applyDropWith is applyDrop with the applier's settings made by setup.
+func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
+	each func(func(store.Change) error) error, total int64, opt Options, setup func(*applier)) error {
 	applyStart := time.Now()
 	tx, err := in.Store.Begin(ctx, d.OrgID)
 	if err != nil {
@@ -375,7 +381,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	if err != nil {
 		return err
 	}
-	a.withdrawOnly = withdrawOnly
+	setup(a)
 	rows := cur.Rows
 	var done int64
 	err = prefetch(ctx, each)(func(c store.Change) error {
@@ -404,6 +410,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	if err != nil {
 		return err
 	}
+	rows += a.absent // removals that offboarded someone the source did not list
 	if err := tx.SetSource(src.ID, seq, rows); err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ type Config struct {
 	Watch      WatchConf      `toml:"watch"`
 	Retention  RetentionConf  `toml:"retention"`
 	HTTP       HTTPConf       `toml:"http"`
+	WorkOS     WorkOSConf     `toml:"workos"`
 
 	// path is the file the config came from ("" for the built-in one).
 	path    string
@@ -93,9 +94,11 @@ type SourceConf struct {
 	// Schedule is a cron spec for pulled sources (workos).
 	Schedule string `toml:"schedule"`
 	// DirectoryID and Groups select a WorkOS directory and, optionally,
-	// some of its groups.
-	DirectoryID string   `toml:"directory_id"`
-	Groups      []string `toml:"groups"`
+	// some of its groups. OrganizationID is the WorkOS organization the
+	// directory must belong to (and, without org, picks the organisation).
+	DirectoryID    string   `toml:"directory_id"`
+	Groups         []string `toml:"groups"`
+	OrganizationID string   `toml:"organization_id"`
 }
 
 // AttributesConf is the attribute allowlist (DESIGN.md, merge rule 6).
@@ -108,6 +111,9 @@ type AttributesConf struct {
 type OrgConf struct {
 	Name       string          `toml:"name"`
 	Attributes *AttributesConf `toml:"attributes"`
+	// WorkOSOrganizationID is the WorkOS organization whose directories
+	// belong to this organisation.
+	WorkOSOrganizationID string `toml:"workos_organization_id"`
 }
 
 // WatchConf tunes how drops are picked up and retried.
@@ -213,6 +219,7 @@ func (c *Config) setDefaults(e *env) {
 	if c.SFTP.Listen == "" {
 		c.SFTP.Listen = defaultSFTPListen
 	}
+	c.mapWorkOSOrgs()
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Org == "" {
@@ -253,6 +260,7 @@ func (c *Config) setDefaults(e *env) {
 		c.Retention.Reports = c.Retention.Archive
 	}
 	c.HTTP.setDefaults()
+	c.WorkOS.setDefaults(c)
 }
 
 func (c *Config) resolve(p string) string {
@@ -337,6 +345,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.HTTP.validate(knownOrg, bad)
+	c.validateWorkOS(bad)
 	for _, d := range []struct {
 		field string
 		v     Duration
@@ -414,6 +423,9 @@ func (s *SourceConf) validate(f string, bad func(string, string, ...any)) {
 	}
 	if s.Kind != string(store.KindWorkOS) && (s.Schedule != "" || s.DirectoryID != "" || len(s.Groups) > 0) {
 		bad(f, "schedule, directory_id and groups are for workos sources")
+	}
+	if s.Kind == string(store.KindWorkOS) && s.Mode != string(store.ModeFull) {
+		bad(f+".mode", "a workos source is pulled as full snapshots (events arrive as deltas on their own)")
 	}
 }
 

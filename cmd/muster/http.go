@@ -8,14 +8,17 @@ import (
 	"net"
 
 	"muster/cmd/muster/api"
+	"muster/ingest"
+	"muster/ingest/workos"
 	"muster/sftpserver"
 	"muster/store"
 )
 
 // newMetrics makes the metrics registry and has the pipeline report every
 // decision to it. It runs before any part that ingests, so no drop is
-// missed; what it reads at scrape time (SFTP and WorkOS counters, the
-// scheduler's runs) is looked up then, so parts opened later are seen.
+// missed; what it reads at scrape time (the SFTP server's and the WorkOS
+// client's counters, the directories' runs) is looked up then, once the
+// HTTP server, opened last, serves scrapes.
 func (m *Main) newMetrics() {
 	m.Metrics = api.NewMetrics(api.MetricsConfig{Store: m.Store, Logger: m.Logger,
 		SFTP: func() (sftpserver.Stats, bool) {
@@ -24,22 +27,42 @@ func (m *Main) newMetrics() {
 			}
 			return m.SFTP.Stats(), true
 		},
-		WorkOS: func() []api.WorkOSStat {
-			if m.WorkOSStats == nil {
-				return nil
+		WorkOS: func() (workos.Stats, bool) {
+			if m.WorkOS == nil {
+				return workos.Stats{}, false
 			}
-			return m.WorkOSStats()
+			return m.WorkOS.Stats(), true
 		},
 		Runs: m.runStatus,
 	})
 	m.Ingester.Observe = m.Metrics.Observe
 }
 
+// runStatus is the directories' last runs for readiness and metrics. A
+// pull that failed, or whose drop was rejected, is failing; a held one is
+// not (it waits for an admin, who may need this very API to approve it,
+// and muster_held_drops shows it).
 func (m *Main) runStatus() []api.RunStatus {
-	if m.RunStatus == nil {
+	if m.Directories == nil {
 		return nil
 	}
-	return m.RunStatus()
+	var out []api.RunStatus
+	for _, r := range m.Directories.Runs() {
+		st := api.RunStatus{Org: r.Org, Source: r.Source, LastRun: r.LastRun, LastSuccess: r.LastSuccess}
+		if r.LastError != "" && (r.LastDecision == "" || r.LastDecision == string(ingest.Rejected)) {
+			st.Err = r.LastError
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// syncFunc is how the API pulls a directory on demand: nil without any.
+func (m *Main) syncFunc() api.SyncFunc {
+	if m.Directories == nil {
+		return nil
+	}
+	return m.Directories.SyncNow
 }
 
 // openHTTP starts the admin HTTP server when the config asks for it. It
@@ -58,11 +81,8 @@ func (m *Main) openHTTP() error {
 			return nil
 		}})
 	}
-	for _, s := range c.Sources {
-		if s.Kind == string(store.KindWorkOS) {
-			checks = append(checks, api.RunsCheck(m.runStatus))
-			break
-		}
+	if m.Directories != nil {
+		checks = append(checks, api.RunsCheck(m.runStatus))
 	}
 	orgs := []string{}
 	for _, o := range c.Orgs {
@@ -77,7 +97,7 @@ func (m *Main) openHTTP() error {
 	}
 	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
 		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
-		Checks: checks, Sync: m.SyncSource, Logger: m.Logger})
+		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"muster/cmd/muster/api"
 	"muster/ingest"
+	"muster/ingest/workos"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -68,12 +69,15 @@ type Main struct {
 	Metrics  *api.Metrics
 	HTTP     *api.Server // nil unless [http] or -http
 
-	// Hooks of the WorkOS scheduler, set in Run before the HTTP server
-	// opens (see http.go): a pull on demand, the last run of each scheduled
-	// source, and the WorkOS clients' counters. Nil until it is wired.
-	SyncSource  api.SyncFunc
-	RunStatus   func() []api.RunStatus
-	WorkOSStats func() []api.WorkOSStat
+	// Directories runs the WorkOS directory sources (nil without any):
+	// Status() says each source's last runs. WorkOS is its client, whose
+	// Stats() count requests; OnWorkOSRequest, if set before Run, is called
+	// after every WorkOS HTTP attempt (metrics). Webhook is the endpoint
+	// WorkOS posts events to (nil unless configured).
+	Directories     *Directories
+	WorkOS          *workos.Client
+	OnWorkOSRequest func(workos.RequestInfo)
+	Webhook         *webhookServer
 
 	// UploadKey is the private key generated for the built-in account, if
 	// any; KnownHosts the file pinning the SFTP server's host keys.
@@ -168,10 +172,12 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	for _, s := range c.Sources {
-		if s.Kind == "workos" || s.Kind == "manual" {
-			m.Logger.Warn("source is not fed by serve yet (WorkOS pulls are scheduled in a later version; manual sources take `muster recipients add`)",
-				"source", s.Org+"/"+s.Name, "kind", s.Kind)
+		if s.Kind == "manual" {
+			m.Logger.Info("manual source: fed by `muster recipients add`, not by serve", "source", s.Org+"/"+s.Name)
 		}
+	}
+	if err := m.openDirectories(); err != nil {
+		return err
 	}
 	if err := m.openHTTP(); err != nil {
 		return err

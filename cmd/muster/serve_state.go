@@ -71,6 +71,7 @@ type State struct {
 	DataDir     string    `json:"data_dir"`
 	SFTPAddr    string    `json:"sftp_addr,omitempty"`
 	HTTPAddr    string    `json:"http_addr,omitempty"`
+	WebhookAddr string    `json:"webhook_addr,omitempty"`
 	DropFolders []string  `json:"drop_folders"`
 }
 
@@ -86,6 +87,9 @@ func (m *Main) writeState() error {
 	}
 	if m.HTTP != nil {
 		s.HTTPAddr = m.HTTP.Addr().String()
+	}
+	if m.Webhook != nil {
+		s.WebhookAddr = m.Webhook.Addr().String()
 	}
 	for _, src := range m.Config.Sources {
 		if src.Kind == "folder" {
@@ -117,6 +121,7 @@ func (m *Main) printStarted() {
 		}
 	}
 	m.printHTTP(w)
+	m.printDirectories(w)
 	if m.SFTP != nil {
 		host, port := m.sftpClientAddr()
 		fmt.Fprintf(w, "  sftp         %s:%s\n", host, port)

@@ -25,18 +25,11 @@ type MetricsConfig struct {
 	Store *store.Store
 	// SFTP returns the SFTP server's counters; false when none runs.
 	SFTP func() (sftpserver.Stats, bool)
-	// WorkOS returns the WorkOS clients' counters (the scheduler's).
-	WorkOS func() []WorkOSStat
+	// WorkOS returns the WorkOS client's counters; false when none runs.
+	WorkOS func() (workos.Stats, bool)
 	// Runs returns the scheduled sources' last runs (the scheduler's).
 	Runs   func() []RunStatus
 	Logger *slog.Logger
-}
-
-// WorkOSStat is one WorkOS client's counters, by the source it pulls.
-type WorkOSStat struct {
-	Org    string
-	Source string
-	workos.Stats
 }
 
 // Metrics is muster's Prometheus registry: counters of drops as the
@@ -160,10 +153,10 @@ var (
 	descSFTPBans        = prometheus.NewDesc(ns+"_sftp_bans_total", "Addresses banned for failing to log in.", nil, nil)
 	descSFTPBytes       = prometheus.NewDesc(ns+"_sftp_bytes_received_total", "File bytes written by SFTP clients.", nil, nil)
 	descSFTPUploads     = prometheus.NewDesc(ns+"_sftp_uploads_total", "SFTP uploads committed, by outcome.", []string{"outcome"}, nil)
-	descWorkOSRequests  = prometheus.NewDesc(ns+"_workos_requests_total", "WorkOS API requests sent, retries included.", []string{"org", "source"}, nil)
-	descWorkOSRetries   = prometheus.NewDesc(ns+"_workos_retries_total", "WorkOS API attempts followed by a retry.", []string{"org", "source"}, nil)
-	descWorkOSLimited   = prometheus.NewDesc(ns+"_workos_rate_limited_total", "WorkOS API answers 429 Too Many Requests.", []string{"org", "source"}, nil)
-	descWorkOSFailures  = prometheus.NewDesc(ns+"_workos_failures_total", "WorkOS API requests that failed after retries.", []string{"org", "source"}, nil)
+	descWorkOSRequests  = prometheus.NewDesc(ns+"_workos_requests_total", "WorkOS API requests sent, retries included.", nil, nil)
+	descWorkOSRetries   = prometheus.NewDesc(ns+"_workos_retries_total", "WorkOS API attempts followed by a retry.", nil, nil)
+	descWorkOSLimited   = prometheus.NewDesc(ns+"_workos_rate_limited_total", "WorkOS API answers 429 Too Many Requests.", nil, nil)
+	descWorkOSFailures  = prometheus.NewDesc(ns+"_workos_failures_total", "WorkOS API requests that failed after retries.", nil, nil)
 	descStoreScrapeFail = prometheus.NewDesc(ns+"_store_scrape_errors", "1 when the store could not be read for this scrape.", nil, nil)
 )
 
@@ -200,10 +193,10 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if cfg.WorkOS != nil {
-		for _, w := range cfg.WorkOS() {
+		if w, ok := cfg.WorkOS(); ok {
 			for d, v := range map[*prometheus.Desc]int64{descWorkOSRequests: w.Requests, descWorkOSRetries: w.Retries,
 				descWorkOSLimited: w.RateLimited, descWorkOSFailures: w.Failures} {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), w.Org, w.Source)
+				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 			}
 		}
 	}
