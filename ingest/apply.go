@@ -27,8 +27,6 @@ type applier struct {
 	sources map[int64]SourceInfo
 	others  []int64 // the organisation's other sources, which may list the same people
 	counts  *Counts
-	// freshSource: the snapshot was empty, so no change has an old row.
-	freshSource bool
 	// emptyOrg and noSuppressions let a first ingest skip lookups that
 	// cannot find anything.
 	emptyOrg       bool
@@ -36,7 +34,12 @@ type applier struct {
 	// withdrawOnly: removing the source, not the source deleting people, so
 	// an authoritative source's removal does not offboard (merge rule 5).
 	withdrawOnly bool
-	hook         func(string)
+	// offboardAbsent: a removal of someone the source does not list still
+	// offboards them when the source is authoritative (a user deleted from a
+	// directory before it was pulled); absent counts those removals.
+	offboardAbsent bool
+	absent         int64
+	hook           func(string)
 }
 
 func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Counts) (*applier, error) {
@@ -56,7 +59,6 @@ func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Count
 	if err != nil {
 		return nil, err
 	}
-	a.freshSource = src.Rows == 0
 	a.emptyOrg, a.noSuppressions = !recipients, !suppressions
 	return a, nil
 }
@@ -73,21 +75,19 @@ type change struct {
 
 // apply applies a batch of changes whose keys are distinct.
 func (a *applier) apply(cs []store.Change) error {
-	var old map[string]schema.Status
-	if !a.freshSource {
-		// An addition has no old row: the diff found none, and the apply runs
-		// only if the snapshot is still the one the diff read (base seq).
-		var replaced []string
-		for i := range cs {
-			if cs[i].Op != store.OpAdd {
-				replaced = append(replaced, cs[i].Key)
-			}
+	// An addition has no old row: the diff found none, and the apply runs
+	// only if the snapshot is still the one the diff read (base seq).
+	var replaced []string
+	for i := range cs {
+		if cs[i].Op != store.OpAdd {
+			replaced = append(replaced, cs[i].Key)
 		}
-		if len(replaced) > 0 {
-			var err error
-			if old, err = a.tx.ArchiveAssertions(a.src.ID, replaced, a.seq); err != nil {
-				return err
-			}
+	}
+	var old map[string]schema.Status
+	if len(replaced) > 0 {
+		var err error
+		if old, err = a.tx.ArchiveAssertions(a.src.ID, replaced, a.seq); err != nil {
+			return err
 		}
 	}
 	curs := make([]store.Assertion, 0, len(cs))
@@ -111,6 +111,10 @@ func (a *applier) apply(cs []store.Change) error {
 			p.cur = &curs[len(curs)-1]
 		case store.OpRemove:
 			if !hadOld {
+				if a.offboardAbsent && a.src.Authoritative && !a.withdrawOnly {
+					a.absent++
+					people = append(people, p) // offboarded all the same
+				}
 				continue
 			}
 			removed = append(removed, c.Key)

@@ -76,6 +76,10 @@ type Ingester struct {
 	// process there.
 	Hook func(point string)
 
+	// Observe, if set, is told the outcome of every operation that wrote a
+	// drop's decision (see Outcome): metrics count them.
+	Observe func(Outcome)
+
 	// applyFunc, if set, replaces applier.apply (tests compare the batched
 	// apply with one change at a time); batch, if set, replaces applyBatch.
 	applyFunc func(a *applier, cs []store.Change) error
@@ -155,12 +159,8 @@ func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfi
 	return org, src, nil
 }
 
-// Ingest runs one drop through the pipeline and returns its report. The
-// drop is recorded before anything is computed; its outcome (applied, held
-// with its diff, rejected, duplicate) is recorded with the report. An error
-// is returned only when the pipeline itself failed; a refused drop is a
-// report with Decision Rejected.
-func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, error) {
+// runDrop is Ingest without telling Observe (observe.go).
+func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, error) {
 	start := time.Now()
 	if d.Org == "" {
 		d.Org = schema.DefaultOrg
@@ -361,6 +361,12 @@ func sample(rep *Report, sp *spill) {
 // source must still hold exactly it.
 func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
 	each func(func(store.Change) error) error, total int64, opt Options, withdrawOnly bool, base *store.SnapshotIndex) error {
+	return in.applyDropWith(ctx, d, src, rep, each, total, opt, base, func(a *applier) { a.withdrawOnly = withdrawOnly })
+}
+
+// applyDropWith is applyDrop with the applier's settings made by setup.
+func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
+	each func(func(store.Change) error) error, total int64, opt Options, base *store.SnapshotIndex, setup func(*applier)) error {
 	applyStart := time.Now()
 	tx, err := in.Store.Begin(ctx, d.OrgID)
 	if err != nil {
@@ -386,7 +392,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	if err != nil {
 		return err
 	}
-	a.withdrawOnly = withdrawOnly
+	setup(a)
 	rows := cur.Rows
 	var done int64
 	size := applyBatch
@@ -451,6 +457,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	if err != nil {
 		return err
 	}
+	rows += a.absent // removals that offboarded someone the source did not list
 	if err := tx.SetSource(src.ID, seq, rows); err != nil {
 		return err
 	}

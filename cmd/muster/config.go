@@ -35,6 +35,8 @@ type Config struct {
 	Orgs       []OrgConf      `toml:"orgs"`
 	Watch      WatchConf      `toml:"watch"`
 	Retention  RetentionConf  `toml:"retention"`
+	HTTP       HTTPConf       `toml:"http"`
+	WorkOS     WorkOSConf     `toml:"workos"`
 
 	// path is the file the config came from ("" for the built-in one).
 	path    string
@@ -92,9 +94,11 @@ type SourceConf struct {
 	// Schedule is a cron spec for pulled sources (workos).
 	Schedule string `toml:"schedule"`
 	// DirectoryID and Groups select a WorkOS directory and, optionally,
-	// some of its groups.
-	DirectoryID string   `toml:"directory_id"`
-	Groups      []string `toml:"groups"`
+	// some of its groups. OrganizationID is the WorkOS organization the
+	// directory must belong to (and, without org, picks the organisation).
+	DirectoryID    string   `toml:"directory_id"`
+	Groups         []string `toml:"groups"`
+	OrganizationID string   `toml:"organization_id"`
 }
 
 // AttributesConf is the attribute allowlist (DESIGN.md, merge rule 6).
@@ -107,6 +111,9 @@ type AttributesConf struct {
 type OrgConf struct {
 	Name       string          `toml:"name"`
 	Attributes *AttributesConf `toml:"attributes"`
+	// WorkOSOrganizationID is the WorkOS organization whose directories
+	// belong to this organisation.
+	WorkOSOrganizationID string `toml:"workos_organization_id"`
 }
 
 // WatchConf tunes how drops are picked up and retried.
@@ -182,6 +189,7 @@ func (c *Config) parse(b []byte) error {
 		}
 		return schema.Errorf(schema.EInvalid, "%v", err)
 	}
+	c.HTTP.enabled = md.IsDefined("http")
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
@@ -211,6 +219,7 @@ func (c *Config) setDefaults(e *env) {
 	if c.SFTP.Listen == "" {
 		c.SFTP.Listen = defaultSFTPListen
 	}
+	c.mapWorkOSOrgs()
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Org == "" {
@@ -250,6 +259,8 @@ func (c *Config) setDefaults(e *env) {
 	if c.Retention.Reports == 0 {
 		c.Retention.Reports = c.Retention.Archive
 	}
+	c.HTTP.setDefaults()
+	c.WorkOS.setDefaults(c)
 }
 
 func (c *Config) resolve(p string) string {
@@ -275,12 +286,7 @@ func (c *Config) Validate() error {
 	orgs := map[string]bool{}
 	for i, o := range c.Orgs {
 		f := fmt.Sprintf("orgs[%d]", i)
-		if !validName(o.Name) {
-			bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", o.Name)
-		} else if orgs[o.Name] {
-			bad(f+".name", "%q is given twice", o.Name)
-		}
-		orgs[o.Name] = true
+		checkName(f+".name", o.Name, orgs, bad)
 		if o.Attributes != nil {
 			c.validateAttrs(f+".attributes.enabled", o.Attributes.Enabled, bad)
 		}
@@ -338,6 +344,8 @@ func (c *Config) Validate() error {
 			bad(f+".source", "source %q is of kind %s, not sftp", a.Source, s.Kind)
 		}
 	}
+	c.HTTP.validate(knownOrg, bad)
+	c.validateWorkOS(bad)
 	for _, d := range []struct {
 		field string
 		v     Duration
@@ -416,6 +424,9 @@ func (s *SourceConf) validate(f string, bad func(string, string, ...any)) {
 	if s.Kind != string(store.KindWorkOS) && (s.Schedule != "" || s.DirectoryID != "" || len(s.Groups) > 0) {
 		bad(f, "schedule, directory_id and groups are for workos sources")
 	}
+	if s.Kind == string(store.KindWorkOS) && s.Mode != string(store.ModeFull) {
+		bad(f+".mode", "a workos source is pulled as full snapshots (events arrive as deltas on their own)")
+	}
 }
 
 // delimiter reads the delimiter setting: "" (detect), one character, or
@@ -450,6 +461,16 @@ func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
 			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
 		}
 	}
+}
+
+// checkName reports a name that breaks validName or is given twice.
+func checkName(field, name string, seen map[string]bool, bad func(string, string, ...any)) {
+	if !validName(name) {
+		bad(field, "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", name)
+	} else if seen[name] {
+		bad(field, "%q is given twice", name)
+	}
+	seen[name] = true
 }
 
 // validName is the rule for organisation, source and account names: they

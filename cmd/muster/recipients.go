@@ -159,6 +159,9 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 		if h.Reason != "" {
 			fmt.Fprintf(w, " (%s)", h.Reason)
 		}
+		if h.By != "" {
+			fmt.Fprintf(w, " by %s", h.By)
+		}
 		fmt.Fprintln(w)
 	}
 	return nil

@@ -11,7 +11,7 @@ import (
 
 func cmdSources(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("usage: muster sources list|rollback|remove ...")
+		return usagef("usage: muster sources list|rollback|remove|sync ...")
 	}
 	switch args[0] {
 	case "list":
@@ -20,8 +20,10 @@ func cmdSources(ctx context.Context, e *env, args []string) error {
 		return sourcesRollback(ctx, e, args[1:])
 	case "remove":
 		return sourcesRemove(ctx, e, args[1:])
+	case "sync":
+		return sourcesSync(ctx, e, args[1:])
 	}
-	return usagef("unknown sources command %q: list, rollback or remove", args[0])
+	return usagef("unknown sources command %q: list, rollback, remove or sync", args[0])
 }
 
 func sourcesList(ctx context.Context, e *env, args []string) error {
