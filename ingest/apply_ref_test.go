@@ -49,6 +49,10 @@ func refApplyOne(a *applier, c store.Change) error {
 		cur = &n
 	case store.OpRemove:
 		if !hadOld {
+			if a.offboardAbsent && a.src.Authoritative && !a.withdrawOnly {
+				a.absent++
+				return refDerive(a, c.Key, nil, nil)
+			}
 			return nil
 		}
 		if err := a.tx.Withdraw(old, a.seq); err != nil {
@@ -189,8 +193,9 @@ func outcome(rep *Report) any {
 	}{rep.Decision, rep.Reason, rep.Counts, rep.Sample, len(rep.Problems)}
 }
 
-// TestBatchedApplyMatchesOneAtATime drives random drops, approvals,
-// rollbacks, source removals, lifts and settings changes from several
+// TestBatchedApplyMatchesOneAtATime drives random drops, directory
+// events, approvals, rollbacks, source removals, lifts and settings changes
+// from several
 // sources (one authoritative, one delta) through three pipelines in
 // lockstep: the batched apply with snapshot index files, the same without
 // index files (every diff reads the store), and the apply of one change at
@@ -250,7 +255,7 @@ func lockstepScenario(t *testing.T, seed uint64, steps int) {
 	for step := range steps {
 		si := r.IntN(len(sources))
 		src := sources[si]
-		switch k := r.IntN(20); {
+		switch k := r.IntN(21); {
 		case k < 12:
 			var recs []schema.Record
 			delta := src.Mode == store.ModeDelta
@@ -316,7 +321,31 @@ func lockstepScenario(t *testing.T, seed uint64, steps int) {
 				rep, err := in.Rollback(ctx, org, src.Name, id, Options{})
 				return outcome(rep), err
 			})
-		case k < 17:
+		case k < 18:
+			// directory events: upserts, and deletions of people the
+			// directory may not list (offboarded all the same)
+			src = sources[1]
+			var edits []Edit
+			for i, p := range pool {
+				switch r.IntN(12) {
+				case 0:
+					edits = append(edits, Edit{Kind: EditUpsert, Record: record(0, p)})
+				case 1:
+					edits = append(edits, Edit{Kind: EditOffboard, Record: schema.Record{Email: p, Key: testKey(p)}})
+				case 2:
+					edits = append(edits, Edit{Kind: EditGroupAdd, Record: record(0, p), Group: groups[i%4]})
+				}
+			}
+			var rep *Report
+			l.run(fmt.Sprintf("directory events %d", step), func(in *Ingester) (any, error) {
+				var err error
+				rep, err = in.ApplyEdits(ctx, Edits{Source: src, Name: "events", Edits: edits}, Options{})
+				return outcome(rep), err
+			})
+			if rep != nil {
+				decisions["events "+rep.Decision]++
+			}
+		case k < 19:
 			l.run("remove "+src.Name, func(in *Ingester) (any, error) {
 				rep, err := in.RemoveSource(ctx, org, src.Name, Options{})
 				return outcome(rep), err
