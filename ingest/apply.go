@@ -40,6 +40,11 @@ type applier struct {
 	offboardAbsent bool
 	absent         int64
 	hook           func(string)
+	// buffers reused from batch to batch
+	curs, added, replaced []store.Assertion
+	keys, removed         []string
+	people                []change
+	inserts, updates      []store.Recipient
 }
 
 func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Counts) (*applier, error) {
@@ -77,38 +82,39 @@ type change struct {
 func (a *applier) apply(cs []store.Change) error {
 	// An addition has no old row: the diff found none, and the apply runs
 	// only if the snapshot is still the one the diff read (base seq).
-	var replaced []string
+	keys := a.keys[:0]
 	for i := range cs {
 		if cs[i].Op != store.OpAdd {
-			replaced = append(replaced, cs[i].Key)
+			keys = append(keys, cs[i].Key)
 		}
 	}
+	a.keys = keys
 	var old map[string]schema.Status
-	if len(replaced) > 0 {
+	if len(keys) > 0 {
 		var err error
-		if old, err = a.tx.ArchiveAssertions(a.src.ID, replaced, a.seq); err != nil {
+		if old, err = a.tx.ArchiveAssertions(a.src.ID, keys, a.seq); err != nil {
 			return err
 		}
 	}
-	curs := make([]store.Assertion, 0, len(cs))
-	var added, replacedRows []store.Assertion
-	var removed []string
-	people := make([]change, 0, len(cs))
+	// curs never grows past its capacity: people point into it.
+	curs := slices.Grow(a.curs[:0], len(cs))
+	added, replaced, removed, people := a.added[:0], a.replaced[:0], a.removed[:0], slices.Grow(a.people[:0], len(cs))
+	defer func() { a.curs, a.added, a.replaced, a.removed, a.people = curs, added, replaced, removed, people }()
 	for i := range cs {
 		c := &cs[i]
 		st, hadOld := old[c.Key]
 		p := change{key: c.Key, old: st, hadOld: hadOld}
 		switch c.Op {
 		case store.OpAdd, store.OpUpdate:
-			n := c.Assertion
+			curs = append(curs, c.Assertion)
+			n := &curs[len(curs)-1]
 			n.SourceID, n.Seq, n.DropID = a.src.ID, a.seq, a.dropID
 			if hadOld {
-				replacedRows = append(replacedRows, n)
+				replaced = append(replaced, *n)
 			} else {
-				added = append(added, n)
+				added = append(added, *n)
 			}
-			curs = append(curs, n)
-			p.cur = &curs[len(curs)-1]
+			p.cur = n
 		case store.OpRemove:
 			if !hadOld {
 				if a.offboardAbsent && a.src.Authoritative && !a.withdrawOnly {
@@ -126,7 +132,7 @@ func (a *applier) apply(cs []store.Change) error {
 	if err := a.tx.InsertAssertions(added); err != nil {
 		return err
 	}
-	if err := a.tx.ReplaceAssertions(replacedRows); err != nil {
+	if err := a.tx.ReplaceAssertions(replaced); err != nil {
 		return err
 	}
 	if err := a.tx.DeleteAssertions(a.src.ID, removed); err != nil {
@@ -138,10 +144,11 @@ func (a *applier) apply(cs []store.Change) error {
 // derive recomputes the recipients of people after this source's
 // assertions changed, applying offboarding (merge rule 5).
 func (a *applier) derive(people []change) error {
-	keys := make([]string, len(people))
+	keys := a.keys[:0]
 	for i := range people {
-		keys[i] = people[i].key
+		keys = append(keys, people[i].key)
 	}
+	a.keys = keys
 	recs := map[string]store.Recipient{}
 	var err error
 	if !a.emptyOrg {
@@ -170,7 +177,8 @@ func (a *applier) derive(people []change) error {
 			return err
 		}
 	}
-	var inserts, updates []store.Recipient
+	inserts, updates := a.inserts[:0], a.updates[:0]
+	defer func() { a.inserts, a.updates = inserts, updates }()
 	for i := range people {
 		p := &people[i]
 		rec, exists := recs[p.key]

@@ -67,6 +67,7 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 type batch struct {
 	recs []schema.Record
 	as   []store.Assertion
+	pos  []int32 // full snapshots: where the key's hash is in the snapshot
 	err  error
 }
 
@@ -78,9 +79,11 @@ func (df *differ) run(d *Drop) error {
 	ctx, cancel := context.WithCancel(df.ctx)
 	defer cancel()
 	loaded := make(chan error, 1)
+	ready := make(chan struct{}) // closed once df.base is set (or will not be)
 	if df.delta {
 		df.dseen = map[string]int{}
 		loaded <- nil
+		close(ready)
 	} else {
 		df.fresh = newKeyTable(0)
 		go func() {
@@ -90,18 +93,27 @@ func (df *differ) run(d *Drop) error {
 				df.base, df.res.base = base, base
 				df.seen = make([]uint64, (base.Len()+63)/64)
 			}
+			close(ready)
 			loaded <- err
 		}()
 	}
-	batches := make(chan batch, 16)
-	go produce(ctx, d.Records, df.src, batches)
+	// Decoding, preparing assertions (and finding each key in the snapshot)
+	// and diffing run as a pipeline on three goroutines; processed batches
+	// go back to the decoder for reuse.
+	decoded, prepared := make(chan *batch, 8), make(chan *batch, 8)
+	free := make(chan *batch, 20)
+	go produce(ctx, d.Records, decoded, free)
+	go func() {
+		<-ready
+		prepare(ctx, df.src, df.base, decoded, prepared)
+	}()
 	if err := <-loaded; err != nil {
 		return err
 	}
 	if d.ContentHash == "" {
 		df.hasher = sha256.New()
 	}
-	for b := range batches {
+	for b := range prepared {
 		for i := range b.recs {
 			if df.rep.Counts.Rows&0xffff == 0 {
 				df.in.progress("read", df.rep.Counts.Rows, 0)
@@ -110,12 +122,16 @@ func (df *differ) run(d *Drop) error {
 			if df.hasher != nil {
 				hashRecord(df.hasher, &b.recs[i])
 			}
-			if err := df.record(&b.recs[i], &b.as[i]); err != nil {
+			if err := df.record(&b.recs[i], &b.as[i], int(b.pos[i])); err != nil {
 				return err
 			}
 		}
 		if b.err != nil {
 			return schema.WrapError(schema.EInvalid, b.err, "read drop after %d rows", df.rep.Counts.Rows)
+		}
+		select {
+		case free <- b:
+		default:
 		}
 	}
 	if err := df.ctx.Err(); err != nil {
@@ -132,50 +148,87 @@ func (df *differ) run(d *Drop) error {
 	return nil
 }
 
-// produce decodes the stream into batches on its own goroutine, preparing
-// each valid record's assertion (allowlist, hash). It stops at the end of
-// the stream, on an error (sent as the last batch) or when ctx is done.
-func produce(ctx context.Context, stream schema.Stream, src store.Source, out chan<- batch) {
+// batchSize is how many records travel together through the pipeline.
+const batchSize = 512
+
+// produce decodes the stream into batches on its own goroutine, reusing
+// the batches that come back on free. It stops at the end of the stream, on
+// an error (sent as the last batch) or when ctx is done.
+func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free <-chan *batch) {
 	defer close(out)
-	const size = 512
-	b := batch{recs: make([]schema.Record, 0, size), as: make([]store.Assertion, 0, size)}
+	next := func() *batch {
+		select {
+		case b := <-free:
+			b.recs, b.as, b.err = b.recs[:0], b.as[:0], nil
+			return b
+		default:
+			return &batch{recs: make([]schema.Record, 0, batchSize), as: make([]store.Assertion, 0, batchSize)}
+		}
+	}
+	b := next()
 	send := func() bool {
 		select {
 		case out <- b:
-			b = batch{recs: make([]schema.Record, 0, size), as: make([]store.Assertion, 0, size)}
+			b = next()
 			return true
 		case <-ctx.Done():
 			return false
 		}
 	}
 	for {
-		r, err := stream.Next()
+		b.recs = append(b.recs, schema.Record{})
+		r := &b.recs[len(b.recs)-1]
+		var err error
+		*r, err = stream.Next()
 		// Only a bare io.EOF ends a stream (schema.Stream's contract). An
 		// error that merely wraps it, like net/http's for a connection
 		// dropped mid-body, is a failure: treating it as the end would
 		// apply a partial snapshot and remove everyone after the cut.
-		if err == io.EOF {
-			send()
-			return
-		}
 		if err != nil {
-			b.err = err
+			b.recs = b.recs[:len(b.recs)-1]
+			if err != io.EOF {
+				b.err = err
+			}
 			send()
 			return
 		}
-		var a store.Assertion
-		if r.Valid() && r.Key != "" {
-			a = assertionOf(&r, src)
-		}
-		b.recs = append(b.recs, r)
-		b.as = append(b.as, a)
-		if len(b.recs) == size && !send() {
+		if len(b.recs) == batchSize && !send() {
 			return
 		}
 	}
 }
 
-func (df *differ) record(r *schema.Record, prepared *store.Assertion) error {
+// prepare turns each valid record of the batches into the source's
+// assertion (allowlist, content hash) and, for a full snapshot, finds its
+// key's hash in the snapshot, on its own goroutine.
+func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, in <-chan *batch, out chan<- *batch) {
+	defer close(out)
+	for b := range in {
+		b.as, b.pos = b.as[:0], b.pos[:0]
+		for i := range b.recs {
+			var a store.Assertion
+			r := &b.recs[i]
+			if r.Valid() && r.Key != "" {
+				a = assertionOf(r, src)
+			}
+			b.as = append(b.as, a)
+			if base != nil && r.Key != "" {
+				b.pos = append(b.pos, int32(base.Find(base.KeyHash(r.Key))))
+			} else {
+				b.pos = append(b.pos, -1)
+			}
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			for range in {
+			}
+			return
+		}
+	}
+}
+
+func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int) error {
 	for _, p := range r.Problems {
 		df.rep.addProblem(p)
 	}
@@ -183,7 +236,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion) error {
 		return nil
 	}
 	if !df.delta && r.Key != "" {
-		return df.full(r, prepared)
+		return df.full(r, prepared, pos)
 	}
 	if !r.Valid() {
 		df.rep.Counts.Invalid++
@@ -234,8 +287,8 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion) error {
 // full diffs one row of a full snapshot that names a person: added,
 // updated, unchanged, a duplicate, or an invalid row that keeps the person
 // as they were (never removed for a bad row).
-func (df *differ) full(r *schema.Record, a *store.Assertion) error {
-	i, err := df.locate(r.Key, a.Hash, r.Valid())
+func (df *differ) full(r *schema.Record, a *store.Assertion, pos int) error {
+	i, err := df.locate(r.Key, pos, a.Hash, r.Valid())
 	if err != nil {
 		return err
 	}
@@ -270,11 +323,12 @@ func (df *differ) full(r *schema.Record, a *store.Assertion) error {
 	return df.change(store.OpUpdate, *a)
 }
 
-// locate returns the position of key's row in the snapshot, or -1. A valid
-// row whose content hash is the snapshot row's, not seen yet, is that
-// person's without reading the key back (see SnapshotIndex.Locate).
-func (df *differ) locate(key string, hash uint64, valid bool) (int, error) {
-	return df.base.Locate(key, func(i int) bool {
+// locate returns the position of key's row in the snapshot, or -1, given
+// where its key hash is (pos). A valid row whose content hash is the
+// snapshot row's, not seen yet, is that person's without reading the key
+// back (see SnapshotIndex.Confirm).
+func (df *differ) locate(key string, pos int, hash uint64, valid bool) (int, error) {
+	return df.base.Confirm(key, pos, func(i int) bool {
 		h, _ := df.base.Entry(i)
 		return valid && h&hashMask == hash&hashMask && df.seen[i/64]&(1<<(i%64)) == 0
 	})
@@ -357,9 +411,12 @@ func (df *differ) removals() error {
 // hashed (merge rule 6), and groups are sorted so their order in a file is
 // not a change.
 func assertionOf(r *schema.Record, src store.Source) store.Assertion {
-	groups := slices.Clone(r.Groups)
-	slices.Sort(groups)
-	groups = slices.Compact(groups)
+	groups := r.Groups // shared when already in order; the record keeps its own order
+	if !strictlySorted(groups) {
+		groups = slices.Clone(groups)
+		slices.Sort(groups)
+		groups = slices.Compact(groups)
+	}
 	a := store.Assertion{
 		SourceID: src.ID, Key: r.Key, Email: r.Email, FirstName: r.FirstName, LastName: r.LastName,
 		Status: r.Status, UID: r.SourceID, Groups: groups, Attrs: src.Attrs.Filter(r.Attrs), Line: r.Line,
@@ -369,6 +426,15 @@ func assertionOf(r *schema.Record, src store.Source) store.Assertion {
 	}
 	a.Hash = contentHash(&a)
 	return a
+}
+
+func strictlySorted(v []string) bool {
+	for i := 1; i < len(v); i++ {
+		if v[i-1] >= v[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // contentHash hashes the stored values of an assertion (not its line): equal

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -107,7 +108,11 @@ func (ix *SnapshotIndex) Find(kh uint64) int {
 // same person beyond doubt). So two keys that share a 64-bit hash are told
 // apart.
 func (ix *SnapshotIndex) Locate(key string, sure func(i int) bool) (int, error) {
-	i := ix.Find(ix.KeyHash(key))
+	return ix.Confirm(key, ix.Find(ix.KeyHash(key)), sure)
+}
+
+// Confirm is Locate for a key whose hash was found at i by Find.
+func (ix *SnapshotIndex) Confirm(key string, i int, sure func(i int) bool) (int, error) {
 	if i < 0 || (sure != nil && sure(i)) {
 		return i, nil
 	}
@@ -296,15 +301,7 @@ func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, err
 }
 
 func sortEntries(ents []indexEntry) {
-	slices.SortFunc(ents, func(a, b indexEntry) int {
-		switch {
-		case a.kh < b.kh:
-			return -1
-		case a.kh > b.kh:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ents, func(a, b indexEntry) int { return cmp.Compare(a.kh, b.kh) })
 }
 
 func uniqueHashes(ents []indexEntry) bool {
