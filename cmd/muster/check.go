@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"unicode/utf8"
@@ -16,36 +17,74 @@ import (
 const maxTextProblems = 50
 
 // checkOutput is what `muster check -json` prints: the file, the source
-// label, and schema.CheckResult's fields.
+// label, the config's settings used, and schema.CheckResult's fields.
 type checkOutput struct {
-	Path   string `json:"path"`
-	Source string `json:"source,omitempty"`
+	Path     string         `json:"path"`
+	Source   string         `json:"source,omitempty"`
+	Settings *checkSettings `json:"settings,omitempty"`
 	schema.CheckResult
+}
+
+// checkSettings are the settings of a source in the config that `check`
+// read the file with (flags given explicitly win over them).
+type checkSettings struct {
+	Config            string            `json:"config"`
+	Org               string            `json:"org"`
+	Delimiter         string            `json:"delimiter,omitempty"`
+	DayFirst          bool              `json:"day_first"`
+	Columns           map[string]string `json:"columns,omitempty"`
+	MaxInvalidPercent float64           `json:"max_invalid_percent"`
 }
 
 // cmdCheck reads a file as the pipeline would, prints what muster
 // understood of it, and exits 4 when the file would be refused. It never
-// touches a store.
+// touches a store. With -source naming a source of the config, the file is
+// read with that source's delimiter, day_first and column overrides, and
+// judged by its max_invalid_percent, as the daemon would.
 func cmdCheck(_ context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "check", "FILE")
-	source := fs.String("source", "", "name of the source, to label the output (per-source settings are not read yet)")
+	cf := addConfigFlags(fs, e)
+	source := fs.String("source", "", "the source the file is for: read with its settings in the config (-config)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	records := fs.Bool("records", false, "also print the decoded records")
-	delim := fs.String("delimiter", "", "the column delimiter: , ; | tab or one character (default: detect)")
-	dayFirst := fs.Bool("day-first", false, "read dates such as 03/04/2024 as day first (3 April)")
+	df := addDecodeFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return usagef("check takes one FILE, got %d arguments", fs.NArg())
 	}
-	opts := schema.DecodeOptions{DayFirst: *dayFirst}
-	if *delim != "" {
-		d, err := parseDelimiter(*delim)
-		if err != nil {
+	var conf *SourceConf
+	if *source != "" {
+		// Without a source the config has nothing to say about a file.
+		if err := cf.load("", *source); err != nil {
 			return err
 		}
-		opts.Delimiter = d
+		conf = cf.source(*source)
+	}
+	opts, err := df.options(conf)
+	if err != nil {
+		return err
+	}
+	maxInvalid, label := schema.DefaultMaxInvalidShare, *source
+	var settings *checkSettings
+	switch {
+	case conf != nil:
+		pct := cf.cfg.sourceConfig(conf).MaxInvalidPercent
+		maxInvalid = pct / 100
+		if pct < 0 {
+			maxInvalid = math.Inf(1)
+		}
+		label += " (" + cf.cfg.describe(conf) + ")"
+		settings = &checkSettings{Config: cf.cfg.path, Org: conf.Org, DayFirst: conf.DayFirst,
+			Columns: conf.Columns, MaxInvalidPercent: pct}
+		if d := conf.decodeOptions().Delimiter; d != 0 {
+			settings.Delimiter = string(d)
+		}
+	case *source != "" && cf.cfg != nil:
+		label += fmt.Sprintf(" (not in %s: built-in settings)", cf.cfg.path)
+	case *source != "":
+		label += " (no config: built-in settings)"
 	}
 	path := fs.Arg(0)
 	f, err := os.Open(path)
@@ -53,40 +92,23 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 		return err
 	}
 	defer f.Close()
-	res, err := schema.Check(f, opts, schema.DefaultMaxInvalidShare, *records)
+	res, err := schema.Check(f, opts, maxInvalid, *records)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(checkOutput{Path: path, Source: *source, CheckResult: res}); err != nil {
+		if err := enc.Encode(checkOutput{Path: path, Source: *source, Settings: settings, CheckResult: res}); err != nil {
 			return err
 		}
 	} else {
-		printCheck(e.stdout, path, *source, res)
+		printCheck(e.stdout, path, label, res)
 	}
 	if res.Refused {
 		return exitStatus(exitRejected)
 	}
 	return nil
-}
-
-func parseDelimiter(s string) (rune, error) {
-	switch strings.ToLower(s) {
-	case "tab", `\t`:
-		return '\t', nil
-	case "comma":
-		return ',', nil
-	case "semicolon":
-		return ';', nil
-	case "pipe":
-		return '|', nil
-	}
-	if r, n := utf8.DecodeRuneInString(s); n == len(s) && r < utf8.RuneSelf {
-		return r, nil
-	}
-	return 0, usagef("-delimiter %q: give one character, or tab", s)
 }
 
 func printCheck(w io.Writer, path, source string, res schema.CheckResult) {
@@ -96,7 +118,7 @@ func printCheck(w io.Writer, path, source string, res schema.CheckResult) {
 	}
 	p("file", "%s", path)
 	if source != "" {
-		p("source", "%s (a label only: per-source settings are not read yet)", source)
+		p("source", "%s", source)
 	}
 	if fi.Encoding != "" {
 		enc := fi.Encoding
