@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"muster/schema"
+	"muster/store"
 )
 
 // maxTextProblems is how many problems the text output lists; -json lists all.
@@ -30,6 +31,7 @@ type checkOutput struct {
 type checkSettings struct {
 	Config            string            `json:"config"`
 	Org               string            `json:"org"`
+	Mode              string            `json:"mode"`
 	Delimiter         string            `json:"delimiter,omitempty"`
 	DayFirst          bool              `json:"day_first"`
 	Columns           map[string]string `json:"columns,omitempty"`
@@ -76,7 +78,7 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 			maxInvalid = math.Inf(1)
 		}
 		label += " (" + cf.cfg.describe(conf) + ")"
-		settings = &checkSettings{Config: cf.cfg.path, Org: conf.Org, DayFirst: conf.DayFirst,
+		settings = &checkSettings{Config: cf.cfg.path, Org: conf.Org, Mode: conf.Mode, DayFirst: conf.DayFirst,
 			Columns: conf.Columns, MaxInvalidPercent: pct}
 		if d := conf.decodeOptions().Delimiter; d != 0 {
 			settings.Delimiter = string(d)
@@ -103,7 +105,7 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 			return err
 		}
 	} else {
-		printCheck(e.stdout, path, label, res)
+		printCheck(e.stdout, path, label, conf != nil && conf.Mode == string(store.ModeDelta), res)
 	}
 	if res.Refused {
 		return exitStatus(exitRejected)
@@ -111,7 +113,9 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-func printCheck(w io.Writer, path, source string, res schema.CheckResult) {
+// printCheck prints what check understood; deltaSource says the source is
+// configured as delta, which makes every file of it a delta.
+func printCheck(w io.Writer, path, source string, deltaSource bool, res schema.CheckResult) {
 	fi := res.File
 	p := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-11s %s\n", label, fmt.Sprintf(format, args...))
@@ -148,8 +152,11 @@ func printCheck(w io.Writer, path, source string, res schema.CheckResult) {
 			}
 		}
 		kind := "full snapshot: people it does not list are removed from this source"
-		if fi.Delta {
+		switch {
+		case fi.Delta:
 			kind = "delta: it has an action column, so each row adds, updates or removes one person"
+		case deltaSource:
+			kind = "delta: the source is configured so, and with no action column each row adds or updates one person"
 		}
 		p("kind", "%s", kind)
 	}

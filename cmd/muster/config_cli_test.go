@@ -274,6 +274,7 @@ func TestCheckWithConfigAppliesTheSourceSettings(t *testing.T) {
 	cfg := cliConfig(t, `[[sources]]
 name = "strict"
 kind = "sftp"
+mode = "delta"
 delimiter = ";"
 [sources.columns]
 "Kontakt" = "email"
@@ -300,13 +301,17 @@ delimiter = ";"
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	// strict keeps the default 2%: refused, saying so.
+	// strict keeps the default 2%: refused, saying so; and its files are
+	// deltas.
 	code, out, _ = runEnv(t, nil, "check", "-config", cfg, "-source", "strict", "-json", file)
 	var res checkOutput
 	mustJSON(t, out, &res)
 	if code != exitRejected || res.Settings == nil || res.Settings.MaxInvalidPercent != 2 || res.Settings.Delimiter != ";" ||
-		res.Settings.DayFirst || !strings.Contains(res.Reasons[0].Message, "more than the 2% allowed") {
+		res.Settings.DayFirst || res.Settings.Mode != "delta" || !strings.Contains(res.Reasons[0].Message, "more than the 2% allowed") {
 		t.Errorf("strict: exit %d %+v", code, res)
+	}
+	if _, out, _ = runEnv(t, nil, "check", "-config", cfg, "-source", "strict", file); !strings.Contains(out, "kind        delta: the source is configured so") {
+		t.Errorf("strict is a delta source:\n%s", out)
 	}
 	// Flags given win: month first.
 	_, out, _ = runEnv(t, nil, "check", "-config", cfg, "-source", "hr", "-day-first=false", "-records", file)
