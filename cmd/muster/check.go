@@ -68,26 +68,7 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	maxInvalid, label := schema.DefaultMaxInvalidShare, *source
-	var settings *checkSettings
-	switch {
-	case conf != nil:
-		pct := cf.cfg.sourceConfig(conf).MaxInvalidPercent
-		maxInvalid = pct / 100
-		if pct < 0 {
-			maxInvalid = math.Inf(1)
-		}
-		label += " (" + cf.cfg.describe(conf) + ")"
-		settings = &checkSettings{Config: cf.cfg.path, Org: conf.Org, Mode: conf.Mode, DayFirst: conf.DayFirst,
-			Columns: conf.Columns, MaxInvalidPercent: pct}
-		if d := conf.decodeOptions().Delimiter; d != 0 {
-			settings.Delimiter = string(d)
-		}
-	case *source != "" && cf.cfg != nil:
-		label += fmt.Sprintf(" (not in %s: built-in settings)", cf.cfg.path)
-	case *source != "":
-		label += " (no config: built-in settings)"
-	}
+	maxInvalid, label, settings := checkSource(cf, *source, conf)
 	path := fs.Arg(0)
 	f, err := os.Open(path)
 	if err != nil {
@@ -111,6 +92,31 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 		return exitStatus(exitRejected)
 	}
 	return nil
+}
+
+// checkSource returns the share of invalid rows over which the source's
+// files are refused, the source line of the text output, and the config's
+// settings used (nil: none).
+func checkSource(cf *configFlags, source string, conf *SourceConf) (float64, string, *checkSettings) {
+	switch {
+	case conf != nil:
+		pct := cf.cfg.sourceConfig(conf).MaxInvalidPercent
+		maxInvalid := pct / 100
+		if pct < 0 {
+			maxInvalid = math.Inf(1) // -1: never refused for invalid rows
+		}
+		settings := &checkSettings{Config: cf.cfg.path, Org: conf.Org, Mode: conf.Mode, DayFirst: conf.DayFirst,
+			Columns: conf.Columns, MaxInvalidPercent: pct}
+		if d := conf.decodeOptions().Delimiter; d != 0 {
+			settings.Delimiter = string(d)
+		}
+		return maxInvalid, source + " (" + cf.cfg.describe(conf) + ")", settings
+	case source != "" && cf.cfg != nil:
+		return schema.DefaultMaxInvalidShare, fmt.Sprintf("%s (not in %s: built-in settings)", source, cf.cfg.path), nil
+	case source != "":
+		return schema.DefaultMaxInvalidShare, source + " (no config: built-in settings)", nil
+	}
+	return schema.DefaultMaxInvalidShare, "", nil
 }
 
 // printCheck prints what check understood; deltaSource says the source is

@@ -278,6 +278,13 @@ mode = "delta"
 delimiter = ";"
 [sources.columns]
 "Kontakt" = "email"
+[[sources]]
+name = "lenient"
+kind = "sftp"
+delimiter = ";"
+max_invalid_percent = -1
+[sources.columns]
+"Kontakt" = "email"
 `)
 	// One row in four is invalid: 25%, under hr's 30%, over the default 2%.
 	file := MustWrite(t, t.TempDir(), "hr.csv", hrSemicolon+"not-an-email;Di;Po;01/01/2020;X;Y;;Ops\n")
@@ -312,6 +319,11 @@ delimiter = ";"
 	}
 	if _, out, _ = runEnv(t, nil, "check", "-config", cfg, "-source", "strict", file); !strings.Contains(out, "kind        delta: the source is configured so") {
 		t.Errorf("strict is a delta source:\n%s", out)
+	}
+	// -1: never refused for invalid rows.
+	code, out, _ = runEnv(t, nil, "check", "-config", cfg, "-source", "lenient", file)
+	if code != exitOK || !strings.Contains(out, "no invalid-row limit") {
+		t.Errorf("lenient: exit %d\n%s", code, out)
 	}
 	// Flags given win: month first.
 	_, out, _ = runEnv(t, nil, "check", "-config", cfg, "-source", "hr", "-day-first=false", "-records", file)
