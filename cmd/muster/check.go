@@ -57,12 +57,18 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 		return usagef("check takes one FILE, got %d arguments", fs.NArg())
 	}
 	var conf *SourceConf
-	if *source != "" {
-		// Without a source the config has nothing to say about a file.
+	switch {
+	case *source != "":
 		if err := cf.load("", *source); err != nil {
 			return err
 		}
 		conf = cf.source(*source)
+	case set(fs)["config"]:
+		// Without a source the config has nothing to say about a file,
+		// but a config named that does not load must say so.
+		if err := cf.readFile(""); err != nil {
+			return err
+		}
 	}
 	opts, err := df.options(conf)
 	if err != nil {

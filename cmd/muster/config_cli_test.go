@@ -330,6 +330,10 @@ max_invalid_percent = -1
 	if !strings.Contains(out, `employment_start_date="2024-03-04"`) {
 		t.Errorf("-day-first=false:\n%s", out)
 	}
+	// A config named that does not load says so, source or not.
+	if code, _, errs := runEnv(t, nil, "check", "-config", cfg+".missing", file); code != exitError || !strings.Contains(errs, "muster.toml.missing") {
+		t.Errorf("missing config: exit %d %s", code, errs)
+	}
 	// A source the config does not list: built-in settings, said so.
 	code, out, _ = runEnv(t, nil, "check", "-config", cfg, "-source", "nope", file)
 	if code != exitRejected || !strings.Contains(out, "nope (not in "+cfg+": built-in settings)") {
