@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 
@@ -165,10 +166,12 @@ func loadConfig(e *env, path, dataDir string) (*Config, error) {
 		}
 		c.path = path
 	}
+	c.setDefaults(e)
 	if dataDir != "" {
+		// Given on the command line: relative to the working directory,
+		// not to the file.
 		c.DataDir = dataDir
 	}
-	c.setDefaults(e)
 	if err := c.Validate(); err != nil {
 		if path != "" {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -203,13 +206,15 @@ func (c *Config) parse(b []byte) error {
 // setDefaults fills what the file left out. Relative paths are taken from
 // the config file's folder, so a config works from any working directory.
 func (c *Config) setDefaults(e *env) {
-	if c.DataDir == "" {
+	switch {
+	case c.DataDir != "":
+		c.DataDir = c.resolve(c.DataDir)
+	case e.getenv("MUSTER_DATA") != "":
+		// Like -data: relative to the working directory.
 		c.DataDir = e.getenv("MUSTER_DATA")
+	default:
+		c.DataDir = c.resolve(defaultDataDir)
 	}
-	if c.DataDir == "" {
-		c.DataDir = defaultDataDir
-	}
-	c.DataDir = c.resolve(c.DataDir)
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
 	}
@@ -226,7 +231,11 @@ func (c *Config) setDefaults(e *env) {
 			s.Org = schema.DefaultOrg
 		}
 		if s.Mode == "" {
+			// What `recipients add|remove` record is a delta by nature.
 			s.Mode = string(store.ModeFull)
+			if s.Kind == string(store.KindManual) {
+				s.Mode = string(store.ModeDelta)
+			}
 		}
 		if s.Folder != "" {
 			s.Folder = c.resolve(s.Folder)
@@ -437,10 +446,11 @@ func (s *SourceConf) delimiter() (rune, error) {
 		return 0, nil
 	case s.Delimiter == "tab" || s.Delimiter == `\t`:
 		return '\t', nil
-	case len(d) == 1 && d[0] != '"' && d[0] != '\n' && d[0] != '\r':
+	case len(d) == 1 && d[0] < utf8.RuneSelf && d[0] != '"' && d[0] != '\n' && d[0] != '\r':
+		// The decoder splits rows on one byte.
 		return d[0], nil
 	}
-	return 0, fmt.Errorf("%q: one character (such as \",\" or \";\") or \"tab\"", s.Delimiter)
+	return 0, fmt.Errorf("%q: one ASCII character (such as \",\" or \";\"), not a quote or line end, or \"tab\"", s.Delimiter)
 }
 
 func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {

@@ -57,6 +57,9 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"[[sources]]\nname = \"a\"\nkind = \"sftp\"\n[[sources]]\nname = \"a\"\nkind = \"sftp\"\n", []string{"sources[1].name: \"a\" is given twice"}},
 		{"[[sources]]\nname = \"a\"\nkind = \"folder\"\nfolder = \"x\"\ndelimiter = \"ab\"\n[sources.columns]\n\"Mail\" = \"e-mail\"\n",
 			[]string{"sources[0].delimiter", "sources[0].columns: \"Mail\" = \"e-mail\""}},
+		// The decoder splits on one byte: a delimiter it would refuse on
+		// every file is refused here.
+		{"[[sources]]\nname = \"a\"\nkind = \"sftp\"\ndelimiter = \"§\"\n", []string{"sources[0].delimiter: \"§\": one ASCII character"}},
 		{"[[sources]]\nname = \"w\"\nkind = \"workos\"\n", []string{"sources[0].directory_id: required"}},
 		{"[[sftp.accounts]]\nname = \"hr\"\nsource = \"nope\"\n", []string{"sftp.accounts[0]: no way to log in", "sftp.accounts[0].source: no source \"nope\""}},
 		{"[[sources]]\nname = \"d\"\nkind = \"folder\"\nfolder = \"x\"\n[[sftp.accounts]]\nname = \"hr\"\nsource = \"d\"\nkeys = [\"ssh-dss AAAA\"]\n",

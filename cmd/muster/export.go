@@ -22,6 +22,9 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if *format != "csv" && *format != "json" {
 		return usagef("-format must be csv or json")
 	}
+	if err := sf.setup(*source); err != nil {
+		return err
+	}
 	st, err := sf.open(ctx, false)
 	if err != nil {
 		return err

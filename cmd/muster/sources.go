@@ -75,6 +75,9 @@ func sourcesRollback(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("-to %q is not a drop id", *to)
 	}
+	if err := sf.setup(fs.Arg(0)); err != nil {
+		return err
+	}
 	in, err := sf.ingester(ctx, e, false)
 	if err != nil {
 		return err
@@ -97,6 +100,9 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("need a source NAME")
 	}
+	if err := sf.setup(fs.Arg(0)); err != nil {
+		return err
+	}
 	in, err := sf.ingester(ctx, e, false)
 	if err != nil {
 		return err
@@ -106,5 +112,12 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printReport(e, sf, rep)
+	if err := printReport(e, sf, rep); err != nil {
+		return err
+	}
+	if conf := sf.source(fs.Arg(0)); conf != nil && !sf.json {
+		// The daemon would bring it back with its next drop.
+		fmt.Fprintf(e.stdout, "note: source %s is still in %s: remove it there too, or its next drop brings it back\n", conf.Name, sf.cfg.path)
+	}
+	return nil
 }

@@ -18,10 +18,7 @@ import (
 // figures; the exit status is the drop's (held 3, rejected 4).
 func sourcesSync(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "sources sync", "NAME")
-	cfgPath := fs.String("config", e.getenv("MUSTER_CONFIG"), "config file (TOML) naming the source; env MUSTER_CONFIG")
-	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir")
-	orgName := fs.String("org", "", "organisation of the source (needed only when several have one of that name)")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	sf := addStoreFlags(fs, e)
 	dry := fs.Bool("dry-run", false, "pull and print what would change; write nothing")
 	// The name may come before or after the flags.
 	var names []string
@@ -37,32 +34,29 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 	if len(names) != 1 {
 		return usagef("need one source NAME (a source of kind workos in the config)")
 	}
-	if *cfgPath == "" {
+	if sf.path == "" {
 		return usagef("need -config (or MUSTER_CONFIG): the source and the WorkOS key are read from it")
 	}
-	c, err := loadConfig(e, *cfgPath, *dataDir)
-	if err != nil {
+	if err := sf.setup(names[0]); err != nil {
 		return err
 	}
+	c := sf.cfg
 	if *dry {
 		if _, err := os.Stat(filepath.Join(c.DataDir, store.FileName)); err != nil {
 			return fmt.Errorf("no store at %s yet: a dry run compares with it, run without -dry-run first", c.DataDir)
 		}
 	}
-	st, err := store.Open(ctx, filepath.Join(c.DataDir, store.FileName))
+	in, err := sf.ingester(ctx, e, true)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	in := ingest.New(st)
-	in.TempDir = c.DataDir
-	in.Hook = crashHook(e)
+	defer in.Store.Close()
 	d, err := newDirectories(c, e, in, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}
 	defer d.cancel()
-	s, err := d.source(*orgName, names[0])
+	s, err := d.source(sf.org, names[0])
 	if err != nil {
 		return err
 	}
@@ -70,7 +64,7 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if sf.json {
 		if err := writeJSON(e.stdout, struct {
 			*ingest.Report
 			Pull pullJSON `json:"pull"`
