@@ -91,7 +91,7 @@ func (df *differ) run(d *Drop) error {
 			base, err := df.in.Store.LoadSnapshotIndex(ctx, df.src.ID)
 			if err == nil {
 				df.base, df.res.base = base, base
-				df.seen = make([]uint64, (base.Len()+63)/64)
+				df.seen = make([]uint64, (base.Positions()+63)/64)
 			}
 			close(ready)
 			loaded <- err
@@ -205,18 +205,21 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 	defer close(out)
 	for b := range in {
 		b.as, b.pos = b.as[:0], b.pos[:0]
+		// The lookups first, in a loop of their own: each is a cache miss or
+		// two, and the processor overlaps the misses of independent ones.
+		for i := range b.recs {
+			pos := -1
+			if r := &b.recs[i]; base != nil && r.Key != "" {
+				pos = base.Find(base.KeyHash(r.Key))
+			}
+			b.pos = append(b.pos, int32(pos))
+		}
 		for i := range b.recs {
 			var a store.Assertion
-			r := &b.recs[i]
-			if r.Valid() && r.Key != "" {
+			if r := &b.recs[i]; r.Valid() && r.Key != "" {
 				a = assertionOf(r, src)
 			}
 			b.as = append(b.as, a)
-			if base != nil && r.Key != "" {
-				b.pos = append(b.pos, int32(base.Find(base.KeyHash(r.Key))))
-			} else {
-				b.pos = append(b.pos, -1)
-			}
 		}
 		select {
 		case out <- b:
@@ -376,8 +379,8 @@ func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
 // except those an invalid row may describe.
 func (df *differ) removals() error {
 	var keys []string
-	for i := range df.base.Len() {
-		if df.seen[i/64]&(1<<(i%64)) != 0 {
+	for i := range df.base.Positions() {
+		if !df.base.Has(i) || df.seen[i/64]&(1<<(i%64)) != 0 {
 			continue
 		}
 		k, err := df.base.Key(i, df.keyBuf)

@@ -65,9 +65,11 @@ type SnapshotIndex struct {
 	// FromFile says the index was read from its file, not built from SQLite.
 	FromFile bool
 	seed     uint64
-	ents     []indexEntry // by key hash, each key hash once
-	dir      []uint32     // dir[b]: first entry whose key hash's top bits are >= b
-	shift    uint
+	n        int
+	// slots holds the entries in key hash order, each at or just after its
+	// home slot (home), in a table a third larger than the entries: a
+	// lookup reads one or two neighbouring slots, one cache miss.
+	slots []indexEntry
 	keys     io.ReaderAt // keys section, at keysOff
 	keysOff  int64
 	keysLen  int64
@@ -77,28 +79,66 @@ type SnapshotIndex struct {
 }
 
 // Len returns the number of rows.
-func (ix *SnapshotIndex) Len() int { return len(ix.ents) }
+func (ix *SnapshotIndex) Len() int { return ix.n }
+
+// Positions returns the bound of the positions of rows (Find, Locate):
+// positions are below it, and some below it hold no row (Has).
+func (ix *SnapshotIndex) Positions() int { return len(ix.slots) }
+
+// Has reports whether position i holds a row.
+func (ix *SnapshotIndex) Has(i int) bool { return ix.slots[i].klen != 0 }
 
 // KeyHash returns the index's hash of a key.
 func (ix *SnapshotIndex) KeyHash(key string) uint64 { return keyHash(ix.seed, key) }
+
+// home is where an entry with key hash kh goes, or the first free slot
+// after: homes grow with key hashes, so the table stays in key hash order.
+func (ix *SnapshotIndex) home(kh uint64) int {
+	hi, _ := bits.Mul64(kh, uint64(ix.table()))
+	return int(hi)
+}
+
+// table is the number of home slots (the slice has room after them for the
+// entries pushed past the last one).
+func (ix *SnapshotIndex) table() int { return ix.n + ix.n/3 + 1 }
 
 // Find returns the position of the row whose key has hash kh, or -1. The
 // row's key is the one asked for unless two keys share a 64-bit hash: a
 // caller that must be sure compares Key.
 func (ix *SnapshotIndex) Find(kh uint64) int {
-	if len(ix.ents) == 0 {
+	if ix.n == 0 {
 		return -1
 	}
-	b := kh >> ix.shift
-	for i := ix.dir[b]; i < ix.dir[b+1]; i++ {
-		switch e := ix.ents[i].kh; {
-		case e == kh:
-			return int(i)
-		case e > kh:
+	for i := ix.home(kh); i < len(ix.slots); i++ {
+		switch e := &ix.slots[i]; {
+		case e.klen == 0 || e.kh > kh:
 			return -1
+		case e.kh == kh:
+			return i
 		}
 	}
 	return -1
+}
+
+// layout places entries, in key hash order, into the slots.
+func (ix *SnapshotIndex) layout(ents []indexEntry) {
+	ix.n = len(ents)
+	ix.slots = make([]indexEntry, ix.table(), ix.table()+64)
+	next := 0
+	for i := range ents {
+		ix.place(&ents[i], &next)
+	}
+}
+
+// place puts e, the next entry in key hash order, at or after its home and
+// at or after next.
+func (ix *SnapshotIndex) place(e *indexEntry, next *int) {
+	p := max(ix.home(e.kh), *next)
+	for p >= len(ix.slots) {
+		ix.slots = append(ix.slots, indexEntry{})
+	}
+	ix.slots[p] = *e
+	*next = p + 1
 }
 
 // Locate returns the position of key's row, or -1 when the snapshot does
@@ -129,13 +169,13 @@ func (ix *SnapshotIndex) Confirm(key string, i int, sure func(i int) bool) (int,
 
 // Entry returns the content hash and status of the row at position i.
 func (ix *SnapshotIndex) Entry(i int) (hash uint64, st schema.Status) {
-	e := &ix.ents[i]
+	e := &ix.slots[i]
 	return e.hash, e.st
 }
 
 // Key reads the key of the row at position i into buf.
 func (ix *SnapshotIndex) Key(i int, buf []byte) ([]byte, error) {
-	e := &ix.ents[i]
+	e := &ix.slots[i]
 	buf = slices.Grow(buf[:0], int(e.klen))[:e.klen]
 	if _, err := ix.keys.ReadAt(buf, ix.keysOff+int64(e.off)); err != nil {
 		return nil, fmt.Errorf("snapshot index: read key: %w", err)
@@ -203,7 +243,7 @@ func (s *Store) OpenSnapshotIndex(src Source) (*SnapshotIndex, error) {
 
 func emptyIndex(src Source) *SnapshotIndex {
 	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64(), keys: bytes.NewReader(nil)}
-	ix.index()
+	ix.layout(nil)
 	return ix
 }
 
@@ -245,25 +285,28 @@ func (s *Store) readIndex(src Source) (ix *SnapshotIndex, err error) {
 	if ix.keysSum = sum.Sum32(); ix.keysSum != le.Uint32(h[48:]) {
 		return nil, errors.New("snapshot index: keys checksum")
 	}
-	ix.ents = make([]indexEntry, n)
+	ix.n = n
+	ix.slots = make([]indexEntry, ix.table(), ix.table()+64)
 	sum.Reset()
 	var b [indexEntrySize]byte
-	for i := range ix.ents {
+	var prev uint64
+	next := 0
+	for i := range n {
 		if _, err := io.ReadFull(r, b[:]); err != nil {
 			return nil, err
 		}
 		sum.Write(b[:])
 		e := indexEntry{kh: le.Uint64(b[0:]), hash: le.Uint64(b[8:]), off: le.Uint32(b[16:]), klen: le.Uint16(b[20:]),
 			st: schema.Status(b[22])}
-		if (i > 0 && e.kh <= ix.ents[i-1].kh) || int64(e.off)+int64(e.klen) > ix.keysLen {
+		if (i > 0 && e.kh <= prev) || e.klen == 0 || int64(e.off)+int64(e.klen) > ix.keysLen {
 			return nil, errors.New("snapshot index: bad entry")
 		}
-		ix.ents[i] = e
+		prev = e.kh
+		ix.place(&e, &next)
 	}
 	if sum.Sum32() != le.Uint32(h[52:]) {
 		return nil, errors.New("snapshot index: entries checksum")
 	}
-	ix.index()
 	return ix, nil
 }
 
@@ -271,11 +314,11 @@ func (s *Store) readIndex(src Source) (ix *SnapshotIndex, err error) {
 // memory.
 func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, error) {
 	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64()}
-	ix.ents = make([]indexEntry, 0, src.Rows)
+	ents := make([]indexEntry, 0, src.Rows)
 	var keys []byte
 	err := s.SnapshotHashes(ctx, src.ID, func(key string, h uint64, st schema.Status) {
 		keys = binary.AppendUvarint(keys, uint64(len(key)))
-		ix.ents = append(ix.ents, indexEntry{hash: h, off: uint32(len(keys)), klen: uint16(len(key)), st: st})
+		ents = append(ents, indexEntry{hash: h, off: uint32(len(keys)), klen: uint16(len(key)), st: st})
 		keys = append(keys, key...)
 	})
 	if err != nil {
@@ -286,17 +329,17 @@ func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, err
 	}
 	ix.keys, ix.keysLen, ix.keysSum = bytes.NewReader(keys), int64(len(keys)), crc32.Checksum(keys, castagnoli)
 	for {
-		for i := range ix.ents {
-			e := &ix.ents[i]
+		for i := range ents {
+			e := &ents[i]
 			e.kh = keyHash(ix.seed, string(keys[e.off:e.off+uint32(e.klen)]))
 		}
-		sortEntries(ix.ents)
-		if uniqueHashes(ix.ents) {
+		sortEntries(ents)
+		if uniqueHashes(ents) {
 			break
 		}
 		ix.seed = rand.Uint64() // two keys share a hash: another seed
 	}
-	ix.index()
+	ix.layout(ents)
 	return ix, nil
 }
 
@@ -311,25 +354,6 @@ func uniqueHashes(ents []indexEntry) bool {
 		}
 	}
 	return true
-}
-
-// index builds the directory of the entries: about two a bucket.
-func (ix *SnapshotIndex) index() {
-	nb := 1
-	for nb*2 < len(ix.ents) {
-		nb *= 2
-	}
-	ix.shift = uint(64 - bits.TrailingZeros(uint(nb)))
-	ix.dir = make([]uint32, nb+1)
-	b := 0
-	for i := range ix.ents {
-		for top := int(ix.ents[i].kh >> ix.shift); b <= top; b++ {
-			ix.dir[b] = uint32(i)
-		}
-	}
-	for ; b <= nb; b++ {
-		ix.dir[b] = uint32(len(ix.ents))
-	}
 }
 
 // keyHash is a seeded 64-bit hash of a key (wyhash's mixing).
@@ -411,10 +435,12 @@ func (s *Store) NewSnapshotIndexWriter(base *SnapshotIndex) (*SnapshotIndexWrite
 	if err != nil {
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
-	w := &SnapshotIndexWriter{s: s, base: base, f: f, gone: make([]bool, len(base.ents)), keysLen: base.keysLen,
+	w := &SnapshotIndexWriter{s: s, base: base, f: f, gone: make([]bool, len(base.slots)), keysLen: base.keysLen,
 		keysSum: base.keysSum}
-	for i := range base.ents {
-		w.live += int64(base.ents[i].klen) + int64(uvarintLen(uint64(base.ents[i].klen)))
+	for i := range base.slots {
+		if k := base.slots[i].klen; k != 0 {
+			w.live += int64(k) + int64(uvarintLen(uint64(k)))
+		}
 	}
 	if err := w.copyKeys(); err != nil {
 		w.Abort()
@@ -467,7 +493,7 @@ func (w *SnapshotIndexWriter) Add(op ChangeOp, key string, hash uint64, st schem
 		if w.gone[i] {
 			return errors.New("snapshot index: a key changed twice")
 		}
-		e := &w.base.ents[i]
+		e := &w.base.slots[i]
 		switch op {
 		case OpRemove:
 			w.gone[i] = true
@@ -531,9 +557,9 @@ func (w *SnapshotIndexWriter) finish(token int64) error {
 		out.Write(b[:])
 		n++
 	}
-	ents, j := w.base.ents, 0
+	ents, j := w.base.slots, 0
 	for i := range ents {
-		if w.gone[i] {
+		if w.gone[i] || ents[i].klen == 0 {
 			continue
 		}
 		for ; j < len(w.added) && w.added[j].kh < ents[i].kh; j++ {

@@ -255,9 +255,19 @@ func TestSnapshotIndexTellsCollidingKeysApart(t *testing.T) {
 	held := "p00003@example.com"
 	i, _ := ix.Locate(held, nil)
 	other := "intruder@example.com"
-	ix.ents[i].kh = ix.KeyHash(other)
-	sortEntries(ix.ents)
-	ix.index()
+	var ents []indexEntry
+	for j := range ix.slots {
+		if ix.Has(j) {
+			ents = append(ents, ix.slots[j])
+		}
+	}
+	for j := range ents {
+		if ents[j].kh == ix.slots[i].kh {
+			ents[j].kh = ix.KeyHash(other)
+		}
+	}
+	sortEntries(ents)
+	ix.layout(ents)
 	if j, err := ix.Locate(other, nil); err != nil || j >= 0 {
 		t.Fatalf("a key sharing another's hash was found at %d (%v)", j, err)
 	}
@@ -326,5 +336,56 @@ func TestBulkMethodsAcrossManyKeys(t *testing.T) {
 	st, err := tx.ArchiveAssertions(r.src.ID, keys, 99)
 	if err != nil || len(st) != len(want) {
 		t.Fatalf("archived %d rows (%v), want %d", len(st), err, len(want))
+	}
+}
+
+func TestSnapshotIndexLayoutFindsEveryEntry(t *testing.T) {
+	// Uniform hashes, and hashes bunched at both ends of the range (their
+	// slots run past the table's end).
+	for _, spread := range []uint64{0, 1 << 20} {
+		var ents []indexEntry
+		for i := uint64(1); i <= 3000; i++ {
+			kh := i * 0x9E3779B97F4A7C15
+			if spread != 0 {
+				kh = i * spread
+				if i%2 == 0 {
+					kh = ^kh
+				}
+			}
+			ents = append(ents, indexEntry{kh: kh, klen: 1, hash: i})
+		}
+		sortEntries(ents)
+		ix := &SnapshotIndex{}
+		ix.layout(ents)
+		if ix.Len() != len(ents) {
+			t.Fatalf("Len %d, want %d", ix.Len(), len(ents))
+		}
+		last, held := uint64(0), 0
+		for i := range ix.Positions() {
+			if !ix.Has(i) {
+				continue
+			}
+			if held > 0 && ix.slots[i].kh <= last {
+				t.Fatal("slots out of key hash order")
+			}
+			last = ix.slots[i].kh
+			held++
+		}
+		has := map[uint64]bool{}
+		for _, e := range ents {
+			has[e.kh] = true
+		}
+		for _, e := range ents {
+			i := ix.Find(e.kh)
+			if i < 0 || ix.slots[i].hash != e.hash {
+				t.Fatalf("entry %x not found (spread %d)", e.kh, spread)
+			}
+			if !has[e.kh+1] && ix.Find(e.kh+1) >= 0 {
+				t.Fatalf("a hash nobody has was found")
+			}
+		}
+		if held != len(ents) {
+			t.Fatalf("%d entries placed, want %d", held, len(ents))
+		}
 	}
 }
