@@ -69,13 +69,13 @@ type SnapshotIndex struct {
 	// slots holds the entries in key hash order, each at or just after its
 	// home slot (home), in a table a third larger than the entries: a
 	// lookup reads one or two neighbouring slots, one cache miss.
-	slots []indexEntry
-	keys     io.ReaderAt // keys section, at keysOff
-	keysOff  int64
-	keysLen  int64
-	keysSum  uint32 // CRC-32C of the keys section
-	file     *os.File
-	buf      []byte
+	slots   []indexEntry
+	keys    io.ReaderAt // keys section, at keysOff
+	keysOff int64
+	keysLen int64
+	keysSum uint32 // CRC-32C of the keys section
+	file    *os.File
+	buf     []byte
 }
 
 // Len returns the number of rows.
