@@ -68,6 +68,7 @@ type batch struct {
 	recs []schema.Record
 	as   []store.Assertion
 	pos  []int32 // full snapshots: where the key's hash is in the snapshot
+	same []bool  // and whether that row has the record's content hash
 	err  error
 }
 
@@ -122,7 +123,7 @@ func (df *differ) run(d *Drop) error {
 			if df.hasher != nil {
 				hashRecord(df.hasher, &b.recs[i])
 			}
-			if err := df.record(&b.recs[i], &b.as[i], int(b.pos[i])); err != nil {
+			if err := df.record(&b.recs[i], &b.as[i], int(b.pos[i]), b.same[i]); err != nil {
 				return err
 			}
 		}
@@ -214,12 +215,19 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 			}
 			b.pos = append(b.pos, int32(pos))
 		}
+		b.same = b.same[:0]
 		for i := range b.recs {
 			var a store.Assertion
 			if r := &b.recs[i]; r.Valid() && r.Key != "" {
 				a = assertionOf(r, src)
 			}
 			b.as = append(b.as, a)
+			same := false
+			if p := b.pos[i]; p >= 0 {
+				h, _ := base.Entry(int(p))
+				same = h&hashMask == a.Hash&hashMask && b.recs[i].Valid()
+			}
+			b.same = append(b.same, same)
 		}
 		select {
 		case out <- b:
@@ -231,7 +239,9 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 	}
 }
 
-func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int) error {
+// record diffs one record; for a full snapshot, pos is where its key's hash
+// is in the snapshot and same says that row has the record's content hash.
+func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, same bool) error {
 	for _, p := range r.Problems {
 		df.rep.addProblem(p)
 	}
@@ -239,7 +249,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int) e
 		return nil
 	}
 	if !df.delta && r.Key != "" {
-		return df.full(r, prepared, pos)
+		return df.full(r, prepared, pos, same)
 	}
 	if !r.Valid() {
 		df.rep.Counts.Invalid++
@@ -290,17 +300,24 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int) e
 // full diffs one row of a full snapshot that names a person: added,
 // updated, unchanged, a duplicate, or an invalid row that keeps the person
 // as they were (never removed for a bad row).
-func (df *differ) full(r *schema.Record, a *store.Assertion, pos int) error {
-	i, err := df.locate(r.Key, pos, a.Hash, r.Valid())
-	if err != nil {
-		return err
+func (df *differ) full(r *schema.Record, a *store.Assertion, pos int, same bool) error {
+	valid := r.Valid()
+	i := pos
+	if i >= 0 && !(valid && same && df.seen[i/64]&(1<<(i%64)) == 0) {
+		// Not the same content as the row at its key's hash, or listed
+		// before: is it the same key? (The content hash covers the address,
+		// so same content and a row not seen yet is the same person.)
+		var err error
+		if i, err = df.base.Confirm(r.Key, i, nil); err != nil {
+			return err
+		}
 	}
 	if i < 0 {
 		if _, existed := df.fresh.upsert(r.Key); existed {
 			df.dupProblem(r, 0)
 			return nil
 		}
-		if !r.Valid() {
+		if !valid {
 			df.rep.Counts.Invalid++
 			return nil
 		}
@@ -311,30 +328,18 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, pos int) error {
 		return nil
 	}
 	df.seen[i/64] |= 1 << (i % 64)
-	if !r.Valid() {
+	switch {
+	case !valid:
 		df.rep.Counts.Invalid++
 		return nil
-	}
-	hash, st := df.base.Entry(i)
-	if hash&hashMask == a.Hash&hashMask {
+	case same:
 		df.rep.Counts.Unchanged++
 		return nil
 	}
-	if st != schema.StatusInactive && a.Status == schema.StatusInactive {
+	if _, st := df.base.Entry(i); st != schema.StatusInactive && a.Status == schema.StatusInactive {
 		df.res.deactivated++
 	}
 	return df.change(store.OpUpdate, *a)
-}
-
-// locate returns the position of key's row in the snapshot, or -1, given
-// where its key hash is (pos). A valid row whose content hash is the
-// snapshot row's, not seen yet, is that person's without reading the key
-// back (see SnapshotIndex.Confirm).
-func (df *differ) locate(key string, pos int, hash uint64, valid bool) (int, error) {
-	return df.base.Confirm(key, pos, func(i int) bool {
-		h, _ := df.base.Entry(i)
-		return valid && h&hashMask == hash&hashMask && df.seen[i/64]&(1<<(i%64)) == 0
-	})
 }
 
 // duplicate reports (and marks invalid) a second row for the same person in
