@@ -39,16 +39,18 @@ func mustApply(tb testing.TB, in *Ingester, d Drop) *Report {
 
 // BenchmarkApplyNewPeople applies a drop of 10,000 people new to the
 // organisation, from a new source, into an organisation that already holds
-// 0 to 200,000 other people: the cost of an apply must depend on the drop,
-// not on the size of the organisation.
+// 0 to 200,000 other people, from one source or from six: the cost of an
+// apply must depend on the drop, not on the size of the organisation nor
+// on how many sources it has. Each further iteration adds its 10,000 to
+// the organisation; apply-ms/op is the apply's own time (the report's).
 //
 //	go test -run X -bench ApplyNewPeople -benchtime 3x ./ingest
 func BenchmarkApplyNewPeople(b *testing.B) {
-	for _, size := range []int{0, 10_000, 100_000, 200_000} {
-		b.Run(fmt.Sprintf("org=%d", size), func(b *testing.B) {
+	for _, org := range []struct{ people, sources int }{{0, 0}, {10_000, 1}, {100_000, 1}, {200_000, 1}, {60_000, 6}} {
+		b.Run(fmt.Sprintf("org=%d/sources=%d", org.people, org.sources), func(b *testing.B) {
 			in := MustIngester(b)
-			if size > 0 {
-				mustApply(b, in, genDrop(b, "base", gen.Options{Rows: size, Seed: 1}))
+			for s := range org.sources {
+				mustApply(b, in, genDrop(b, fmt.Sprint("base", s), gen.Options{Rows: org.people / org.sources, Seed: 1 + s}))
 			}
 			drops := make([]Drop, b.N)
 			for i := range drops {
