@@ -43,10 +43,10 @@ type differ struct {
 	base   *store.SnapshotIndex // full snapshots: the snapshot's keys and hashes
 	seen   []uint64             // full snapshots: base rows listed (or protected by an invalid row)
 	fresh  *keyTable            // full snapshots: keys not in the snapshot that the drop lists
-	keyBuf []byte
-	dseen  map[string]int  // deltas: keys seen, with their line
-	uids   map[string]bool // invalid rows' source ids, protecting their owners
-	hasher hash.Hash       // records hash when the caller gave no content hash
+	keyBuf []byte               // reused to read keys back
+	dseen  map[string]int       // deltas: keys seen, with their line
+	uids   map[string]bool      // invalid rows' source ids, protecting their owners
+	hasher hash.Hash            // records hash when the caller gave no content hash
 }
 
 func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *Drop, rep *Report) (*diffResult, error) {
@@ -206,8 +206,8 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 	defer close(out)
 	for b := range in {
 		b.as, b.pos = b.as[:0], b.pos[:0]
-		// The lookups first, in a loop of their own: each is a cache miss or
-		// two, and the processor overlaps the misses of independent ones.
+		// The lookups first, in a loop of their own: each is a cache miss,
+		// and the processor overlaps the misses of independent ones.
 		for i := range b.recs {
 			pos := -1
 			if r := &b.recs[i]; base != nil && r.Key != "" {
