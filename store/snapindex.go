@@ -174,8 +174,9 @@ func (ix *SnapshotIndex) Entry(i int) (hash uint64, st schema.Status) {
 }
 
 // Key reads the key of the row at position i into buf.
-func (ix *SnapshotIndex) Key(i int, buf []byte) ([]byte, error) {
-	e := &ix.slots[i]
+func (ix *SnapshotIndex) Key(i int, buf []byte) ([]byte, error) { return ix.keyAt(&ix.slots[i], buf) }
+
+func (ix *SnapshotIndex) keyAt(e *indexEntry, buf []byte) ([]byte, error) {
 	buf = slices.Grow(buf[:0], int(e.klen))[:e.klen]
 	if _, err := ix.keys.ReadAt(buf, ix.keysOff+int64(e.off)); err != nil {
 		return nil, fmt.Errorf("snapshot index: read key: %w", err)
@@ -314,32 +315,58 @@ func (s *Store) readIndex(src Source) (ix *SnapshotIndex, err error) {
 // memory.
 func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, error) {
 	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64()}
+	// The keys go to a scratch file beside the store, unlinked at once (gone
+	// with the process), not to memory: a million keys are 50 MB.
+	f, err := os.CreateTemp(filepath.Dir(s.path), "muster-index-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot index: %w", err)
+	}
+	os.Remove(f.Name())
+	built := false
+	defer func() {
+		if !built {
+			f.Close()
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	sum := crc32.New(castagnoli)
+	out := io.MultiWriter(w, sum)
 	ents := make([]indexEntry, 0, src.Rows)
-	var keys []byte
-	err := s.SnapshotHashes(ctx, src.ID, func(key string, h uint64, st schema.Status) {
-		keys = binary.AppendUvarint(keys, uint64(len(key)))
-		ents = append(ents, indexEntry{hash: h, off: uint32(len(keys)), klen: uint16(len(key)), st: st})
-		keys = append(keys, key...)
+	var n int64
+	var buf []byte
+	err = s.SnapshotHashes(ctx, src.ID, func(key string, h uint64, st schema.Status) {
+		buf = binary.AppendUvarint(buf[:0], uint64(len(key)))
+		off := n + int64(len(buf))
+		buf = append(buf, key...)
+		out.Write(buf)
+		n += int64(len(buf))
+		ents = append(ents, indexEntry{kh: keyHash(ix.seed, key), hash: h, off: uint32(off), klen: uint16(len(key)), st: st})
 	})
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(keys)) > 1<<32-1 {
+	if n > 1<<32-1 {
 		return nil, errors.New("snapshot index: keys too long")
 	}
-	ix.keys, ix.keysLen, ix.keysSum = bytes.NewReader(keys), int64(len(keys)), crc32.Checksum(keys, castagnoli)
-	for {
+	if err := w.Flush(); err != nil {
+		return nil, fmt.Errorf("snapshot index: %w", err)
+	}
+	ix.keys, ix.keysLen, ix.keysSum, ix.file = f, n, sum.Sum32(), f
+	sortEntries(ents)
+	for !uniqueHashes(ents) {
+		// Two keys share a hash: another seed, every key hashed again.
+		ix.seed = rand.Uint64()
+		slices.SortFunc(ents, func(a, b indexEntry) int { return cmp.Compare(a.off, b.off) })
 		for i := range ents {
-			e := &ents[i]
-			e.kh = keyHash(ix.seed, string(keys[e.off:e.off+uint32(e.klen)]))
+			if buf, err = ix.keyAt(&ents[i], buf); err != nil {
+				return nil, err
+			}
+			ents[i].kh = keyHash(ix.seed, string(buf))
 		}
 		sortEntries(ents)
-		if uniqueHashes(ents) {
-			break
-		}
-		ix.seed = rand.Uint64() // two keys share a hash: another seed
 	}
 	ix.layout(ents)
+	built = true
 	return ix, nil
 }
 
