@@ -45,6 +45,9 @@ type csvReader struct {
 	ends      []int
 	quotedRow bool
 	scratch   []byte
+	// noFill makes next stop with errStarved, having consumed nothing,
+	// rather than wait for the source.
+	noFill bool
 	// high and ctrl say whether the row holds bytes above ASCII or control
 	// characters (a tab delimiter counts), so clean rows skip those checks.
 	high, ctrl bool
@@ -59,6 +62,10 @@ type rowError struct {
 
 func (e *rowError) Error() string { return string(e.code) }
 
+// errStarved is what next returns under noFill when the next row is not
+// all in the buffer yet.
+var errStarved = errors.New("schema: the next row is not read yet")
+
 func newCSVReader(src io.Reader) *csvReader {
 	return &csvReader{src: src, buf: make([]byte, readSize), line: 1}
 }
@@ -67,7 +74,7 @@ func newCSVReader(src io.Reader) *csvReader {
 // front or growing the buffer when needed. It returns false when nothing
 // more can come (EOF or an error).
 func (c *csvReader) fill() bool {
-	if c.eof || c.err != nil {
+	if c.eof || c.err != nil || c.noFill {
 		return false
 	}
 	if c.r > 0 && (c.w == len(c.buf) || c.w-c.r < len(c.buf)/2) {
@@ -119,6 +126,9 @@ func (c *csvReader) next() error {
 			return c.err
 		}
 		if c.r == c.w && !c.fill() {
+			if c.noFill && !c.eof && c.err == nil {
+				return errStarved
+			}
 			if c.err != nil {
 				return c.err
 			}
@@ -289,6 +299,9 @@ func (c *csvReader) more() bool {
 }
 
 func (c *csvReader) tooLong() error {
+	if c.noFill && !c.eof && c.err == nil {
+		return errStarved
+	}
 	if c.err != nil {
 		return c.err
 	}
@@ -305,6 +318,9 @@ func (c *csvReader) at(p int) (b byte, ok bool, err error) {
 		if !c.fill() {
 			if c.err != nil {
 				return 0, false, c.err
+			}
+			if c.noFill && !c.eof {
+				return 0, false, errStarved
 			}
 			return 0, false, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -124,6 +125,14 @@ type Decoder struct {
 
 	seed maphash.Seed
 	seen lineSet
+	sink uint64 // keeps the duplicate table's early reads from being dropped
+
+	// The batch of records read ahead of Next (see readBatch).
+	batch   []Record
+	keys    []keyAt
+	next    int   // batch[next] is the next record Next returns
+	held    bool  // the reader's current row is yet to be decoded
+	pending error // the reading error met after the batch
 }
 
 type readCol struct {
@@ -298,30 +307,116 @@ func (d *Decoder) Info() FileInfo { return d.info }
 // quote never closed). Each record carries its own problems; check
 // Record.Valid.
 func (d *Decoder) Next() (Record, error) {
+	if d.next < len(d.batch) {
+		rec := d.batch[d.next]
+		d.next++
+		d.info.Rows++
+		if !rec.Valid() {
+			d.info.Invalid++
+		}
+		return rec, nil
+	}
 	if d.fatal != nil {
 		return Record{}, d.fatal
 	}
 	if d.done {
 		return Record{}, io.EOF
 	}
-	for {
-		if err := d.cr.next(); err != nil {
-			if errors.Is(err, io.EOF) {
-				d.finish()
-				return Record{}, io.EOF
+	err := d.readBatch()
+	if err == nil {
+		return d.Next()
+	}
+	if errors.Is(err, io.EOF) {
+		d.finish()
+		return Record{}, io.EOF
+	}
+	return Record{}, d.fail(err)
+}
+
+// batchSize is how many rows the decoder reads ahead of Next. Checking a
+// batch's addresses against the duplicate table together lets the memory
+// reads of the table overlap, instead of each row waiting for its own.
+const batchSize = 32
+
+// keyAt is what the duplicate check of a batch needs of a record: the hash
+// of its key (ok is false without a valid key) and where in its problems
+// a duplicate problem goes.
+type keyAt struct {
+	h  uint64
+	at int
+	ok bool
+}
+
+// readBatch decodes the next rows into d.batch, up to batchSize. Only the
+// first row may wait for the source: the others are those already read,
+// so Next blocks no longer than it would row by row. A row that could
+// change what Info says (the first one above ASCII, which settles the
+// encoding) ends the batch, so Info never runs ahead of the records
+// returned. A reading error after some rows is kept for after them; with
+// no row it is returned.
+func (d *Decoder) readBatch() error {
+	d.batch, d.keys, d.next = d.batch[:0], d.keys[:0], 0
+	if d.pending != nil {
+		err := d.pending
+		d.pending = nil
+		return err
+	}
+	for len(d.batch) < batchSize {
+		if d.held {
+			d.held = false
+		} else {
+			d.cr.noFill = len(d.batch) > 0
+			err := d.cr.next()
+			d.cr.noFill = false
+			if errors.Is(err, errStarved) {
+				break
 			}
-			return Record{}, d.fail(err)
+			if err != nil {
+				if len(d.batch) == 0 {
+					return err
+				}
+				d.pending = err
+				break
+			}
+			if d.cr.blank() {
+				continue
+			}
+			if len(d.batch) > 0 && d.mode == modeASCII && d.cr.high {
+				d.held = true
+				break
+			}
 		}
-		if d.cr.blank() {
+		d.batch = append(d.batch, Record{})
+		d.keys = append(d.keys, keyAt{})
+		d.record(&d.batch[len(d.batch)-1], &d.keys[len(d.keys)-1])
+	}
+	d.checkDuplicates()
+	return nil
+}
+
+// checkDuplicates looks up the batch's addresses in the duplicate table,
+// in file order: the first row of an address wins and each later one gets
+// a problem naming it. The table's slots are read once for the whole batch
+// first, so that their cache misses overlap.
+func (d *Decoder) checkDuplicates() {
+	var sink uint64
+	for i := range d.keys {
+		if k := &d.keys[i]; k.ok {
+			sink += uint64(d.seen.touch(k.h))
+		}
+	}
+	d.sink = sink
+	for i := range d.keys {
+		k := &d.keys[i]
+		if !k.ok {
 			continue
 		}
-		d.info.Rows++
-		var rec Record
-		d.record(&rec)
-		if !rec.Valid() {
-			d.info.Invalid++
+		rec := &d.batch[i]
+		if first, dup := d.seen.firstOrAdd(k.h, rec.Line); dup {
+			p := d.problem(rec.Line, fEmail, CodeDuplicateEmail, SeverityError,
+				fmt.Sprintf("%s is already on line %d; only the first row for an address is used", rec.Email, first))
+			rec.Problems = slices.Insert(rec.Problems, k.at, p)
 		}
-		return rec, nil
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // record turns the current row into a Record with its problems. The values
 // of the columns read are copied into one string per row, so a record
 // keeps no more memory alive than its row.
-func (d *Decoder) record(rec *Record) {
+func (d *Decoder) record(rec *Record, k *keyAt) {
 	cr := d.cr
 	rec.Line = cr.rowLine
 	nf := cr.nfields()
@@ -25,7 +25,7 @@ func (d *Decoder) record(rec *Record) {
 	if !d.readSpan(rec, &v, nf) {
 		d.readPacked(rec, &v, nf)
 	}
-	d.email(rec, &v)
+	d.email(rec, k, &v)
 	d.names(rec, &v)
 	rec.Groups = d.groups(v.get(fGroups))
 	rec.SourceID = v.get(fSourceID)
@@ -220,9 +220,9 @@ func (d *Decoder) groups(s string) []string {
 	return out[:len(out):len(out)]
 }
 
-// email reads and normalises the address and checks it is the first row
-// for it.
-func (d *Decoder) email(rec *Record, v *values) {
+// email reads and normalises the address, and notes its hash for the
+// duplicate check of the batch.
+func (d *Decoder) email(rec *Record, k *keyAt, v *values) {
 	raw := v.get(fEmail)
 	if raw == "" {
 		rec.Problems = append(rec.Problems, d.problem(rec.Line, fEmail, CodeMissingEmail, SeverityError,
@@ -236,10 +236,7 @@ func (d *Decoder) email(rec *Record, v *values) {
 		return
 	}
 	rec.Email, rec.Key = email, key
-	if first, dup := d.seen.firstOrAdd(maphash.String(d.seed, key), rec.Line); dup {
-		rec.Problems = append(rec.Problems, d.problem(rec.Line, fEmail, CodeDuplicateEmail, SeverityError,
-			fmt.Sprintf("%s is already on line %d; only the first row for an address is used", email, first)))
-	}
+	*k = keyAt{h: maphash.String(d.seed, key), at: len(rec.Problems), ok: true}
 }
 
 func (d *Decoder) names(rec *Record, v *values) {
