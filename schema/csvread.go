@@ -206,28 +206,47 @@ const lsb = 0x0101010101010101
 // returns false, doing nothing, when the line holds a quote or a CR,
 // which the byte-by-byte reader handles.
 func (c *csvReader) split(line []byte) bool {
-	delim := c.delim
-	dl := lsb * uint64(delim)
-	ends := c.ends[:0]
+	if cap(c.ends) <= len(line) { // a field per byte at most
+		c.ends = make([]int, 0, max(2*len(line), 64))
+	}
+	ends := c.ends[:len(line)+1]
+	dl := lsb * uint64(c.delim)
 	// odd collects, as a yes or no in its high bits, any byte above ASCII,
 	// below 0x20 or a quote; a row without one (most rows) is done here.
+	// x-0x20 and q-1 set a byte's high bit when it is below 0x20 or a quote
+	// (or above ASCII, which x alone shows); a borrow into the next byte
+	// only comes from such a byte, so the yes or no is exact.
 	var odd uint64
-	i := 0
+	n, i := 0, 0
 	for ; i+8 <= len(line); i += 8 {
-		x := binary.LittleEndian.Uint64(line[i : i+8])
-		q := x ^ (lsb * '"')
-		odd |= x | (x-lsb*0x20)&^x | (q-lsb)&^q
+		x := binary.LittleEndian.Uint64(line[i:])
+		odd |= x | (x - lsb*0x20) | ((x ^ lsb*'"') - lsb)
 		for m := zeroBytes(x ^ dl); m != 0; m &= m - 1 {
-			ends = append(ends, i+bits.TrailingZeros64(m)>>3)
+			ends[n] = i + bits.TrailingZeros64(m)>>3
+			n++
 		}
 	}
-	for ; i < len(line); i++ {
-		b := line[i]
-		if b == delim {
-			ends = append(ends, i)
-		}
-		if b >= 0x80 || b < 0x20 || b == '"' {
-			odd = hi80
+	if i < len(line) {
+		if len(line) >= 8 {
+			// The last 8 bytes, without those already read.
+			x := binary.LittleEndian.Uint64(line[len(line)-8:])
+			keep := ^uint64(0) << (8 * (i + 8 - len(line)))
+			odd |= (x | (x - lsb*0x20) | ((x ^ lsb*'"') - lsb)) & keep
+			for m := zeroBytes(x^dl) & keep; m != 0; m &= m - 1 {
+				ends[n] = len(line) - 8 + bits.TrailingZeros64(m)>>3
+				n++
+			}
+		} else {
+			for ; i < len(line); i++ {
+				b := line[i]
+				if b == c.delim {
+					ends[n] = i
+					n++
+				}
+				if b >= 0x80 || b < 0x20 || b == '"' {
+					odd = hi80
+				}
+			}
 		}
 	}
 	c.high, c.ctrl = false, false
@@ -240,7 +259,8 @@ func (c *csvReader) split(line []byte) bool {
 			return false
 		}
 	}
-	c.ends = append(ends, len(line))
+	ends[n] = len(line)
+	c.ends = ends[:n+1]
 	c.row, c.quotedRow = line, false
 	return true
 }

@@ -120,8 +120,9 @@ type Decoder struct {
 	read      []readCol
 	attrsRead []Attr
 	pack      []byte
-	slab      []string // groups of successive records are carved from it
-	domain    string   // the last email domain found valid (lower case)
+	slab      []string        // groups of successive records are carved from it
+	block     strings.Builder // row strings of successive records are carved from it
+	domain    string          // the last email domain found valid (lower case)
 
 	seed maphash.Seed
 	seen lineSet

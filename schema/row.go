@@ -9,8 +9,8 @@ import (
 )
 
 // record turns the current row into a Record with its problems. The values
-// of the columns read are copied into one string per row, so a record
-// keeps no more memory alive than its row.
+// of the columns read are copied into one string per row, carved from a
+// shared block (see keep).
 func (d *Decoder) record(rec *Record, k *keyAt) {
 	cr := d.cr
 	rec.Line = cr.rowLine
@@ -131,7 +131,7 @@ func (d *Decoder) readSpan(rec *Record, v *values, nf int) bool {
 			}
 		}
 	}
-	v.s = string(raw)
+	v.s = d.keep(raw)
 	ends, at := cr.ends[:nf], &v.at
 	for _, rc := range d.read {
 		col := rc.col
@@ -148,6 +148,27 @@ func (d *Decoder) readSpan(rec *Record, v *values, nf int) bool {
 		at[rc.f] = [2]int32{int32(a), int32(b)}
 	}
 	return true
+}
+
+// blockSize is the size of the blocks that rows' strings are carved from:
+// one allocation serves some 30 rows of a typical export, and a record
+// kept alive keeps at most one block alive with it.
+const blockSize = 8 << 10
+
+// keep returns a copy of b as a string that shares a block of memory with
+// the rows around it. A builder's bytes are never written again once
+// written, so the strings cut from it stay as they are.
+func (d *Decoder) keep(b []byte) string {
+	if d.block.Cap()-d.block.Len() < len(b) {
+		if len(b) > blockSize/4 {
+			return string(b) // a long row has a block of its own
+		}
+		d.block = strings.Builder{}
+		d.block.Grow(blockSize)
+	}
+	off := d.block.Len()
+	d.block.Write(b)
+	return d.block.String()[off:]
 }
 
 // readPacked copies each value read into one buffer, converting it to
@@ -172,7 +193,7 @@ func (d *Decoder) readPacked(rec *Record, v *values, nf int) {
 		}
 		starts[rc.f], ends[rc.f] = start, len(d.pack)
 	}
-	v.s = string(d.pack)
+	v.s = d.keep(d.pack)
 	for _, rc := range d.read {
 		v.set(rc.f, starts[rc.f], ends[rc.f])
 	}
