@@ -201,15 +201,37 @@ func (c *csvReader) next() error {
 
 const lsb = 0x0101010101010101
 
-// split splits a line at the delimiter, 8 bytes at a time, noting on the
-// way whether the line holds bytes above ASCII or control characters. It
-// returns false, doing nothing, when the line holds a quote or a CR,
-// which the byte-by-byte reader handles.
+// split splits a line at the delimiter, noting on the way whether the line
+// holds bytes above ASCII or control characters. It returns false, doing
+// nothing, when the line holds a quote or a CR, which the byte-by-byte
+// reader handles.
 func (c *csvReader) split(line []byte) bool {
 	if cap(c.ends) <= len(line) { // a field per byte at most
 		c.ends = make([]int, 0, max(2*len(line), 64))
 	}
 	ends := c.ends[:len(line)+1]
+	var n int
+	var quote bool
+	if useSIMD && len(line) >= 32 {
+		var q, ctrl, high uint32
+		n, q, ctrl, high = splitSSE2(line, c.delim, ends)
+		quote, c.ctrl, c.high = q != 0, ctrl != 0, high != 0
+	} else {
+		n, quote = c.splitWords(line, ends)
+	}
+	if quote || c.ctrl && bytes.IndexByte(line, '\r') >= 0 {
+		return false
+	}
+	ends[n] = len(line)
+	c.ends = ends[:n+1]
+	c.row, c.quotedRow = line, false
+	return true
+}
+
+// splitWords is split 8 bytes at a time, in portable Go: it writes the
+// delimiters' positions to ends, sets c.high and c.ctrl, and says whether
+// the line holds a quote.
+func (c *csvReader) splitWords(line []byte, ends []int) (n int, quote bool) {
 	dl := lsb * uint64(c.delim)
 	// odd collects, as a yes or no in its high bits, any byte above ASCII,
 	// below 0x20 or a quote; a row without one (most rows) is done here.
@@ -217,7 +239,7 @@ func (c *csvReader) split(line []byte) bool {
 	// (or above ASCII, which x alone shows); a borrow into the next byte
 	// only comes from such a byte, so the yes or no is exact.
 	var odd uint64
-	n, i := 0, 0
+	i := 0
 	for ; i+8 <= len(line); i += 8 {
 		x := binary.LittleEndian.Uint64(line[i:])
 		odd |= x | (x - lsb*0x20) | ((x ^ lsb*'"') - lsb)
@@ -252,17 +274,11 @@ func (c *csvReader) split(line []byte) bool {
 	c.high, c.ctrl = false, false
 	if odd&hi80 != 0 {
 		if bytes.IndexByte(line, '"') >= 0 {
-			return false
+			return n, true
 		}
 		c.high, c.ctrl = scanBytes(line)
-		if c.ctrl && bytes.IndexByte(line, '\r') >= 0 {
-			return false
-		}
 	}
-	ends[n] = len(line)
-	c.ends = ends[:n+1]
-	c.row, c.quotedRow = line, false
-	return true
+	return n, false
 }
 
 // zeroBytes has the high bit set in each byte of v that is zero, and only

@@ -1,0 +1,41 @@
+//go:build amd64 && !purego
+
+package schema
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// The SSE2 splitter must agree with the portable one on every line: the
+// delimiters' positions, the quote that sends a row to the byte-by-byte
+// reader, and the high and control bytes that send values to the checks.
+func TestSplitSSE2MatchesPortable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	// Bytes on both sides of every boundary the splitter tests.
+	alphabet := []byte{',', ';', '|', '\t', '"', '\r', '\n', 0, 0x1f, ' ', '!', 'a', 'Z', '~', 0x7f, 0x80, 0xc3, 0xa9, 0xff}
+	simd, portable := newCSVReader(nil), newCSVReader(nil)
+	for i := 0; i < 200_000; i++ {
+		line := make([]byte, rng.IntN(200))
+		plainRate := rng.IntN(100) // how many bytes are plain letters, in percent
+		for j := range line {
+			if rng.IntN(100) < plainRate {
+				line[j] = 'a' + byte(rng.IntN(26))
+			} else {
+				line[j] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		delim := []byte{',', ';', '\t', '|'}[rng.IntN(4)]
+		simd.delim, portable.delim = delim, delim
+		useSIMD = true
+		okS := simd.split(line)
+		useSIMD = false
+		okP := portable.split(line)
+		useSIMD = true
+		if okS != okP || okS && (!slices.Equal(simd.ends, portable.ends) || simd.high != portable.high || simd.ctrl != portable.ctrl) {
+			t.Fatalf("line %q delim %q:\nSSE2     ok %v ends %v high %v ctrl %v\nportable ok %v ends %v high %v ctrl %v",
+				line, delim, okS, simd.ends, simd.high, simd.ctrl, okP, portable.ends, portable.high, portable.ctrl)
+		}
+	}
+}
