@@ -8,7 +8,8 @@ package schema
 // Holding hashes rather than keys keeps memory small and independent of
 // address length; the price is that two different addresses could share a
 // hash (about 3e-8 for a million rows), which would report a false
-// duplicate naming the other line, never hide a real one.
+// duplicate naming the other line, never hide a real one. On Linux a large
+// table asks for huge pages (see adviseHuge).
 type lineSet struct {
 	// slots holds 3 words a slot: the hash's low and high halves, and the
 	// line. A hash of 0 marks an empty slot.
@@ -65,6 +66,7 @@ func (s *lineSet) touch(h uint64) uint32 {
 func (s *lineSet) rehash(size int) {
 	old := s.slots
 	s.slots, s.mask = make([]uint32, 3*size), uint64(size-1)
+	adviseHuge(s.slots)
 	for j := 0; j < len(old); j += 3 {
 		lo, hi := old[j], old[j+1]
 		if lo == 0 && hi == 0 {
