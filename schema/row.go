@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -201,7 +202,8 @@ func (d *Decoder) readPacked(rec *Record, v *values, nf int) {
 
 // groups splits the groups cell on ";" and "|" into a slice carved from a
 // shared block, saving an allocation per row; names are trimmed and
-// repeats (ignoring case) dropped.
+// repeats (ignoring case) dropped. The separators are found 8 bytes at a
+// time.
 func (d *Decoder) groups(s string) []string {
 	if s == "" {
 		return nil
@@ -211,28 +213,38 @@ func (d *Decoder) groups(s string) []string {
 	}
 	l := len(d.slab)
 	out := d.slab[l:l]
-	sep := byte(';')
-	if strings.IndexByte(s, '|') >= 0 {
-		if strings.IndexByte(s, ';') >= 0 {
-			return splitGroups(s) // both separators: the general loop
-		}
-		sep = '|'
-	}
-	for rest := s; ; {
-		i := strings.IndexByte(rest, sep)
-		g := rest
-		if i >= 0 {
-			g, rest = rest[:i], rest[i+1:]
-		}
-		if g = trimValue(g); g != "" && !containsFold(out, g) {
-			if len(out) == cap(out) {
-				return splitGroups(s) // more than 64 groups: not worth the block
+	start, i := 0, 0
+	for ; ; i += 8 {
+		var seps uint64
+		if i+8 <= len(s) {
+			x := load64(s[i : i+8])
+			seps = zeroBytes(x^lsb*';') | zeroBytes(x^lsb*'|')
+		} else {
+			for j := i; j < len(s); j++ {
+				if s[j] == ';' || s[j] == '|' {
+					seps |= 0x80 << (8 * (j - i))
+				}
 			}
-			out = append(out, g)
 		}
-		if i < 0 {
+		for ; seps != 0; seps &= seps - 1 {
+			end := i + bits.TrailingZeros64(seps)>>3
+			if g := trimValue(s[start:end]); g != "" && !containsFold(out, g) {
+				if len(out) == cap(out) {
+					return splitGroups(s) // more than 64 groups: not worth the block
+				}
+				out = append(out, g)
+			}
+			start = end + 1
+		}
+		if i+8 >= len(s) {
 			break
 		}
+	}
+	if g := trimValue(s[start:]); g != "" && !containsFold(out, g) {
+		if len(out) == cap(out) {
+			return splitGroups(s)
+		}
+		out = append(out, g)
 	}
 	if len(out) == 0 {
 		return nil

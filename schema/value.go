@@ -16,6 +16,21 @@ const MaxValueLen = 1024
 // source is day-first), and D.M.YYYY, which is always day-first. "" and
 // BambooHR's 0000-00-00 mean no date. The reason is "" when s is a date.
 func parseDate(s string, dayFirst bool) (date, reason string) {
+	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+		// YYYY-MM-DD, the usual form, in one go.
+		y, ok1 := digits(s[0:4])
+		m, ok2 := digits(s[5:7])
+		d, ok3 := digits(s[8:10])
+		if ok1 && ok2 && ok3 {
+			if y == 0 && m == 0 && d == 0 {
+				return "", ""
+			}
+			if r := checkYMD(y, m, d); r != "" {
+				return "", r
+			}
+			return s, ""
+		}
+	}
 	if s == "" || strings.HasPrefix(s, "0000-00-00") || strings.HasPrefix(s, "00/00/0000") {
 		return "", ""
 	}
@@ -155,6 +170,18 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// digits reads s as a decimal number; ok is false when a byte is not a digit.
+func digits(s string) (n int, ok bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + int(c)
+	}
+	return n, true
 }
 
 func atoi2(s string) int {

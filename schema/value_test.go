@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -57,6 +58,8 @@ func TestParseDateRejects(t *testing.T) {
 		{"2019-00-10", false, "month does not exist"},
 		{"3/29/19", false, "two-digit year"},
 		{"1850-01-01", false, "year is out of range"},
+		{"0000-01-01", false, "year is out of range"},
+		{"2019-0a-10", false, "not a date"},
 		{"yesterday", false, "not a date"},
 		{"45123", false, "not a date"},
 		{"2019-03-29Tnoon", false, "not a date"},
@@ -231,5 +234,18 @@ func TestDecoderGroups(t *testing.T) {
 	}
 	if !reflect.DeepEqual(kept[2], []string{"a", "b"}) || !reflect.DeepEqual(kept[7], []string{"x", "y"}) {
 		t.Errorf("earlier groups changed: %q", kept)
+	}
+	// Separators at every offset of the 8-byte words the decoder reads.
+	rng := rand.New(rand.NewPCG(3, 4))
+	parts := []string{"a", "B", "b", " ", ";", "|", "é", "\u00a0", "All Staff", "x\u200b"}
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(20); n > 0; n-- {
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		in := b.String()
+		if got, want := d.groups(in), splitGroups(in); !reflect.DeepEqual(got, want) {
+			t.Fatalf("groups(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
