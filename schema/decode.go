@@ -116,7 +116,8 @@ type Decoder struct {
 	done  bool
 
 	// read lists the columns that are read, in column order; attrsRead
-	// the attributes among them.
+	// the attributes among them that need more than trimming (a date, an
+	// address).
 	read      []readCol
 	attrsRead []Attr
 	pack      []byte
@@ -139,6 +140,9 @@ type Decoder struct {
 type readCol struct {
 	col int
 	f   field
+	// plain is true for an attribute kept as written (trimmed), which the
+	// row's reading stores in the record at once.
+	plain bool
 }
 
 // NewDecoder starts reading a file: it detects the encoding and the
@@ -196,10 +200,15 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 		if m.fieldOf[i] == fNone {
 			d.info.Ignored = append(d.info.Ignored, c.Name)
 		} else {
-			d.read = append(d.read, readCol{col: i, f: m.fieldOf[i]})
-			if a, ok := m.fieldOf[i].attr(); ok {
-				d.attrsRead = append(d.attrsRead, a)
+			rc := readCol{col: i, f: m.fieldOf[i]}
+			if a, ok := rc.f.attr(); ok {
+				if a == AttrEmploymentStartDate || a == AttrManagerEmail {
+					d.attrsRead = append(d.attrsRead, a)
+				} else {
+					rc.plain = true
+				}
 			}
+			d.read = append(d.read, rc)
 		}
 	}
 	d.info.Delta = m.col[fAction] >= 0

@@ -146,7 +146,11 @@ func (d *Decoder) readSpan(rec *Record, v *values, nf int) bool {
 		if a == b || !plain(raw[a]) || !plain(raw[b-1]) {
 			a, b = trimBounds(v.s, a, b)
 		}
-		at[rc.f] = [2]int32{int32(a), int32(b)}
+		if rc.plain {
+			rec.Attrs[rc.f-fAttr] = v.s[a:b]
+		} else {
+			at[rc.f] = [2]int32{int32(a), int32(b)}
+		}
 	}
 	return true
 }
@@ -197,6 +201,9 @@ func (d *Decoder) readPacked(rec *Record, v *values, nf int) {
 	v.s = d.keep(d.pack)
 	for _, rc := range d.read {
 		v.set(rc.f, starts[rc.f], ends[rc.f])
+		if rc.plain {
+			rec.Attrs[rc.f-fAttr] = v.get(rc.f)
+		}
 	}
 }
 
@@ -213,14 +220,20 @@ func (d *Decoder) groups(s string) []string {
 	}
 	l := len(d.slab)
 	out := d.slab[l:l]
-	start, i := 0, 0
-	for ; ; i += 8 {
+	ok := true
+	start, n := 0, len(s)
+	for i := 0; i < n; i += 8 {
 		var seps uint64
-		if i+8 <= len(s) {
+		switch {
+		case i+8 <= n:
 			x := load64(s[i : i+8])
 			seps = zeroBytes(x^lsb*';') | zeroBytes(x^lsb*'|')
-		} else {
-			for j := i; j < len(s); j++ {
+		case n >= 8:
+			// The last 8 bytes, without those already read.
+			x := load64(s[n-8:])
+			seps = (zeroBytes(x^lsb*';') | zeroBytes(x^lsb*'|')) >> (8 * (i + 8 - n))
+		default:
+			for j := i; j < n; j++ {
 				if s[j] == ';' || s[j] == '|' {
 					seps |= 0x80 << (8 * (j - i))
 				}
@@ -228,29 +241,39 @@ func (d *Decoder) groups(s string) []string {
 		}
 		for ; seps != 0; seps &= seps - 1 {
 			end := i + bits.TrailingZeros64(seps)>>3
-			if g := trimValue(s[start:end]); g != "" && !containsFold(out, g) {
-				if len(out) == cap(out) {
-					return splitGroups(s) // more than 64 groups: not worth the block
-				}
-				out = append(out, g)
+			if out, ok = addGroup(out, s[start:end]); !ok {
+				return splitGroups(s) // more than 64 groups: not worth the block
 			}
 			start = end + 1
 		}
-		if i+8 >= len(s) {
-			break
-		}
 	}
-	if g := trimValue(s[start:]); g != "" && !containsFold(out, g) {
-		if len(out) == cap(out) {
-			return splitGroups(s)
-		}
-		out = append(out, g)
+	if out, ok = addGroup(out, s[start:]); !ok {
+		return splitGroups(s)
 	}
 	if len(out) == 0 {
 		return nil
 	}
 	d.slab = d.slab[:l+len(out)]
 	return out[:len(out):len(out)]
+}
+
+// addGroup appends the group g, trimmed, to out unless it is empty or
+// already there (ignoring case); ok is false when out is full.
+func addGroup(out []string, g string) (_ []string, ok bool) {
+	if len(g) == 0 || !plain(g[0]) || !plain(g[len(g)-1]) {
+		if g = trimSpace(g); g == "" {
+			return out, true
+		}
+	}
+	for _, x := range out {
+		if len(x) == len(g) && (x == g || strings.EqualFold(x, g)) {
+			return out, true
+		}
+	}
+	if len(out) == cap(out) {
+		return out, false
+	}
+	return append(out, g), true
 }
 
 // email reads and normalises the address, and notes its hash for the
@@ -290,7 +313,8 @@ func (d *Decoder) normalizeEmail(s string) (email, key string, err error) {
 	return NormalizeEmail(s)
 }
 
-// attrs reads the optional attributes; dates are normalised and a
+// attrs reads the optional attributes that are more than trimmed text
+// (the others are stored as the row is read): dates are normalised and a
 // manager's address reduced to the address. A value that cannot be read
 // is dropped with a warning: it never costs the person their row.
 func (d *Decoder) attrs(rec *Record, vals *values) {
