@@ -54,13 +54,14 @@ func (s *lineSet) firstOrAdd(h uint64, line int) (first int, dup bool) {
 	}
 }
 
-// touch reads the slot where h's lookup starts, so that its memory is in
-// the cache when firstOrAdd comes to it.
+// touch reads the slot where h's lookup starts, and the next one, so that
+// their memory is in the cache when firstOrAdd comes to them.
 func (s *lineSet) touch(h uint64) uint32 {
 	if len(s.slots) == 0 {
 		return 0
 	}
-	return s.slots[3*(h&s.mask)]
+	i := 3 * (h & s.mask)
+	return s.slots[i] + s.slots[min(i+5, uint64(len(s.slots)-1))]
 }
 
 func (s *lineSet) rehash(size int) {

@@ -112,7 +112,7 @@ func (d *Decoder) readSpan(rec *Record, v *values, nf int) bool {
 	}
 	lo, hi := cr.start(first), cr.ends[last]
 	raw := cr.row[lo:hi]
-	if cr.high && hasHighBit(raw) {
+	if cr.high && (lo == 0 && hi == len(cr.row) || hasHighBit(raw)) {
 		if d.mode == modeWin1252 || !utf8.Valid(raw) {
 			return false
 		}
