@@ -41,13 +41,16 @@ func (s *lineSet) firstOrAdd(h uint64, line int) (first int, dup bool) {
 		s.rehash(max(2*s.len(), 1<<12))
 	}
 	lo, hi := uint32(h), uint32(h>>32)
+	slots := s.slots
 	for i := h & s.mask; ; i = (i + 1) & s.mask {
-		slot := s.slots[3*i : 3*i+3 : 3*i+3]
-		switch {
-		case slot[0] == lo && slot[1] == hi:
-			return int(slot[2]), true
-		case slot[0] == 0 && slot[1] == 0:
-			slot[0], slot[1], slot[2] = lo, hi, uint32(line)
+		// The high half first: it tells most slots apart in one read.
+		j := 3 * i
+		b := slots[j+1]
+		if b == hi && slots[j] == lo {
+			return int(slots[j+2]), true
+		}
+		if b == 0 && slots[j] == 0 {
+			slots[j], slots[j+1], slots[j+2] = lo, hi, uint32(line)
 			s.n++
 			return line, false
 		}
@@ -74,7 +77,7 @@ func (s *lineSet) rehash(size int) {
 			continue
 		}
 		i := (uint64(hi)<<32 | uint64(lo)) & s.mask
-		for s.slots[3*i] != 0 || s.slots[3*i+1] != 0 {
+		for s.slots[3*i+1] != 0 || s.slots[3*i] != 0 {
 			i = (i + 1) & s.mask
 		}
 		copy(s.slots[3*i:], old[j:j+3])
