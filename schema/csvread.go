@@ -35,14 +35,15 @@ type csvReader struct {
 	delim byte
 	line  int // line number of buf[r], 1-based
 
-	// The last row read: field i ends at ends[i] in row and starts one
-	// byte after the previous field's end (at 0 for the first). row points
+	// The last row read: field i is row[bounds[i]+1 : bounds[i+1]], the
+	// bounds being the delimiters' positions with -1 before the first field
+	// and the row's length after the last. row points
 	// into buf (a row without quotes) or scratch (a row with quotes, values
 	// unescaped, each followed by a delimiter byte), and is valid until the
 	// next call to next.
 	rowLine   int
 	row       []byte
-	ends      []int
+	bounds    []int
 	quotedRow bool
 	scratch   []byte
 	// noFill makes next stop with errStarved, having consumed nothing,
@@ -206,24 +207,25 @@ const lsb = 0x0101010101010101
 // nothing, when the line holds a quote or a CR, which the byte-by-byte
 // reader handles.
 func (c *csvReader) split(line []byte) bool {
-	if cap(c.ends) <= len(line) { // a field per byte at most
-		c.ends = make([]int, 0, max(2*len(line), 64))
+	if cap(c.bounds) < len(line)+2 { // a field per byte at most
+		c.bounds = make([]int, 0, max(2*len(line), 64))
 	}
-	ends := c.ends[:len(line)+1]
+	bounds := c.bounds[:len(line)+2]
+	bounds[0] = -1
 	var n int
 	var quote bool
 	if useSIMD && len(line) >= 32 {
 		var q, ctrl, high uint32
-		n, q, ctrl, high = splitSSE2(line, c.delim, ends)
+		n, q, ctrl, high = splitSSE2(line, c.delim, bounds[1:])
 		quote, c.ctrl, c.high = q != 0, ctrl != 0, high != 0
 	} else {
-		n, quote = c.splitWords(line, ends)
+		n, quote = c.splitWords(line, bounds[1:])
 	}
 	if quote || c.ctrl && bytes.IndexByte(line, '\r') >= 0 {
 		return false
 	}
-	ends[n] = len(line)
-	c.ends = ends[:n+1]
+	bounds[n+1] = len(line)
+	c.bounds = bounds[:n+2]
 	c.row, c.quotedRow = line, false
 	return true
 }
@@ -288,18 +290,13 @@ func zeroBytes(v uint64) uint64 { return ^(((v & m7f) + m7f) | v | m7f) }
 const m7f = 0x7f7f7f7f7f7f7f7f
 
 // nfields is the number of fields of the last row.
-func (c *csvReader) nfields() int { return len(c.ends) }
+func (c *csvReader) nfields() int { return len(c.bounds) - 1 }
 
 // start is where field i of the last row starts.
-func (c *csvReader) start(i int) int {
-	if i == 0 {
-		return 0
-	}
-	return c.ends[i-1] + 1
-}
+func (c *csvReader) start(i int) int { return c.bounds[i] + 1 }
 
 // field is field i of the last row.
-func (c *csvReader) field(i int) []byte { return c.row[c.start(i):c.ends[i]] }
+func (c *csvReader) field(i int) []byte { return c.row[c.bounds[i]+1 : c.bounds[i+1]] }
 
 const hi80 = 0x8080808080808080
 
@@ -373,11 +370,11 @@ func (c *csvReader) quoted() error {
 	)
 	c.rowLine = c.line
 	c.scratch = c.scratch[:0]
-	c.ends = c.ends[:0]
+	c.bounds = append(c.bounds[:0], -1)
 	state := fieldStart
 	p, lines, quoteLine := 0, 0, 0
 	endRow := func() {
-		c.ends = append(c.ends, len(c.scratch))
+		c.bounds = append(c.bounds, len(c.scratch))
 		c.row, c.quotedRow = c.scratch, true
 		c.high, c.ctrl = scanBytes(c.scratch)
 		c.r += p
@@ -428,7 +425,7 @@ func (c *csvReader) quoted() error {
 			case b == '"' && state == fieldStart:
 				state, quoteLine = inQuotes, c.line+lines
 			case b == c.delim:
-				c.ends = append(c.ends, len(c.scratch))
+				c.bounds = append(c.bounds, len(c.scratch))
 				c.scratch = append(c.scratch, c.delim)
 				state = fieldStart
 			case b == '\n':

@@ -110,7 +110,7 @@ func (d *Decoder) readSpan(rec *Record, v *values, nf int) bool {
 			return true
 		}
 	}
-	lo, hi := cr.start(first), cr.ends[last]
+	lo, hi := cr.start(first), cr.bounds[last+1]
 	raw := cr.row[lo:hi]
 	if cr.high && (lo == 0 && hi == len(cr.row) || hasHighBit(raw)) {
 		if d.mode == modeWin1252 || !utf8.Valid(raw) {
@@ -133,16 +133,13 @@ func (d *Decoder) readSpan(rec *Record, v *values, nf int) bool {
 		}
 	}
 	v.s = d.keep(raw)
-	ends, at := cr.ends[:nf], &v.at
+	bounds, at := cr.bounds[:nf+1], &v.at
 	for _, rc := range d.read {
 		col := rc.col
 		if col >= nf {
 			continue
 		}
-		a, b := 0, ends[col]-lo
-		if col > 0 {
-			a = ends[col-1] + 1 - lo
-		}
+		a, b := bounds[col]+1-lo, bounds[col+1]-lo
 		if a == b || !plain(raw[a]) || !plain(raw[b-1]) {
 			a, b = trimBounds(v.s, a, b)
 		}

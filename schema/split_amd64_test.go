@@ -33,9 +33,9 @@ func TestSplitSSE2MatchesPortable(t *testing.T) {
 		useSIMD = false
 		okP := portable.split(line)
 		useSIMD = true
-		if okS != okP || okS && (!slices.Equal(simd.ends, portable.ends) || simd.high != portable.high || simd.ctrl != portable.ctrl) {
+		if okS != okP || okS && (!slices.Equal(simd.bounds, portable.bounds) || simd.high != portable.high || simd.ctrl != portable.ctrl) {
 			t.Fatalf("line %q delim %q:\nSSE2     ok %v ends %v high %v ctrl %v\nportable ok %v ends %v high %v ctrl %v",
-				line, delim, okS, simd.ends, simd.high, simd.ctrl, okP, portable.ends, portable.high, portable.ctrl)
+				line, delim, okS, simd.bounds, simd.high, simd.ctrl, okP, portable.bounds, portable.high, portable.ctrl)
 		}
 	}
 }
