@@ -318,13 +318,13 @@ func (d *Decoder) Info() FileInfo { return d.info }
 // Record.Valid.
 func (d *Decoder) Next() (Record, error) {
 	if d.next < len(d.batch) {
-		rec := d.batch[d.next]
+		rec := &d.batch[d.next]
 		d.next++
 		d.info.Rows++
 		if !rec.Valid() {
 			d.info.Invalid++
 		}
-		return rec, nil
+		return *rec, nil
 	}
 	if d.fatal != nil {
 		return Record{}, d.fatal
