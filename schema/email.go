@@ -123,7 +123,13 @@ func load64(s string) uint64 {
 // then reads (or explains). knownDomain is a lower-case domain already
 // found valid, which is not checked again; domain is the key's domain.
 func fastEmail(s, knownDomain string) (key, domain string, ok bool) {
-	at := strings.IndexByte(s, '@')
+	// Most addresses end with the known domain: then the @ is found
+	// without a search (another @ before it fails the local part's check).
+	at := len(s) - len(knownDomain) - 1
+	known := knownDomain != "" && at > 0 && s[at] == '@' && s[at+1:] == knownDomain
+	if !known {
+		at = strings.IndexByte(s, '@')
+	}
 	if at < 1 || at > maxLocalLen || len(s) > maxEmailLen || len(s)-at < 5 {
 		return "", "", false
 	}
@@ -133,7 +139,7 @@ func fastEmail(s, knownDomain string) (key, domain string, ok bool) {
 	if cl&clNotLocal != 0 || local[0] == '.' || local[len(local)-1] == '.' || cl&clDot != 0 && hasDoubleDot(local) {
 		return "", "", false
 	}
-	if domain != knownDomain {
+	if !known {
 		dcl := classes(domain)
 		if dcl&clNotDomain != 0 || !fastDomain(domain) {
 			return "", "", false

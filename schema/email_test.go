@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -99,5 +100,25 @@ func TestNormalizeEmailNoAllocForKeys(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("NormalizeEmail of a lower-case address allocates %v times", allocs)
+	}
+}
+
+// The decoder's cache of the last valid domain changes nothing it returns.
+func TestNormalizeEmailKnownDomain(t *testing.T) {
+	d := &Decoder{domain: "x.org"}
+	parts := []string{"a", "B", ".", "@", "x.org", "X.ORG", "@x.org", "..", " ", "-", "é", "+tag", "<", ">", "Jane ", "mailto:"}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 50_000; i++ {
+		var b strings.Builder
+		for n := 1 + rng.IntN(8); n > 0; n-- {
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		s := b.String()
+		email, key, err := NormalizeEmail(s)
+		gotEmail, gotKey, gotErr := d.normalizeEmail(s)
+		if gotEmail != email || gotKey != key || (gotErr == nil) != (err == nil) || err != nil && gotErr.Error() != err.Error() {
+			t.Fatalf("%q: decoder %q %q %v; NormalizeEmail %q %q %v", s, gotEmail, gotKey, gotErr, email, key, err)
+		}
+		d.domain = "x.org" // a valid address may have changed it
 	}
 }
