@@ -28,7 +28,12 @@ type applier struct {
 	// withdrawOnly: removing the source, not the source deleting people, so
 	// an authoritative source's removal does not offboard (merge rule 5).
 	withdrawOnly bool
-	hook         func(string)
+	// offboardAbsent: a removal of someone the source does not list still
+	// offboards them when the source is authoritative (a user deleted from a
+	// directory before it was pulled); absent counts those removals.
+	offboardAbsent bool
+	absent         int64
+	hook           func(string)
 }
 
 func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Counts) (*applier, error) {
@@ -83,6 +88,10 @@ func (a *applier) apply(c store.Change) error {
 		cur = &n
 	case store.OpRemove:
 		if !hadOld {
+			if a.offboardAbsent && a.src.Authoritative && !a.withdrawOnly {
+				a.absent++
+				return a.derive(c.Key, nil, nil, c.Op)
+			}
 			return nil
 		}
 		if err := a.tx.Withdraw(old, a.seq); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -154,7 +153,11 @@ func produce(ctx context.Context, stream schema.Stream, src store.Source, out ch
 	}
 	for {
 		r, err := stream.Next()
-		if errors.Is(err, io.EOF) {
+		// Only a bare io.EOF ends a stream (schema.Stream's contract). An
+		// error that merely wraps it, like net/http's for a connection
+		// dropped mid-body, is a failure: treating it as the end would
+		// apply a partial snapshot and remove everyone after the cut.
+		if err == io.EOF {
 			send()
 			return
 		}

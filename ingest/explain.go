@@ -51,6 +51,9 @@ type HistoryEntry struct {
 	Line    int                  `json:"line,omitempty"`
 	Changes map[string][2]string `json:"changes,omitempty"`
 	Reason  string               `json:"reason,omitempty"`
+	// By says who made the change: "watcher", "cli", "api:<token name>"...
+	// (the drop's decided_by).
+	By string `json:"by,omitempty"`
 }
 
 // HistoryLimit is how many history entries an explanation shows.
@@ -157,7 +160,8 @@ func history(vs []store.Assertion, sups []store.Suppression, srcs map[int64]stor
 	var out []HistoryEntry
 	entry := func(seq int64, src int64, kind string, line int) HistoryEntry {
 		d := drops[seq]
-		return HistoryEntry{Seq: seq, DropID: d.ID, Drop: d.Name, At: d.DecidedAt, Source: srcs[src].Name, Kind: kind, Line: line}
+		return HistoryEntry{Seq: seq, DropID: d.ID, Drop: d.Name, At: d.DecidedAt, Source: srcs[src].Name, Kind: kind, Line: line,
+			By: d.DecidedBy}
 	}
 	for i := range vs {
 		v := &vs[i]

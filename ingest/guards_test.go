@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"io"
 	"testing"
 
 	"muster/schema"
@@ -149,5 +150,45 @@ func TestDuplicateContentNoOp(t *testing.T) {
 	drops, _, err := in.Store.Drops(context.Background(), o.ID, store.DropFilter{Status: store.DropDuplicate})
 	if err != nil || len(drops) != 2 {
 		t.Fatalf("duplicates recorded = %d (%v), want 2", len(drops), err)
+	}
+}
+
+// cutStream yields its records, then fails with an error that wraps io.EOF,
+// as net/http does for a body cut short.
+type cutStream struct{ schema.SliceStream }
+
+func (c *cutStream) Next() (schema.Record, error) {
+	r, err := c.SliceStream.Next()
+	if err == io.EOF {
+		return r, fmt.Errorf("read body: %w", io.EOF)
+	}
+	return r, err
+}
+
+// TestStreamCutShortAppliesNothing: only a bare io.EOF ends a stream. A
+// stream that breaks part-way is a failed drop, never a smaller snapshot
+// whose missing people would be removed.
+func TestStreamCutShortAppliesNothing(t *testing.T) {
+	in := MustIngester(t)
+	cfg := SourceConfig{Name: "hr", MaxRemovePercent: -1, MaxRemoveCount: -1} // no guard to hide behind
+	MustIngest(t, in, org, cfg, "day0", people(10, "p")...)
+	before, err := in.Store.Digest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := &cutStream{schema.SliceStream{Records: people(4, "p")}}
+	rep, err := in.Ingest(context.Background(), Drop{Org: org, Source: cfg, Name: "cut", Records: cut}, Options{})
+	if err == nil && rep.Decision == Applied {
+		t.Fatalf("a stream cut short was applied: %+v", rep.Counts)
+	}
+	if n := len(activeKeys(t, in, org)); n != 10 {
+		t.Fatalf("%d active after a cut stream, want 10", n)
+	}
+	after, err := in.Store.Digest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != after {
+		t.Fatalf("recipients changed after a cut stream")
 	}
 }

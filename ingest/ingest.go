@@ -75,6 +75,9 @@ type Ingester struct {
 	// "apply-half", "apply-commit", "apply-done"): crash tests stop the
 	// process there.
 	Hook func(point string)
+	// Observe, if set, is told the outcome of every operation that wrote a
+	// drop's decision (see Outcome): metrics count them.
+	Observe func(Outcome)
 }
 
 // New returns an Ingester over a store.
@@ -150,12 +153,8 @@ func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfi
 	return org, src, nil
 }
 
-// Ingest runs one drop through the pipeline and returns its report. The
-// drop is recorded before anything is computed; its outcome (applied, held
-// with its diff, rejected, duplicate) is recorded with the report. An error
-// is returned only when the pipeline itself failed; a refused drop is a
-// report with Decision Rejected.
-func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, error) {
+// runDrop is Ingest without telling Observe (observe.go).
+func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, error) {
 	start := time.Now()
 	if d.Org == "" {
 		d.Org = schema.DefaultOrg
@@ -353,6 +352,12 @@ func sample(rep *Report, sp *spill) {
 // applyDrop applies a drop's changes in one transaction with its outcome.
 func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
 	each func(func(store.Change) error) error, total int64, opt Options, withdrawOnly bool) error {
+	return in.applyDropWith(ctx, d, src, rep, each, total, opt, func(a *applier) { a.withdrawOnly = withdrawOnly })
+}
+
+// applyDropWith is applyDrop with the applier's settings made by setup.
+func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
+	each func(func(store.Change) error) error, total int64, opt Options, setup func(*applier)) error {
 	applyStart := time.Now()
 	tx, err := in.Store.Begin(ctx, d.OrgID)
 	if err != nil {
@@ -376,7 +381,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	if err != nil {
 		return err
 	}
-	a.withdrawOnly = withdrawOnly
+	setup(a)
 	rows := cur.Rows
 	var done int64
 	err = prefetch(ctx, each)(func(c store.Change) error {
@@ -405,6 +410,7 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 	if err != nil {
 		return err
 	}
+	rows += a.absent // removals that offboarded someone the source did not list
 	if err := tx.SetSource(src.ID, seq, rows); err != nil {
 		return err
 	}

@@ -59,10 +59,12 @@ func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, o
 		return rep, nil
 	}
 	rep.Sample, rep.Counts.Suppressed = nil, 0
+	start := time.Now()
 	each := func(fn func(store.Change) error) error { return in.Store.HeldChanges(ctx, d.ID, fn) }
 	if err := in.applyDrop(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, false); err != nil {
 		return nil, err
 	}
+	in.notify(OpApprove, rep, start)
 	return rep, nil
 }
 
@@ -96,7 +98,11 @@ func (in *Ingester) Reject(ctx context.Context, orgName string, dropID int64, re
 		rep.DryRun = true
 		return rep, nil
 	}
-	return rep, in.Store.DecideDrop(ctx, org.ID, d.ID, store.DropRejected, rep.JSON(), opt.By)
+	if err := in.Store.DecideDrop(ctx, org.ID, d.ID, store.DropRejected, rep.JSON(), opt.By); err != nil {
+		return rep, err
+	}
+	in.notify(OpReject, rep, time.Now())
+	return rep, nil
 }
 
 // Rollback puts a source back to its snapshot right after an earlier
@@ -172,6 +178,7 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 		in.abandon(&d, err)
 		return nil, err
 	}
+	in.notify(opOfKind(kind), rep, start)
 	return rep, nil
 }
 

@@ -5,66 +5,94 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"unicode/utf8"
 
 	"muster/schema"
+	"muster/store"
 )
 
 // maxTextProblems is how many problems the text output lists; -json lists all.
 const maxTextProblems = 50
 
 // checkOutput is what `muster check -json` prints: the file, the source
-// label, and schema.CheckResult's fields.
+// label, the config's settings used, and schema.CheckResult's fields.
 type checkOutput struct {
-	Path   string `json:"path"`
-	Source string `json:"source,omitempty"`
+	Path     string         `json:"path"`
+	Source   string         `json:"source,omitempty"`
+	Settings *checkSettings `json:"settings,omitempty"`
 	schema.CheckResult
+}
+
+// checkSettings are the settings of a source in the config that `check`
+// read the file with (flags given explicitly win over them).
+type checkSettings struct {
+	Config            string            `json:"config"`
+	Org               string            `json:"org"`
+	Mode              string            `json:"mode"`
+	Delimiter         string            `json:"delimiter,omitempty"`
+	DayFirst          bool              `json:"day_first"`
+	Columns           map[string]string `json:"columns,omitempty"`
+	MaxInvalidPercent float64           `json:"max_invalid_percent"`
 }
 
 // cmdCheck reads a file as the pipeline would, prints what muster
 // understood of it, and exits 4 when the file would be refused. It never
-// touches a store.
+// touches a store. With -source naming a source of the config, the file is
+// read with that source's delimiter, day_first and column overrides, and
+// judged by its max_invalid_percent, as the daemon would.
 func cmdCheck(_ context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "check", "FILE")
-	source := fs.String("source", "", "name of the source, to label the output (per-source settings are not read yet)")
+	cf := addConfigFlags(fs, e)
+	source := fs.String("source", "", "the source the file is for: read with its settings in the config (-config)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	records := fs.Bool("records", false, "also print the decoded records")
-	delim := fs.String("delimiter", "", "the column delimiter: , ; | tab or one character (default: detect)")
-	dayFirst := fs.Bool("day-first", false, "read dates such as 03/04/2024 as day first (3 April)")
+	df := addDecodeFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return usagef("check takes one FILE, got %d arguments", fs.NArg())
 	}
-	opts := schema.DecodeOptions{DayFirst: *dayFirst}
-	if *delim != "" {
-		d, err := parseDelimiter(*delim)
-		if err != nil {
+	var conf *SourceConf
+	switch {
+	case *source != "":
+		if err := cf.load("", *source); err != nil {
 			return err
 		}
-		opts.Delimiter = d
+		conf = cf.source(*source)
+	case set(fs)["config"]:
+		// Without a source the config has nothing to say about a file,
+		// but a config named that does not load must say so.
+		if err := cf.readFile(""); err != nil {
+			return err
+		}
 	}
+	opts, err := df.options(conf)
+	if err != nil {
+		return err
+	}
+	maxInvalid, label, settings := checkSource(cf, *source, conf)
 	path := fs.Arg(0)
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	res, err := schema.Check(f, opts, schema.DefaultMaxInvalidShare, *records)
+	res, err := schema.Check(f, opts, maxInvalid, *records)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(checkOutput{Path: path, Source: *source, CheckResult: res}); err != nil {
+		if err := enc.Encode(checkOutput{Path: path, Source: *source, Settings: settings, CheckResult: res}); err != nil {
 			return err
 		}
 	} else {
-		printCheck(e.stdout, path, *source, res)
+		printCheck(e.stdout, path, label, conf != nil && conf.Mode == string(store.ModeDelta), res)
 	}
 	if res.Refused {
 		return exitStatus(exitRejected)
@@ -72,31 +100,41 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-func parseDelimiter(s string) (rune, error) {
-	switch strings.ToLower(s) {
-	case "tab", `\t`:
-		return '\t', nil
-	case "comma":
-		return ',', nil
-	case "semicolon":
-		return ';', nil
-	case "pipe":
-		return '|', nil
+// checkSource returns the share of invalid rows over which the source's
+// files are refused, the source line of the text output, and the config's
+// settings used (nil: none).
+func checkSource(cf *configFlags, source string, conf *SourceConf) (float64, string, *checkSettings) {
+	switch {
+	case conf != nil:
+		pct := cf.cfg.sourceConfig(conf).MaxInvalidPercent
+		maxInvalid := pct / 100
+		if pct < 0 {
+			maxInvalid = math.Inf(1) // -1: never refused for invalid rows
+		}
+		settings := &checkSettings{Config: cf.cfg.path, Org: conf.Org, Mode: conf.Mode, DayFirst: conf.DayFirst,
+			Columns: conf.Columns, MaxInvalidPercent: pct}
+		if d := conf.decodeOptions().Delimiter; d != 0 {
+			settings.Delimiter = string(d)
+		}
+		return maxInvalid, source + " (" + cf.cfg.describe(conf) + ")", settings
+	case source != "" && cf.cfg != nil:
+		return schema.DefaultMaxInvalidShare, fmt.Sprintf("%s (not in %s: built-in settings)", source, cf.cfg.path), nil
+	case source != "":
+		return schema.DefaultMaxInvalidShare, source + " (no config: built-in settings)", nil
 	}
-	if r, n := utf8.DecodeRuneInString(s); n == len(s) && r < utf8.RuneSelf {
-		return r, nil
-	}
-	return 0, usagef("-delimiter %q: give one character, or tab", s)
+	return schema.DefaultMaxInvalidShare, "", nil
 }
 
-func printCheck(w io.Writer, path, source string, res schema.CheckResult) {
+// printCheck prints what check understood; deltaSource says the source is
+// configured as delta, which makes every file of it a delta.
+func printCheck(w io.Writer, path, source string, deltaSource bool, res schema.CheckResult) {
 	fi := res.File
 	p := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-11s %s\n", label, fmt.Sprintf(format, args...))
 	}
 	p("file", "%s", path)
 	if source != "" {
-		p("source", "%s (a label only: per-source settings are not read yet)", source)
+		p("source", "%s", source)
 	}
 	if fi.Encoding != "" {
 		enc := fi.Encoding
@@ -126,8 +164,11 @@ func printCheck(w io.Writer, path, source string, res schema.CheckResult) {
 			}
 		}
 		kind := "full snapshot: people it does not list are removed from this source"
-		if fi.Delta {
+		switch {
+		case fi.Delta:
 			kind = "delta: it has an action column, so each row adds, updates or removes one person"
+		case deltaSource:
+			kind = "delta: the source is configured so, and with no action column each row adds or updates one person"
 		}
 		p("kind", "%s", kind)
 	}

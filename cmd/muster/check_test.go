@@ -47,7 +47,7 @@ func TestCheckText(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, stdout)
 	}
 	for _, want := range []string{
-		"source      hr-feed (a label only",
+		"source      hr-feed (no config: built-in settings)",
 		"encoding    windows-1252 (assumed",
 		`delimiter   semicolon ';' (detected)`,
 		"E-Mail         -> email",

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 
@@ -35,6 +36,8 @@ type Config struct {
 	Orgs       []OrgConf      `toml:"orgs"`
 	Watch      WatchConf      `toml:"watch"`
 	Retention  RetentionConf  `toml:"retention"`
+	HTTP       HTTPConf       `toml:"http"`
+	WorkOS     WorkOSConf     `toml:"workos"`
 
 	// path is the file the config came from ("" for the built-in one).
 	path    string
@@ -92,9 +95,11 @@ type SourceConf struct {
 	// Schedule is a cron spec for pulled sources (workos).
 	Schedule string `toml:"schedule"`
 	// DirectoryID and Groups select a WorkOS directory and, optionally,
-	// some of its groups.
-	DirectoryID string   `toml:"directory_id"`
-	Groups      []string `toml:"groups"`
+	// some of its groups. OrganizationID is the WorkOS organization the
+	// directory must belong to (and, without org, picks the organisation).
+	DirectoryID    string   `toml:"directory_id"`
+	Groups         []string `toml:"groups"`
+	OrganizationID string   `toml:"organization_id"`
 }
 
 // AttributesConf is the attribute allowlist (DESIGN.md, merge rule 6).
@@ -107,6 +112,9 @@ type AttributesConf struct {
 type OrgConf struct {
 	Name       string          `toml:"name"`
 	Attributes *AttributesConf `toml:"attributes"`
+	// WorkOSOrganizationID is the WorkOS organization whose directories
+	// belong to this organisation.
+	WorkOSOrganizationID string `toml:"workos_organization_id"`
 }
 
 // WatchConf tunes how drops are picked up and retried.
@@ -158,10 +166,12 @@ func loadConfig(e *env, path, dataDir string) (*Config, error) {
 		}
 		c.path = path
 	}
+	c.setDefaults(e)
 	if dataDir != "" {
+		// Given on the command line: relative to the working directory,
+		// not to the file.
 		c.DataDir = dataDir
 	}
-	c.setDefaults(e)
 	if err := c.Validate(); err != nil {
 		if path != "" {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -182,6 +192,7 @@ func (c *Config) parse(b []byte) error {
 		}
 		return schema.Errorf(schema.EInvalid, "%v", err)
 	}
+	c.HTTP.enabled = md.IsDefined("http")
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
@@ -195,13 +206,15 @@ func (c *Config) parse(b []byte) error {
 // setDefaults fills what the file left out. Relative paths are taken from
 // the config file's folder, so a config works from any working directory.
 func (c *Config) setDefaults(e *env) {
-	if c.DataDir == "" {
+	switch {
+	case c.DataDir != "":
+		c.DataDir = c.resolve(c.DataDir)
+	case e.getenv("MUSTER_DATA") != "":
+		// Like -data: relative to the working directory.
 		c.DataDir = e.getenv("MUSTER_DATA")
+	default:
+		c.DataDir = c.resolve(defaultDataDir)
 	}
-	if c.DataDir == "" {
-		c.DataDir = defaultDataDir
-	}
-	c.DataDir = c.resolve(c.DataDir)
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
 	}
@@ -211,13 +224,18 @@ func (c *Config) setDefaults(e *env) {
 	if c.SFTP.Listen == "" {
 		c.SFTP.Listen = defaultSFTPListen
 	}
+	c.mapWorkOSOrgs()
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Org == "" {
 			s.Org = schema.DefaultOrg
 		}
 		if s.Mode == "" {
+			// What `recipients add|remove` record is a delta by nature.
 			s.Mode = string(store.ModeFull)
+			if s.Kind == string(store.KindManual) {
+				s.Mode = string(store.ModeDelta)
+			}
 		}
 		if s.Folder != "" {
 			s.Folder = c.resolve(s.Folder)
@@ -250,6 +268,8 @@ func (c *Config) setDefaults(e *env) {
 	if c.Retention.Reports == 0 {
 		c.Retention.Reports = c.Retention.Archive
 	}
+	c.HTTP.setDefaults()
+	c.WorkOS.setDefaults(c)
 }
 
 func (c *Config) resolve(p string) string {
@@ -275,12 +295,7 @@ func (c *Config) Validate() error {
 	orgs := map[string]bool{}
 	for i, o := range c.Orgs {
 		f := fmt.Sprintf("orgs[%d]", i)
-		if !validName(o.Name) {
-			bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", o.Name)
-		} else if orgs[o.Name] {
-			bad(f+".name", "%q is given twice", o.Name)
-		}
-		orgs[o.Name] = true
+		checkName(f+".name", o.Name, orgs, bad)
 		if o.Attributes != nil {
 			c.validateAttrs(f+".attributes.enabled", o.Attributes.Enabled, bad)
 		}
@@ -338,6 +353,8 @@ func (c *Config) Validate() error {
 			bad(f+".source", "source %q is of kind %s, not sftp", a.Source, s.Kind)
 		}
 	}
+	c.HTTP.validate(knownOrg, bad)
+	c.validateWorkOS(bad)
 	for _, d := range []struct {
 		field string
 		v     Duration
@@ -416,6 +433,9 @@ func (s *SourceConf) validate(f string, bad func(string, string, ...any)) {
 	if s.Kind != string(store.KindWorkOS) && (s.Schedule != "" || s.DirectoryID != "" || len(s.Groups) > 0) {
 		bad(f, "schedule, directory_id and groups are for workos sources")
 	}
+	if s.Kind == string(store.KindWorkOS) && s.Mode != string(store.ModeFull) {
+		bad(f+".mode", "a workos source is pulled as full snapshots (events arrive as deltas on their own)")
+	}
 }
 
 // delimiter reads the delimiter setting: "" (detect), one character, or
@@ -426,10 +446,11 @@ func (s *SourceConf) delimiter() (rune, error) {
 		return 0, nil
 	case s.Delimiter == "tab" || s.Delimiter == `\t`:
 		return '\t', nil
-	case len(d) == 1 && d[0] != '"' && d[0] != '\n' && d[0] != '\r':
+	case len(d) == 1 && d[0] < utf8.RuneSelf && d[0] != '"' && d[0] != '\n' && d[0] != '\r':
+		// The decoder splits rows on one byte.
 		return d[0], nil
 	}
-	return 0, fmt.Errorf("%q: one character (such as \",\" or \";\") or \"tab\"", s.Delimiter)
+	return 0, fmt.Errorf("%q: one ASCII character (such as \",\" or \";\"), not a quote or line end, or \"tab\"", s.Delimiter)
 }
 
 func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
@@ -450,6 +471,16 @@ func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
 			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
 		}
 	}
+}
+
+// checkName reports a name that breaks validName or is given twice.
+func checkName(field, name string, seen map[string]bool, bad func(string, string, ...any)) {
+	if !validName(name) {
+		bad(field, "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", name)
+	} else if seen[name] {
+		bad(field, "%q is given twice", name)
+	}
+	seen[name] = true
 }
 
 // validName is the rule for organisation, source and account names: they

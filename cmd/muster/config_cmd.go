@@ -84,8 +84,10 @@ func (c *Config) summary(w io.Writer, e *env) {
 		}
 		fmt.Fprintf(w, "org %s: keeps %s\n", o, attrs)
 	}
+	c.WorkOS.summary(w, e, c)
 	fmt.Fprintf(w, "watch:     debounce %s, retry up to every %s, stop grace %s\n", c.Watch.Debounce, c.Watch.RetryMax, c.Watch.Grace)
 	fmt.Fprintf(w, "retention: archive %s, reports %s\n", c.Retention.Archive, c.Retention.Reports)
+	c.HTTP.summary(w)
 }
 
 // secretSource says where a secret comes from and whether it is there.

@@ -28,7 +28,9 @@ func TestSampleConfigChecksWithoutShowingSecrets(t *testing.T) {
 	}
 	for _, want := range []string{"default/workday: sftp, full, priority 20, authoritative true", "default/admin: folder, delta",
 		"listen 127.0.0.1:2022", "account bamboohr", "$MUSTER_BAMBOOHR_PASSWORD_HASH (set)", "job_title, department_name, manager_email",
-		"archive 90d, reports 30d"} {
+		"archive 90d, reports 30d", "default/okta: workos, full, priority 30, authoritative true directory directory_01HZ8Q4N7V2Y3K5M6P9R0S1T2U",
+		"workos:    1 directory source(s), https://api.workos.com, key from $WORKOS_API_KEY (NOT SET); pulls @every 30m, events every 1m0s, reconcile 0 3 * * *",
+		"webhook:   listen 127.0.0.1:8089 path /webhooks/workos, secret from $WORKOS_WEBHOOK_SECRET (NOT SET)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
@@ -44,11 +46,7 @@ func TestSampleConfigChecksWithoutShowingSecrets(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheField(t *testing.T) {
-	dir := t.TempDir()
-	cases := []struct {
-		toml string
-		want []string
-	}{
+	checkConfigErrors(t, []configCase{
 		{"bogus = 1\n", []string{"unknown key bogus"}},
 		{"[sftp]\nlisten = 2022\n", []string{"sftp.listen"}},
 		{"log_format = \"xml\"\nlog_level = \"loud\"\n", []string{"log_format: \"xml\"", "log_level: \"loud\""}},
@@ -59,6 +57,9 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"[[sources]]\nname = \"a\"\nkind = \"sftp\"\n[[sources]]\nname = \"a\"\nkind = \"sftp\"\n", []string{"sources[1].name: \"a\" is given twice"}},
 		{"[[sources]]\nname = \"a\"\nkind = \"folder\"\nfolder = \"x\"\ndelimiter = \"ab\"\n[sources.columns]\n\"Mail\" = \"e-mail\"\n",
 			[]string{"sources[0].delimiter", "sources[0].columns: \"Mail\" = \"e-mail\""}},
+		// The decoder splits on one byte: a delimiter it would refuse on
+		// every file is refused here.
+		{"[[sources]]\nname = \"a\"\nkind = \"sftp\"\ndelimiter = \"§\"\n", []string{"sources[0].delimiter: \"§\": one ASCII character"}},
 		{"[[sources]]\nname = \"w\"\nkind = \"workos\"\n", []string{"sources[0].directory_id: required"}},
 		{"[[sftp.accounts]]\nname = \"hr\"\nsource = \"nope\"\n", []string{"sftp.accounts[0]: no way to log in", "sftp.accounts[0].source: no source \"nope\""}},
 		{"[[sources]]\nname = \"d\"\nkind = \"folder\"\nfolder = \"x\"\n[[sftp.accounts]]\nname = \"hr\"\nsource = \"d\"\nkeys = [\"ssh-dss AAAA\"]\n",
@@ -67,22 +68,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"[[orgs]]\nname = \"acme\"\n[[sources]]\nname = \"a\"\nkind = \"sftp\"\norg = \"globex\"\n", []string{"sources[0].org: \"globex\""}},
 		{"[retention]\narchive = \"ninety days\"\n", []string{"ninety days"}},
 		{"[[sftp.accounts]]\nname = \"x\"\nmax_file_size = \"lots\"\n", []string{"lots"}},
-	}
-	for i, c := range cases {
-		p := filepath.Join(dir, "c.toml")
-		if err := os.WriteFile(p, []byte(c.toml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		code, _, errs := runEnv(t, nil, "config", "check", "-config", p)
-		if code != exitError {
-			t.Errorf("case %d: exit %d, want %d", i, code, exitError)
-		}
-		for _, w := range c.want {
-			if !strings.Contains(errs, w) {
-				t.Errorf("case %d: error lacks %q:\n%s", i, w, errs)
-			}
-		}
-	}
+	})
 }
 
 func TestConfigDefaultsAndUnits(t *testing.T) {
@@ -107,6 +93,8 @@ max_file_size = "2MiB"
 debounce = "250ms"
 [retention]
 archive = "7d"
+[workos]
+api_key_env = "WORKOS_API_KEY"
 `), 0o600)
 	c, err := loadConfig(&env{getenv: func(string) string { return "" }}, p, "")
 	if err != nil {

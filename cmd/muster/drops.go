@@ -35,6 +35,9 @@ func dropsList(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := sf.setup(*source); err != nil {
+		return err
+	}
 	st, err := sf.open(ctx, false)
 	if err != nil {
 		return err

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
-	"encoding/json"
-	"strings"
 
+	"muster/ingest"
 	"muster/schema"
-	"muster/store"
 )
 
 func cmdExport(ctx context.Context, e *env, args []string) error {
@@ -26,6 +22,9 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if *format != "csv" && *format != "json" {
 		return usagef("-format must be csv or json")
 	}
+	if err := sf.setup(*source); err != nil {
+		return err
+	}
 	st, err := sf.open(ctx, false)
 	if err != nil {
 		return err
@@ -42,36 +41,6 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if len(ids) == 0 {
 		return schema.Errorf(schema.ENotFound, "no group %q", *group)
 	}
-	w := bufio.NewWriterSize(e.stdout, 1<<16)
-	f := store.RecipientFilter{Status: store.StatusActive, GroupIDs: ids}
-	var each func(store.Recipient) error
-	if *format == "json" {
-		enc := json.NewEncoder(w)
-		each = func(r store.Recipient) error {
-			return enc.Encode(map[string]string{"email": r.Email, "first_name": r.FirstName, "last_name": r.LastName})
-		}
-	} else {
-		cw := csv.NewWriter(w)
-		if err := cw.Write([]string{"email", "first_name", "last_name"}); err != nil {
-			return err
-		}
-		each = func(r store.Recipient) error {
-			return cw.Write([]string{neutralise(r.Email), neutralise(r.FirstName), neutralise(r.LastName)})
-		}
-		defer cw.Flush()
-	}
-	if err := st.EachRecipient(ctx, org.ID, f, 0, each); err != nil {
-		return err
-	}
-	return w.Flush()
-}
-
-// neutralise keeps a spreadsheet from running a value as a formula: one
-// that starts with = + - @, a tab or a carriage return gets a leading
-// apostrophe (the OWASP advice for CSV injection).
-func neutralise(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
+	_, err = ingest.ExportAudience(ctx, st, org.ID, ids, *format, e.stdout)
+	return err
 }

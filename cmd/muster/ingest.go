@@ -15,37 +15,48 @@ import (
 	"golang.org/x/term"
 
 	"muster/ingest"
-	"muster/schema"
 )
 
+// cmdIngest runs one file through the pipeline as a drop of a source. A
+// source in the config is read and judged exactly as the daemon would
+// (Config.sourceConfig, SourceConf.decodeOptions); flags given explicitly
+// win over it.
 func cmdIngest(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "ingest", "-source NAME FILE")
+	usage := fs.Usage
+	fs.Usage = func() {
+		usage()
+		fmt.Fprintln(e.stderr, "\nA source in the config (-config) takes its settings from there; one that is not takes\n"+
+			"them from the store, or from these flags' defaults when new. Flags given explicitly win.")
+	}
 	sf := addStoreFlags(fs, e)
 	srcf := addSourceFlags(fs)
+	df := addDecodeFlags(fs)
 	source := fs.String("source", "", "the source the file comes from (required)")
 	dry := fs.Bool("dry-run", false, "compute and print the report; write nothing")
-	delim := fs.String("delimiter", "", "column delimiter (default: detected)")
-	dayFirst := fs.Bool("day-first", false, "read dates like 03/04/2024 as 3 April")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *source == "" || fs.NArg() != 1 {
 		return usagef("need -source NAME and one FILE")
 	}
-	opts := schema.DecodeOptions{DayFirst: *dayFirst}
-	if *delim != "" {
-		r := []rune(*delim)
-		if len(r) != 1 {
-			return usagef("-delimiter must be one character")
-		}
-		opts.Delimiter = r[0]
+	if err := sf.setup(*source); err != nil {
+		return err
+	}
+	conf := sf.source(*source)
+	if err := fileSourceConf(conf); err != nil {
+		return err
+	}
+	opts, err := df.options(conf)
+	if err != nil {
+		return err
 	}
 	in, cleanup, err := sf.ingesterForDrop(ctx, e, *dry)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	cfg, err := srcf.config(ctx, in.Store, sf.org, *source)
+	cfg, err := srcf.config(ctx, in.Store, sf, *source)
 	if err != nil {
 		return err
 	}

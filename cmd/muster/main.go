@@ -58,8 +58,9 @@ func commands() []command {
 		{"recipients", "list, show, explain, add, remove or lift recipients", cmdRecipients},
 		{"groups", "list groups with their members", cmdGroups},
 		{"export", "export a group's recipients as CSV or JSON", cmdExport},
-		{"sources", "list sources, roll one back, or remove one", cmdSources},
+		{"sources", "list sources, roll one back, remove one, or sync a WorkOS directory now", cmdSources},
 		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
+		{"token", "make an admin API token: muster token new -name NAME -role viewer|admin", cmdToken},
 	}
 }
 

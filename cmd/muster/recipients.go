@@ -159,6 +159,9 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 		if h.Reason != "" {
 			fmt.Fprintf(w, " (%s)", h.Reason)
 		}
+		if h.By != "" {
+			fmt.Fprintf(w, " by %s", h.By)
+		}
 		fmt.Fprintln(w)
 	}
 	return nil
@@ -169,11 +172,11 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 func recipientsEdit(ctx context.Context, e *env, verb string, args []string) error {
 	fs := newFlagSet(e, "recipients "+verb, "EMAIL")
 	sf := addStoreFlags(fs, e)
-	source := fs.String("source", "manual", "the manual source to record it in")
+	source := fs.String("source", "", "the manual source to record it in (default: the config's manual source, else manual)")
 	first := fs.String("first", "", "first name (add)")
 	last := fs.String("last", "", "last name (add)")
 	groups := fs.String("groups", "", "groups, separated by ; (add)")
-	priority := fs.Int("priority", 100, "priority of the manual source when it is created")
+	priority := fs.Int("priority", 100, "priority of the manual source when it is created (a source in the config: only when given)")
 	dry := fs.Bool("dry-run", false, "print the report; write nothing")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -185,14 +188,29 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 	if err != nil {
 		return usagef("%q is not an email address: %v", fs.Arg(0), err)
 	}
+	name, err := manualSource(sf, *source)
+	if err != nil {
+		return err
+	}
 	in, cleanup, err := sf.ingesterForDrop(ctx, e, *dry)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	cfg := ingest.SourceConfig{Name: *source, Kind: store.KindManual, Mode: store.ModeDelta, Priority: *priority}
-	if org, err := in.Store.LookupOrg(ctx, sf.org); err == nil {
-		if src, err := in.Store.LookupSource(ctx, org.ID, *source); err == nil {
+	cfg := ingest.SourceConfig{Name: name, Kind: store.KindManual, Mode: store.ModeDelta, Priority: *priority}
+	if conf := sf.source(name); conf != nil {
+		if conf.Kind != string(store.KindManual) {
+			// A person added by hand to a file or directory source would
+			// be removed again by its next full drop.
+			return schema.Errorf(schema.EInvalid, "source %s/%s is of kind %s in %s, not manual: name a manual source with -source",
+				conf.Org, conf.Name, conf.Kind, sf.cfg.path)
+		}
+		cfg = sf.cfg.sourceConfig(conf)
+		if set(fs)["priority"] {
+			cfg.Priority = *priority
+		}
+	} else if org, err := in.Store.LookupOrg(ctx, sf.org); err == nil {
+		if src, err := in.Store.LookupSource(ctx, org.ID, name); err == nil {
 			cfg = src.SourceConfig
 		}
 	}
@@ -253,4 +271,34 @@ func recipientsLift(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: suppression lifted, now %s\n", r.Email, r.Status)
 	return nil
+}
+
+// manualSource settles which source `recipients add|remove` record in, and
+// its organisation: -source when given; else the config's one manual
+// source (in -org, when given); else "manual".
+func manualSource(sf *storeFlags, source string) (string, error) {
+	if source != "" {
+		return source, sf.setup(source)
+	}
+	if err := sf.readFile(sf.data); err != nil {
+		return "", err
+	}
+	name := "manual"
+	if sf.cfg != nil {
+		var found []string
+		for _, s := range sf.cfg.Sources {
+			if s.Kind == string(store.KindManual) && (sf.org == "" || s.Org == sf.org) {
+				found = append(found, s.Org+"/"+s.Name)
+			}
+		}
+		switch len(found) {
+		case 0:
+		case 1:
+			org, n, _ := strings.Cut(found[0], "/")
+			name, sf.org = n, org
+		default:
+			return "", usagef("%s has several manual sources (%s): name one with -source (and -org)", sf.cfg.path, strings.Join(found, ", "))
+		}
+	}
+	return name, sf.setup(name)
 }

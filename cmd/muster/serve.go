@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"muster/cmd/muster/api"
 	"muster/ingest"
+	"muster/ingest/workos"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -20,6 +22,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	cfgPath := fs.String("config", e.getenv("MUSTER_CONFIG"), "config file (TOML); env MUSTER_CONFIG; none: the built-in zero config")
 	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir (default: $MUSTER_DATA, else ./muster-data)")
 	sftpAddr := fs.String("sftp", "", "SFTP listen address host:port, overriding sftp.listen (port 0: any free port)")
+	httpAddr := fs.String("http", "", "admin HTTP listen address host:port, overriding http.listen and turning the server on (port 0: any free port)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -32,6 +35,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if *sftpAddr != "" {
 		c.SFTP.Listen = *sftpAddr
+	}
+	if *httpAddr != "" {
+		c.HTTP.Listen, c.HTTP.enabled = *httpAddr, true
 	}
 	m := NewMain(c, e)
 	if err := m.Run(ctx); err != nil {
@@ -60,6 +66,18 @@ type Main struct {
 	Ingester *ingest.Ingester
 	SFTP     *sftpserver.Server // nil without SFTP accounts
 	Files    *ingest.Files
+	Metrics  *api.Metrics
+	HTTP     *api.Server // nil unless [http] or -http
+
+	// Directories runs the WorkOS directory sources (nil without any):
+	// Status() says each source's last runs. WorkOS is its client, whose
+	// Stats() count requests; OnWorkOSRequest, if set before Run, is called
+	// after every WorkOS HTTP attempt (metrics). Webhook is the endpoint
+	// WorkOS posts events to (nil unless configured).
+	Directories     *Directories
+	WorkOS          *workos.Client
+	OnWorkOSRequest func(workos.RequestInfo)
+	Webhook         *webhookServer
 
 	// UploadKey is the private key generated for the built-in account, if
 	// any; KnownHosts the file pinning the SFTP server's host keys.
@@ -116,6 +134,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Ingester.Progress = func(p ingest.Progress) {
 		plog.Debug("drop progress", "phase", p.Phase, "done", p.Done, "total", p.Total)
 	}
+	m.newMetrics()
 	if m.UploadKey, err = ensureUploadKey(c); err != nil {
 		return fmt.Errorf("generate the upload key: %w", err)
 	}
@@ -153,10 +172,15 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	for _, s := range c.Sources {
-		if s.Kind == "workos" || s.Kind == "manual" {
-			m.Logger.Warn("source is not fed by serve yet (WorkOS pulls are scheduled in a later version; manual sources take `muster recipients add`)",
-				"source", s.Org+"/"+s.Name, "kind", s.Kind)
+		if s.Kind == "manual" {
+			m.Logger.Info("manual source: fed by `muster recipients add`, not by serve", "source", s.Org+"/"+s.Name)
 		}
+	}
+	if err := m.openDirectories(); err != nil {
+		return err
+	}
+	if err := m.openHTTP(); err != nil {
+		return err
 	}
 	if err := m.writeState(); err != nil {
 		return err

@@ -70,6 +70,8 @@ type State struct {
 	Started     time.Time `json:"started"`
 	DataDir     string    `json:"data_dir"`
 	SFTPAddr    string    `json:"sftp_addr,omitempty"`
+	HTTPAddr    string    `json:"http_addr,omitempty"`
+	WebhookAddr string    `json:"webhook_addr,omitempty"`
 	DropFolders []string  `json:"drop_folders"`
 }
 
@@ -82,6 +84,12 @@ func (m *Main) writeState() error {
 	s := State{PID: os.Getpid(), Started: time.Now().UTC(), DataDir: m.Config.DataDir, DropFolders: []string{}}
 	if m.SFTP != nil {
 		s.SFTPAddr = m.SFTP.Addr().String()
+	}
+	if m.HTTP != nil {
+		s.HTTPAddr = m.HTTP.Addr().String()
+	}
+	if m.Webhook != nil {
+		s.WebhookAddr = m.Webhook.Addr().String()
 	}
 	for _, src := range m.Config.Sources {
 		if src.Kind == "folder" {
@@ -112,6 +120,8 @@ func (m *Main) printStarted() {
 			fmt.Fprintf(w, "  drop folder  %s  -> source %s: copy CSV exports here\n", shown(s.Folder), s.Name)
 		}
 	}
+	m.printHTTP(w)
+	m.printDirectories(w)
 	if m.SFTP != nil {
 		host, port := m.sftpClientAddr()
 		fmt.Fprintf(w, "  sftp         %s:%s\n", host, port)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/term"
@@ -17,7 +18,7 @@ import (
 // cmdSftp groups the SFTP drop box's helper commands.
 func cmdSftp(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("usage: muster sftp passwd | muster sftp hostkeys -dir DIR")
+		return usagef("usage: muster sftp passwd | muster sftp hostkeys [-config FILE] [-data DIR] [-dir DIR]")
 	}
 	switch args[0] {
 	case "passwd":
@@ -89,12 +90,19 @@ func readPassword(e *env) (string, error) {
 // systems that connect.
 func cmdSftpHostKeys(e *env, args []string) error {
 	fs := newFlagSet(e, "sftp hostkeys", "")
-	dir := fs.String("dir", "", "the SFTP server's state directory (sftp.dir in the config)")
+	sf := addDataFlags(fs, e)
+	dir := fs.String("dir", "", "the SFTP server's state directory (default: sftp/ in the data directory, where muster serve keeps it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() != 0 {
+		return usagef("sftp hostkeys takes no arguments")
+	}
 	if *dir == "" {
-		return usagef("-dir is required")
+		if err := sf.setup(""); err != nil {
+			return err
+		}
+		*dir = filepath.Join(sf.data, "sftp")
 	}
 	keys, err := sftpserver.HostKeys(*dir)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,7 +41,13 @@ func TestSftpHostKeys(t *testing.T) {
 	if _, again, _ := runWithStdin(t, "", "sftp", "hostkeys", "-dir", dir); again != first {
 		t.Errorf("host keys changed between runs")
 	}
-	if code, _, _ := runWithStdin(t, "", "sftp", "hostkeys"); code != exitUsage {
-		t.Errorf("missing -dir: exit %d", code)
+	// Without -dir: sftp/ in the data directory, as muster serve keeps it.
+	data := t.TempDir()
+	code, inData, _ := runWithStdin(t, "", "sftp", "hostkeys", "-data", data)
+	if _, err := os.Stat(filepath.Join(data, "sftp", "hostkeys")); code != exitOK || err != nil || strings.Count(inData, "SHA256:") != 2 {
+		t.Errorf("-data: exit %d, %v\n%s", code, err, inData)
+	}
+	if code, _, _ := runWithStdin(t, "", "sftp", "hostkeys", "extra"); code != exitUsage {
+		t.Errorf("an argument: exit %d", code)
 	}
 }

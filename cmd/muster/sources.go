@@ -11,7 +11,7 @@ import (
 
 func cmdSources(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("usage: muster sources list|rollback|remove ...")
+		return usagef("usage: muster sources list|rollback|remove|sync ...")
 	}
 	switch args[0] {
 	case "list":
@@ -20,8 +20,10 @@ func cmdSources(ctx context.Context, e *env, args []string) error {
 		return sourcesRollback(ctx, e, args[1:])
 	case "remove":
 		return sourcesRemove(ctx, e, args[1:])
+	case "sync":
+		return sourcesSync(ctx, e, args[1:])
 	}
-	return usagef("unknown sources command %q: list, rollback or remove", args[0])
+	return usagef("unknown sources command %q: list, rollback, remove or sync", args[0])
 }
 
 func sourcesList(ctx context.Context, e *env, args []string) error {
@@ -73,6 +75,9 @@ func sourcesRollback(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("-to %q is not a drop id", *to)
 	}
+	if err := sf.setup(fs.Arg(0)); err != nil {
+		return err
+	}
 	in, err := sf.ingester(ctx, e, false)
 	if err != nil {
 		return err
@@ -95,6 +100,9 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("need a source NAME")
 	}
+	if err := sf.setup(fs.Arg(0)); err != nil {
+		return err
+	}
 	in, err := sf.ingester(ctx, e, false)
 	if err != nil {
 		return err
@@ -104,5 +112,12 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printReport(e, sf, rep)
+	if err := printReport(e, sf, rep); err != nil {
+		return err
+	}
+	if conf := sf.source(fs.Arg(0)); conf != nil && !sf.json {
+		// The daemon would bring it back with its next drop.
+		fmt.Fprintf(e.stdout, "note: source %s is still in %s: remove it there too, or its next drop brings it back\n", conf.Name, sf.cfg.path)
+	}
+	return nil
 }

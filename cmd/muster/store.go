@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -16,34 +17,65 @@ import (
 	"muster/store"
 )
 
-// storeFlags are the flags every store command takes.
+// storeFlags are the flags every store command takes: -config and -org
+// (configFlags), -data and -json.
 type storeFlags struct {
+	*configFlags
 	data string
-	org  string
 	json bool
 }
 
-// addStoreFlags registers -data, -org and -json. -data defaults to
-// $MUSTER_DATA, else ./muster-data.
+// addStoreFlags registers -config, -org, -data and -json. The data
+// directory is -data when given, else the config's data_dir, else
+// $MUSTER_DATA, else ./muster-data, as for `muster serve`.
 func addStoreFlags(fs *flag.FlagSet, e *env) *storeFlags {
-	sf := &storeFlags{}
-	def := e.getenv("MUSTER_DATA")
-	if def == "" {
-		def = "muster-data"
-	}
-	fs.StringVar(&sf.data, "data", def, "data directory holding the store (muster.db); env MUSTER_DATA")
-	fs.StringVar(&sf.org, "org", schema.DefaultOrg, "organisation")
+	sf := &storeFlags{configFlags: addConfigFlags(fs, e)}
+	sf.addData(fs)
 	fs.BoolVar(&sf.json, "json", false, "print JSON for scripts")
 	return sf
+}
+
+// addDataFlags registers only -config and -data, for a command that needs
+// the data directory and nothing else.
+func addDataFlags(fs *flag.FlagSet, e *env) *storeFlags {
+	sf := &storeFlags{configFlags: addConfigFlag(fs, e)}
+	sf.addData(fs)
+	return sf
+}
+
+func (sf *storeFlags) addData(fs *flag.FlagSet) {
+	fs.StringVar(&sf.data, "data", "", "data directory holding the store (muster.db) (default: the config's data_dir, else $MUSTER_DATA, else ./muster-data)")
+}
+
+// setup loads the config and settles the data directory and the
+// organisation, for a command about the source named ("" for none). The
+// first call decides; open calls it for commands that name no source.
+func (sf *storeFlags) setup(source string) error {
+	if sf.loaded {
+		return nil
+	}
+	if err := sf.load(sf.data, source); err != nil {
+		return err
+	}
+	switch {
+	case sf.cfg != nil:
+		sf.data = sf.cfg.DataDir
+	case sf.data == "":
+		sf.data = cmp.Or(sf.e.getenv("MUSTER_DATA"), defaultDataDir)
+	}
+	return nil
 }
 
 // open opens the store in the data directory. Read-only commands refuse to
 // create one where there is none, so a mistyped -data says so.
 func (sf *storeFlags) open(ctx context.Context, create bool) (*store.Store, error) {
+	if err := sf.setup(""); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(sf.data, store.FileName)
 	if !create {
 		if _, err := os.Stat(path); err != nil {
-			return nil, schema.Errorf(schema.ENotFound, "no store at %s (set -data or MUSTER_DATA)", path)
+			return nil, schema.Errorf(schema.ENotFound, "no store at %s (set -data, MUSTER_DATA or the config's data_dir)", path)
 		}
 	}
 	return store.Open(ctx, path)
@@ -66,13 +98,16 @@ func (sf *storeFlags) ingester(ctx context.Context, e *env, create bool) (*inges
 // where no store exists yet diffs against an empty throwaway store, so it
 // still writes nothing in the data directory.
 func (sf *storeFlags) ingesterForDrop(ctx context.Context, e *env, dry bool) (*ingest.Ingester, func(), error) {
+	if err := sf.setup(""); err != nil {
+		return nil, nil, err
+	}
 	if dry {
 		if _, err := os.Stat(filepath.Join(sf.data, store.FileName)); err != nil {
 			tmp, err := os.MkdirTemp("", "muster-dry-run-*")
 			if err != nil {
 				return nil, nil, err
 			}
-			scratch := &storeFlags{data: tmp, org: sf.org, json: sf.json}
+			scratch := &storeFlags{configFlags: sf.configFlags, data: tmp, json: sf.json}
 			in, err := scratch.ingester(ctx, e, true)
 			if err != nil {
 				os.RemoveAll(tmp)
@@ -164,20 +199,23 @@ func addSourceFlags(fs *flag.FlagSet) *sourceFlags {
 	return s
 }
 
-// config returns the source's settings: those stored for a known source,
-// with the flags given on this command line on top; defaults for a new one.
-func (s *sourceFlags) config(ctx context.Context, st *store.Store, orgName, name string) (ingest.SourceConfig, error) {
+// config returns the source's settings, with the flags given on this
+// command line on top: for a source in the config, its settings there
+// (as the daemon reads them); else those stored for a known source;
+// defaults for a new one.
+func (s *sourceFlags) config(ctx context.Context, st *store.Store, sf *storeFlags, name string) (ingest.SourceConfig, error) {
 	cfg := ingest.SourceConfig{Name: name}
-	if org, err := st.LookupOrg(ctx, orgName); err == nil {
+	if conf := sf.source(name); conf != nil {
+		cfg = sf.cfg.sourceConfig(conf)
+	} else if org, err := st.LookupOrg(ctx, sf.org); err == nil {
 		if src, err := st.LookupSource(ctx, org.ID, name); err == nil {
 			cfg = src.SourceConfig
 		}
 	}
-	set := map[string]bool{}
-	s.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	given := set(s.fs)
 	isNew := cfg.Kind == ""
 	apply := func(flag string, fn func()) {
-		if set[flag] || isNew {
+		if given[flag] || isNew {
 			fn()
 		}
 	}
@@ -185,7 +223,7 @@ func (s *sourceFlags) config(ctx context.Context, st *store.Store, orgName, name
 	apply("mode", func() { cfg.Mode = store.Mode(s.mode) })
 	apply("priority", func() { cfg.Priority = s.priority })
 	apply("authoritative", func() {
-		cfg.Authoritative = s.authoritative || (isNew && !set["authoritative"] && cfg.Kind == store.KindWorkOS)
+		cfg.Authoritative = s.authoritative || (isNew && !given["authoritative"] && cfg.Kind == store.KindWorkOS)
 	})
 	apply("max-remove-percent", func() { cfg.MaxRemovePercent = s.maxRemovePct })
 	apply("max-remove", func() { cfg.MaxRemoveCount = s.maxRemove })

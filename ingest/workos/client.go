@@ -3,6 +3,7 @@ package workos
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -272,6 +273,12 @@ func (c *Client) finalError(path string, attempt int, err error, apiErr *APIErro
 	c.stats.failures.Add(1)
 	if apiErr != nil {
 		return schema.WrapError(CodeOf(apiErr.Status), apiErr, "workos")
+	}
+	if errors.Is(err, io.EOF) {
+		// net/http reports a connection closed before the answer as io.EOF;
+		// a stream of pages must never mistake that for its end (readers
+		// test errors.Is(err, io.EOF)), so it is unexpected here.
+		err = fmt.Errorf("%s: %w", err.Error(), io.ErrUnexpectedEOF)
 	}
 	return schema.WrapError(schema.EUnavailable, err, "workos: GET %s failed after %d attempts", path, attempt+1)
 }

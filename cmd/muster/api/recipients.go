@@ -1,0 +1,196 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"muster/ingest"
+	"muster/schema"
+	"muster/store"
+)
+
+// recipientView is a recipient in a list.
+type recipientView struct {
+	store.Recipient
+	Attrs  map[string]string  `json:"attrs,omitempty"`
+	Groups []ingest.GroupName `json:"groups"`
+}
+
+// groupIDs finds the groups named (any source's of that name, or only the
+// given source's); each name must match a group.
+func (s *Server) groupIDs(r *request, names []string, source string) ([]int64, error) {
+	var ids []int64
+	for _, name := range names {
+		var found []int64
+		if r.org.ID != 0 {
+			var err error
+			if found, err = s.cfg.Store.FindGroups(r.Context(), r.org.ID, name, source); err != nil {
+				return nil, err
+			}
+		}
+		if len(found) == 0 {
+			if source != "" {
+				return nil, schema.Errorf(schema.ENotFound, "no group %q in source %s", name, source)
+			}
+			return nil, schema.Errorf(schema.ENotFound, "no group %q", name)
+		}
+		ids = append(ids, found...)
+	}
+	return ids, nil
+}
+
+// listRecipients pages through recipients in key order. The cursor is the
+// last key of a page: a page never repeats or skips anyone, whatever is
+// added or removed between requests.
+func (s *Server) listRecipients(w http.ResponseWriter, r *request) error {
+	q := r.URL.Query()
+	f := store.RecipientFilter{Status: store.RecipientStatus(q.Get("status")), Search: strings.TrimSpace(q.Get("search")),
+		After: q.Get("after")}
+	switch f.Status {
+	case "":
+		f.Status = store.StatusActive
+	case "all":
+		f.Status = ""
+	case store.StatusActive, store.StatusOffboarded, store.StatusInactive, store.StatusGone:
+	default:
+		return schema.Errorf(schema.EInvalid, "status %q is not active, offboarded, inactive, gone or all", f.Status)
+	}
+	var err error
+	if f.Limit, err = pageSize(q.Get("limit")); err != nil {
+		return err
+	}
+	if groups := q["group"]; len(groups) > 0 {
+		if f.GroupIDs, err = s.groupIDs(r, groups, q.Get("source")); err != nil {
+			return err
+		}
+	} else if q.Get("source") != "" {
+		return schema.Errorf(schema.EInvalid, "source filters groups: give group too")
+	}
+	var recs []store.Recipient
+	var next string
+	if r.org.ID != 0 {
+		if recs, next, err = s.cfg.Store.Recipients(r.Context(), r.org.ID, f); err != nil {
+			return err
+		}
+	}
+	var ids []int64
+	for _, rec := range recs {
+		ids = append(ids, rec.GroupIDs...)
+	}
+	groups, err := s.cfg.Store.GroupsByID(r.Context(), r.org.ID, ids)
+	if err != nil {
+		return err
+	}
+	out := make([]recipientView, 0, len(recs))
+	for _, rec := range recs {
+		v := recipientView{Recipient: rec, Attrs: ingest.AttrMap(rec.Attrs), Groups: []ingest.GroupName{}}
+		for _, id := range rec.GroupIDs {
+			v.Groups = append(v.Groups, ingest.GroupName{Source: groups[id].SourceName, Name: groups[id].Name})
+		}
+		out = append(out, v)
+	}
+	body := map[string]any{"recipients": out}
+	if next != "" {
+		body["next"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// explainRecipient answers everything known about one recipient and why:
+// each source's assertion and which won, groups, suppressions, history.
+func (s *Server) explainRecipient(w http.ResponseWriter, r *request) error {
+	raw := r.PathValue("email")
+	_, key, err := schema.NormalizeEmail(raw)
+	if err != nil {
+		return err
+	}
+	if r.org.ID == 0 {
+		return schema.Errorf(schema.ENotFound, "no recipient %s", key)
+	}
+	ex, err := s.cfg.Ingester.Explain(r.Context(), r.org.Name, key)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ex)
+	return nil
+}
+
+func (s *Server) listGroups(w http.ResponseWriter, r *request) error {
+	groups := []store.Group{}
+	if r.org.ID != 0 {
+		g, err := s.cfg.Store.Groups(r.Context(), r.org.ID)
+		if err != nil {
+			return err
+		}
+		groups = append(groups, g...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"groups": groups})
+	return nil
+}
+
+// export streams an audience (the active members of the groups named) as
+// CSV, with formula-like values neutralised, or as JSON lines.
+func (s *Server) export(w http.ResponseWriter, r *request) error {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = ingest.ExportCSV
+	}
+	if format != ingest.ExportCSV && format != ingest.ExportJSON {
+		return schema.Errorf(schema.EInvalid, "format %q is not csv or json", format)
+	}
+	names := q["group"]
+	if len(names) == 0 {
+		return schema.Errorf(schema.EInvalid, "name the audience: one or more group=NAME")
+	}
+	ids, err := s.groupIDs(r, names, q.Get("source"))
+	if err != nil {
+		return err
+	}
+	ctype, ext := "text/csv; charset=utf-8", "csv"
+	if format == ingest.ExportJSON {
+		ctype, ext = "application/x-ndjson", "ndjson"
+	}
+	lw := &lazyWriter{w: w, header: func(h http.Header) {
+		h.Set("Content-Type", ctype)
+		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audience.%s"`, ext))
+	}}
+	n, err := ingest.ExportAudience(r.Context(), s.cfg.Store, r.org.ID, ids, format, lw)
+	if err != nil {
+		if !lw.started {
+			return err
+		}
+		// Half an audience must not look like a whole one: break the
+		// response off rather than end it cleanly.
+		s.log.Error("export failed part-way", "org", r.org.Name, "written", n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if !lw.started {
+		lw.start()
+	}
+	s.log.Info("export", "org", r.org.Name, "groups", strings.Join(names, ","), "recipients", n, "token", r.token.Name)
+	return nil
+}
+
+// lazyWriter sends the status and headers with the first bytes, so an
+// error before any output is still answered as JSON.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	header  func(http.Header)
+	started bool
+}
+
+func (l *lazyWriter) start() {
+	l.started = true
+	l.header(l.w.Header())
+	l.w.WriteHeader(http.StatusOK)
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.start()
+	}
+	return l.w.Write(p)
+}

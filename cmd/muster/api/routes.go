@@ -1,0 +1,166 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	"muster/schema"
+	"muster/store"
+)
+
+// request is what a /v1 handler is given: the token that asked and the
+// organisation the request is about (checked: the token may see it).
+type request struct {
+	*http.Request
+	token *Token
+	org   store.Org
+}
+
+// handlerFunc handles a /v1 request. It writes the answer and returns nil,
+// or returns an error that is answered as JSON.
+type handlerFunc func(w http.ResponseWriter, r *request) error
+
+// endpoint is a handler with the role it needs.
+type endpoint struct {
+	role Role
+	fn   handlerFunc
+}
+
+// routes registers every path. A /v1 resource is served both as
+// /v1/RESOURCE (the token's organisation) and /v1/orgs/{org}/RESOURCE
+// (an organisation named: any for an operator token, only its own for
+// another).
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
+	s.methods("/healthz", "GET")
+	s.methods("/readyz", "GET")
+	s.methods("/metrics", "GET")
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, schema.Errorf(schema.ENotFound, "no such path %s", r.URL.Path))
+	})
+	s.handle("/v1/orgs", false, map[string]endpoint{"GET": {RoleViewer, s.listOrgs}})
+	for path, eps := range map[string]map[string]endpoint{
+		"/sources":                   {"GET": {RoleViewer, s.listSources}},
+		"/sources/{source}":          {"GET": {RoleViewer, s.showSource}},
+		"/sources/{source}/rollback": {"POST": {RoleAdmin, s.rollback}},
+		"/sources/{source}/sync":     {"POST": {RoleAdmin, s.sync}},
+		"/drops":                     {"GET": {RoleViewer, s.listDrops}},
+		"/drops/{id}":                {"GET": {RoleViewer, s.showDrop}},
+		"/drops/{id}/changes":        {"GET": {RoleViewer, s.dropChanges}},
+		"/drops/{id}/approve":        {"POST": {RoleAdmin, s.approve}},
+		"/drops/{id}/reject":         {"POST": {RoleAdmin, s.reject}},
+		"/recipients":                {"GET": {RoleViewer, s.listRecipients}},
+		"/recipients/{email}":        {"GET": {RoleViewer, s.explainRecipient}},
+		"/groups":                    {"GET": {RoleViewer, s.listGroups}},
+		"/export":                    {"GET": {RoleViewer, s.export}},
+	} {
+		s.handle("/v1"+path, true, eps)
+		s.handle("/v1/orgs/{org}"+path, true, eps)
+	}
+}
+
+// handle registers a /v1 path's methods, and a JSON 405 for the others.
+func (s *Server) handle(path string, inOrg bool, eps map[string]endpoint) {
+	allowed := make([]string, 0, len(eps))
+	for method, ep := range eps {
+		allowed = append(allowed, method)
+		s.mux.Handle(method+" "+path, s.v1(ep, inOrg))
+	}
+	s.methods(path, allowed...)
+}
+
+// methods answers other methods on path with a JSON 405.
+func (s *Server) methods(path string, allowed ...string) {
+	sort.Strings(allowed)
+	if slices.Contains(allowed, "GET") {
+		allowed = append(allowed, "HEAD")
+	}
+	allow := strings.Join(allowed, ", ")
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		s.writeError(w, r, httpErrorf(http.StatusMethodNotAllowed, schema.EInvalid, "%s is not allowed here (allowed: %s)", r.Method, allow))
+	})
+}
+
+// v1 wraps a handler: the token, then its role (before anything is looked
+// up, so a refusal says nothing of what exists), then the organisation.
+func (s *Server) v1(ep endpoint, inOrg bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.authenticate(r)
+		if err != nil {
+			s.cfg.Metrics.authFailed()
+			s.writeError(w, r, err)
+			return
+		}
+		if !t.can(ep.role) {
+			s.writeError(w, r, schema.Errorf(schema.EForbidden, "token %s is a %s: this needs an %s token", t.Name, t.Role, ep.role))
+			return
+		}
+		req := &request{Request: r, token: t}
+		if inOrg {
+			if req.org, err = s.orgOf(r.Context(), t, r.PathValue("org")); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if err := ep.fn(w, req); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// orgOf resolves the organisation a request names (named, or "" for the
+// token's own). An organisation the token may not see is not found, in the
+// same words as one that does not exist.
+func (s *Server) orgOf(ctx context.Context, t *Token, named string) (store.Org, error) {
+	name := named
+	if name == "" {
+		if t.Org == AllOrgs {
+			return store.Org{}, schema.Errorf(schema.EInvalid,
+				"token %s is an operator token for every organisation: name one, as /v1/orgs/{org}/...", t.Name)
+		}
+		name = t.Org
+	}
+	if !t.sees(name) {
+		return store.Org{}, schema.Errorf(schema.ENotFound, "no organisation %q", name)
+	}
+	org, err := s.cfg.Store.LookupOrg(ctx, name)
+	if schema.ErrorCodeOf(err) == schema.ENotFound && (t.Org == name || slices.Contains(s.cfg.Orgs, name)) {
+		// Known, with nothing ingested yet: id 0 matches no row.
+		return store.Org{Name: name}, nil
+	}
+	return org, err
+}
+
+// listOrgs lists the organisations the token may name.
+func (s *Server) listOrgs(w http.ResponseWriter, r *request) error {
+	names := []string{}
+	if r.token.Org != AllOrgs {
+		names = append(names, r.token.Org)
+	} else {
+		orgs, err := s.cfg.Store.Orgs(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, o := range orgs {
+			names = append(names, o.Name)
+		}
+		for _, o := range s.cfg.Orgs {
+			if !slices.Contains(names, o) {
+				names = append(names, o)
+			}
+		}
+		sort.Strings(names)
+	}
+	out := make([]map[string]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, map[string]string{"name": n})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orgs": out})
+	return nil
+}

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"muster/ingest"
+	"muster/schema"
+	"muster/store"
+)
+
+// sourceView is a source as the API shows it: its stored settings and
+// state, whether the config names it, and what an operator watches.
+type sourceView struct {
+	store.Source
+	Configured  bool      `json:"configured"`
+	HeldDrops   int64     `json:"held_drops"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	CanSync     bool      `json:"can_sync"`
+}
+
+// sources returns the organisation's sources: those in the store, then
+// configured ones that have had no drop yet.
+func (s *Server) sources(r *request) ([]sourceView, error) {
+	ctx := r.Context()
+	out := []sourceView{}
+	stored, stats := []store.Source{}, []store.SourceStat{}
+	if r.org.ID != 0 {
+		var err error
+		if stored, err = s.cfg.Store.Sources(ctx, r.org.ID); err != nil {
+			return nil, err
+		}
+		if stats, err = s.cfg.Store.SourceStats(ctx, r.org.ID); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[string]bool{}
+	for _, src := range stored {
+		v := sourceView{Source: src, Configured: s.configured(r.org.Name, src.Name) != nil}
+		for _, st := range stats {
+			if st.Source == src.Name {
+				v.HeldDrops, v.LastSuccess = st.Held, st.LastSuccess
+			}
+		}
+		v.CanSync = v.Configured && s.cfg.Sync != nil && src.Kind == store.KindWorkOS
+		seen[src.Name] = true
+		out = append(out, v)
+	}
+	for _, c := range s.cfg.Sources {
+		if c.Org == r.org.Name && !seen[c.Name] {
+			v := sourceView{Source: store.Source{SourceConfig: store.SourceConfig{Name: c.Name, Kind: c.Kind}}, Configured: true}
+			v.CanSync = s.cfg.Sync != nil && c.Kind == store.KindWorkOS
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) configured(org, name string) *ConfiguredSource {
+	for i, c := range s.cfg.Sources {
+		if c.Org == org && c.Name == name {
+			return &s.cfg.Sources[i]
+		}
+	}
+	return nil
+}
+
+// lookupSource returns the organisation's source with that name; a
+// configured source with no drop yet is a Source with id 0.
+func (s *Server) lookupSource(r *request, name string) (store.Source, error) {
+	if r.org.ID != 0 {
+		src, err := s.cfg.Store.LookupSource(r.Context(), r.org.ID, name)
+		if schema.ErrorCodeOf(err) != schema.ENotFound {
+			return src, err
+		}
+	}
+	if c := s.configured(r.org.Name, name); c != nil {
+		return store.Source{SourceConfig: store.SourceConfig{Name: c.Name, Kind: c.Kind}}, nil
+	}
+	return store.Source{}, schema.Errorf(schema.ENotFound, "no source %q", name)
+}
+
+func (s *Server) listSources(w http.ResponseWriter, r *request) error {
+	out, err := s.sources(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sources": out})
+	return nil
+}
+
+func (s *Server) showSource(w http.ResponseWriter, r *request) error {
+	out, err := s.sources(r)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("source")
+	for _, v := range out {
+		if v.Name == name {
+			writeJSON(w, http.StatusOK, map[string]any{"source": v})
+			return nil
+		}
+	}
+	return schema.Errorf(schema.ENotFound, "no source %q", name)
+}
+
+// rollbackBody is POST .../sources/{source}/rollback.
+type rollbackBody struct {
+	// To is the earlier applied drop whose snapshot to restore.
+	To     int64 `json:"to"`
+	DryRun bool  `json:"dry_run"`
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *request) error {
+	var body rollbackBody
+	if err := s.decodeBody(w, r.Request, &body); err != nil {
+		return err
+	}
+	if body.To <= 0 {
+		return schema.Errorf(schema.EInvalid, `the body must name the drop to roll back to: {"to": DROP_ID}`)
+	}
+	rep, err := s.cfg.Ingester.Rollback(r.Context(), r.org.Name, r.PathValue("source"), body.To,
+		ingest.Options{DryRun: body.DryRun, By: r.token.by()})
+	if err != nil {
+		return err
+	}
+	s.log.Info("rollback", "org", r.org.Name, "source", rep.Source, "to", body.To, "token", r.token.Name,
+		"drop", rep.DropID, "dry_run", body.DryRun)
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// sync asks the scheduler to pull a configured WorkOS source now.
+func (s *Server) sync(w http.ResponseWriter, r *request) error {
+	if err := s.decodeBody(w, r.Request, &struct{}{}); err != nil {
+		return err
+	}
+	name := r.PathValue("source")
+	src, err := s.lookupSource(r, name)
+	if err != nil {
+		return err
+	}
+	kind := src.Kind
+	switch {
+	case kind != store.KindWorkOS:
+		return schema.Errorf(schema.EInvalid, "source %s is of kind %s: only workos sources are pulled; %s", name, kind, howFed(kind))
+	case s.configured(r.org.Name, name) == nil:
+		return schema.Errorf(schema.EInvalid, "source %s is not in the config: only configured sources are pulled", name)
+	case s.cfg.Sync == nil:
+		return schema.Errorf(schema.EUnavailable, "sync is not available for source %s: no WorkOS scheduler runs in this muster", name)
+	}
+	if err := s.cfg.Sync(r.Context(), r.org.Name, name, r.token.by()); err != nil {
+		return err
+	}
+	s.log.Info("sync requested", "org", r.org.Name, "source", name, "token", r.token.Name)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "started", "source": name,
+		"message": "the pull runs in the background; its drop appears in /v1/drops"})
+	return nil
+}
+
+// howFed says where a source's drops come from, for a refused sync.
+func howFed(k store.SourceKind) string {
+	switch k {
+	case store.KindSFTP:
+		return "its drops arrive by SFTP upload"
+	case store.KindFolder:
+		return "its drops arrive in its watched folder"
+	case store.KindManual:
+		return "its people are edited by hand"
+	}
+	return "its drops are files given to `muster ingest`"
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"muster/ingest"
+	"muster/ingest/workos"
+	"muster/schema"
+	"muster/store"
+)
+
+// cursorName names the Events API cursor in the store: one per WorkOS
+// environment, which the base URL stands for.
+func (d *Directories) cursorName() string { return "workos " + d.Client.BaseURL() }
+
+// PollEvents reads the events that followed the persisted cursor, a page at
+// a time, applies their dsync.* changes and moves the cursor past them. It
+// stops early, without error, at an event for a source being pulled (the
+// next poll resumes there). It returns how many events it went past.
+func (d *Directories) PollEvents(ctx context.Context) (int, error) {
+	st := d.Ingester.Store
+	cur, found, err := st.Cursor(ctx, d.cursorName())
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case !found:
+		// Events from before this daemon started are what its first pulls
+		// read; it follows the directories from there.
+		cur.Since = d.started.Add(-sinceMargin)
+	case time.Since(cur.Updated) > staleCursor:
+		d.Logger.Warn("the events cursor is too old for the Events API: pulling every directory instead", "updated", cur.Updated)
+		cur.EventID, cur.Since = "", time.Now().Add(-sinceMargin)
+		for _, s := range d.sources {
+			d.pullAsync(s, "stale events cursor")
+		}
+	}
+	total := 0
+	for {
+		q := workos.EventQuery{After: cur.EventID, Limit: 100}
+		if cur.EventID == "" {
+			q.RangeStart = cur.Since
+		}
+		asked := time.Now()
+		page, err := d.Client.ListEvents(ctx, q)
+		if err != nil {
+			return total, err
+		}
+		n, err := d.applyEvents(ctx, page.Events, byEvents)
+		total += n
+		switch {
+		case n > 0:
+			cur.EventID = page.Events[n-1].ID
+		case cur.EventID == "" && len(page.Events) == 0:
+			cur.Since = asked.Add(-sinceMargin)
+		}
+		if serr := st.SetCursor(ctx, cur); serr != nil && err == nil {
+			err = serr
+		}
+		if err != nil || n < len(page.Events) || len(page.Events) == 0 || (!page.More && len(page.Events) < q.Limit) {
+			if total > 0 {
+				d.Logger.Info("workos events read", "events", total, "cursor", cur.EventID)
+			}
+			return total, err
+		}
+	}
+}
+
+// WebhookEvent applies one event received by the webhook endpoint, through
+// the same path as the poll; an event already applied is ignored. It fails
+// (so the endpoint answers 500 and WorkOS delivers again) while the
+// directory's source is being pulled.
+func (d *Directories) WebhookEvent(ctx context.Context, ev workos.Event) error {
+	n, err := d.applyEvents(ctx, []workos.Event{ev}, byWebhook)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errBusy
+	}
+	return nil
+}
+
+// pending is the edits of one batch for one source.
+type pending struct {
+	s     *dirSource
+	edits []ingest.Edit
+}
+
+// applyEvents applies events, oldest first, and returns how many of them (a
+// prefix) were dealt with: applied, ignored, or skipped as repeats or as
+// older than what was already applied about the same object. It stops
+// before an event for a source being pulled. The edits of the batch go to
+// each source as one delta drop; the ids are then recorded, so a repeat of
+// any of them (a webhook after the poll, or the reverse) is ignored.
+func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by string) (int, error) {
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	d.eventsMu.Lock()
+	defer d.eventsMu.Unlock()
+	st := d.Ingester.Store
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.ID
+	}
+	done, err := st.EventsApplied(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	locked := map[*dirSource]bool{}
+	defer func() {
+		for s := range locked {
+			s.mu.Unlock()
+		}
+	}()
+	var batches []*pending
+	batchOf := func(s *dirSource) *pending {
+		for _, b := range batches {
+			if b.s == s {
+				return b
+			}
+		}
+		b := &pending{s: s}
+		batches = append(batches, b)
+		return b
+	}
+	var record []store.AppliedEvent
+	var resync []*dirSource
+	n := 0
+	for i, ev := range evs {
+		if done[ev.ID] || !slices.Contains(workos.DsyncEvents, ev.Event) {
+			n = i + 1
+			continue
+		}
+		base, err := workos.MapEvent(ev, workos.DeltaOptions{})
+		if err != nil {
+			d.Logger.Warn("workos event not understood; skipped", "event_id", ev.ID, "event", ev.Event, "error", err)
+			for _, ss := range d.sources {
+				resync = append(resync, ss) // a pull puts right whatever it meant
+			}
+			n = i + 1
+			continue
+		}
+		targets := d.byDir[base.DirectoryID]
+		if len(targets) == 0 {
+			n = i + 1 // a directory muster does not follow
+			continue
+		}
+		if !lockAll(targets, locked) {
+			break
+		}
+		applied := store.AppliedEvent{ID: ev.ID, Object: eventObject(ev), Created: ev.CreatedAt.Time}
+		stale, err := st.NewerEvent(ctx, applied.Object, applied.Created, ev.ID)
+		if err != nil {
+			return 0, err
+		}
+		if stale {
+			d.Logger.Info("workos event older than one already applied about the same object; skipped", "event_id", ev.ID,
+				"event", ev.Event, "object", applied.Object)
+			n = i + 1
+			continue
+		}
+		for _, s := range targets {
+			ch, err := workos.MapEvent(ev, s.delta)
+			if err != nil {
+				return 0, err
+			}
+			switch ch.Kind {
+			case workos.ChangeIgnore:
+			case workos.ChangeResync:
+				resync = append(resync, s)
+			case workos.ChangeWithdraw:
+				if refused, err := d.flush(ctx, batchOf(s), by); err != nil {
+					return 0, err
+				} else if refused {
+					resync = append(resync, s)
+				}
+				if err := d.withdraw(ctx, s, ev); err != nil {
+					return 0, err
+				}
+			default:
+				b := batchOf(s)
+				b.edits = append(b.edits, editOf(ch))
+			}
+		}
+		record = append(record, applied)
+		n = i + 1
+	}
+	for _, b := range batches {
+		refused, err := d.flush(ctx, b, by)
+		if err != nil {
+			return 0, err
+		}
+		if refused {
+			resync = append(resync, b.s)
+		}
+	}
+	if err := st.RecordEvents(ctx, record); err != nil {
+		return 0, err
+	}
+	for s := range locked {
+		s.mu.Unlock()
+		delete(locked, s)
+	}
+	for _, s := range uniqueSources(resync) {
+		d.pullAsync(s, "events")
+	}
+	return n, nil
+}
+
+// lockAll takes the sources not yet held; false if one is being pulled.
+func lockAll(targets []*dirSource, locked map[*dirSource]bool) bool {
+	for _, s := range targets {
+		if locked[s] {
+			continue
+		}
+		if !s.mu.TryLock() {
+			return false
+		}
+		locked[s] = true
+	}
+	return true
+}
+
+func uniqueSources(list []*dirSource) []*dirSource {
+	var out []*dirSource
+	for _, s := range list {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// flush applies a source's pending edits as one delta drop. A batch the
+// guards refuse (too many invalid records) is reported as refused: a pull
+// puts the source right.
+func (d *Directories) flush(ctx context.Context, b *pending, by string) (refused bool, err error) {
+	if len(b.edits) == 0 {
+		return false, nil
+	}
+	s := b.s
+	edits := b.edits
+	b.edits = nil
+	rep, err := d.Ingester.ApplyEdits(ctx, ingest.Edits{Org: s.conf.Org, Source: s.cfg,
+		Name: fmt.Sprintf("%s (%d)", by, len(edits)), Edits: edits}, ingest.Options{By: by})
+	if err != nil {
+		return false, fmt.Errorf("source %s: %w", s.key, err)
+	}
+	d.setStatus(s, func(st *RunStatus) { st.LastEvents = time.Now() })
+	log := d.Logger.With("source", s.key, "drop", rep.DropID, "decision", rep.Decision, "edits", rep.Counts.Rows,
+		"added", rep.Counts.Added, "updated", rep.Counts.Updated, "removed", rep.Counts.Removed,
+		"suppressed", rep.Counts.Suppressed, "invalid", rep.Counts.Invalid, "via", by)
+	if rep.Decision != ingest.Applied {
+		log.Warn("workos events refused; pulling the directory instead", "reason", rep.Reason)
+		return true, nil
+	}
+	log.Info("workos events applied")
+	return false, nil
+}
+
+// withdraw applies a deleted directory: once the API confirms it is gone,
+// the source's assertions are withdrawn (nobody is offboarded).
+func (d *Directories) withdraw(ctx context.Context, s *dirSource, ev workos.Event) error {
+	log := d.Logger.With("source", s.key, "directory", s.conf.DirectoryID, "event_id", ev.ID)
+	dir, err := d.Client.GetDirectory(ctx, s.conf.DirectoryID)
+	switch {
+	case schema.ErrorCodeOf(err) == schema.ENotFound || (err == nil && dir.Deleting()):
+	case err != nil:
+		return err
+	default:
+		log.Warn("dsync.deleted for a directory the API still has; ignored", "state", dir.State)
+		return nil
+	}
+	rep, err := d.Ingester.WithdrawSource(ctx, s.conf.Org, s.conf.Name, "directory "+s.conf.DirectoryID+" deleted in WorkOS",
+		ingest.Options{By: byEvents})
+	if schema.ErrorCodeOf(err) == schema.ENotFound {
+		return nil // never pulled: nothing to withdraw
+	}
+	if err != nil {
+		return err
+	}
+	log.Warn("workos directory deleted: the source's assertions are withdrawn", "drop", rep.DropID, "removed", rep.Counts.Removed)
+	return nil
+}
+
+// editKinds maps the directory changes the pipeline applies as edits.
+var editKinds = map[workos.ChangeKind]ingest.EditKind{
+	workos.ChangeUpsert: ingest.EditUpsert, workos.ChangeOffboard: ingest.EditOffboard,
+	workos.ChangeGroupAdd: ingest.EditGroupAdd, workos.ChangeGroupRemove: ingest.EditGroupRemove,
+	workos.ChangeGroupRename: ingest.EditGroupRename, workos.ChangeGroupDelete: ingest.EditGroupDelete,
+}
+
+// editOf turns a directory change into the pipeline's edit.
+func editOf(ch workos.Change) ingest.Edit {
+	return ingest.Edit{Kind: editKinds[ch.Kind], Record: ch.Record, IfListed: ch.IfListed, Group: ch.Group, OldGroup: ch.OldGroup}
+}
+
+// eventObject names what an event is about, for the staleness check: a
+// user, a membership, a group or a directory.
+func eventObject(ev workos.Event) string {
+	var data struct {
+		ID   string `json:"id"`
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+		Group struct {
+			ID string `json:"id"`
+		} `json:"group"`
+	}
+	json.Unmarshal(ev.Data, &data) // MapEvent already decoded it once
+	switch ev.Event {
+	case workos.EventGroupUserAdded, workos.EventGroupUserRemoved:
+		return "member:" + data.User.ID + ":" + data.Group.ID
+	case workos.EventGroupCreated, workos.EventGroupUpdated, workos.EventGroupDeleted:
+		return "group:" + data.ID
+	case workos.EventDirectoryActivated, workos.EventDirectoryDeleted:
+		return "directory:" + data.ID
+	}
+	return "user:" + data.ID
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"muster/cmd/muster/api"
+	"muster/ingest"
+	"muster/ingest/workos"
+	"muster/sftpserver"
+	"muster/store"
+)
+
+// newMetrics makes the metrics registry and has the pipeline report every
+// decision to it. It runs before any part that ingests, so no drop is
+// missed; what it reads at scrape time (the SFTP server's and the WorkOS
+// client's counters, the directories' runs) is looked up then, once the
+// HTTP server, opened last, serves scrapes.
+func (m *Main) newMetrics() {
+	m.Metrics = api.NewMetrics(api.MetricsConfig{Store: m.Store, Logger: m.Logger,
+		SFTP: func() (sftpserver.Stats, bool) {
+			if m.SFTP == nil {
+				return sftpserver.Stats{}, false
+			}
+			return m.SFTP.Stats(), true
+		},
+		WorkOS: func() (workos.Stats, bool) {
+			if m.WorkOS == nil {
+				return workos.Stats{}, false
+			}
+			return m.WorkOS.Stats(), true
+		},
+		Runs: m.runStatus,
+	})
+	m.Ingester.Observe = m.Metrics.Observe
+}
+
+// runStatus is the directories' last runs for readiness and metrics. A
+// pull that failed, or whose drop was rejected, is failing; a held one is
+// not (it waits for an admin, who may need this very API to approve it,
+// and muster_held_drops shows it).
+func (m *Main) runStatus() []api.RunStatus {
+	if m.Directories == nil {
+		return nil
+	}
+	var out []api.RunStatus
+	for _, r := range m.Directories.Runs() {
+		st := api.RunStatus{Org: r.Org, Source: r.Source, LastRun: r.LastRun, LastSuccess: r.LastSuccess}
+		if r.LastError != "" && (r.LastDecision == "" || r.LastDecision == string(ingest.Rejected)) {
+			st.Err = r.LastError
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// syncFunc is how the API pulls a directory on demand: nil without any.
+func (m *Main) syncFunc() api.SyncFunc {
+	if m.Directories == nil {
+		return nil
+	}
+	return m.Directories.SyncNow
+}
+
+// openHTTP starts the admin HTTP server when the config asks for it. It
+// opens last, so /readyz never answers before everything listens.
+func (m *Main) openHTTP() error {
+	c := m.Config
+	if !c.HTTP.enabled {
+		return nil
+	}
+	var checks []api.Check
+	if m.SFTP != nil {
+		checks = append(checks, api.Check{Name: "sftp", Check: func(context.Context) error {
+			if !m.SFTP.Listening() {
+				return errors.New("the SFTP server is not listening")
+			}
+			return nil
+		}})
+	}
+	if m.Directories != nil {
+		checks = append(checks, api.RunsCheck(m.runStatus))
+	}
+	orgs := []string{}
+	for _, o := range c.Orgs {
+		orgs = append(orgs, o.Name)
+	}
+	if len(orgs) == 0 {
+		orgs = append(orgs, "default")
+	}
+	var sources []api.ConfiguredSource
+	for _, s := range c.Sources {
+		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind)})
+	}
+	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
+		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
+		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger})
+	if err != nil {
+		return err
+	}
+	if err := srv.Open(); err != nil {
+		return err
+	}
+	m.HTTP = srv
+	m.start("http", srv.Close)
+	if host, _, _ := net.SplitHostPort(srv.Addr().String()); !isLoopback(host) && c.HTTP.Metrics == metricsOpen {
+		m.Logger.Warn("http: /metrics needs no token and the server is not on loopback: set http.metrics = \"operator\" to require an operator token",
+			"addr", srv.Addr().String())
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// printHTTP tells the operator where the admin API is.
+func (m *Main) printHTTP(w io.Writer) {
+	if m.HTTP == nil {
+		return
+	}
+	host, port, _ := net.SplitHostPort(m.HTTP.Addr().String())
+	fmt.Fprintf(w, "  http         http://%s/ (/healthz, /readyz, /metrics, /v1 with %d token(s))\n",
+		net.JoinHostPort(hostForClients(host), port), len(m.Config.HTTP.Tokens))
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"muster/cmd/muster/api"
+	"muster/schema"
+)
+
+// cmdToken makes admin API tokens: `muster token new`.
+func cmdToken(_ context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "new" {
+		return usagef("usage: muster token new -name NAME [-org ORG|*] [-role viewer|admin]")
+	}
+	fs := newFlagSet(e, "token new", "")
+	name := fs.String("name", "", "who holds the token (recorded with every write it makes); required")
+	org := fs.String("org", schema.DefaultOrg, `the organisation it sees, or "*" for an operator token spanning all`)
+	role := fs.String("role", string(api.RoleViewer), "viewer (reads) or admin (also approves, rejects, rolls back, syncs)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() != 0:
+		return usagef("token new takes no arguments")
+	case !validName(*name):
+		return usagef("-name %q: use letters, digits, '.', '_', '-', '@' (at most 64)", *name)
+	case *org != api.AllOrgs && !validName(*org):
+		return usagef("-org %q is not an organisation name (or \"*\")", *org)
+	case *role != string(api.RoleViewer) && *role != string(api.RoleAdmin):
+		return usagef("-role %q is not viewer or admin", *role)
+	}
+	secret, hash, err := api.NewToken()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "token (shown only now; give it to %s and keep it secret):\n\n  %s\n\n", *name, secret)
+	fmt.Fprintf(e.stdout, "add to the config (only the hash is kept), then restart muster serve:\n\n")
+	fmt.Fprintf(e.stdout, "[[http.tokens]]\nname = %q\norg  = %q\nrole = %q\nhash = %q\n", *name, *org, *role, hash)
+	return nil
+}

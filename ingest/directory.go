@@ -1,0 +1,393 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"muster/schema"
+	"muster/store"
+)
+
+// EditKind is what one edit asks of a directory source's snapshot. Edits
+// are what directory events (WorkOS dsync.* events) become: unlike a file's
+// rows they may say only part of a person (a membership, a group's new
+// name), so they are applied against what the source lists now.
+type EditKind uint8
+
+// Edit kinds.
+const (
+	// EditUpsert: Record is the person as the directory now describes them.
+	// Record.Groups nil keeps the groups the source lists for them (user
+	// events carry no memberships). An inactive record offboards the person
+	// when the source is authoritative (merge rule 5).
+	EditUpsert EditKind = iota + 1
+	// EditOffboard: the person (Record.SourceID, else Record.Key) was deleted
+	// from the directory. The source withdraws its assertion and, being
+	// authoritative, offboards them, even when it did not list them.
+	EditOffboard
+	// EditGroupAdd: add Group to the person's groups; a person the source
+	// does not list yet is added with this group (Record is the whole person).
+	EditGroupAdd
+	// EditGroupRemove: remove Group from the person's groups.
+	EditGroupRemove
+	// EditGroupRename: everyone of the source in OldGroup is now in Group.
+	EditGroupRename
+	// EditGroupDelete: remove Group from everyone of the source.
+	EditGroupDelete
+)
+
+// Edit is one change to a directory source.
+type Edit struct {
+	Kind   EditKind
+	Record schema.Record
+	// IfListed applies an edit only to a person the source lists already (a
+	// group-limited source learns of its members from pulls, and does not
+	// offboard someone outside its groups).
+	IfListed bool
+	// Group names the group of the group kinds; OldGroup the former name of
+	// a renamed one.
+	Group, OldGroup string
+}
+
+// Edits is a batch of edits to one source, applied as one delta drop.
+type Edits struct {
+	// Org names the organisation; "" is schema.DefaultOrg.
+	Org    string
+	Source SourceConfig
+	// Name says what the batch is, for people ("workos events").
+	Name  string
+	Edits []Edit
+}
+
+// ApplyEdits applies a batch of edits as one delta drop of kind stream: the
+// edits are folded, in order, over what the source lists now (read from the
+// store), the net difference goes through the guards (the invalid-row
+// limit, as for a delta file) and is applied in one transaction with its
+// report. A person is found by their directory user id first, so an email
+// change moves the assertion to the new address. Someone deleted from the
+// directory whom the source did not list is still offboarded.
+func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Report, error) {
+	start := time.Now()
+	if e.Org == "" {
+		e.Org = schema.DefaultOrg
+	}
+	org, src, err := in.resolve(ctx, e.Org, e.Source.WithDefaults(), opt.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Org: e.Org, Source: src.Name, Name: e.Name, Mode: string(store.ModeDelta), Started: start.UTC(), DryRun: opt.DryRun}
+	f := &fold{ctx: ctx, st: in.Store, src: src, rep: rep, people: map[string]*person{}, uids: map[string]string{}, scanned: map[string]bool{}}
+	for _, ed := range e.Edits {
+		rep.Counts.Rows++
+		if err := f.edit(ed); err != nil {
+			return nil, err
+		}
+	}
+	sp, err := newSpill(in.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	if err := f.changes(sp); err != nil {
+		return nil, err
+	}
+	c := &rep.Counts
+	c.Unchanged = max(0, c.Rows-c.Invalid-c.Added-c.Updated-c.Removed)
+	rep.Timings.ReadMS = time.Since(start).Milliseconds()
+	guard(rep, &diffResult{}, src, true)
+	if opt.DryRun {
+		sample(rep, sp)
+		rep.Timings.TotalMS = time.Since(start).Milliseconds()
+		return rep, nil
+	}
+	drop := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: store.DropKindStream, Name: e.Name, BaseSeq: src.Seq}
+	if err := in.Store.CreateDrop(ctx, &drop); err != nil {
+		return nil, err
+	}
+	rep.DropID = drop.ID
+	if rep.Decision == Applied {
+		err = in.applyDropWith(ctx, &drop, src, rep, sp.each, int64(sp.Len()), opt, func(a *applier) { a.offboardAbsent = true })
+	} else {
+		rep.Timings.TotalMS = time.Since(start).Milliseconds()
+		err = in.decide(ctx, &drop, rep, opt)
+	}
+	if err != nil {
+		in.abandon(&drop, err)
+		return nil, err
+	}
+	in.logger().Info("drop", "drop", drop.ID, "source", src.Name, "decision", rep.Decision, "edits", c.Rows,
+		"added", c.Added, "updated", c.Updated, "removed", c.Removed, "suppressed", c.Suppressed, "invalid", c.Invalid,
+		"ms", time.Since(start).Milliseconds())
+	return rep, nil
+}
+
+// WithdrawSource withdraws every assertion of a source, as a drop of kind
+// removal named for why, without offboarding anyone and without removing
+// the source: a deleted WorkOS directory no longer says anything about its
+// people, which is not the same as saying they left (merge rule 5).
+func (in *Ingester) WithdrawSource(ctx context.Context, orgName, source, why string, opt Options) (*Report, error) {
+	org, src, err := in.lookup(ctx, orgName, source)
+	if err != nil {
+		return nil, err
+	}
+	none := func(func(store.Assertion) error) error { return nil }
+	return in.replace(ctx, org, src, store.DropKindRemoval, why, "withdrawn", none, true, opt)
+}
+
+// fold computes the net effect of a batch of edits on a source's snapshot.
+// people holds everyone an edit touched, as the store had them (orig) and
+// as the edits so far leave them (cur); the store is read only for them.
+type fold struct {
+	ctx     context.Context
+	st      *store.Store
+	src     store.Source
+	rep     *Report
+	people  map[string]*person
+	uids    map[string]string // directory user id -> key, for people touched
+	stored  map[string]string // directory user id -> key in the store, read once when needed
+	scanned map[string]bool   // groups whose members were read from the store
+}
+
+type person struct {
+	orig, cur *store.Assertion // nil: not listed
+	// offboard: deleted from the directory while not listed.
+	offboard bool
+}
+
+// load returns the person with key, reading the store the first time.
+func (f *fold) load(key string) (*person, error) {
+	if p, ok := f.people[key]; ok {
+		return p, nil
+	}
+	p := &person{}
+	if f.src.ID != 0 {
+		a, err := f.st.SnapshotAssertion(f.ctx, f.src.ID, key)
+		switch {
+		case err == nil:
+			p.orig = &a
+			p.cur = clone(&a)
+			f.uids[a.UID] = key
+		case schema.ErrorCodeOf(err) != schema.ENotFound:
+			return nil, err
+		}
+	}
+	f.people[key] = p
+	return p, nil
+}
+
+// byUID returns the listed person with that directory user id, or nil.
+// The source's ids are read from the store once per batch, and only when
+// a record is not found under its own address (a new person, or a new
+// address): one scan instead of one per event.
+func (f *fold) byUID(uid string) (*person, error) {
+	if uid == "" {
+		return nil, nil
+	}
+	k, ok := f.uids[uid]
+	if !ok && f.src.ID != 0 {
+		if f.stored == nil {
+			f.stored = map[string]string{}
+			if err := f.st.SnapshotUIDs(f.ctx, f.src.ID, func(u, key string) { f.stored[u] = key }); err != nil {
+				return nil, err
+			}
+		}
+		k, ok = f.stored[uid]
+	}
+	if !ok {
+		return nil, nil
+	}
+	// The store's row may already be changed or removed by this batch.
+	p, err := f.load(k)
+	if err != nil || p.cur == nil || p.cur.UID != uid {
+		return nil, err
+	}
+	return p, nil
+}
+
+// find returns the listed person a record describes: under its address
+// when the ids agree, else by its directory user id.
+func (f *fold) find(r *schema.Record) (*person, error) {
+	if r.Key != "" {
+		p, err := f.load(r.Key)
+		if err != nil {
+			return nil, err
+		}
+		if p.cur != nil && (r.SourceID == "" || p.cur.UID == r.SourceID) {
+			return p, nil
+		}
+	}
+	return f.byUID(r.SourceID)
+}
+
+func (f *fold) edit(e Edit) error {
+	r := &e.Record
+	switch e.Kind {
+	case EditUpsert:
+		return f.upsert(r, e.IfListed)
+	case EditOffboard:
+		return f.offboard(r, e.IfListed)
+	case EditGroupAdd, EditGroupRemove:
+		p, err := f.find(r)
+		if err != nil {
+			return err
+		}
+		switch {
+		case p != nil:
+			p.setGroups(withGroup(p.cur.Groups, e.Group, e.Kind == EditGroupAdd))
+		case e.Kind == EditGroupAdd && !e.IfListed:
+			rr := *r
+			rr.Groups = []string{e.Group}
+			return f.upsert(&rr, false)
+		}
+		return nil
+	case EditGroupRename, EditGroupDelete:
+		return f.regroup(e.OldGroup, e.Group, e.Kind == EditGroupRename)
+	}
+	return fmt.Errorf("edit: unknown kind %d", e.Kind)
+}
+
+func (f *fold) upsert(r *schema.Record, ifListed bool) error {
+	for _, p := range r.Problems {
+		f.rep.addProblem(p)
+	}
+	if !r.Valid() || r.Key == "" {
+		f.rep.Counts.Invalid++
+		return nil
+	}
+	p, err := f.find(r)
+	if err != nil || (p == nil && ifListed) {
+		return err
+	}
+	rr := *r
+	if rr.Groups == nil {
+		rr.Groups = []string{}
+		if p != nil {
+			rr.Groups = p.cur.Groups
+		}
+	}
+	if p != nil && p.cur.Key != r.Key {
+		p.cur = nil // the address changed: the old one is no longer listed
+	}
+	q, err := f.load(r.Key)
+	if err != nil {
+		return err
+	}
+	a := assertionOf(&rr, f.src)
+	q.cur = &a
+	f.uids[a.UID] = a.Key
+	return nil
+}
+
+func (f *fold) offboard(r *schema.Record, ifListed bool) error {
+	p, err := f.find(r)
+	switch {
+	case err != nil:
+		return err
+	case p != nil:
+		p.cur = nil
+	case ifListed:
+	case r.Key != "":
+		q, err := f.load(r.Key)
+		if err != nil {
+			return err
+		}
+		q.offboard = true
+	default:
+		f.rep.addProblem(schema.Problem{Code: "unknown_person", Severity: schema.SeverityWarning,
+			Message: fmt.Sprintf("deleted directory user %s has no email and is not listed: nobody to offboard", r.SourceID)})
+	}
+	return nil
+}
+
+// regroup renames group old to name for everyone of the source, or removes
+// it (rename false: name is the deleted group).
+func (f *fold) regroup(old, name string, rename bool) error {
+	from := old
+	if !rename {
+		from = name
+	}
+	if !f.scanned[from] && f.src.ID != 0 {
+		err := f.st.Snapshot(f.ctx, f.src.ID, func(a store.Assertion) error {
+			if _, touched := f.people[a.Key]; touched || !slices.Contains(a.Groups, from) {
+				return nil
+			}
+			f.people[a.Key] = &person{orig: &a, cur: clone(&a)}
+			f.uids[a.UID] = a.Key
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		f.scanned[from] = true
+	}
+	for _, p := range f.people {
+		if p.cur == nil || !slices.Contains(p.cur.Groups, from) {
+			continue
+		}
+		gs := withGroup(p.cur.Groups, from, false)
+		if rename {
+			gs = withGroup(gs, name, true)
+		}
+		p.setGroups(gs)
+	}
+	return nil
+}
+
+// setGroups replaces the person's groups (sorted, without repeats) and
+// their content hash.
+func (p *person) setGroups(gs []string) {
+	a := clone(p.cur)
+	a.Groups = gs
+	a.Hash = contentHash(a)
+	p.cur = a
+}
+
+func withGroup(gs []string, g string, add bool) []string {
+	out := slices.DeleteFunc(slices.Clone(gs), func(x string) bool { return x == g })
+	if add {
+		out = append(out, g)
+		slices.Sort(out)
+	}
+	return out
+}
+
+func clone(a *store.Assertion) *store.Assertion {
+	c := *a
+	c.Groups = slices.Clone(a.Groups)
+	return &c
+}
+
+// changes spills the net changes, counting them.
+func (f *fold) changes(sp *spill) error {
+	keys := make([]string, 0, len(f.people))
+	for k := range f.people {
+		keys = append(keys, k)
+	}
+	c := &f.rep.Counts
+	for _, k := range sortedKeys(keys) {
+		p := f.people[k]
+		var ch *store.Change
+		switch {
+		case p.orig == nil && p.cur != nil:
+			c.Added++
+			ch = &store.Change{Op: store.OpAdd, Assertion: *p.cur}
+		case p.orig != nil && p.cur == nil:
+			c.Removed++
+			ch = &store.Change{Op: store.OpRemove, Assertion: store.Assertion{Key: k}}
+		case p.orig != nil && p.orig.Hash&hashMask != p.cur.Hash&hashMask:
+			c.Updated++
+			ch = &store.Change{Op: store.OpUpdate, Assertion: *p.cur}
+		case p.orig == nil && p.offboard:
+			// not listed, deleted from the directory: offboarded at apply
+			ch = &store.Change{Op: store.OpRemove, Assertion: store.Assertion{Key: k}}
+		}
+		if ch != nil {
+			if err := sp.add(ch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
