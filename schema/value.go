@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -227,25 +228,31 @@ func wordSet(words ...string) map[string]bool {
 }
 
 // wordKey lower-cases a value and keeps only its letters and digits.
-func wordKey(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			clean = false
-			break
+func wordKey(s string) string { return string(appendWordKey(nil, s)) }
+
+// appendWordKey appends wordKey(s) to dst: the status of every row is
+// looked up by it, so it is built in the caller's buffer (a map indexed by
+// string(key) does not allocate either).
+func appendWordKey(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+				dst = append(dst, c)
+			case c >= 'A' && c <= 'Z':
+				dst = append(dst, c+'a'-'A')
+			}
+			i++
+			continue
 		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
+		r, n := utf8.DecodeRuneInString(s[i:])
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(unicode.ToLower(r))
+			dst = utf8.AppendRune(dst, unicode.ToLower(r))
 		}
+		i += n
 	}
-	return b.String()
+	return dst
 }
 
 // parseStatus maps a status cell to active or inactive. An empty cell is
@@ -264,14 +271,15 @@ func parseStatus(s string, kind statusKind) (st Status, ok bool) {
 			return StatusInactive, true
 		}
 	}
-	w := wordKey(s)
+	var buf [64]byte
+	w := appendWordKey(buf[:0], s)
 	switch kind {
 	case statusTerminated, statusActive:
 		var yes bool
 		switch {
-		case trueWords[w]:
+		case trueWords[string(w)]:
 			yes = true
-		case falseWords[w] || w == "":
+		case falseWords[string(w)] || len(w) == 0:
 		default:
 			return StatusActive, false
 		}
@@ -281,15 +289,15 @@ func parseStatus(s string, kind statusKind) (st Status, ok bool) {
 		return StatusActive, true
 	}
 	switch {
-	case activeWords[w]:
+	case activeWords[string(w)]:
 		return StatusActive, true
-	case inactiveWords[w]:
+	case inactiveWords[string(w)]:
 		return StatusInactive, true
 	// "Terminated - Voluntary", "Inactive (rehire eligible)", "Active - Remote".
-	case strings.Contains(w, "terminat") || strings.HasPrefix(w, "inactive") ||
-		strings.Contains(w, "deactivat") || strings.Contains(w, "suspend"):
+	case bytes.Contains(w, []byte("terminat")) || bytes.HasPrefix(w, []byte("inactive")) ||
+		bytes.Contains(w, []byte("deactivat")) || bytes.Contains(w, []byte("suspend")):
 		return StatusInactive, true
-	case strings.HasPrefix(w, "active"):
+	case bytes.HasPrefix(w, []byte("active")):
 		return StatusActive, true
 	}
 	return StatusActive, false

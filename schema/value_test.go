@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestParseDate(t *testing.T) {
@@ -127,6 +128,26 @@ func TestParseStatus(t *testing.T) {
 			t.Errorf("parseStatus(%q, %d) accepted", bad.in, bad.kind)
 		}
 	}
+	// The key is built on the stack: a status costs no allocation.
+	if n := testing.AllocsPerRun(100, func() { parseStatus("On Leave", statusWords) }); n != 0 {
+		t.Errorf("parseStatus allocates %v times", n)
+	}
+	for _, s := range []string{"Ärztlich Beurlaubt", "ÉMPLOYÉ", "a\xffb", "Terminated – Voluntary", "Sí"} {
+		if got, want := string(appendWordKey(nil, s)), wordKeyRunes(s); got != want {
+			t.Errorf("appendWordKey(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// wordKeyRunes is wordKey written rune by rune, to check the byte loop.
+func wordKeyRunes(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
 }
 
 func TestParseAction(t *testing.T) {
