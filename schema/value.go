@@ -312,11 +312,12 @@ var (
 
 // parseAction reads a delta row's action.
 func parseAction(s string) (Action, bool) {
-	w := wordKey(s)
+	var buf [64]byte
+	w := appendWordKey(buf[:0], s)
 	switch {
-	case upsertWords[w]:
+	case upsertWords[string(w)]:
 		return ActionUpsert, true
-	case removeWords[w]:
+	case removeWords[string(w)]:
 		return ActionRemove, true
 	}
 	return ActionUpsert, false
