@@ -378,10 +378,10 @@ func (d *Decoder) readBatch() error {
 			d.cr.noFill = len(d.batch) > 0
 			err := d.cr.next()
 			d.cr.noFill = false
-			if errors.Is(err, errStarved) {
-				break
-			}
 			if err != nil {
+				if errors.Is(err, errStarved) {
+					break
+				}
 				if len(d.batch) == 0 {
 					return err
 				}
