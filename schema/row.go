@@ -258,10 +258,8 @@ func (d *Decoder) groups(s string) []string {
 // addGroup appends the group g, trimmed, to out unless it is empty or
 // already there (ignoring case); ok is false when out is full.
 func addGroup(out []string, g string) (_ []string, ok bool) {
-	if len(g) == 0 || !plain(g[0]) || !plain(g[len(g)-1]) {
-		if g = trimSpace(g); g == "" {
-			return out, true
-		}
+	if g = trimValue(g); g == "" {
+		return out, true
 	}
 	for _, x := range out {
 		if len(x) == len(g) && (x == g || strings.EqualFold(x, g)) {

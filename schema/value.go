@@ -377,7 +377,7 @@ func containsFold(list []string, s string) bool {
 
 // trimValue is trimSpace with a fast path for values that need no trim.
 func trimValue(s string) string {
-	if n := len(s); n == 0 || s[0] > ' ' && s[0] < utf8.RuneSelf && s[n-1] > ' ' && s[n-1] < utf8.RuneSelf {
+	if len(s) == 0 || plain(s[0]) && plain(s[len(s)-1]) {
 		return s
 	}
 	return trimSpace(s)
