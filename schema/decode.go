@@ -104,7 +104,7 @@ func (i FileInfo) Refused() bool {
 
 // Decoder reads an HR export as a Stream of Records. It detects the
 // encoding and the delimiter, maps the header, and checks every row; it
-// holds a batch of at most 32 rows already read from the source, plus a
+// holds a batch of at most 64 rows already read from the source, plus a
 // 64-bit hash and a line number per address to find duplicates. Each
 // record's strings share a 16 KiB block with those of its neighbours.
 type Decoder struct {
@@ -347,7 +347,7 @@ func (d *Decoder) Next() (Record, error) {
 // batchSize is how many rows the decoder reads ahead of Next. Checking a
 // batch's addresses against the duplicate table together lets the memory
 // reads of the table overlap, instead of each row waiting for its own.
-const batchSize = 32
+const batchSize = 64
 
 // keyAt is what the duplicate check of a batch needs of a record: the hash
 // of its key (ok is false without a valid key) and where in its problems
