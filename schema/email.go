@@ -42,6 +42,9 @@ func NormalizeEmail(s string) (email, key string, err error) {
 		if s, err = parseDisplayForm(s); err != nil {
 			return "", "", Errorf(EInvalid, "%q is not an email address: %s", orig, err.Error())
 		}
+		// The address inside is trimmed as a bare one would be, so that
+		// the email kept normalises to the same key.
+		s = trimInvisible(s)
 	}
 	key, reason := emailKey(s)
 	if reason != "" {

@@ -76,6 +76,10 @@ func TestNormalizeEmailRejects(t *testing.T) {
 		{"Jane Doe", "space"},
 		{"Jane <jane@>", "not an email address"},
 		{"jane@exam ple.org", "not an email address"},
+		// A byte that is not text ends the address inside the brackets as
+		// it ends a bare one: trimmed, which leaves a dot at the end.
+		{"<0@0.\x87>", "misplaced dot"},
+		{"<0@0.\ufffd>", "misplaced dot"},
 	}
 	for _, tt := range tests {
 		_, _, err := NormalizeEmail(tt.in)
