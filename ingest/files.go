@@ -330,11 +330,15 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 
 // ingest runs the spooled file through the pipeline.
 func (f *Files) ingest(ctx context.Context, s *FileSource, a *attempt) (*Report, error) {
-	d, file, err := openFileDrop(a.path, a.name, s)
+	// The same opening as `muster ingest`, so a file is judged alike
+	// whichever way it came in.
+	df, err := OpenFile(a.path, a.name, s.Decode)
 	if err != nil {
 		return nil, err
 	}
-	defer file.Close()
+	defer df.Close()
+	d := df.Drop
+	d.Org, d.Source = s.Org, s.Config
 	rep, err := f.Ingester.Ingest(ctx, d, Options{By: "watcher"})
 	if err != nil {
 		return nil, err

@@ -268,7 +268,12 @@ func TestFilesStartScanAndInterruptedDropRedoneOnce(t *testing.T) {
 	p := filepath.Join(spool, "crashed.csv")
 	data, _ := os.ReadFile("../samples/workday.csv")
 	writeFile(t, p, string(data))
-	hash, _ := hashFile(p)
+	df, err := OpenFile(p, "crashed.csv", schema.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	df.Close()
+	hash := df.Drop.ContentHash
 	stale := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: store.DropKindFile, Name: "crashed.csv", ContentHash: hash}
 	if err := r.in.Store.CreateDrop(ctx, &stale); err != nil {
 		t.Fatal(err)
