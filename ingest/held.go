@@ -119,10 +119,10 @@ func (f *Files) fileHeld(ctx context.Context, key string, s *FileSource, dir str
 	memo := dir + "/" + strconv.FormatInt(id, 10)
 	st := f.Ingester.Store
 	org, err := st.LookupOrg(ctx, s.Org)
-	if err != nil {
-		return err
+	var d store.Drop
+	if err == nil {
+		d, err = st.Drop(ctx, org.ID, id)
 	}
-	d, err := st.Drop(ctx, org.ID, id)
 	if schema.ErrorCodeOf(err) == schema.ENotFound || err == nil && d.SourceName != s.Config.Name {
 		f.heldIgnored[memo] = true
 		f.Logger.Warn("a file in a held folder names no held drop of its source: left alone",

@@ -229,6 +229,10 @@ func TestHeldDropFiledWhenDecidedByAnotherProcess(t *testing.T) {
 	r := MustFiles(t, time.Hour, "hr")
 	r.files.HeldCheck = 20 * time.Millisecond
 	reports, writes := r.reportsTo(t, "hr")
+	// A file in held/ that is no drop of the source: left alone, said once.
+	stray := filepath.Join(r.files.Dir, schema.DefaultOrg, "hr", heldDir, "2024-01-02", "999-stray.csv")
+	os.MkdirAll(filepath.Dir(stray), 0o750)
+	writeFile(t, stray, "email\n")
 	r.open(t)
 	cli := otherProcess(t, r)
 	ctx := context.Background()
@@ -264,6 +268,9 @@ func TestHeldDropFiledWhenDecidedByAnotherProcess(t *testing.T) {
 		t.Fatalf("active after approving a drop that keeps one person: %v", keys)
 	}
 	r.waitLog(t, fmt.Sprintf("held drop decided: filed\" source=default/hr file=staff.csv drop=%d decision=applied by=alice", held.ID))
+	if !exists(stray) || strings.Count(r.log.String(), "names no held drop of its source") != 1 {
+		t.Fatalf("the stray file in held/ (kept: %v) is not warned about once:\n%s", exists(stray), r.log)
+	}
 }
 
 // TestHeldDropFiledAtOnceWhenDecidedInProcess decides held drops through
