@@ -23,7 +23,9 @@ import (
 //	rejected/2006-01-02/<drop>-<name>  refused: unreadable, too many invalid rows
 //	held/2006-01-02/<drop>-<name>      held for an admin (approve or reject it with
 //	                                   `muster drops`; the stored diff is what is
-//	                                   applied, the file is kept for reference)
+//	                                   applied, the file is kept for reference);
+//	                                   once decided, it moves to archive/ or
+//	                                   rejected/ of the day of the decision (held.go)
 //
 // each with <drop>-<name>.report.json beside it. Files and reports older than
 // the retention are pruned.
@@ -142,22 +144,17 @@ func (f *Files) file(_ context.Context, s *FileSource, a *attempt) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	report, err := json.MarshalIndent(rep, "", "  ")
+	report, err := reportJSON(rep)
 	if err != nil {
 		return err
 	}
-	report = append(report, '\n')
 	base := fmt.Sprintf("%d-%s", rep.DropID, a.name)
 	if err := writeFileAtomic(filepath.Join(dir, base+ReportSuffix), report); err != nil {
 		return err
 	}
 	if a.folder >= 0 && s.Folders[a.folder].Reports != nil {
-		put := s.Folders[a.folder].Reports
-		if err := put(a.name+ReportSuffix, report); err != nil {
-			return fmt.Errorf("report for the uploader: %w", err)
-		}
-		if err := put(a.name+ErrorsSuffix, ErrorsCSV(rep)); err != nil {
-			return fmt.Errorf("errors for the uploader: %w", err)
+		if err := putReports(s.Folders[a.folder].Reports, a.name, report, rep); err != nil {
+			return err
 		}
 	}
 	if _, err := os.Lstat(a.path); errors.Is(err, fs.ErrNotExist) {
@@ -167,10 +164,35 @@ func (f *Files) file(_ context.Context, s *FileSource, a *attempt) error {
 	return moveFile(a.path, filepath.Join(dir, base))
 }
 
+// reportJSON is a report as it is written beside a filed drop and for the
+// uploader.
+func reportJSON(rep *Report) ([]byte, error) {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// putReports hands a drop's report and its errors CSV to a folder's
+// Reports, the CSV first: an uploader that sees the JSON change reads the
+// CSV that goes with it.
+func putReports(put func(name string, data []byte) error, name string, report []byte, rep *Report) error {
+	if err := put(name+ErrorsSuffix, ErrorsCSV(rep)); err != nil {
+		return fmt.Errorf("errors for the uploader: %w", err)
+	}
+	if err := put(name+ReportSuffix, report); err != nil {
+		return fmt.Errorf("report for the uploader: %w", err)
+	}
+	return nil
+}
+
 // ErrorsCSV writes a report's problems as CSV (line, column, code,
 // severity, message), one per line, with a header row: what an uploading
 // system or a spreadsheet reads back. A drop without problems gives the
-// header alone.
+// header alone. Problems quote the uploaded file's own headers and cells,
+// so every value that a spreadsheet would run as a formula is neutralised
+// (NeutraliseCSV).
 func ErrorsCSV(rep *Report) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
@@ -180,7 +202,8 @@ func ErrorsCSV(rep *Report) []byte {
 		if p.Line > 0 {
 			line = strconv.Itoa(p.Line)
 		}
-		_ = w.Write([]string{line, p.Column, string(p.Code), p.Severity.String(), p.Message})
+		_ = w.Write([]string{line, NeutraliseCSV(p.Column), NeutraliseCSV(string(p.Code)),
+			p.Severity.String(), NeutraliseCSV(p.Message)})
 	}
 	if rep.ProblemsOmitted > 0 {
 		_ = w.Write([]string{"", "", "omitted", "warning",

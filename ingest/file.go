@@ -1,20 +1,87 @@
 package ingest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sync/atomic"
 
 	"muster/schema"
 )
+
+// DropFile is a file opened as a drop: hashed, and decoded as the pipeline
+// reads its records. `muster ingest` and the daemon (Files) both open their
+// files with OpenFile, so the same file is judged the same way whichever
+// way it came in. Close it once the drop has run.
+type DropFile struct {
+	// Drop is the file's drop; the caller sets Org and Source.
+	Drop Drop
+	// Size is the file's size in bytes, as hashed.
+	Size int64
+
+	f    *os.File
+	read atomic.Int64
+}
+
+// OpenFile opens the file at path as a drop named name, decoded with opts:
+// its content hash ("sha256:...", the drop's identity, so the same file
+// twice is a duplicate) and a Drop whose records stream from the file (see
+// FileDrop: a file the decoder refuses is still a drop, rejected, and an
+// empty one is an empty stream, which the guards hold). The file is read
+// twice through one descriptor, so the records are those of the content
+// hashed even if the file is renamed or replaced meanwhile.
+func OpenFile(path, name string, opts schema.DecodeOptions) (*DropFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	df := &DropFile{Size: n, f: f}
+	df.Drop, err = FileDrop(countingReader{f, &df.read}, name, "sha256:"+hex.EncodeToString(h.Sum(nil)), opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return df, nil
+}
+
+// BytesRead says how much of the file the decoder has read so far (for a
+// progress line); it may be called while the drop runs.
+func (df *DropFile) BytesRead() int64 { return df.read.Load() }
+
+// Close closes the file.
+func (df *DropFile) Close() error { return df.f.Close() }
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
 
 // FileDrop starts a drop from a file's content: it decodes the header and
 // returns a Drop whose records stream from r as the pipeline reads them.
 // A file the decoder refuses at once (not text, no email column...) gives a
 // Drop with no records and its problems, which Ingest records as rejected.
 // The caller fills Org and Source, and keeps r open until Ingest returns.
-// hash is the content's identity, "sha256:..." of the file.
+// hash is the content's identity, "sha256:..." of the file. Files on disk
+// are opened with OpenFile, which hashes them and calls FileDrop.
 func FileDrop(r io.Reader, name, hash string, opts schema.DecodeOptions) (Drop, error) {
 	d := Drop{Name: name, ContentHash: hash}
 	dec, err := schema.NewDecoder(r, opts)

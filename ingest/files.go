@@ -36,11 +36,16 @@ type Folder struct {
 	// as CSV, named after the file: an SFTP account's reports/ folder, where
 	// the uploader reads the outcome back.
 	Reports func(name string, data []byte) error
+	// ReportsDir is the folder Reports writes into. When a held drop is
+	// decided, its report there is rewritten with the final outcome if it
+	// is still that drop's (see held.go); without ReportsDir it is not.
+	ReportsDir string
 }
 
 // Files takes the files that arrive in the folders of file sources through
 // the pipeline, one at a time per source in arrival order (different sources
-// in parallel), and files each away with its report (see archive.go).
+// in parallel), and files each away with its report (see archive.go); a
+// held drop's file is filed again once an admin decides it (held.go).
 //
 // A file is first moved into its source's spool, so a new file of the same
 // name can arrive meanwhile; a file found in a spool on start was being
@@ -71,10 +76,21 @@ type Files struct {
 	RetryMin, RetryMax time.Duration
 	// Grace is how long Close lets a drop in progress finish before
 	// abandoning it (default 5s); an abandoned drop is redone on next start.
-	Grace  time.Duration
-	Logger *slog.Logger
+	Grace time.Duration
+	// HeldCheck is how often the held folders are compared with the store,
+	// so a drop an admin decided from another process (`muster drops` on
+	// the same data dir) is filed away; 0 is DefaultHeldCheck. Decisions
+	// this process makes are filed at once (Observe).
+	HeldCheck time.Duration
+	Logger    *slog.Logger
 
 	sources map[string]*FileSource // by key
+	locks   map[string]*sync.Mutex // by source key: see lockSource
+	kick    chan struct{}          // Observe: check the held folders now
+	// heldIgnored names held files that are no drop of their source
+	// (dir/id), warned about once; only heldLoop uses it.
+	heldIgnored map[string]bool
+
 	watcher *Watcher
 	lanes   *lanes
 	cancel  context.CancelFunc
@@ -105,10 +121,16 @@ func (f *Files) Open() error {
 	if f.Grace <= 0 {
 		f.Grace = 5 * time.Second
 	}
+	if f.HeldCheck <= 0 {
+		f.HeldCheck = DefaultHeldCheck
+	}
 	if f.Logger == nil {
 		f.Logger = slog.New(slog.DiscardHandler)
 	}
 	f.sources = make(map[string]*FileSource, len(f.Sources))
+	f.locks = make(map[string]*sync.Mutex, len(f.Sources))
+	f.kick = make(chan struct{}, 1)
+	f.heldIgnored = map[string]bool{}
 	var dirs []WatchDir
 	for i := range f.Sources {
 		s := &f.Sources[i]
@@ -123,6 +145,7 @@ func (f *Files) Open() error {
 			return schema.Errorf(schema.EInvalid, "source %s is given twice", key)
 		}
 		f.sources[key] = s
+		f.locks[key] = &sync.Mutex{}
 		for j, fo := range s.Folders {
 			if err := os.MkdirAll(fo.Path, 0o750); err != nil {
 				return fmt.Errorf("source %s: folder: %w", key, err)
@@ -155,6 +178,8 @@ func (f *Files) Open() error {
 		f.wg.Add(1)
 		go f.pruneLoop(ctx)
 	}
+	f.wg.Add(1)
+	go f.heldLoop(ctx)
 	return nil
 }
 
@@ -310,7 +335,10 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 		}
 		a.rep = rep
 	}
-	if err := f.file(ctx, s, a); err != nil {
+	unlock := f.lockSource(sourceKey(s.Org, s.Config.Name))
+	err := f.file(ctx, s, a)
+	unlock()
+	if err != nil {
 		return fmt.Errorf("file away: %w", err)
 	}
 	c := a.rep.Counts
@@ -330,11 +358,15 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 
 // ingest runs the spooled file through the pipeline.
 func (f *Files) ingest(ctx context.Context, s *FileSource, a *attempt) (*Report, error) {
-	d, file, err := openFileDrop(a.path, a.name, s)
+	// The same opening as `muster ingest`, so a file is judged alike
+	// whichever way it came in.
+	df, err := OpenFile(a.path, a.name, s.Decode)
 	if err != nil {
 		return nil, err
 	}
-	defer file.Close()
+	defer df.Close()
+	d := df.Drop
+	d.Org, d.Source = s.Org, s.Config
 	rep, err := f.Ingester.Ingest(ctx, d, Options{By: "watcher"})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -268,7 +269,12 @@ func TestFilesStartScanAndInterruptedDropRedoneOnce(t *testing.T) {
 	p := filepath.Join(spool, "crashed.csv")
 	data, _ := os.ReadFile("../samples/workday.csv")
 	writeFile(t, p, string(data))
-	hash, _ := hashFile(p)
+	df, err := OpenFile(p, "crashed.csv", schema.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	df.Close()
+	hash := df.Drop.ContentHash
 	stale := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: store.DropKindFile, Name: "crashed.csv", ContentHash: hash}
 	if err := r.in.Store.CreateDrop(ctx, &stale); err != nil {
 		t.Fatal(err)
@@ -383,5 +389,66 @@ func TestFilesPrune(t *testing.T) {
 	}
 	if _, err := os.Stat(newRep); err != nil {
 		t.Fatal("new report pruned")
+	}
+}
+
+// TestErrorsCSVNeutralisesFormulas: problems quote the uploaded file's
+// headers and cells, so a value a spreadsheet would run (= + - @, a tab, a
+// carriage return first) is written with an apostrophe in front, both for
+// problems made here and for a real upload's header read back by the
+// uploader.
+func TestErrorsCSVNeutralisesFormulas(t *testing.T) {
+	hostile := []string{`=HYPERLINK("http://evil.example","x")`, "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"}
+	rep := &Report{}
+	for i, v := range hostile {
+		rep.Problems = append(rep.Problems, schema.Problem{Line: i + 2, Column: v, Code: schema.ProblemCode(v),
+			Severity: schema.SeverityError, Message: v})
+	}
+	rows, err := csv.NewReader(bytes.NewReader(ErrorsCSV(rep))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(hostile)+1 {
+		t.Fatalf("%d rows, want %d", len(rows), len(hostile)+1)
+	}
+	for i, v := range hostile {
+		row := rows[i+1]
+		// column, code and message: each neutralised
+		for _, c := range []int{1, 2, 4} {
+			if row[c] != "'"+v {
+				t.Fatalf("row %d cell %d = %q, want %q", i+1, c, row[c], "'"+v)
+			}
+		}
+	}
+	if rows[1][0] != "2" || rows[1][3] != "error" {
+		t.Fatalf("line and severity changed: %q", rows[1])
+	}
+
+	r := MustFiles(t, time.Hour, "hr")
+	reports, _ := r.reportsTo(t, "hr")
+	r.open(t)
+	r.files.Announce("", "hr", r.put(t, "hr", "Email,First Name,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\"\n"+
+		"a@example.com,A,1\nb@example.com,B,2\n", "evil.csv"))
+	r.waitDrops(t, "hr", 1)
+	var got []byte
+	waitFor(t, "the uploader's errors CSV", func() bool {
+		got, _ = os.ReadFile(filepath.Join(reports, "evil.csv"+ErrorsSuffix))
+		return len(got) > 0
+	})
+	rows, err = csv.NewReader(bytes.NewReader(got)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, row := range rows[1:] {
+		for _, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Fatalf("a cell a spreadsheet would run: %q in\n%s", cell, got)
+			}
+		}
+		found = found || row[1] == `'=HYPERLINK("http://evil.example","x")`
+	}
+	if !found {
+		t.Fatalf("the hostile header is not reported (neutralised):\n%s", got)
 	}
 }

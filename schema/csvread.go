@@ -35,16 +35,20 @@ type csvReader struct {
 	delim byte
 	line  int // line number of buf[r], 1-based
 
-	// The last row read: field i ends at ends[i] in row and starts one
-	// byte after the previous field's end (at 0 for the first). row points
+	// The last row read: field i is row[bounds[i]+1 : bounds[i+1]], the
+	// bounds being the delimiters' positions with -1 before the first field
+	// and the row's length after the last. row points
 	// into buf (a row without quotes) or scratch (a row with quotes, values
 	// unescaped, each followed by a delimiter byte), and is valid until the
 	// next call to next.
 	rowLine   int
 	row       []byte
-	ends      []int
+	bounds    []int
 	quotedRow bool
 	scratch   []byte
+	// noFill makes next stop with errStarved, having consumed nothing,
+	// rather than wait for the source.
+	noFill bool
 	// high and ctrl say whether the row holds bytes above ASCII or control
 	// characters (a tab delimiter counts), so clean rows skip those checks.
 	high, ctrl bool
@@ -59,6 +63,10 @@ type rowError struct {
 
 func (e *rowError) Error() string { return string(e.code) }
 
+// errStarved is what next returns under noFill when the next row is not
+// all in the buffer yet.
+var errStarved = errors.New("schema: the next row is not read yet")
+
 func newCSVReader(src io.Reader) *csvReader {
 	return &csvReader{src: src, buf: make([]byte, readSize), line: 1}
 }
@@ -67,7 +75,7 @@ func newCSVReader(src io.Reader) *csvReader {
 // front or growing the buffer when needed. It returns false when nothing
 // more can come (EOF or an error).
 func (c *csvReader) fill() bool {
-	if c.eof || c.err != nil {
+	if c.eof || c.err != nil || c.noFill {
 		return false
 	}
 	if c.r > 0 && (c.w == len(c.buf) || c.w-c.r < len(c.buf)/2) {
@@ -119,6 +127,9 @@ func (c *csvReader) next() error {
 			return c.err
 		}
 		if c.r == c.w && !c.fill() {
+			if c.noFill && !c.eof && c.err == nil {
+				return errStarved
+			}
 			if c.err != nil {
 				return c.err
 			}
@@ -191,48 +202,85 @@ func (c *csvReader) next() error {
 
 const lsb = 0x0101010101010101
 
-// split splits a line at the delimiter, 8 bytes at a time, noting on the
-// way whether the line holds bytes above ASCII or control characters. It
-// returns false, doing nothing, when the line holds a quote or a CR,
-// which the byte-by-byte reader handles.
+// split splits a line at the delimiter, noting on the way whether the line
+// holds bytes above ASCII or control characters. It returns false, doing
+// nothing, when the line holds a quote or a CR, which the byte-by-byte
+// reader handles.
 func (c *csvReader) split(line []byte) bool {
-	delim := c.delim
-	dl := lsb * uint64(delim)
-	ends := c.ends[:0]
+	if cap(c.bounds) < len(line)+2 { // a field per byte at most
+		c.bounds = make([]int, 0, max(2*len(line), 64))
+	}
+	bounds := c.bounds[:len(line)+2]
+	bounds[0] = -1
+	var n int
+	var quote bool
+	if useSIMD && len(line) >= 32 {
+		var q, ctrl, high uint32
+		n, q, ctrl, high = splitSSE2(line, c.delim, bounds[1:])
+		quote, c.ctrl, c.high = q != 0, ctrl != 0, high != 0
+	} else {
+		n, quote = c.splitWords(line, bounds[1:])
+	}
+	if quote || c.ctrl && bytes.IndexByte(line, '\r') >= 0 {
+		return false
+	}
+	bounds[n+1] = len(line)
+	c.bounds = bounds[:n+2]
+	c.row, c.quotedRow = line, false
+	return true
+}
+
+// splitWords is split 8 bytes at a time, in portable Go: it writes the
+// delimiters' positions to ends, sets c.high and c.ctrl, and says whether
+// the line holds a quote.
+func (c *csvReader) splitWords(line []byte, ends []int) (n int, quote bool) {
+	dl := lsb * uint64(c.delim)
 	// odd collects, as a yes or no in its high bits, any byte above ASCII,
 	// below 0x20 or a quote; a row without one (most rows) is done here.
+	// x-0x20 and q-1 set a byte's high bit when it is below 0x20 or a quote
+	// (or above ASCII, which x alone shows); a borrow into the next byte
+	// only comes from such a byte, so the yes or no is exact.
 	var odd uint64
 	i := 0
 	for ; i+8 <= len(line); i += 8 {
-		x := binary.LittleEndian.Uint64(line[i : i+8])
-		q := x ^ (lsb * '"')
-		odd |= x | (x-lsb*0x20)&^x | (q-lsb)&^q
+		x := binary.LittleEndian.Uint64(line[i:])
+		odd |= x | (x - lsb*0x20) | ((x ^ lsb*'"') - lsb)
 		for m := zeroBytes(x ^ dl); m != 0; m &= m - 1 {
-			ends = append(ends, i+bits.TrailingZeros64(m)>>3)
+			ends[n] = i + bits.TrailingZeros64(m)>>3
+			n++
 		}
 	}
-	for ; i < len(line); i++ {
-		b := line[i]
-		if b == delim {
-			ends = append(ends, i)
-		}
-		if b >= 0x80 || b < 0x20 || b == '"' {
-			odd = hi80
+	if i < len(line) {
+		if len(line) >= 8 {
+			// The last 8 bytes, without those already read.
+			x := binary.LittleEndian.Uint64(line[len(line)-8:])
+			keep := ^uint64(0) << (8 * (i + 8 - len(line)))
+			odd |= (x | (x - lsb*0x20) | ((x ^ lsb*'"') - lsb)) & keep
+			for m := zeroBytes(x^dl) & keep; m != 0; m &= m - 1 {
+				ends[n] = len(line) - 8 + bits.TrailingZeros64(m)>>3
+				n++
+			}
+		} else {
+			for ; i < len(line); i++ {
+				b := line[i]
+				if b == c.delim {
+					ends[n] = i
+					n++
+				}
+				if b >= 0x80 || b < 0x20 || b == '"' {
+					odd = hi80
+				}
+			}
 		}
 	}
 	c.high, c.ctrl = false, false
 	if odd&hi80 != 0 {
 		if bytes.IndexByte(line, '"') >= 0 {
-			return false
+			return n, true
 		}
 		c.high, c.ctrl = scanBytes(line)
-		if c.ctrl && bytes.IndexByte(line, '\r') >= 0 {
-			return false
-		}
 	}
-	c.ends = append(ends, len(line))
-	c.row, c.quotedRow = line, false
-	return true
+	return n, false
 }
 
 // zeroBytes has the high bit set in each byte of v that is zero, and only
@@ -242,18 +290,13 @@ func zeroBytes(v uint64) uint64 { return ^(((v & m7f) + m7f) | v | m7f) }
 const m7f = 0x7f7f7f7f7f7f7f7f
 
 // nfields is the number of fields of the last row.
-func (c *csvReader) nfields() int { return len(c.ends) }
+func (c *csvReader) nfields() int { return len(c.bounds) - 1 }
 
 // start is where field i of the last row starts.
-func (c *csvReader) start(i int) int {
-	if i == 0 {
-		return 0
-	}
-	return c.ends[i-1] + 1
-}
+func (c *csvReader) start(i int) int { return c.bounds[i] + 1 }
 
 // field is field i of the last row.
-func (c *csvReader) field(i int) []byte { return c.row[c.start(i):c.ends[i]] }
+func (c *csvReader) field(i int) []byte { return c.row[c.bounds[i]+1 : c.bounds[i+1]] }
 
 const hi80 = 0x8080808080808080
 
@@ -289,6 +332,9 @@ func (c *csvReader) more() bool {
 }
 
 func (c *csvReader) tooLong() error {
+	if c.noFill && !c.eof && c.err == nil {
+		return errStarved
+	}
 	if c.err != nil {
 		return c.err
 	}
@@ -306,6 +352,9 @@ func (c *csvReader) at(p int) (b byte, ok bool, err error) {
 			if c.err != nil {
 				return 0, false, c.err
 			}
+			if c.noFill && !c.eof {
+				return 0, false, errStarved
+			}
 			return 0, false, nil
 		}
 	}
@@ -321,11 +370,11 @@ func (c *csvReader) quoted() error {
 	)
 	c.rowLine = c.line
 	c.scratch = c.scratch[:0]
-	c.ends = c.ends[:0]
+	c.bounds = append(c.bounds[:0], -1)
 	state := fieldStart
 	p, lines, quoteLine := 0, 0, 0
 	endRow := func() {
-		c.ends = append(c.ends, len(c.scratch))
+		c.bounds = append(c.bounds, len(c.scratch))
 		c.row, c.quotedRow = c.scratch, true
 		c.high, c.ctrl = scanBytes(c.scratch)
 		c.r += p
@@ -376,7 +425,7 @@ func (c *csvReader) quoted() error {
 			case b == '"' && state == fieldStart:
 				state, quoteLine = inQuotes, c.line+lines
 			case b == c.delim:
-				c.ends = append(c.ends, len(c.scratch))
+				c.bounds = append(c.bounds, len(c.scratch))
 				c.scratch = append(c.scratch, c.delim)
 				state = fieldStart
 			case b == '\n':

@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -103,8 +104,9 @@ func (i FileInfo) Refused() bool {
 
 // Decoder reads an HR export as a Stream of Records. It detects the
 // encoding and the delimiter, maps the header, and checks every row; it
-// holds one row at a time, plus a 64-bit hash and a line number per
-// address to find duplicates.
+// holds a batch of at most 64 rows already read from the source, plus a
+// 64-bit hash and a line number per address to find duplicates. Each
+// record's strings share a 16 KiB block with those of its neighbours.
 type Decoder struct {
 	cr    *csvReader
 	opts  DecodeOptions
@@ -115,20 +117,33 @@ type Decoder struct {
 	done  bool
 
 	// read lists the columns that are read, in column order; attrsRead
-	// the attributes among them.
+	// the attributes among them that need more than trimming (a date, an
+	// address).
 	read      []readCol
 	attrsRead []Attr
 	pack      []byte
-	slab      []string // groups of successive records are carved from it
-	domain    string   // the last email domain found valid (lower case)
+	slab      []string        // groups of successive records are carved from it
+	block     strings.Builder // row strings of successive records are carved from it
+	domain    string          // the last email domain found valid (lower case)
 
 	seed maphash.Seed
 	seen lineSet
+	sink uint64 // keeps the duplicate table's early reads from being dropped
+
+	// The batch of records read ahead of Next (see readBatch).
+	batch   []Record
+	keys    []keyAt
+	next    int   // batch[next] is the next record Next returns
+	held    bool  // the reader's current row is yet to be decoded
+	pending error // the reading error met after the batch
 }
 
 type readCol struct {
 	col int
 	f   field
+	// plain is true for an attribute kept as written (trimmed), which the
+	// row's reading stores in the record at once.
+	plain bool
 }
 
 // NewDecoder starts reading a file: it detects the encoding and the
@@ -186,10 +201,15 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 		if m.fieldOf[i] == fNone {
 			d.info.Ignored = append(d.info.Ignored, c.Name)
 		} else {
-			d.read = append(d.read, readCol{col: i, f: m.fieldOf[i]})
-			if a, ok := m.fieldOf[i].attr(); ok {
-				d.attrsRead = append(d.attrsRead, a)
+			rc := readCol{col: i, f: m.fieldOf[i]}
+			if a, ok := rc.f.attr(); ok {
+				if a == AttrEmploymentStartDate || a == AttrManagerEmail {
+					d.attrsRead = append(d.attrsRead, a)
+				} else {
+					rc.plain = true
+				}
 			}
+			d.read = append(d.read, rc)
 		}
 	}
 	d.info.Delta = m.col[fAction] >= 0
@@ -298,30 +318,116 @@ func (d *Decoder) Info() FileInfo { return d.info }
 // quote never closed). Each record carries its own problems; check
 // Record.Valid.
 func (d *Decoder) Next() (Record, error) {
+	if d.next < len(d.batch) {
+		rec := &d.batch[d.next]
+		d.next++
+		d.info.Rows++
+		if !rec.Valid() {
+			d.info.Invalid++
+		}
+		return *rec, nil
+	}
 	if d.fatal != nil {
 		return Record{}, d.fatal
 	}
 	if d.done {
 		return Record{}, io.EOF
 	}
-	for {
-		if err := d.cr.next(); err != nil {
-			if errors.Is(err, io.EOF) {
-				d.finish()
-				return Record{}, io.EOF
+	err := d.readBatch()
+	if err == nil {
+		return d.Next()
+	}
+	if errors.Is(err, io.EOF) {
+		d.finish()
+		return Record{}, io.EOF
+	}
+	return Record{}, d.fail(err)
+}
+
+// batchSize is how many rows the decoder reads ahead of Next. Checking a
+// batch's addresses against the duplicate table together lets the memory
+// reads of the table overlap, instead of each row waiting for its own.
+const batchSize = 64
+
+// keyAt is what the duplicate check of a batch needs of a record: the hash
+// of its key (ok is false without a valid key) and where in its problems
+// a duplicate problem goes.
+type keyAt struct {
+	h  uint64
+	at int
+	ok bool
+}
+
+// readBatch decodes the next rows into d.batch, up to batchSize. Only the
+// first row may wait for the source: the others are those already read,
+// so Next blocks no longer than it would row by row. A row that could
+// change what Info says (the first one above ASCII, which settles the
+// encoding) ends the batch, so Info never runs ahead of the records
+// returned. A reading error after some rows is kept for after them; with
+// no row it is returned.
+func (d *Decoder) readBatch() error {
+	d.batch, d.keys, d.next = d.batch[:0], d.keys[:0], 0
+	if d.pending != nil {
+		err := d.pending
+		d.pending = nil
+		return err
+	}
+	for len(d.batch) < batchSize {
+		if d.held {
+			d.held = false
+		} else {
+			d.cr.noFill = len(d.batch) > 0
+			err := d.cr.next()
+			d.cr.noFill = false
+			if err != nil {
+				if errors.Is(err, errStarved) {
+					break
+				}
+				if len(d.batch) == 0 {
+					return err
+				}
+				d.pending = err
+				break
 			}
-			return Record{}, d.fail(err)
+			if d.cr.blank() {
+				continue
+			}
+			if len(d.batch) > 0 && d.mode == modeASCII && d.cr.high {
+				d.held = true
+				break
+			}
 		}
-		if d.cr.blank() {
+		d.batch = append(d.batch, Record{})
+		d.keys = append(d.keys, keyAt{})
+		d.record(&d.batch[len(d.batch)-1], &d.keys[len(d.keys)-1])
+	}
+	d.checkDuplicates()
+	return nil
+}
+
+// checkDuplicates looks up the batch's addresses in the duplicate table,
+// in file order: the first row of an address wins and each later one gets
+// a problem naming it. The table's slots are read once for the whole batch
+// first, so that their cache misses overlap.
+func (d *Decoder) checkDuplicates() {
+	var sink uint64
+	for i := range d.keys {
+		if k := &d.keys[i]; k.ok {
+			sink += uint64(d.seen.touch(k.h))
+		}
+	}
+	d.sink = sink
+	for i := range d.keys {
+		k := &d.keys[i]
+		if !k.ok {
 			continue
 		}
-		d.info.Rows++
-		var rec Record
-		d.record(&rec)
-		if !rec.Valid() {
-			d.info.Invalid++
+		rec := &d.batch[i]
+		if first, dup := d.seen.firstOrAdd(k.h, rec.Line); dup {
+			p := d.problem(rec.Line, fEmail, CodeDuplicateEmail, SeverityError,
+				fmt.Sprintf("%s is already on line %d; only the first row for an address is used", rec.Email, first))
+			rec.Problems = slices.Insert(rec.Problems, k.at, p)
 		}
-		return rec, nil
 	}
 }
 

@@ -16,8 +16,8 @@ func TestLineSet(t *testing.T) {
 			t.Fatalf("hash %d again: first %d dup %v", i, first, dup)
 		}
 	}
-	if s.n != 20000 || 3*len(s.hashes) < 4*s.n {
-		t.Fatalf("n %d, %d slots", s.n, len(s.hashes))
+	if s.n != 20000 || 3*s.len() < 4*s.n {
+		t.Fatalf("n %d, %d slots", s.n, s.len())
 	}
 }
 
@@ -25,8 +25,8 @@ func TestLineSetSizeFor(t *testing.T) {
 	var s lineSet
 	s.firstOrAdd(42, 7)
 	s.sizeFor(100_000)
-	if len(s.hashes) != 1<<18 { // 100,000 is over 3/4 of 1<<17
-		t.Fatalf("%d slots", len(s.hashes))
+	if s.len() != 1<<18 { // 100,000 is over 3/4 of 1<<17
+		t.Fatalf("%d slots", s.len())
 	}
 	if first, dup := s.firstOrAdd(42, 9); !dup || first != 7 {
 		t.Fatal("entry lost when resizing")

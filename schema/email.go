@@ -42,6 +42,9 @@ func NormalizeEmail(s string) (email, key string, err error) {
 		if s, err = parseDisplayForm(s); err != nil {
 			return "", "", Errorf(EInvalid, "%q is not an email address: %s", orig, err.Error())
 		}
+		// The address inside is trimmed as a bare one would be, so that
+		// the email kept normalises to the same key.
+		s = trimInvisible(s)
 	}
 	key, reason := emailKey(s)
 	if reason != "" {
@@ -50,70 +53,112 @@ func NormalizeEmail(s string) (email, key string, err error) {
 	return s, key, nil
 }
 
-// Character classes for fastEmail.
+// Character classes for fastEmail, as flags that are ORed over a string:
+// one pass says whether any byte is out of place and whether any is upper
+// case.
 const (
-	clLocal  = 1 << iota // allowed in a dot-atom local part (dots included)
-	clDomain             // allowed in a domain (letters, digits, hyphen, dot)
-	clUpper              // an upper-case ASCII letter
+	clNotLocal  = 1 << iota // not allowed in a dot-atom local part
+	clNotDomain             // not allowed in a domain (letters, digits, hyphen, dot)
+	clUpper                 // an upper-case ASCII letter
+	clDot                   // a dot
 )
 
 var emailClass = func() (t [256]uint8) {
-	for c := 0; c < utf8.RuneSelf; c++ {
-		if atext[c] || c == '.' {
-			t[c] |= clLocal
+	for c := 0; c < 256; c++ {
+		if c >= utf8.RuneSelf || !atext[c] && c != '.' {
+			t[c] |= clNotLocal
 		}
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' {
-			t[c] |= clDomain
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			t[c] |= clNotDomain
 		}
 		if c >= 'A' && c <= 'Z' {
 			t[c] |= clUpper
 		}
+		if c == '.' {
+			t[c] |= clDot
+		}
 	}
 	return t
 }()
+
+// classes ORs the classes of the bytes of s.
+func classes(s string) uint8 {
+	var acc uint8
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		acc |= emailClass[s[i]] | emailClass[s[i+1]] | emailClass[s[i+2]] | emailClass[s[i+3]]
+	}
+	for ; i < len(s); i++ {
+		acc |= emailClass[s[i]]
+	}
+	return acc
+}
+
+// hasDoubleDot reports whether s holds "..", 8 bytes at a time: words 7
+// bytes apart overlap by one, so every pair of neighbours is in one word.
+func hasDoubleDot(s string) bool {
+	n := len(s)
+	if n < 8 {
+		return strings.Contains(s, "..")
+	}
+	for i := 0; ; i += 7 {
+		i = min(i, n-8)
+		d := zeroBytes(load64(s[i:i+8]) ^ lsb*'.')
+		if d&(d>>8) != 0 {
+			return true
+		}
+		if i == n-8 {
+			return false
+		}
+	}
+}
+
+// load64 reads the first 8 bytes of s as a little-endian word (the
+// compiler makes it one load).
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
 
 // fastEmail checks the common case, a bare and valid ASCII address, with
 // branch-free loops. ok is false for anything else, which the full path
 // then reads (or explains). knownDomain is a lower-case domain already
 // found valid, which is not checked again; domain is the key's domain.
 func fastEmail(s, knownDomain string) (key, domain string, ok bool) {
-	at := strings.IndexByte(s, '@')
+	// Most addresses end with the known domain: then the @ is found
+	// without a search (another @ before it fails the local part's check).
+	at := len(s) - len(knownDomain) - 1
+	known := knownDomain != "" && at > 0 && s[at] == '@' && s[at+1:] == knownDomain
+	if !known {
+		at = strings.IndexByte(s, '@')
+	}
 	if at < 1 || at > maxLocalLen || len(s) > maxEmailLen || len(s)-at < 5 {
 		return "", "", false
 	}
 	local := s[:at]
 	domain = s[at+1:]
-	all, union := uint8(0xff), uint8(0)
-	for i := 0; i < len(local); i++ {
-		c := emailClass[local[i]]
-		all &= c
-		union |= c
-	}
-	if all&clLocal == 0 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+	cl := classes(local)
+	if cl&clNotLocal != 0 || local[0] == '.' || local[len(local)-1] == '.' || cl&clDot != 0 && hasDoubleDot(local) {
 		return "", "", false
 	}
-	if domain != knownDomain && !fastDomain(domain, &union) {
-		return "", "", false
+	if !known {
+		dcl := classes(domain)
+		if dcl&clNotDomain != 0 || !fastDomain(domain) {
+			return "", "", false
+		}
+		cl |= dcl
 	}
-	if union&clUpper == 0 {
+	if cl&clUpper == 0 {
 		return s, domain, true
 	}
 	key = lowerASCII(s)
 	return key, key[at+1:], true
 }
 
-// fastDomain checks an ASCII domain and adds the classes of its bytes to union.
-func fastDomain(domain string, union *uint8) bool {
-	all, u := uint8(0xff), uint8(0)
-	for i := 0; i < len(domain); i++ {
-		c := emailClass[domain[i]]
-		all &= c
-		u |= c
-	}
-	*union |= u
-	if all&clDomain == 0 {
-		return false
-	}
+// fastDomain checks the labels of a domain made of letters, digits,
+// hyphens and dots.
+func fastDomain(domain string) bool {
 	for rest, labels := domain, 0; ; labels++ {
 		dot := strings.IndexByte(rest, '.')
 		label := rest

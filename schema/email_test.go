@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -75,6 +76,10 @@ func TestNormalizeEmailRejects(t *testing.T) {
 		{"Jane Doe", "space"},
 		{"Jane <jane@>", "not an email address"},
 		{"jane@exam ple.org", "not an email address"},
+		// A byte that is not text ends the address inside the brackets as
+		// it ends a bare one: trimmed, which leaves a dot at the end.
+		{"<0@0.\x87>", "misplaced dot"},
+		{"<0@0.\ufffd>", "misplaced dot"},
 	}
 	for _, tt := range tests {
 		_, _, err := NormalizeEmail(tt.in)
@@ -99,5 +104,25 @@ func TestNormalizeEmailNoAllocForKeys(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("NormalizeEmail of a lower-case address allocates %v times", allocs)
+	}
+}
+
+// The decoder's cache of the last valid domain changes nothing it returns.
+func TestNormalizeEmailKnownDomain(t *testing.T) {
+	d := &Decoder{domain: "x.org"}
+	parts := []string{"a", "B", ".", "@", "x.org", "X.ORG", "@x.org", "..", " ", "-", "é", "+tag", "<", ">", "Jane ", "mailto:"}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 50_000; i++ {
+		var b strings.Builder
+		for n := 1 + rng.IntN(8); n > 0; n-- {
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		s := b.String()
+		email, key, err := NormalizeEmail(s)
+		gotEmail, gotKey, gotErr := d.normalizeEmail(s)
+		if gotEmail != email || gotKey != key || (gotErr == nil) != (err == nil) || err != nil && gotErr.Error() != err.Error() {
+			t.Fatalf("%q: decoder %q %q %v; NormalizeEmail %q %q %v", s, gotEmail, gotKey, gotErr, email, key, err)
+		}
+		d.domain = "x.org" // a valid address may have changed it
 	}
 }

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -16,6 +17,21 @@ const MaxValueLen = 1024
 // source is day-first), and D.M.YYYY, which is always day-first. "" and
 // BambooHR's 0000-00-00 mean no date. The reason is "" when s is a date.
 func parseDate(s string, dayFirst bool) (date, reason string) {
+	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+		// YYYY-MM-DD, the usual form, in one go.
+		y, ok1 := digits(s[0:4])
+		m, ok2 := digits(s[5:7])
+		d, ok3 := digits(s[8:10])
+		if ok1 && ok2 && ok3 {
+			if y == 0 && m == 0 && d == 0 {
+				return "", ""
+			}
+			if r := checkYMD(y, m, d); r != "" {
+				return "", r
+			}
+			return s, ""
+		}
+	}
 	if s == "" || strings.HasPrefix(s, "0000-00-00") || strings.HasPrefix(s, "00/00/0000") {
 		return "", ""
 	}
@@ -157,6 +173,18 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
+// digits reads s as a decimal number; ok is false when a byte is not a digit.
+func digits(s string) (n int, ok bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + int(c)
+	}
+	return n, true
+}
+
 func atoi2(s string) int {
 	n := 0
 	for i := 0; i < len(s); i++ {
@@ -200,25 +228,31 @@ func wordSet(words ...string) map[string]bool {
 }
 
 // wordKey lower-cases a value and keeps only its letters and digits.
-func wordKey(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			clean = false
-			break
+func wordKey(s string) string { return string(appendWordKey(nil, s)) }
+
+// appendWordKey appends wordKey(s) to dst: the status of every row is
+// looked up by it, so it is built in the caller's buffer (a map indexed by
+// string(key) does not allocate either).
+func appendWordKey(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+				dst = append(dst, c)
+			case c >= 'A' && c <= 'Z':
+				dst = append(dst, c+'a'-'A')
+			}
+			i++
+			continue
 		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
+		r, n := utf8.DecodeRuneInString(s[i:])
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(unicode.ToLower(r))
+			dst = utf8.AppendRune(dst, unicode.ToLower(r))
 		}
+		i += n
 	}
-	return b.String()
+	return dst
 }
 
 // parseStatus maps a status cell to active or inactive. An empty cell is
@@ -237,14 +271,15 @@ func parseStatus(s string, kind statusKind) (st Status, ok bool) {
 			return StatusInactive, true
 		}
 	}
-	w := wordKey(s)
+	var buf [64]byte
+	w := appendWordKey(buf[:0], s)
 	switch kind {
 	case statusTerminated, statusActive:
 		var yes bool
 		switch {
-		case trueWords[w]:
+		case trueWords[string(w)]:
 			yes = true
-		case falseWords[w] || w == "":
+		case falseWords[string(w)] || len(w) == 0:
 		default:
 			return StatusActive, false
 		}
@@ -254,15 +289,15 @@ func parseStatus(s string, kind statusKind) (st Status, ok bool) {
 		return StatusActive, true
 	}
 	switch {
-	case activeWords[w]:
+	case activeWords[string(w)]:
 		return StatusActive, true
-	case inactiveWords[w]:
+	case inactiveWords[string(w)]:
 		return StatusInactive, true
 	// "Terminated - Voluntary", "Inactive (rehire eligible)", "Active - Remote".
-	case strings.Contains(w, "terminat") || strings.HasPrefix(w, "inactive") ||
-		strings.Contains(w, "deactivat") || strings.Contains(w, "suspend"):
+	case bytes.Contains(w, []byte("terminat")) || bytes.HasPrefix(w, []byte("inactive")) ||
+		bytes.Contains(w, []byte("deactivat")) || bytes.Contains(w, []byte("suspend")):
 		return StatusInactive, true
-	case strings.HasPrefix(w, "active"):
+	case bytes.HasPrefix(w, []byte("active")):
 		return StatusActive, true
 	}
 	return StatusActive, false
@@ -277,11 +312,12 @@ var (
 
 // parseAction reads a delta row's action.
 func parseAction(s string) (Action, bool) {
-	w := wordKey(s)
+	var buf [64]byte
+	w := appendWordKey(buf[:0], s)
 	switch {
-	case upsertWords[w]:
+	case upsertWords[string(w)]:
 		return ActionUpsert, true
-	case removeWords[w]:
+	case removeWords[string(w)]:
 		return ActionRemove, true
 	}
 	return ActionUpsert, false
@@ -341,7 +377,7 @@ func containsFold(list []string, s string) bool {
 
 // trimValue is trimSpace with a fast path for values that need no trim.
 func trimValue(s string) string {
-	if n := len(s); n == 0 || s[0] > ' ' && s[0] < utf8.RuneSelf && s[n-1] > ' ' && s[n-1] < utf8.RuneSelf {
+	if len(s) == 0 || plain(s[0]) && plain(s[len(s)-1]) {
 		return s
 	}
 	return trimSpace(s)

@@ -1,9 +1,11 @@
 package schema
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestParseDate(t *testing.T) {
@@ -57,6 +59,8 @@ func TestParseDateRejects(t *testing.T) {
 		{"2019-00-10", false, "month does not exist"},
 		{"3/29/19", false, "two-digit year"},
 		{"1850-01-01", false, "year is out of range"},
+		{"0000-01-01", false, "year is out of range"},
+		{"2019-0a-10", false, "not a date"},
 		{"yesterday", false, "not a date"},
 		{"45123", false, "not a date"},
 		{"2019-03-29Tnoon", false, "not a date"},
@@ -124,6 +128,26 @@ func TestParseStatus(t *testing.T) {
 			t.Errorf("parseStatus(%q, %d) accepted", bad.in, bad.kind)
 		}
 	}
+	// The key is built on the stack: a status costs no allocation.
+	if n := testing.AllocsPerRun(100, func() { parseStatus("On Leave", statusWords) }); n != 0 {
+		t.Errorf("parseStatus allocates %v times", n)
+	}
+	for _, s := range []string{"Ärztlich Beurlaubt", "ÉMPLOYÉ", "a\xffb", "Terminated – Voluntary", "Sí"} {
+		if got, want := string(appendWordKey(nil, s)), wordKeyRunes(s); got != want {
+			t.Errorf("appendWordKey(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// wordKeyRunes is wordKey written rune by rune, to check the byte loop.
+func wordKeyRunes(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
 }
 
 func TestParseAction(t *testing.T) {
@@ -231,5 +255,18 @@ func TestDecoderGroups(t *testing.T) {
 	}
 	if !reflect.DeepEqual(kept[2], []string{"a", "b"}) || !reflect.DeepEqual(kept[7], []string{"x", "y"}) {
 		t.Errorf("earlier groups changed: %q", kept)
+	}
+	// Separators at every offset of the 8-byte words the decoder reads.
+	rng := rand.New(rand.NewPCG(3, 4))
+	parts := []string{"a", "B", "b", " ", ";", "|", "é", "\u00a0", "All Staff", "x\u200b"}
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(20); n > 0; n-- {
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		in := b.String()
+		if got, want := d.groups(in), splitGroups(in); !reflect.DeepEqual(got, want) {
+			t.Fatalf("groups(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

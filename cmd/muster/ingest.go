@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -61,23 +58,17 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	path := fs.Arg(0)
-	hash, size, err := fileHash(path)
+	// Opened as the daemon opens its files (ingest.OpenFile), so both
+	// judge a file alike. The file is only read: it stays where it is.
+	file, err := ingest.OpenFile(path, filepath.Base(path), opts)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cr := &countReader{r: f}
-	drop, err := ingest.FileDrop(cr, filepath.Base(path), hash, opts)
-	if err != nil {
-		return err
-	}
+	defer file.Close()
+	drop := file.Drop
 	drop.Org, drop.Source = sf.org, cfg
 	limitMemory(e)
-	if p := newProgress(e, size, cr); p != nil {
+	if p := newProgress(e, file.Size, file.BytesRead); p != nil {
 		in.Progress = p.report
 		defer p.done()
 	}
@@ -99,38 +90,12 @@ func limitMemory(e *env) {
 	}
 }
 
-// fileHash returns the SHA-256 of a file (its identity as a drop) and size.
-func fileHash(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("read %s: %w", path, err)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-type countReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 // progress prints one line on a terminal while a long drop runs: rows per
 // second and the time left. Nothing when stderr is not a terminal.
 type progress struct {
 	w     io.Writer
 	size  int64
-	cr    *countReader
+	read  func() int64 // bytes read so far
 	start time.Time
 	last  time.Time
 	shown bool
@@ -138,12 +103,12 @@ type progress struct {
 	applyStart time.Time
 }
 
-func newProgress(e *env, size int64, cr *countReader) *progress {
+func newProgress(e *env, size int64, read func() int64) *progress {
 	f, ok := e.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return &progress{w: e.stderr, size: size, cr: cr, start: time.Now()}
+	return &progress{w: e.stderr, size: size, read: read, start: time.Now()}
 }
 
 func (p *progress) report(pr ingest.Progress) {
@@ -156,7 +121,7 @@ func (p *progress) report(pr ingest.Progress) {
 	var line string
 	switch pr.Phase {
 	case "read":
-		done := float64(p.cr.n.Load())
+		done := float64(p.read())
 		eta := ""
 		if done > 0 && p.size > 0 {
 			eta = fmt.Sprintf(", %.0f%%, reading done in %s", done*100/float64(p.size),

@@ -156,6 +156,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.fileSources(); err != nil {
 		return err
 	}
+	// A held drop approved or rejected through this process (the HTTP API)
+	// is filed away at once; one decided by another process (`muster drops`)
+	// at the next check of the held folders.
+	metrics := m.Ingester.Observe
+	m.Ingester.Observe = func(o ingest.Outcome) {
+		if metrics != nil {
+			metrics(o)
+		}
+		m.Files.Observe(o)
+	}
 	// The queues run before the SFTP server listens, so no upload is
 	// announced to nobody; the start scan finds what arrived while down.
 	if err := m.Files.Open(); err != nil {
@@ -218,7 +228,7 @@ func (m *Main) fileSources() error {
 					return err
 				}
 				name := a.Name
-				fs.Folders = append(fs.Folders, ingest.Folder{Path: inbox, Reports: func(file string, data []byte) error {
+				fs.Folders = append(fs.Folders, ingest.Folder{Path: inbox, ReportsDir: reports, Reports: func(file string, data []byte) error {
 					return m.SFTP.WriteReport(name, file, data)
 				}})
 				m.Files.ReportDirs = append(m.Files.ReportDirs, reports)

@@ -201,7 +201,7 @@ func itoa(n int64) string {
 func TestProgressSilentWhenNotATerminal(t *testing.T) {
 	var buf bytes.Buffer
 	e := &env{stderr: &buf}
-	if p := newProgress(e, 100, &countReader{}); p != nil {
+	if p := newProgress(e, 100, nil); p != nil {
 		t.Fatal("a progress line for a stderr that is not a terminal")
 	}
 	f, err := os.CreateTemp(t.TempDir(), "stderr")
@@ -209,7 +209,7 @@ func TestProgressSilentWhenNotATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if p := newProgress(&env{stderr: f}, 100, &countReader{}); p != nil {
+	if p := newProgress(&env{stderr: f}, 100, nil); p != nil {
 		t.Fatal("a progress line for a stderr that is a plain file")
 	}
 }

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"muster/ingest"
+	"muster/store"
+)
+
+// TestServeFilesHeldDropApprovedInProcess runs the daemon in-process, has
+// it hold an empty file dropped into its folder, and approves the drop
+// through its own Ingester, as the admin API does: the file moves from
+// held/ to archive/ with the final report, and the metrics still count the
+// decision (the daemon's Observe tells both).
+func TestServeFilesHeldDropApprovedInProcess(t *testing.T) {
+	m := mustDaemon(t, cliConfig(t, ""))
+	folder := m.Config.Sources[0].Folder
+	dropInto(t, folder, "day1.csv", hrSemicolon)
+	if st := waitDrop(t, m, 1); st != store.DropApplied {
+		t.Fatalf("day1: %s", st)
+	}
+	dropInto(t, folder, "empty.csv", "")
+	if st := waitDrop(t, m, 2); st != store.DropHeld {
+		t.Fatalf("the empty file: %s, want held", st)
+	}
+	src := filepath.Join(m.Config.DataDir, "drops", "default", "hr")
+	waitUntil(t, "the held file", func() bool { return strings.Contains(treeOf(src), " held/") })
+	if _, err := m.Ingester.Approve(context.Background(), "default", 2, ingest.Options{By: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the approved drop in archive/", func() bool {
+		tree := treeOf(src)
+		return strings.Contains(tree, " archive/") && strings.Contains(tree, "/2-empty.csv ") &&
+			strings.Contains(tree, "/2-empty.csv.report.json ") && !strings.Contains(tree, " held/")
+	})
+	for _, p := range strings.Fields(treeOf(src)) {
+		if strings.HasSuffix(p, "2-empty.csv.report.json") {
+			b, _ := os.ReadFile(filepath.Join(src, p))
+			if !strings.HasPrefix(p, "archive/") || !strings.Contains(string(b), `"decision": "applied"`) {
+				t.Fatalf("%s:\n%s", p, b)
+			}
+		}
+	}
+	families, err := m.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved := 0.0
+	for _, f := range families {
+		if f.GetName() != "muster_held_drops_decided_total" {
+			continue
+		}
+		for _, x := range f.GetMetric() {
+			if strings.Contains(fmt.Sprint(x.GetLabel()), `value:"approved"`) {
+				approved += x.GetCounter().GetValue()
+			}
+		}
+	}
+	if approved != 1 {
+		t.Fatalf("metrics count %v approvals, want 1", approved)
+	}
+}
+
+// treeOf lists the files under dir, relative to it, each with a space
+// before and after.
+func treeOf(dir string) string {
+	var b strings.Builder
+	b.WriteString(" ")
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			b.WriteString(rel + " ")
+		}
+		return nil
+	})
+	return b.String()
+}
