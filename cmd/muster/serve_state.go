@@ -147,8 +147,21 @@ func (m *Main) printStarted() {
 				shellQuote(shown(m.KnownHosts)), c.SFTP.Accounts[0].Name, host, sample)
 		}
 	}
-	fmt.Fprintf(w, "See the audience:\n  muster recipients list -data %s\n", shellQuote(shown(c.DataDir)))
+	fmt.Fprintf(w, "See the audience:\n  %s recipients list -data %s\n", selfCommand(), shellQuote(shown(c.DataDir)))
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
+}
+
+// selfCommand is how the user runs this binary again: "muster", or the
+// go run line when it was started by go run (its executable then lives in
+// a go-build temporary folder that is gone after it exits).
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err == nil && strings.Contains(filepath.ToSlash(exe), "/go-build") {
+		if _, err := os.Stat("cmd/muster"); err == nil {
+			return "go run ./cmd/muster"
+		}
+	}
+	return "muster"
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
