@@ -185,8 +185,27 @@ func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		f.Close()
 		return nil, failure("not a regular file")
 	}
-	return f, nil
+	return fileReader{f}, nil
 }
+
+// fileReader serves a download. Its errors go through mapErr: those of
+// *os.File carry the host path, and pkg/sftp would send their text to the
+// client (a READ at an offset with the top bit set arrives as a negative
+// one and fails that way).
+type fileReader struct{ f *os.File }
+
+func (r fileReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, failure("offset out of range")
+	}
+	n, err := r.f.ReadAt(p, off)
+	if err != nil && err != io.EOF { // pkg/sftp compares with io.EOF
+		err = mapErr(err)
+	}
+	return n, err
+}
+
+func (r fileReader) Close() error { return mapErr(r.f.Close()) }
 
 // Filewrite starts an upload (OPEN with WRITE, CREAT, TRUNC or APPEND).
 func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
