@@ -1,6 +1,7 @@
 package sftpserver
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -27,5 +28,24 @@ func TestReadErrorsHideHostPaths(t *testing.T) {
 		} else if strings.Contains(err.Error(), ts.dir) || strings.Contains(err.Error(), "home/") {
 			t.Errorf("read %s: error reveals a host path: %v", p, err)
 		}
+	}
+}
+
+// A write whose end overflows int64 is refused as over the size limit, not
+// passed on to the file system.
+func TestWriteOffsetOverflow(t *testing.T) {
+	ts := MustServer(t, nil)
+	c := ts.mustSftp()
+	f, err := c.OpenFile("/h.csv", create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt(make([]byte, 16), math.MaxInt64-8)
+	f.Close()
+	if err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("write past the end of int64: %v, want file too large", err)
+	}
+	if n := ts.inboxNames(acme); len(n) != 0 {
+		t.Errorf("inbox holds %v", n)
 	}
 }

@@ -144,8 +144,8 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	case off < 0:
 		return 0, failure("negative offset")
 	}
-	end := off + int64(len(p))
-	if end > u.h.acc.MaxFileSize {
+	// Compared so that it cannot overflow: off comes from the client.
+	if off > u.h.acc.MaxFileSize-int64(len(p)) {
 		u.failed = u.h.refuse(u.name, failure(fmt.Sprintf("file too large: the limit for this account is %d bytes", u.h.acc.MaxFileSize)))
 		return 0, u.failed
 	}
@@ -156,6 +156,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	}
 	u.received += int64(len(p))
 	u.h.c.srv.stats.bytes.Add(int64(len(p)))
+	end := off + int64(len(p))
 	u.cover = u.cover.add(off, end)
 	u.size = max(u.size, end)
 	return len(p), nil
@@ -171,10 +172,10 @@ func (u *upload) setstat(flags sftp.FileAttrFlags, attrs *sftp.FileStat) error {
 		return u.failed
 	}
 	if flags.Size {
-		n := int64(attrs.Size)
-		if n > u.h.acc.MaxFileSize {
+		if attrs.Size > uint64(u.h.acc.MaxFileSize) {
 			return failure("file too large")
 		}
+		n := int64(attrs.Size)
 		if err := u.st.flushAll(); err != nil {
 			return mapErr(err)
 		}
