@@ -27,7 +27,7 @@ type handler struct {
 
 	mu       sync.Mutex
 	inflight map[string]*upload // open uploads by inbox name, for path-based setstat and stat
-	open     int                // uploads open
+	open     int                // handles open: uploads, downloads, listings
 	// tempStarted remembers when temporary-named uploads of this session
 	// started, for the announcement when they are renamed.
 	tempStarted map[string]time.Time
@@ -83,7 +83,15 @@ func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	v := resolve(r.Filepath)
 	switch r.Method {
 	case "List":
-		return h.list(v)
+		if !h.acquire() {
+			return nil, errTooManyOpen
+		}
+		l, err := h.list(v)
+		if err != nil {
+			h.release()
+			return nil, err
+		}
+		return &openListing{listerAt: l, release: h.release}, nil
 	case "Stat", "Lstat":
 		fi, err := h.stat(v, r.Method == "Lstat")
 		if err != nil {
@@ -124,7 +132,7 @@ func (h *handler) stat(v vpath, lstat bool) (os.FileInfo, error) {
 	return named(fi, ""), err
 }
 
-func (h *handler) list(v vpath) (sftp.ListerAt, error) {
+func (h *handler) list(v vpath) (listerAt, error) {
 	var root *os.Root
 	switch v.area {
 	case areaRoot:
@@ -177,24 +185,33 @@ func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	case v.area == areaInbox:
 		root = h.inbox
 	}
+	if !h.acquire() {
+		return nil, errTooManyOpen
+	}
 	f, err := root.Open(v.rel)
 	if err != nil {
+		h.release()
 		return nil, mapErr(err)
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
+		h.release()
 		return nil, failure("not a regular file")
 	}
-	return fileReader{f}, nil
+	return &fileReader{f: f, release: h.release}, nil
 }
 
 // fileReader serves a download. Its errors go through mapErr: those of
 // *os.File carry the host path, and pkg/sftp would send their text to the
 // client (a READ at an offset with the top bit set arrives as a negative
 // one and fails that way).
-type fileReader struct{ f *os.File }
+type fileReader struct {
+	f       *os.File
+	release func()
+	once    sync.Once
+}
 
-func (r fileReader) ReadAt(p []byte, off int64) (int, error) {
+func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, failure("offset out of range")
 	}
@@ -205,7 +222,12 @@ func (r fileReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-func (r fileReader) Close() error { return mapErr(r.f.Close()) }
+// Close is called on the client's CLOSE and again when the session ends.
+func (r *fileReader) Close() error {
+	err := r.f.Close()
+	r.once.Do(r.release)
+	return mapErr(err)
+}
 
 // Filewrite starts an upload (OPEN with WRITE, CREAT, TRUNC or APPEND).
 func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
@@ -352,6 +374,19 @@ func (l listerAt) ListAt(dst []os.FileInfo, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// openListing is the listing behind an open folder handle; closing the
+// handle gives its slot back.
+type openListing struct {
+	listerAt
+	release func()
+	once    sync.Once
+}
+
+func (l *openListing) Close() error {
+	l.once.Do(l.release)
+	return nil
 }
 
 // fileInfo hides the host's owner ids (Sys returns nil) and can rename an

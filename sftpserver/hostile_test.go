@@ -1,9 +1,13 @@
 package sftpserver
 
 import (
+	"encoding/binary"
+	"io"
 	"math"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // A read at a negative offset (the protocol's offsets are unsigned; a
@@ -48,4 +52,116 @@ func TestWriteOffsetOverflow(t *testing.T) {
 	if n := ts.inboxNames(acme); len(n) != 0 {
 		t.Errorf("inbox holds %v", n)
 	}
+}
+
+// One session cannot hold unbounded file handles: reads of reports and
+// open folder listings count against the same cap as uploads, so a client
+// cannot run the daemon out of file descriptors or memory.
+func TestTooManyOpenHandles(t *testing.T) {
+	ts := MustServer(t, nil)
+	if err := ts.WriteReport(acme, "r.json", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.mustSftp()
+	opened := 0
+	for range maxOpenHandles + 1 {
+		f, err := c.Open("/reports/r.json")
+		if err != nil {
+			break
+		}
+		defer f.Close()
+		opened++
+	}
+	if opened != maxOpenHandles {
+		t.Errorf("opened %d read handles, want the cap of %d", opened, maxOpenHandles)
+	}
+	// Closed handles give their slot back.
+	c2 := ts.mustSftp()
+	for i := range 2 * maxOpenHandles {
+		if _, err := c2.ReadDir("/"); err != nil {
+			t.Fatalf("listing %d: %v", i, err)
+		}
+		f, err := c2.Open("/reports/r.json")
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		f.Close()
+	}
+
+	// Folder handles, opened and never closed (pkg/sftp's client has no
+	// way to do that, so the packets are written by hand).
+	raw := mustRawSftp(t, ts)
+	handles := 0
+	for i := range maxOpenHandles + 1 {
+		if raw.opendir(uint32(i+1), "/reports") {
+			handles++
+		}
+	}
+	if handles != maxOpenHandles {
+		t.Errorf("opened %d folder handles, want the cap of %d", handles, maxOpenHandles)
+	}
+}
+
+// rawSftp speaks just enough SFTP by hand to do what no well-behaved client
+// library will.
+type rawSftp struct {
+	t   *testing.T
+	in  io.Writer
+	out io.Reader
+}
+
+func mustRawSftp(t *testing.T, ts *testServer) *rawSftp {
+	t.Helper()
+	conn, err := ts.sshClient(acme, ssh.PublicKeys(ts.acmeKey.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s, err := conn.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := s.StdinPipe()
+	out, _ := s.StdoutPipe()
+	if err := s.RequestSubsystem("sftp"); err != nil {
+		t.Fatal(err)
+	}
+	r := &rawSftp{t: t, in: in, out: out}
+	r.send(1, binary.BigEndian.AppendUint32(nil, 3)) // INIT, version 3
+	if typ, _ := r.recv(); typ != 2 {
+		t.Fatalf("got packet %d, want VERSION", typ)
+	}
+	return r
+}
+
+func (r *rawSftp) send(typ byte, payload []byte) {
+	r.t.Helper()
+	b := binary.BigEndian.AppendUint32(nil, uint32(1+len(payload)))
+	b = append(append(b, typ), payload...)
+	if _, err := r.in.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawSftp) recv() (byte, []byte) {
+	r.t.Helper()
+	var hdr [5]byte
+	if _, err := io.ReadFull(r.out, hdr[:]); err != nil {
+		r.t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(hdr[:4])-1)
+	if _, err := io.ReadFull(r.out, body); err != nil {
+		r.t.Fatal(err)
+	}
+	return hdr[4], body
+}
+
+// opendir sends OPENDIR and reports whether a handle came back.
+func (r *rawSftp) opendir(id uint32, p string) bool {
+	r.t.Helper()
+	b := binary.BigEndian.AppendUint32(nil, id)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+	r.send(11, append(b, p...))
+	typ, _ := r.recv()
+	return typ == 102 // HANDLE; 101 is STATUS
 }

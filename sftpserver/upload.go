@@ -69,14 +69,8 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 	case exists && flags.Creat && flags.Excl:
 		return nil, failure("file exists")
 	}
-	h.mu.Lock()
-	tooMany := h.open >= maxOpenUploads
-	if !tooMany {
-		h.open++
-	}
-	h.mu.Unlock()
-	if tooMany {
-		return nil, h.refuse(v.show, failure("too many files open at once"))
+	if !h.acquire() {
+		return nil, h.refuse(v.show, errTooManyOpen)
 	}
 	staged, f, err := h.createStaged()
 	if err != nil {
@@ -106,9 +100,25 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 	return u, nil
 }
 
-// maxOpenUploads caps the files one session may have open for writing:
-// each holds a staging file and buffers.
-const maxOpenUploads = 64
+// maxOpenHandles caps the handles one session may hold open: uploads
+// (each holds a staging file and buffers), downloads (a file descriptor
+// each) and folder listings (the whole listing in memory). pkg/sftp itself
+// sets no limit.
+const maxOpenHandles = 64
+
+var errTooManyOpen = failure("too many files open at once")
+
+// acquire counts a new handle against maxOpenHandles, or reports false
+// when the session holds that many already.
+func (h *handler) acquire() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.open >= maxOpenHandles {
+		return false
+	}
+	h.open++
+	return true
+}
 
 func (h *handler) release() {
 	h.mu.Lock()
