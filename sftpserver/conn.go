@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,7 +229,9 @@ func (c *clientConn) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permission
 	if acc != nil && acc.password != nil {
 		h = acc.password
 	}
-	ok := h.check(pw) && acc != nil && acc.password != nil
+	// A banned address is refused without spending a check on it.
+	banned := acc == nil && c.srv.def.banned(c.ip)
+	ok := !banned && c.srv.checkPassword(h, pw) && acc != nil && acc.password != nil
 	if !ok {
 		if acc != nil {
 			c.failedReason = "wrong password"
@@ -242,6 +245,26 @@ func (c *clientConn) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permission
 		return nil, errAuth
 	}
 	return &ssh.Permissions{Extensions: map[string]string{extAccount: acc.Name, extMethod: "password"}}, nil
+}
+
+// checkPassword checks pw against h, waiting for a free slot first so
+// that a burst of guesses cannot make the server allocate without bound.
+func (s *Server) checkPassword(h *passwordHash, pw []byte) bool {
+	select {
+	case s.hashSlots <- struct{}{}:
+		defer func() { <-s.hashSlots }()
+	case <-s.ctx.Done():
+		return false
+	}
+	n := s.hashing.Add(1)
+	defer s.hashing.Add(-1)
+	for {
+		peak := s.hashPeak.Load()
+		if n <= peak || s.hashPeak.CompareAndSwap(peak, n) {
+			break
+		}
+	}
+	return h.check(pw)
 }
 
 // keyboardInteractive asks for the password: some Java and GUI clients try
@@ -319,3 +342,8 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// maxConcurrentHashes is how many password checks may run at once: one
+// per CPU keeps every CPU busy (argon2id here uses one lane) while the
+// memory they hold stays a few times 19 MiB.
+func maxConcurrentHashes() int { return max(2, runtime.GOMAXPROCS(0)) }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -164,4 +165,29 @@ func (r *rawSftp) opendir(id uint32, p string) bool {
 	r.send(11, append(b, p...))
 	typ, _ := r.recv()
 	return typ == 102 // HANDLE; 101 is STATUS
+}
+
+// Password checks before login run a few at a time, whatever the number of
+// connections trying: each argon2id check allocates 19 MiB, so 256
+// connections guessing at once would otherwise ask for nearly 5 GiB.
+func TestPasswordChecksBounded(t *testing.T) {
+	ts := MustServer(t, func(c *Config) { c.BanThreshold = 1000; c.MaxConnsPerAddr = 100 })
+	n := 4 * maxConcurrentHashes()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := ts.sshClient(acme, ssh.Password("wrong")); err == nil {
+				t.Errorf("logged in with a wrong password")
+			}
+		}()
+	}
+	wg.Wait()
+	if peak, limit := ts.hashPeak.Load(), int32(maxConcurrentHashes()); peak > limit {
+		t.Errorf("%d password checks ran at once, want at most %d", peak, limit)
+	}
+	if ts.Stats().AuthFailures < int64(n) {
+		t.Errorf("stats %+v: want every attempt to fail", ts.Stats())
+	}
 }

@@ -62,6 +62,12 @@ type Server struct {
 
 	accounts atomic.Pointer[map[string]*account]
 
+	// hashing counts password checks running now, hashPeak the most at
+	// once (tests read it): each argon2id check allocates its memory
+	// parameter (19 MiB by default) before any login has succeeded.
+	hashing, hashPeak atomic.Int32
+	hashSlots         chan struct{} // one per check allowed at once
+
 	ln     net.Listener
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -90,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 		perAddr:    make(map[netip.Addr]int),
 		perAccount: make(map[string]int),
 		finishing:  make(map[string]chan struct{}),
+		hashSlots:  make(chan struct{}, maxConcurrentHashes()),
 	}
 	accounts, err := compileAccounts(cfg.Accounts)
 	if err != nil {
