@@ -2,12 +2,14 @@ package sftpserver
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -184,10 +186,54 @@ func TestPasswordChecksBounded(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if peak, limit := ts.hashPeak.Load(), int32(maxConcurrentHashes()); peak > limit {
+	if peak, limit := ts.hashPeak.Load(), int64(maxConcurrentHashes()); peak > limit {
 		t.Errorf("%d password checks ran at once, want at most %d", peak, limit)
 	}
 	if ts.Stats().AuthFailures < int64(n) {
 		t.Errorf("stats %+v: want every attempt to fail", ts.Stats())
+	}
+}
+
+// The staging buffers held by open uploads are bounded for the whole
+// server: a client opening many uploads and writing a byte into several
+// windows of each cannot make it hold a MiB per window without limit.
+// Writes past the budget still land where they should.
+func TestStagingMemoryBounded(t *testing.T) {
+	ts := MustServer(t, nil)
+	c := ts.mustSftp()
+	offsets := []int64{0, stageWindow + 7, 2*stageWindow + 9}
+	var files []*sftp.File
+	for i := range maxOpenHandles {
+		f, err := c.OpenFile(fmt.Sprintf("/f%02d.csv", i), create)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+		for j, off := range offsets {
+			if _, err := f.WriteAt([]byte{byte('a' + j)}, off); err != nil {
+				t.Fatalf("write %d at %d: %v", i, off, err)
+			}
+		}
+	}
+	if peak := ts.windows.peak.Load(); peak > maxStageWindows {
+		t.Errorf("%d staging windows held at once, want at most %d", peak, maxStageWindows)
+	}
+	for _, f := range files {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ups := ts.waitUploads(maxOpenHandles)
+	want := make([]byte, offsets[2]+1)
+	for j, off := range offsets {
+		want[off] = byte('a' + j)
+	}
+	for _, u := range ups {
+		if u.Size != int64(len(want)) || u.SHA256 != sum(want) {
+			t.Errorf("%s: %d bytes, sha %s; want %d bytes, sha %s", u.Name, u.Size, u.SHA256, len(want), sum(want))
+		}
+	}
+	if n := ts.windows.used.Load(); n != 0 {
+		t.Errorf("%d staging windows still held after every upload closed", n)
 	}
 }

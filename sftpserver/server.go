@@ -65,8 +65,9 @@ type Server struct {
 	// hashing counts password checks running now, hashPeak the most at
 	// once (tests read it): each argon2id check allocates its memory
 	// parameter (19 MiB by default) before any login has succeeded.
-	hashing, hashPeak atomic.Int32
+	hashing, hashPeak atomic.Int64
 	hashSlots         chan struct{} // one per check allowed at once
+	windows           windowBudget  // staging buffers of all uploads
 
 	ln     net.Listener
 	ctx    context.Context
@@ -98,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 		finishing:  make(map[string]chan struct{}),
 		hashSlots:  make(chan struct{}, maxConcurrentHashes()),
 	}
+	s.windows.max = maxStageWindows
 	accounts, err := compileAccounts(cfg.Accounts)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // stageWindow is the unit in which uploaded bytes are gathered before they
@@ -27,8 +28,50 @@ var windowPool = sync.Pool{New: func() any { b := make([]byte, stageWindow); ret
 // overlaps, so the last write to a byte always wins as with plain pwrite.
 // The caller serialises calls.
 type stager struct {
-	f   *os.File
-	win []*window
+	f      *os.File
+	win    []*window
+	budget *windowBudget // nil: no limit
+}
+
+// windowBudget bounds the windows held by all uploads of a server at once.
+// Without it each open upload could hold stageWindows MiB, and a client may
+// open maxOpenHandles uploads per session on 4 sessions per connection and
+// 10 connections per account: gigabytes from one account. Past the budget,
+// writes go straight to the file, as correct and only slower.
+type windowBudget struct {
+	max        int64
+	used, peak atomic.Int64 // peak: the most held at once, for tests
+}
+
+// maxStageWindows is the server's budget (128 MiB): 20 uploads at full
+// speed, three windows each, fit with room to spare.
+const maxStageWindows = 128
+
+// take reserves a window, or reports false when the budget is spent.
+func (b *windowBudget) take() bool {
+	if b == nil {
+		return true
+	}
+	n := b.used.Add(1)
+	if n > b.max {
+		b.used.Add(-1)
+		return false
+	}
+	notePeak(&b.peak, n)
+	return true
+}
+
+// notePeak raises peak to n if n is higher.
+func notePeak(peak *atomic.Int64, n int64) {
+	for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+	}
+}
+
+// give returns a window taken.
+func (b *windowBudget) give() {
+	if b != nil {
+		b.used.Add(-1)
+	}
 }
 
 type window struct {
@@ -58,6 +101,9 @@ func (s *stager) writeAt(p []byte, off int64) error {
 			if err := s.flush(oldest); err != nil {
 				return err
 			}
+		}
+		if !s.budget.take() {
+			return s.direct(p, off)
 		}
 		w = &window{idx: idx, buf: windowPool.Get().(*[]byte)}
 		s.win = append(s.win, w)
@@ -98,6 +144,7 @@ func (s *stager) direct(p []byte, off int64) error {
 func (s *stager) flush(w *window) error {
 	i := slices.Index(s.win, w)
 	s.win = slices.Delete(s.win, i, i+1)
+	defer s.budget.give()
 	defer windowPool.Put(w.buf)
 	base := w.idx * stageWindow
 	for _, sp := range w.cover {
@@ -122,6 +169,7 @@ func (s *stager) flushAll() error {
 func (s *stager) release() {
 	for _, w := range s.win {
 		windowPool.Put(w.buf)
+		s.budget.give()
 	}
 	s.win = nil
 }

@@ -48,10 +48,6 @@ func slicesEqual(a, b spans) bool {
 // odd sizes straddling windows, overlapping rewrites, and stragglers.
 func TestStagerMatchesPwrite(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	type write struct {
-		off  int64
-		data []byte
-	}
 	chunks := func(total, size int) []write {
 		var ws []write
 		for off := 0; off < total; off += size {
@@ -81,37 +77,56 @@ func TestStagerMatchesPwrite(t *testing.T) {
 		"backwards":         reverse(chunks(3<<20, 32<<10)),
 		"sparse far writes": {{0, []byte("head")}, {9 << 20, []byte("tail")}, {5 << 20, []byte("middle")}},
 	}
+	// With a server-wide budget of one window (or none left), some or all
+	// writes bypass the windows; the result must not change.
+	budgets := map[string]*windowBudget{"": nil, " budget 1": {max: 1}, " budget 0": {max: 0}}
 	for name, ws := range cases {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			want, err := os.Create(filepath.Join(dir, "want"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer want.Close()
-			got, err := os.Create(filepath.Join(dir, "got"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer got.Close()
-			st := stager{f: got}
-			for _, w := range ws {
-				if _, err := want.WriteAt(w.data, w.off); err != nil {
-					t.Fatal(err)
-				}
-				if err := st.writeAt(w.data, w.off); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := st.flushAll(); err != nil {
-				t.Fatal(err)
-			}
-			a, _ := os.ReadFile(want.Name())
-			b, _ := os.ReadFile(got.Name())
-			if !bytes.Equal(a, b) {
-				t.Errorf("staged file differs from pwrite (%d vs %d bytes)", len(b), len(a))
-			}
-		})
+		for bname, budget := range budgets {
+			t.Run(name+bname, func(t *testing.T) {
+				stagerMatchesPwrite(t, ws, budget)
+			})
+		}
+	}
+}
+
+type write struct {
+	off  int64
+	data []byte
+}
+
+// stagerMatchesPwrite applies ws with pwrite and through a stager and
+// compares the two files.
+func stagerMatchesPwrite(t *testing.T, ws []write, budget *windowBudget) {
+	dir := t.TempDir()
+	want, err := os.Create(filepath.Join(dir, "want"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Close()
+	got, err := os.Create(filepath.Join(dir, "got"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	st := stager{f: got, budget: budget}
+	for _, w := range ws {
+		if _, err := want.WriteAt(w.data, w.off); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.writeAt(w.data, w.off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.flushAll(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(want.Name())
+	b, _ := os.ReadFile(got.Name())
+	if !bytes.Equal(a, b) {
+		t.Errorf("staged file differs from pwrite (%d vs %d bytes)", len(b), len(a))
+	}
+	if budget != nil && (budget.used.Load() != 0 || budget.peak.Load() > budget.max) {
+		t.Errorf("budget: %d windows still held, peak %d of %d", budget.used.Load(), budget.peak.Load(), budget.max)
 	}
 }
 

@@ -79,7 +79,7 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 		return nil, failure("cannot store the file")
 	}
 	u := &upload{h: h, name: v.rel, temp: IsTempName(v.rel), staged: staged, started: time.Now(), f: f}
-	u.st.f = f
+	u.st.f, u.st.budget = f, &h.c.srv.windows
 	// Without TRUNC the client updates the file in place: scp writes then
 	// sets the size, reput appends from where the old file ends, WinSCP
 	// resumes a .filepart. Bytes it does not write come from the old file,
