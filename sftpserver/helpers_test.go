@@ -377,6 +377,20 @@ func checkUpload(t testing.TB, u Upload, name string, data []byte) {
 	}
 }
 
+// checkAnnounced closes the server and asserts that it announced name once
+// for each of versions, in that order, and that acme's inbox holds the last.
+func (ts *testServer) checkAnnounced(name string, versions ...[]byte) {
+	ts.t.Helper()
+	ups := ts.finalUploads()
+	if len(ups) != len(versions) {
+		ts.t.Fatalf("got %d announcements, want %d of %s: %+v", len(ups), len(versions), name, ups)
+	}
+	for i, data := range versions {
+		checkUpload(ts.t, ups[i], name, data)
+	}
+	ts.checkInbox(acme, name, versions[len(versions)-1])
+}
+
 // checkInbox asserts that the account's inbox holds data as name.
 func (ts *testServer) checkInbox(account, name string, data []byte) {
 	ts.t.Helper()

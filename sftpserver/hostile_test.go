@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -235,5 +237,41 @@ func TestStagingMemoryBounded(t *testing.T) {
 	}
 	if n := ts.windows.used.Load(); n != 0 {
 		t.Errorf("%d staging windows still held after every upload closed", n)
+	}
+}
+
+// Two sessions uploading the same name at once: each committed file is
+// announced once with its own bytes, the last to close wins the name, in
+// the announcements' order too, and no staging file is left.
+func TestSameNameFromTwoSessions(t *testing.T) {
+	ts := MustServer(t, nil)
+	a, b := ts.mustSftp(), ts.mustSftp()
+	dataA, dataB := csvData("a", 200_000), csvData("b", 150_000)
+	fa, err := a.OpenFile("/same.csv", create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := b.OpenFile("/same.csv", create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []struct {
+		f    *sftp.File
+		data []byte
+	}{{fa, dataA}, {fb, dataB}} {
+		if _, err := w.f.Write(w.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ts.checkAnnounced("same.csv", dataB, dataA)
+	staged, err := os.ReadDir(filepath.Join(ts.dir, "home", "default", acme, stagingDir))
+	if err != nil || len(staged) != 0 {
+		t.Errorf("staging area holds %d files (%v)", len(staged), err)
 	}
 }

@@ -95,13 +95,7 @@ func TestWinSCPPattern(t *testing.T) {
 	if fi, err := c.Stat("/x.csv"); err != nil || !fi.ModTime().Equal(mtime) {
 		t.Errorf("after rename: %v, %v; want mtime %v", fi, err, mtime)
 	}
-	ups := ts.finalUploads()
-	if len(ups) != 2 {
-		t.Fatalf("got %d announcements, want 2 (old x.csv, renamed x.csv): %+v", len(ups), ups)
-	}
-	checkUpload(t, ups[0], "x.csv", old)
-	checkUpload(t, ups[1], "x.csv", data)
-	ts.checkInbox(acme, "x.csv", data)
+	ts.checkAnnounced("x.csv", old, data) // the old x.csv, then the renamed one
 }
 
 // Temporary names are stored but never announced, whatever the client.
