@@ -319,6 +319,11 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, pos int, same bool)
 		}
 		if !valid {
 			df.rep.Counts.Invalid++
+			if r.SourceID != "" {
+				// A new address on a bad row may be a listed person's new
+				// address: their id keeps them.
+				df.uids[r.SourceID] = true
+			}
 			return nil
 		}
 		return df.change(store.OpAdd, *a)
