@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"muster/schema"
@@ -266,5 +267,46 @@ func TestRule6AllowlistNarrowedScrubsStoredValues(t *testing.T) {
 	})
 	if err != nil || updates != 1 {
 		t.Fatalf("held changes: %v, %d updates (want the one carrying a city)", err, updates)
+	}
+}
+
+// A value of an attribute that is not enabled never reaches the store, not
+// even quoted in a problem of the report.
+func TestRule6DisabledAttributeNotInReport(t *testing.T) {
+	in := MustIngester(t)
+	csv := "Email,First Name,Last Name,Hire Date,Manager Email\n" +
+		"a@example.com,A,A,Secret-Hire-Date-Value,secret-manager-value\n" +
+		"b@example.com,B,B,2024-01-02,b@example.com\n"
+	d, err := FileDrop(strings.NewReader(csv), "hr.csv", "sha256:x", schema.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Source = src("hr", 0, false)
+	rep, err := in.Ingest(context.Background(), d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDecision(t, rep, Applied)
+	// Where the attributes are enabled, the warnings are reported.
+	d, _ = FileDrop(strings.NewReader(csv), "hr.csv", "sha256:x", schema.DecodeOptions{})
+	d.Org, d.Source = "other", src("hr", 0, false)
+	d.Source.Attrs = schema.AttrSet(0).With(schema.AttrEmploymentStartDate).With(schema.AttrManagerEmail)
+	if rep, err = in.Ingest(context.Background(), d, Options{DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if codes := fmt.Sprint(rep.Problems); !strings.Contains(codes, "invalid_date") || !strings.Contains(codes, "invalid_manager_email") {
+		t.Fatalf("problems with the attributes enabled = %v", rep.Problems)
+	}
+	in.Store.Close()
+	for _, f := range []string{in.Store.Path(), in.Store.Path() + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{"Secret-Hire-Date-Value", "secret-manager-value"} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s holds %q, the value of an attribute that is not enabled", f, secret)
+			}
+		}
 	}
 }
