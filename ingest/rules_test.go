@@ -310,3 +310,28 @@ func TestRule6DisabledAttributeNotInReport(t *testing.T) {
 		}
 	}
 }
+
+// Enabling an attribute and ingesting the same file again picks its values
+// up: the content is the same but what the source keeps of it is not.
+func TestRule6AllowlistWidenedSameFileApplies(t *testing.T) {
+	in := MustIngester(t)
+	r := rec(2, "a@example.com", "A", "A")
+	r.Attrs[schema.AttrJobTitle] = "Engineer"
+	cfg := src("hr", 0, false)
+	ingest := func() *Report {
+		rep, err := in.Ingest(context.Background(), Drop{Source: cfg, Name: "hr.csv", ContentHash: "sha256:same",
+			Records: &schema.SliceStream{Records: []schema.Record{r}}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	mustDecision(t, ingest(), Applied)
+	cfg.Attrs = schema.AttrSet(0).With(schema.AttrJobTitle)
+	rep := ingest()
+	mustDecision(t, rep, Applied)
+	if got := MustRecipient(t, in, org, "a@example.com").Attrs[schema.AttrJobTitle]; got != "Engineer" {
+		t.Fatalf("job_title = %q after enabling it (report: %s, %s)", got, rep.Decision, rep.Reason)
+	}
+	mustDecision(t, ingest(), Duplicate)
+}
