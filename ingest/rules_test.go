@@ -335,3 +335,55 @@ func TestRule6AllowlistWidenedSameFileApplies(t *testing.T) {
 	}
 	mustDecision(t, ingest(), Duplicate)
 }
+
+// The same person listed by two sources with different casing is one
+// recipient, and stays while either lists them.
+func TestRule1CasingAcrossSources(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("a", 0, false), "a", rec(2, "Jane.Doe@Example.ORG", "Jane", "Doe", "A"))
+	MustIngest(t, in, org, src("b", 0, false), "b", rec(2, "jane.doe@example.org", "Jane", "Doe", "B"))
+	if got := activeKeys(t, in, org); len(got) != 1 {
+		t.Fatalf("active = %v", got)
+	}
+	MustIngest(t, in, org, src("a", 0, false), "a2", rec(2, "other@example.org", "O", "O"))
+	r := MustRecipient(t, in, org, "jane.doe@example.org")
+	if r.Status != store.StatusActive || strings.Join(groupsOf(t, in, org, r), ",") != "b/B" {
+		t.Fatalf("after a drops her: %s %v", r.Status, groupsOf(t, in, org, r))
+	}
+}
+
+// Ties in priority go to the most recent change.
+func TestRule3TieGoesToMostRecentChange(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("a", 1, false), "a1", rec(2, "x@example.org", "Alpha", "X"))
+	MustIngest(t, in, org, src("b", 1, false), "b1", rec(2, "x@example.org", "Bravo", "X"))
+	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Bravo" {
+		t.Fatalf("first = %q, want Bravo (b changed last)", r.FirstName)
+	}
+	MustIngest(t, in, org, src("a", 1, false), "a2", rec(2, "x@example.org", "Charlie", "X"))
+	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Charlie" {
+		t.Fatalf("first = %q, want Charlie (a changed last)", r.FirstName)
+	}
+	// b sends again, its row for x unchanged: not a change, a still wins.
+	MustIngest(t, in, org, src("b", 1, false), "b2", rec(2, "x@example.org", "Bravo", "X"), rec(3, "y@example.org", "Y", "Y"))
+	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Charlie" {
+		t.Fatalf("first = %q, want Charlie (b's row did not change)", r.FirstName)
+	}
+}
+
+// An offboarded person is not brought back by a stale CSV, even one that
+// changes them; lifting brings them back.
+func TestRule5StaleCSVAfterOffboarding(t *testing.T) {
+	in := MustIngester(t)
+	dir := src("dir", 10, true)
+	MustIngest(t, in, org, dir, "p1", rec(2, "x@example.org", "X", "X", "Eng"), rec(3, "y@example.org", "Y", "Y"))
+	MustIngest(t, in, org, src("hr", 0, false), "h1", rec(2, "x@example.org", "X", "X", "Sales"))
+	MustIngest(t, in, org, dir, "p2", inactive(rec(2, "x@example.org", "X", "X", "Eng")), rec(3, "y@example.org", "Y", "Y"))
+	MustIngest(t, in, org, src("hr", 0, false), "h2", rec(2, "x@example.org", "Xavier", "X", "Sales", "Ops"))
+	if r := MustRecipient(t, in, org, "x@example.org"); r.Status == store.StatusActive || len(r.GroupIDs) > 0 {
+		t.Fatalf("x = %s %v after a stale CSV", r.Status, r.GroupIDs)
+	}
+	if got := activeKeys(t, in, org); strings.Join(got, ",") != "y@example.org" {
+		t.Fatalf("active = %v", got)
+	}
+}
