@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,6 +143,34 @@ func TestCLIExportNeutralisesFormulas(t *testing.T) {
 	code, out, _ = MustRunIn(t, dir, "export", "-group", "Team", "-format", "json")
 	if code != exitOK || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"first_name":"=HYPERLINK`) {
 		t.Fatalf("json export:\n%s", out)
+	}
+}
+
+// Values added by hand are not trimmed like a file's: a formula behind
+// leading spaces or a line break is neutralised too.
+func TestCLIExportNeutralisesFormulasBehindWhitespace(t *testing.T) {
+	dir := t.TempDir()
+	hostile := []string{" =HYPERLINK(\"http://x\")", "\n+1", "\u00a0@SUM(A1)", " \t-2", "\n=1"}
+	for i, v := range hostile {
+		email := fmt.Sprintf("p%d@example.com", i)
+		if code, out, errs := MustRunIn(t, dir, "recipients", "add", "-first", v, "-last", v, "-groups", "Team", email); code != exitOK {
+			t.Fatalf("add %q: %d %s %s", v, code, out, errs)
+		}
+	}
+	code, out, errs := MustRunIn(t, dir, "export", "-group", "Team")
+	if code != exitOK {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != len(hostile)+1 {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	for _, row := range rows[1:] {
+		for _, cell := range row[1:] {
+			if !strings.HasPrefix(cell, "'") {
+				t.Errorf("cell %q is not neutralised", cell)
+			}
+		}
 	}
 }
 
