@@ -174,6 +174,33 @@ func TestCLIExportNeutralisesFormulasBehindWhitespace(t *testing.T) {
 	}
 }
 
+// explain prints attributes, winning fields and changed fields in name
+// order, the same every time.
+func TestCLIExplainOrderIsStable(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	csv0 := "Email,First Name,Last Name,Job Title,Department,City\nx@example.com,X,Y,Dev,Eng,Oslo\n"
+	csv1 := "Email,First Name,Last Name,Job Title,Department,City\nx@example.com,Xa,Ya,Ops,Sales,Rome\n"
+	for i, c := range []string{csv0, csv1} {
+		f := MustWrite(t, files, fmt.Sprintf("d%d.csv", i), c)
+		if code, out, errs := MustRunIn(t, dir, "ingest", "-source", "hr", "-attrs", "job_title,department_name,city", f); code != exitOK {
+			t.Fatalf("ingest: %d %s %s", code, out, errs)
+		}
+	}
+	_, first, _ := MustRunIn(t, dir, "recipients", "explain", "x@example.com")
+	for _, want := range []string{"  city: Rome\n  department_name: Sales\n  job_title: Ops\n",
+		"wins: city, department_name, email, first_name, job_title, last_name\n",
+		` city: "Oslo" -> "Rome" department_name: "Eng" -> "Sales" first_name: "X" -> "Xa" job_title: "Dev" -> "Ops" last_name: "Y" -> "Ya"`} {
+		if !strings.Contains(first, want) {
+			t.Fatalf("explain lacks %q:\n%s", want, first)
+		}
+	}
+	for range 10 {
+		if _, out, _ := MustRunIn(t, dir, "recipients", "explain", "x@example.com"); out != first {
+			t.Fatalf("explain changed between runs:\n%s\n---\n%s", first, out)
+		}
+	}
+}
+
 func TestCLIRecipientsAddRemoveExplainRollback(t *testing.T) {
 	dir, files := t.TempDir(), t.TempDir()
 	day0 := MustWrite(t, files, "day0.csv", hrDay0)
