@@ -115,6 +115,34 @@ func TestCLIIngestExitCodesAndReports(t *testing.T) {
 	}
 }
 
+// Flags may follow the arguments, as the README writes `muster drops
+// reject ID -reason ...`; after "--" everything is an argument.
+func TestCLIFlagsAfterArguments(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	day0 := MustWrite(t, files, "day0.csv", hrDay0)
+	if code, out, errs := MustRunIn(t, dir, "ingest", "-source", "hr", day0, "-json"); code != exitOK || !strings.HasPrefix(out, "{") {
+		t.Fatalf("ingest FILE -json: exit %d %s %s", code, out, errs)
+	}
+	empty := MustWrite(t, files, "empty.csv", "Employee ID,First Name,Last Name,Email,Status,Groups\n")
+	code, out, _ := MustRunIn(t, dir, "ingest", "-source", "hr", "-json", empty)
+	var held struct {
+		DropID int64 `json:"drop_id"`
+	}
+	mustJSON(t, out, &held)
+	if code != exitHeld {
+		t.Fatalf("header-only: exit %d", code)
+	}
+	if code, out, errs := MustRunIn(t, dir, "drops", "reject", itoa(held.DropID), "-reason", "truncated export"); code != exitOK || !strings.Contains(out, "truncated export") {
+		t.Fatalf("drops reject ID -reason: exit %d %s %s", code, out, errs)
+	}
+	if code, out, errs := MustRunIn(t, dir, "recipients", "explain", "ann@example.com", "-json"); code != exitOK || !strings.HasPrefix(out, "{") {
+		t.Fatalf("recipients explain EMAIL -json: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := MustRunIn(t, dir, "recipients", "explain", "--", "-json"); code == exitOK || !strings.Contains(errs, `"-json" is not an email address`) {
+		t.Fatalf("after --, -json is an argument: exit %d %s", code, errs)
+	}
+}
+
 func TestCLIDryRunWritesNothing(t *testing.T) {
 	dir, files := t.TempDir(), t.TempDir()
 	day0 := MustWrite(t, files, "day0.csv", hrDay0)
