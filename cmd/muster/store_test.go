@@ -143,6 +143,32 @@ func TestCLIFlagsAfterArguments(t *testing.T) {
 	}
 }
 
+// The same file read with other settings is not a duplicate: what it says
+// depends on them (a day-first date, a column mapping).
+func TestCLISameFileWithOtherSettingsIsNotADuplicate(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	f := MustWrite(t, files, "hr.csv", "Email,First Name,Last Name,Hire Date\na@example.com,A,A,03/04/2024\n")
+	ingest := func(extra ...string) string {
+		args := append([]string{"ingest", "-source", "hr", "-attrs", "employment_start_date"}, extra...)
+		code, out, errs := MustRunIn(t, dir, append(args, f)...)
+		if code != exitOK {
+			t.Fatalf("ingest %v: exit %d %s %s", extra, code, out, errs)
+		}
+		return out
+	}
+	ingest()
+	if out := ingest("-day-first"); strings.Contains(out, "duplicate") {
+		t.Fatalf("read day first, the same file was a duplicate:\n%s", out)
+	}
+	_, out, _ := MustRunIn(t, dir, "recipients", "explain", "a@example.com")
+	if !strings.Contains(out, "employment_start_date: 2024-04-03") {
+		t.Fatalf("hire date not read day first:\n%s", out)
+	}
+	if out := ingest("-day-first"); !strings.Contains(out, "duplicate") {
+		t.Fatalf("same file, same settings: not a duplicate:\n%s", out)
+	}
+}
+
 func TestCLIDryRunWritesNothing(t *testing.T) {
 	dir, files := t.TempDir(), t.TempDir()
 	day0 := MustWrite(t, files, "day0.csv", hrDay0)
