@@ -34,6 +34,10 @@ type applier struct {
 	// withdrawOnly: removing the source, not the source deleting people, so
 	// an authoritative source's removal does not offboard (merge rule 5).
 	withdrawOnly bool
+	// removalsWithdraw: a rollback, whose removals restore a snapshot that
+	// did not list the person rather than say they left, so they withdraw
+	// without offboarding; its status changes still count.
+	removalsWithdraw bool
 	// offboardAbsent: a removal of someone the source does not list still
 	// offboards them when the source is authoritative (a user deleted from a
 	// directory before it was pulled); absent counts those removals.
@@ -216,7 +220,7 @@ func (a *applier) merge(p *change, asserts []store.Assertion, rec store.Recipien
 		// suppression stays lifted until the source changes its mind again.
 		oldActive := p.hadOld && p.old == schema.StatusActive
 		curActive := p.cur != nil && p.cur.Status == schema.StatusActive
-		offboard := !curActive && (oldActive || !p.hadOld)
+		offboard := !curActive && (oldActive || !p.hadOld) && (p.cur != nil || !a.removalsWithdraw)
 		reinstate := curActive && !oldActive
 		switch {
 		case offboard && !suppressed:

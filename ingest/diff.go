@@ -243,7 +243,9 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 // is in the snapshot and same says that row has the record's content hash.
 func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, same bool) error {
 	for _, p := range r.Problems {
-		df.rep.addProblem(p)
+		if !aboutDisabledAttr(p, df.src.Attrs) {
+			df.rep.addProblem(p)
+		}
 	}
 	if r.Key != "" && df.duplicate(r) {
 		return nil
@@ -319,6 +321,11 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, pos int, same bool)
 		}
 		if !valid {
 			df.rep.Counts.Invalid++
+			if r.SourceID != "" {
+				// A new address on a bad row may be a listed person's new
+				// address: their id keeps them.
+				df.uids[r.SourceID] = true
+			}
 			return nil
 		}
 		return df.change(store.OpAdd, *a)
@@ -412,6 +419,23 @@ func (df *differ) removals() error {
 		}
 	}
 	return nil
+}
+
+// aboutDisabledAttr says a problem is a warning about the value of an
+// attribute the source does not keep: the value is dropped anyway, and the
+// decoder's message quotes it, which the report must not store (merge
+// rule 6).
+func aboutDisabledAttr(p schema.Problem, keep schema.AttrSet) bool {
+	if p.Severity == schema.SeverityError {
+		return false
+	}
+	switch p.Code {
+	case schema.CodeInvalidDate:
+		return !keep.Has(schema.AttrEmploymentStartDate)
+	case schema.CodeInvalidManagerEmail:
+		return !keep.Has(schema.AttrManagerEmail)
+	}
+	return false
 }
 
 // assertionOf turns a valid record into the source's assertion: attributes

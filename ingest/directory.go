@@ -73,7 +73,7 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 	if e.Org == "" {
 		e.Org = schema.DefaultOrg
 	}
-	org, src, err := in.resolve(ctx, e.Org, e.Source.WithDefaults(), opt.DryRun)
+	org, src, _, err := in.resolve(ctx, e.Org, e.Source.WithDefaults(), opt.DryRun)
 	if err != nil {
 		return nil, err
 	}

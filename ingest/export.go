@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
-	"strings"
 
 	"muster/schema"
 	"muster/store"
@@ -63,15 +62,10 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 	return n, w.Flush()
 }
 
-// NeutraliseCSV keeps a spreadsheet from running a value as a formula: one
-// that starts with = + - @, a tab or a carriage return gets a leading
-// apostrophe (the OWASP advice for CSV injection).
-func NeutraliseCSV(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+// NeutraliseCSV keeps a spreadsheet from running a value as a formula
+// (schema.NeutraliseCSV): values added by hand are not trimmed as a file's
+// are, so a formula may hide behind leading white space.
+func NeutraliseCSV(s string) string { return schema.NeutraliseCSV(s) }
 
 // AttrMap returns the optional attributes that have a value, by name, for
 // JSON.

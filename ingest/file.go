@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sync/atomic"
 
 	"muster/schema"
@@ -29,7 +31,8 @@ type DropFile struct {
 
 // OpenFile opens the file at path as a drop named name, decoded with opts:
 // its content hash ("sha256:...", the drop's identity, so the same file
-// twice is a duplicate) and a Drop whose records stream from the file (see
+// twice is a duplicate; "+settings:..." follows when opts are not the
+// defaults, since other settings read other records) and a Drop whose records stream from the file (see
 // FileDrop: a file the decoder refuses is still a drop, rejected, and an
 // empty one is an empty stream, which the guards hold). The file is read
 // twice through one descriptor, so the records are those of the content
@@ -49,12 +52,28 @@ func OpenFile(path, name string, opts schema.DecodeOptions) (*DropFile, error) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	df := &DropFile{Size: n, f: f}
-	df.Drop, err = FileDrop(countingReader{f, &df.read}, name, "sha256:"+hex.EncodeToString(h.Sum(nil)), opts)
+	df.Drop, err = FileDrop(countingReader{f, &df.read}, name, "sha256:"+hex.EncodeToString(h.Sum(nil))+settingsTag(opts), opts)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return df, nil
+}
+
+// settingsTag identifies the settings a file is read with, appended to its
+// content hash when they are not the defaults: the same bytes read with
+// another delimiter, date order or column mapping say something else, so
+// they are not a duplicate of the drop read before.
+func settingsTag(opts schema.DecodeOptions) string {
+	if opts.Delimiter == 0 && !opts.DayFirst && len(opts.Columns) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %t", opts.Delimiter, opts.DayFirst)
+	for _, col := range slices.Sorted(maps.Keys(opts.Columns)) {
+		fmt.Fprintf(h, " %q=%q", col, opts.Columns[col])
+	}
+	return "+settings:" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // BytesRead says how much of the file the decoder has read so far (for a

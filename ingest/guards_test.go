@@ -18,6 +18,14 @@ func people(n int, prefix string) []schema.Record {
 	return out
 }
 
+// withIDs gives records employee ids E0, E1... in order.
+func withIDs(recs []schema.Record) []schema.Record {
+	for i := range recs {
+		recs[i].SourceID = fmt.Sprintf("E%d", i)
+	}
+	return recs
+}
+
 func TestGuardMassDeletionHeldByShare(t *testing.T) {
 	in := MustIngester(t)
 	cfg := SourceConfig{Name: "hr"} // defaults: 20% or 500
@@ -101,10 +109,7 @@ func TestGuardInvalidUnderThresholdApplies(t *testing.T) {
 func TestGuardInvalidRowWithoutEmailProtectsByID(t *testing.T) {
 	in := MustIngester(t)
 	cfg := SourceConfig{Name: "hr"}
-	recs := people(50, "p")
-	for i := range recs {
-		recs[i].SourceID = fmt.Sprintf("E%d", i)
-	}
+	recs := withIDs(people(50, "p"))
 	MustIngest(t, in, org, cfg, "day0", recs...)
 	bad := recs[3]
 	bad.Key, bad.Email = "", "not an email"
@@ -115,12 +120,27 @@ func TestGuardInvalidRowWithoutEmailProtectsByID(t *testing.T) {
 	}
 	// With no id either, the removal it might explain is held for review.
 	recs2 := people(50, "p")[:49]
-	recs2 = append(recs2, people(80, "z")...) // enough rows that one invalid is under 2%
-	for i := range recs2 {
-		recs2[i].SourceID = fmt.Sprintf("E%d", i)
-	}
+	recs2 = withIDs(append(recs2, people(80, "z")...)) // enough rows that one invalid is under 2%
 	recs2[3] = invalid(schema.Record{Line: 5}, "email unreadable")
 	mustDecision(t, MustIngest(t, in, org, cfg, "day2", recs2...), Held)
+}
+
+// An invalid row that carries a valid email different from the snapshot's
+// (the person's address changed) but the id of a person the source lists
+// describes that person: they are kept, not removed.
+func TestGuardInvalidRowWithNewEmailProtectsByID(t *testing.T) {
+	in := MustIngester(t)
+	cfg := SourceConfig{Name: "hr"}
+	recs := withIDs(people(60, "p"))
+	MustIngest(t, in, org, cfg, "day0", recs...)
+	moved := rec(recs[3].Line, "p003.new@example.com", "F", "L", "All")
+	moved.SourceID = "E3"
+	recs[3] = invalid(moved, "status unreadable")
+	rep := MustIngest(t, in, org, cfg, "day1", recs...)
+	mustDecision(t, rep, Applied)
+	if r := MustRecipient(t, in, org, "p003@example.com"); r.Status != store.StatusActive {
+		t.Fatalf("p003 = %s (removed %d), want kept: its invalid row carries its employee id", r.Status, rep.Counts.Removed)
+	}
 }
 
 func TestDuplicateContentNoOp(t *testing.T) {

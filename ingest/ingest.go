@@ -111,52 +111,54 @@ func (in *Ingester) logger() *slog.Logger {
 }
 
 // resolve finds (or, unless dry-running, creates) the organisation and the
-// source. A dry run of a source not known yet diffs against nothing.
-func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfig, dry bool) (store.Org, store.Source, error) {
+// source, and returns the source's settings before this call (zero for a
+// new source). A dry run of a source not known yet diffs against nothing.
+func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfig, dry bool) (store.Org, store.Source, store.SourceConfig, error) {
+	var prev store.SourceConfig
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return store.Org{}, store.Source{}, err
+		return store.Org{}, store.Source{}, prev, err
 	}
 	if dry {
 		org, err := in.Store.LookupOrg(ctx, orgName)
 		if schema.ErrorCodeOf(err) == schema.ENotFound {
-			return store.Org{Name: orgName}, store.Source{SourceConfig: cfg}, nil
+			return store.Org{Name: orgName}, store.Source{SourceConfig: cfg}, prev, nil
 		}
 		if err != nil {
-			return org, store.Source{}, err
+			return org, store.Source{}, prev, err
 		}
 		src, err := in.Store.LookupSource(ctx, org.ID, cfg.Name)
 		if schema.ErrorCodeOf(err) == schema.ENotFound {
-			return org, store.Source{SourceConfig: cfg, OrgID: org.ID}, nil
+			return org, store.Source{SourceConfig: cfg, OrgID: org.ID}, prev, nil
 		}
 		if err == nil {
-			src.SourceConfig = cfg
+			prev, src.SourceConfig = src.SourceConfig, cfg
 		}
-		return org, src, err
+		return org, src, prev, err
 	}
 	org, err := in.Store.EnsureOrg(ctx, orgName)
 	if err != nil {
-		return org, store.Source{}, err
+		return org, store.Source{}, prev, err
 	}
 	src, prev, err := in.Store.EnsureSource(ctx, org.ID, cfg)
 	if err != nil {
-		return org, src, err
+		return org, src, prev, err
 	}
 	if prev.Name == "" {
-		return org, src, nil
+		return org, src, prev, nil
 	}
 	if prev.Attrs&^src.Attrs != 0 {
 		// Attributes no longer allowed: their values must not stay stored.
 		if err := in.scrubSource(ctx, org.ID, src); err != nil {
-			return org, src, err
+			return org, src, prev, err
 		}
 	}
 	if prev.Priority != src.Priority || prev.Authoritative != src.Authoritative || prev.Attrs != src.Attrs {
 		if err := in.rederiveSource(ctx, org.ID, src); err != nil {
-			return org, src, err
+			return org, src, prev, err
 		}
 	}
-	return org, src, nil
+	return org, src, prev, nil
 }
 
 // runDrop is Ingest without telling Observe (observe.go).
@@ -169,10 +171,13 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 		d.Kind = store.DropKindFile
 	}
 	cfg := d.Source.WithDefaults()
-	org, src, err := in.resolve(ctx, d.Org, cfg, opt.DryRun)
+	org, src, prev, err := in.resolve(ctx, d.Org, cfg, opt.DryRun)
 	if err != nil {
 		return nil, err
 	}
+	// Attributes enabled by this drop have values in content seen before,
+	// not stored yet: that content is not a duplicate now.
+	widened := prev.Name != "" && src.Attrs&^prev.Attrs != 0
 	delta := d.Delta || src.Mode == store.ModeDelta
 	rep := &Report{Org: d.Org, Source: src.Name, Name: d.Name, Mode: string(store.ModeFull), ContentHash: d.ContentHash,
 		Started: start.UTC(), File: d.FileInfo, DryRun: opt.DryRun}
@@ -195,7 +200,7 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 		finish()
 		return rep, in.decide(ctx, &drop, rep, opt)
 	}
-	if dup, ok, err := in.duplicateOf(ctx, src, d.ContentHash); err != nil {
+	if dup, ok, err := in.duplicateOf(ctx, src, d.ContentHash, widened); err != nil {
 		return nil, err
 	} else if ok {
 		rep.Decision, rep.DuplicateOf = Duplicate, dup.ID
@@ -239,7 +244,7 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 				return nil, err
 			}
 		}
-		if dup, ok, err := in.duplicateOf(ctx, src, res.recordsHash); err != nil {
+		if dup, ok, err := in.duplicateOf(ctx, src, res.recordsHash, widened); err != nil {
 			return nil, err
 		} else if ok {
 			rep.Decision, rep.DuplicateOf = Duplicate, dup.ID
@@ -288,8 +293,8 @@ func (in *Ingester) abandon(d *store.Drop, cause error) {
 	_ = in.Store.DecideDrop(context.Background(), d.OrgID, d.ID, store.DropRejected, rep.JSON(), "")
 }
 
-func (in *Ingester) duplicateOf(ctx context.Context, src store.Source, hash string) (store.Drop, bool, error) {
-	if hash == "" || src.ID == 0 {
+func (in *Ingester) duplicateOf(ctx context.Context, src store.Source, hash string, widened bool) (store.Drop, bool, error) {
+	if hash == "" || src.ID == 0 || widened {
 		return store.Drop{}, false, nil
 	}
 	return in.Store.FindDuplicate(ctx, src, hash)

@@ -108,7 +108,9 @@ func (in *Ingester) Reject(ctx context.Context, orgName string, dropID int64, re
 // Rollback puts a source back to its snapshot right after an earlier
 // applied drop: the difference is applied as a new drop (kind rollback), so
 // the rollback itself is in the history and can be rolled back in turn.
-// Guards do not apply: an admin asked for exactly this.
+// Guards do not apply: an admin asked for exactly this. People the earlier
+// snapshot did not list are withdrawn, not offboarded, even from an
+// authoritative source: not listed then is not deleted.
 func (in *Ingester) Rollback(ctx context.Context, orgName, source string, toDrop int64, opt Options) (*Report, error) {
 	org, src, err := in.lookup(ctx, orgName, source)
 	if err != nil {
@@ -174,7 +176,8 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 		return nil, err
 	}
 	rep.DropID = d.ID
-	if err := in.applyDrop(ctx, &d, src, rep, sp.each, int64(sp.Len()), opt, removal, nil); err != nil {
+	setup := func(a *applier) { a.withdrawOnly, a.removalsWithdraw = removal, true }
+	if err := in.applyDropWith(ctx, &d, src, rep, sp.each, int64(sp.Len()), opt, nil, setup); err != nil {
 		in.abandon(&d, err)
 		return nil, err
 	}

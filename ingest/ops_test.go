@@ -210,3 +210,32 @@ func TestDeltaSource(t *testing.T) {
 		t.Fatalf("removing someone not listed: %+v", rep)
 	}
 }
+
+// Rolling an authoritative source back to a snapshot that did not list a
+// person withdraws its say about them; it does not offboard them as a
+// deletion would. A status the snapshot gave still counts.
+func TestRollbackOfAuthoritativeSourceWithdrawsWithoutOffboarding(t *testing.T) {
+	in := MustIngester(t)
+	dir := src("dir", 10, true)
+	d1 := MustIngest(t, in, org, dir, "p1", rec(2, "x@example.org", "X", "X", "Eng"), inactive(rec(3, "z@example.org", "Z", "Z")))
+	MustIngest(t, in, org, src("hr", 0, false), "h1", rec(2, "y@example.org", "Y", "Y", "Sales"))
+	MustIngest(t, in, org, dir, "p2", rec(2, "x@example.org", "X", "X", "Eng"), rec(3, "y@example.org", "Y", "Y", "Eng"),
+		rec(4, "z@example.org", "Z", "Z"))
+	if r := MustRecipient(t, in, org, "z@example.org"); r.Status != store.StatusActive {
+		t.Fatalf("z = %s, want reinstated by p2", r.Status)
+	}
+	rep, err := in.Rollback(context.Background(), org, "dir", d1.DropID, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := MustRecipient(t, in, org, "y@example.org")
+	if got := groupsOf(t, in, org, r); r.Status != store.StatusActive || !slices.Equal(got, []string{"hr/Sales"}) {
+		t.Fatalf("y = %s %v after rolling dir back to before it listed y (hr still lists y); report %+v", r.Status, got, rep.Counts)
+	}
+	if r := MustRecipient(t, in, org, "z@example.org"); r.Status != store.StatusOffboarded {
+		t.Fatalf("z = %s, want offboarded again: p1 said inactive", r.Status)
+	}
+	if rep.Counts.Suppressed != 1 {
+		t.Fatalf("suppressed = %d, want 1 (z)", rep.Counts.Suppressed)
+	}
+}

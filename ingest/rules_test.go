@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"muster/schema"
@@ -266,5 +267,123 @@ func TestRule6AllowlistNarrowedScrubsStoredValues(t *testing.T) {
 	})
 	if err != nil || updates != 1 {
 		t.Fatalf("held changes: %v, %d updates (want the one carrying a city)", err, updates)
+	}
+}
+
+// A value of an attribute that is not enabled never reaches the store, not
+// even quoted in a problem of the report.
+func TestRule6DisabledAttributeNotInReport(t *testing.T) {
+	in := MustIngester(t)
+	csv := "Email,First Name,Last Name,Hire Date,Manager Email\n" +
+		"a@example.com,A,A,Secret-Hire-Date-Value,secret-manager-value\n" +
+		"b@example.com,B,B,2024-01-02,b@example.com\n"
+	d, err := FileDrop(strings.NewReader(csv), "hr.csv", "sha256:x", schema.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Source = src("hr", 0, false)
+	rep, err := in.Ingest(context.Background(), d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDecision(t, rep, Applied)
+	// Where the attributes are enabled, the warnings are reported.
+	d, _ = FileDrop(strings.NewReader(csv), "hr.csv", "sha256:x", schema.DecodeOptions{})
+	d.Org, d.Source = "other", src("hr", 0, false)
+	d.Source.Attrs = schema.AttrSet(0).With(schema.AttrEmploymentStartDate).With(schema.AttrManagerEmail)
+	if rep, err = in.Ingest(context.Background(), d, Options{DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if codes := fmt.Sprint(rep.Problems); !strings.Contains(codes, "invalid_date") || !strings.Contains(codes, "invalid_manager_email") {
+		t.Fatalf("problems with the attributes enabled = %v", rep.Problems)
+	}
+	in.Store.Close()
+	for _, f := range []string{in.Store.Path(), in.Store.Path() + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{"Secret-Hire-Date-Value", "secret-manager-value"} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s holds %q, the value of an attribute that is not enabled", f, secret)
+			}
+		}
+	}
+}
+
+// Enabling an attribute and ingesting the same file again picks its values
+// up: the content is the same but what the source keeps of it is not.
+func TestRule6AllowlistWidenedSameFileApplies(t *testing.T) {
+	in := MustIngester(t)
+	r := rec(2, "a@example.com", "A", "A")
+	r.Attrs[schema.AttrJobTitle] = "Engineer"
+	cfg := src("hr", 0, false)
+	ingest := func() *Report {
+		rep, err := in.Ingest(context.Background(), Drop{Source: cfg, Name: "hr.csv", ContentHash: "sha256:same",
+			Records: &schema.SliceStream{Records: []schema.Record{r}}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	mustDecision(t, ingest(), Applied)
+	cfg.Attrs = schema.AttrSet(0).With(schema.AttrJobTitle)
+	rep := ingest()
+	mustDecision(t, rep, Applied)
+	if got := MustRecipient(t, in, org, "a@example.com").Attrs[schema.AttrJobTitle]; got != "Engineer" {
+		t.Fatalf("job_title = %q after enabling it (report: %s, %s)", got, rep.Decision, rep.Reason)
+	}
+	mustDecision(t, ingest(), Duplicate)
+}
+
+// The same person listed by two sources with different casing is one
+// recipient, and stays while either lists them.
+func TestRule1CasingAcrossSources(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("a", 0, false), "a", rec(2, "Jane.Doe@Example.ORG", "Jane", "Doe", "A"))
+	MustIngest(t, in, org, src("b", 0, false), "b", rec(2, "jane.doe@example.org", "Jane", "Doe", "B"))
+	if got := activeKeys(t, in, org); len(got) != 1 {
+		t.Fatalf("active = %v", got)
+	}
+	MustIngest(t, in, org, src("a", 0, false), "a2", rec(2, "other@example.org", "O", "O"))
+	r := MustRecipient(t, in, org, "jane.doe@example.org")
+	if r.Status != store.StatusActive || strings.Join(groupsOf(t, in, org, r), ",") != "b/B" {
+		t.Fatalf("after a drops her: %s %v", r.Status, groupsOf(t, in, org, r))
+	}
+}
+
+// Ties in priority go to the most recent change.
+func TestRule3TieGoesToMostRecentChange(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, src("a", 1, false), "a1", rec(2, "x@example.org", "Alpha", "X"))
+	MustIngest(t, in, org, src("b", 1, false), "b1", rec(2, "x@example.org", "Bravo", "X"))
+	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Bravo" {
+		t.Fatalf("first = %q, want Bravo (b changed last)", r.FirstName)
+	}
+	MustIngest(t, in, org, src("a", 1, false), "a2", rec(2, "x@example.org", "Charlie", "X"))
+	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Charlie" {
+		t.Fatalf("first = %q, want Charlie (a changed last)", r.FirstName)
+	}
+	// b sends again, its row for x unchanged: not a change, a still wins.
+	MustIngest(t, in, org, src("b", 1, false), "b2", rec(2, "x@example.org", "Bravo", "X"), rec(3, "y@example.org", "Y", "Y"))
+	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Charlie" {
+		t.Fatalf("first = %q, want Charlie (b's row did not change)", r.FirstName)
+	}
+}
+
+// An offboarded person is not brought back by a stale CSV, even one that
+// changes them; lifting brings them back.
+func TestRule5StaleCSVAfterOffboarding(t *testing.T) {
+	in := MustIngester(t)
+	dir := src("dir", 10, true)
+	MustIngest(t, in, org, dir, "p1", rec(2, "x@example.org", "X", "X", "Eng"), rec(3, "y@example.org", "Y", "Y"))
+	MustIngest(t, in, org, src("hr", 0, false), "h1", rec(2, "x@example.org", "X", "X", "Sales"))
+	MustIngest(t, in, org, dir, "p2", inactive(rec(2, "x@example.org", "X", "X", "Eng")), rec(3, "y@example.org", "Y", "Y"))
+	MustIngest(t, in, org, src("hr", 0, false), "h2", rec(2, "x@example.org", "Xavier", "X", "Sales", "Ops"))
+	if r := MustRecipient(t, in, org, "x@example.org"); r.Status == store.StatusActive || len(r.GroupIDs) > 0 {
+		t.Fatalf("x = %s %v after a stale CSV", r.Status, r.GroupIDs)
+	}
+	if got := activeKeys(t, in, org); strings.Join(got, ",") != "y@example.org" {
+		t.Fatalf("active = %v", got)
 	}
 }

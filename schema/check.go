@@ -16,6 +16,11 @@ type CheckResult struct {
 	Invalid int `json:"invalid"`
 	// Refused is true when the pipeline would refuse the file whole.
 	Refused bool `json:"refused"`
+	// Held is true when the file has no rows (it is empty, or a header
+	// alone) and is not a delta: as a full snapshot it would remove everyone,
+	// so the pipeline holds it for an admin instead of applying or refusing
+	// it.
+	Held bool `json:"held,omitempty"`
 	// Reasons are the problems that refuse it.
 	Reasons []Problem `json:"reasons,omitempty"`
 	// Problems lists every problem, of the file and of its rows, by line.
@@ -26,7 +31,7 @@ type CheckResult struct {
 
 // Check reads a whole file as the pipeline would and says whether it would
 // be refused: a file-level problem, or more invalid rows than maxInvalid
-// allows (a share, such as DefaultMaxInvalidShare). Records are kept only
+// allows (a share, such as DefaultMaxInvalidShare); or held: no rows. Records are kept only
 // when keepRecords is set. The error is for a failing reader only; a
 // broken file is a refused result.
 func Check(r io.Reader, opts DecodeOptions, maxInvalid float64, keepRecords bool) (CheckResult, error) {
@@ -67,7 +72,9 @@ func Check(r io.Reader, opts DecodeOptions, maxInvalid float64, keepRecords bool
 	}
 	res.Problems = append(append([]Problem{}, res.File.Problems...), rowProblems...)
 	for _, p := range res.File.Problems {
-		if p.Severity == SeverityError {
+		// An empty file is held, not refused, like a header-only one (a
+		// truncated export looks like either).
+		if p.Severity == SeverityError && p.Code != CodeEmptyFile {
 			res.Reasons = append(res.Reasons, p)
 		}
 	}
@@ -77,6 +84,7 @@ func Check(r io.Reader, opts DecodeOptions, maxInvalid float64, keepRecords bool
 		res.Problems = append(res.Problems, p)
 	}
 	res.Refused = len(res.Reasons) > 0
+	res.Held = !res.Refused && res.File.Rows == 0 && !res.File.Delta
 	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Line < res.Problems[j].Line })
 	return res, nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/csv"
 	"io"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/gocarina/gocsv"
 )
@@ -20,7 +22,7 @@ type problemRow struct {
 // WriteProblemsCSV writes problems as a CSV file with a header (line,
 // column, severity, code, message): the errors file an HR system or an
 // admin opens in a spreadsheet. Values that a spreadsheet would run as a
-// formula (starting with = + - @ or a tab) are prefixed with a quote, since
+// formula are prefixed with a quote (NeutraliseCSV), since
 // messages quote the file's own cells (CWE-1236).
 func WriteProblemsCSV(w io.Writer, problems []Problem) error {
 	rows := make([]problemRow, len(problems))
@@ -29,8 +31,8 @@ func WriteProblemsCSV(w io.Writer, problems []Problem) error {
 		if p.Line > 0 {
 			line = strconv.Itoa(p.Line)
 		}
-		rows[i] = problemRow{Line: line, Column: inert(p.Column), Severity: p.Severity.String(),
-			Code: string(p.Code), Message: inert(p.Message)}
+		rows[i] = problemRow{Line: line, Column: NeutraliseCSV(p.Column), Severity: p.Severity.String(),
+			Code: string(p.Code), Message: NeutraliseCSV(p.Message)}
 	}
 	cw := gocsv.NewSafeCSVWriter(csv.NewWriter(w))
 	if len(rows) == 0 {
@@ -42,13 +44,15 @@ func WriteProblemsCSV(w io.Writer, problems []Problem) error {
 	return gocsv.MarshalCSV(rows, cw)
 }
 
-// inert makes a value safe to open in a spreadsheet.
-func inert(s string) string {
-	if s != "" {
-		switch s[0] {
-		case '=', '+', '-', '@', '\t', '\r':
-			return "'" + s
-		}
+// NeutraliseCSV keeps a spreadsheet from running a value as a formula: one
+// that starts with = + - @, a tab, a carriage return or a line feed gets a
+// leading apostrophe (the OWASP advice for CSV injection). So does one
+// where = + - @ follow leading white space, which spreadsheets may trim on
+// import.
+func NeutraliseCSV(s string) string {
+	t := strings.TrimLeftFunc(s, unicode.IsSpace)
+	if t != "" && strings.ContainsRune("=+-@", rune(t[0])) || s != "" && strings.ContainsRune("\t\r\n", rune(s[0])) {
+		return "'" + s
 	}
 	return s
 }

@@ -39,7 +39,8 @@ type checkSettings struct {
 }
 
 // cmdCheck reads a file as the pipeline would, prints what muster
-// understood of it, and exits 4 when the file would be refused. It never
+// understood of it, and exits 4 when the file would be refused, 3 when it
+// would be held (no rows). It never
 // touches a store. With -source naming a source of the config, the file is
 // read with that source's delimiter, day_first and column overrides, and
 // judged by its max_invalid_percent, as the daemon would.
@@ -92,13 +93,19 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 			return err
 		}
 	} else {
-		printCheck(e.stdout, path, label, conf != nil && conf.Mode == string(store.ModeDelta), res)
+		printCheck(e.stdout, path, label, deltaSource(conf), res)
 	}
-	if res.Refused {
+	switch {
+	case res.Refused:
 		return exitStatus(exitRejected)
+	case res.Held && !deltaSource(conf):
+		return exitStatus(exitHeld)
 	}
 	return nil
 }
+
+// deltaSource says the config makes every file of the source a delta.
+func deltaSource(conf *SourceConf) bool { return conf != nil && conf.Mode == string(store.ModeDelta) }
 
 // checkSource returns the share of invalid rows over which the source's
 // files are refused, the source line of the text output, and the config's
@@ -186,11 +193,14 @@ func printCheck(w io.Writer, path, source string, deltaSource bool, res schema.C
 	for _, r := range res.Records {
 		fmt.Fprintf(w, "record      line %d: %s\n", r.Line, recordLine(r))
 	}
-	if res.Refused {
+	switch {
+	case res.Refused:
 		p("result", "REFUSED: %s", res.Reasons[0].Message)
-		return
+	case res.Held && !deltaSource:
+		p("result", "HELD: no rows; as a full snapshot it would remove everyone, so it is held for an admin to approve or reject")
+	default:
+		p("result", "accepted: %d records would be applied", res.Valid)
 	}
-	p("result", "accepted: %d records would be applied", res.Valid)
 }
 
 // recordLine is a one-line summary of a record for the text output.

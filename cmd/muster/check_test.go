@@ -11,7 +11,8 @@ import (
 
 // TestCheckSamples runs `muster check` on every sample: the realistic
 // exports are accepted (exit 0) and every broken one is refused (exit 4)
-// with its reason in the output.
+// with its reason in the output, except the empty file, which the pipeline
+// holds (exit 3) as it does a header-only one.
 func TestCheckSamples(t *testing.T) {
 	for _, dir := range []string{"../../samples", "../../samples/broken"} {
 		entries, err := os.ReadDir(dir)
@@ -24,7 +25,10 @@ func TestCheckSamples(t *testing.T) {
 			}
 			path := filepath.Join(dir, e.Name())
 			want := exitOK
-			if strings.HasSuffix(dir, "broken") {
+			switch {
+			case strings.HasSuffix(dir, "broken") && e.Name() == "empty.csv":
+				want = exitHeld
+			case strings.HasSuffix(dir, "broken"):
 				want = exitRejected
 			}
 			code, stdout, stderr := MustRun(t, "check", path)
@@ -34,10 +38,40 @@ func TestCheckSamples(t *testing.T) {
 			if want == exitRejected && !strings.Contains(stdout, "REFUSED: ") {
 				t.Errorf("check %s: no reason in\n%s", path, stdout)
 			}
+			if want == exitHeld && !strings.Contains(stdout, "HELD: ") {
+				t.Errorf("check %s: not held\n%s", path, stdout)
+			}
 			if want == exitOK && !strings.Contains(stdout, "accepted: ") {
 				t.Errorf("check %s: not accepted\n%s", path, stdout)
 			}
 		}
+	}
+}
+
+// A file with no rows is held by the pipeline, empty or header-only alike,
+// and check says so (exit 3); a delta with no rows changes nothing.
+func TestCheckNoRowsIsHeldLikeIngest(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"empty.csv": "", "blank.csv": "\n\n", "header.csv": "Email,First Name\n"} {
+		path := MustWrite(t, dir, name, content)
+		code, out, errs := MustRun(t, "check", path)
+		if code != exitHeld || !strings.Contains(out, "HELD: ") {
+			t.Errorf("check %s: exit %d, want %d\n%s%s", name, code, exitHeld, out, errs)
+		}
+		code, out, _ = MustRun(t, "check", "-json", path)
+		var res struct{ Held, Refused bool }
+		mustJSON(t, out, &res)
+		if code != exitHeld || !res.Held || res.Refused {
+			t.Errorf("check -json %s: exit %d, %+v", name, code, res)
+		}
+		data := t.TempDir()
+		if code, out, _ := MustRunIn(t, data, "ingest", "-source", "hr", path); code != exitHeld {
+			t.Errorf("ingest %s: exit %d, want %d: check and ingest disagree\n%s", name, code, exitHeld, out)
+		}
+	}
+	delta := MustWrite(t, dir, "delta.csv", "Email,Action\n")
+	if code, out, _ := MustRun(t, "check", delta); code != exitOK || !strings.Contains(out, "accepted: 0") {
+		t.Errorf("check of an empty delta: exit %d\n%s", code, out)
 	}
 }
 

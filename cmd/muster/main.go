@@ -151,13 +151,29 @@ func newFlagSet(e *env, name, argsUsage string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args and turns a flag error into a usage error.
+// parseFlags parses args and turns a flag error into a usage error. Flags
+// may follow the arguments (`muster drops reject 7 -reason "..."`), which
+// the flag package alone would take as arguments; after "--" everything is
+// an argument.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
-	return nil
+	// Parsing "--" alone leaves the arguments for Arg and NArg.
+	return fs.Parse(append([]string{"--"}, pos...))
 }

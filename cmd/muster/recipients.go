@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -113,8 +115,8 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 	w := e.stdout
 	r := ex.Recipient
 	fmt.Fprintf(w, "%s  %s %s  (%s)\n", r.Email, r.FirstName, r.LastName, r.Status)
-	for name, v := range ex.Attrs {
-		fmt.Fprintf(w, "  %s: %s\n", name, v)
+	for _, name := range slices.Sorted(maps.Keys(ex.Attrs)) {
+		fmt.Fprintf(w, "  %s: %s\n", name, ex.Attrs[name])
 	}
 	var groups []string
 	for _, g := range ex.Groups {
@@ -130,8 +132,8 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 	fmt.Fprintln(w, "sources:")
 	for _, a := range ex.Assertions {
 		won := []string{}
-		for f, s := range ex.Winners {
-			if s == a.Source {
+		for _, f := range slices.Sorted(maps.Keys(ex.Winners)) {
+			if ex.Winners[f] == a.Source {
 				won = append(won, f)
 			}
 		}
@@ -153,8 +155,8 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 		if h.Line > 0 {
 			fmt.Fprintf(w, " line %d", h.Line)
 		}
-		for f, c := range h.Changes {
-			fmt.Fprintf(w, " %s: %q -> %q", f, c[0], c[1])
+		for _, f := range slices.Sorted(maps.Keys(h.Changes)) {
+			fmt.Fprintf(w, " %s: %q -> %q", f, h.Changes[f][0], h.Changes[f][1])
 		}
 		if h.Reason != "" {
 			fmt.Fprintf(w, " (%s)", h.Reason)

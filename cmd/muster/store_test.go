@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +115,60 @@ func TestCLIIngestExitCodesAndReports(t *testing.T) {
 	}
 }
 
+// Flags may follow the arguments, as the README writes `muster drops
+// reject ID -reason ...`; after "--" everything is an argument.
+func TestCLIFlagsAfterArguments(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	day0 := MustWrite(t, files, "day0.csv", hrDay0)
+	if code, out, errs := MustRunIn(t, dir, "ingest", "-source", "hr", day0, "-json"); code != exitOK || !strings.HasPrefix(out, "{") {
+		t.Fatalf("ingest FILE -json: exit %d %s %s", code, out, errs)
+	}
+	empty := MustWrite(t, files, "empty.csv", "Employee ID,First Name,Last Name,Email,Status,Groups\n")
+	code, out, _ := MustRunIn(t, dir, "ingest", "-source", "hr", "-json", empty)
+	var held struct {
+		DropID int64 `json:"drop_id"`
+	}
+	mustJSON(t, out, &held)
+	if code != exitHeld {
+		t.Fatalf("header-only: exit %d", code)
+	}
+	if code, out, errs := MustRunIn(t, dir, "drops", "reject", itoa(held.DropID), "-reason", "truncated export"); code != exitOK || !strings.Contains(out, "truncated export") {
+		t.Fatalf("drops reject ID -reason: exit %d %s %s", code, out, errs)
+	}
+	if code, out, errs := MustRunIn(t, dir, "recipients", "explain", "ann@example.com", "-json"); code != exitOK || !strings.HasPrefix(out, "{") {
+		t.Fatalf("recipients explain EMAIL -json: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := MustRunIn(t, dir, "recipients", "explain", "--", "-json"); code == exitOK || !strings.Contains(errs, `"-json" is not an email address`) {
+		t.Fatalf("after --, -json is an argument: exit %d %s", code, errs)
+	}
+}
+
+// The same file read with other settings is not a duplicate: what it says
+// depends on them (a day-first date, a column mapping).
+func TestCLISameFileWithOtherSettingsIsNotADuplicate(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	f := MustWrite(t, files, "hr.csv", "Email,First Name,Last Name,Hire Date\na@example.com,A,A,03/04/2024\n")
+	ingest := func(extra ...string) string {
+		args := append([]string{"ingest", "-source", "hr", "-attrs", "employment_start_date"}, extra...)
+		code, out, errs := MustRunIn(t, dir, append(args, f)...)
+		if code != exitOK {
+			t.Fatalf("ingest %v: exit %d %s %s", extra, code, out, errs)
+		}
+		return out
+	}
+	ingest()
+	if out := ingest("-day-first"); strings.Contains(out, "duplicate") {
+		t.Fatalf("read day first, the same file was a duplicate:\n%s", out)
+	}
+	_, out, _ := MustRunIn(t, dir, "recipients", "explain", "a@example.com")
+	if !strings.Contains(out, "employment_start_date: 2024-04-03") {
+		t.Fatalf("hire date not read day first:\n%s", out)
+	}
+	if out := ingest("-day-first"); !strings.Contains(out, "duplicate") {
+		t.Fatalf("same file, same settings: not a duplicate:\n%s", out)
+	}
+}
+
 func TestCLIDryRunWritesNothing(t *testing.T) {
 	dir, files := t.TempDir(), t.TempDir()
 	day0 := MustWrite(t, files, "day0.csv", hrDay0)
@@ -141,6 +197,61 @@ func TestCLIExportNeutralisesFormulas(t *testing.T) {
 	code, out, _ = MustRunIn(t, dir, "export", "-group", "Team", "-format", "json")
 	if code != exitOK || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"first_name":"=HYPERLINK`) {
 		t.Fatalf("json export:\n%s", out)
+	}
+}
+
+// Values added by hand are not trimmed like a file's: a formula behind
+// leading spaces or a line break is neutralised too.
+func TestCLIExportNeutralisesFormulasBehindWhitespace(t *testing.T) {
+	dir := t.TempDir()
+	hostile := []string{" =HYPERLINK(\"http://x\")", "\n+1", "\u00a0@SUM(A1)", " \t-2", "\n=1"}
+	for i, v := range hostile {
+		email := fmt.Sprintf("p%d@example.com", i)
+		if code, out, errs := MustRunIn(t, dir, "recipients", "add", "-first", v, "-last", v, "-groups", "Team", email); code != exitOK {
+			t.Fatalf("add %q: %d %s %s", v, code, out, errs)
+		}
+	}
+	code, out, errs := MustRunIn(t, dir, "export", "-group", "Team")
+	if code != exitOK {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != len(hostile)+1 {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	for _, row := range rows[1:] {
+		for _, cell := range row[1:] {
+			if !strings.HasPrefix(cell, "'") {
+				t.Errorf("cell %q is not neutralised", cell)
+			}
+		}
+	}
+}
+
+// explain prints attributes, winning fields and changed fields in name
+// order, the same every time.
+func TestCLIExplainOrderIsStable(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	csv0 := "Email,First Name,Last Name,Job Title,Department,City\nx@example.com,X,Y,Dev,Eng,Oslo\n"
+	csv1 := "Email,First Name,Last Name,Job Title,Department,City\nx@example.com,Xa,Ya,Ops,Sales,Rome\n"
+	for i, c := range []string{csv0, csv1} {
+		f := MustWrite(t, files, fmt.Sprintf("d%d.csv", i), c)
+		if code, out, errs := MustRunIn(t, dir, "ingest", "-source", "hr", "-attrs", "job_title,department_name,city", f); code != exitOK {
+			t.Fatalf("ingest: %d %s %s", code, out, errs)
+		}
+	}
+	_, first, _ := MustRunIn(t, dir, "recipients", "explain", "x@example.com")
+	for _, want := range []string{"  city: Rome\n  department_name: Sales\n  job_title: Ops\n",
+		"wins: city, department_name, email, first_name, job_title, last_name\n",
+		` city: "Oslo" -> "Rome" department_name: "Eng" -> "Sales" first_name: "X" -> "Xa" job_title: "Dev" -> "Ops" last_name: "Y" -> "Ya"`} {
+		if !strings.Contains(first, want) {
+			t.Fatalf("explain lacks %q:\n%s", want, first)
+		}
+	}
+	for range 10 {
+		if _, out, _ := MustRunIn(t, dir, "recipients", "explain", "x@example.com"); out != first {
+			t.Fatalf("explain changed between runs:\n%s\n---\n%s", first, out)
+		}
 	}
 }
 
