@@ -324,3 +324,28 @@ func TestProgressSilentWhenNotATerminal(t *testing.T) {
 		t.Fatal("a progress line for a stderr that is a plain file")
 	}
 }
+
+func TestCLIRecipientsAddHoldsValuesToTheFileRules(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := MustRunIn(t, dir, "recipients", "add", "-first", "\u00a0 Zoë\u200b ", "-last", " Ng\t", "-groups", " VIP ; Staff ", "zoe@example.com")
+	if code != exitOK || !strings.Contains(out, "added 1") {
+		t.Fatalf("add: %d %s %s", code, out, errs)
+	}
+	_, out, _ = MustRunIn(t, dir, "recipients", "show", "-json", "zoe@example.com")
+	if !strings.Contains(out, `"first_name": "Zoë"`) || !strings.Contains(out, `"last_name": "Ng"`) {
+		t.Fatalf("names not trimmed: %s", out)
+	}
+	for _, bad := range [][]string{
+		{"-first", "Bell\x07", "bell@example.com"},
+		{"-last", "a\nb", "nl@example.com"},
+		{"-first", strings.Repeat("x", 1025), "long@example.com"},
+	} {
+		code, _, errs := MustRunIn(t, dir, append([]string{"recipients", "add"}, bad...)...)
+		if code != exitUsage || !strings.Contains(errs, "-"+strings.TrimPrefix(bad[0], "-")+":") {
+			t.Errorf("add %q: exit %d, %s", bad[0], code, errs)
+		}
+		if _, out, _ := MustRunIn(t, dir, "recipients", "show", bad[2]); strings.Contains(out, bad[2]) {
+			t.Errorf("%s was stored: %s", bad[2], out)
+		}
+	}
+}
