@@ -68,7 +68,17 @@ type Config struct {
 	// announcements to finish. Default 10s.
 	CloseTimeout time.Duration
 
-	now func() time.Time // the defender's clock; tests move it
+	// MinFreeSpace is the free space, in bytes, below which the file system
+	// holding Dir takes no more uploads: opening one is refused, and one in
+	// progress fails, with "the server is short of disk space", checked on
+	// open and every 64 MiB written. It keeps uploads from filling the disk
+	// the rest of the system (the audience store) writes to. Default
+	// 256 MiB; negative turns the check off.
+	MinFreeSpace int64
+
+	now       func() time.Time                // the defender's clock; tests move it
+	freeSpace func(dir string) (int64, error) // free bytes under dir; tests replace it
+	spaceStep int64                           // bytes written between checks; tests shrink it
 }
 
 // DefaultCiphers is the cipher list offered by default: the AEAD and CTR
@@ -121,6 +131,15 @@ func (c *Config) setDefaults() {
 	def(&c.CloseTimeout, 10*time.Second)
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.MinFreeSpace == 0 {
+		c.MinFreeSpace = 256 << 20
+	}
+	if c.freeSpace == nil {
+		c.freeSpace = freeSpace
+	}
+	if c.spaceStep == 0 {
+		c.spaceStep = 64 << 20
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -299,5 +300,62 @@ func TestOpenSSHLocalForwardRefused(t *testing.T) {
 	if !strings.Contains(ts.logs.String(), `msg="channel refused" component=sftp`) ||
 		!strings.Contains(ts.logs.String(), "type=direct-tcpip") {
 		t.Errorf("the refusal was not logged")
+	}
+}
+
+// Uploads stop while the disk is short of space: a new one is refused
+// before anything is written, one in progress fails when the next check
+// finds the space gone, and neither is announced or left in the inbox or
+// the staging area. With space again, uploads go through.
+func TestShortOfDiskSpace(t *testing.T) {
+	needBinary(t, "sftp")
+	// free is the space reported; after lowAfter checks (when set) it
+	// reports 1 MiB.
+	var free, checks, lowAfter atomic.Int64
+	free.Store(1 << 40)
+	ts := MustServer(t, func(c *Config) {
+		c.MinFreeSpace = 1 << 30
+		c.spaceStep = 64 << 10
+		c.freeSpace = func(string) (int64, error) {
+			if n := checks.Add(1); lowAfter.Load() > 0 && n > lowAfter.Load() {
+				return 1 << 20, nil
+			}
+			return free.Load(), nil
+		}
+	})
+	mustFile(t, ts.clientDir, "small.csv", csvData("small", 10_000))
+	mustFile(t, ts.clientDir, "big.csv", csvData("big", 2_000_000))
+
+	free.Store(1 << 29)
+	out, code := ts.sftpBatch(acme, ts.acmeKey.private, "put small.csv\n")
+	if code == 0 || !strings.Contains(ts.logs.String(), "short of disk space") {
+		t.Fatalf("put while short of space: exit %d:\n%s", code, out)
+	}
+
+	// Space runs out after the first checks of the big upload.
+	free.Store(1 << 40)
+	checks.Store(0)
+	lowAfter.Store(3)
+	if out, code := ts.sftpBatch(acme, ts.acmeKey.private, "put big.csv\n"); code == 0 {
+		t.Fatalf("put while space runs out: exit 0:\n%s", out)
+	}
+	if n := checks.Load(); n < 4 {
+		t.Fatalf("free space checked %d times during a 2 MB upload, want it checked as the file grows", n)
+	}
+
+	lowAfter.Store(0)
+	if out, code := ts.sftpBatch(acme, ts.acmeKey.private, "put small.csv\n"); code != 0 {
+		t.Fatalf("put with space again: exit %d:\n%s", code, out)
+	}
+	ups := ts.finalUploads()
+	if len(ups) != 1 || ups[0].Name != "small.csv" {
+		t.Errorf("announced %+v, want only the last small.csv", ups)
+	}
+	if names := ts.inboxNames(acme); strings.Join(names, ",") != "small.csv" {
+		t.Errorf("inbox holds %v", names)
+	}
+	staged, err := os.ReadDir(filepath.Join(ts.dir, "home", "default", acme, stagingDir))
+	if err != nil || len(staged) != 0 {
+		t.Errorf("staging area holds %d files (%v)", len(staged), err)
 	}
 }

@@ -24,6 +24,16 @@ func statVFS(dir string) (*sftp.StatVFS, error) {
 	}, nil
 }
 
+// freeSpace is the space available to unprivileged writers on the file
+// system holding dir.
+func freeSpace(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
 // changeTime is the inode's change time: unlike the modification time, a
 // client cannot set it, so it says when the file was last written or
 // renamed.

@@ -14,4 +14,9 @@ func statVFS(string) (*sftp.StatVFS, error) {
 	return nil, unsupported("statvfs is not supported on this server")
 }
 
+// freeSpace is only known on Linux; elsewhere uploads are not refused for it.
+func freeSpace(string) (int64, error) {
+	return 0, unsupported("free space is not known on this system")
+}
+
 func changeTime(fi fs.FileInfo) time.Time { return fi.ModTime() }

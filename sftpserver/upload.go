@@ -38,6 +38,7 @@ type upload struct {
 	mtime    time.Time
 	setTimes bool
 	received int64
+	checkAt  int64 // the size at which free space is checked again
 	failed   error // a refused or failed write: never committed
 	aborted  error // the connection ended with the file open
 	closed   bool
@@ -69,6 +70,9 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 	case exists && flags.Creat && flags.Excl:
 		return nil, failure("file exists")
 	}
+	if err := h.checkSpace(v.show); err != nil {
+		return nil, err
+	}
 	if !h.acquire() {
 		return nil, h.refuse(v.show, errTooManyOpen)
 	}
@@ -78,7 +82,8 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 		h.c.log.Error("cannot create staging file", logErr, err)
 		return nil, failure("cannot store the file")
 	}
-	u := &upload{h: h, name: v.rel, temp: IsTempName(v.rel), staged: staged, started: time.Now(), f: f}
+	u := &upload{h: h, name: v.rel, temp: IsTempName(v.rel), staged: staged, started: time.Now(), f: f,
+		checkAt: h.c.srv.cfg.spaceStep}
 	u.st.f, u.st.budget = f, &h.c.srv.windows
 	// Without TRUNC the client updates the file in place: scp writes then
 	// sets the size, reput appends from where the old file ends, WinSCP
@@ -98,6 +103,26 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 	h.inflight[u.name] = u
 	h.mu.Unlock()
 	return u, nil
+}
+
+// checkSpace refuses an upload (name as the client wrote it) while the file
+// system holding the server's data has less than MinFreeSpace free. A free
+// space that cannot be read does not refuse: the writes themselves then
+// tell.
+func (h *handler) checkSpace(name string) error {
+	cfg := &h.c.srv.cfg
+	if cfg.MinFreeSpace < 0 {
+		return nil
+	}
+	free, err := cfg.freeSpace(h.homePath)
+	if err != nil || free >= cfg.MinFreeSpace {
+		return nil
+	}
+	err = failure("the server is short of disk space; try again later")
+	h.c.srv.stats.nope.Add(1)
+	h.c.log.Warn("upload refused", logName, name, logOutcome, "refused", logReason, err.Error(),
+		"free_bytes", free, "min_free_bytes", cfg.MinFreeSpace)
+	return err
 }
 
 // maxOpenHandles caps the handles one session may hold open: uploads
@@ -158,6 +183,13 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	if off > u.h.acc.MaxFileSize-int64(len(p)) {
 		u.failed = u.h.refuse(u.name, failure(fmt.Sprintf("file too large: the limit for this account is %d bytes", u.h.acc.MaxFileSize)))
 		return 0, u.failed
+	}
+	if off+int64(len(p)) >= u.checkAt {
+		if err := u.h.checkSpace(u.name); err != nil {
+			u.failed = err
+			return 0, err
+		}
+		u.checkAt = off + int64(len(p)) + u.h.c.srv.cfg.spaceStep
 	}
 	if err := u.st.writeAt(p, off); err != nil {
 		u.h.c.log.Error("write to staging file failed", logName, u.name, logErr, err)
