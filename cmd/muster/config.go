@@ -326,6 +326,7 @@ func (c *Config) Validate() error {
 			bad(f, "%s is also the folder of source %s", s.Folder, other)
 		}
 		folders[filepath.Clean(s.Folder)] = s.Name
+		c.checkFolderOutsideState(f, s.Folder, bad)
 	}
 	if len(c.SFTP.Accounts) > 0 {
 		if _, _, err := net.SplitHostPort(c.SFTP.Listen); err != nil {
@@ -469,6 +470,30 @@ func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
 	for j, k := range a.Keys {
 		if err := checkKey(k); err != nil {
 			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
+		}
+	}
+}
+
+// checkFolderOutsideState refuses a watched folder that is the data
+// directory or inside the folders muster files drops and uploads into: the
+// watcher takes every file of its folder, so it would move muster's own
+// database, or ingest filed drops and SFTP uploads a second time. A folder
+// inside the data directory otherwise (the zero config's drop/) is fine.
+func (c *Config) checkFolderOutsideState(field, folder string, bad func(string, string, ...any)) {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return filepath.Clean(p)
+	}
+	dir, data := abs(folder), abs(c.DataDir)
+	if dir == data {
+		bad(field, "%s is the data directory: muster would take its own files as drops", folder)
+		return
+	}
+	for _, sub := range []string{"drops", "sftp"} {
+		if rel, err := filepath.Rel(filepath.Join(data, sub), dir); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			bad(field, "%s is inside the data directory's %s/, which muster writes itself", folder, sub)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,30 @@ func TestZeroConfigUsesTheUsersKeysOrGeneratesOne(t *testing.T) {
 	}
 	if a := c.SFTP.Accounts[0]; len(a.Keys) != 1 || a.AuthorizedKeysFile != "" {
 		t.Fatalf("user keys: %+v", a)
+	}
+}
+
+// A watched folder takes every file in it: one that is the data directory
+// (or inside its drops/ or sftp/ trees) would take muster's own database,
+// state and filed drops. The zero config's data_dir/drop stays valid.
+func TestConfigRefusesAFolderOverMustersOwnFiles(t *testing.T) {
+	src := "[[sources]]\nname = \"a\"\nkind = \"folder\"\nfolder = %q\n"
+	checkConfigErrors(t, []configCase{
+		{"data_dir = \"d\"\n" + fmt.Sprintf(src, "d"), []string{"sources[0].folder: ", "is the data directory"}},
+		{"data_dir = \"d\"\n" + fmt.Sprintf(src, "./d/"), []string{"sources[0].folder: ", "is the data directory"}},
+		{"data_dir = \"d\"\n" + fmt.Sprintf(src, "d/drops/default/a/archive"), []string{"sources[0].folder: ", "a/archive is inside the data directory's drops/"}},
+		{"data_dir = \"d\"\n" + fmt.Sprintf(src, "d/sftp/upload/inbox"), []string{"sources[0].folder: ", "upload/inbox is inside the data directory's sftp/"}},
+	})
+	p := filepath.Join(t.TempDir(), "ok.toml")
+	os.WriteFile(p, []byte("data_dir = \"d\"\n"+fmt.Sprintf(src, "d/drop")), 0o600)
+	if code, _, errs := runEnv(t, nil, "config", "check", "-config", p); code != exitOK {
+		t.Fatalf("a drop folder inside the data directory is refused: %s", errs)
+	}
+	// -data overrides data_dir: the check is against the directory used.
+	p2 := filepath.Join(t.TempDir(), "flag.toml")
+	os.WriteFile(p2, []byte(fmt.Sprintf(src, filepath.Join(filepath.Dir(p2), "x"))), 0o600)
+	if code, _, errs := runEnv(t, nil, "config", "check", "-config", p2, "-data", filepath.Join(filepath.Dir(p2), "x")); code != exitError ||
+		!strings.Contains(errs, "is the data directory") {
+		t.Fatalf("-data onto the watched folder: exit %d: %s", code, errs)
 	}
 }
