@@ -132,7 +132,7 @@ type WatchConf struct {
 // RetentionConf says how long filed drops and reports are kept; "0" keeps
 // them for ever.
 type RetentionConf struct {
-	Archive Duration `toml:"archive"` // archive/, rejected/, held/; default 90d
+	Archive Duration `toml:"archive"` // archive/, rejected/ (held/ waits for decisions); default 90d
 	Reports Duration `toml:"reports"` // SFTP accounts' reports/; default: as archive
 }
 
