@@ -67,8 +67,8 @@ type Files struct {
 	// them for ever.
 	Retention time.Duration
 	// ReportDirs are folders of reports written through Folder.Reports
-	// (SFTP accounts' reports/), pruned after ReportRetention (default:
-	// Retention).
+	// (SFTP accounts' reports/), pruned after ReportRetention (0: as
+	// Retention; negative: kept for ever).
 	ReportDirs      []string
 	ReportRetention time.Duration
 	// RetryMin and RetryMax bound the backoff between attempts of a failing

@@ -452,3 +452,27 @@ func TestErrorsCSVNeutralisesFormulas(t *testing.T) {
 		t.Fatalf("the hostile header is not reported (neutralised):\n%s", got)
 	}
 }
+
+// TestFilesPruneReportsKeptForEver: a negative ReportRetention keeps the
+// reports folders whole while the archive is pruned.
+func TestFilesPruneReportsKeptForEver(t *testing.T) {
+	r := MustFiles(t, time.Hour, "hr")
+	reports := filepath.Join(r.root, "reports")
+	os.MkdirAll(reports, 0o750)
+	r.files.ReportDirs = []string{reports}
+	r.files.Retention, r.files.ReportRetention = 10*24*time.Hour, -1
+	r.open(t)
+	now := time.Now().UTC()
+	old := filepath.Join(r.files.Dir, schema.DefaultOrg, "hr", archiveDir, now.AddDate(0, 0, -30).Format(dayLayout))
+	os.MkdirAll(old, 0o750)
+	rep := filepath.Join(reports, "old.csv.report.json")
+	writeFile(t, rep, "{}")
+	os.Chtimes(rep, now.AddDate(0, 0, -300), now.AddDate(0, 0, -300))
+	r.files.Prune(now)
+	if _, err := os.Stat(old); err == nil {
+		t.Error("the old archive day was kept")
+	}
+	if _, err := os.Stat(rep); err != nil {
+		t.Errorf("a report was pruned with reports kept for ever: %v", err)
+	}
+}

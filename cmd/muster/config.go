@@ -134,6 +134,10 @@ type WatchConf struct {
 type RetentionConf struct {
 	Archive Duration `toml:"archive"` // archive/, rejected/ (held/ waits for decisions); default 90d
 	Reports Duration `toml:"reports"` // SFTP accounts' reports/; default: as archive
+
+	// archiveSet and reportsSet: the key is in the file, so "0" is for
+	// ever rather than the default.
+	archiveSet, reportsSet bool
 }
 
 // Defaults of the built-in config.
@@ -193,6 +197,8 @@ func (c *Config) parse(b []byte) error {
 		return schema.Errorf(schema.EInvalid, "%v", err)
 	}
 	c.HTTP.enabled = md.IsDefined("http")
+	c.Retention.archiveSet = md.IsDefined("retention", "archive")
+	c.Retention.reportsSet = md.IsDefined("retention", "reports")
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
@@ -262,10 +268,10 @@ func (c *Config) setDefaults(e *env) {
 	if c.Watch.Grace == 0 {
 		c.Watch.Grace = Duration(5 * time.Second)
 	}
-	if c.Retention.Archive == 0 {
+	if !c.Retention.archiveSet {
 		c.Retention.Archive = Duration(defaultRetention)
 	}
-	if c.Retention.Reports == 0 {
+	if !c.Retention.reportsSet {
 		c.Retention.Reports = c.Retention.Archive
 	}
 	c.HTTP.setDefaults()

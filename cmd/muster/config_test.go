@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,5 +193,44 @@ func TestConfigRefusesAFolderOverMustersOwnFiles(t *testing.T) {
 	if code, _, errs := runEnv(t, nil, "config", "check", "-config", p2, "-data", filepath.Join(filepath.Dir(p2), "x")); code != exitError ||
 		!strings.Contains(errs, "is the data directory") {
 		t.Fatalf("-data onto the watched folder: exit %d: %s", code, errs)
+	}
+}
+
+// TestRetentionZeroKeepsForEver: "0" is documented as keeping archives or
+// reports for ever; it must not fall back to the 90-day default, and a
+// reports "0" must not fall back to the archive's retention.
+func TestRetentionZeroKeepsForEver(t *testing.T) {
+	dir := t.TempDir()
+	load := func(retention string) *Config {
+		t.Helper()
+		p := filepath.Join(dir, "m.toml")
+		os.WriteFile(p, []byte("[retention]\n"+retention), 0o600)
+		c, err := loadConfig(&env{getenv: func(string) string { return "" }}, p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := load("archive = \"0\"\n"); c.Retention.Archive != 0 || c.Retention.Reports != 0 {
+		t.Errorf("archive \"0\": %+v, want both kept for ever", c.Retention)
+	}
+	if c := load("archive = \"10d\"\nreports = \"0\"\n"); c.Retention.Archive != Duration(10*24*time.Hour) || c.Retention.Reports != 0 {
+		t.Errorf("reports \"0\": %+v, want archive 10d, reports for ever", c.Retention)
+	}
+	if c := load(""); c.Retention.Archive != Duration(defaultRetention) || c.Retention.Reports != Duration(defaultRetention) {
+		t.Errorf("defaults: %+v", c.Retention)
+	}
+	m := NewMain(load("archive = \"10d\"\nreports = \"0\"\n"), &env{stderr: io.Discard, getenv: func(string) string { return "" }})
+	if f := m.files(); f.Retention != 10*24*time.Hour || f.ReportRetention >= 0 {
+		t.Errorf("drops: retention %s, reports %s; want 10d and negative (kept for ever)", f.Retention, f.ReportRetention)
+	}
+}
+
+func TestConfigCheckShowsRetentionForEver(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.toml")
+	os.WriteFile(p, []byte("[retention]\narchive = \"30d\"\nreports = \"0\"\n"), 0o600)
+	code, out, errs := runEnv(t, nil, "config", "check", "-config", p)
+	if code != exitOK || !strings.Contains(out, "retention: archive 30d, reports for ever") {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
 	}
 }
