@@ -478,6 +478,11 @@ func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
 			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
 		}
 	}
+	for j, n := range a.AllowNetworks {
+		if err := checkNetwork(n); err != nil {
+			bad(fmt.Sprintf("%s.allow_networks[%d]", f, j), "%v", err)
+		}
+	}
 }
 
 // checkFolderOutsideState refuses a watched folder that is the data

@@ -70,6 +70,10 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"[[orgs]]\nname = \"acme\"\n[[sources]]\nname = \"a\"\nkind = \"sftp\"\norg = \"globex\"\n", []string{"sources[0].org: \"globex\""}},
 		{"[retention]\narchive = \"ninety days\"\n", []string{"ninety days"}},
 		{"[[sftp.accounts]]\nname = \"x\"\nmax_file_size = \"lots\"\n", []string{"lots"}},
+		// A network the SFTP server would refuse at start is refused here too,
+		// named as in the file.
+		{"[[sources]]\nname = \"s\"\nkind = \"sftp\"\n[[sftp.accounts]]\nname = \"hr\"\nsource = \"s\"\npassword_hash_env = \"H\"\nallow_networks = [\"10.0.0.0/8\", \"10.0.0.0/33\", \"bogus\"]\n",
+			[]string{"sftp.accounts[0].allow_networks[1]: \"10.0.0.0/33\" is not a CIDR network", "sftp.accounts[0].allow_networks[2]: \"bogus\" is not an address"}},
 	})
 }
 
