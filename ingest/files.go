@@ -195,6 +195,16 @@ func (f *Files) Announce(org, source, path string) bool {
 	return f.lanes.add(job{key: key, path: path, announced: true})
 }
 
+// MissingFolders returns the watched folders that were removed or moved
+// away since Open: nothing put at their paths is taken until they are
+// made again (they are then watched and scanned at once).
+func (f *Files) MissingFolders() []string {
+	if f.watcher == nil {
+		return nil
+	}
+	return f.watcher.Missing()
+}
+
 // Close stops watching and taking new files, lets the drops in progress
 // finish for up to Grace, then abandons them (their files stay in the spool
 // and are taken again on the next start).

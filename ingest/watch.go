@@ -62,9 +62,14 @@ type Watcher struct {
 	fw      *fsnotify.Watcher
 	keys    map[string]string // cleaned folder path -> key
 	pending map[string]*settling
-	rescan  chan struct{}
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// lost are watched folders that were removed or moved away (their
+	// watch went with them): looked for at every tick, and watched and
+	// scanned again once they are back. See Missing.
+	lostMu sync.Mutex
+	lost   map[string]bool
+	rescan chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // settling is a file seen but not yet complete.
@@ -100,6 +105,7 @@ func (w *Watcher) Open() error {
 	}
 	w.fw = fw
 	w.pending = make(map[string]*settling)
+	w.lost = make(map[string]bool)
 	w.rescan = make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
@@ -136,7 +142,7 @@ func (w *Watcher) loop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		var tc <-chan time.Time
-		if len(w.pending) > 0 {
+		if len(w.pending) > 0 || w.anyLost() {
 			tc = tick.C
 		}
 		select {
@@ -160,12 +166,17 @@ func (w *Watcher) loop(ctx context.Context) {
 		case <-w.rescan:
 			w.scanAll()
 		case <-tc:
+			w.findLost()
 			w.check(time.Now())
 		}
 	}
 }
 
 func (w *Watcher) event(ev fsnotify.Event) {
+	if _, watched := w.keys[filepath.Clean(ev.Name)]; watched && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+		w.loseDir(filepath.Clean(ev.Name))
+		return
+	}
 	key, ok := w.keys[filepath.Dir(ev.Name)]
 	if !ok || schema.IsTempName(filepath.Base(ev.Name)) {
 		return
@@ -177,6 +188,64 @@ func (w *Watcher) event(ev fsnotify.Event) {
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		delete(w.pending, ev.Name)
 	}
+}
+
+// loseDir notes that a watched folder is gone: files put in a folder made
+// again at its path would otherwise never be seen.
+func (w *Watcher) loseDir(dir string) {
+	_ = w.fw.Remove(dir) // a moved folder would still be watched under its old name
+	w.lostMu.Lock()
+	w.lost[dir] = true
+	w.lostMu.Unlock()
+	for p := range w.pending {
+		if filepath.Dir(p) == dir {
+			delete(w.pending, p)
+		}
+	}
+	w.Logger.Error("watched folder removed or moved away: nothing put at its path is taken until it is there again", "dir", dir)
+}
+
+// findLost watches again the lost folders that are back, and scans them.
+func (w *Watcher) findLost() {
+	if !w.anyLost() {
+		return
+	}
+	back := false
+	w.lostMu.Lock()
+	for dir := range w.lost {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		if err := w.fw.Add(dir); err != nil {
+			continue
+		}
+		delete(w.lost, dir)
+		back = true
+		w.Logger.Warn("watched folder is back: watching it again", "dir", dir)
+	}
+	w.lostMu.Unlock()
+	if back {
+		w.scanAll()
+	}
+}
+
+func (w *Watcher) anyLost() bool {
+	w.lostMu.Lock()
+	defer w.lostMu.Unlock()
+	return len(w.lost) > 0
+}
+
+// Missing returns the watched folders that are gone (removed or moved
+// away), in no order: files put at their paths are not taken until they
+// are back.
+func (w *Watcher) Missing() []string {
+	w.lostMu.Lock()
+	defer w.lostMu.Unlock()
+	out := make([]string, 0, len(w.lost))
+	for d := range w.lost {
+		out = append(out, d)
+	}
+	return out
 }
 
 // observe notes a file's size and time; a change restarts its debounce.
