@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -623,4 +624,51 @@ func TestSyncNowPullsInTheBackground(t *testing.T) {
 	if ds := dt.drops(); len(ds) != 1 || ds[0].DecidedBy != "api" {
 		t.Fatalf("drops = %+v, want one decided by api", ds)
 	}
+}
+
+// TestPullStoppedPartWayIsAStopNotAFailure: muster stops (SIGTERM) while a
+// pull reads the users. Nothing of it is applied, and it is logged as
+// interrupted by the stop, not as a failed or "broken" pull, nor does it
+// leave the source marked failing.
+func TestPullStoppedPartWayIsAStopNotAFailure(t *testing.T) {
+	dt := mustDirTest(t, 300, 3, "")
+	var logs syncBuilder
+	dt.d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	// The second page of users is slow: the stop comes while it is awaited.
+	dt.fake.AddFault(workostest.Fault{Path: "/directory_users", Query: "directory=", Skip: 1, Latency: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		waitUntil(t, "the slow page", func() bool { return dt.fake.FaultHits()[0] > 0 })
+		cancel()
+	}()
+	dt.d.Pull(ctx, dt.source("okta"), "test", ingest.Options{})
+	if n := dt.counts(); len(n) != 0 {
+		t.Fatalf("recipients after a stopped first pull: %v", n)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "workos pull interrupted by the stop; nothing of it applied") || strings.Contains(out, "level=ERROR") ||
+		strings.Contains(out, "decision=rejected") {
+		t.Fatalf("log:\n%s", out)
+	}
+	if s := dt.d.Status()["default/okta"]; s.LastError != "" {
+		t.Fatalf("status after a stop: %+v", s)
+	}
+}
+
+// syncBuilder is a strings.Builder safe for a logger's concurrent writes.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
