@@ -121,6 +121,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	release, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return err
+	}
+	m.start("lock", release)
 	st, err := store.Open(ctx, filepath.Join(c.DataDir, store.FileName))
 	if err != nil {
 		return err

@@ -117,3 +117,35 @@ func TestReadyzFailsWhileAWatchedFolderIsGone(t *testing.T) {
 		t.Fatalf("a drop into the folder made again: %s", st)
 	}
 }
+
+// TestSecondDaemonOnTheSameDataDirRefused: a second `muster serve` on a data
+// dir in use (a unit started twice, two containers on one volume) would take
+// the first one's drops in progress from the shared spool and process them
+// again beside it. It must refuse to start, before it touches anything.
+func TestSecondDaemonOnTheSameDataDirRefused(t *testing.T) {
+	path := cliConfig(t, "")
+	first := mustDaemon(t, path)
+	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	c, err := loadConfig(e, path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := NewMain(c, e)
+	err = second.Run(context.Background())
+	second.Close()
+	if err == nil || !strings.Contains(err.Error(), "another muster serve") || !strings.Contains(err.Error(), fmt.Sprint(os.Getpid())) {
+		t.Fatalf("second daemon on the same data dir: %v", err)
+	}
+	if second.Files != nil {
+		t.Fatal("the second daemon opened the drop queues")
+	}
+	// The first one still works, and once it stops another may start.
+	dropInto(t, first.Config.Sources[0].Folder, "day1.csv", hrSemicolon)
+	if st := waitDrop(t, first, 1); st != store.DropApplied {
+		t.Fatalf("day1: %s", st)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustDaemon(t, path)
+}
