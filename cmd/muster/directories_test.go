@@ -672,3 +672,47 @@ func (s *syncBuilder) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestEventsOfADirectoryOfAnotherOrganizationRefused: the source says its
+// directory must belong to WorkOS organization org_ours, but directory_id
+// names another organization's directory (a pasted id, or a directory
+// moved). Its pulls are refused; its events must be too: nothing crosses
+// organisations, whichever way it comes in.
+func TestEventsOfADirectoryOfAnotherOrganizationRefused(t *testing.T) {
+	ctx := context.Background()
+	dt := mustDirTest(t, 5, 1, "organization_id = \"org_ours\"\n")
+	if _, _, err := dt.d.Pull(ctx, dt.source("okta"), "test", ingest.Options{}); err == nil ||
+		!strings.Contains(err.Error(), "not org_ours") {
+		t.Fatalf("pull of another organization's directory: %v", err)
+	}
+	if _, err := dt.d.PollEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dt.d.wg.Wait()
+	if _, err := dt.fake.CreateUser(dt.seed.Directory.ID, workostest.UserSpec{Email: "stranger@example.com",
+		FirstName: "Not", LastName: "Ours", State: "active"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dt.d.PollEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dt.d.wg.Wait()
+	o, err := dt.st.LookupOrg(ctx, schema.DefaultOrg)
+	if err == nil {
+		if r, err := dt.st.Recipient(ctx, o.ID, "stranger@example.com"); err == nil {
+			t.Fatalf("an event of another organization's directory was applied: %+v", r)
+		}
+	}
+	// The same through the webhook endpoint.
+	ev := workos.Event{ID: "event_stranger2", Event: workos.EventUserCreated, CreatedAt: workos.Timestamp{Time: time.Now()},
+		Data: json.RawMessage(fmt.Sprintf(`{"object":"directory_user","id":"directory_user_x2","directory_id":%q,"organization_id":"org_theirs","emails":[{"primary":true,"value":"stranger2@example.com"}],"first_name":"Not","last_name":"Ours","state":"active"}`, dt.seed.Directory.ID))}
+	if err := dt.d.WebhookEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	dt.d.wg.Wait()
+	if o, err := dt.st.LookupOrg(ctx, schema.DefaultOrg); err == nil {
+		if r, err := dt.st.Recipient(ctx, o.ID, "stranger2@example.com"); err == nil {
+			t.Fatalf("a webhook event of another organization's directory was applied: %+v", r)
+		}
+	}
+}
