@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -16,6 +17,11 @@ import (
 
 	"muster/schema"
 )
+
+// DefaultRescan is how often every folder is listed again, for files
+// that arrived without an event (a network mount written by another
+// machine sends none).
+const DefaultRescan = time.Minute
 
 // DefaultDebounce is how long a file in a watched folder must keep the same
 // size and modification time before it is taken as complete.
@@ -51,6 +57,9 @@ type Watcher struct {
 	Dirs []WatchDir
 	// Debounce defaults to DefaultDebounce.
 	Debounce time.Duration
+	// RescanEvery is how often the folders are listed again; 0 is
+	// DefaultRescan, negative never.
+	RescanEvery time.Duration
 	// Ready is called, from the watcher's goroutine, with each complete
 	// file, in the order they settled. It must not block for long. A file
 	// that is still there later may be reported again (after a rescan, or
@@ -86,6 +95,9 @@ type settling struct {
 func (w *Watcher) Open() error {
 	if w.Debounce <= 0 {
 		w.Debounce = DefaultDebounce
+	}
+	if w.RescanEvery == 0 {
+		w.RescanEvery = DefaultRescan
 	}
 	if w.Logger == nil {
 		w.Logger = slog.New(slog.DiscardHandler)
@@ -140,6 +152,12 @@ func (w *Watcher) loop(ctx context.Context) {
 	w.scanAll()
 	tick := time.NewTicker(max(w.Debounce/4, 10*time.Millisecond))
 	defer tick.Stop()
+	var rescanC <-chan time.Time
+	if w.RescanEvery > 0 {
+		rescan := time.NewTicker(w.RescanEvery)
+		defer rescan.Stop()
+		rescanC = rescan.C
+	}
 	for {
 		var tc <-chan time.Time
 		if len(w.pending) > 0 || w.anyLost() {
@@ -164,6 +182,8 @@ func (w *Watcher) loop(ctx context.Context) {
 			}
 			w.Logger.Error("watch error", "err", err)
 		case <-w.rescan:
+			w.scanAll()
+		case <-rescanC:
 			w.scanAll()
 		case <-tc:
 			w.findLost()
@@ -297,7 +317,11 @@ func (w *Watcher) check(now time.Time) {
 func (w *Watcher) scanAll() {
 	now := time.Now()
 	var ready []Found
+	lost := w.Missing()
 	for dir, key := range w.keys {
+		if slices.Contains(lost, dir) {
+			continue // logged when it went; looked for at every tick
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			w.Logger.Error("cannot list watched folder", "dir", dir, "err", err)

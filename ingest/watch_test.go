@@ -175,3 +175,24 @@ func TestWatcherFolderRemovedAndMadeAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestWatcherRescansFoldersWithoutEvents: a folder on a network mount gets
+// no file events for files another machine writes there (here: its watch
+// is taken away). The periodic rescan still finds and takes them.
+func TestWatcherRescansFoldersWithoutEvents(t *testing.T) {
+	dir := t.TempDir()
+	log := &foundLog{}
+	w := &Watcher{Dirs: []WatchDir{{Path: dir, Key: "nfs"}}, Debounce: 20 * time.Millisecond, RescanEvery: 50 * time.Millisecond, Ready: log.add}
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.fw.Remove(filepath.Clean(dir)); err != nil { // no more events from it
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "remote.csv"), "email\na@example.com\n")
+	waitFor(t, "remote.csv found by a rescan", func() bool {
+		got := log.list()
+		return len(got) == 1 && got[0].Key == "nfs" && filepath.Base(got[0].Path) == "remote.csv"
+	})
+}
