@@ -228,9 +228,11 @@ func (f *Files) pruneLoop(ctx context.Context) {
 	}
 }
 
-// Prune removes the day folders of the archive, rejected and held folders
-// older than Retention, and the files older than ReportRetention in
-// ReportDirs. It returns how many entries it removed.
+// Prune removes the day folders of the archive and rejected folders older
+// than Retention, and the files older than ReportRetention in ReportDirs. It
+// returns how many entries it removed. The held folders are left alone:
+// what is there waits for an admin's decision (however long that takes),
+// and moves to archive/ or rejected/ once decided.
 func (f *Files) Prune(now time.Time) int {
 	n := 0
 	if f.Retention > 0 {
@@ -248,7 +250,7 @@ func (f *Files) Prune(now time.Time) int {
 func (f *Files) pruneDays(cutoff time.Time) int {
 	n := 0
 	for _, s := range f.sources {
-		for _, where := range []string{archiveDir, rejectedDir, heldDir} {
+		for _, where := range []string{archiveDir, rejectedDir} {
 			root := filepath.Join(f.sourceDir(s), where)
 			entries, _ := os.ReadDir(root)
 			for _, e := range entries {

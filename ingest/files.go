@@ -67,8 +67,8 @@ type Files struct {
 	// them for ever.
 	Retention time.Duration
 	// ReportDirs are folders of reports written through Folder.Reports
-	// (SFTP accounts' reports/), pruned after ReportRetention (default:
-	// Retention).
+	// (SFTP accounts' reports/), pruned after ReportRetention (0: as
+	// Retention; negative: kept for ever).
 	ReportDirs      []string
 	ReportRetention time.Duration
 	// RetryMin and RetryMax bound the backoff between attempts of a failing
@@ -188,11 +188,31 @@ func (f *Files) Open() error {
 // reports false for a source it does not know or after Close.
 func (f *Files) Announce(org, source, path string) bool {
 	key := sourceKey(org, source)
-	if f.sources[key] == nil {
+	s := f.sources[key]
+	if s == nil {
 		f.Logger.Error("file announced for an unknown source", "source", key, "file", filepath.Base(path))
 		return false
 	}
-	return f.lanes.add(job{key: key, path: path, announced: true})
+	j := job{key: key, path: path, name: filepath.Base(path), announced: true}
+	// Claimed at once, not when the queue comes to it: the uploader may
+	// send another file of the same name meanwhile, which would replace
+	// this one in the inbox. If it cannot be moved now, the queue tries.
+	if i := f.folderOf(s, path); i >= 0 && filepath.Dir(path) == filepath.Clean(s.Folders[i].Path) {
+		if p, err := claim(path, f.spoolDir(s, i)); err == nil {
+			j.path = p
+		}
+	}
+	return f.lanes.add(j)
+}
+
+// MissingFolders returns the watched folders that were removed or moved
+// away since Open: nothing put at their paths is taken until they are
+// made again (they are then watched and scanned at once).
+func (f *Files) MissingFolders() []string {
+	if f.watcher == nil {
+		return nil
+	}
+	return f.watcher.Missing()
 }
 
 // Close stops watching and taking new files, lets the drops in progress
@@ -269,7 +289,10 @@ type attempt struct {
 func (f *Files) run(ctx context.Context, j job) {
 	s := f.sources[j.key]
 	log := f.Logger.With("source", j.key, "file", filepath.Base(j.path))
-	a := &attempt{path: j.path, name: filepath.Base(j.path), folder: f.folderOf(s, j.path)}
+	a := &attempt{path: j.path, name: j.name, folder: f.folderOf(s, j.path)}
+	if a.name == "" {
+		a.name = filepath.Base(j.path)
+	}
 	a.claimed = a.folder >= 0 && filepath.Dir(j.path) == f.spoolDir(s, a.folder)
 	wait := f.RetryMin
 	for {

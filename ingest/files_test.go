@@ -304,10 +304,11 @@ func TestFilesVanishedFileIsLoggedNothingRecorded(t *testing.T) {
 	}
 }
 
-// TestFilesLockedStoreIsRetried holds the store's write lock from another
-// process (the sqlite3 shell) until the drop has failed once, then lets go:
-// the drop is retried and applied, and the file is not lost meanwhile.
-func TestFilesLockedStoreIsRetried(t *testing.T) {
+// lockedFiles returns a rig whose store is write-locked by another process
+// (the sqlite3 shell) and a function that lets go: drops fail and are
+// retried meanwhile.
+func lockedFiles(t *testing.T) (*filesRig, func()) {
+	t.Helper()
 	if _, err := exec.LookPath("sqlite3"); err != nil {
 		t.Skip("sqlite3 shell not installed")
 	}
@@ -326,11 +327,23 @@ func TestFilesLockedStoreIsRetried(t *testing.T) {
 	if err := sh.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer sh.Process.Kill()
+	t.Cleanup(func() { sh.Process.Kill() })
 	io.WriteString(stdin, "BEGIN EXCLUSIVE;\nSELECT 'locked';\n")
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "locked\n" {
 		t.Fatalf("sqlite3: %q %v", line, err)
 	}
+	return r, func() {
+		io.WriteString(stdin, "COMMIT;\n.quit\n")
+		stdin.Close()
+		sh.Wait()
+	}
+}
+
+// TestFilesLockedStoreIsRetried holds the store's write lock from another
+// process until the drop has failed once, then lets go: the drop is
+// retried and applied, and the file is not lost meanwhile.
+func TestFilesLockedStoreIsRetried(t *testing.T) {
+	r, unlock := lockedFiles(t)
 	p := r.put(t, "hr", "workday.csv", "day1.csv")
 	r.files.Announce("", "hr", p)
 	r.waitLog(t, "drop failed, retrying")
@@ -340,12 +353,43 @@ func TestFilesLockedStoreIsRetried(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.files.Dir, schema.DefaultOrg, "hr", "spool", "0", "day1.csv")); err != nil {
 		t.Fatalf("the file is not waiting in the spool: %v", err)
 	}
-	io.WriteString(stdin, "COMMIT;\n.quit\n")
-	stdin.Close()
-	sh.Wait()
+	unlock()
 	ds := r.waitDrops(t, "hr", 1)
 	if ds[0].Status != store.DropApplied {
 		t.Fatalf("drop %s", ds[0].Status)
+	}
+}
+
+// TestFilesAnnouncedUploadNotReplacedByTheNextOfTheSameName: while the
+// source's queue is held up (a failing drop being retried), an uploader
+// sends changes.csv, then changes.csv again (SFTP replaces a file of the
+// same name in the inbox). Each announced upload is a drop of its own: the
+// first must not be lost under the second.
+func TestFilesAnnouncedUploadNotReplacedByTheNextOfTheSameName(t *testing.T) {
+	r, unlock := lockedFiles(t)
+	r.files.Announce("", "hr", r.put(t, "hr", "workday.csv", "day1.csv"))
+	r.waitLog(t, "drop failed, retrying")
+	sample, err := os.ReadFile(filepath.Join("..", "samples", "workday.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := strings.SplitN(string(sample), "\n", 2)[0]
+	first := strings.Replace(string(sample), header+"\n", header+"\n"+strings.Replace(strings.SplitN(string(sample), "\n", 3)[1], "@", "+first@", 1)+"\n", 1)
+	second := strings.Replace(string(sample), header+"\n", header+"\n"+strings.Replace(strings.SplitN(string(sample), "\n", 3)[1], "@", "+second@", 1)+"\n", 1)
+	r.files.Announce("", "hr", r.put(t, "hr", first, "changes.csv"))
+	r.files.Announce("", "hr", r.put(t, "hr", second, "changes.csv"))
+	unlock()
+	ds := r.waitDrops(t, "hr", 3)
+	for i, d := range ds {
+		if d.Status != store.DropApplied {
+			t.Fatalf("drop %d (%s): %s", i, d.Name, d.Status)
+		}
+	}
+	if ds[1].ContentHash == ds[2].ContentHash {
+		t.Fatalf("both changes.csv drops have the same content: the first upload was lost")
+	}
+	if ds[1].Name != "changes.csv" || ds[2].Name != "changes.csv" {
+		t.Fatalf("drops named %q and %q, want changes.csv as uploaded", ds[1].Name, ds[2].Name)
 	}
 }
 
@@ -450,5 +494,29 @@ func TestErrorsCSVNeutralisesFormulas(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("the hostile header is not reported (neutralised):\n%s", got)
+	}
+}
+
+// TestFilesPruneReportsKeptForEver: a negative ReportRetention keeps the
+// reports folders whole while the archive is pruned.
+func TestFilesPruneReportsKeptForEver(t *testing.T) {
+	r := MustFiles(t, time.Hour, "hr")
+	reports := filepath.Join(r.root, "reports")
+	os.MkdirAll(reports, 0o750)
+	r.files.ReportDirs = []string{reports}
+	r.files.Retention, r.files.ReportRetention = 10*24*time.Hour, -1
+	r.open(t)
+	now := time.Now().UTC()
+	old := filepath.Join(r.files.Dir, schema.DefaultOrg, "hr", archiveDir, now.AddDate(0, 0, -30).Format(dayLayout))
+	os.MkdirAll(old, 0o750)
+	rep := filepath.Join(reports, "old.csv.report.json")
+	writeFile(t, rep, "{}")
+	os.Chtimes(rep, now.AddDate(0, 0, -300), now.AddDate(0, 0, -300))
+	r.files.Prune(now)
+	if _, err := os.Stat(old); err == nil {
+		t.Error("the old archive day was kept")
+	}
+	if _, err := os.Stat(rep); err != nil {
+		t.Errorf("a report was pruned with reports kept for ever: %v", err)
 	}
 }

@@ -366,3 +366,35 @@ func TestHeldDropLaterUploadOfTheSameNameKeepsItsReport(t *testing.T) {
 			writes("staff.csv"+ReportSuffix), later.ID)
 	}
 }
+
+// TestPruneKeepsUndecidedHeldDrops: retention prunes filed drops, but a held
+// drop's file and report wait in held/ for a decision however old they are;
+// pruning them would lose the file an admin reviews and the report the
+// uploader is given once the drop is decided.
+func TestPruneKeepsUndecidedHeldDrops(t *testing.T) {
+	r := MustFiles(t, time.Hour, "hr")
+	r.files.HeldCheck = time.Hour
+	r.in.Observe = r.files.Observe
+	r.open(t)
+	held := holdOne(t, r, "staff.csv")
+	heldRoot := filepath.Join(r.files.Dir, schema.DefaultOrg, "hr", heldDir)
+	days, err := os.ReadDir(heldRoot)
+	if err != nil || len(days) != 1 {
+		t.Fatalf("held folder: %v %v", days, err)
+	}
+	r.files.Retention = 10 * 24 * time.Hour
+	later := time.Now().Add(30 * 24 * time.Hour)
+	r.files.Prune(later)
+	base := filepath.Join(heldRoot, days[0].Name(), fmt.Sprintf("%d-%s", held.ID, held.Name))
+	for _, p := range []string{base, base + ReportSuffix} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("an undecided held drop was pruned: %v", err)
+		}
+	}
+	if _, err := r.in.Approve(context.Background(), schema.DefaultOrg, held.ID, Options{By: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	if filed := r.waitFiled(t, "hr", r.drop(t, held.ID), archiveDir); filed.Decision != Applied {
+		t.Fatalf("filed report: %s (%s)", filed.Decision, filed.Reason)
+	}
+}

@@ -27,6 +27,10 @@ type lanes struct {
 type job struct {
 	key  string // the source's key
 	path string // where the file is now
+	// name is the file's name as it arrived, when it was claimed into the
+	// spool under another (a file of that name was waiting there); "" is
+	// the base of path.
+	name string
 	// announced is set for files handed over complete (an SFTP upload):
 	// they are not waited on.
 	announced bool

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -16,6 +17,11 @@ import (
 
 	"muster/schema"
 )
+
+// DefaultRescan is how often every folder is listed again, for files
+// that arrived without an event (a network mount written by another
+// machine sends none).
+const DefaultRescan = time.Minute
 
 // DefaultDebounce is how long a file in a watched folder must keep the same
 // size and modification time before it is taken as complete.
@@ -51,6 +57,9 @@ type Watcher struct {
 	Dirs []WatchDir
 	// Debounce defaults to DefaultDebounce.
 	Debounce time.Duration
+	// RescanEvery is how often the folders are listed again; 0 is
+	// DefaultRescan, negative never.
+	RescanEvery time.Duration
 	// Ready is called, from the watcher's goroutine, with each complete
 	// file, in the order they settled. It must not block for long. A file
 	// that is still there later may be reported again (after a rescan, or
@@ -62,9 +71,14 @@ type Watcher struct {
 	fw      *fsnotify.Watcher
 	keys    map[string]string // cleaned folder path -> key
 	pending map[string]*settling
-	rescan  chan struct{}
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// lost are watched folders that were removed or moved away (their
+	// watch went with them): looked for at every tick, and watched and
+	// scanned again once they are back. See Missing.
+	lostMu sync.Mutex
+	lost   map[string]bool
+	rescan chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // settling is a file seen but not yet complete.
@@ -81,6 +95,9 @@ type settling struct {
 func (w *Watcher) Open() error {
 	if w.Debounce <= 0 {
 		w.Debounce = DefaultDebounce
+	}
+	if w.RescanEvery == 0 {
+		w.RescanEvery = DefaultRescan
 	}
 	if w.Logger == nil {
 		w.Logger = slog.New(slog.DiscardHandler)
@@ -100,6 +117,7 @@ func (w *Watcher) Open() error {
 	}
 	w.fw = fw
 	w.pending = make(map[string]*settling)
+	w.lost = make(map[string]bool)
 	w.rescan = make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
@@ -134,9 +152,15 @@ func (w *Watcher) loop(ctx context.Context) {
 	w.scanAll()
 	tick := time.NewTicker(max(w.Debounce/4, 10*time.Millisecond))
 	defer tick.Stop()
+	var rescanC <-chan time.Time
+	if w.RescanEvery > 0 {
+		rescan := time.NewTicker(w.RescanEvery)
+		defer rescan.Stop()
+		rescanC = rescan.C
+	}
 	for {
 		var tc <-chan time.Time
-		if len(w.pending) > 0 {
+		if len(w.pending) > 0 || w.anyLost() {
 			tc = tick.C
 		}
 		select {
@@ -159,13 +183,20 @@ func (w *Watcher) loop(ctx context.Context) {
 			w.Logger.Error("watch error", "err", err)
 		case <-w.rescan:
 			w.scanAll()
+		case <-rescanC:
+			w.scanAll()
 		case <-tc:
+			w.findLost()
 			w.check(time.Now())
 		}
 	}
 }
 
 func (w *Watcher) event(ev fsnotify.Event) {
+	if _, watched := w.keys[filepath.Clean(ev.Name)]; watched && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+		w.loseDir(filepath.Clean(ev.Name))
+		return
+	}
 	key, ok := w.keys[filepath.Dir(ev.Name)]
 	if !ok || schema.IsTempName(filepath.Base(ev.Name)) {
 		return
@@ -177,6 +208,64 @@ func (w *Watcher) event(ev fsnotify.Event) {
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		delete(w.pending, ev.Name)
 	}
+}
+
+// loseDir notes that a watched folder is gone: files put in a folder made
+// again at its path would otherwise never be seen.
+func (w *Watcher) loseDir(dir string) {
+	_ = w.fw.Remove(dir) // a moved folder would still be watched under its old name
+	w.lostMu.Lock()
+	w.lost[dir] = true
+	w.lostMu.Unlock()
+	for p := range w.pending {
+		if filepath.Dir(p) == dir {
+			delete(w.pending, p)
+		}
+	}
+	w.Logger.Error("watched folder removed or moved away: nothing put at its path is taken until it is there again", "dir", dir)
+}
+
+// findLost watches again the lost folders that are back, and scans them.
+func (w *Watcher) findLost() {
+	if !w.anyLost() {
+		return
+	}
+	back := false
+	w.lostMu.Lock()
+	for dir := range w.lost {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		if err := w.fw.Add(dir); err != nil {
+			continue
+		}
+		delete(w.lost, dir)
+		back = true
+		w.Logger.Warn("watched folder is back: watching it again", "dir", dir)
+	}
+	w.lostMu.Unlock()
+	if back {
+		w.scanAll()
+	}
+}
+
+func (w *Watcher) anyLost() bool {
+	w.lostMu.Lock()
+	defer w.lostMu.Unlock()
+	return len(w.lost) > 0
+}
+
+// Missing returns the watched folders that are gone (removed or moved
+// away), in no order: files put at their paths are not taken until they
+// are back.
+func (w *Watcher) Missing() []string {
+	w.lostMu.Lock()
+	defer w.lostMu.Unlock()
+	out := make([]string, 0, len(w.lost))
+	for d := range w.lost {
+		out = append(out, d)
+	}
+	return out
 }
 
 // observe notes a file's size and time; a change restarts its debounce.
@@ -228,7 +317,11 @@ func (w *Watcher) check(now time.Time) {
 func (w *Watcher) scanAll() {
 	now := time.Now()
 	var ready []Found
+	lost := w.Missing()
 	for dir, key := range w.keys {
+		if slices.Contains(lost, dir) {
+			continue // logged when it went; looked for at every tick
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			w.Logger.Error("cannot list watched folder", "dir", dir, "err", err)

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -139,4 +140,59 @@ func TestWatcherOpenFailsOnMissingFolder(t *testing.T) {
 		w.Close()
 		t.Fatal("Open succeeded on a missing folder")
 	}
+}
+
+// TestWatcherFolderRemovedAndMadeAgain: an operator (or a remount) removes
+// a watched folder and makes it again. Its watch went with it; the watcher
+// must watch the new folder and take the files put there, not go deaf.
+func TestWatcherFolderRemovedAndMadeAgain(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "drop")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	log := MustWatcher(t, 20*time.Millisecond, dir)
+	writeFile(t, filepath.Join(dir, "before.csv"), "email\na@example.com\n")
+	waitFor(t, "before.csv", func() bool { return len(log.list()) == 1 })
+	// Removed, then moved away (its watch would follow it under the old
+	// name); each time made again: the new folder is the one watched.
+	gone := []func() error{
+		func() error { return os.RemoveAll(dir) },
+		func() error { return os.Rename(dir, filepath.Join(root, "old-drop")) },
+	}
+	for i, remove := range gone {
+		if err := remove(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("after%d.csv", i)
+		writeFile(t, filepath.Join(dir, name), "email\nb@example.com\n")
+		waitFor(t, name+" in the folder made again", func() bool {
+			got := log.list()
+			return len(got) == i+2 && got[i+1].Path == filepath.Join(dir, name) && got[i+1].Key == "drop"
+		})
+	}
+}
+
+// TestWatcherRescansFoldersWithoutEvents: a folder on a network mount gets
+// no file events for files another machine writes there (here: its watch
+// is taken away). The periodic rescan still finds and takes them.
+func TestWatcherRescansFoldersWithoutEvents(t *testing.T) {
+	dir := t.TempDir()
+	log := &foundLog{}
+	w := &Watcher{Dirs: []WatchDir{{Path: dir, Key: "nfs"}}, Debounce: 20 * time.Millisecond, RescanEvery: 50 * time.Millisecond, Ready: log.add}
+	if err := w.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.fw.Remove(filepath.Clean(dir)); err != nil { // no more events from it
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "remote.csv"), "email\na@example.com\n")
+	waitFor(t, "remote.csv found by a rescan", func() bool {
+		got := log.list()
+		return len(got) == 1 && got[0].Key == "nfs" && filepath.Base(got[0].Path) == "remote.csv"
+	})
 }

@@ -132,8 +132,12 @@ type WatchConf struct {
 // RetentionConf says how long filed drops and reports are kept; "0" keeps
 // them for ever.
 type RetentionConf struct {
-	Archive Duration `toml:"archive"` // archive/, rejected/, held/; default 90d
+	Archive Duration `toml:"archive"` // archive/, rejected/ (held/ waits for decisions); default 90d
 	Reports Duration `toml:"reports"` // SFTP accounts' reports/; default: as archive
+
+	// archiveSet and reportsSet: the key is in the file, so "0" is for
+	// ever rather than the default.
+	archiveSet, reportsSet bool
 }
 
 // Defaults of the built-in config.
@@ -193,6 +197,8 @@ func (c *Config) parse(b []byte) error {
 		return schema.Errorf(schema.EInvalid, "%v", err)
 	}
 	c.HTTP.enabled = md.IsDefined("http")
+	c.Retention.archiveSet = md.IsDefined("retention", "archive")
+	c.Retention.reportsSet = md.IsDefined("retention", "reports")
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
@@ -262,10 +268,10 @@ func (c *Config) setDefaults(e *env) {
 	if c.Watch.Grace == 0 {
 		c.Watch.Grace = Duration(5 * time.Second)
 	}
-	if c.Retention.Archive == 0 {
+	if !c.Retention.archiveSet {
 		c.Retention.Archive = Duration(defaultRetention)
 	}
-	if c.Retention.Reports == 0 {
+	if !c.Retention.reportsSet {
 		c.Retention.Reports = c.Retention.Archive
 	}
 	c.HTTP.setDefaults()
@@ -326,6 +332,7 @@ func (c *Config) Validate() error {
 			bad(f, "%s is also the folder of source %s", s.Folder, other)
 		}
 		folders[filepath.Clean(s.Folder)] = s.Name
+		c.checkFolderOutsideState(f, s.Folder, bad)
 	}
 	if len(c.SFTP.Accounts) > 0 {
 		if _, _, err := net.SplitHostPort(c.SFTP.Listen); err != nil {
@@ -469,6 +476,35 @@ func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
 	for j, k := range a.Keys {
 		if err := checkKey(k); err != nil {
 			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
+		}
+	}
+	for j, n := range a.AllowNetworks {
+		if err := checkNetwork(n); err != nil {
+			bad(fmt.Sprintf("%s.allow_networks[%d]", f, j), "%v", err)
+		}
+	}
+}
+
+// checkFolderOutsideState refuses a watched folder that is the data
+// directory or inside the folders muster files drops and uploads into: the
+// watcher takes every file of its folder, so it would move muster's own
+// database, or ingest filed drops and SFTP uploads a second time. A folder
+// inside the data directory otherwise (the zero config's drop/) is fine.
+func (c *Config) checkFolderOutsideState(field, folder string, bad func(string, string, ...any)) {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return filepath.Clean(p)
+	}
+	dir, data := abs(folder), abs(c.DataDir)
+	if dir == data {
+		bad(field, "%s is the data directory: muster would take its own files as drops", folder)
+		return
+	}
+	for _, sub := range []string{"drops", "sftp"} {
+		if rel, err := filepath.Rel(filepath.Join(data, sub), dir); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			bad(field, "%s is inside the data directory's %s/, which muster writes itself", folder, sub)
 		}
 	}
 }

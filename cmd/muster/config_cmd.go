@@ -86,7 +86,13 @@ func (c *Config) summary(w io.Writer, e *env) {
 	}
 	c.WorkOS.summary(w, e, c)
 	fmt.Fprintf(w, "watch:     debounce %s, retry up to every %s, stop grace %s\n", c.Watch.Debounce, c.Watch.RetryMax, c.Watch.Grace)
-	fmt.Fprintf(w, "retention: archive %s, reports %s\n", c.Retention.Archive, c.Retention.Reports)
+	keep := func(d Duration) string {
+		if d == 0 {
+			return "for ever"
+		}
+		return d.String()
+	}
+	fmt.Fprintf(w, "retention: archive %s, reports %s\n", keep(c.Retention.Archive), keep(c.Retention.Reports))
 	c.HTTP.summary(w)
 }
 

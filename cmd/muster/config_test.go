@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +70,10 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"[[orgs]]\nname = \"acme\"\n[[sources]]\nname = \"a\"\nkind = \"sftp\"\norg = \"globex\"\n", []string{"sources[0].org: \"globex\""}},
 		{"[retention]\narchive = \"ninety days\"\n", []string{"ninety days"}},
 		{"[[sftp.accounts]]\nname = \"x\"\nmax_file_size = \"lots\"\n", []string{"lots"}},
+		// A network the SFTP server would refuse at start is refused here too,
+		// named as in the file.
+		{"[[sources]]\nname = \"s\"\nkind = \"sftp\"\n[[sftp.accounts]]\nname = \"hr\"\nsource = \"s\"\npassword_hash_env = \"H\"\nallow_networks = [\"10.0.0.0/8\", \"10.0.0.0/33\", \"bogus\"]\n",
+			[]string{"sftp.accounts[0].allow_networks[1]: \"10.0.0.0/33\" is not a CIDR network", "sftp.accounts[0].allow_networks[2]: \"bogus\" is not an address"}},
 	})
 }
 
@@ -166,5 +172,69 @@ func TestZeroConfigUsesTheUsersKeysOrGeneratesOne(t *testing.T) {
 	}
 	if a := c.SFTP.Accounts[0]; len(a.Keys) != 1 || a.AuthorizedKeysFile != "" {
 		t.Fatalf("user keys: %+v", a)
+	}
+}
+
+// A watched folder takes every file in it: one that is the data directory
+// (or inside its drops/ or sftp/ trees) would take muster's own database,
+// state and filed drops. The zero config's data_dir/drop stays valid.
+func TestConfigRefusesAFolderOverMustersOwnFiles(t *testing.T) {
+	src := "[[sources]]\nname = \"a\"\nkind = \"folder\"\nfolder = %q\n"
+	checkConfigErrors(t, []configCase{
+		{"data_dir = \"d\"\n" + fmt.Sprintf(src, "d"), []string{"sources[0].folder: ", "is the data directory"}},
+		{"data_dir = \"d\"\n" + fmt.Sprintf(src, "./d/"), []string{"sources[0].folder: ", "is the data directory"}},
+		{"data_dir = \"d\"\n" + fmt.Sprintf(src, "d/drops/default/a/archive"), []string{"sources[0].folder: ", "a/archive is inside the data directory's drops/"}},
+		{"data_dir = \"d\"\n" + fmt.Sprintf(src, "d/sftp/upload/inbox"), []string{"sources[0].folder: ", "upload/inbox is inside the data directory's sftp/"}},
+	})
+	p := filepath.Join(t.TempDir(), "ok.toml")
+	os.WriteFile(p, []byte("data_dir = \"d\"\n"+fmt.Sprintf(src, "d/drop")), 0o600)
+	if code, _, errs := runEnv(t, nil, "config", "check", "-config", p); code != exitOK {
+		t.Fatalf("a drop folder inside the data directory is refused: %s", errs)
+	}
+	// -data overrides data_dir: the check is against the directory used.
+	p2 := filepath.Join(t.TempDir(), "flag.toml")
+	os.WriteFile(p2, []byte(fmt.Sprintf(src, filepath.Join(filepath.Dir(p2), "x"))), 0o600)
+	if code, _, errs := runEnv(t, nil, "config", "check", "-config", p2, "-data", filepath.Join(filepath.Dir(p2), "x")); code != exitError ||
+		!strings.Contains(errs, "is the data directory") {
+		t.Fatalf("-data onto the watched folder: exit %d: %s", code, errs)
+	}
+}
+
+// TestRetentionZeroKeepsForEver: "0" is documented as keeping archives or
+// reports for ever; it must not fall back to the 90-day default, and a
+// reports "0" must not fall back to the archive's retention.
+func TestRetentionZeroKeepsForEver(t *testing.T) {
+	dir := t.TempDir()
+	load := func(retention string) *Config {
+		t.Helper()
+		p := filepath.Join(dir, "m.toml")
+		os.WriteFile(p, []byte("[retention]\n"+retention), 0o600)
+		c, err := loadConfig(&env{getenv: func(string) string { return "" }}, p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := load("archive = \"0\"\n"); c.Retention.Archive != 0 || c.Retention.Reports != 0 {
+		t.Errorf("archive \"0\": %+v, want both kept for ever", c.Retention)
+	}
+	if c := load("archive = \"10d\"\nreports = \"0\"\n"); c.Retention.Archive != Duration(10*24*time.Hour) || c.Retention.Reports != 0 {
+		t.Errorf("reports \"0\": %+v, want archive 10d, reports for ever", c.Retention)
+	}
+	if c := load(""); c.Retention.Archive != Duration(defaultRetention) || c.Retention.Reports != Duration(defaultRetention) {
+		t.Errorf("defaults: %+v", c.Retention)
+	}
+	m := NewMain(load("archive = \"10d\"\nreports = \"0\"\n"), &env{stderr: io.Discard, getenv: func(string) string { return "" }})
+	if f := m.files(); f.Retention != 10*24*time.Hour || f.ReportRetention >= 0 {
+		t.Errorf("drops: retention %s, reports %s; want 10d and negative (kept for ever)", f.Retention, f.ReportRetention)
+	}
+}
+
+func TestConfigCheckShowsRetentionForEver(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.toml")
+	os.WriteFile(p, []byte("[retention]\narchive = \"30d\"\nreports = \"0\"\n"), 0o600)
+	code, out, errs := runEnv(t, nil, "config", "check", "-config", p)
+	if code != exitOK || !strings.Contains(out, "retention: archive 30d, reports for ever") {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
 	}
 }

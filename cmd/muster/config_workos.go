@@ -134,6 +134,9 @@ func (c *Config) validateWorkOS(bad func(string, string, ...any)) {
 	}
 	if u, err := url.Parse(w.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("workos.base_url", "%q is not an absolute http(s) URL", w.BaseURL)
+	} else if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		// Every request carries the API key as a bearer token.
+		bad("workos.base_url", "%q: use https (plain http would send the API key in clear; it is only for a fake on this machine)", w.BaseURL)
 	}
 	if _, err := cronParser.Parse(w.Schedule); err != nil {
 		bad("workos.schedule", "%q: %v", w.Schedule, err)
@@ -195,6 +198,11 @@ func (c *Config) validateWorkOS(bad func(string, string, ...any)) {
 			bad(fmt.Sprintf("sources[%d].organization_id", i), "only a workos source has one")
 		}
 	}
+}
+
+// loopbackHost reports whether host (a name or an address) is this machine.
+func loopbackHost(host string) bool {
+	return host == "localhost" || isLoopback(host)
 }
 
 // expectedOrganization is the WorkOS organization a source's directory must

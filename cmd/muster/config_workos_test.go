@@ -22,6 +22,10 @@ func TestWorkOSConfigErrorsNameTheField(t *testing.T) {
 		{src + "groups = [\" \"]\n" + key + "[workos.webhook]\nlisten = \"8089\"\npath = \"hooks\"\n",
 			[]string{"sources[0].groups[0]: empty group name", "workos.webhook.listen: \"8089\"", "workos.webhook.secret_env", "workos.webhook.path: \"hooks\""}},
 		{src + "mode = \"delta\"\n" + key, []string{"sources[0].mode: a workos source is pulled as full snapshots"}},
+		// The API key is a bearer secret: plain http only to this machine
+		// (the fake), never across a network.
+		{src + key + "base_url = \"http://api.workos.com\"\n", []string{"workos.base_url: \"http://api.workos.com\": use https"}},
+		{src + key + "base_url = \"http://10.1.2.3:8080\"\n", []string{"workos.base_url: \"http://10.1.2.3:8080\": use https"}},
 		{"[[sources]]\nname = \"f\"\nkind = \"folder\"\nfolder = \"x\"\norganization_id = \"org_1\"\n",
 			[]string{"sources[0].organization_id: only a workos source has one"}},
 		{"[[orgs]]\nname = \"acme\"\nworkos_organization_id = \"org_1\"\n[[orgs]]\nname = \"globex\"\nworkos_organization_id = \"org_1\"\n",
@@ -126,5 +130,15 @@ secret_file = "secrets/webhook"
 	}
 	if s := strings.Join([]string{client.String(), c.WorkOS.APIKeyFile}, " "); strings.Contains(s, "sk_test_abc") {
 		t.Fatal("the key shows")
+	}
+}
+
+func TestWorkOSConfigPlainHTTPOnlyOnLoopback(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:4100", "http://localhost:4100", "http://[::1]:4100", "https://api.workos.com"} {
+		p := filepath.Join(t.TempDir(), "m.toml")
+		os.WriteFile(p, []byte("[[sources]]\nname = \"okta\"\nkind = \"workos\"\ndirectory_id = \"directory_1\"\n[workos]\napi_key_env = \"K\"\nbase_url = \""+u+"\"\n"), 0o600)
+		if code, _, errs := runEnv(t, nil, "config", "check", "-config", p); code != exitOK {
+			t.Errorf("%s refused: %s", u, errs)
+		}
 	}
 }

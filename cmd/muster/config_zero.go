@@ -84,13 +84,30 @@ func acceptedKey(line string) bool { return checkKey(line) == nil }
 // checkKey asks the SFTP server's own account check whether it takes the
 // public key (type, size, no options), and why not.
 func checkKey(line string) error {
-	c := sftpserver.Config{Dir: ".", Accounts: []sftpserver.Account{{Name: "k", Source: "s", AuthorizedKeys: []string{line}}}}
+	return checkAccountPart(sftpserver.Account{AuthorizedKeys: []string{line}}, "authorized_keys")
+}
+
+// checkNetwork checks one allow_networks entry as the SFTP server will
+// (the account needs some way to log in to be checked at all: any valid
+// public key does).
+func checkNetwork(n string) error {
+	return checkAccountPart(sftpserver.Account{AuthorizedKeys: []string{anyPublicKey}, AllowedNetworks: []string{n}}, "allowed_networks")
+}
+
+// anyPublicKey is a well-formed public key (of no one), for checkNetwork.
+const anyPublicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAPpEG8iJ/WNWNovv6Nq2lpLNz1UPdKo7EQ2ey0c48v6"
+
+// checkAccountPart validates one part of an account as the SFTP server
+// does at start, returning its message without the server's field name.
+func checkAccountPart(a sftpserver.Account, field string) error {
+	a.Name, a.Source = "k", "s"
+	c := sftpserver.Config{Dir: ".", Accounts: []sftpserver.Account{a}}
 	err := c.Validate()
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	if _, after, ok := strings.Cut(msg, "authorized_keys[0]: "); ok {
+	if _, after, ok := strings.Cut(msg, field+"[0]: "); ok {
 		msg = after
 	}
 	return errors.New(msg)

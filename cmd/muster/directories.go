@@ -216,7 +216,14 @@ func (d *Directories) Pull(ctx context.Context, s *dirSource, why string, opt in
 	d.setStatus(s, func(st *RunStatus) { st.LastAttempt = start })
 	rep, stats, err := d.pullLocked(ctx, s, opt)
 	ms := time.Since(start).Milliseconds()
+	// A stop while the users are read ends the stream with the context's
+	// error, which the pipeline records as a rejected drop: that is a stop,
+	// not a failure of the pull (nothing of it is applied either way).
+	stopped := ctx.Err() != nil && (err != nil || rep.Decision == ingest.Rejected)
 	d.setStatus(s, func(st *RunStatus) {
+		if stopped {
+			return
+		}
 		st.LastError, st.LastDecision, st.LastRun = "", "", time.Now()
 		if err != nil {
 			st.LastError = schema.ErrorMessageOf(err)
@@ -233,7 +240,10 @@ func (d *Directories) Pull(ctx context.Context, s *dirSource, why string, opt in
 	})
 	attrs := []any{"requests", stats.Requests, "users", stats.Users, "groups", stats.Groups, "ms", ms}
 	switch {
-	case err != nil && ctx.Err() != nil:
+	case stopped:
+		if rep != nil {
+			attrs = append(attrs, "drop", rep.DropID)
+		}
 		log.Info("workos pull interrupted by the stop; nothing of it applied", attrs...)
 	case err != nil:
 		log.Error("workos pull failed; the store is unchanged, it is tried again at the next run", append(attrs, "error", err)...)

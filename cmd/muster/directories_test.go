@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -622,5 +623,96 @@ func TestSyncNowPullsInTheBackground(t *testing.T) {
 	}
 	if ds := dt.drops(); len(ds) != 1 || ds[0].DecidedBy != "api" {
 		t.Fatalf("drops = %+v, want one decided by api", ds)
+	}
+}
+
+// TestPullStoppedPartWayIsAStopNotAFailure: muster stops (SIGTERM) while a
+// pull reads the users. Nothing of it is applied, and it is logged as
+// interrupted by the stop, not as a failed or "broken" pull, nor does it
+// leave the source marked failing.
+func TestPullStoppedPartWayIsAStopNotAFailure(t *testing.T) {
+	dt := mustDirTest(t, 300, 3, "")
+	var logs syncBuilder
+	dt.d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	// The second page of users is slow: the stop comes while it is awaited.
+	dt.fake.AddFault(workostest.Fault{Path: "/directory_users", Query: "directory=", Skip: 1, Latency: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		waitUntil(t, "the slow page", func() bool { return dt.fake.FaultHits()[0] > 0 })
+		cancel()
+	}()
+	dt.d.Pull(ctx, dt.source("okta"), "test", ingest.Options{})
+	if n := dt.counts(); len(n) != 0 {
+		t.Fatalf("recipients after a stopped first pull: %v", n)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "workos pull interrupted by the stop; nothing of it applied") || strings.Contains(out, "level=ERROR") ||
+		strings.Contains(out, "decision=rejected") {
+		t.Fatalf("log:\n%s", out)
+	}
+	if s := dt.d.Status()["default/okta"]; s.LastError != "" {
+		t.Fatalf("status after a stop: %+v", s)
+	}
+}
+
+// syncBuilder is a strings.Builder safe for a logger's concurrent writes.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestEventsOfADirectoryOfAnotherOrganizationRefused: the source says its
+// directory must belong to WorkOS organization org_ours, but directory_id
+// names another organization's directory (a pasted id, or a directory
+// moved). Its pulls are refused; its events must be too: nothing crosses
+// organisations, whichever way it comes in.
+func TestEventsOfADirectoryOfAnotherOrganizationRefused(t *testing.T) {
+	ctx := context.Background()
+	dt := mustDirTest(t, 5, 1, "organization_id = \"org_ours\"\n")
+	if _, _, err := dt.d.Pull(ctx, dt.source("okta"), "test", ingest.Options{}); err == nil ||
+		!strings.Contains(err.Error(), "not org_ours") {
+		t.Fatalf("pull of another organization's directory: %v", err)
+	}
+	if _, err := dt.d.PollEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dt.d.wg.Wait()
+	if _, err := dt.fake.CreateUser(dt.seed.Directory.ID, workostest.UserSpec{Email: "stranger@example.com",
+		FirstName: "Not", LastName: "Ours", State: "active"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dt.d.PollEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dt.d.wg.Wait()
+	o, err := dt.st.LookupOrg(ctx, schema.DefaultOrg)
+	if err == nil {
+		if r, err := dt.st.Recipient(ctx, o.ID, "stranger@example.com"); err == nil {
+			t.Fatalf("an event of another organization's directory was applied: %+v", r)
+		}
+	}
+	// The same through the webhook endpoint.
+	ev := workos.Event{ID: "event_stranger2", Event: workos.EventUserCreated, CreatedAt: workos.Timestamp{Time: time.Now()},
+		Data: json.RawMessage(fmt.Sprintf(`{"object":"directory_user","id":"directory_user_x2","directory_id":%q,"organization_id":"org_theirs","emails":[{"primary":true,"value":"stranger2@example.com"}],"first_name":"Not","last_name":"Ours","state":"active"}`, dt.seed.Directory.ID))}
+	if err := dt.d.WebhookEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	dt.d.wg.Wait()
+	if o, err := dt.st.LookupOrg(ctx, schema.DefaultOrg); err == nil {
+		if r, err := dt.st.Recipient(ctx, o.ID, "stranger2@example.com"); err == nil {
+			t.Fatalf("a webhook event of another organization's directory was applied: %+v", r)
+		}
 	}
 }

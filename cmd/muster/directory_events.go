@@ -146,7 +146,7 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 			n = i + 1
 			continue
 		}
-		targets := d.byDir[base.DirectoryID]
+		targets := d.ownTargets(ev, base, &resync)
 		if len(targets) == 0 {
 			n = i + 1 // a directory muster does not follow
 			continue
@@ -211,6 +211,29 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 		d.pullAsync(s, "events")
 	}
 	return n, nil
+}
+
+// ownTargets returns the sources that follow the event's directory and may
+// take its changes: a source whose directory must belong to a WorkOS
+// organization (or whose organisation's organization is configured) takes
+// only events that say they come from it, as its pulls check the directory.
+// An event that names no organization has the source pulled instead, which
+// checks it.
+func (d *Directories) ownTargets(ev workos.Event, ch workos.Change, resync *[]*dirSource) []*dirSource {
+	var out []*dirSource
+	for _, s := range d.byDir[ch.DirectoryID] {
+		err := d.cfg.checkDirectoryOrg(s.conf, workos.Directory{ID: ch.DirectoryID, OrganizationID: ch.OrganizationID})
+		switch {
+		case err == nil:
+			out = append(out, s)
+		case ch.OrganizationID == "":
+			*resync = append(*resync, s)
+		default:
+			d.Logger.Warn("workos event of a directory of another organization; skipped", "source", s.key,
+				"event_id", ev.ID, "event", ev.Event, "error", err)
+		}
+	}
+	return out
 }
 
 // lockAll takes the sources not yet held; false if one is being pulled.

@@ -81,6 +81,13 @@ func (m *Main) openHTTP() error {
 			return nil
 		}})
 	}
+	checks = append(checks, api.Check{Name: "watch", Check: func(context.Context) error {
+		if n := len(m.Files.MissingFolders()); n > 0 {
+			// /readyz needs no token: the log names the folders.
+			return fmt.Errorf("%d watched folder(s) removed or moved away: make them again (see the log)", n)
+		}
+		return nil
+	}})
 	if m.Directories != nil {
 		checks = append(checks, api.RunsCheck(m.runStatus))
 	}

@@ -121,6 +121,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	release, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return err
+	}
+	m.start("lock", release)
 	st, err := store.Open(ctx, filepath.Join(c.DataDir, store.FileName))
 	if err != nil {
 		return err
@@ -149,10 +154,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Files = &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.DataDir, "drops"),
-		Debounce: time.Duration(c.Watch.Debounce), RetryMax: time.Duration(c.Watch.RetryMax),
-		Grace: time.Duration(c.Watch.Grace), Retention: time.Duration(c.Retention.Archive),
-		ReportRetention: time.Duration(c.Retention.Reports), Logger: m.Logger.With("component", "drops")}
+	m.Files = m.files()
 	if err := m.fileSources(); err != nil {
 		return err
 	}
@@ -197,6 +199,20 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.start("state", func() error { return os.Remove(m.statePath()) })
 	return nil
+}
+
+// files returns the drop queues as the config says (their sources are
+// added by fileSources).
+func (m *Main) files() *ingest.Files {
+	c := m.Config
+	reports := time.Duration(c.Retention.Reports)
+	if reports == 0 {
+		reports = -1 // for ever; Files reads 0 as "as the archive"
+	}
+	return &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.DataDir, "drops"),
+		Debounce: time.Duration(c.Watch.Debounce), RetryMax: time.Duration(c.Watch.RetryMax),
+		Grace: time.Duration(c.Watch.Grace), Retention: time.Duration(c.Retention.Archive),
+		ReportRetention: reports, Logger: m.Logger.With("component", "drops")}
 }
 
 // announce hands an SFTP upload to its source's queue.

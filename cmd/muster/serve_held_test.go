@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,4 +81,71 @@ func treeOf(dir string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// TestReadyzFailsWhileAWatchedFolderIsGone: a removed drop folder makes
+// muster deaf to what is put at its path, so /readyz says so (without
+// naming the folder, as it needs no token) until the folder is back.
+func TestReadyzFailsWhileAWatchedFolderIsGone(t *testing.T) {
+	m := mustDaemon(t, cliConfig(t, "[http]\nlisten = \"127.0.0.1:0\"\n"))
+	ready := func() (int, string) {
+		res, err := http.Get("http://" + m.HTTP.Addr().String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := ready(); code != http.StatusOK {
+		t.Fatalf("readyz at start: %d %s", code, body)
+	}
+	folder := m.Config.Sources[0].Folder
+	if err := os.RemoveAll(folder); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "readyz to fail", func() bool { code, _ := ready(); return code == http.StatusServiceUnavailable })
+	if _, body := ready(); !strings.Contains(body, `"watch"`) || strings.Contains(body, folder) {
+		t.Fatalf("readyz body: %s", body)
+	}
+	if err := os.Mkdir(folder, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "readyz to pass again", func() bool { code, _ := ready(); return code == http.StatusOK })
+	dropInto(t, folder, "day1.csv", hrSemicolon)
+	if st := waitDrop(t, m, 1); st != store.DropApplied {
+		t.Fatalf("a drop into the folder made again: %s", st)
+	}
+}
+
+// TestSecondDaemonOnTheSameDataDirRefused: a second `muster serve` on a data
+// dir in use (a unit started twice, two containers on one volume) would take
+// the first one's drops in progress from the shared spool and process them
+// again beside it. It must refuse to start, before it touches anything.
+func TestSecondDaemonOnTheSameDataDirRefused(t *testing.T) {
+	path := cliConfig(t, "")
+	first := mustDaemon(t, path)
+	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+	c, err := loadConfig(e, path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := NewMain(c, e)
+	err = second.Run(context.Background())
+	second.Close()
+	if err == nil || !strings.Contains(err.Error(), "another muster serve") || !strings.Contains(err.Error(), fmt.Sprint(os.Getpid())) {
+		t.Fatalf("second daemon on the same data dir: %v", err)
+	}
+	if second.Files != nil {
+		t.Fatal("the second daemon opened the drop queues")
+	}
+	// The first one still works, and once it stops another may start.
+	dropInto(t, first.Config.Sources[0].Folder, "day1.csv", hrSemicolon)
+	if st := waitDrop(t, first, 1); st != store.DropApplied {
+		t.Fatalf("day1: %s", st)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustDaemon(t, path)
 }

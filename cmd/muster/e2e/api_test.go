@@ -241,7 +241,7 @@ func TestAdminAPIWithTheBinary(t *testing.T) {
 		Checks []struct{ Name string }
 	}
 	c.want(200, "GET", "/readyz", nil, "", &ready)
-	if !ready.Ready || (withSFTP && len(ready.Checks) != 2) {
+	if !ready.Ready || (withSFTP && len(ready.Checks) != 3) { // store, sftp, watch
 		t.Fatalf("readyz: %+v", ready)
 	}
 
