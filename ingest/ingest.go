@@ -210,6 +210,18 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 	}
 	res, err := in.diff(ctx, src, delta, &d, rep)
 	if err != nil {
+		if (ctx.Err() != nil || errors.Is(err, context.Canceled)) && d.Kind != store.DropKindFile && !opt.DryRun {
+			// A stream (a WorkOS pull) stopped by the caller is never
+			// resumed: its record is closed now, saying so, and the next
+			// pull starts afresh. A file's drop stays "received" instead,
+			// for the watcher to redo the file and close it then.
+			rep.Decision, rep.Reason = Rejected, "interrupted: muster stopped while reading it; nothing from it is used"
+			finish()
+			if derr := in.decide(context.WithoutCancel(ctx), &drop, rep, opt); derr != nil {
+				return nil, derr
+			}
+			return rep, nil
+		}
 		if schema.ErrorCodeOf(err) == schema.EInvalid {
 			rep.Decision, rep.Reason = Rejected, "the file broke part-way: nothing from it is used"
 			var fe *schema.FileError

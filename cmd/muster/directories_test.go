@@ -653,6 +653,11 @@ func TestPullStoppedPartWayIsAStopNotAFailure(t *testing.T) {
 	if s := dt.d.Status()["default/okta"]; s.LastError != "" {
 		t.Fatalf("status after a stop: %+v", s)
 	}
+	// Its drop is closed as interrupted, not left "received" nor called broken.
+	ds := dt.drops()
+	if len(ds) != 1 || ds[0].Status != store.DropRejected || !strings.Contains(string(ds[0].Report), "interrupted: muster stopped") {
+		t.Fatalf("drops after a stopped pull: %+v", ds)
+	}
 }
 
 // syncBuilder is a strings.Builder safe for a logger's concurrent writes.
