@@ -51,6 +51,9 @@ type SFTPConfig struct {
 	// written to <data_dir>/serve.json). Default 127.0.0.1:2022.
 	Listen   string        `toml:"listen"`
 	Accounts []AccountConf `toml:"accounts"`
+	// MinFreeSpace: uploads are refused while the disk holding the data
+	// directory has less free. Default 256 MiB.
+	MinFreeSpace ByteSize `toml:"min_free_space"`
 }
 
 // AccountConf is one SFTP login, feeding one source of kind sftp.
@@ -335,6 +338,9 @@ func (c *Config) Validate() error {
 		c.checkFolderOutsideState(f, s.Folder, bad)
 	}
 	if len(c.SFTP.Accounts) > 0 {
+		if c.SFTP.MinFreeSpace < 0 {
+			bad("sftp.min_free_space", "must not be negative")
+		}
 		if _, _, err := net.SplitHostPort(c.SFTP.Listen); err != nil {
 			bad("sftp.listen", "%q is not host:port", c.SFTP.Listen)
 		}

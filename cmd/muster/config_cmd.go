@@ -57,7 +57,11 @@ func (c *Config) summary(w io.Writer, e *env) {
 	if len(c.SFTP.Accounts) == 0 {
 		fmt.Fprintf(w, "sftp:      off (no accounts)\n")
 	} else {
-		fmt.Fprintf(w, "sftp:      listen %s\n", c.SFTP.Listen)
+		free := "256 MiB (default)"
+		if c.SFTP.MinFreeSpace > 0 {
+			free = fmt.Sprintf("%d bytes", c.SFTP.MinFreeSpace)
+		}
+		fmt.Fprintf(w, "sftp:      listen %s; uploads refused under %s free on disk\n", c.SFTP.Listen, free)
 	}
 	for _, a := range c.SFTP.Accounts {
 		var login []string

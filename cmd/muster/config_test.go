@@ -29,7 +29,7 @@ func TestSampleConfigChecksWithoutShowingSecrets(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{"default/workday: sftp, full, priority 20, authoritative true", "default/admin: folder, delta",
-		"listen 127.0.0.1:2022", "account bamboohr", "$MUSTER_BAMBOOHR_PASSWORD_HASH (set)", "job_title, department_name, manager_email",
+		"listen 127.0.0.1:2022; uploads refused under 1073741824 bytes free on disk", "account bamboohr", "$MUSTER_BAMBOOHR_PASSWORD_HASH (set)", "job_title, department_name, manager_email",
 		"archive 90d, reports 30d", "default/okta: workos, full, priority 30, authoritative true directory directory_01HZ8Q4N7V2Y3K5M6P9R0S1T2U",
 		"workos:    1 directory source(s), https://api.workos.com, key from $WORKOS_API_KEY (NOT SET); pulls @every 30m, events every 1m0s, reconcile 0 3 * * *",
 		"webhook:   listen 127.0.0.1:8089 path /webhooks/workos, secret from $WORKOS_WEBHOOK_SECRET (NOT SET)"} {
