@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"muster/schema"
+	"muster/sftpserver"
 )
 
 // cmdConfig groups the config helpers: `muster config check`.
@@ -28,6 +29,34 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 		return err
 	}
 	c.summary(e.stdout, e)
+	return c.checkPasswordHashes(e)
+}
+
+// checkPasswordHashes checks, as the SFTP server will at start, every
+// account's password hash that is available here (an environment variable
+// set, or a file). The summary already says which are not set; the hash
+// itself is never printed.
+func (c *Config) checkPasswordHashes(e *env) error {
+	for i, a := range c.SFTP.Accounts {
+		field := fmt.Sprintf("sftp.accounts[%d].password_hash", i)
+		if a.PasswordHashEnv != "" && strings.TrimSpace(e.getenv(a.PasswordHashEnv)) == "" {
+			continue
+		}
+		hash, err := secret(e, field, a.PasswordHashEnv, a.PasswordHashFile)
+		if err != nil {
+			return err
+		}
+		if hash == "" {
+			continue
+		}
+		if err := checkAccountPart(sftpserver.Account{PasswordHash: hash}, "password_hash"); err != nil {
+			where := "_file " + a.PasswordHashFile
+			if a.PasswordHashEnv != "" {
+				where = "_env $" + a.PasswordHashEnv
+			}
+			return schema.Errorf(schema.EInvalid, "%s%s: %v", field, where, err)
+		}
+	}
 	return nil
 }
 

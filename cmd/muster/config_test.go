@@ -238,3 +238,22 @@ func TestConfigCheckShowsRetentionForEver(t *testing.T) {
 		t.Fatalf("exit %d: %s%s", code, out, errs)
 	}
 }
+
+// TestConfigCheckRefusesABadPasswordHash: `config check` checks a password
+// hash it can read as the SFTP server would at start, names the field and
+// where the hash came from, and never prints the value.
+func TestConfigCheckRefusesABadPasswordHash(t *testing.T) {
+	for name, hash := range map[string]string{
+		"plain password": "hunter2-not-a-hash",
+		"short argon2id": "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$c2hvcnQ",
+	} {
+		code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": hash},
+			"config", "check", "-config", "../../samples/muster.toml")
+		if code != exitError || !strings.Contains(errs, "sftp.accounts[1].password_hash_env $MUSTER_BAMBOOHR_PASSWORD_HASH: ") {
+			t.Errorf("%s: exit %d: %s", name, code, errs)
+		}
+		if strings.Contains(out+errs, "hunter2") || strings.Contains(out+errs, "c2hvcnQ") {
+			t.Errorf("%s: the hash is shown:\n%s%s", name, out, errs)
+		}
+	}
+}

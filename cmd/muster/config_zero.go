@@ -109,6 +109,8 @@ func checkAccountPart(a sftpserver.Account, field string) error {
 	msg := err.Error()
 	if _, after, ok := strings.Cut(msg, field+"[0]: "); ok {
 		msg = after
+	} else if _, after, ok := strings.Cut(msg, field+": "); ok {
+		msg = after
 	}
 	return errors.New(msg)
 }
