@@ -12,8 +12,12 @@ import (
 
 // cmdConfig groups the config helpers: `muster config check`.
 func cmdConfig(_ context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "check" {
-		return usagef("usage: muster config check [-config FILE] [-data DIR]")
+	const usage = "config check [-config FILE] [-data DIR]"
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(e, args, usage)
+	}
+	if args[0] != "check" {
+		return usagef("unknown config command %q: usage: muster %s", args[0], usage)
 	}
 	fs := newFlagSet(e, "config check", "")
 	cfgPath := fs.String("config", e.getenv("MUSTER_CONFIG"), "config file (TOML); env MUSTER_CONFIG; none: the built-in zero config")

@@ -11,8 +11,8 @@ import (
 )
 
 func cmdDrops(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("usage: muster drops list|show|approve|reject ...")
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(e, args, "drops list|show|approve|reject [flags] ...")
 	}
 	switch args[0] {
 	case "list":

@@ -7,8 +7,11 @@ import (
 )
 
 func cmdGroups(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "list" {
-		return usagef("usage: muster groups list")
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(e, args, "groups list [flags]")
+	}
+	if args[0] != "list" {
+		return usagef("unknown groups command %q: list", args[0])
 	}
 	fs := newFlagSet(e, "groups list", "")
 	sf := addStoreFlags(fs, e)

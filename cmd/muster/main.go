@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -139,13 +140,35 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Sprintf(format, args...)}
 }
 
+// groupUsage answers a verb made of subcommands called without one (a wrong
+// command line, exit 2) or with -h (its usage on stderr, exit 0, as a flag
+// set's -h does). usage is the line after "usage: muster ".
+func groupUsage(e *env, args []string, usage string) error {
+	if len(args) == 0 {
+		return usagef("usage: muster %s", usage)
+	}
+	verb, _, _ := strings.Cut(usage, " ")
+	fmt.Fprintf(e.stderr, "usage: muster %s\nRun 'muster %s SUBCOMMAND -h' for its flags.\n", usage, verb)
+	return flag.ErrHelp
+}
+
+// isHelp reports whether a verb's first argument asks for help rather than
+// naming a subcommand.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
 // newFlagSet returns a flag set that reports errors instead of exiting, with
 // its usage written to the command's stderr.
 func newFlagSet(e *env, name, argsUsage string) *flag.FlagSet {
 	fs := flag.NewFlagSet("muster "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: muster %s [flags] %s\n", name, argsUsage)
+		fmt.Fprintln(e.stderr, strings.TrimSpace(fmt.Sprintf("usage: muster %s [flags] %s", name, argsUsage)))
 		fs.PrintDefaults()
 	}
 	return fs

@@ -15,8 +15,8 @@ import (
 )
 
 func cmdRecipients(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("usage: muster recipients list|show|explain|add|remove|lift ...")
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(e, args, "recipients list|show|explain|add|remove|lift [flags] ...")
 	}
 	switch args[0] {
 	case "list":

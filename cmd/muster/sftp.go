@@ -17,8 +17,8 @@ import (
 
 // cmdSftp groups the SFTP drop box's helper commands.
 func cmdSftp(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("usage: muster sftp passwd | muster sftp hostkeys [-config FILE] [-data DIR] [-dir DIR]")
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(e, args, "sftp passwd | muster sftp hostkeys [-config FILE] [-data DIR] [-dir DIR]")
 	}
 	switch args[0] {
 	case "passwd":

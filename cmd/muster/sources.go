@@ -10,8 +10,8 @@ import (
 )
 
 func cmdSources(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("usage: muster sources list|rollback|remove|sync ...")
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(e, args, "sources list|rollback|remove|sync [flags] ...")
 	}
 	switch args[0] {
 	case "list":

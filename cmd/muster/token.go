@@ -10,8 +10,12 @@ import (
 
 // cmdToken makes admin API tokens: `muster token new`.
 func cmdToken(_ context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "new" {
-		return usagef("usage: muster token new -name NAME [-org ORG|*] [-role viewer|admin]")
+	const usage = "token new -name NAME [-org ORG|*] [-role viewer|admin]"
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(e, args, usage)
+	}
+	if args[0] != "new" {
+		return usagef("unknown token command %q: usage: muster %s", args[0], usage)
 	}
 	fs := newFlagSet(e, "token new", "")
 	name := fs.String("name", "", "who holds the token (recorded with every write it makes); required")
