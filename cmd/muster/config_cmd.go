@@ -32,8 +32,28 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Everything is checked before the summary, which starts "config ok".
+	if err := c.checkKeyFiles(); err != nil {
+		return err
+	}
+	if err := c.checkPasswordHashes(e); err != nil {
+		return err
+	}
 	c.summary(e.stdout, e)
-	return c.checkPasswordHashes(e)
+	return nil
+}
+
+// checkKeyFiles reads every account's authorized_keys_file and checks its
+// keys as the SFTP server will at start.
+func (c *Config) checkKeyFiles() error {
+	for i, a := range c.SFTP.Accounts {
+		if a.AuthorizedKeysFile != "" {
+			if _, err := readKeyFile(fmt.Sprintf("sftp.accounts[%d].authorized_keys_file", i), a.AuthorizedKeysFile); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkPasswordHashes checks, as the SFTP server will at start, every

@@ -257,3 +257,41 @@ func TestConfigCheckRefusesABadPasswordHash(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCheckSaysOkOnlyWhenItIs: a refused password hash is not preceded
+// by "config ok" and a summary, which would contradict the exit code.
+func TestConfigCheckSaysOkOnlyWhenItIs(t *testing.T) {
+	code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": "not-a-hash"},
+		"config", "check", "-config", "../../samples/muster.toml")
+	if code != exitError || strings.Contains(out, "config ok") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want exit 1 and no \"config ok\"", code, out, errs)
+	}
+}
+
+// TestAuthorizedKeysFileIsCheckedOfflineInConfigTerms: a key the SFTP server
+// would refuse in authorized_keys_file fails `config check` as it fails
+// `serve`, naming the config's field, the file's line and the config's key
+// for networks (allow_networks), not the server's internal names.
+func TestAuthorizedKeysFileIsCheckedOfflineInConfigTerms(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.pub")
+	os.WriteFile(keys, []byte("# senders\n"+anyPublicKey+" ok\nfrom=\"10.0.0.1\" "+anyPublicKey+" restricted\n"), 0o600)
+	cfg := filepath.Join(dir, "m.toml")
+	os.WriteFile(cfg, []byte("data_dir = \"data\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n[[sources]]\nname = \"s\"\nkind = \"sftp\"\n"+
+		"[[sftp.accounts]]\nname = \"hr\"\nsource = \"s\"\nauthorized_keys_file = \"keys.pub\"\n"), 0o600)
+	for _, args := range [][]string{{"config", "check", "-config", cfg}, {"serve", "-config", cfg}} {
+		code, out, errs := runEnv(t, nil, args...)
+		want := "sftp.accounts[0].authorized_keys_file: " + keys + " line 3: key options"
+		if code != exitError || !strings.Contains(errs, want) || !strings.Contains(errs, "use allow_networks") ||
+			strings.Contains(errs, "allowed_networks") || strings.Contains(out, "config ok") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and %q ... use allow_networks", args, code, out, errs, want)
+		}
+	}
+	// Each key given inline is refused in the same words.
+	os.WriteFile(cfg, []byte("[[sources]]\nname = \"s\"\nkind = \"sftp\"\n[[sftp.accounts]]\nname = \"hr\"\nsource = \"s\"\n"+
+		"keys = ['from=\"10.0.0.1\" "+anyPublicKey+"']\n"), 0o600)
+	code, _, errs := runEnv(t, nil, "config", "check", "-config", cfg)
+	if code != exitError || !strings.Contains(errs, "sftp.accounts[0].keys[0]: key options") || strings.Contains(errs, "allowed_networks") {
+		t.Errorf("inline key: exit %d, stderr %q", code, errs)
+	}
+}

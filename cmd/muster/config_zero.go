@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"muster/schema"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -84,7 +85,34 @@ func acceptedKey(line string) bool { return checkKey(line) == nil }
 // checkKey asks the SFTP server's own account check whether it takes the
 // public key (type, size, no options), and why not.
 func checkKey(line string) error {
-	return checkAccountPart(sftpserver.Account{AuthorizedKeys: []string{line}}, "authorized_keys")
+	err := checkAccountPart(sftpserver.Account{AuthorizedKeys: []string{line}}, "authorized_keys")
+	if err == nil {
+		return nil
+	}
+	// The server numbers the lines of its one-line input and names its own
+	// field for networks; the config's field is allow_networks.
+	msg := strings.TrimPrefix(err.Error(), "line 1: ")
+	return errors.New(strings.ReplaceAll(msg, "allowed_networks", "allow_networks"))
+}
+
+// readKeyFile reads an authorized_keys_file and checks each of its keys as
+// the SFTP server will, so that a refused key is named by the config's field
+// and the file's line.
+func readKeyFile(field, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", schema.WrapError(schema.EInvalid, err, "%s", field)
+	}
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := checkKey(line); err != nil {
+			return "", schema.Errorf(schema.EInvalid, "%s: %s line %d: %v", field, path, n+1, err)
+		}
+	}
+	return string(b), nil
 }
 
 // checkNetwork checks one allow_networks entry as the SFTP server will

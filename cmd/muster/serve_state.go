@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"muster/schema"
 	"muster/sftpserver"
 )
 
@@ -23,11 +22,11 @@ func (c *Config) sftpAccounts(e *env) ([]sftpserver.Account, error) {
 		acc := sftpserver.Account{Name: a.Name, Org: a.Org, Source: a.Source, AuthorizedKeys: append([]string(nil), a.Keys...),
 			AllowedNetworks: a.AllowNetworks, MaxFileSize: int64(a.MaxFileSize), ReadBack: a.ReadBack}
 		if a.AuthorizedKeysFile != "" {
-			b, err := os.ReadFile(a.AuthorizedKeysFile)
+			keys, err := readKeyFile(f+".authorized_keys_file", a.AuthorizedKeysFile)
 			if err != nil {
-				return nil, schema.WrapError(schema.EInvalid, err, "%s.authorized_keys_file", f)
+				return nil, err
 			}
-			acc.AuthorizedKeys = append(acc.AuthorizedKeys, string(b))
+			acc.AuthorizedKeys = append(acc.AuthorizedKeys, keys)
 		}
 		hash, err := secret(e, f+".password_hash", a.PasswordHashEnv, a.PasswordHashFile)
 		if err != nil {
