@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"muster/cmd/muster/api"
 	"muster/ingest"
 	"muster/store"
 )
@@ -35,6 +36,14 @@ func dropsList(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	f := store.DropFilter{Before: *before, Limit: *limit}
+	var err error
+	if f.Status, err = api.ParseDropStatus(*status); err != nil {
+		return usagef("-%v", err)
+	}
+	if err := checkLimit(*limit); err != nil {
+		return err
+	}
 	if err := sf.setup(*source); err != nil {
 		return err
 	}
@@ -47,7 +56,6 @@ func dropsList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	f := store.DropFilter{Status: store.DropStatus(*status), Before: *before, Limit: *limit}
 	if *source != "" {
 		src, err := st.LookupSource(ctx, org.ID, *source)
 		if err != nil {
@@ -202,6 +210,15 @@ func dropID(args []string) (int64, error) {
 }
 
 // nonNil makes an empty list print as [] rather than null.
+// checkLimit refuses a page size under 1, which the store would silently
+// turn into its default page.
+func checkLimit(n int) error {
+	if n < 1 {
+		return usagef("-limit %d must be at least 1", n)
+	}
+	return nil
+}
+
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"unicode"
 
+	"muster/cmd/muster/api"
 	"muster/ingest"
 	"muster/schema"
 	"muster/store"
@@ -42,6 +43,14 @@ func recipientsList(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	f := store.RecipientFilter{Search: *search, After: *after, Limit: *limit}
+	var err error
+	if f.Status, err = api.ParseRecipientStatus(*status); err != nil {
+		return usagef("-%v", err)
+	}
+	if err := checkLimit(*limit); err != nil {
+		return err
+	}
 	st, err := sf.open(ctx, false)
 	if err != nil {
 		return err
@@ -50,10 +59,6 @@ func recipientsList(ctx context.Context, e *env, args []string) error {
 	org, err := st.LookupOrg(ctx, sf.org)
 	if err != nil {
 		return err
-	}
-	f := store.RecipientFilter{Status: store.RecipientStatus(*status), Search: *search, After: *after, Limit: *limit}
-	if *status == "all" {
-		f.Status = ""
 	}
 	if *group != "" {
 		if f.GroupIDs, err = st.FindGroups(ctx, org.ID, *group, ""); err != nil {

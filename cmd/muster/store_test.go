@@ -349,3 +349,33 @@ func TestCLIRecipientsAddHoldsValuesToTheFileRules(t *testing.T) {
 		}
 	}
 }
+
+// TestListFiltersRefuseWhatTheyCannotMean: a -status that is no status, or a
+// -limit under 1, is a wrong command line (as the API answers 400), not an
+// empty list or a silent default page that reads as "nothing there".
+func TestListFiltersRefuseWhatTheyCannotMean(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	if code, out, errs := MustRunIn(t, dir, "ingest", "-source", "hr", MustWrite(t, files, "day0.csv", hrDay0)); code != exitOK {
+		t.Fatalf("ingest: exit %d, %s %s", code, out, errs)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"drops", "list", "-status", "aplied"}, `-status "aplied" is not received, applied, held, rejected or duplicate`},
+		{[]string{"recipients", "list", "-status", "activ"}, `-status "activ" is not active, offboarded, inactive, gone or all`},
+		{[]string{"drops", "list", "-limit", "0"}, "-limit 0 must be at least 1"},
+		{[]string{"recipients", "list", "-limit", "-1"}, "-limit -1 must be at least 1"},
+	} {
+		code, out, errs := MustRunIn(t, dir, c.args...)
+		if code != exitUsage || !strings.Contains(errs, c.want) || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", c.args, code, out, errs, c.want)
+		}
+	}
+	// The valid ones still work.
+	for _, args := range [][]string{{"drops", "list", "-status", "applied", "-limit", "1"}, {"recipients", "list", "-status", "all", "-limit", "2"}} {
+		if code, out, errs := MustRunIn(t, dir, args...); code != exitOK || !strings.Contains(out, "example.com") && !strings.Contains(out, "day0.csv") {
+			t.Errorf("%v: exit %d, %s %s", args, code, out, errs)
+		}
+	}
+}

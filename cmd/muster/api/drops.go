@@ -23,13 +23,11 @@ type dropView struct {
 
 func (s *Server) listDrops(w http.ResponseWriter, r *request) error {
 	q := r.URL.Query()
-	f := store.DropFilter{Status: store.DropStatus(q.Get("status"))}
-	switch f.Status {
-	case "", store.DropReceived, store.DropApplied, store.DropHeld, store.DropRejected, store.DropDuplicate:
-	default:
-		return schema.Errorf(schema.EInvalid, "status %q is not received, applied, held, rejected or duplicate", f.Status)
-	}
+	var f store.DropFilter
 	var err error
+	if f.Status, err = ParseDropStatus(q.Get("status")); err != nil {
+		return err
+	}
 	if f.Limit, err = pageSize(q.Get("limit")); err != nil {
 		return err
 	}
@@ -75,6 +73,16 @@ func (s *Server) listDrops(w http.ResponseWriter, r *request) error {
 }
 
 // pageSize reads a limit parameter: default 100, at most MaxPage.
+// ParseDropStatus reads a drops filter's status: one of the drop statuses,
+// or "" for all. The command line filters with it too.
+func ParseDropStatus(s string) (store.DropStatus, error) {
+	switch st := store.DropStatus(s); st {
+	case "", store.DropReceived, store.DropApplied, store.DropHeld, store.DropRejected, store.DropDuplicate:
+		return st, nil
+	}
+	return "", schema.Errorf(schema.EInvalid, "status %q is not received, applied, held, rejected or duplicate", s)
+}
+
 func pageSize(s string) (int, error) {
 	if s == "" {
 		return 100, nil

@@ -40,23 +40,31 @@ func (s *Server) groupIDs(r *request, names []string, source string) ([]int64, e
 	return ids, nil
 }
 
+// ParseRecipientStatus reads a recipients filter's status: "" for active
+// (the default), "all" for every status (the store's ""), or one status.
+// The command line filters with it too.
+func ParseRecipientStatus(s string) (store.RecipientStatus, error) {
+	switch st := store.RecipientStatus(s); st {
+	case "":
+		return store.StatusActive, nil
+	case "all":
+		return "", nil
+	case store.StatusActive, store.StatusOffboarded, store.StatusInactive, store.StatusGone:
+		return st, nil
+	}
+	return "", schema.Errorf(schema.EInvalid, "status %q is not active, offboarded, inactive, gone or all", s)
+}
+
 // listRecipients pages through recipients in key order. The cursor is the
 // last key of a page: a page never repeats or skips anyone, whatever is
 // added or removed between requests.
 func (s *Server) listRecipients(w http.ResponseWriter, r *request) error {
 	q := r.URL.Query()
-	f := store.RecipientFilter{Status: store.RecipientStatus(q.Get("status")), Search: strings.TrimSpace(q.Get("search")),
-		After: q.Get("after")}
-	switch f.Status {
-	case "":
-		f.Status = store.StatusActive
-	case "all":
-		f.Status = ""
-	case store.StatusActive, store.StatusOffboarded, store.StatusInactive, store.StatusGone:
-	default:
-		return schema.Errorf(schema.EInvalid, "status %q is not active, offboarded, inactive, gone or all", f.Status)
-	}
+	f := store.RecipientFilter{Search: strings.TrimSpace(q.Get("search")), After: q.Get("after")}
 	var err error
+	if f.Status, err = ParseRecipientStatus(q.Get("status")); err != nil {
+		return err
+	}
 	if f.Limit, err = pageSize(q.Get("limit")); err != nil {
 		return err
 	}
