@@ -181,9 +181,14 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 	fs := newFlagSet(e, "recipients "+verb, "EMAIL")
 	sf := addStoreFlags(fs, e)
 	source := fs.String("source", "", "the manual source to record it in (default: the config's manual source, else manual)")
-	first := fs.String("first", "", "first name (add)")
-	last := fs.String("last", "", "last name (add)")
-	groups := fs.String("groups", "", "groups, separated by ; (add)")
+	// Only add takes the person's values: `remove -groups X` would read as
+	// "out of group X" but remove the person from the source altogether.
+	first, last, groups := new(string), new(string), new(string)
+	if verb == "add" {
+		first = fs.String("first", "", "first name")
+		last = fs.String("last", "", "last name")
+		groups = fs.String("groups", "", "groups, separated by ;")
+	}
 	priority := fs.Int("priority", 100, "priority of the manual source when it is created (a source in the config: only when given)")
 	dry := fs.Bool("dry-run", false, "print the report; write nothing")
 	if err := parseFlags(fs, args); err != nil {

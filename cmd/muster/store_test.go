@@ -379,3 +379,25 @@ func TestListFiltersRefuseWhatTheyCannotMean(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipientsRemoveTakesNoAddFlags: `recipients remove -groups Board X`
+// reads as "take X out of Board" but would remove X from the manual source
+// altogether; the add-only flags are not flags of remove.
+func TestRecipientsRemoveTakesNoAddFlags(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errs := MustRunIn(t, dir, "recipients", "add", "-groups", "Board;Staff", "ada@example.com"); code != exitOK {
+		t.Fatalf("add: exit %d, %s %s", code, out, errs)
+	}
+	for _, f := range []string{"-groups", "-first", "-last"} {
+		code, _, errs := MustRunIn(t, dir, "recipients", "remove", f, "Board", "ada@example.com")
+		if code != exitUsage || !strings.Contains(errs, "flag provided but not defined: "+f) {
+			t.Errorf("remove %s: exit %d, stderr %q; want exit 2", f, code, errs)
+		}
+	}
+	if _, out, _ := MustRunIn(t, dir, "recipients", "list"); !strings.Contains(out, "ada@example.com") {
+		t.Fatalf("a refused remove removed ada:\n%s", out)
+	}
+	if _, _, errs := MustRunIn(t, dir, "recipients", "remove", "-h"); strings.Contains(errs, "-groups") {
+		t.Errorf("remove -h lists -groups:\n%s", errs)
+	}
+}
