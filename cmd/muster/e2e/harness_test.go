@@ -132,6 +132,9 @@ func MustServe(t testing.TB, data, dir string, env []string, args ...string) *da
 		b, err := os.ReadFile(filepath.Join(data, "serve.json"))
 		return err == nil && json.Unmarshal(b, &d.state) == nil && d.state.PID == d.cmd.Process.Pid
 	})
+	// The state file is written before the start banner is printed: wait for
+	// its last line, so tests reading the banner read all of it.
+	waitFor(t, "muster serve's start banner", func() bool { return strings.Contains(d.stdout.String(), "Stop with Ctrl-C.") })
 	return d
 }
 
