@@ -134,7 +134,7 @@ func parseAuthorizedKeys(text string) ([][]byte, error) {
 			return nil, fmt.Errorf("line %d: not a public key in authorized_keys format", n+1)
 		}
 		if len(options) > 0 {
-			return nil, fmt.Errorf("line %d: key options (%s) are not supported; use allowed_networks", n+1, strings.Join(options, ","))
+			return nil, fmt.Errorf("line %d: key options (%s) are not supported; limit client addresses with the account's allowed networks instead", n+1, strings.Join(options, ","))
 		}
 		if len(bytes.TrimSpace(rest)) > 0 {
 			return nil, fmt.Errorf("line %d: one key per line", n+1)

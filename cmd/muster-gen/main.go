@@ -20,9 +20,10 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "muster-gen:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage is printed; asking for help is not an error
 		}
+		fmt.Fprintln(os.Stderr, "muster-gen:", err)
 		os.Exit(2)
 	}
 }

@@ -89,10 +89,10 @@ func checkKey(line string) error {
 	if err == nil {
 		return nil
 	}
-	// The server numbers the lines of its one-line input and names its own
-	// field for networks; the config's field is allow_networks.
+	// The server numbers the lines of its one-line input and speaks of the
+	// account's allowed networks; the config's key for them is allow_networks.
 	msg := strings.TrimPrefix(err.Error(), "line 1: ")
-	return errors.New(strings.ReplaceAll(msg, "allowed_networks", "allow_networks"))
+	return errors.New(strings.ReplaceAll(msg, "limit client addresses with the account's allowed networks instead", "use allow_networks"))
 }
 
 // readKeyFile reads an authorized_keys_file and checks each of its keys as

@@ -33,7 +33,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
-	if err != nil {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// -h: the usage is printed; asking for help is not an error.
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "workos-fake:", err)
 		os.Exit(1)
 	}
