@@ -75,6 +75,32 @@ func TestDecodeRows(t *testing.T) {
 			}},
 		{"too many values", "7,jane@example.org,Doe, Jane,Active,,,,", "ragged_row", false, nil},
 		{"extra empty cells are ragged too", "7,jane@example.org,Jane,Doe,Active,,,,", "ragged_row", false, nil},
+		{"a quote escaped with a backslash splits a value", `7,jane@example.org,Jane,Doe,Active,"Sales \"EU\", UK",,`, "ragged_row,invalid_date", false,
+			func(t *testing.T, r Record) {
+				if m := r.Problems[0].Message; !strings.Contains(m, `"Groups"`) || !strings.Contains(m, `backslash`) {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"a space before an opening quote splits a value", `7,jane@example.org,Jane,Doe,Active, "Sales, EU",,`, "ragged_row,invalid_date", false,
+			func(t *testing.T, r Record) {
+				if m := r.Problems[0].Message; !strings.Contains(m, `"Groups"`) || !strings.Contains(m, `space before`) {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"text after a closing quote is kept with a warning", `7,jane@example.org,Jane,"O\"Brien\"",Active,,,`, "stray_quote", true,
+			func(t *testing.T, r Record) {
+				p := r.Problems[0]
+				if r.LastName != `O\Brien\""` || p.Column != "Last Name" || p.Severity != SeverityWarning || p.Line != 2 {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"a quote inside an unquoted value is plain text", `7,jane@example.org,Jane "JJ",Doe,Active,,,`, "", true,
+			func(t *testing.T, r Record) {
+				if r.FirstName != `Jane "JJ"` {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"spaces after a closing quote are no stray quote", `7,jane@example.org,"Jane" ,Doe,Active,,,`, "", true, nil},
 		{"control character", "7,jane@example.org,Ja\x07ne,Doe,Active,,,", "invalid_text", false, nil},
 		{"value too long", "7,jane@example.org," + strings.Repeat("J", MaxValueLen+1) + ",Doe,Active,,,", "value_too_long", false,
 			func(t *testing.T, r Record) {
