@@ -61,7 +61,7 @@ func buildAliases() map[string]alias {
 	add(fEmail, 0, 0, "email", "e-mail", "email address", "work email", "work email address",
 		"business email", "business email address", "company email", "corporate email",
 		"office email", "primary email", "primary email address", "email work", "email primary",
-		"work mail", "mail", "mail address", "email id", "user email", "employee email",
+		"work mail", "mail", "mail address", "email id", "primary work email", "email primary work", "user email", "employee email",
 		"employee email address", "best email", "email1", "work e-mail address",
 		"emailadresse", "e-mail-adresse", "geschäftliche e-mail", "courriel", "adresse e-mail",
 		"adresse courriel", "adresse électronique", "correo", "correo electrónico", "e-mailadres",
@@ -104,7 +104,7 @@ func buildAliases() map[string]alias {
 		"reports to email", "reporting to email", "line manager email", "manager work email",
 		"e-mail vorgesetzter")
 	attr(AttrEmploymentStartDate, 0, "hire date", "start date", "date of hire", "date of joining",
-		"joining date", "join date", "first day of work", "employment start date",
+		"joining date", "join date", "first day of work", "employment start date", "started at",
 		"start date yyyy/mm/dd", "start date yyyy-mm-dd", "eintrittsdatum", "date d'embauche",
 		"date d'entrée", "fecha de ingreso", "fecha de contratación", "datum in dienst")
 	attr(AttrEmploymentStartDate, 1, "original hire date", "seniority date", "continuous service date")
