@@ -165,6 +165,22 @@ func TestDecodeDuplicates(t *testing.T) {
 	}
 }
 
+// A BambooHR report may have "Employment Status" (Full-Time, Contractor,
+// Terminated...) and no "Status" column: its rows are read, not refused.
+func TestDecodeEmploymentStatus(t *testing.T) {
+	in := "Employee #,Work Email,Employment Status\n1,a@x.org,Full-Time\n2,b@x.org,Contractor\n3,c@x.org,Terminated\n"
+	recs, _, err := decodeAll(t, []byte(in), DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Status{StatusActive, StatusActive, StatusInactive}
+	for i, r := range recs {
+		if !r.Valid() || r.Status != want[i] {
+			t.Errorf("line %d: status %v valid %v, want %v: %v", r.Line, r.Status, r.Valid(), want[i], r.Problems)
+		}
+	}
+}
+
 func TestDecodeFullName(t *testing.T) {
 	recs, _, err := decodeAll(t, []byte("Name,Email\n\"Doe, Jane\",jane@example.org\nJohn Smith,john@example.org\n"), DecodeOptions{})
 	if err != nil {

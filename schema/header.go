@@ -29,6 +29,7 @@ const (
 	statusWords      statusKind = iota // Active, Terminated, Employed...
 	statusTerminated                   // a flag: true means gone
 	statusActive                       // a flag: true means active
+	statusEmployment                   // words, or a kind of employment (Full-Time...) meaning active
 )
 
 // alias is what a normalised header name means. Secondary aliases (rank 1)
@@ -81,7 +82,9 @@ func buildAliases() map[string]alias {
 	add(fStatus, 0, statusWords, "status", "worker status", "employee status", "user status",
 		"account status", "lifecycle status", "employment state", "position status", "worker status code",
 		"statut", "estado")
-	add(fStatus, 1, statusWords, "employment status")
+	// BambooHR's "Employment Status" holds Full-Time, Contractor...
+	// while employed and Terminated after.
+	add(fStatus, 1, statusEmployment, "employment status")
 	add(fStatus, 0, statusTerminated, "terminated", "is terminated", "termd", "termed",
 		"terminated flag", "suspended", "is suspended", "deactivated", "is deactivated")
 	add(fStatus, 0, statusActive, "active", "is active", "active status", "enabled", "account enabled", "active flag")

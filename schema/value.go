@@ -215,6 +215,11 @@ var (
 		"deactivated", "disabled", "suspended", "archived", "deleted", "former", "left",
 		"resigned", "retired", "r", "deceased", "d", "withdrawn", "separated", "offboarded",
 		"dismissed", "inaktiv", "ausgetreten", "inactif", "inactivo", "inactief")
+	// employmentWords are kinds of employment, which an "Employment
+	// Status" column holds for people employed.
+	employmentWords = wordSet("full-time", "full time", "fulltime", "ft", "part-time", "part time", "pt",
+		"contractor", "contract", "intern", "internship", "temporary", "temp", "permanent", "regular",
+		"seasonal", "freelance", "freelancer", "consultant", "employee", "apprentice", "trainee")
 	trueWords  = wordSet("true", "yes", "y", "1", "x", "t", "ja", "oui", "si", "sí", "wahr", "vrai")
 	falseWords = wordSet("false", "no", "n", "0", "f", "nein", "non", "falsch", "faux")
 )
@@ -288,7 +293,11 @@ func parseStatus(s string, kind statusKind) (st Status, ok bool) {
 		}
 		return StatusActive, true
 	}
-	return statusWord(w)
+	st, ok = statusWord(w)
+	if !ok && kind == statusEmployment && employmentWords[string(w)] {
+		return StatusActive, true
+	}
+	return st, ok
 }
 
 // statusWord reads a status word's key. Flag columns fall back to it: an

@@ -122,6 +122,15 @@ func TestParseStatus(t *testing.T) {
 		{"A", statusActive, StatusActive},
 		{"Terminated", statusTerminated, StatusInactive},
 		{"Active", statusTerminated, StatusActive},
+		// BambooHR's "Employment Status" holds the kind of employment of
+		// people employed, and Terminated for those who left.
+		{"Full-Time", statusEmployment, StatusActive},
+		{"Part Time", statusEmployment, StatusActive},
+		{"Contractor", statusEmployment, StatusActive},
+		{"Intern", statusEmployment, StatusActive},
+		{"Terminated", statusEmployment, StatusInactive},
+		{"Voluntarily Terminated", statusEmployment, StatusInactive},
+		{"Active", statusEmployment, StatusActive},
 	}
 	for _, tt := range tests {
 		got, ok := parseStatus(trimSpace(tt.in), tt.kind)
@@ -132,7 +141,7 @@ func TestParseStatus(t *testing.T) {
 	for _, bad := range []struct {
 		in   string
 		kind statusKind
-	}{{"Maybe", statusWords}, {"Full-Time", statusWords}, {"true", statusWords}, {"Maybe", statusTerminated}, {"2", statusActive}} {
+	}{{"Maybe", statusWords}, {"Full-Time", statusWords}, {"true", statusWords}, {"Maybe", statusTerminated}, {"2", statusActive}, {"Maybe", statusEmployment}} {
 		if _, ok := parseStatus(bad.in, bad.kind); ok {
 			t.Errorf("parseStatus(%q, %d) accepted", bad.in, bad.kind)
 		}
