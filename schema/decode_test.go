@@ -108,6 +108,12 @@ func TestDecodeRows(t *testing.T) {
 					t.Errorf("%+v", r)
 				}
 			}},
+		{"a value too long once read as Windows-1252", "7,jane@example.org," + strings.Repeat("\xe9", MaxValueLen*2/3) + ",Doe,Active,,,", "value_too_long", false,
+			func(t *testing.T, r Record) {
+				if r.Key != "jane@example.org" || r.FirstName != "" {
+					t.Errorf("%+v", r)
+				}
+			}},
 		{"several problems", "7,x@y,Jane,Doe,Nope,,someday,", "invalid_email,unknown_status,invalid_date", false, nil},
 	}
 	for _, tt := range tests {

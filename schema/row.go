@@ -188,10 +188,14 @@ func (d *Decoder) readPacked(rec *Record, v *values, nf int) {
 			f := cr.field(rc.col)
 			switch {
 			case len(f) > MaxValueLen && rc.f != fEmail:
-				rec.Problems = append(rec.Problems, d.problem(rec.Line, rc.f, CodeValueTooLong, SeverityError,
-					fmt.Sprintf("the value is %d characters long, more than the %d muster accepts; the row is not used", len(f), MaxValueLen)))
+				rec.Problems = append(rec.Problems, d.tooLong(rec.Line, rc.f, len(f)))
 			case needsCare(f):
 				d.pack = d.appendCareful(d.pack, f, rc.f, rec)
+				// Read as Windows-1252, a value can grow up to three times.
+				if n := len(d.pack) - start; n > MaxValueLen && rc.f != fEmail {
+					d.pack = d.pack[:start]
+					rec.Problems = append(rec.Problems, d.tooLong(rec.Line, rc.f, n))
+				}
 			default:
 				d.pack = append(d.pack, f...)
 			}
@@ -365,6 +369,11 @@ func (d *Decoder) ragged(line, n int) Problem {
 	}
 	return Problem{Line: line, Code: CodeRaggedRow, Severity: SeverityError,
 		Message: fmt.Sprintf("the row has %d values but the header has %d columns (%s); the row is not used", n, cols, why)}
+}
+
+func (d *Decoder) tooLong(line int, f field, n int) Problem {
+	return d.problem(line, f, CodeValueTooLong, SeverityError,
+		fmt.Sprintf("the value is %d characters long, more than the %d muster accepts; the row is not used", n, MaxValueLen))
 }
 
 // strayQuote is the warning for a value with text after its closing quote,
