@@ -52,6 +52,12 @@ type csvReader struct {
 	// high and ctrl say whether the row holds bytes above ASCII or control
 	// characters (a tab delimiter counts), so clean rows skip those checks.
 	high, ctrl bool
+	// In a quoted row, the 1-based field where text first follows a
+	// closing quote ("O\"Brien": a quote escaped with a backslash), and
+	// where a quote first stands inside an unquoted value (` "Doe, Jane"`,
+	// a space before the opening quote); 0 for none. They explain values
+	// read otherwise than their writer meant.
+	afterQuote, innerQuote int
 }
 
 // rowError is a problem that stops the reading of the file: a quote never
@@ -371,7 +377,9 @@ func (c *csvReader) quoted() error {
 	c.rowLine = c.line
 	c.scratch = c.scratch[:0]
 	c.bounds = append(c.bounds[:0], -1)
+	c.afterQuote, c.innerQuote = 0, 0
 	state := fieldStart
+	closed := false // the unquoted text follows a closing quote
 	p, lines, quoteLine := 0, 0, 0
 	endRow := func() {
 		c.bounds = append(c.bounds, len(c.scratch))
@@ -427,7 +435,7 @@ func (c *csvReader) quoted() error {
 			case b == c.delim:
 				c.bounds = append(c.bounds, len(c.scratch))
 				c.scratch = append(c.scratch, c.delim)
-				state = fieldStart
+				state, closed = fieldStart, false
 			case b == '\n':
 				p++
 				endRow()
@@ -442,6 +450,11 @@ func (c *csvReader) quoted() error {
 				endRow()
 				return nil
 			default:
+				if closed && b != ' ' && b != '\t' && c.afterQuote == 0 {
+					c.afterQuote = len(c.bounds)
+				} else if b == '"' && !closed && c.innerQuote == 0 {
+					c.innerQuote = len(c.bounds)
+				}
 				c.scratch = append(c.scratch, b)
 				state = unquoted
 			}
@@ -458,7 +471,7 @@ func (c *csvReader) quoted() error {
 					p += 2
 					continue
 				}
-				state = unquoted // text after the closing quote is kept, as Excel does
+				state, closed = unquoted, true // text after the closing quote is kept, as Excel does
 			case '\r':
 				c.scratch = append(c.scratch, '\n')
 				lines++

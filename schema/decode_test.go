@@ -75,8 +75,40 @@ func TestDecodeRows(t *testing.T) {
 			}},
 		{"too many values", "7,jane@example.org,Doe, Jane,Active,,,,", "ragged_row", false, nil},
 		{"extra empty cells are ragged too", "7,jane@example.org,Jane,Doe,Active,,,,", "ragged_row", false, nil},
+		{"a quote escaped with a backslash splits a value", `7,jane@example.org,Jane,Doe,Active,"Sales \"EU\", UK",,`, "ragged_row,invalid_date", false,
+			func(t *testing.T, r Record) {
+				if m := r.Problems[0].Message; !strings.Contains(m, `"Groups"`) || !strings.Contains(m, `backslash`) {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"a space before an opening quote splits a value", `7,jane@example.org,Jane,Doe,Active, "Sales, EU",,`, "ragged_row,invalid_date", false,
+			func(t *testing.T, r Record) {
+				if m := r.Problems[0].Message; !strings.Contains(m, `"Groups"`) || !strings.Contains(m, `space before`) {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"text after a closing quote is kept with a warning", `7,jane@example.org,Jane,"O\"Brien\"",Active,,,`, "stray_quote", true,
+			func(t *testing.T, r Record) {
+				p := r.Problems[0]
+				if r.LastName != `O\Brien\""` || p.Column != "Last Name" || p.Severity != SeverityWarning || p.Line != 2 {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"a quote inside an unquoted value is plain text", `7,jane@example.org,Jane "JJ",Doe,Active,,,`, "", true,
+			func(t *testing.T, r Record) {
+				if r.FirstName != `Jane "JJ"` {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"spaces after a closing quote are no stray quote", `7,jane@example.org,"Jane" ,Doe,Active,,,`, "", true, nil},
 		{"control character", "7,jane@example.org,Ja\x07ne,Doe,Active,,,", "invalid_text", false, nil},
 		{"value too long", "7,jane@example.org," + strings.Repeat("J", MaxValueLen+1) + ",Doe,Active,,,", "value_too_long", false,
+			func(t *testing.T, r Record) {
+				if r.Key != "jane@example.org" || r.FirstName != "" {
+					t.Errorf("%+v", r)
+				}
+			}},
+		{"a value too long once read as Windows-1252", "7,jane@example.org," + strings.Repeat("\xe9", MaxValueLen*2/3) + ",Doe,Active,,,", "value_too_long", false,
 			func(t *testing.T, r Record) {
 				if r.Key != "jane@example.org" || r.FirstName != "" {
 					t.Errorf("%+v", r)
@@ -136,6 +168,22 @@ func TestDecodeDuplicates(t *testing.T) {
 	}
 	if recs[2].Line != 5 || recs[3].Line != 6 {
 		t.Fatalf("lines %d %d", recs[2].Line, recs[3].Line)
+	}
+}
+
+// A BambooHR report may have "Employment Status" (Full-Time, Contractor,
+// Terminated...) and no "Status" column: its rows are read, not refused.
+func TestDecodeEmploymentStatus(t *testing.T) {
+	in := "Employee #,Work Email,Employment Status\n1,a@x.org,Full-Time\n2,b@x.org,Contractor\n3,c@x.org,Terminated\n"
+	recs, _, err := decodeAll(t, []byte(in), DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Status{StatusActive, StatusActive, StatusInactive}
+	for i, r := range recs {
+		if !r.Valid() || r.Status != want[i] {
+			t.Errorf("line %d: status %v valid %v, want %v: %v", r.Line, r.Status, r.Valid(), want[i], r.Problems)
+		}
 	}
 }
 

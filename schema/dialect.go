@@ -259,15 +259,31 @@ func hasHighBit(b []byte) bool {
 }
 
 // sepLine reads an Excel "sep=X" first line: the delimiter and the length
-// of the line with its line end.
+// of the line with its line end. A sheet saved again by a spreadsheet keeps
+// the line as a cell, quoted and padded with delimiters to the sheet's
+// width ("sep=;";; or sep=;;;), which is read the same.
 func sepLine(head []byte) (byte, int) {
-	if len(head) < 5 || !strings.EqualFold(string(head[:4]), "sep=") {
+	n := 0
+	quoted := len(head) > 0 && head[0] == '"'
+	if quoted {
+		n++
+	}
+	if len(head) < n+5 || !strings.EqualFold(string(head[n:n+4]), "sep=") {
 		return 0, 0
 	}
-	d := head[4]
-	n := 5
+	d := head[n+4]
+	n += 5
 	if d == '"' || d == '\r' || d == '\n' || d >= utf8.RuneSelf {
 		return 0, 0
+	}
+	if quoted {
+		if n == len(head) || head[n] != '"' {
+			return 0, 0
+		}
+		n++
+	}
+	for n < len(head) && head[n] == d {
+		n++
 	}
 	switch {
 	case n == len(head):

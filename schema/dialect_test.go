@@ -195,6 +195,10 @@ func TestDelimiters(t *testing.T) {
 		{"consistent rows decide", "Email\tName, Full\tTitle\na@x.org\tA\tB\n", DecodeOptions{}, '\t', DelimiterDetected},
 		{"known headers decide", "Email;First Name,x\na@x.org;A,B\n", DecodeOptions{}, ';', DelimiterDetected},
 		{"excel sep line", "sep=;\r\nEmail;Name,Title\r\na@x.org;A,B\r\n", DecodeOptions{}, ';', DelimiterSepLine},
+		{"sep line after a BOM", "\ufeffsep=;\r\nEmail;Name,Title\r\na@x.org;A,B\r\n", DecodeOptions{}, ';', DelimiterSepLine},
+		{"sep line saved again, padded", "sep=;;;\nEmail;Name,Title;X\na@x.org;A,B;\n", DecodeOptions{}, ';', DelimiterSepLine},
+		{"sep line saved again, quoted", "\"sep=;\";;\r\nEmail;Name,Title;X\r\na@x.org;A,B;\r\n", DecodeOptions{}, ';', DelimiterSepLine},
+		{"sep line of a tab file", "SEP=\t\nEmail\tName,Title\na@x.org\tA,B\n", DecodeOptions{}, '\t', DelimiterSepLine},
 		{"setting", "Email;Name,Title\na@x.org;A,B\n", DecodeOptions{Delimiter: ';'}, ';', DelimiterSetting},
 		{"setting wins over sep line", "sep=,\nEmail;Name\na@x.org;A\n", DecodeOptions{Delimiter: ';'}, ';', DelimiterSetting},
 	}

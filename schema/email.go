@@ -301,7 +301,7 @@ func checkLocal(local string) string {
 		return "the part before the @ is longer than 64 characters"
 	}
 	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
-		return "the part before the @ has a misplaced dot"
+		return "the part before the @ has a misplaced dot" + whereDot(local)
 	}
 	for _, r := range local {
 		if r < utf8.RuneSelf {
@@ -370,6 +370,18 @@ func asciiDomain(d string) (string, string) {
 	return d, ""
 }
 
+// whereDot says where the misplaced dot of s is, so that a pasted
+// "jane@example.org." is easy to spot in a long list.
+func whereDot(s string) string {
+	switch {
+	case strings.HasPrefix(s, "."):
+		return " (at its start)"
+	case strings.HasSuffix(s, "."):
+		return " (at its end)"
+	}
+	return " (two in a row)"
+}
+
 func quoteString(s string) string { return "“" + s + "”" }
 
 func checkDomain(d string) string {
@@ -385,7 +397,7 @@ func checkDomain(d string) string {
 			label, rest = rest[:dot], rest[dot+1:]
 		}
 		if label == "" {
-			return "the domain has a misplaced dot"
+			return "the domain has a misplaced dot" + whereDot(d)
 		}
 		if len(label) > 63 {
 			return "a part of the domain is longer than 63 characters"

@@ -29,6 +29,7 @@ const (
 	statusWords      statusKind = iota // Active, Terminated, Employed...
 	statusTerminated                   // a flag: true means gone
 	statusActive                       // a flag: true means active
+	statusEmployment                   // words, or a kind of employment (Full-Time...) meaning active
 )
 
 // alias is what a normalised header name means. Secondary aliases (rank 1)
@@ -61,7 +62,7 @@ func buildAliases() map[string]alias {
 	add(fEmail, 0, 0, "email", "e-mail", "email address", "work email", "work email address",
 		"business email", "business email address", "company email", "corporate email",
 		"office email", "primary email", "primary email address", "email work", "email primary",
-		"work mail", "mail", "mail address", "email id", "user email", "employee email",
+		"work mail", "mail", "mail address", "email id", "primary work email", "email primary work", "user email", "employee email",
 		"employee email address", "best email", "email1", "work e-mail address",
 		"emailadresse", "e-mail-adresse", "geschäftliche e-mail", "courriel", "adresse e-mail",
 		"adresse courriel", "adresse électronique", "correo", "correo electrónico", "e-mailadres",
@@ -81,7 +82,9 @@ func buildAliases() map[string]alias {
 	add(fStatus, 0, statusWords, "status", "worker status", "employee status", "user status",
 		"account status", "lifecycle status", "employment state", "position status", "worker status code",
 		"statut", "estado")
-	add(fStatus, 1, statusWords, "employment status")
+	// BambooHR's "Employment Status" holds Full-Time, Contractor...
+	// while employed and Terminated after.
+	add(fStatus, 1, statusEmployment, "employment status")
 	add(fStatus, 0, statusTerminated, "terminated", "is terminated", "termd", "termed",
 		"terminated flag", "suspended", "is suspended", "deactivated", "is deactivated")
 	add(fStatus, 0, statusActive, "active", "is active", "active status", "enabled", "account enabled", "active flag")
@@ -104,7 +107,7 @@ func buildAliases() map[string]alias {
 		"reports to email", "reporting to email", "line manager email", "manager work email",
 		"e-mail vorgesetzter")
 	attr(AttrEmploymentStartDate, 0, "hire date", "start date", "date of hire", "date of joining",
-		"joining date", "join date", "first day of work", "employment start date",
+		"joining date", "join date", "first day of work", "employment start date", "started at",
 		"start date yyyy/mm/dd", "start date yyyy-mm-dd", "eintrittsdatum", "date d'embauche",
 		"date d'entrée", "fecha de ingreso", "fecha de contratación", "datum in dienst")
 	attr(AttrEmploymentStartDate, 1, "original hire date", "seniority date", "continuous service date")

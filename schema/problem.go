@@ -111,6 +111,9 @@ const (
 
 	// CodeRaggedRow: the row has more or fewer values than the header has columns.
 	CodeRaggedRow ProblemCode = "ragged_row"
+	// CodeStrayQuote (warning): text follows a value's closing quote (as
+	// with quotes escaped by a backslash); the value is kept as Excel reads it.
+	CodeStrayQuote ProblemCode = "stray_quote"
 	// CodeInvalidText: the row holds bytes that are not text in the file's
 	// encoding, or control characters.
 	CodeInvalidText ProblemCode = "invalid_text"

@@ -21,6 +21,8 @@ func (d *Decoder) record(rec *Record, k *keyAt) {
 	// when the last columns are empty, and reading it would shift values.
 	if nf != len(d.m.columns) {
 		rec.Problems = append(rec.Problems, d.ragged(rec.Line, nf))
+	} else if cr.quotedRow && cr.afterQuote > 0 {
+		rec.Problems = append(rec.Problems, d.strayQuote(rec.Line))
 	}
 	var v values
 	if !d.readSpan(rec, &v, nf) {
@@ -186,10 +188,14 @@ func (d *Decoder) readPacked(rec *Record, v *values, nf int) {
 			f := cr.field(rc.col)
 			switch {
 			case len(f) > MaxValueLen && rc.f != fEmail:
-				rec.Problems = append(rec.Problems, d.problem(rec.Line, rc.f, CodeValueTooLong, SeverityError,
-					fmt.Sprintf("the value is %d characters long, more than the %d muster accepts; the row is not used", len(f), MaxValueLen)))
+				rec.Problems = append(rec.Problems, d.tooLong(rec.Line, rc.f, len(f)))
 			case needsCare(f):
 				d.pack = d.appendCareful(d.pack, f, rc.f, rec)
+				// Read as Windows-1252, a value can grow up to three times.
+				if n := len(d.pack) - start; n > MaxValueLen && rc.f != fEmail {
+					d.pack = d.pack[:start]
+					rec.Problems = append(rec.Problems, d.tooLong(rec.Line, rc.f, n))
+				}
 			default:
 				d.pack = append(d.pack, f...)
 			}
@@ -350,11 +356,33 @@ func (d *Decoder) problem(line int, f field, code ProblemCode, sev Severity, msg
 func (d *Decoder) ragged(line, n int) Problem {
 	cols := len(d.m.columns)
 	why := "a value may hold an unquoted " + DelimiterName(d.info.Delimiter)
-	if n < cols {
+	cr := d.cr
+	switch {
+	case cr.quotedRow && cr.afterQuote > 0 && cr.afterQuote <= cols:
+		why = fmt.Sprintf("in column %q text follows a closing quote: a quote escaped with a backslash (\\\") "+
+			"ends the value early; write quotes inside a value doubled (\"\")", d.m.columns[cr.afterQuote-1].Name)
+	case cr.quotedRow && cr.innerQuote > 0 && cr.innerQuote <= cols:
+		why = fmt.Sprintf("in column %q a quote does not open the value: a space before an opening quote "+
+			"leaves the %s inside it unquoted", d.m.columns[cr.innerQuote-1].Name, DelimiterName(d.info.Delimiter))
+	case n < cols:
 		why = "the row may be cut short"
 	}
 	return Problem{Line: line, Code: CodeRaggedRow, Severity: SeverityError,
 		Message: fmt.Sprintf("the row has %d values but the header has %d columns (%s); the row is not used", n, cols, why)}
+}
+
+func (d *Decoder) tooLong(line int, f field, n int) Problem {
+	return d.problem(line, f, CodeValueTooLong, SeverityError,
+		fmt.Sprintf("the value is %d characters long, more than the %d muster accepts; the row is not used", n, MaxValueLen))
+}
+
+// strayQuote is the warning for a value with text after its closing quote,
+// kept as Excel reads it ("O\"Brien" becomes O\Brien").
+func (d *Decoder) strayQuote(line int) Problem {
+	c := d.m.columns[d.cr.afterQuote-1]
+	return Problem{Line: line, Column: c.Name, Code: CodeStrayQuote, Severity: SeverityWarning,
+		Message: fmt.Sprintf("text follows a closing quote in column %q, so the value is read as Excel reads it; "+
+			"if the file escapes quotes with a backslash (\\\"), write them doubled (\"\") instead", c.Name)}
 }
 
 // scanBytes reports whether b holds bytes above ASCII (high) or control

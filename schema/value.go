@@ -215,6 +215,11 @@ var (
 		"deactivated", "disabled", "suspended", "archived", "deleted", "former", "left",
 		"resigned", "retired", "r", "deceased", "d", "withdrawn", "separated", "offboarded",
 		"dismissed", "inaktiv", "ausgetreten", "inactif", "inactivo", "inactief")
+	// employmentWords are kinds of employment, which an "Employment
+	// Status" column holds for people employed.
+	employmentWords = wordSet("full-time", "full time", "fulltime", "ft", "part-time", "part time", "pt",
+		"contractor", "contract", "intern", "internship", "temporary", "temp", "permanent", "regular",
+		"seasonal", "freelance", "freelancer", "consultant", "employee", "apprentice", "trainee")
 	trueWords  = wordSet("true", "yes", "y", "1", "x", "t", "ja", "oui", "si", "sí", "wahr", "vrai")
 	falseWords = wordSet("false", "no", "n", "0", "f", "nein", "non", "falsch", "faux")
 )
@@ -281,13 +286,24 @@ func parseStatus(s string, kind statusKind) (st Status, ok bool) {
 			yes = true
 		case falseWords[string(w)] || len(w) == 0:
 		default:
-			return StatusActive, false
+			return statusWord(w)
 		}
 		if yes == (kind == statusTerminated) {
 			return StatusInactive, true
 		}
 		return StatusActive, true
 	}
+	st, ok = statusWord(w)
+	if !ok && kind == statusEmployment && employmentWords[string(w)] {
+		return StatusActive, true
+	}
+	return st, ok
+}
+
+// statusWord reads a status word's key. Flag columns fall back to it: an
+// "Active Status" or "Active" column may hold "Active" and "Terminated"
+// rather than yes and no, and the words mean the same in any column.
+func statusWord(w []byte) (Status, bool) {
 	switch {
 	case activeWords[string(w)]:
 		return StatusActive, true
@@ -422,19 +438,42 @@ func trimSpace(s string) string {
 // splitFullName splits "Last, First M" or "First Last" into first and last
 // name. In "Last, First M" a trailing middle initial is dropped; in
 // "First Middle Last" the first word is the first name and the rest the
-// last name, which reads right in a greeting ("Dear Mary").
+// last name, which reads right in a greeting ("Dear Mary"). A suffix such
+// as "Jr." or "PhD" ("Bob Roe, Jr.", "Roe, Bob, Jr.", "Roe, Bob Jr") goes
+// with the last name, never into the first.
 func splitFullName(s string) (first, last string) {
+	suffix := ""
+	if i := strings.LastIndexByte(s, ','); i >= 0 && isNameSuffix(s[i+1:]) {
+		s, suffix = trimSpace(s[:i]), trimSpace(s[i+1:])
+	}
 	if i := strings.IndexByte(s, ','); i >= 0 {
 		last, first = trimSpace(s[:i]), trimSpace(s[i+1:])
+		if j := strings.LastIndexByte(first, ' '); j > 0 && suffix == "" && isNameSuffix(first[j+1:]) {
+			first, suffix = trimSpace(first[:j]), first[j+1:]
+		}
 		if j := strings.LastIndexByte(first, ' '); j > 0 {
 			if init := strings.TrimSuffix(first[j+1:], "."); utf8.RuneCountInString(init) == 1 {
 				first = trimSpace(first[:j])
 			}
 		}
-		return first, last
+	} else if i := strings.IndexByte(s, ' '); i >= 0 {
+		first, last = s[:i], trimSpace(s[i+1:])
+	} else {
+		first = s
 	}
-	if i := strings.IndexByte(s, ' '); i >= 0 {
-		return s[:i], trimSpace(s[i+1:])
+	if suffix != "" {
+		last = trimSpace(last + " " + suffix)
 	}
-	return s, ""
+	return first, last
+}
+
+// nameSuffixes are the generational and professional suffixes written after
+// a name, keyed by wordKey. Left out are single letters ("Roe, Bob V" is a
+// middle initial) and suffixes that are also given names ("Rahman, Md",
+// "Vance, JD").
+var nameSuffixes = wordSet("jr", "sr", "ii", "iii", "iv", "phd", "esq", "dds", "cpa", "mba", "dvm")
+
+func isNameSuffix(s string) bool {
+	s = trimSpace(s)
+	return s != "" && len(s) <= 5 && nameSuffixes[wordKey(s)]
 }

@@ -113,6 +113,24 @@ func TestParseStatus(t *testing.T) {
 		{"1", statusActive, StatusActive},
 		{"No", statusActive, StatusInactive},
 		{"0", statusActive, StatusInactive},
+		// An "Active Status" column (Lattice's alias of Status) or an
+		// "Active" column may hold the status words themselves.
+		{"Active", statusActive, StatusActive},
+		{"Inactive", statusActive, StatusInactive},
+		{"Terminated", statusActive, StatusInactive},
+		{"On Leave", statusActive, StatusActive},
+		{"A", statusActive, StatusActive},
+		{"Terminated", statusTerminated, StatusInactive},
+		{"Active", statusTerminated, StatusActive},
+		// BambooHR's "Employment Status" holds the kind of employment of
+		// people employed, and Terminated for those who left.
+		{"Full-Time", statusEmployment, StatusActive},
+		{"Part Time", statusEmployment, StatusActive},
+		{"Contractor", statusEmployment, StatusActive},
+		{"Intern", statusEmployment, StatusActive},
+		{"Terminated", statusEmployment, StatusInactive},
+		{"Voluntarily Terminated", statusEmployment, StatusInactive},
+		{"Active", statusEmployment, StatusActive},
 	}
 	for _, tt := range tests {
 		got, ok := parseStatus(trimSpace(tt.in), tt.kind)
@@ -123,7 +141,7 @@ func TestParseStatus(t *testing.T) {
 	for _, bad := range []struct {
 		in   string
 		kind statusKind
-	}{{"Maybe", statusWords}, {"Full-Time", statusWords}, {"true", statusWords}, {"Active", statusTerminated}, {"2", statusActive}} {
+	}{{"Maybe", statusWords}, {"Full-Time", statusWords}, {"true", statusWords}, {"Maybe", statusTerminated}, {"2", statusActive}, {"Maybe", statusEmployment}} {
 		if _, ok := parseStatus(bad.in, bad.kind); ok {
 			t.Errorf("parseStatus(%q, %d) accepted", bad.in, bad.kind)
 		}
@@ -199,6 +217,17 @@ func TestSplitFullName(t *testing.T) {
 		{"Adinolfi, Wilson K.", "Wilson", "Adinolfi"},
 		{"Smith, Mary Ann", "Mary Ann", "Smith"},
 		{"van der Berg, Anna", "Anna", "van der Berg"},
+		// A suffix after a comma belongs to the last name, not the first.
+		{"Bob Roe, Jr.", "Bob", "Roe Jr."},
+		{"Martin Luther King, Jr.", "Martin", "Luther King Jr."},
+		{"Jane Doe, PhD", "Jane", "Doe PhD"},
+		{"Roe, Bob, Jr.", "Bob", "Roe Jr."},
+		{"Roe, Bob Jr", "Bob", "Roe Jr"},
+		{"Roe, Bob J III", "Bob", "Roe III"},
+		{"Roe Jr., Bob", "Bob", "Roe Jr."},
+		{"Roe, Bob V", "Bob", "Roe"},
+		{"Rahman, Md", "Md", "Rahman"},
+		{"Vance, JD", "JD", "Vance"},
 	}
 	for _, tt := range tests {
 		first, last := splitFullName(tt.in)
