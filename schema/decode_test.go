@@ -187,6 +187,37 @@ func TestDecodeEmploymentStatus(t *testing.T) {
 	}
 }
 
+// A "Terminated" flag beside a "Worker Status" column: both are read, and a
+// person either marks as gone is inactive. A value the second column does
+// not know is a warning; the first column alone then decides.
+func TestDecodeTwoStatusColumns(t *testing.T) {
+	in := "Email,Worker Status,Terminated\n" +
+		"a@x.org,Active,No\n" +
+		"b@x.org,Active,Yes\n" +
+		"c@x.org,Terminated,No\n" +
+		"d@x.org,Active,perhaps\n" +
+		"e@x.org,Active,\n"
+	recs, info, err := decodeAll(t, []byte(in), DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := info.Columns[2]; c.Field != FieldStatus {
+		t.Fatalf("column Terminated: %+v", c)
+	}
+	want := []Status{StatusActive, StatusInactive, StatusInactive, StatusActive, StatusActive}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records", len(recs))
+	}
+	for i, r := range recs {
+		if !r.Valid() || r.Status != want[i] {
+			t.Errorf("line %d: status %v valid %v, want %v: %v", r.Line, r.Status, r.Valid(), want[i], r.Problems)
+		}
+	}
+	if p := recs[3].Problems; len(p) != 1 || p[0].Code != CodeUnknownStatus || p[0].Severity != SeverityWarning || p[0].Column != "Terminated" {
+		t.Errorf("unknown flag: %+v", p)
+	}
+}
+
 func TestDecodeFullName(t *testing.T) {
 	recs, _, err := decodeAll(t, []byte("Name,Email\n\"Doe, Jane\",jane@example.org\nJohn Smith,john@example.org\n"), DecodeOptions{})
 	if err != nil {

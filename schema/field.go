@@ -38,6 +38,10 @@ const (
 	fStatus
 	fSourceID
 	fAction
+	// fStatus2 is a second status column of another kind than the one read
+	// as fStatus (a "Terminated" flag beside a "Worker Status" word): a row
+	// is inactive when either says so. It is never named in settings.
+	fStatus2
 	fAttr     // fAttr + Attr(i) for the optional attributes
 	numFields = fAttr + field(NumAttrs)
 )
@@ -46,6 +50,7 @@ var coreFieldNames = [fAttr]string{
 	fNone: FieldIgnore, fEmail: FieldEmail, fFirstName: FieldFirstName,
 	fLastName: FieldLastName, fFullName: FieldFullName, fGroups: FieldGroups,
 	fStatus: FieldStatus, fSourceID: FieldSourceID, fAction: FieldAction,
+	fStatus2: FieldStatus,
 }
 
 func (f field) String() string {

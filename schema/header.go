@@ -178,6 +178,8 @@ type mapping struct {
 	columns  []Column
 	fieldOf  []field // per column; fNone when ignored
 	statusOf statusKind
+	// statusOf2 is how the second status column (fStatus2) reads.
+	statusOf2 statusKind
 	// col is the column index of each field, -1 when absent.
 	col      [numFields]int
 	problems []Problem
@@ -263,6 +265,13 @@ func mapHeader(header []string, settings map[string]string, line int) (*mapping,
 		}
 		for _, lose := range cs[1:] {
 			lc := &m.columns[lose.col]
+			if f == fStatus && m.col[fStatus2] < 0 && lose.st != win.st && lose.rank > 0 {
+				// Another kind of status (a flag beside words, say): read
+				// it too, so that a person either column marks as gone is.
+				m.col[fStatus2], m.fieldOf[lose.col], m.statusOf2 = lose.col, fStatus2, lose.st
+				lc.Field, lc.Note = FieldStatus, fmt.Sprintf("also read as status: a row is inactive when %q or %q says so", wc.Name, lc.Name)
+				continue
+			}
 			if lose.rank > win.rank {
 				lc.Note = fmt.Sprintf("%s is read from %q", f, wc.Name)
 				continue

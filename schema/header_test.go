@@ -157,11 +157,18 @@ func TestHeaderMapping(t *testing.T) {
 	t.Run("primary aliases win over secondary ones", func(t *testing.T) {
 		m, _ := mapHeader([]string{"Legal First Name", "First Name", "Email", "Employment Status", "Status"}, nil, 1)
 		got := mapped(m)
-		if got["First Name"] != FieldFirstName || got["Status"] != FieldStatus || len(got) != 3 || len(m.problems) != 0 {
+		if got["First Name"] != FieldFirstName || m.col[fStatus] != 4 || len(got) != 4 || len(m.problems) != 0 {
 			t.Fatalf("mapping %v, problems %v", got, m.problems)
 		}
-		if !strings.Contains(m.columns[3].Note, `status is read from "Status"`) {
-			t.Fatalf("note %q", m.columns[3].Note)
+		// Employment Status is another kind of status: read as well.
+		if m.col[fStatus2] != 3 || m.statusOf2 != statusEmployment || !strings.Contains(m.columns[3].Note, "also read as status") {
+			t.Fatalf("second status column %d (%v), note %q", m.col[fStatus2], m.statusOf2, m.columns[3].Note)
+		}
+	})
+	t.Run("two status columns of one kind: only the first is read", func(t *testing.T) {
+		m, _ := mapHeader([]string{"Email", "Status", "Worker Status"}, nil, 1)
+		if m.col[fStatus] != 1 || m.col[fStatus2] != -1 || len(m.problems) != 1 || m.problems[0].Code != CodeDuplicateField {
+			t.Fatalf("status %d, second %d, problems %v", m.col[fStatus], m.col[fStatus2], m.problems)
 		}
 	})
 	t.Run("full name only without first and last", func(t *testing.T) {

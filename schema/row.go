@@ -38,6 +38,17 @@ func (d *Decoder) record(rec *Record, k *keyAt) {
 		rec.Problems = append(rec.Problems, d.problem(rec.Line, fStatus, CodeUnknownStatus, SeverityError,
 			fmt.Sprintf("%q is not a status muster knows (such as Active, Inactive, Terminated, Leave); the row is not used", v.get(fStatus))))
 	}
+	if d.m.col[fStatus2] >= 0 {
+		// The first status column decides what an unknown value does to the
+		// row; one the second column does not know only loses its say.
+		if st, ok := parseStatus(v.get(fStatus2), d.m.statusOf2); !ok {
+			rec.Problems = append(rec.Problems, d.problem(rec.Line, fStatus2, CodeUnknownStatus, SeverityWarning,
+				fmt.Sprintf("%q is not a status muster knows (such as Active, Terminated, yes, no); the status is taken from %q alone",
+					v.get(fStatus2), d.m.columns[d.m.col[fStatus]].Name)))
+		} else if st == StatusInactive {
+			rec.Status = StatusInactive
+		}
+	}
 	if d.info.Delta {
 		if a, ok := parseAction(v.get(fAction)); ok {
 			rec.Action = a
