@@ -72,8 +72,9 @@ type Ingester struct {
 	// Progress, if set, is called every 65536 rows or changes.
 	Progress func(Progress)
 	// Hook, if set, is called at named points of an apply ("apply-begin",
-	// "apply-half", "apply-commit", "apply-done"): crash tests stop the
-	// process there.
+	// "apply-half", "apply-commit", "apply-done"; and "approve-checked"
+	// once Approve has read the held drop, before its apply): crash and
+	// race tests stop the process there.
 	Hook func(point string)
 
 	// Observe, if set, is told the outcome of every operation that wrote a

@@ -59,6 +59,9 @@ func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, o
 		return rep, nil
 	}
 	rep.Sample, rep.Counts.Suppressed = nil, 0
+	// Another process may decide the drop from here on: the apply re-checks
+	// under the write lock.
+	in.hook("approve-checked")
 	start := time.Now()
 	each := func(fn func(store.Change) error) error { return in.Store.HeldChanges(ctx, d.ID, fn) }
 	if err := in.applyDrop(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, false, nil); err != nil {
