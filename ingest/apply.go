@@ -38,6 +38,9 @@ type applier struct {
 	// did not list the person rather than say they left, so they withdraw
 	// without offboarding; its status changes still count.
 	removalsWithdraw bool
+	// removeSource: the apply removes the source itself (`sources remove`),
+	// marked in the same transaction.
+	removeSource bool
 	// offboardAbsent: a removal of someone the source does not list still
 	// offboards them when the source is authoritative (a user deleted from a
 	// directory before it was pulled); absent counts those removals.

@@ -103,13 +103,14 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 		return rep, nil
 	}
 	drop := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: store.DropKindStream, Name: e.Name, BaseSeq: src.Seq}
-	if err := in.Store.CreateDrop(ctx, &drop); err != nil {
-		return nil, err
-	}
-	rep.DropID = drop.ID
 	if rep.Decision == Applied {
+		// The drop is recorded in the apply's transaction (applyDropWith).
 		err = in.applyDropWith(ctx, &drop, src, rep, sp.each, int64(sp.Len()), opt, nil, func(a *applier) { a.offboardAbsent = true })
 	} else {
+		if err := in.Store.CreateDrop(ctx, &drop); err != nil {
+			return nil, err
+		}
+		rep.DropID = drop.ID
 		rep.Timings.TotalMS = time.Since(start).Milliseconds()
 		err = in.decide(ctx, &drop, rep, opt)
 	}
@@ -133,7 +134,7 @@ func (in *Ingester) WithdrawSource(ctx context.Context, orgName, source, why str
 		return nil, err
 	}
 	none := func(func(store.Assertion) error) error { return nil }
-	return in.replace(ctx, org, src, store.DropKindRemoval, why, "withdrawn", none, true, opt)
+	return in.replace(ctx, org, src, store.DropKindRemoval, why, "withdrawn", none, withdrawSource, opt)
 }
 
 // fold computes the net effect of a batch of edits on a source's snapshot.

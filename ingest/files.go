@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"muster/schema"
-	"muster/store"
 )
 
 // FileSource is a source whose drops are files: the folders it watches
@@ -390,44 +389,16 @@ func (f *Files) ingest(ctx context.Context, s *FileSource, a *attempt) (*Report,
 	defer df.Close()
 	d := df.Drop
 	d.Org, d.Source = s.Org, s.Config
+	// Ingest also closes the drops of the same file an earlier run left
+	// "received" (settleInterrupted).
 	rep, err := f.Ingester.Ingest(ctx, d, Options{By: "watcher"})
 	if err != nil {
 		return nil, err
 	}
-	f.settleInterrupted(ctx, rep)
+	for _, id := range rep.interrupted {
+		f.Logger.Info("closed a drop interrupted by a stop", "drop", id, "redone_as", rep.DropID, "source", rep.Source)
+	}
 	return rep, nil
-}
-
-// settleInterrupted closes the drops of the same file that an earlier run
-// recorded but never finished (muster stopped or crashed while applying
-// them): the file has now been taken through again, as this drop.
-func (f *Files) settleInterrupted(ctx context.Context, rep *Report) {
-	st := f.Ingester.Store
-	org, err := st.LookupOrg(ctx, rep.Org)
-	if err != nil {
-		return
-	}
-	src, err := st.LookupSource(ctx, org.ID, rep.Source)
-	if err != nil {
-		return
-	}
-	drops, _, err := st.Drops(ctx, org.ID, store.DropFilter{SourceID: src.ID, Status: store.DropReceived})
-	if err != nil {
-		f.Logger.Warn("cannot list interrupted drops", "source", rep.Source, "err", err)
-		return
-	}
-	for _, d := range drops {
-		if d.ContentHash != rep.ContentHash || d.ID >= rep.DropID {
-			continue
-		}
-		why := &Report{Org: rep.Org, Source: rep.Source, Name: d.Name, ContentHash: d.ContentHash, Decision: Rejected,
-			Reason: fmt.Sprintf("interrupted: muster stopped while processing it; the file was taken again as drop %d", rep.DropID)}
-		if err := st.DecideDrop(ctx, org.ID, d.ID, store.DropRejected, why.JSON(), "watcher"); err != nil {
-			f.Logger.Warn("cannot close interrupted drop", "drop", d.ID, "err", err)
-			continue
-		}
-		f.Logger.Info("closed a drop interrupted by a stop", "drop", d.ID, "redone_as", rep.DropID, "source", rep.Source)
-	}
 }
 
 // safeDirName reports whether s can name a folder of its own: no path

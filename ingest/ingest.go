@@ -72,8 +72,9 @@ type Ingester struct {
 	// Progress, if set, is called every 65536 rows or changes.
 	Progress func(Progress)
 	// Hook, if set, is called at named points of an apply ("apply-begin",
-	// "apply-half", "apply-commit", "apply-done"): crash tests stop the
-	// process there.
+	// "apply-half", "apply-commit", "apply-done"; and "approve-checked"
+	// once Approve has read the held drop, before its apply): crash and
+	// race tests stop the process there.
 	Hook func(point string)
 
 	// Observe, if set, is told the outcome of every operation that wrote a
@@ -399,6 +400,15 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		return schema.Errorf(schema.EConflict,
 			"source %s changed while drop %d was computed (another drop was applied): ingest it again", src.Name, d.ID)
 	}
+	if d.ID == 0 {
+		// An operation's own drop (a rollback, a removal, a batch of
+		// directory events) is recorded with its change: a crash leaves
+		// either both or neither, never a drop "received" forever.
+		if err := tx.CreateDrop(d); err != nil {
+			return err
+		}
+		rep.DropID = d.ID
+	}
 	ix := in.indexWriter(cur, base)
 	defer ix.abort()
 	seq, err := tx.NextSeq()
@@ -477,6 +487,11 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 	rows += a.absent // removals that offboarded someone the source did not list
 	if err := tx.SetSource(src.ID, seq, rows); err != nil {
 		return err
+	}
+	if a.removeSource {
+		if err := tx.MarkSourceRemoved(src.ID); err != nil {
+			return err
+		}
 	}
 	rep.Decision, rep.Seq = Applied, seq
 	rep.Timings.ApplyMS = time.Since(applyStart).Milliseconds()

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"muster/store"
@@ -38,9 +39,47 @@ func (in *Ingester) Ingest(ctx context.Context, d Drop, opt Options) (*Report, e
 	start := time.Now()
 	rep, err := in.runDrop(ctx, d, opt)
 	if err == nil && !opt.DryRun {
+		if d.Kind == "" || d.Kind == store.DropKindFile {
+			in.settleInterrupted(ctx, rep, opt.By)
+		}
 		in.notify(OpIngest, rep, start)
 	}
 	return rep, err
+}
+
+// settleInterrupted closes the drops of the same file that an earlier run
+// recorded but never finished (muster stopped or crashed while applying
+// them): the file has now been taken through again, as this drop, whether
+// by the watcher or by `muster ingest`. (A drop of the same content still
+// being computed by another process is closed too: its own outcome would
+// have been this one's, and it then fails as decided meanwhile.)
+func (in *Ingester) settleInterrupted(ctx context.Context, rep *Report, by string) {
+	st := in.Store
+	org, err := st.LookupOrg(ctx, rep.Org)
+	if err != nil {
+		return
+	}
+	src, err := st.LookupSource(ctx, org.ID, rep.Source)
+	if err != nil {
+		return
+	}
+	drops, _, err := st.Drops(ctx, org.ID, store.DropFilter{SourceID: src.ID, Status: store.DropReceived})
+	if err != nil {
+		in.logger().Warn("cannot list interrupted drops", "source", rep.Source, "err", err)
+		return
+	}
+	for _, d := range drops {
+		if d.ContentHash != rep.ContentHash || d.ID >= rep.DropID {
+			continue
+		}
+		why := &Report{Org: rep.Org, Source: rep.Source, Name: d.Name, ContentHash: d.ContentHash, Decision: Rejected,
+			Reason: fmt.Sprintf("interrupted: muster stopped while processing it; the file was taken again as drop %d", rep.DropID)}
+		if err := st.DecideDrop(ctx, org.ID, d.ID, store.DropRejected, why.JSON(), by); err != nil {
+			in.logger().Warn("cannot close interrupted drop", "drop", d.ID, "err", err)
+			continue
+		}
+		rep.interrupted = append(rep.interrupted, d.ID)
+	}
 }
 
 func (in *Ingester) notify(op Op, rep *Report, start time.Time) {

@@ -59,6 +59,9 @@ func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, o
 		return rep, nil
 	}
 	rep.Sample, rep.Counts.Suppressed = nil, 0
+	// Another process may decide the drop from here on: the apply re-checks
+	// under the write lock.
+	in.hook("approve-checked")
 	start := time.Now()
 	each := func(fn func(store.Change) error) error { return in.Store.HeldChanges(ctx, d.ID, fn) }
 	if err := in.applyDrop(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, false, nil); err != nil {
@@ -131,7 +134,7 @@ func (in *Ingester) Rollback(ctx context.Context, orgName, source string, toDrop
 	}
 	name := fmt.Sprintf("rollback of %s to drop %d", src.Name, toDrop)
 	want := func(fn func(store.Assertion) error) error { return in.Store.SnapshotAt(ctx, src.ID, target.Seq, fn) }
-	return in.replace(ctx, org, src, store.DropKindRollback, name, target.ContentHash, want, false, opt)
+	return in.replace(ctx, org, src, store.DropKindRollback, name, target.ContentHash, want, rollback, opt)
 }
 
 // RemoveSource withdraws every assertion of a source and marks it removed,
@@ -144,16 +147,26 @@ func (in *Ingester) RemoveSource(ctx context.Context, orgName, source string, op
 		return nil, err
 	}
 	if src.RemovedAt != "" {
-		return nil, schema.Errorf(schema.EConflict, "source %s was already removed on %s", src.Name, src.RemovedAt)
+		// (`sources list` says when.)
+		return nil, schema.Errorf(schema.EConflict, "source %s was already removed", src.Name)
 	}
 	none := func(func(store.Assertion) error) error { return nil }
-	return in.replace(ctx, org, src, store.DropKindRemoval, "removal of source "+src.Name, "removed", none, true, opt)
+	return in.replace(ctx, org, src, store.DropKindRemoval, "removal of source "+src.Name, "removed", none, removeSource, opt)
 }
 
+// How replace treats the source.
+type replaceMode int
+
+const (
+	rollback       replaceMode = iota // back to an earlier snapshot
+	withdrawSource                    // every assertion withdrawn; the source stays
+	removeSource                      // every assertion withdrawn and the source marked removed
+)
+
 // replace makes the source's snapshot equal to want (a key-ordered stream)
-// in one transaction, recorded as a new drop.
+// in one transaction, recorded as a new drop in that transaction.
 func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source, kind, name, hash string,
-	want func(func(store.Assertion) error) error, removal bool, opt Options) (*Report, error) {
+	want func(func(store.Assertion) error) error, mode replaceMode, opt Options) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Org: org.Name, Source: src.Name, Name: name, Mode: string(store.ModeFull), ContentHash: hash,
 		Started: start.UTC(), DryRun: opt.DryRun, Decision: Applied}
@@ -172,14 +185,11 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 		return rep, nil
 	}
 	d := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: kind, Name: name, ContentHash: hash, BaseSeq: src.Seq}
-	if err := in.Store.CreateDrop(ctx, &d); err != nil {
-		return nil, err
+	setup := func(a *applier) {
+		a.withdrawOnly, a.removalsWithdraw, a.removeSource = mode != rollback, true, mode == removeSource
 	}
-	rep.DropID = d.ID
-	setup := func(a *applier) { a.withdrawOnly, a.removalsWithdraw = removal, true }
 	if err := in.applyDropWith(ctx, &d, src, rep, sp.each, int64(sp.Len()), opt, nil, setup); err != nil {
-		in.abandon(&d, err)
-		return nil, err
+		return nil, err // nothing recorded: the drop was to be created with its change
 	}
 	in.notify(opOfKind(kind), rep, start)
 	return rep, nil

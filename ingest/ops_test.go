@@ -239,3 +239,33 @@ func TestRollbackOfAuthoritativeSourceWithdrawsWithoutOffboarding(t *testing.T) 
 		t.Fatalf("suppressed = %d, want 1 (z)", rep.Counts.Suppressed)
 	}
 }
+
+// TestRemoveSourceMarksItRemoved: removing a source withdraws its people and
+// marks it removed in the same transaction, so removing it again is a
+// conflict, and a drop of it brings it back.
+func TestRemoveSourceMarksItRemoved(t *testing.T) {
+	ctx := context.Background()
+	in := MustIngester(t)
+	cfg := SourceConfig{Name: "hr"}
+	MustIngest(t, in, org, cfg, "day0", people(3, "p")...)
+	rep, err := in.RemoveSource(ctx, org, "hr", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDecision(t, rep, Applied)
+	o, _ := in.Store.LookupOrg(ctx, org)
+	s, err := in.Store.LookupSource(ctx, o.ID, "hr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RemovedAt == "" || s.Rows != 0 {
+		t.Fatalf("after removal: removed at %q, %d rows; want removed, 0 rows", s.RemovedAt, s.Rows)
+	}
+	if _, err := in.RemoveSource(ctx, org, "hr", Options{}); schema.ErrorCodeOf(err) != schema.EConflict {
+		t.Fatalf("removing twice: %v, want a conflict", err)
+	}
+	mustDecision(t, MustIngest(t, in, org, cfg, "day1", people(3, "p")...), Applied)
+	if s, _ = in.Store.LookupSource(ctx, o.ID, "hr"); s.RemovedAt != "" || s.Rows != 3 {
+		t.Fatalf("after a new drop: removed at %q, %d rows; want back, 3 rows", s.RemovedAt, s.Rows)
+	}
+}

@@ -87,6 +87,11 @@ type Report struct {
 	// File describes the decoded file (encoding, delimiter, columns), as the
 	// decoder reported it.
 	File json.RawMessage `json:"file,omitempty"`
+
+	// interrupted lists the drops of the same file an earlier run left
+	// "received", closed by this one (settleInterrupted), for the caller to
+	// log.
+	interrupted []int64
 }
 
 func (r *Report) addProblem(p schema.Problem) {

@@ -249,9 +249,22 @@ func (s *Store) HoldDrop(ctx context.Context, id, baseSeq int64, report []byte, 
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE drops SET status='held', base_seq=?, report=?, decided_at=? WHERE id=?`,
-		baseSeq, nullJSON(report), s.timestamp(), id); err != nil {
+	// Only a drop still received is held: one decided meanwhile by another
+	// process (closed as interrupted) keeps that decision.
+	res, err := tx.ExecContext(ctx, `UPDATE drops SET status='held', base_seq=?, report=?, decided_at=?
+		WHERE id=? AND status='received'`, baseSeq, nullJSON(report), s.timestamp(), id)
+	if err != nil {
 		return wrapErr(err, "hold drop %d", id)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if err != nil {
+			return wrapErr(err, "hold drop %d", id)
+		}
+		var cur DropStatus
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM drops WHERE id=?`, id).Scan(&cur); err != nil {
+			return wrapErr(err, "hold drop %d", id)
+		}
+		return schema.Errorf(schema.EConflict, "drop %d is already %s (decided by another process meanwhile): not held", id, cur)
 	}
 	return wrapErr(tx.Commit(), "hold drop %d", id)
 }

@@ -187,7 +187,8 @@ func wrapErr(err error, format string, args ...any) error {
 func (s *Store) Digest(ctx context.Context) (string, error) {
 	h := sha256.New()
 	for _, q := range []string{
-		`SELECT org_id, name, seq, rows, coalesce(removed_at, '') FROM sources WHERE seq > 0 ORDER BY org_id, name`,
+		// Whether a source is removed is audience state; when is not.
+		`SELECT org_id, name, seq, rows, removed_at IS NOT NULL FROM sources WHERE seq > 0 ORDER BY org_id, name`,
 		`SELECT source_id, key, seq, line, hash, status, data FROM snapshot ORDER BY source_id, key`,
 		`SELECT source_id, key, seq, until_seq, hash FROM snapshot_history ORDER BY source_id, key, seq`,
 		`SELECT org_id, key, email, first_name, last_name, coalesce(attrs, ''), status, group_ids, created_seq, updated_seq

@@ -394,14 +394,32 @@ func (t *Tx) FinishDrop(d Drop) error {
 	if d.Seq > 0 {
 		seq = d.Seq
 	}
-	_, err := t.exec("finish drop", `UPDATE drops SET status=?, seq=?, base_seq=?, report=?, decided_at=?,
-		decided_by=nullif(?, '') WHERE id=? AND org_id=?`,
+	// Only an undecided drop gets an outcome: another process may have
+	// decided it (rejected a held drop) after the caller last read it, and
+	// that decision stands; this transaction then rolls back whole.
+	res, err := t.exec("finish drop", `UPDATE drops SET status=?, seq=?, base_seq=?, report=?, decided_at=?,
+		decided_by=nullif(?, '') WHERE id=? AND org_id=? AND status IN ('received', 'held')`,
 		d.Status, seq, d.BaseSeq, nullJSON(d.Report), t.Now(), d.DecidedBy, d.ID, t.org)
 	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return t.decidedMeanwhile(d.ID, err)
 	}
 	if _, err := t.exec("drop held changes", `DELETE FROM drop_changes WHERE drop_id=?`, d.ID); err != nil {
 		return err
 	}
 	return nil
+}
+
+// decidedMeanwhile explains why a drop could not be given its outcome.
+func (t *Tx) decidedMeanwhile(id int64, err error) error {
+	if err != nil {
+		return wrapErr(err, "finish drop %d", id)
+	}
+	cur, err := t.Drop(id)
+	if err != nil {
+		return err
+	}
+	return schema.Errorf(schema.EConflict, "drop %d is already %s (decided by another process meanwhile): left as it is", id, cur.Status)
 }

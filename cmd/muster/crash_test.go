@@ -141,40 +141,7 @@ func crashPoints(t *testing.T, bin, base, file, before, after string) {
 	for _, point := range []string{"apply-begin", "apply-half", "apply-commit", "apply-done"} {
 		t.Run(point, func(t *testing.T) {
 			data := copyStore(t, base)
-			cmd := ingestCmd(bin, data, day1)
-			cmd.Env = append(cmd.Env, "MUSTER_TEST_CRASH_AT="+point)
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			reached := make(chan bool, 1)
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					if strings.Contains(sc.Text(), "MUSTER_TEST_CRASH_AT "+point) {
-						reached <- true
-						break
-					}
-				}
-				io.Copy(io.Discard, stderr)
-				close(reached)
-			}()
-			select {
-			case ok := <-reached:
-				if !ok {
-					cmd.Wait()
-					t.Fatalf("the binary exited without reaching %s", point)
-				}
-			case <-time.After(5 * time.Minute):
-				t.Fatalf("the binary never reached %s", point)
-			}
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			cmd.Wait()
+			killAt(t, ingestCmd(bin, data, day1), point)
 			want, state := before, "before"
 			if point == "apply-done" {
 				want, state = after, "after"
@@ -194,9 +161,55 @@ func crashPoints(t *testing.T, bin, base, file, before, after string) {
 			if !strings.Contains(string(out), ": "+wantWord) {
 				t.Fatalf("re-run after a kill at %s: want %s\n%s", point, wantWord, out)
 			}
-			if got := digest(t, data); got != after {
+			got, received, _ := storeState(t, data)
+			if got != after {
 				t.Fatalf("after the re-run the store differs from one clean apply")
+			}
+			// The killed run's drop is closed by the re-run, not left
+			// "received" forever.
+			if received != 0 {
+				t.Fatalf("after the re-run: %d drops still received", received)
 			}
 		})
 	}
+}
+
+// killAt runs cmd with the crash hook set to point and kills it with
+// SIGKILL once it is there.
+func killAt(t *testing.T, cmd *exec.Cmd, point string) {
+	t.Helper()
+	cmd.Env = append(cmd.Env, "MUSTER_TEST_CRASH_AT="+point)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reached := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "MUSTER_TEST_CRASH_AT "+point) {
+				reached <- true
+				break
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		close(reached)
+	}()
+	select {
+	case ok := <-reached:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("the binary exited without reaching %s", point)
+		}
+	case <-time.After(5 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("the binary never reached %s", point)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
 }

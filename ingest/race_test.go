@@ -1,0 +1,73 @@
+package ingest
+
+import (
+	"context"
+	"testing"
+
+	"muster/schema"
+	"muster/store"
+)
+
+// secondProcess opens the store file of in again, with its own connections,
+// as another muster process (the daemon beside a CLI command) would.
+func secondProcess(t *testing.T, in *Ingester) *Ingester {
+	t.Helper()
+	st, err := store.Open(context.Background(), in.Store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	other := New(st)
+	other.TempDir = t.TempDir()
+	return other
+}
+
+// TestApproveRacingRejectKeepsTheRejection: an admin approves a held drop
+// while another rejects it from another process. The rejection, committed
+// after the approval read the drop as held, must stand: the approval fails
+// as a conflict and applies nothing, instead of turning the rejected drop
+// into an applied one.
+func TestApproveRacingRejectKeepsTheRejection(t *testing.T) {
+	in := MustIngester(t)
+	other := secondProcess(t, in)
+	ctx := context.Background()
+	cfg := SourceConfig{Name: "hr"}
+	MustIngest(t, in, org, cfg, "day0", people(10, "p")...)
+	held := MustIngest(t, in, org, cfg, "half", people(5, "p")...)
+	mustDecision(t, held, Held)
+	before, err := in.Store.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejected := false
+	in.Hook = func(point string) {
+		if point != "approve-checked" || rejected {
+			return
+		}
+		rejected = true
+		if _, err := other.Reject(ctx, org, held.DropID, "not today", Options{By: "bob"}); err != nil {
+			t.Errorf("reject from the other process: %v", err)
+		}
+	}
+	_, err = in.Approve(ctx, org, held.DropID, Options{By: "alice"})
+	if !rejected {
+		t.Fatal("the approval never reached approve-checked: the test proves nothing")
+	}
+	if schema.ErrorCodeOf(err) != schema.EConflict {
+		t.Fatalf("approve of a drop rejected meanwhile: %v, want a conflict", err)
+	}
+	o, _ := in.Store.LookupOrg(ctx, org)
+	d, err := in.Store.Drop(ctx, o.ID, held.DropID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != store.DropRejected || d.DecidedBy != "bob" || d.Seq != 0 {
+		t.Fatalf("drop %d is %s (seq %d) by %q, want rejected by bob", d.ID, d.Status, d.Seq, d.DecidedBy)
+	}
+	if after, _ := in.Store.Digest(ctx); after != before {
+		t.Fatal("the refused approval changed the audience")
+	}
+	if n := len(activeKeys(t, in, org)); n != 10 {
+		t.Fatalf("%d active, want 10", n)
+	}
+}

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"muster/schema"
+)
+
+// TestDecidedDropKeepsItsDecision: a drop decided by one process (closed as
+// interrupted by the daemon, or a held drop rejected by an admin) is not
+// given another outcome by a second process that read it earlier: holding
+// or finishing it is a conflict, and it stays as decided.
+func TestDecidedDropKeepsItsDecision(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	a, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, path) // the other process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	org, err := a.EnsureOrg(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _, err := a.EnsureSource(ctx, org.ID, SourceConfig{Name: "hr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newDrop := func() Drop {
+		d := Drop{OrgID: org.ID, SourceID: src.ID, Kind: DropKindFile, Name: "x.csv", ContentHash: "h"}
+		if err := a.CreateDrop(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.DecideDrop(ctx, org.ID, d.ID, DropRejected, []byte(`{"decision":"rejected"}`), "watcher"); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	check := func(d Drop, err error, what string) {
+		t.Helper()
+		if schema.ErrorCodeOf(err) != schema.EConflict {
+			t.Fatalf("%s a drop rejected meanwhile: %v, want a conflict", what, err)
+		}
+		got, err := a.Drop(ctx, org.ID, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != DropRejected || got.DecidedBy != "watcher" || got.Seq != 0 {
+			t.Fatalf("after %s: drop is %s (seq %d) by %q, want rejected by watcher", what, got.Status, got.Seq, got.DecidedBy)
+		}
+	}
+
+	d := newDrop()
+	err = a.HoldDrop(ctx, d.ID, 0, []byte(`{"decision":"held"}`), func(yield func(Change) error) error {
+		return yield(Change{Op: OpAdd, Assertion: Assertion{Key: "a@example.com", Email: "a@example.com"}})
+	})
+	check(d, err, "holding")
+	var held int
+	if err := a.db.QueryRow(`SELECT count(*) FROM drop_changes WHERE drop_id=?`, d.ID).Scan(&held); err != nil || held != 0 {
+		t.Fatalf("%d held changes kept for a rejected drop (%v)", held, err)
+	}
+
+	d = newDrop()
+	tx, err := a.Begin(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetSource(src.ID, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	d.Status, d.Seq = DropApplied, 1
+	err = tx.FinishDrop(d)
+	tx.Rollback()
+	check(d, err, "finishing")
+}
