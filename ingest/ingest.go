@@ -72,7 +72,8 @@ type Ingester struct {
 	// Progress, if set, is called every 65536 rows or changes.
 	Progress func(Progress)
 	// Hook, if set, is called at named points of an apply ("apply-begin",
-	// "apply-half", "apply-commit", "apply-done"; and "approve-checked"
+	// "apply-half", "apply-commit", "apply-done"; "replace-diffed" (a
+	// rollback or removal computed, not yet applied); and "approve-checked"
 	// once Approve has read the held drop, before its apply): crash and
 	// race tests stop the process there.
 	Hook func(point string)
@@ -396,7 +397,19 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 	if err != nil {
 		return err
 	}
-	if cur.Seq != d.BaseSeq || (base != nil && cur.SnapshotToken != base.Token) {
+	// The snapshot token also changes when the source's rows are rewritten
+	// without a new seq (an allowlist narrowed scrubs them): a drop
+	// computed from an index, or a rollback read from the stored rows, is
+	// stale then too.
+	token, checkToken := src.SnapshotToken, d.Kind == store.DropKindRollback
+	if base != nil {
+		token, checkToken = base.Token, true
+	}
+	if cur.Seq != d.BaseSeq || checkToken && cur.SnapshotToken != token {
+		if d.ID == 0 {
+			return schema.Errorf(schema.EConflict, "source %s changed while the %s was computed (another drop was applied, "+
+				"or its allowlist changed): run it again", src.Name, d.Name)
+		}
 		return schema.Errorf(schema.EConflict,
 			"source %s changed while drop %d was computed (another drop was applied): ingest it again", src.Name, d.ID)
 	}

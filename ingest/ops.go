@@ -178,6 +178,7 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 	if err := in.snapshotDiff(ctx, src, want, sp, rep); err != nil {
 		return nil, err
 	}
+	in.hook("replace-diffed")
 	rep.Timings.ReadMS = time.Since(start).Milliseconds()
 	if opt.DryRun {
 		sample(rep, sp)

@@ -71,3 +71,59 @@ func TestApproveRacingRejectKeepsTheRejection(t *testing.T) {
 		t.Fatalf("%d active, want 10", n)
 	}
 }
+
+// TestRollbackRacingAllowlistNarrowing: a rollback reads the earlier
+// snapshot, then another process narrows the source's allowlist (its
+// stored rows are scrubbed of the attribute) before the rollback applies.
+// The rollback must not write back the values it read: it fails as a
+// conflict, and run again it restores the scrubbed snapshot (merge rule 6:
+// values of attributes not enabled are never stored).
+func TestRollbackRacingAllowlistNarrowing(t *testing.T) {
+	in := MustIngester(t)
+	other := secondProcess(t, in)
+	ctx := context.Background()
+	cfg := src("hr", 1, false)
+	cfg.Attrs = schema.AttrSet(0).With(schema.AttrJobTitle).With(schema.AttrCity)
+	r := rec(2, "a@example.com", "A", "A")
+	r.Attrs[schema.AttrJobTitle] = "Engineer"
+	r.Attrs[schema.AttrCity] = "Lisbon"
+	day0 := MustIngest(t, in, org, cfg, "day0", r)
+	r2 := r
+	r2.FirstName = "Ann"
+	MustIngest(t, in, org, cfg, "day1", r2)
+	narrow := cfg
+	narrow.Attrs = schema.AttrSet(0).With(schema.AttrJobTitle)
+	raced := false
+	in.Hook = func(point string) {
+		if point != "replace-diffed" || raced {
+			return
+		}
+		raced = true
+		MustIngest(t, other, org, narrow, "day1 again", r2)
+	}
+	_, err := in.Rollback(ctx, org, "hr", day0.DropID, Options{By: "alice"})
+	if !raced {
+		t.Fatal("the rollback never reached replace-diffed: the test proves nothing")
+	}
+	if schema.ErrorCodeOf(err) != schema.EConflict {
+		t.Fatalf("rollback computed before the allowlist narrowed: %v, want a conflict", err)
+	}
+	in.Hook = nil
+	if _, err := in.Rollback(ctx, org, "hr", day0.DropID, Options{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	rr := MustRecipient(t, in, org, "a@example.com")
+	if rr.FirstName != "A" || rr.Attrs[schema.AttrCity] != "" || rr.Attrs[schema.AttrJobTitle] != "Engineer" {
+		t.Fatalf("after the rollback: %q %q", rr.FirstName, rr.Attrs)
+	}
+	o, _ := in.Store.LookupOrg(ctx, org)
+	vs, err := in.Store.Versions(ctx, o.ID, "a@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Attrs[schema.AttrCity] != "" {
+			t.Fatalf("version of seq %d holds the city: %q", v.Seq, v.Attrs)
+		}
+	}
+}
