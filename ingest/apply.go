@@ -46,7 +46,9 @@ type applier struct {
 	// directory before it was pulled); absent counts those removals.
 	offboardAbsent bool
 	absent         int64
-	hook           func(string)
+	// inTx runs in the transaction before it commits (Edits.InTx).
+	inTx func(*store.Tx) error
+	hook func(string)
 	// buffers reused from batch to batch
 	curs, added, replaced []store.Assertion
 	keys, removed         []string

@@ -59,6 +59,12 @@ type Edits struct {
 	// Name says what the batch is, for people ("workos events").
 	Name  string
 	Edits []Edit
+	// InTx, if set, runs inside the transaction that applies the batch, just
+	// before it commits: what the caller records about the batch (the
+	// events applied, a feed's cursor) then commits with it or not at all.
+	// It does not run when the batch is held, rejected or a dry run; its
+	// error abandons the apply.
+	InTx func(*store.Tx) error
 }
 
 // ApplyEdits applies a batch of edits as one delta drop of kind stream: the
@@ -105,7 +111,9 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 	drop := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: store.DropKindStream, Name: e.Name, BaseSeq: src.Seq}
 	if rep.Decision == Applied {
 		// The drop is recorded in the apply's transaction (applyDropWith).
-		err = in.applyDropWith(ctx, &drop, src, rep, sp.each, int64(sp.Len()), opt, nil, func(a *applier) { a.offboardAbsent = true })
+		err = in.applyDropWith(ctx, &drop, src, rep, sp.each, int64(sp.Len()), opt, nil, func(a *applier) {
+			a.offboardAbsent, a.inTx = true, e.InTx
+		})
 	} else {
 		if err := in.Store.CreateDrop(ctx, &drop); err != nil {
 			return nil, err

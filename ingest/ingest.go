@@ -506,6 +506,11 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 			return err
 		}
 	}
+	if a.inTx != nil {
+		if err := a.inTx(tx); err != nil {
+			return err
+		}
+	}
 	rep.Decision, rep.Seq = Applied, seq
 	rep.Timings.ApplyMS = time.Since(applyStart).Milliseconds()
 	rep.Timings.TotalMS = time.Since(rep.Started).Milliseconds()

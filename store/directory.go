@@ -67,6 +67,9 @@ func (s *Store) NewerEvent(ctx context.Context, object string, at time.Time, id 
 	return err == nil, wrapErr(err, "newer event about %s", object)
 }
 
+const recordEventSQL = `INSERT INTO directory_events(event_id, object, created_ns, applied_ns)
+	VALUES(?,?,?,?) ON CONFLICT(event_id) DO NOTHING`
+
 // RecordEvents records events as applied, in one transaction; ids already
 // recorded are left as they were.
 func (s *Store) RecordEvents(ctx context.Context, evs []AppliedEvent) error {
@@ -78,8 +81,7 @@ func (s *Store) RecordEvents(ctx context.Context, evs []AppliedEvent) error {
 		return wrapErr(err, "record events")
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO directory_events(event_id, object, created_ns, applied_ns)
-		VALUES(?,?,?,?) ON CONFLICT(event_id) DO NOTHING`)
+	st, err := tx.PrepareContext(ctx, recordEventSQL)
 	if err != nil {
 		return wrapErr(err, "record events")
 	}
@@ -91,6 +93,18 @@ func (s *Store) RecordEvents(ctx context.Context, evs []AppliedEvent) error {
 		}
 	}
 	return wrapErr(tx.Commit(), "record events")
+}
+
+// RecordEvents records events as applied within the transaction, so they
+// commit with the change they made (a delta drop of directory events).
+func (t *Tx) RecordEvents(evs []AppliedEvent) error {
+	now := t.s.now().UnixNano()
+	for _, ev := range evs {
+		if _, err := t.exec("record event "+ev.ID, recordEventSQL, ev.ID, ev.Object, ev.Created.UnixNano(), now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PruneEvents forgets events applied before t and returns how many.
@@ -129,16 +143,28 @@ func (s *Store) Cursor(ctx context.Context, name string) (c Cursor, found bool, 
 	return c, true, nil
 }
 
-// SetCursor saves a cursor (Updated is set to now).
-func (s *Store) SetCursor(ctx context.Context, c Cursor) error {
+const setCursorSQL = `INSERT INTO directory_cursors(name, event_id, since_ns, updated_ns) VALUES(?,?,?,?)
+	ON CONFLICT(name) DO UPDATE SET event_id=excluded.event_id, since_ns=excluded.since_ns, updated_ns=excluded.updated_ns`
+
+func cursorArgs(c Cursor, now time.Time) []any {
 	var since int64
 	if !c.Since.IsZero() {
 		since = c.Since.UnixNano()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO directory_cursors(name, event_id, since_ns, updated_ns) VALUES(?,?,?,?)
-		ON CONFLICT(name) DO UPDATE SET event_id=excluded.event_id, since_ns=excluded.since_ns, updated_ns=excluded.updated_ns`,
-		c.Name, c.EventID, since, s.now().UnixNano())
+	return []any{c.Name, c.EventID, since, now.UnixNano()}
+}
+
+// SetCursor saves a cursor (Updated is set to now).
+func (s *Store) SetCursor(ctx context.Context, c Cursor) error {
+	_, err := s.db.ExecContext(ctx, setCursorSQL, cursorArgs(c, s.now())...)
 	return wrapErr(err, "save cursor %s", c.Name)
+}
+
+// SetCursor saves a cursor within the transaction, so it moves past the
+// events of a delta only if the delta commits.
+func (t *Tx) SetCursor(c Cursor) error {
+	_, err := t.exec("save cursor "+c.Name, setCursorSQL, cursorArgs(c, t.s.now())...)
+	return err
 }
 
 // SnapshotUIDs calls fn with the source id (a directory user id) and key

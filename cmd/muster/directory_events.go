@@ -50,7 +50,7 @@ func (d *Directories) PollEvents(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		n, err := d.applyEvents(ctx, page.Events, byEvents)
+		n, err := d.applyEvents(ctx, page.Events, byEvents, &cur)
 		total += n
 		switch {
 		case n > 0:
@@ -75,7 +75,7 @@ func (d *Directories) PollEvents(ctx context.Context) (int, error) {
 // (so the endpoint answers 500 and WorkOS delivers again) while the
 // directory's source is being pulled.
 func (d *Directories) WebhookEvent(ctx context.Context, ev workos.Event) error {
-	n, err := d.applyEvents(ctx, []workos.Event{ev}, byWebhook)
+	n, err := d.applyEvents(ctx, []workos.Event{ev}, byWebhook, nil)
 	if err != nil {
 		return err
 	}
@@ -95,9 +95,14 @@ type pending struct {
 // prefix) were dealt with: applied, ignored, or skipped as repeats or as
 // older than what was already applied about the same object. It stops
 // before an event for a source being pulled. The edits of the batch go to
-// each source as one delta drop; the ids are then recorded, so a repeat of
-// any of them (a webhook after the poll, or the reverse) is ignored.
-func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by string) (int, error) {
+// each source as one delta drop; the ids are recorded, so a repeat of any
+// of them (a webhook after the poll, or the reverse) is ignored. The ids,
+// and cur (when the events come from the poll) moved past them, are saved
+// in the transaction of the last delta drop: a crash cannot leave that
+// delta applied with its events unrecorded. (With several sources, an
+// earlier source's delta commits alone; a crash before the last one
+// commits has the events read and applied again, which changes nothing.)
+func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by string, cur *store.Cursor) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
@@ -175,7 +180,7 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 			case workos.ChangeResync:
 				resync = append(resync, s)
 			case workos.ChangeWithdraw:
-				if refused, err := d.flush(ctx, batchOf(s), by); err != nil {
+				if refused, err := d.flush(ctx, batchOf(s), by, nil); err != nil {
 					return 0, err
 				} else if refused {
 					resync = append(resync, s)
@@ -191,8 +196,30 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 		record = append(record, applied)
 		n = i + 1
 	}
-	for _, b := range batches {
-		refused, err := d.flush(ctx, b, by)
+	last := -1
+	for i, b := range batches {
+		if len(b.edits) > 0 {
+			last = i
+		}
+	}
+	recorded := false
+	inTx := func(tx *store.Tx) error {
+		if cur != nil && n > 0 {
+			c := *cur
+			c.EventID = evs[n-1].ID
+			if err := tx.SetCursor(c); err != nil {
+				return err
+			}
+		}
+		recorded = true
+		return tx.RecordEvents(record)
+	}
+	for i, b := range batches {
+		var fn func(*store.Tx) error
+		if i == last {
+			fn = inTx
+		}
+		refused, err := d.flush(ctx, b, by, fn)
 		if err != nil {
 			return 0, err
 		}
@@ -200,8 +227,11 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 			resync = append(resync, b.s)
 		}
 	}
-	if err := st.RecordEvents(ctx, record); err != nil {
-		return 0, err
+	if !recorded {
+		// No delta was applied (nothing to change, or the guards refused it).
+		if err := st.RecordEvents(ctx, record); err != nil {
+			return 0, err
+		}
 	}
 	for s := range locked {
 		s.mu.Unlock()
@@ -260,10 +290,10 @@ func uniqueSources(list []*dirSource) []*dirSource {
 	return out
 }
 
-// flush applies a source's pending edits as one delta drop. A batch the
-// guards refuse (too many invalid records) is reported as refused: a pull
-// puts the source right.
-func (d *Directories) flush(ctx context.Context, b *pending, by string) (refused bool, err error) {
+// flush applies a source's pending edits as one delta drop, running inTx
+// (if set) in its transaction. A batch the guards refuse (too many invalid
+// records) is reported as refused: a pull puts the source right.
+func (d *Directories) flush(ctx context.Context, b *pending, by string, inTx func(*store.Tx) error) (refused bool, err error) {
 	if len(b.edits) == 0 {
 		return false, nil
 	}
@@ -271,7 +301,7 @@ func (d *Directories) flush(ctx context.Context, b *pending, by string) (refused
 	edits := b.edits
 	b.edits = nil
 	rep, err := d.Ingester.ApplyEdits(ctx, ingest.Edits{Org: s.conf.Org, Source: s.cfg,
-		Name: fmt.Sprintf("%s (%d)", by, len(edits)), Edits: edits}, ingest.Options{By: by})
+		Name: fmt.Sprintf("%s (%d)", by, len(edits)), Edits: edits, InTx: inTx}, ingest.Options{By: by})
 	if err != nil {
 		return false, fmt.Errorf("source %s: %w", s.key, err)
 	}
