@@ -119,6 +119,11 @@ func cleanGroups(groups []string) []string {
 	return slices.Compact(out)
 }
 
+// primaryEmail picks the address to reach the user at (§4.2, §10):
+// email, else the primary entry of custom_attributes.emails, else the
+// primary of the deprecated emails. Only when no list marks one primary is
+// an unmarked entry taken, a "work" one first: a home address must not win
+// over a primary one merely by coming first.
 func primaryEmail(u *User) string {
 	if s := strings.TrimSpace(u.Email); s != "" {
 		return s
@@ -127,27 +132,40 @@ func primaryEmail(u *User) string {
 	if raw, ok := u.CustomAttributes["emails"]; ok {
 		json.Unmarshal(raw, &ca) // a value of another shape is as good as none
 	}
-	if s := pickEmail(ca); s != "" {
-		return s
+	caPrimary, caOther := pickEmail(ca)
+	oldPrimary, oldOther := pickEmail(u.Emails)
+	for _, s := range []string{caPrimary, oldPrimary, caOther, oldOther} {
+		if s != "" {
+			return s
+		}
 	}
-	return pickEmail(u.Emails)
+	return ""
 }
 
-func pickEmail(list []UserEmail) string {
+// pickEmail returns the list's primary address and, as a fallback, its
+// first work address or else its first address.
+func pickEmail(list []UserEmail) (primary, other string) {
 	first := ""
 	for _, e := range list {
 		v := strings.TrimSpace(e.Value)
-		if v == "" {
-			continue
-		}
-		if e.Primary {
-			return v
-		}
-		if first == "" {
+		switch {
+		case v == "":
+		case e.Primary:
+			if primary == "" {
+				primary = v
+			}
+		case strings.EqualFold(strings.TrimSpace(e.Type), "work"):
+			if other == "" {
+				other = v
+			}
+		case first == "":
 			first = v
 		}
 	}
-	return first
+	if other == "" {
+		other = first
+	}
+	return primary, other
 }
 
 // attrKeys names the custom_attributes read for each optional attribute, in

@@ -86,3 +86,28 @@ func TestMapUserState(t *testing.T) {
 		}
 	}
 }
+
+// The primary email is taken from email, then the primary entry of
+// custom_attributes.emails, then the primary of the deprecated emails;
+// an entry not marked primary is a last resort, a work one first.
+func TestMapUserPrimaryEmail(t *testing.T) {
+	for _, tc := range []struct{ name, user, want string }{
+		{"email wins", `"email":"top@acme.example","custom_attributes":{"emails":[{"primary":true,"value":"ca@acme.example"}]}`, "top@acme.example"},
+		{"null email, custom primary", `"email":null,"custom_attributes":{"emails":[{"value":"x@acme.example"},{"primary":true,"value":"ca@acme.example"}]}`, "ca@acme.example"},
+		{"deprecated primary before a custom entry not marked primary",
+			`"custom_attributes":{"emails":[{"type":"home","value":"home@gmail.example"}]},"emails":[{"primary":true,"value":"work@acme.example"}]`, "work@acme.example"},
+		{"no primary anywhere: a work entry before others",
+			`"custom_attributes":{"emails":[{"type":"home","value":"home@gmail.example"},{"type":"work","value":"work@acme.example"}]}`, "work@acme.example"},
+		{"a single entry not marked primary", `"emails":[{"value":"only@acme.example"}]`, "only@acme.example"},
+		{"empty values skipped", `"emails":[{"primary":true,"value":null},{"value":"next@acme.example"}]`, "next@acme.example"},
+	} {
+		u := decodeUser(t, `{"id":"u","state":"active",`+tc.user+`}`)
+		if r := workos.MapUser(&u, nil, 0); r.Email != tc.want || !r.Valid() {
+			t.Errorf("%s: email %q (%v), want %q", tc.name, r.Email, r.Problems, tc.want)
+		}
+	}
+	u := decodeUser(t, `{"id":"u","state":"active","email":null,"emails":[],"custom_attributes":{"emails":null}}`)
+	if r := workos.MapUser(&u, nil, 0); r.Valid() || r.Problems[0].Code != schema.CodeMissingEmail {
+		t.Errorf("no email anywhere: %+v", r)
+	}
+}
