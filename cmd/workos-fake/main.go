@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	domain := fs.String("domain", "example.com", "email domain of seeded users")
 	name := fs.String("name", "Acme Okta", "name of the seeded directory")
 	rateLimit := fs.Bool("rate-limit", false, "enforce 4 requests/second per directory on /directory_users")
+	keyLimit := fs.Int("key-rate-limit", 0, "limit every endpoint to N requests a minute for the key (production: 6000; 0: off)")
 	retryAfter := fs.String("retry-after", "", "Retry-After sent with 429 answers")
 	legacy := fs.Bool("legacy-metadata", false, "write listMetadata instead of list_metadata")
 	deleteInactive := fs.Bool("delete-inactive", false, "deactivating a user deletes it (secure flow)")
@@ -59,7 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := workostest.Options{APIKey: getenv("WORKOS_API_KEY"), RateLimit: *rateLimit, RetryAfter: *retryAfter}
+	opts := workostest.Options{APIKey: getenv("WORKOS_API_KEY"), RateLimit: *rateLimit, RetryAfter: *retryAfter,
+		KeyRateLimit: *keyLimit}
 	if *legacy {
 		opts.ListMetadata = workostest.MetadataLegacy
 	}

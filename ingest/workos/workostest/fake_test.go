@@ -162,6 +162,31 @@ func TestRateLimiter(t *testing.T) {
 	}
 }
 
+// The per-key limit (§7.3, 6,000 requests a minute in production) covers
+// every endpoint and answers the JSON rate_limit_exceeded body, not the bare
+// word of /directory_users.
+func TestGlobalRateLimit(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := Start(t, Options{KeyRateLimit: 3, RetryAfter: "7", Now: func() time.Time { return now }})
+	res := s.MustSeed(t, SeedSpec{Users: 3, Groups: 1})
+	for i, path := range []string{"/directories", "/directory_groups?directory=" + res.Directory.ID, "/directory_users?directory=" + res.Directory.ID} {
+		if status, _, body := call(t, s, "GET", path, "", nil); status != 200 {
+			t.Fatalf("request %d: %d %s", i, status, body)
+		}
+	}
+	status, h, body := call(t, s, "GET", "/directories/"+res.Directory.ID, "", nil)
+	if status != 429 || string(body) != `{"message":"Too many requests.","code":"rate_limit_exceeded"}` || h.Get("Retry-After") != "7" {
+		t.Fatalf("4th request in the minute: %d %s %v", status, body, h)
+	}
+	if status, _, _ := call(t, s, "GET", "/_fake/counts", "", nil); status != 200 {
+		t.Errorf("the control API is not rate limited: %d", status)
+	}
+	now = now.Add(time.Minute)
+	if status, _, _ := call(t, s, "GET", "/directories", "", nil); status != 200 {
+		t.Errorf("a minute later: %d", status)
+	}
+}
+
 func TestControlAPI(t *testing.T) {
 	s := Start(t, Options{})
 	var seed SeedResult

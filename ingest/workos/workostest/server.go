@@ -2,7 +2,8 @@
 // Events APIs, built to the blueprint of reference/workos-api.md §10: bearer
 // auth, the real 401/404/422 bodies, limit bounds and default order,
 // spec-conformant before/after cursors compared by id, the bare Ratelimited
-// 429 with an optional Retry-After, a legacy listMetadata mode, the Events
+// 429 of /directory_users and the JSON one of the per-key limit, with an
+// optional Retry-After, a legacy listMetadata mode, the Events
 // API returning oldest-first whatever order says, signed webhooks (and forged
 // ones), fault injection, request counting per endpoint, and a Go API (plus
 // an HTTP control API under /_fake/) to create, change and delete
@@ -103,6 +104,11 @@ type Options struct {
 	RateLimit bool
 	// RetryAfter, if set, is sent with every 429 ("1", or an HTTP date).
 	RetryAfter string
+	// KeyRateLimit, if set, limits every WorkOS endpoint to this many
+	// requests per rolling minute for the key (production: 6,000, §7.3),
+	// answering 429 {"message":"Too many requests.","code":"rate_limit_exceeded"}
+	// (with RetryAfter).
+	KeyRateLimit int
 	// RatelimitedJSON writes the 429 body as the JSON string "Ratelimited"
 	// instead of the bare word.
 	RatelimitedJSON bool
@@ -135,6 +141,7 @@ type Server struct {
 	counts  map[string]int
 	faults  []*faultState
 	limiter map[string][]time.Time
+	keyHits []time.Time // KeyRateLimit's window
 	hooks   *webhooks
 }
 
@@ -211,7 +218,31 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, messageJSON{Message: "Unauthorized"})
 		return
 	}
+	if s.opts.KeyRateLimit > 0 && !strings.HasPrefix(r.URL.Path, "/_fake/") && !s.allowKey() {
+		if s.opts.RetryAfter != "" {
+			w.Header().Set("Retry-After", s.opts.RetryAfter)
+		}
+		writeJSON(w, http.StatusTooManyRequests, messageJSON{Message: "Too many requests.", Code: "rate_limit_exceeded"})
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// allowKey implements KeyRateLimit: that many requests per rolling minute.
+func (s *Server) allowKey() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	i := 0
+	for i < len(s.keyHits) && now.Sub(s.keyHits[i]) >= time.Minute {
+		i++
+	}
+	s.keyHits = s.keyHits[i:]
+	if len(s.keyHits) >= s.opts.KeyRateLimit {
+		return false
+	}
+	s.keyHits = append(s.keyHits, now)
+	return true
 }
 
 // countKey names an endpoint for the request counts: the route pattern, and
