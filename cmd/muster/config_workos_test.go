@@ -142,3 +142,27 @@ func TestWorkOSConfigPlainHTTPOnlyOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+// Schedules run in the daemon's local time zone unless CRON_TZ names one
+// (README); a zone that does not exist is refused when the config loads.
+func TestWorkOSSchedulesTimeZone(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	s, err := cronParser.Parse("CRON_TZ=Europe/Paris 0 3 * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := s.Next(time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC))
+	if want := time.Date(2026, 7, 1, 3, 0, 0, 0, paris); !next.Equal(want) {
+		t.Errorf("next run %v, want %v", next, want)
+	}
+	local, _ := cronParser.Parse("0 3 * * *")
+	if got := local.Next(time.Date(2026, 7, 1, 0, 0, 0, 0, time.Local)); got.Hour() != 3 || got.Location() != time.Local {
+		t.Errorf("no CRON_TZ: next run %v, want 03:00 local time", got)
+	}
+	if _, err := cronParser.Parse("CRON_TZ=Nowhere/City 0 3 * * *"); err == nil {
+		t.Error("an unknown zone was accepted")
+	}
+}
