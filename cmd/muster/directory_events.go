@@ -170,11 +170,21 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 			n = i + 1
 			continue
 		}
+		// A membership added before a newer event about its user (a
+		// deletion, a deactivation) arrived late: it may add the group to a
+		// person still listed, never list them again.
+		lateAdd := false
+		if ev.Event == workos.EventGroupUserAdded {
+			if lateAdd, err = st.NewerEvent(ctx, "user:"+base.Record.SourceID, applied.Created, ev.ID); err != nil {
+				return 0, err
+			}
+		}
 		for _, s := range targets {
 			ch, err := workos.MapEvent(ev, s.delta)
 			if err != nil {
 				return 0, err
 			}
+			ch.IfListed = ch.IfListed || lateAdd
 			switch ch.Kind {
 			case workos.ChangeIgnore:
 			case workos.ChangeResync:

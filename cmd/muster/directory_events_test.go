@@ -6,7 +6,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"muster/ingest/workos"
 	"muster/ingest/workos/workostest"
+	"muster/store"
 )
 
 // The events of a delta and the poll's cursor are saved in the delta's own
@@ -58,4 +60,45 @@ func TestEventsAndCursorCommitWithTheirDelta(t *testing.T) {
 	if _, groups := dt.recipient(email(2)); slices.Contains(groups, "okta/"+workostest.GroupName(2)) {
 		t.Errorf("the membership removal was not applied: %v", groups)
 	}
+}
+
+// A membership event delivered late, after a newer event about its user,
+// must not bring a deleted user back (dust-tt/dust #30259: out-of-order
+// deliveries re-created a deprovisioned user); for a user still listed it
+// still adds the group.
+func TestLateMembershipEventDoesNotBringBackADeletedUser(t *testing.T) {
+	ctx := context.Background()
+	dt := mustDirTest(t, 20, 2, "")
+	dt.pull()
+	g := dt.seed.GroupIDs[0]
+	gone, kept := dt.seed.UserIDs[3], dt.seed.UserIDs[5] // both in group 1
+	for _, step := range []func() error{
+		func() error { return dt.fake.AddMember(g, gone) },
+		func() error { return dt.fake.DeleteUser(gone) },
+		func() error { return dt.fake.AddMember(g, kept) },
+		func() error {
+			_, err := dt.fake.UpdateUser(kept, func(u *workostest.User) { u.FirstName = "Renamed" })
+			return err
+		},
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := dt.fake.Events()
+	evs = evs[len(evs)-4:]
+	want := []string{workos.EventGroupUserAdded, workos.EventUserDeleted, workos.EventGroupUserAdded, workos.EventUserUpdated}
+	for i, ev := range evs {
+		if ev.Name != want[i] {
+			t.Fatalf("event %d is %s, want %s", i, ev.Name, want[i])
+		}
+	}
+	// Each user's newer event first, then the older membership, late.
+	for _, i := range []int{1, 0, 3, 2} {
+		if err := dt.d.WebhookEvent(ctx, mustEvent(t, evs[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dt.mustBe(email(3), store.StatusOffboarded)
+	dt.mustBe(email(5), store.StatusActive, "okta/"+workostest.GroupName(0), "okta/"+workostest.GroupName(1))
 }
