@@ -49,6 +49,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	org := q.Get("organization_id")
 	s.mu.Lock()
 	var match []storedEvent
+	if s.opts.EventRetention > 0 {
+		if cut := s.now().Add(-s.opts.EventRetention); start.Before(cut) {
+			start = cut
+		}
+	}
 	for _, ev := range s.events {
 		if slices.Contains(names, ev.name) && (org == "" || ev.org == org) &&
 			(start.IsZero() || !ev.at.Before(start)) && (end.IsZero() || !ev.at.After(end)) {

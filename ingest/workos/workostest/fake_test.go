@@ -165,6 +165,29 @@ func TestRateLimiter(t *testing.T) {
 // The per-key limit (§7.3, 6,000 requests a minute in production) covers
 // every endpoint and answers the JSON rate_limit_exceeded body, not the bare
 // word of /directory_users.
+// With EventRetention, events older than it are gone from the Events API
+// (90 days in production, §5.1), even after a cursor that names one.
+func TestEventRetention(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := Start(t, Options{EventRetention: 90 * 24 * time.Hour, Now: func() time.Time { return now }})
+	d := s.CreateDirectory(DirectorySpec{})
+	u, _ := s.CreateUser(d.ID, UserSpec{Email: "a@b.example"})
+	first := s.LastEventID()
+	now = now.Add(60 * 24 * time.Hour)
+	s.DeleteUser(u.ID)
+	now = now.Add(31 * 24 * time.Hour) // the creation is 91 days old, the deletion 31
+	for _, q := range []string{"", "&after=" + first} {
+		status, _, body := call(t, s, "GET", "/events?events=dsync.user.created,dsync.user.deleted"+q, "", nil)
+		var out struct{ Data []struct{ Event string } }
+		if status != 200 || json.Unmarshal(body, &out) != nil || len(out.Data) != 1 || out.Data[0].Event != "dsync.user.deleted" {
+			t.Errorf("%q: %d %s; want only the deletion", q, status, body)
+		}
+	}
+	if len(s.Events()) != 3 {
+		t.Error("the Go API still lists every event")
+	}
+}
+
 func TestGlobalRateLimit(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := Start(t, Options{KeyRateLimit: 3, RetryAfter: "7", Now: func() time.Time { return now }})

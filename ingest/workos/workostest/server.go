@@ -114,6 +114,9 @@ type Options struct {
 	RatelimitedJSON bool
 
 	Inactive InactivePolicy
+	// EventRetention, if set, hides events older than this from GET /events
+	// (production keeps 90 days, §5.1).
+	EventRetention time.Duration
 	// DuplicateWebhooks delivers every subscribed webhook twice.
 	DuplicateWebhooks bool
 	// Logger, if set, gets one line per request.
