@@ -131,3 +131,26 @@ func TestServerTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// TestExportHead: HEAD answers an export's status and headers without
+// reading the audience (a probe must not scan every recipient), and still
+// checks what is asked.
+func TestExportHead(t *testing.T) {
+	var logs lockedBuffer
+	a := MustAPI(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	a.ingest(acme, csvSource("hr"), "people.csv", people(3, "p", "acme.example", "staff"))
+	r := a.do("HEAD", "/v1/export?group=staff", "acme-viewer", "")
+	if r.status != 200 || r.header.Get("Content-Type") != "text/csv; charset=utf-8" || r.header.Get("Content-Disposition") == "" {
+		t.Fatalf("HEAD export: %d %v", r.status, r.header)
+	}
+	if r = a.do("HEAD", "/v1/export?group=nosuch", "acme-viewer", ""); r.status != http.StatusNotFound {
+		t.Fatalf("HEAD export of no group: %d", r.status)
+	}
+	if strings.Contains(logs.String(), "msg=export") {
+		t.Fatalf("HEAD ran the export:\n%s", logs.String())
+	}
+	a.mustStatus("GET", "/v1/export?group=staff", "acme-viewer", "", 200, "")
+	if !strings.Contains(logs.String(), "msg=export") || !strings.Contains(logs.String(), "recipients=3") {
+		t.Fatalf("GET export not logged:\n%s", logs.String())
+	}
+}

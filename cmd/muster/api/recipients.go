@@ -166,6 +166,11 @@ func (s *Server) export(w http.ResponseWriter, r *request) error {
 		h.Set("Content-Type", ctype)
 		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audience.%s"`, ext))
 	}}
+	if r.Method == http.MethodHead {
+		// The headers a GET would have, without reading the audience.
+		lw.start()
+		return nil
+	}
 	n, err := ingest.ExportAudience(r.Context(), s.cfg.Store, r.org.ID, ids, format, lw)
 	if err != nil {
 		if !lw.started {
