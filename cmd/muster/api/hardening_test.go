@@ -7,6 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"muster/ingest"
+	"muster/store"
 )
 
 // lockedBuffer is a log sink the server's goroutines may share.
@@ -56,5 +60,42 @@ func TestFailedAuthenticationLogged(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Fatalf("the log holds %q:\n%s", secret, out)
 		}
+	}
+}
+
+// TestLastSuccessIgnoresDuplicatesOfHeldDrops: the same file sent again
+// while its first copy is held is recorded as a duplicate, but nothing was
+// applied: the source's last success (metric and /v1/sources) must not
+// move, or an alert on a stale source stays quiet while nothing gets in.
+// A duplicate of the applied state is a success (the source is current).
+func TestLastSuccessIgnoresDuplicatesOfHeldDrops(t *testing.T) {
+	a := MustAPI(t)
+	hr := ingest.SourceConfig{Name: "hr", Kind: store.KindCSV}
+	a.ingest(acme, hr, "day1.csv", people(100, "a", "acme.example", "staff"))
+	lastSuccess := func() (float64, time.Time) {
+		t.Helper()
+		v, ok := a.scrape("").value("muster_source_last_success_timestamp_seconds", "org", acme, "source", "hr")
+		if !ok {
+			t.Fatal("no last success for hr")
+		}
+		var src struct{ Source sourceView }
+		a.mustGet("acme-viewer", "/v1/sources/hr", &src)
+		return v, src.Source.LastSuccess
+	}
+	applied, appliedAt := lastSuccess()
+	if rep := a.ingest(acme, hr, "day2.csv", people(60, "a", "acme.example", "staff")); rep.Decision != ingest.Held {
+		t.Fatalf("day2: %s", rep.Decision)
+	}
+	if rep := a.ingest(acme, hr, "day2-again.csv", people(60, "a", "acme.example", "staff")); rep.Decision != ingest.Duplicate {
+		t.Fatalf("day2 again: %s", rep.Decision)
+	}
+	if v, at := lastSuccess(); v != applied || !at.Equal(appliedAt) {
+		t.Fatalf("a duplicate of a held drop moved the last success: %v (%v), was %v (%v)", v, at, applied, appliedAt)
+	}
+	if rep := a.ingest(acme, hr, "day1-again.csv", people(100, "a", "acme.example", "staff")); rep.Decision != ingest.Duplicate {
+		t.Fatalf("day1 again: %s", rep.Decision)
+	}
+	if v, _ := lastSuccess(); v <= applied {
+		t.Fatalf("a duplicate of the applied state did not move the last success: %v", v)
 	}
 }
