@@ -42,8 +42,10 @@ type SourceStat struct {
 	Rows int64 `json:"rows"`
 	// Held counts its drops held for an admin's decision.
 	Held int64 `json:"held"`
-	// LastSuccess is when its latest applied (or duplicate: nothing new)
-	// drop was decided; zero if none.
+	// LastSuccess is when its latest applied drop was decided, or a
+	// duplicate of an applied drop (nothing new: the source is current);
+	// a duplicate of a held drop applied nothing and does not count. Zero
+	// if none.
 	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
@@ -52,7 +54,9 @@ type SourceStat struct {
 func (s *Store) SourceStats(ctx context.Context, orgID int64) ([]SourceStat, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT o.name, s.name, s.kind, s.rows,
 		(SELECT count(*) FROM drops d WHERE d.source_id=s.id AND d.status='held'),
-		(SELECT d.decided_at FROM drops d WHERE d.source_id=s.id AND d.status IN ('applied', 'duplicate')
+		(SELECT d.decided_at FROM drops d WHERE d.source_id=s.id AND d.status='applied' ORDER BY d.id DESC LIMIT 1),
+		(SELECT d.decided_at FROM drops d WHERE d.source_id=s.id AND d.status='duplicate' AND EXISTS (SELECT 1 FROM drops o
+		   WHERE o.id=json_extract(d.report, '$.duplicate_of') AND o.source_id=s.id AND o.status='applied')
 		 ORDER BY d.id DESC LIMIT 1)
 		FROM sources s JOIN orgs o ON o.id=s.org_id
 		WHERE s.removed_at IS NULL AND (?1=0 OR s.org_id=?1) ORDER BY o.name, s.name`, orgID)
@@ -63,12 +67,16 @@ func (s *Store) SourceStats(ctx context.Context, orgID int64) ([]SourceStat, err
 	var out []SourceStat
 	for rows.Next() {
 		var st SourceStat
-		var last sql.NullString
-		if err := rows.Scan(&st.Org, &st.Source, &st.Kind, &st.Rows, &st.Held, &last); err != nil {
+		var applied, dup sql.NullString
+		if err := rows.Scan(&st.Org, &st.Source, &st.Kind, &st.Rows, &st.Held, &applied, &dup); err != nil {
 			return nil, wrapErr(err, "source stats")
 		}
-		if last.Valid {
-			st.LastSuccess, _ = time.Parse(time.RFC3339Nano, last.String)
+		// A held drop approved after a copy of it came again is applied
+		// later than that duplicate was decided: the later one wins.
+		for _, at := range []sql.NullString{applied, dup} {
+			if t, err := time.Parse(time.RFC3339Nano, at.String); at.Valid && err == nil && t.After(st.LastSuccess) {
+				st.LastSuccess = t
+			}
 		}
 		out = append(out, st)
 	}

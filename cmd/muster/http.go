@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"muster/cmd/muster/api"
 	"muster/ingest"
@@ -72,7 +73,11 @@ func (m *Main) openHTTP() error {
 	if !c.HTTP.enabled {
 		return nil
 	}
-	var checks []api.Check
+	storeFile, err := storeFileCheck(m.Store.Path())
+	if err != nil {
+		return err
+	}
+	checks := []api.Check{storeFile}
 	if m.SFTP != nil {
 		checks = append(checks, api.Check{Name: "sftp", Check: func(context.Context) error {
 			if !m.SFTP.Listening() {
@@ -118,6 +123,25 @@ func (m *Main) openHTTP() error {
 			"addr", srv.Addr().String())
 	}
 	return nil
+}
+
+// storeFileCheck is the readiness check "the store file is still the one
+// open": SQLite goes on reading and writing a file deleted, moved or
+// replaced under it, so the store's own check passes while everything
+// written from then on is lost at the next start.
+func storeFileCheck(path string) (api.Check, error) {
+	opened, err := os.Stat(path)
+	if err != nil {
+		return api.Check{}, fmt.Errorf("http: readiness: %w", err)
+	}
+	return api.Check{Name: "store_file", Check: func(context.Context) error {
+		now, err := os.Stat(path)
+		if err != nil || !os.SameFile(opened, now) {
+			// /readyz needs no token: the path is the data dir's, not told.
+			return errors.New("the store file was removed or replaced under muster: what it writes from now on is lost when it stops (put the file back, then restart muster)")
+		}
+		return nil
+	}}, nil
 }
 
 func isLoopback(host string) bool {

@@ -83,20 +83,24 @@ func treeOf(dir string) string {
 	return b.String()
 }
 
+// readyz asks the daemon's /readyz.
+func readyz(t *testing.T, m *Main) (int, string) {
+	t.Helper()
+	res, err := http.Get("http://" + m.HTTP.Addr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
 // TestReadyzFailsWhileAWatchedFolderIsGone: a removed drop folder makes
 // muster deaf to what is put at its path, so /readyz says so (without
 // naming the folder, as it needs no token) until the folder is back.
 func TestReadyzFailsWhileAWatchedFolderIsGone(t *testing.T) {
 	m := mustDaemon(t, cliConfig(t, "[http]\nlisten = \"127.0.0.1:0\"\n"))
-	ready := func() (int, string) {
-		res, err := http.Get("http://" + m.HTTP.Addr().String() + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	ready := func() (int, string) { return readyz(t, m) }
 	if code, body := ready(); code != http.StatusOK {
 		t.Fatalf("readyz at start: %d %s", code, body)
 	}
@@ -148,4 +152,40 @@ func TestSecondDaemonOnTheSameDataDirRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustDaemon(t, path)
+}
+
+// TestReadyzFailsWhenTheStoreFileIsGone: a store file deleted or replaced
+// under a running muster (a data dir cleaned up, a backup moved over it)
+// still answers every query from the file it holds open, and everything
+// written from then on is lost at the next start. /readyz must say so.
+func TestReadyzFailsWhenTheStoreFileIsGone(t *testing.T) {
+	m := mustDaemon(t, cliConfig(t, "[http]\nlisten = \"127.0.0.1:0\"\n"))
+	ready := func() (int, string) { return readyz(t, m) }
+	if code, body := ready(); code != http.StatusOK {
+		t.Fatalf("readyz at start: %d %s", code, body)
+	}
+	path := m.Store.Path()
+	if err := os.Rename(path, path+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	code, body := ready()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"store_file"`) || strings.Contains(body, path) {
+		t.Fatalf("readyz with the store file moved away: %d %s", code, body)
+	}
+	// Another file at the path is not the store muster writes either.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := ready(); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with another file at the store's path: %d %s", code, body)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".moved", path); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := ready(); code != http.StatusOK {
+		t.Fatalf("readyz with the store file back: %d %s", code, body)
+	}
 }

@@ -104,6 +104,15 @@ func (s *Server) authenticate(r *http.Request) (*Token, error) {
 	return found, nil
 }
 
+// refused counts and logs a request whose token was missing or unknown:
+// where it came from and why, never what was presented (an operator sees
+// someone guessing; muster_http_auth_failures_total gives the rate).
+func (s *Server) refused(r *http.Request, err error) {
+	s.cfg.Metrics.authFailed()
+	s.log.Warn("authentication failed", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+		"reason", schema.ErrorMessageOf(err))
+}
+
 // can reports whether the token's role allows a route that needs role.
 func (t *Token) can(role Role) bool {
 	return role == RoleViewer || t.Role == RoleAdmin

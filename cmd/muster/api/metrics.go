@@ -254,7 +254,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.MetricsAuth {
 		t, err := s.authenticate(r)
 		if err != nil {
-			s.cfg.Metrics.authFailed()
+			s.refused(r, err)
 			s.writeError(w, r, err)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"muster/ingest"
 	"muster/schema"
@@ -161,10 +162,15 @@ func (s *Server) export(w http.ResponseWriter, r *request) error {
 	if format == ingest.ExportJSON {
 		ctype, ext = "application/x-ndjson", "ndjson"
 	}
-	lw := &lazyWriter{w: w, header: func(h http.Header) {
+	lw := &lazyWriter{w: w, rc: http.NewResponseController(w), idle: s.writeTimeout, header: func(h http.Header) {
 		h.Set("Content-Type", ctype)
 		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audience.%s"`, ext))
 	}}
+	if r.Method == http.MethodHead {
+		// The headers a GET would have, without reading the audience.
+		lw.start()
+		return nil
+	}
 	n, err := ingest.ExportAudience(r.Context(), s.cfg.Store, r.org.ID, ids, format, lw)
 	if err != nil {
 		if !lw.started {
@@ -183,9 +189,12 @@ func (s *Server) export(w http.ResponseWriter, r *request) error {
 }
 
 // lazyWriter sends the status and headers with the first bytes, so an
-// error before any output is still answered as JSON.
+// error before any output is still answered as JSON. Each write may take
+// idle: the server's write timeout is renewed as the export progresses.
 type lazyWriter struct {
 	w       http.ResponseWriter
+	rc      *http.ResponseController
+	idle    time.Duration
 	header  func(http.Header)
 	started bool
 }
@@ -200,5 +209,6 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 	if !l.started {
 		l.start()
 	}
+	_ = l.rc.SetWriteDeadline(time.Now().Add(l.idle))
 	return l.w.Write(p)
 }

@@ -93,7 +93,7 @@ func (s *Server) v1(ep endpoint, inOrg bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := s.authenticate(r)
 		if err != nil {
-			s.cfg.Metrics.authFailed()
+			s.refused(r, err)
 			s.writeError(w, r, err)
 			return
 		}

@@ -70,16 +70,23 @@ type ConfiguredSource struct {
 // it does not schedule, EConflict when a pull of it is already running.
 type SyncFunc func(ctx context.Context, org, source, by string) error
 
+// writeTimeout bounds writing a response, so a client that stops reading
+// (or reads a byte a minute) does not hold a connection and its handler for
+// ever. An export, which may rightly take longer, renews it with every
+// chunk it sends: only an export whose client stopped reading ends.
+const writeTimeout = time.Minute
+
 // Server is the admin HTTP server.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	tokens  []Token
-	maxBody int64
-	mux     *http.ServeMux
-	srv     *http.Server
-	ln      net.Listener
-	wg      sync.WaitGroup
+	cfg          Config
+	log          *slog.Logger
+	tokens       []Token
+	maxBody      int64
+	writeTimeout time.Duration
+	mux          *http.ServeMux
+	srv          *http.Server
+	ln           net.Listener
+	wg           sync.WaitGroup
 }
 
 // New checks cfg and returns a server that is not yet listening.
@@ -96,7 +103,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "http"), tokens: cfg.Tokens, maxBody: cfg.MaxBody}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "http"), tokens: cfg.Tokens, maxBody: cfg.MaxBody,
+		writeTimeout: writeTimeout}
 	names := map[string]bool{}
 	for _, t := range cfg.Tokens {
 		if t.Name == "" || names[t.Name] {
@@ -116,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
+		WriteTimeout:      s.writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
