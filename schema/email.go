@@ -453,3 +453,15 @@ func lowerLocal(s string) string {
 	}
 	return lowerASCII(s)
 }
+
+// Fold is how text a person types is matched against stored names and
+// addresses: Unicode lower case of the NFC form, so that "özil", "ÖZIL"
+// and an "Özil" typed with a combining diaeresis all find "Özil".
+func Fold(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.ToLower(norm.NFC.String(s))
+		}
+	}
+	return lowerASCII(s)
+}

@@ -137,8 +137,8 @@ func (s *Store) EachRecipient(ctx context.Context, orgID int64, f RecipientFilte
 		where, args = append(where, "r.key>?"), append(args, f.After)
 	}
 	if f.Search != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(f.Search)) + "%"
-		where = append(where, `(r.key LIKE ? ESCAPE '\' OR lower(r.email) LIKE ? ESCAPE '\' OR lower(r.first_name || ' ' || r.last_name) LIKE ? ESCAPE '\')`)
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(schema.Fold(f.Search)) + "%"
+		where = append(where, `(r.key LIKE ? ESCAPE '\' OR muster_fold(r.email) LIKE ? ESCAPE '\' OR muster_fold(r.first_name || ' ' || r.last_name) LIKE ? ESCAPE '\')`)
 		args = append(args, like, like, like)
 	}
 	if len(f.GroupIDs) > 0 {

@@ -72,6 +72,18 @@ type Options struct {
 	BusyTimeout time.Duration
 }
 
+// driverName is go-sqlite3's driver with muster's SQL functions:
+// muster_fold(text), schema.Fold in SQL, for searches that must match
+// letters beyond ASCII whatever their case (SQLite's lower() and LIKE fold
+// ASCII only).
+const driverName = "sqlite3_muster"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		return c.RegisterFunc("muster_fold", schema.Fold, true)
+	}})
+}
+
 // OpenWith is Open with options.
 func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	if o.BusyTimeout <= 0 {
@@ -82,7 +94,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	db, err := sql.Open("sqlite3", dsn(path, o))
+	db, err := sql.Open(driverName, dsn(path, o))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

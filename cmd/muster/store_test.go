@@ -401,3 +401,35 @@ func TestRecipientsRemoveTakesNoAddFlags(t *testing.T) {
 		t.Errorf("remove -h lists -groups:\n%s", errs)
 	}
 }
+
+// Searching names beyond ASCII ignores case and Unicode normal form, as a
+// person typing the name expects (SQLite's own lower() and LIKE fold ASCII
+// letters only).
+func TestCLIRecipientsSearchFoldsUnicodeCase(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	f := MustWrite(t, files, "hr.csv", "Email,First Name,Last Name\nmesut@example.com,Mesut,Özil\nelise@example.com,Élise,Ångström\nbob@example.com,Bob,Ozil\n")
+	if code, _, errs := MustRunIn(t, dir, "ingest", "-source", "hr", f); code != exitOK {
+		t.Fatal(errs)
+	}
+	for search, want := range map[string][]string{
+		"Özil":        {"mesut@example.com"},
+		"özil":        {"mesut@example.com"},
+		"ÖZIL":        {"mesut@example.com"},
+		"O\u0308zil":  {"mesut@example.com"}, // typed with a combining diaeresis
+		"élise ÅNGS":  {"elise@example.com"},
+		"ozil":        {"bob@example.com"},
+		"EXAMPLE.COM": {"bob@example.com", "elise@example.com", "mesut@example.com"},
+	} {
+		code, out, errs := MustRunIn(t, dir, "recipients", "list", "-search", search)
+		if code != exitOK {
+			t.Fatalf("search %q: %d %s", search, code, errs)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			got = append(got, strings.Fields(line)[0])
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("search %q found %v, want %v", search, got, want)
+		}
+	}
+}
