@@ -444,15 +444,8 @@ func lowerASCII(s string) string {
 	return s
 }
 
-// lowerLocal lower-cases the local part for the key only.
-func lowerLocal(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return strings.ToLower(norm.NFC.String(s))
-		}
-	}
-	return lowerASCII(s)
-}
+// lowerLocal lower-cases the local part for the key only, as Fold does.
+func lowerLocal(s string) string { return Fold(s) }
 
 // Fold is how text a person types is matched against stored names and
 // addresses: Unicode lower case of the NFC form, so that "özil", "ÖZIL"
