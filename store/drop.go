@@ -276,6 +276,56 @@ func (s *Store) HeldChanges(ctx context.Context, dropID int64, fn func(Change) e
 	if err != nil {
 		return wrapErr(err, "held changes of drop %d", dropID)
 	}
+	return eachHeldChange(rows, dropID, fn)
+}
+
+// HeldChangesPage lists a held drop's changes after the key cursor after,
+// at most limit; next is the cursor of the following page ("" at the end).
+// A held diff is stored in key order (n follows the key), so the page's
+// start is found by a binary search over n, a few primary-key lookups,
+// rather than by reading every change before it: paging a held drop of a
+// million changes costs the same on its last page as on its first.
+func (s *Store) HeldChangesPage(ctx context.Context, dropID int64, after string, limit int) (out []Change, next string, err error) {
+	limit = pageLimit(limit)
+	lo := int64(0)
+	if after != "" {
+		// The first n (numbered from 1, without gaps) whose key is past
+		// the cursor.
+		var hi int64
+		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(min(n), 0), coalesce(max(n)+1, 0) FROM drop_changes WHERE drop_id=?`,
+			dropID).Scan(&lo, &hi); err != nil {
+			return nil, "", wrapErr(err, "held changes of drop %d", dropID)
+		}
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			var key string
+			if err := s.db.QueryRowContext(ctx, `SELECT key FROM drop_changes WHERE drop_id=? AND n=?`, dropID, mid).Scan(&key); err != nil {
+				return nil, "", wrapErr(err, "held changes of drop %d", dropID)
+			}
+			if key <= after {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT op, key, line, hash, status, data FROM drop_changes
+		WHERE drop_id=? AND n>=? ORDER BY n LIMIT ?`, dropID, lo, limit+1)
+	if err != nil {
+		return nil, "", wrapErr(err, "held changes of drop %d", dropID)
+	}
+	err = eachHeldChange(rows, dropID, func(c Change) error {
+		out = append(out, c)
+		return nil
+	})
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].Key
+	}
+	return out, next, err
+}
+
+func eachHeldChange(rows *sql.Rows, dropID int64, fn func(Change) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		var c Change

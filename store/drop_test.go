@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"muster/schema"
@@ -79,4 +81,75 @@ func TestDecidedDropKeepsItsDecision(t *testing.T) {
 	err = tx.FinishDrop(d)
 	tx.Rollback()
 	check(d, err, "finishing")
+}
+
+// TestHeldChangesPage pages through a held drop's changes from any cursor
+// (a key held, one between two held keys, before the first, past the last)
+// and finds exactly what reading them all and skipping to the cursor does.
+func TestHeldChangesPage(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	org, err := st.EnsureOrg(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _, err := st.EnsureSource(ctx, org.ID, SourceConfig{Name: "hr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Drop{OrgID: org.ID, SourceID: src.ID, Kind: DropKindFile, Name: "x.csv", ContentHash: "h"}
+	if err := st.CreateDrop(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	keys := make([]string, n) // in key order, as a held diff is stored
+	for i := range keys {
+		keys[i] = fmt.Sprintf("p%05d@example.com", 2*i)
+	}
+	err = st.HoldDrop(ctx, d.ID, 0, []byte(`{}`), func(yield func(Change) error) error {
+		for i, k := range keys {
+			if err := yield(Change{Op: OpRemove, Assertion: Assertion{Key: k, Line: i + 2}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []string{"", "a", keys[0], "p00001@example.com", keys[499], keys[n-2], keys[n-1], "z"} {
+		var want []string
+		for _, k := range keys {
+			if k > after {
+				want = append(want, k)
+			}
+		}
+		for _, limit := range []int{1, 7, 100, n + 5} {
+			var got []string
+			cursor := after
+			for pages := 0; ; pages++ {
+				page, next, err := st.HeldChangesPage(ctx, d.ID, cursor, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > limit || pages > n {
+					t.Fatalf("after %q limit %d: a page of %d", after, limit, len(page))
+				}
+				for _, c := range page {
+					got = append(got, c.Key)
+				}
+				if next == "" {
+					break
+				}
+				cursor = next
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("after %q, pages of %d: %d keys, want %d", after, limit, len(got), len(want))
+			}
+		}
+	}
 }

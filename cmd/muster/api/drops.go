@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -142,20 +141,7 @@ func (s *Server) dropChanges(w http.ResponseWriter, r *request) error {
 			return err
 		}
 	case store.DropHeld:
-		// The held diff is in key order; a page skips to the cursor.
-		errFull := errors.New("page full")
-		err = s.cfg.Store.HeldChanges(r.Context(), d.ID, func(c store.Change) error {
-			if c.Key <= after {
-				return nil
-			}
-			if len(list) == limit {
-				next = list[limit-1].Key
-				return errFull
-			}
-			list = append(list, c)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errFull) {
+		if list, next, err = s.cfg.Store.HeldChangesPage(r.Context(), d.ID, after, limit); err != nil {
 			return err
 		}
 	}
