@@ -88,20 +88,9 @@ func TestDecidedDropKeepsItsDecision(t *testing.T) {
 // and finds exactly what reading them all and skipping to the cursor does.
 func TestHeldChangesPage(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	org, err := st.EnsureOrg(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _, err := st.EnsureSource(ctx, org.ID, SourceConfig{Name: "hr"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := Drop{OrgID: org.ID, SourceID: src.ID, Kind: DropKindFile, Name: "x.csv", ContentHash: "h"}
+	rig := newIndexRig(t)
+	st, src := rig.s, rig.src
+	d := Drop{OrgID: src.OrgID, SourceID: src.ID, Kind: DropKindFile, Name: "x.csv", ContentHash: "h"}
 	if err := st.CreateDrop(ctx, &d); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +99,7 @@ func TestHeldChangesPage(t *testing.T) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("p%05d@example.com", 2*i)
 	}
-	err = st.HoldDrop(ctx, d.ID, 0, []byte(`{}`), func(yield func(Change) error) error {
+	err := st.HoldDrop(ctx, d.ID, 0, []byte(`{}`), func(yield func(Change) error) error {
 		for i, k := range keys {
 			if err := yield(Change{Op: OpRemove, Assertion: Assertion{Key: k, Line: i + 2}}); err != nil {
 				return err
