@@ -75,13 +75,13 @@ func compileAccounts(list []Account) (map[string]*account, error) {
 }
 
 func compileAccount(a Account) (*account, error) {
-	if !validAccountName(a.Name) {
+	if !schema.ValidName(a.Name) {
 		return nil, fmt.Errorf("name: %q is not a valid account name (letters, digits, . _ - @; at most 64; not starting with . or -)", a.Name)
 	}
 	if a.Org == "" {
 		a.Org = schema.DefaultOrg
 	}
-	if !validAccountName(a.Org) {
+	if !schema.ValidName(a.Org) {
 		return nil, fmt.Errorf("org: %q is not a valid organisation name", a.Org)
 	}
 	if strings.TrimSpace(a.Source) == "" {

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
+
+	"muster/schema"
 )
 
 func authorizedLine(t *testing.T, key any) string {
@@ -126,8 +128,8 @@ func TestNames(t *testing.T) {
 		".in.x.csv": true, ".hidden": true, "~lock.csv": true,
 		"x.csv": false, "partial.csv": false, "tmp": false, "x.csv.gz": false, "report-temp.csv": false,
 	} {
-		if IsTempName(name) != want {
-			t.Errorf("IsTempName(%q) = %v", name, !want)
+		if schema.IsTempName(name) != want {
+			t.Errorf("schema.IsTempName(%q) = %v", name, !want)
 		}
 	}
 	for name, ok := range map[string]bool{

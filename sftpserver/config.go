@@ -61,7 +61,7 @@ type Config struct {
 	BanWindow    time.Duration
 	BanDuration  time.Duration
 
-	// TempMaxAge is how long a temporary-named file (see IsTempName) may sit
+	// TempMaxAge is how long a temporary-named file (see schema.IsTempName) may sit
 	// untouched in an inbox before it is deleted. Default 48h.
 	TempMaxAge time.Duration
 	// CloseTimeout bounds how long Close waits for connections and

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+
+	"muster/schema"
 )
 
 // handler serves one SFTP session of one account. Every file system call
@@ -320,7 +322,7 @@ func (h *handler) rename(from, to string) error {
 		return mapErr(err)
 	}
 	h.c.log.Info("renamed", logName, dst.rel, "from", src.rel)
-	if IsTempName(src.rel) && !IsTempName(dst.rel) {
+	if schema.IsTempName(src.rel) && !schema.IsTempName(dst.rel) {
 		h.announceRenamed(src.rel, dst.rel)
 	}
 	return nil

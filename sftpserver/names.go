@@ -6,30 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-// tempSuffixes are the endings real clients give a file while it is still
-// being written: WinSCP (.filepart), rclone (.partial), lftp and browsers
-// (.part), hand-written scripts (.tmp, .temp).
-var tempSuffixes = []string{".filepart", ".part", ".partial", ".tmp", ".temp"}
-
-// IsTempName reports whether name (a base name) is one that clients use
-// while a transfer is still going on: dot-files (lftp's ".in.NAME"), names
-// starting with "~", and names ending in .filepart, .part, .partial, .tmp or
-// .temp (any case). Such files are kept in the inbox, so an interrupted
-// client can resume them, but are never announced; renaming one to a normal
-// name announces it. The inbox rescan on start must skip them too.
-func IsTempName(name string) bool {
-	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "~") {
-		return true
-	}
-	lower := strings.ToLower(name)
-	for _, s := range tempSuffixes {
-		if strings.HasSuffix(lower, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // maxNameLen is the longest file name accepted, in bytes, as on most Unix
 // file systems.
 const maxNameLen = 255
@@ -58,22 +34,6 @@ func validFileName(name string) string {
 		}
 	}
 	return ""
-}
-
-// validAccountName reports whether s can name an account or organisation:
-// it becomes a directory on the host, so only a safe subset is allowed.
-func validAccountName(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
-		return false
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			r == '.' || r == '_' || r == '-' || r == '@'
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // area is the part of an account's visible tree a path falls in.

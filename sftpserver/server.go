@@ -245,7 +245,7 @@ const (
 
 // InboxDir returns the host path of an account's inbox, where committed
 // uploads are, for the pipeline's rescan on start (which must skip names
-// for which IsTempName is true). It works from New on.
+// for which schema.IsTempName is true). It works from New on.
 func (s *Server) InboxDir(account string) (string, error) {
 	a := s.lookup(account)
 	if a == nil {
@@ -423,7 +423,7 @@ func (s *Server) sweepTemp() {
 		}
 		for _, e := range entries {
 			info, err := e.Info()
-			if err != nil || !info.Mode().IsRegular() || !IsTempName(e.Name()) || changeTime(info).After(cutoff) {
+			if err != nil || !info.Mode().IsRegular() || !schema.IsTempName(e.Name()) || changeTime(info).After(cutoff) {
 				continue
 			}
 			if os.Remove(filepath.Join(dir, e.Name())) == nil {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+
+	"muster/schema"
 )
 
 // upload is one file being written by a client. Its bytes go to a private
@@ -23,7 +25,7 @@ import (
 type upload struct {
 	h       *handler
 	name    string // inbox name
-	temp    bool   // IsTempName(name): committed but never announced
+	temp    bool   // schema.IsTempName(name): committed but never announced
 	staged  string // path of the staging file relative to the home root
 	started time.Time
 
@@ -82,7 +84,7 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 		h.c.log.Error("cannot create staging file", logErr, err)
 		return nil, failure("cannot store the file")
 	}
-	u := &upload{h: h, name: v.rel, temp: IsTempName(v.rel), staged: staged, started: time.Now(), f: f,
+	u := &upload{h: h, name: v.rel, temp: schema.IsTempName(v.rel), staged: staged, started: time.Now(), f: f,
 		checkAt: h.c.srv.cfg.spaceStep}
 	u.st.f, u.st.budget = f, &h.c.srv.windows
 	// Without TRUNC the client updates the file in place: scp writes then

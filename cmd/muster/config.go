@@ -398,7 +398,7 @@ func (c *Config) validateAttrs(field string, names []string, bad func(string, st
 var sourceKinds = []string{string(store.KindFolder), string(store.KindSFTP), string(store.KindWorkOS), string(store.KindManual)}
 
 func (s *SourceConf) validate(f string, bad func(string, string, ...any)) {
-	if !validName(s.Name) {
+	if !schema.ValidName(s.Name) {
 		bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", s.Name)
 	}
 	if !slices.Contains(sourceKinds, s.Kind) {
@@ -467,7 +467,7 @@ func (s *SourceConf) delimiter() (rune, error) {
 }
 
 func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
-	if !validName(a.Name) {
+	if !schema.ValidName(a.Name) {
 		bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64, not starting with '.' or '-')", a.Name)
 	}
 	if len(a.Keys) == 0 && a.AuthorizedKeysFile == "" && a.PasswordHashEnv == "" && a.PasswordHashFile == "" {
@@ -517,28 +517,12 @@ func (c *Config) checkFolderOutsideState(field, folder string, bad func(string, 
 
 // checkName reports a name that breaks validName or is given twice.
 func checkName(field, name string, seen map[string]bool, bad func(string, string, ...any)) {
-	if !validName(name) {
+	if !schema.ValidName(name) {
 		bad(field, "%q: use letters, digits, '.', '_', '-', '@' (at most 64)", name)
 	} else if seen[name] {
 		bad(field, "%q is given twice", name)
 	}
 	seen[name] = true
-}
-
-// validName is the rule for organisation, source and account names: they
-// become folder names.
-func validName(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
-		return false
-	}
-	for _, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			r == '.' || r == '_' || r == '-' || r == '@'
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // attrs returns the allowlist of an organisation.

@@ -27,9 +27,9 @@ func cmdToken(_ context.Context, e *env, args []string) error {
 	switch {
 	case fs.NArg() != 0:
 		return usagef("token new takes no arguments")
-	case !validName(*name):
+	case !schema.ValidName(*name):
 		return usagef("-name %q: use letters, digits, '.', '_', '-', '@' (at most 64)", *name)
-	case *org != api.AllOrgs && !validName(*org):
+	case *org != api.AllOrgs && !schema.ValidName(*org):
 		return usagef("-org %q is not an organisation name (or \"*\")", *org)
 	case *role != string(api.RoleViewer) && *role != string(api.RoleAdmin):
 		return usagef("-role %q is not viewer or admin", *role)

@@ -25,3 +25,21 @@ func IsTempName(name string) bool {
 	}
 	return false
 }
+
+// ValidName reports whether s can name an organisation, a source or an SFTP
+// account: such names become folder names on the host, so only letters,
+// digits, '.', '_', '-' and '@' are allowed, at most 64 bytes, not starting
+// with '.' or '-'.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '.' || r == '_' || r == '-' || r == '@'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
