@@ -124,12 +124,23 @@ func (s *Store) Drops(ctx context.Context, orgID int64, f DropFilter) (out []Dro
 		}
 		out = append(out, d)
 	}
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].ID
-	}
+	out, next = cutPage(out, limit, func(d Drop) int64 { return d.ID })
 	return out, next, wrapErr(rows.Err(), "list drops")
 }
+
+// cutPage trims a page read with one row more than limit (to learn whether
+// another page follows) and returns the cursor of the next page: the key of
+// its last row, or the zero value at the end.
+func cutPage[T any, K comparable](out []T, limit int, key func(T) K) ([]T, K) {
+	var next K
+	if len(out) > limit {
+		out = out[:limit]
+		next = key(out[limit-1])
+	}
+	return out, next
+}
+
+func changeKey(c Change) string { return c.Key }
 
 // pageLimit bounds a page size: default 100, at most 10000.
 func pageLimit(n int) int {
@@ -318,10 +329,7 @@ func (s *Store) HeldChangesPage(ctx context.Context, dropID int64, after string,
 		out = append(out, c)
 		return nil
 	})
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].Key
-	}
+	out, next = cutPage(out, limit, changeKey)
 	return out, next, err
 }
 

@@ -118,10 +118,7 @@ func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) 
 		out = append(out, r)
 		return nil
 	})
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].Key
-	}
+	out, next = cutPage(out, limit, func(r Recipient) string { return r.Key })
 	return out, next, err
 }
 

@@ -70,9 +70,6 @@ func (s *Store) DropChanges(ctx context.Context, d Drop, after string, limit int
 		}
 		out = append(out, c)
 	}
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].Key
-	}
+	out, next = cutPage(out, limit, changeKey)
 	return out, next, wrapErr(rows.Err(), "changes of drop %d", d.ID)
 }
