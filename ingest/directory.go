@@ -142,7 +142,7 @@ func (in *Ingester) WithdrawSource(ctx context.Context, orgName, source, why str
 		return nil, err
 	}
 	none := func(func(store.Assertion) error) error { return nil }
-	return in.replace(ctx, org, src, store.DropKindRemoval, why, "withdrawn", none, withdrawSource, opt)
+	return in.replace(ctx, org, src, store.DropKindRemoval, why, "withdrawn", none, 0, withdrawSource, opt)
 }
 
 // fold computes the net effect of a batch of edits on a source's snapshot.

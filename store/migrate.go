@@ -61,9 +61,10 @@ func SchemaVersion() int {
 	return ms[len(ms)-1].version
 }
 
-// migrate applies the migrations the store has not recorded yet, each in its
-// own transaction with its record, and refuses a store newer than this binary.
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies the migrations the store has not recorded yet (up to
+// version upTo, 0: all), each in its own transaction with its record, and
+// refuses a store newer than this binary.
+func (s *Store) migrate(ctx context.Context, upTo int) error {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
@@ -82,7 +83,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			"store %s has schema version %d, newer than this muster knows (%d): use a newer muster", s.path, current, latest)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.version <= current || upTo > 0 && m.version > upTo {
 			continue
 		}
 		if err := s.applyMigration(ctx, m); err != nil {

@@ -19,8 +19,14 @@ const (
 	KindFolder SourceKind = "folder" // a watched drop folder
 	KindSFTP   SourceKind = "sftp"   // an SFTP account's inbox
 	KindWorkOS SourceKind = "workos" // a WorkOS directory
+	KindSCIM   SourceKind = "scim"   // a directory pushing SCIM 2.0 (Okta, Entra ID...)
 	KindManual SourceKind = "manual" // people added by hand
 )
+
+// Directory reports whether the kind is a directory (WorkOS, SCIM): while a
+// directory source lists a person, their identity comes from directory
+// sources (merge rule 2).
+func (k SourceKind) Directory() bool { return k == KindWorkOS || k == KindSCIM }
 
 // Mode says whether a source's drops are full snapshots or deltas.
 type Mode string
@@ -99,9 +105,9 @@ func (c SourceConfig) Validate() error {
 		return schema.Errorf(schema.EInvalid, "source %q: name has surrounding spaces or control characters", c.Name)
 	}
 	switch c.Kind {
-	case KindCSV, KindFolder, KindSFTP, KindWorkOS, KindManual:
+	case KindCSV, KindFolder, KindSFTP, KindWorkOS, KindSCIM, KindManual:
 	default:
-		return schema.Errorf(schema.EInvalid, "source %q: kind %q is not one of csv, folder, sftp, workos, manual", c.Name, c.Kind)
+		return schema.Errorf(schema.EInvalid, "source %q: kind %q is not one of csv, folder, sftp, workos, scim, manual", c.Name, c.Kind)
 	}
 	if c.Mode != ModeFull && c.Mode != ModeDelta {
 		return schema.Errorf(schema.EInvalid, "source %q: mode %q is not full or delta", c.Name, c.Mode)

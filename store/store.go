@@ -70,6 +70,8 @@ type Options struct {
 	// BusyTimeout is how long a writer waits for another one to finish
 	// before failing with "database is locked". Zero means a minute.
 	BusyTimeout time.Duration
+	// upTo stops the migrations at that version (tests of a migration).
+	upTo int
 }
 
 // driverName is go-sqlite3's driver with muster's SQL functions:
@@ -103,7 +105,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(0)
 	s := &Store{db: db, path: path, now: time.Now}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, o.upTo); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -193,7 +195,7 @@ func wrapErr(err error, format string, args ...any) error {
 
 // Digest returns a hash of the audience state: every source's snapshot and
 // position (a source nothing was applied to holds nothing and is left
-// out), every recipient and every active suppression. Two stores with
+// out), every recipient, tombstone and lift. Two stores with
 // the same digest hold the same audience; crash tests compare it with the
 // state before and after a drop.
 func (s *Store) Digest(ctx context.Context) (string, error) {
@@ -205,7 +207,8 @@ func (s *Store) Digest(ctx context.Context) (string, error) {
 		`SELECT source_id, key, seq, until_seq, hash FROM snapshot_history ORDER BY source_id, key, seq`,
 		`SELECT org_id, key, email, first_name, last_name, coalesce(attrs, ''), status, group_ids, created_seq, updated_seq
 			FROM recipients ORDER BY org_id, key`,
-		`SELECT org_id, key, reason FROM suppressions WHERE lifted_at IS NULL ORDER BY org_id, key`,
+		`SELECT org_id, source_id, key, seq FROM tombstones ORDER BY source_id, key`,
+		`SELECT org_id, key, source_id, say FROM lifts ORDER BY org_id, key, source_id`,
 	} {
 		rows, err := s.db.QueryContext(ctx, q)
 		if err != nil {

@@ -129,19 +129,17 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 		groups = append(groups, g.Source+"/"+g.Name)
 	}
 	fmt.Fprintf(w, "  groups: %s\n", strings.Join(groups, ", "))
-	if ex.Suppressed != nil {
-		fmt.Fprintf(w, "  offboarded since %s: %s\n", ex.Suppressed.CreatedAt, ex.Suppressed.Reason)
+	for _, o := range ex.Offboarding {
+		fmt.Fprintf(w, "  %s\n", o)
 	}
 	if !full {
 		return nil
 	}
 	fmt.Fprintln(w, "sources:")
 	for _, a := range ex.Assertions {
-		won := []string{}
-		for _, f := range slices.Sorted(maps.Keys(ex.Winners)) {
-			if ex.Winners[f] == a.Source {
-				won = append(won, f)
-			}
+		won := a.Wins
+		if len(won) == 0 {
+			won = []string{"nothing"}
 		}
 		counts := ""
 		if !a.Counts {
@@ -150,7 +148,11 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 		fmt.Fprintf(w, "  %s (priority %d%s)%s: %s %s <%s> status %s, groups %s\n", a.Source, a.Priority,
 			map[bool]string{true: ", authoritative"}[a.Authoritative], counts, a.Assertion.FirstName, a.Assertion.LastName,
 			a.Assertion.Email, a.Assertion.Status, strings.Join(a.Assertion.Groups, "; "))
-		fmt.Fprintf(w, "    from %q line %d (drop %d); wins: %s\n", a.Drop, a.Assertion.Line, a.Assertion.DropID, strings.Join(won, ", "))
+		from := fmt.Sprintf("%q", a.Drop)
+		if a.Assertion.Line > 0 {
+			from += fmt.Sprintf(" line %d", a.Assertion.Line)
+		}
+		fmt.Fprintf(w, "    from %s (drop %d); wins: %s\n", from, a.Assertion.DropID, strings.Join(won, ", "))
 	}
 	fmt.Fprintln(w, "history (newest first):")
 	for _, h := range ex.History {
@@ -266,8 +268,9 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 func recipientsLift(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "recipients lift", "EMAIL")
 	sf := addStoreFlags(fs, e)
-	reason := fs.String("reason", "", "why (kept with the suppression)")
+	reason := fs.String("reason", "", "why (kept with the lift)")
 	by := fs.String("by", "admin", "who lifts it")
+	source := fs.String("source", "", "lift only this authoritative source's offboarding (default: every one in force)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -283,14 +286,14 @@ func recipientsLift(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer in.Store.Close()
-	r, err := in.Lift(ctx, sf.org, k, *reason, ingest.Options{By: *by})
+	r, err := in.Lift(ctx, sf.org, k, *source, *reason, ingest.Options{By: *by})
 	if err != nil {
 		return err
 	}
 	if sf.json {
 		return writeJSON(e.stdout, r)
 	}
-	fmt.Fprintf(e.stdout, "%s: suppression lifted, now %s\n", r.Email, r.Status)
+	fmt.Fprintf(e.stdout, "%s: offboarding lifted, now %s (until the source changes what it says)\n", r.Email, r.Status)
 	return nil
 }
 

@@ -143,6 +143,14 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Ingester.Progress = func(p ingest.Progress) {
 		plog.Debug("drop progress", "phase", p.Phase, "done", p.Done, "total", p.Total)
 	}
+	reps, err := m.Ingester.Upgrade(ctx)
+	if err != nil {
+		return fmt.Errorf("derive the recipients again under the current merge rules: %w", err)
+	}
+	for _, r := range reps {
+		m.Logger.Info("recipients derived again under the current merge rules (store upgraded)", "org", r.Org,
+			"checked", r.Checked, "differed", r.Differed, "sample", r.Sample)
+	}
 	m.newMetrics()
 	if m.UploadKey, err = ensureUploadKey(c); err != nil {
 		return fmt.Errorf("generate the upload key: %w", err)

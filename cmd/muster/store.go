@@ -78,7 +78,16 @@ func (sf *storeFlags) open(ctx context.Context, create bool) (*store.Store, erro
 			return nil, schema.Errorf(schema.ENotFound, "no store at %s (set -data, MUSTER_DATA or the config's data_dir)", path)
 		}
 	}
-	return store.Open(ctx, path)
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	// A store made before the current merge rules is derived again once.
+	if _, err := ingest.New(st).Upgrade(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // ingester opens the store and returns an Ingester over it, with spills in
