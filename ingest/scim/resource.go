@@ -179,7 +179,7 @@ func setAttr(r *Resource, key string, v any) error {
 // value filter).
 func setPath(r *Resource, path Path, v any, add bool) error {
 	target, defs := r.Attrs, defsOf(r.Type, path.URN)
-	if path.Attr == "externalId" || strings.EqualFold(path.Attr, "externalId") && path.URN == "" {
+	if path.URN == "" && strings.EqualFold(path.Attr, "externalId") {
 		s, err := canonString(externalID, v)
 		if err != nil {
 			return err
@@ -189,6 +189,24 @@ func setPath(r *Resource, path Path, v any, add bool) error {
 	}
 	if defs == nil {
 		return nil // an extension muster does not know: ignored
+	}
+	if path.URN == URNEnterprise && path.Attr == "" { // the whole extension
+		obj, ok := v.(map[string]any)
+		if !ok && v != nil {
+			return invalidValue("%s must be an object", URNEnterprise)
+		}
+		// RFC 7644 §3.5.2.3: sub-attributes not given are left unchanged.
+		for k, e := range obj {
+			sub, err := splitPath(k)
+			if err != nil {
+				return invalidValue("%q is not an attribute of %s", k, URNEnterprise)
+			}
+			sub.URN = URNEnterprise
+			if err := setPath(r, sub, e, add); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if path.URN == URNEnterprise {
 		ext, _ := target[URNEnterprise].(map[string]any)
@@ -203,23 +221,6 @@ func setPath(r *Resource, path Path, v any, add bool) error {
 				delete(r.Attrs, URNEnterprise)
 			}
 		}()
-		if path.Attr == "" { // the whole extension
-			obj, ok := v.(map[string]any)
-			if !ok {
-				return invalidValue("%s must be an object", URNEnterprise)
-			}
-			for k, e := range obj {
-				sub, err := splitPath(k)
-				if err != nil {
-					return invalidValue("%q is not an attribute of %s", k, URNEnterprise)
-				}
-				sub.URN = URNEnterprise
-				if err := setPath(r, sub, e, add); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
 	}
 	def := findDef(defs, path.Attr)
 	if def == nil || def.Mutability == "readOnly" || def.Mutability == "writeOnly" {
@@ -260,8 +261,9 @@ func setPath(r *Resource, path Path, v any, add bool) error {
 			val = cur
 		}
 	case map[string]any:
-		if add && !def.Multi && val != nil {
-			// add to a complex attribute merges its sub-attributes
+		if !def.Multi && val != nil {
+			// add or replace of a complex attribute changes the
+			// sub-attributes given and leaves the others (RFC 7644 §3.5.2.3)
 			merged := maps.Clone(cur)
 			maps.Copy(merged, val.(map[string]any))
 			val = merged

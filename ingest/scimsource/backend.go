@@ -41,6 +41,8 @@ type Backend struct {
 	MaxBatch int
 	// Now is the clock (tests).
 	Now func() time.Time
+	// NewID makes resource ids (random UUIDs; tests make them in order).
+	NewID func() string
 
 	mu      sync.Mutex
 	sources map[string]*source
@@ -76,7 +78,7 @@ func New(in *ingest.Ingester, log *slog.Logger) *Backend {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Backend{in: in, st: in.Store, log: log, MaxBatch: 512, Now: time.Now, sources: map[string]*source{}}
+	b := &Backend{in: in, st: in.Store, log: log, MaxBatch: 512, Now: time.Now, NewID: newID, sources: map[string]*source{}}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	return b
 }

@@ -91,7 +91,7 @@ func (bt *batch) one(w scim.Write) (*scim.Resource, error) {
 	switch {
 	case w.New != nil:
 		r := w.New.Clone()
-		r.ID, r.Created, r.Modified, r.Version = newID(), bt.now, bt.now, 1
+		r.ID, r.Created, r.Modified, r.Version = bt.b.NewID(), bt.now, bt.now, 1
 		if err := bt.check(nil, r); err != nil {
 			return nil, err
 		}
