@@ -297,8 +297,9 @@ func splitPath(s string) (Path, error) {
 		}
 		path.URN, s = urn, s[i+1:]
 	}
-	path.Attr, path.Sub, _ = strings.Cut(s, ".")
-	if !validName(path.Attr) || (path.Sub != "" && !validName(path.Sub)) {
+	var dotted bool
+	path.Attr, path.Sub, dotted = strings.Cut(s, ".")
+	if !validName(path.Attr) || (dotted && !validName(path.Sub)) {
 		return path, fmt.Errorf("%q is not an attribute path", s)
 	}
 	return path, nil
