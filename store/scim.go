@@ -282,3 +282,57 @@ func (t *Tx) SCIMWrite(sourceID int64, w SCIMWrites) error {
 	}
 	return nil
 }
+
+// SCIMStats is what a scim source's requests did.
+type SCIMStats struct {
+	Requests    int64     `json:"requests"`
+	Errors      int64     `json:"errors"`
+	LastRequest time.Time `json:"last_request,omitzero"`
+	LastStatus  int       `json:"last_status,omitempty"`
+	// LastError is the latest failed request's status and detail.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}
+
+// AddSCIMStats adds d's counts to the source's and takes its latest
+// request and error when they are newer.
+func (s *Store) AddSCIMStats(ctx context.Context, sourceID int64, d SCIMStats) error {
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO scim_stats(source_id, requests, errors, last_request, last_status, last_error, last_error_at)
+		VALUES(?,?,?,?,?,?,?) ON CONFLICT(source_id) DO UPDATE SET requests=scim_stats.requests+excluded.requests,
+		errors=scim_stats.errors+excluded.errors,
+		last_status=CASE WHEN excluded.last_request > scim_stats.last_request THEN excluded.last_status ELSE scim_stats.last_status END,
+		last_request=CASE WHEN excluded.last_request > scim_stats.last_request THEN excluded.last_request ELSE scim_stats.last_request END,
+		last_error=CASE WHEN excluded.last_error_at > scim_stats.last_error_at THEN excluded.last_error ELSE scim_stats.last_error END,
+		last_error_at=CASE WHEN excluded.last_error_at > scim_stats.last_error_at THEN excluded.last_error_at ELSE scim_stats.last_error_at END`,
+		sourceID, d.Requests, d.Errors, ts(d.LastRequest), d.LastStatus, d.LastError, ts(d.LastErrorAt))
+	return wrapErr(err, "scim stats")
+}
+
+// SCIMStatsByOrg returns the organisation's scim sources' statistics, by
+// source name.
+func (s *Store) SCIMStatsByOrg(ctx context.Context, orgID int64) (map[string]SCIMStats, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT s.name, t.requests, t.errors, t.last_request, t.last_status, t.last_error, t.last_error_at
+		FROM scim_stats t JOIN sources s ON s.id = t.source_id WHERE s.org_id=?`, orgID)
+	if err != nil {
+		return nil, wrapErr(err, "scim stats")
+	}
+	defer rows.Close()
+	out := map[string]SCIMStats{}
+	for rows.Next() {
+		var name, last, lastErrAt string
+		var st SCIMStats
+		if err := rows.Scan(&name, &st.Requests, &st.Errors, &last, &st.LastStatus, &st.LastError, &lastErrAt); err != nil {
+			return nil, wrapErr(err, "scim stats")
+		}
+		st.LastRequest, _ = time.Parse(time.RFC3339Nano, last)
+		st.LastErrorAt, _ = time.Parse(time.RFC3339Nano, lastErrAt)
+		out[name] = st
+	}
+	return out, wrapErr(rows.Err(), "scim stats")
+}

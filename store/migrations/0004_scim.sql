@@ -33,3 +33,15 @@ CREATE TABLE scim_members (
   PRIMARY KEY (source_id, group_id, user_id)
 );
 CREATE INDEX scim_members_user ON scim_members (source_id, user_id);
+
+-- What each scim source's requests did, for operators (sources list,
+-- /v1/sources): added to by the daemon every few seconds.
+CREATE TABLE scim_stats (
+  source_id     INTEGER PRIMARY KEY REFERENCES sources(id),
+  requests      INTEGER NOT NULL,
+  errors        INTEGER NOT NULL,
+  last_request  TEXT NOT NULL,
+  last_status   INTEGER NOT NULL,
+  last_error    TEXT NOT NULL,
+  last_error_at TEXT NOT NULL
+);
