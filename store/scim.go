@@ -165,6 +165,17 @@ func (s *Store) SCIMUserByName(ctx context.Context, sourceID int64, name string)
 	return id, err == nil, wrapErr(err, "scim user name")
 }
 
+// SCIMUserNames returns the ids of the source's users holding any of the
+// folded userNames, by name.
+func (s *Store) SCIMUserNames(ctx context.Context, sourceID int64, names []string) (map[string]string, error) {
+	out := make(map[string]string, len(names))
+	pairs, err := s.scimPairs(ctx, `SELECT name, id FROM scim_resources WHERE source_id=? AND type='User' AND name IN (%s)`, sourceID, names)
+	for n, ids := range pairs {
+		out[n] = ids[0]
+	}
+	return out, err
+}
+
 // SCIMMembers returns the members (user ids) of each of the groups.
 func (s *Store) SCIMMembers(ctx context.Context, sourceID int64, groups []string) (map[string][]string, error) {
 	return s.scimPairs(ctx, `SELECT group_id, user_id FROM scim_members WHERE source_id=? AND group_id IN (%s) ORDER BY group_id, user_id`,

@@ -74,6 +74,28 @@ func (bt *batch) touch(users ...string) {
 	}
 }
 
+// prefetchNames reads, in one query, who holds the userNames the batch's
+// creates ask for.
+func (bt *batch) prefetchNames(reqs []*pending) error {
+	var names []string
+	for _, p := range reqs {
+		if p.w.New != nil && p.w.New.Type == scim.TypeUser {
+			names = append(names, foldName(p.w.New))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	held, err := bt.b.st.SCIMUserNames(bt.ctx, bt.srcID, names)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		bt.names[n] = held[n] // "" : nobody
+	}
+	return nil
+}
+
 // owner returns the user holding a folded userName ("" none).
 func (bt *batch) owner(name string) (string, error) {
 	if id, ok := bt.names[name]; ok {
@@ -246,6 +268,10 @@ func (b *Backend) run(s *source, reqs []*pending) {
 	}
 	bt := &batch{b: b, ctx: ctx, srcID: srcID, now: b.Now().UTC(), res: map[string]*entry{}, names: map[string]string{},
 		seen: map[string]bool{}}
+	if err := bt.prefetchNames(reqs); err != nil {
+		finish(schema.WrapError(schema.EUnavailable, err, "the store is not available: try again"))
+		return
+	}
 	for i, p := range reqs {
 		if err := p.ctx.Err(); err != nil {
 			answers[i].err = err // the client left before its turn: nothing done
@@ -270,8 +296,9 @@ func (b *Backend) run(s *source, reqs []*pending) {
 		return
 	}
 	var users []*scim.Resource
-	for _, a := range answers {
-		if a.err == nil && a.res != nil && a.res.Type == scim.TypeUser {
+	for i, a := range answers {
+		// A user created now is in no group yet: nothing to read.
+		if a.err == nil && a.res != nil && a.res.Type == scim.TypeUser && reqs[i].w.New == nil {
 			users = append(users, a.res)
 		}
 	}
@@ -425,7 +452,7 @@ func (b *Backend) apply(ctx context.Context, s *source, orgID, srcID int64, cfg 
 		return b.st.SCIMWrite(ctx, orgID, srcID, w)
 	}
 	written := false
-	rep, err := b.in.ApplyEdits(ctx, ingest.Edits{Org: s.ref.Org, Source: cfg, Name: fmt.Sprintf("scim (%d requests)", n), Edits: edits,
+	rep, err := b.in.ApplyEdits(ctx, ingest.Edits{Org: s.ref.Org, Source: cfg, Name: fmt.Sprintf("scim (%d requests)", n), Edits: edits, NoIndex: true,
 		InTx: func(tx *store.Tx) error {
 			written = true
 			return tx.SCIMWrite(srcID, w)
