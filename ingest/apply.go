@@ -50,7 +50,7 @@ type applier struct {
 	inTx func(*store.Tx) error
 	// noIndex: the apply does not write the source's snapshot index file.
 	noIndex bool
-	hook func(string)
+	hook    func(string)
 	// buffers reused from batch to batch
 	curs, added, replaced []store.Assertion
 	keys, removed         []string
