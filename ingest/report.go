@@ -40,8 +40,8 @@ type Counts struct {
 	Unchanged  int64 `json:"unchanged"`
 	Invalid    int64 `json:"invalid"`
 	Suppressed int64 `json:"suppressed"`
-	Joined     int64 `json:"joined,omitempty"`
-	Left       int64 `json:"left,omitempty"`
+	Joined     int64 `json:"joined"`
+	Left       int64 `json:"left"`
 }
 
 // Timings say where a drop's time went, in milliseconds.
