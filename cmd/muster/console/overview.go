@@ -38,11 +38,13 @@ func (c *Console) overview(w http.ResponseWriter, r *req) error {
 		held += s.Held
 	}
 	var total int64
-	for _, n := range counts {
+	byName := map[string]int64{}
+	for st, n := range counts {
 		total += n
+		byName[string(st)] = n
 	}
 	c.render(w, r.Request, r, http.StatusOK, "overview", "Overview", map[string]any{
-		"Sources": sources, "Counts": counts, "Active": counts[store.StatusActive], "Total": total, "Held": held,
+		"Sources": sources, "Counts": byName, "Active": counts[store.StatusActive], "Total": total, "Held": held,
 		"SizeChart": sizeChart(days), "ChangesChart": changesChart(days), "Days": reverse(days), "Latest": latest,
 	})
 	return nil
