@@ -31,9 +31,9 @@ type orgCache struct {
 	read     time.Time
 	counts   map[store.RecipientStatus]int64
 	groups   []store.Group
-	seq      int64        // the last applied drop's seq added to points
-	points   []dropPoint  // applied drops in seq order, the last chartDays+1 days
-	pointsAt time.Time    // when points were last brought up to date
+	seq      int64       // the last applied drop's seq added to points
+	points   []dropPoint // applied drops in seq order, the last chartDays+1 days
+	pointsAt time.Time   // when points were last brought up to date
 }
 
 // dropPoint is an applied drop as the chart sees it.

@@ -46,9 +46,9 @@ type Health interface {
 // StoreHealth derives health from the store's source statistics, the
 // configured sources and the scheduler's last runs.
 type StoreHealth struct {
-	Store   *store.Store
+	Store      *store.Store
 	Configured []Source
-	Runs    func() []api.RunStatus
+	Runs       func() []api.RunStatus
 	// CanSync says a directory source can be pulled now.
 	CanSync bool
 }
