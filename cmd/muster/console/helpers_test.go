@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"muster/cmd/muster/api"
 	"muster/cmd/muster/console"
@@ -28,21 +29,33 @@ type rig struct {
 	in     *ingest.Ingester
 	con    *console.Console
 	tokens map[string]string // name → secret
+	// timed, if set before the server starts, is told each request's
+	// server time.
+	timed func(*http.Request, time.Duration)
 }
 
 // MustRig starts the API server with the console mounted, on a temp store,
 // with tokens: admin and viewer of "default", admin of "other", operator.
 func MustRig(t testing.TB, opts ...func(*console.Config)) *rig {
 	t.Helper()
+	return MustRigAt(t, "", opts...)
+}
+
+// MustRigAt is MustRig over the store file at path ("": a new one).
+func MustRigAt(t testing.TB, path string, opts ...func(*console.Config)) *rig {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(dir, store.FileName))
+	if path == "" {
+		path = filepath.Join(dir, store.FileName)
+	}
+	st, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	in := ingest.New(st)
 	in.TempDir = dir
-	r := &rig{t: t, st: st, in: in, tokens: map[string]string{}}
+	r := &rig{t: t, st: st, in: in, tokens: map[string]string{}, timed: timedHook}
 	var toks []api.Token
 	for _, tk := range []struct{ name, org, role string }{
 		{"ada", "default", "admin"}, {"vic", "default", "viewer"}, {"oscar", "other", "admin"}, {"ops", "*", "admin"},
@@ -74,7 +87,15 @@ func MustRig(t testing.TB, opts ...func(*console.Config)) *rig {
 	}
 	srv.Mount(con)
 	r.con = con
-	hs := httptest.NewServer(srv)
+	var h http.Handler = srv
+	if r.timed != nil {
+		h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			start := time.Now()
+			srv.ServeHTTP(w, req)
+			r.timed(req, time.Since(start))
+		})
+	}
+	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	r.url = hs.URL
 	return r
@@ -170,3 +191,6 @@ func writeFile(t testing.TB, dir, name, body string) string {
 	}
 	return p
 }
+
+// timedHook, when set, is the next rig's timed.
+var timedHook func(*http.Request, time.Duration)
