@@ -12,7 +12,9 @@ import (
 
 	"muster/cmd/muster/api"
 	"muster/ingest"
+	"muster/ingest/directory"
 	"muster/ingest/workos"
+	"muster/ingest/workossync"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -69,12 +71,14 @@ type Main struct {
 	Metrics  *api.Metrics
 	HTTP     *api.Server // nil unless [http] or -http
 
-	// Directories runs the WorkOS directory sources (nil without any):
-	// Status() says each source's last runs. WorkOS is its client, whose
-	// Stats() count requests; OnWorkOSRequest, if set before Run, is called
-	// after every WorkOS HTTP attempt (metrics). Webhook is the endpoint
-	// WorkOS posts events to (nil unless configured).
-	Directories     *Directories
+	// Directories is the directory engine running the WorkOS directory
+	// sources (nil without any): Runs() says each source's last runs.
+	// WorkOSSync is its WorkOS producer, WorkOS the client, whose Stats()
+	// count requests; OnWorkOSRequest, if set before Run, is called after
+	// every WorkOS HTTP attempt (metrics). Webhook is the endpoint WorkOS
+	// posts events to (nil unless configured).
+	Directories     *directory.Engine
+	WorkOSSync      *workossync.Sync
 	WorkOS          *workos.Client
 	OnWorkOSRequest func(workos.RequestInfo)
 	Webhook         *webhookServer
