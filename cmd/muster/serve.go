@@ -12,9 +12,11 @@ import (
 
 	"muster/cmd/muster/api"
 	"muster/ingest"
+	"muster/ingest/directory"
 	"muster/ingest/scim"
 	"muster/ingest/scimsource"
 	"muster/ingest/workos"
+	"muster/ingest/workossync"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -71,12 +73,14 @@ type Main struct {
 	Metrics  *api.Metrics
 	HTTP     *api.Server // nil unless [http] or -http
 
-	// Directories runs the WorkOS directory sources (nil without any):
-	// Status() says each source's last runs. WorkOS is its client, whose
-	// Stats() count requests; OnWorkOSRequest, if set before Run, is called
-	// after every WorkOS HTTP attempt (metrics). Webhook is the endpoint
-	// WorkOS posts events to (nil unless configured).
-	Directories     *Directories
+	// Directories is the directory engine running the WorkOS directory
+	// sources (nil without any): Runs() says each source's last runs.
+	// WorkOSSync is its WorkOS producer, WorkOS the client, whose Stats()
+	// count requests; OnWorkOSRequest, if set before Run, is called after
+	// every WorkOS HTTP attempt (metrics). Webhook is the endpoint WorkOS
+	// posts events to (nil unless configured).
+	Directories     *directory.Engine
+	WorkOSSync      *workossync.Sync
 	WorkOS          *workos.Client
 	OnWorkOSRequest func(workos.RequestInfo)
 	Webhook         *webhookServer
