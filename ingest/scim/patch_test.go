@@ -30,7 +30,7 @@ func TestPatchSemantics(t *testing.T) {
  "name":{"givenName":"A","familyName":"B"},"emails":[{"value":"a@x.example","type":"work","primary":"True"},{"value":"a@home.example","type":"home"}]}`
 	for _, c := range []struct {
 		name, ops, want string // want: the attribute's JSON after, as "attr=json"
-		check               string
+		check           string
 	}{
 		{"replace a complex attribute keeps the sub-attributes not given",
 			`{"Operations":[{"op":"replace","path":"name","value":{"givenName":"Z"}}]}`, `{"familyName":"B","givenName":"Z"}`, "name"},
