@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"muster/schema"
-	"muster/store"
 	"muster/sftpserver"
+	"muster/store"
 )
 
 // cmdConfig groups the config helpers: `muster config check`.
