@@ -40,6 +40,11 @@ type Drop struct {
 	// final description of the file, whose problems (file-level warnings)
 	// join the report.
 	Info func() schema.FileInfo
+	// ReadFrom is when the source's state the records describe was read
+	// (a pull's start); zero is when the drop arrived. A full snapshot
+	// applied or found unchanged restarts the source's removal window
+	// there (Edits.Window).
+	ReadFrom time.Time
 }
 
 // Options change how a drop or an operation runs.
@@ -182,7 +187,10 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 	widened := prev.Name != "" && src.Attrs&^prev.Attrs != 0
 	delta := d.Delta || src.Mode == store.ModeDelta
 	rep := &Report{Org: d.Org, Source: src.Name, Name: d.Name, Mode: string(store.ModeFull), ContentHash: d.ContentHash,
-		Started: start.UTC(), File: d.FileInfo, DryRun: opt.DryRun}
+		Started: start.UTC(), File: d.FileInfo, DryRun: opt.DryRun, readFrom: d.ReadFrom}
+	if rep.readFrom.IsZero() {
+		rep.readFrom = start
+	}
 	if delta {
 		rep.Mode = string(store.ModeDelta)
 	}
@@ -276,7 +284,11 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 	}
 	switch rep.Decision {
 	case Applied:
-		err = in.applyDrop(ctx, &drop, src, rep, res.spill.each, int64(res.spill.Len()), opt, false, res.base)
+		err = in.applyDropWith(ctx, &drop, src, rep, res.spill.each, int64(res.spill.Len()), opt, res.base, func(a *applier) {
+			if !delta {
+				a.inTx = func(tx *store.Tx) error { return tx.RestartWindow(src.ID, drop.ID, rep.readFrom, true) }
+			}
+		})
 	case Held:
 		sample(rep, res.spill)
 		finish()
@@ -323,7 +335,14 @@ func (in *Ingester) decide(ctx context.Context, d *store.Drop, rep *Report, opt 
 	if rep.Decision == Duplicate {
 		st = store.DropDuplicate
 	}
-	return in.Store.DecideDrop(ctx, d.OrgID, d.ID, st, rep.JSON(), opt.By)
+	if err := in.Store.DecideDrop(ctx, d.OrgID, d.ID, st, rep.JSON(), opt.By); err != nil {
+		return err
+	}
+	if rep.Decision == Duplicate && rep.Mode == string(store.ModeFull) && d.SourceID != 0 {
+		// A full snapshot found unchanged confirms the source's state.
+		return in.Store.RestartWindow(ctx, d.SourceID, d.ID, rep.readFrom, true)
+	}
+	return nil
 }
 
 // guard decides a drop from its diff (DESIGN.md, safety rules).

@@ -64,7 +64,12 @@ func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, o
 	in.hook("approve-checked")
 	start := time.Now()
 	each := func(fn func(store.Change) error) error { return in.Store.HeldChanges(ctx, d.ID, fn) }
-	if err := in.applyDrop(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, false, nil); err != nil {
+	// The admin accepted these removals: the source's removal window
+	// starts again from here.
+	restart := func(a *applier) {
+		a.inTx = func(tx *store.Tx) error { return tx.RestartWindow(src.ID, d.ID, tx.Clock(), false) }
+	}
+	if err := in.applyDropWith(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, nil, restart); err != nil {
 		return nil, err
 	}
 	in.notify(OpApprove, rep, start)

@@ -94,6 +94,8 @@ type Report struct {
 	// decoder reported it.
 	File json.RawMessage `json:"file,omitempty"`
 
+	// readFrom is when the source's state the drop describes was read.
+	readFrom time.Time
 	// interrupted lists the drops of the same file an earlier run left
 	// "received", closed by this one (settleInterrupted), for the caller to
 	// log.

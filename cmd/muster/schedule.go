@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/robfig/cron/v3"
 
@@ -10,6 +11,10 @@ import (
 	"muster/ingest/directory"
 	"muster/ingest/workossync"
 )
+
+// settleEvery is how often the engine looks for held drops decided by
+// another process (`muster drops approve`), whose queued batches then apply.
+const settleEvery = 5 * time.Second
 
 // cronLog adapts slog to cron's logger: cron's own chatter (schedule, wake,
 // run) is debug; a skipped run is worth an info line.
@@ -87,6 +92,9 @@ func (s *scheduler) Open() error {
 	}
 	s.cron = sched
 	sched.Start()
+	// Batches queued behind a held drop apply once it is decided: at once
+	// when decided in this process, else within settleEvery.
+	eng.Start(settleEvery)
 	for _, src := range sources {
 		eng.PullAsync(src, "start", ingest.Options{})
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"muster/cmd/muster/api"
@@ -98,6 +99,9 @@ type Main struct {
 
 	env   *env
 	parts []part // opened, in order
+	// engine is Directories once running, for Observe (set after the drop
+	// queues already run).
+	engine atomic.Pointer[directory.Engine]
 }
 
 // part is something Close must stop.
@@ -187,6 +191,9 @@ func (m *Main) Run(ctx context.Context) error {
 			metrics(o)
 		}
 		m.Files.Observe(o)
+		if e := m.engine.Load(); e != nil {
+			e.Observe(o) // batches queued behind a decided held drop apply
+		}
 	}
 	// The queues run before the SFTP server listens, so no upload is
 	// announced to nobody; the start scan finds what arrived while down.

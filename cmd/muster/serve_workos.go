@@ -67,6 +67,7 @@ func (m *Main) openDirectories() error {
 	}
 	eng.Prune = m.Files.Prune
 	m.Directories, m.WorkOSSync, m.WorkOS = eng, sync, sync.Client
+	m.engine.Store(eng)
 	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log}
 	if err := sched.Open(); err != nil {
 		sched.Close()

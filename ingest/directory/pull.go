@@ -46,7 +46,14 @@ func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (
 		// Reading stops with ctx (a stop); once read, the apply is short and
 		// finishes, so a stop never leaves a drop half-recorded.
 		rep, err = s.e.Ingester.Ingest(context.WithoutCancel(ctx), ingest.Drop{Org: s.org, Source: s.cfg, Name: snap.Name,
-			Kind: store.DropKindStream, Records: snap.Records}, opt)
+			Kind: store.DropKindStream, Records: snap.Records, ReadFrom: start}, opt)
+	}
+	if err == nil && !opt.DryRun && rep.Decision != ingest.Rejected {
+		// Applied, unchanged or held, the pull says what the source's held
+		// drops and queued batches said, as of later.
+		if serr := lease.supersede(context.WithoutCancel(ctx), rep.DropID, start); serr != nil {
+			log.Error("settling the source after its pull failed", "error", serr)
+		}
 	}
 	// A stop while the records are read ends the stream with the context's
 	// error, which the pipeline records as a rejected drop: that is a stop,
