@@ -219,7 +219,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		}
 		r.base = scheme + "://" + hr.Host + "/scim/v2/" + parts[0] + "/" + parts[1]
 		if err := s.route(r, parts[2:]); err != nil {
-			s.fail(r, errorOf(err))
+			e := errorOf(err)
+			if e.Status >= 500 {
+				s.log.Error("scim: request failed", "id", id, "source", known.Key(), "method", hr.Method, "path", hr.URL.Path, "error", err)
+			}
+			s.fail(r, e)
 		}
 	}
 	info.Status, info.Duration = r.status, time.Since(start)
@@ -617,9 +621,6 @@ func (s *Server) write(r *req, status int, v any) {
 func (s *Server) fail(r *req, e *Error) {
 	if e.Status == 401 {
 		r.w.Header().Set("WWW-Authenticate", `Bearer realm="muster"`)
-	}
-	if e.Status >= 500 && e.Detail == "internal error" {
-		s.log.Error("scim: request failed", "path", r.URL.Path, "method", r.Method)
 	}
 	body := map[string]any{"schemas": []string{URNError}, "status": strconv.Itoa(e.Status), "detail": e.Detail}
 	if e.Type != "" {
