@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,7 +368,9 @@ func (s *Server) resource(r *req, typ, id string) error {
 	}
 	switch {
 	case r.Method == http.MethodGet && id == "":
-		return s.list(r, typ, proj)
+		return s.list(r, typ, q)
+	case r.Method == http.MethodPost && id == ".search":
+		return s.search(r, typ)
 	case r.Method == http.MethodGet:
 		res, err := s.backend.Get(ctx, r.src, typ, id, typ == TypeGroup && proj.wants("members"))
 		if err != nil {
@@ -483,8 +486,11 @@ func required(r *Resource) error {
 	return nil
 }
 
-func (s *Server) list(r *req, typ string, proj projection) error {
-	q := r.URL.Query()
+func (s *Server) list(r *req, typ string, q url.Values) error {
+	proj, err := parseProjection(q.Get("attributes"), q.Get("excludedAttributes"))
+	if err != nil {
+		return err
+	}
 	start, err := intParam(q.Get("startIndex"), 1)
 	if err != nil {
 		return err
@@ -514,6 +520,36 @@ func (s *Server) list(r *req, typ string, proj projection) error {
 	}
 	s.write(r, 200, listResponse(items, total, start))
 	return nil
+}
+
+// search is POST /Users/.search (RFC 7644 §3.4.3): a list whose query is
+// in the body.
+func (s *Server) search(r *req, typ string) error {
+	body, err := s.body(r)
+	if err != nil {
+		return err
+	}
+	var sr struct {
+		Filter             string   `json:"filter"`
+		StartIndex         *int     `json:"startIndex"`
+		Count              *int     `json:"count"`
+		Attributes         []string `json:"attributes"`
+		ExcludedAttributes []string `json:"excludedAttributes"`
+	}
+	if err := json.Unmarshal(body, &sr); err != nil {
+		return &Error{Status: 400, Type: "invalidSyntax", Detail: "the body is not a SearchRequest"}
+	}
+	q := url.Values{}
+	q.Set("filter", sr.Filter)
+	q.Set("attributes", strings.Join(sr.Attributes, ","))
+	q.Set("excludedAttributes", strings.Join(sr.ExcludedAttributes, ","))
+	if sr.StartIndex != nil {
+		q.Set("startIndex", strconv.Itoa(*sr.StartIndex))
+	}
+	if sr.Count != nil {
+		q.Set("count", strconv.Itoa(*sr.Count))
+	}
+	return s.list(r, typ, q)
 }
 
 func intParam(s string, def int) (int, error) {

@@ -118,6 +118,11 @@ func TestAttributesAndExcludedAttributes(t *testing.T) {
 	if l := m["Resources"].([]any); len(l) != 1 || len(l[0].(map[string]any)) != 3 {
 		t.Fatalf("attributes on a list: %v", m)
 	}
+	status, _, m := r.do("POST", "/Users/.search", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+ "filter":"userName eq \"test.user@okta.local\"","attributes":["userName"],"startIndex":1,"count":10}`)
+	if l, _ := m["Resources"].([]any); status != 200 || len(l) != 1 || len(l[0].(map[string]any)) != 3 {
+		t.Fatalf("POST /.search: %d %v", status, m)
+	}
 	_, _, m = r.do("GET", "/Users/{{u}}?excludedAttributes=emails,name.familyName", "")
 	if m["emails"] != nil || field(m, "name", "familyName") != nil || field(m, "name", "givenName") != "Test" || m["userName"] == nil {
 		t.Fatalf("excludedAttributes on GET: %v", m)
