@@ -124,6 +124,29 @@ type Server struct {
 	stats   map[string]*Stats
 	prefix  string // request ids: random per process, then a counter
 	seq     atomic.Uint64
+
+	refusals throttle
+}
+
+// throttle lets one event a second through and counts the others.
+type throttle struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether an event at now may be logged, and how many were
+// not since the last one that was.
+func (t *throttle) allow(now time.Time) (int, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Sub(t.last) < time.Second {
+		t.suppressed++
+		return 0, false
+	}
+	n := t.suppressed
+	t.last, t.suppressed = now, 0
+	return n, true
 }
 
 // maxBody bounds a request body (a PUT of a group lists every member).
@@ -243,8 +266,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		attrs = append(attrs, "error", r.detail)
 	}
 	if r.status == 401 {
-		// As for the admin API: who tried and why, never what was presented.
-		s.log.Warn("scim: authentication failed", attrs...)
+		// As for the admin API: who tried and why, never what was presented;
+		// at most one line a second, the endpoint faces the internet.
+		if n, ok := s.refusals.allow(time.Now()); ok {
+			s.log.Warn("scim: authentication failed", append(attrs, "refused_since_last_line", n)...)
+		}
 	} else {
 		s.log.Debug("scim request", attrs...)
 	}
