@@ -40,10 +40,8 @@ type differ struct {
 	delta  bool
 	rep    *Report
 	res    *diffResult
-	base   *store.SnapshotIndex // full snapshots: the snapshot's keys and hashes
-	seen   []uint64             // full snapshots: base rows listed (or protected by an invalid row)
+	base   *store.SnapshotIndex // full snapshots: the snapshot's keys and hashes, and which the drop lists
 	fresh  *keyTable            // full snapshots: keys not in the snapshot that the drop lists
-	keyBuf []byte               // reused to read keys back
 	dseen  map[string]int       // deltas: keys seen, with their line
 	uids   map[string]bool      // invalid rows' source ids, protecting their owners
 	hasher hash.Hash            // records hash when the caller gave no content hash
@@ -92,7 +90,6 @@ func (df *differ) run(d *Drop) error {
 			base, err := df.in.Store.LoadSnapshotIndex(ctx, df.src.ID)
 			if err == nil {
 				df.base, df.res.base = base, base
-				df.seen = make([]uint64, (base.Positions()+63)/64)
 			}
 			close(ready)
 			loaded <- err
@@ -305,7 +302,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 func (df *differ) full(r *schema.Record, a *store.Assertion, pos int, same bool) error {
 	valid := r.Valid()
 	i := pos
-	if i >= 0 && !(valid && same && df.seen[i/64]&(1<<(i%64)) == 0) {
+	if i >= 0 && !(valid && same && !df.base.Listed(i)) {
 		// Not the same content as the row at its key's hash, or listed
 		// before: is it the same key? (The content hash covers the address,
 		// so same content and a row not seen yet is the same person.)
@@ -330,11 +327,10 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, pos int, same bool)
 		}
 		return df.change(store.OpAdd, *a)
 	}
-	if df.seen[i/64]&(1<<(i%64)) != 0 {
+	if _, ok := df.base.List(i, r.Line); !ok {
 		df.dupProblem(r, 0)
 		return nil
 	}
-	df.seen[i/64] |= 1 << (i % 64)
 	switch {
 	case !valid:
 		df.rep.Counts.Invalid++
@@ -390,35 +386,20 @@ func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
 // removals turns the snapshot rows the drop did not list into removals,
 // except those an invalid row may describe.
 func (df *differ) removals() error {
-	var keys []string
-	for i := range df.base.Positions() {
-		if !df.base.Has(i) || df.seen[i/64]&(1<<(i%64)) != 0 {
-			continue
-		}
-		k, err := df.base.Key(i, df.keyBuf)
-		if err != nil {
-			return err
-		}
-		df.keyBuf = k
-		keys = append(keys, string(k))
-	}
-	df.seen, df.fresh = nil, nil
-	slices.Sort(keys)
-	for _, k := range keys {
+	df.fresh = nil
+	return df.base.Unlisted(func(key []byte) error {
+		k := string(key)
 		if len(df.uids) > 0 && df.src.ID != 0 {
 			a, err := df.in.Store.SnapshotAssertion(df.ctx, df.src.ID, k)
 			if err != nil {
 				return err
 			}
 			if df.uids[a.UID] {
-				continue // an invalid row with this person's id: keep them
+				return nil // an invalid row with this person's id: keep them
 			}
 		}
-		if err := df.change(store.OpRemove, store.Assertion{Key: k}); err != nil {
-			return err
-		}
-	}
-	return nil
+		return df.change(store.OpRemove, store.Assertion{Key: k})
+	})
 }
 
 // aboutDisabledAttr says a problem is a warning about the value of an
