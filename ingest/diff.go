@@ -119,8 +119,10 @@ func (df *differ) run(d *Drop) error {
 	// Decoding, preparing assertions (and finding each key in the snapshot)
 	// and diffing run as a pipeline on three goroutines; processed batches
 	// go back to the decoder for reuse.
-	decoded, prepared := make(chan *batch, 8), make(chan *batch, 8)
-	free := make(chan *batch, 20)
+	// A few batches ahead keep both cores busy; more only hold memory (a
+	// batch is some 500 KB).
+	decoded, prepared := make(chan *batch, 3), make(chan *batch, 3)
+	free := make(chan *batch, 9)
 	go produce(ctx, d.Records, decoded, free)
 	go func() {
 		<-ready

@@ -90,7 +90,8 @@ type SnapshotIndex struct {
 	ents     []indexEntry
 	freeEnts func()
 	n        int
-	dir      []uint32
+	dir      []uint32 // off the heap too
+	freeDir  func()
 	shift    uint
 	// The keys section: at keysOff in keys, keysLen bytes; koff[b] is the
 	// offset in it of key rank b*keyBlock (and koff[last] is keysLen).
@@ -247,6 +248,10 @@ func (ix *SnapshotIndex) Close() error {
 		ix.freeEnts()
 		ix.freeEnts, ix.ents = nil, nil
 	}
+	if ix.freeDir != nil {
+		ix.freeDir()
+		ix.freeDir, ix.dir = nil, nil
+	}
 	if ix.file == nil {
 		return nil
 	}
@@ -264,7 +269,10 @@ func (ix *SnapshotIndex) layout() {
 		b = bits.Len(uint(n))
 	}
 	ix.shift = uint(64 - b)
-	ix.dir = make([]uint32, 1<<b+1)
+	if ix.freeDir != nil {
+		ix.freeDir()
+	}
+	ix.dir, ix.freeDir = offheapSlice[uint32](1<<b + 1)
 	next := 0
 	for i := range ix.ents {
 		for h := int(ix.ents[i].kh >> ix.shift); next <= h; next++ {

@@ -154,7 +154,7 @@ func (w *SnapshotIndexWriter) Add(op ChangeOp, key string, hash uint64, st schem
 }
 
 func (w *SnapshotIndexWriter) add(op ChangeOp, key string, hash uint64, st schema.Status) error {
-	if w.last != nil && bytes.Compare([]byte(key), w.last) <= 0 || len(key) == 0 || len(key) > 1<<16-1 {
+	if w.last != nil && key <= string(w.last) || len(key) == 0 || len(key) > 1<<16-1 {
 		return errors.New("snapshot index: changes out of key order")
 	}
 	w.last = append(w.last[:0], key...)
@@ -171,7 +171,7 @@ func (w *SnapshotIndexWriter) add(op ChangeOp, key string, hash uint64, st schem
 		if op == OpRemove {
 			e.rank = goneRank
 			w.delta--
-			w.shifts = append(w.shifts, rankShift{from: uint32(w.bRank) + 1, delta: w.delta})
+			w.shift(uint32(w.bRank) + 1)
 		} else {
 			e.v = packValue(hash, st)
 			if err := w.writeKey(w.bKey); err != nil {
@@ -193,8 +193,21 @@ func (w *SnapshotIndexWriter) add(op ChangeOp, key string, hash uint64, st schem
 		return err
 	}
 	w.delta++
-	w.shifts = append(w.shifts, rankShift{from: uint32(w.bRank), delta: w.delta})
+	w.shift(uint32(w.bRank))
 	return nil
+}
+
+// shift records that the base's ranks from from on move by w.delta; only
+// where the delta changes between base keys, so there are at most as many
+// shifts as base keys (none for a first ingest).
+func (w *SnapshotIndexWriter) shift(from uint32) {
+	switch n := len(w.shifts); {
+	case int(from) >= len(w.base.ents):
+	case n > 0 && w.shifts[n-1].from == from:
+		w.shifts[n-1].delta = w.delta
+	default:
+		w.shifts = append(w.shifts, rankShift{from: from, delta: w.delta})
+	}
 }
 
 // newRank is the rank a base key of rank r has in the new file.

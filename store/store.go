@@ -56,7 +56,10 @@ type Store struct {
 //     (a million-row apply holds the write lock for seconds) instead of
 //     failing, and BEGIN IMMEDIATE so a write transaction takes the write
 //     lock up front (no deadlock upgrading a read lock).
-//   - a 64 MiB page cache: a million-row apply keeps its indexes in memory.
+//   - an 8 MiB page cache: an apply writes in key order (changes come
+//     sorted), so it touches each page of an index about once; more cache
+//     only holds pages longer (64 MiB measured no faster at a million
+//     rows) and adds to the process's memory.
 func dsn(path string, o Options) string {
 	v := url.Values{}
 	v.Set("_journal_mode", "WAL")
@@ -68,7 +71,7 @@ func dsn(path string, o Options) string {
 	v.Set("_foreign_keys", "on")
 	v.Set("_busy_timeout", strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10))
 	v.Set("_txlock", "immediate")
-	v.Set("_cache_size", "-65536")
+	v.Set("_cache_size", "-8192")
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
 }
 
