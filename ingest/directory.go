@@ -49,6 +49,10 @@ type Edit struct {
 	// Group names the group of the group kinds; OldGroup the former name of
 	// a renamed one.
 	Group, OldGroup string
+	// NewID says Record.SourceID was never asserted before (a person the
+	// directory has just created, such as a SCIM POST): an upsert looks the
+	// person up by address only, without reading the source's ids.
+	NewID bool
 }
 
 // Edits is a batch of edits to one source, applied as one delta drop.
@@ -112,7 +116,12 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 	if rep.Decision == Applied {
 		// The drop is recorded in the apply's transaction (applyDropWith).
 		err = in.applyDropWith(ctx, &drop, src, rep, sp.each, int64(sp.Len()), opt, nil, func(a *applier) {
-			a.offboardAbsent, a.inTx = true, e.InTx
+			// A SCIM source is only ever written by deltas: the snapshot
+			// index file (a cache for full diffs, rewritten whole by every
+			// apply) would be rewritten for every batch of requests and
+			// never read. The file left behind names an old snapshot token,
+			// so a full diff of the source would read the store instead.
+			a.offboardAbsent, a.inTx, a.noIndex = true, e.InTx, src.Kind == store.KindSCIM
 		})
 	} else {
 		if err := in.Store.CreateDrop(ctx, &drop); err != nil {
@@ -234,7 +243,7 @@ func (f *fold) edit(e Edit) error {
 	r := &e.Record
 	switch e.Kind {
 	case EditUpsert:
-		return f.upsert(r, e.IfListed)
+		return f.upsert(r, e.IfListed, e.NewID)
 	case EditOffboard:
 		return f.offboard(r, e.IfListed)
 	case EditGroupAdd, EditGroupRemove:
@@ -248,7 +257,7 @@ func (f *fold) edit(e Edit) error {
 		case e.Kind == EditGroupAdd && !e.IfListed:
 			rr := *r
 			rr.Groups = []string{e.Group}
-			return f.upsert(&rr, false)
+			return f.upsert(&rr, false, e.NewID)
 		}
 		return nil
 	case EditGroupRename, EditGroupDelete:
@@ -257,7 +266,7 @@ func (f *fold) edit(e Edit) error {
 	return fmt.Errorf("edit: unknown kind %d", e.Kind)
 }
 
-func (f *fold) upsert(r *schema.Record, ifListed bool) error {
+func (f *fold) upsert(r *schema.Record, ifListed, newID bool) error {
 	for _, p := range r.Problems {
 		f.rep.addProblem(p)
 	}
@@ -265,7 +274,16 @@ func (f *fold) upsert(r *schema.Record, ifListed bool) error {
 		f.rep.Counts.Invalid++
 		return nil
 	}
-	p, err := f.find(r)
+	var p *person
+	var err error
+	if newID {
+		// Nobody can hold this id yet: only the address can name someone.
+		if p, err = f.load(r.Key); err == nil && (p.cur == nil || p.cur.UID != r.SourceID) {
+			p = nil
+		}
+	} else {
+		p, err = f.find(r)
+	}
 	if err != nil || (p == nil && ifListed) {
 		return err
 	}
