@@ -50,7 +50,7 @@ type rig struct {
 // the removal window (issue 11; the window is tested in ingest/directory).
 func scimSource(name string) store.SourceConfig {
 	return store.SourceConfig{Name: name, Kind: store.KindSCIM, Mode: store.ModeDelta, Authoritative: true,
-		MaxRemovePercent: -1, MaxRemoveCount: -1}.WithDefaults()
+		MaxRemovePercent: -1, MaxRemoveCount: -1, MaxInvalidPercent: -1}.WithDefaults()
 }
 
 // MustRig starts a SCIM endpoint serving source "idp" (token "tok-idp")
