@@ -229,11 +229,24 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 			// pull starts afresh. A file's drop stays "received" instead,
 			// for the watcher to redo the file and close it then.
 			rep.Decision, rep.Reason = Rejected, "interrupted: muster stopped while reading it; nothing from it is used"
+			rep.Interrupted, rep.Counts = true, Counts{Rows: rep.Counts.Rows}
 			finish()
 			if derr := in.decide(context.WithoutCancel(ctx), &drop, rep, opt); derr != nil {
 				return nil, derr
 			}
 			return rep, nil
+		}
+		if d.Kind != store.DropKindFile && !opt.DryRun {
+			// A stream (a pull) that failed part-way is not a bad file: it
+			// is an interrupted pull, and nothing of it is applied (its
+			// counts are of what was read, nothing more).
+			rep.Decision, rep.Interrupted = Rejected, true
+			rep.Reason = fmt.Sprintf("interrupted: the pull failed after %d records; nothing from it is used: %s",
+				rep.Counts.Rows, schema.ErrorMessageOf(err))
+			rep.Counts = Counts{Rows: rep.Counts.Rows}
+			rep.addProblem(schema.Problem{Code: "interrupted", Severity: schema.SeverityError, Message: err.Error()})
+			finish()
+			return rep, in.decide(context.WithoutCancel(ctx), &drop, rep, opt)
 		}
 		if schema.ErrorCodeOf(err) == schema.EInvalid {
 			rep.Decision, rep.Reason = Rejected, "the file broke part-way: nothing from it is used"

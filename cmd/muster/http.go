@@ -113,8 +113,9 @@ func (m *Main) openHTTP() error {
 		orgs = append(orgs, "default")
 	}
 	var sources []api.ConfiguredSource
-	for _, s := range c.Sources {
-		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind)})
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind), Settings: c.sourceConfig(s)})
 	}
 	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
 		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
@@ -152,7 +153,29 @@ func (m *Main) newConsole(srv *api.Server) (*console.Console, error) {
 			Decode: s.decodeOptions(), MaxInvalid: console.MaxInvalidShare(sc.WithDefaults().MaxInvalidPercent)})
 	}
 	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.DataDir,
-		Sources: sources, Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger})
+		Sources: sources, Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger,
+		Health: consoleHealth{in: m.Ingester, configured: c.configuredSources(), canSync: m.syncFunc() != nil}})
+}
+
+// consoleHealth gives the console the sources' health (ingest.SourceHealth).
+type consoleHealth struct {
+	in         *ingest.Ingester
+	configured []ingest.ConfiguredSource
+	canSync    bool
+}
+
+func (h consoleHealth) Sources(ctx context.Context, org store.Org) ([]console.SourceHealth, error) {
+	hs, err := h.in.SourcesHealth(ctx, org.Name, h.configured)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.SourceHealth, 0, len(hs))
+	for _, s := range hs {
+		out = append(out, console.SourceHealth{Name: s.Name, Kind: s.Kind, Configured: s.Configured, State: s.State,
+			LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess, LastError: s.LastError, NextRun: s.NextRun,
+			People: s.People, Held: s.HeldDrops, CanSync: h.canSync && s.Configured && s.Kind == store.KindWorkOS && s.RemovedAt == ""})
+	}
+	return out, nil
 }
 
 // storeFileCheck is the readiness check "the store file is still the one

@@ -163,6 +163,12 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger.Info("recipients derived again under the current merge rules (store upgraded)", "org", r.Org,
 			"checked", r.Checked, "differed", r.Differed, "sample", r.Sample)
 	}
+	// Every configured organisation and source exists from the first
+	// start: every command answers about them (empty, never synced), and
+	// a source's settings changed in the config apply now.
+	if err := m.Ingester.EnsureSources(ctx, c.orgNames(), c.configuredSources()); err != nil {
+		return fmt.Errorf("record the configured sources: %w", err)
+	}
 	m.newMetrics()
 	if m.UploadKey, err = ensureUploadKey(c); err != nil {
 		return fmt.Errorf("generate the upload key: %w", err)

@@ -127,3 +127,13 @@ func (c *Config) orgNames() []string {
 	}
 	return out
 }
+
+// configuredSources lists the config's sources with their settings.
+func (c *Config) configuredSources() []ingest.ConfiguredSource {
+	var out []ingest.ConfiguredSource
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		out = append(out, ingest.ConfiguredSource{Org: s.Org, Config: c.sourceConfig(s)})
+	}
+	return out
+}

@@ -28,45 +28,71 @@ func cmdSources(ctx context.Context, e *env, args []string) error {
 	return usagef("unknown sources command %q: list, rollback, remove or sync", args[0])
 }
 
+// sourcesList prints each source's sync health (ingest.SourceHealth):
+// the daemon's runs are read from the store, so it answers beside it, and
+// every configured source is listed, never synced before its first run.
 func sourcesList(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "sources list", "")
 	sf := addStoreFlags(fs, e)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	st, err := sf.open(ctx, false)
+	in, err := sf.ingester(ctx, e, false)
 	if err != nil {
 		return err
 	}
+	st := in.Store
 	defer st.Close()
-	org, err := st.LookupOrg(ctx, sf.org)
+	var configured []ingest.ConfiguredSource
+	if sf.cfg != nil {
+		configured = sf.cfg.configuredSources()
+	}
+	hs, err := in.SourcesHealth(ctx, sf.org, configured)
 	if err != nil {
 		return err
 	}
-	srcs, err := st.Sources(ctx, org.ID)
-	if err != nil {
-		return err
-	}
-	scimStats, err := st.SCIMStatsByOrg(ctx, org.ID)
-	if err != nil {
-		return err
+	scimStats := map[string]store.SCIMStats{}
+	if org, err := st.LookupOrg(ctx, sf.org); err == nil {
+		if scimStats, err = st.SCIMStatsByOrg(ctx, org.ID); err != nil {
+			return err
+		}
 	}
 	if sf.json {
-		return writeJSON(e.stdout, map[string]any{"sources": nonNil(srcs), "scim": scimStats})
+		return writeJSON(e.stdout, map[string]any{"sources": hs, "scim": scimStats})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tKIND\tMODE\tPRIORITY\tAUTHORITATIVE\tPEOPLE\tSTATE")
-	for _, s := range srcs {
-		state := "active"
-		if s.RemovedAt != "" {
-			state = "removed " + s.RemovedAt
+	fmt.Fprintln(tw, "SOURCE\tKIND\tMODE\tPRIORITY\tAUTHORITATIVE\tPEOPLE\tSTATE\tLAST SUCCESS\tLAST ATTEMPT\tNEXT RUN\tHELD")
+	for _, h := range hs {
+		state := h.State
+		if h.ConsecutiveFailures > 1 {
+			state += fmt.Sprintf(" (%d in a row)", h.ConsecutiveFailures)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%d\t%s\n", s.Name, s.Kind, s.Mode, s.Priority, s.Authoritative, s.Rows, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%d\t%s\t%s\t%s\t%s\t%d\n", h.Name, h.Kind, h.Mode, h.Priority, h.Authoritative, h.People, state,
+			when(h.LastSuccess), when(h.LastAttempt), when(h.NextRun), h.HeldDrops)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return printSCIMStats(e, srcs, scimStats)
+	for _, h := range hs {
+		switch {
+		case h.LastError != "":
+			fmt.Fprintf(e.stdout, "%s: last error: %s\n", h.Name, h.LastError)
+		case h.RemovedAt != "":
+			fmt.Fprintf(e.stdout, "%s: removed %s\n", h.Name, h.RemovedAt)
+		}
+		if h.QueuedBatches > 0 {
+			fmt.Fprintf(e.stdout, "%s: %d batches of changes wait behind its held drop\n", h.Name, h.QueuedBatches)
+		}
+	}
+	return printSCIMStats(e, hs, scimStats)
+}
+
+// when formats a time for a table: "-" for never.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func sourcesRollback(ctx context.Context, e *env, args []string) error {
@@ -133,7 +159,7 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 
 // printSCIMStats adds what each scim source's requests did (kept by the
 // daemon every few seconds).
-func printSCIMStats(e *env, srcs []store.Source, stats map[string]store.SCIMStats) error {
+func printSCIMStats(e *env, srcs []ingest.SourceHealth, stats map[string]store.SCIMStats) error {
 	first := true
 	for _, s := range srcs {
 		if s.Kind != store.KindSCIM {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"muster/ingest"
+	"muster/ingest/workos"
+	"muster/schema"
 	"muster/store"
 )
 
@@ -61,29 +63,58 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), "cli", ingest.Options{DryRun: *dry, By: "cli"})
-	if err != nil {
-		return err
-	}
 	if sf.json {
-		if err := writeJSON(e.stdout, struct {
+		// Always one object: the report, or the failure when the pull
+		// failed before anything was recorded.
+		msg := ""
+		if err != nil {
+			msg = schema.ErrorMessageOf(err)
+		}
+		var out any = struct {
 			*ingest.Report
-			Pull pullJSON `json:"pull"`
-		}{rep, pullJSON(stats)}); err != nil {
+			Error string   `json:"error,omitempty"`
+			Pull  pullJSON `json:"pull"`
+		}{rep, msg, pullOf(stats)}
+		if rep == nil {
+			out = struct {
+				Org      string   `json:"org"`
+				Source   string   `json:"source"`
+				Decision string   `json:"decision"`
+				Error    string   `json:"error"`
+				Pull     pullJSON `json:"pull"`
+			}{s.Org(), s.Name(), "failed", msg, pullOf(stats)}
+		}
+		if werr := writeJSON(e.stdout, out); werr != nil {
+			return werr
+		}
+	} else if rep != nil {
+		if err := rep.WriteText(e.stdout); err != nil {
 			return err
 		}
-		return reportExit(rep)
+		fmt.Fprintf(e.stdout, "pull: directory %s, %d requests (%d retried), %d users (%d records, %d inactive, %d invalid), %d groups, %d membership pages\n",
+			directoryID(c, s.Org(), s.Name()), stats.Requests, stats.Retries, stats.Users, stats.Records, stats.Inactive, stats.Invalid,
+			stats.Groups, stats.MembershipPages)
 	}
-	if err := rep.WriteText(e.stdout); err != nil {
-		return err
+	switch {
+	case err != nil:
+		return fmt.Errorf("pull of %s failed after %d requests (%d retried); nothing applied: %w", s.Key(), stats.Requests, stats.Retries, err)
+	case rep.Interrupted:
+		// Not a refused drop (exit 4): the pull itself failed.
+		return fmt.Errorf("pull of %s interrupted; nothing of it applied (drop %d): %s", s.Key(), rep.DropID, rep.Reason)
 	}
-	fmt.Fprintf(e.stdout, "pull: directory %s, %d requests, %d users (%d records, %d inactive, %d invalid), %d groups, %d membership pages\n",
-		directoryID(c, s.Org(), s.Name()), stats.Requests, stats.Users, stats.Records, stats.Inactive, stats.Invalid, stats.Groups, stats.MembershipPages)
 	return reportExit(rep)
+}
+
+// pullOf is a pull's figures as `sources sync -json` prints them.
+func pullOf(st workos.PullStats) pullJSON {
+	return pullJSON{Requests: st.Requests, Retries: st.Retries, Groups: st.Groups, MembershipPages: st.MembershipPages,
+		Users: st.Users, Records: st.Records, Inactive: st.Inactive, Invalid: st.Invalid}
 }
 
 // pullJSON is workos.PullStats as `sources sync -json` prints it.
 type pullJSON struct {
 	Requests        int64 `json:"requests"`
+	Retries         int64 `json:"retries"`
 	Groups          int   `json:"groups"`
 	MembershipPages int   `json:"membership_pages"`
 	Users           int   `json:"users"`

@@ -95,11 +95,41 @@ func (l *Lease) Apply(ctx context.Context, b Batch) (*Result, error) {
 			return l.enqueue(ctx, ref, b, held)
 		}
 	}
-	rep, err := s.applyEdits(ctx, b.Name, b.By, b.Edits, b.InTx)
+	inTx := b.InTx
+	if s.puller == nil && ref.src.ID != 0 {
+		// A pushed source's health is its batches' (a pulled one's is its
+		// pulls').
+		inTx = func(tx *store.Tx) error {
+			if err := tx.RunSucceeded(ref.src.ID, tx.Clock()); err != nil {
+				return err
+			}
+			if b.InTx != nil {
+				return b.InTx(tx)
+			}
+			return nil
+		}
+	}
+	rep, err := s.applyEdits(ctx, b.Name, b.By, b.Edits, inTx)
 	if err != nil {
+		if s.puller == nil && ref.src.ID != 0 {
+			if rerr := s.e.store().RunEnded(context.WithoutCancel(ctx), ref.src.ID, runError(err)); rerr != nil {
+				s.e.Logger.Warn("cannot record the batch's failure", "source", s.Key(), "error", rerr)
+			}
+		}
 		return nil, err
 	}
 	return &Result{Report: rep}, nil
+}
+
+// RecordFailure records that something pushed to the source failed before
+// it became a batch (a request refused), so its health says failing until
+// a batch succeeds.
+func (s *Source) RecordFailure(ctx context.Context, cause error) error {
+	ref, err := s.ref(ctx)
+	if err != nil || ref.src.ID == 0 {
+		return err
+	}
+	return s.e.store().RunEnded(ctx, ref.src.ID, runError(cause))
 }
 
 // Apply holds the source (waiting while a pull or another batch of it

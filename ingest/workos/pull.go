@@ -23,8 +23,9 @@ type PullOptions struct {
 
 // PullStats describes a pull, for its report.
 type PullStats struct {
-	// Requests counts HTTP attempts, retries included.
-	Requests int64
+	// Requests counts HTTP attempts, retries included; Retries the
+	// attempts that were tried again.
+	Requests, Retries int64
 	// Groups is the number of groups of the source (selected ones when limited).
 	Groups int
 	// MembershipPages counts pages of /directory_users?group=.

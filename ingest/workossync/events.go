@@ -21,6 +21,11 @@ const (
 	// sinceMargin is how far before "now" a fresh cursor starts reading, for
 	// the skew between our clock and WorkOS's; repeats are de-duplicated.
 	sinceMargin = 5 * time.Minute
+	// pullMargin: an event created this long before a source's latest full
+	// pull started (by our clock) is in that pull, and not applied to it
+	// again; one created later is (applying an event the pull already read
+	// changes nothing).
+	pullMargin = time.Minute
 )
 
 // ErrBusy is WebhookEvent's error while the event's source is being
@@ -215,7 +220,7 @@ func (w *Sync) applyEvents(ctx context.Context, evs []workos.Event, by string, c
 		}
 		at, ok, err := w.lastPull(ctx, s)
 		if ok {
-			at = at.Add(-sinceMargin)
+			at = at.Add(-pullMargin)
 		}
 		pulled[s] = at
 		return at, err

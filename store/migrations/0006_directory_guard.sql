@@ -28,3 +28,16 @@ CREATE TABLE directory_queue (
   received_ns INTEGER NOT NULL
 );
 CREATE INDEX directory_queue_source ON directory_queue (source_id, id);
+
+-- What a source's runs last did, for `sources list`, /v1/sources and the
+-- console, whichever process asks: its pulls (directories) or the batches
+-- pushed to it (when the latest started, the latest failure and how many in
+-- a row), and the scheduler's next run. Its successes are its drops. Times
+-- are RFC 3339 text, '' for never.
+CREATE TABLE source_runs (
+  source_id    INTEGER PRIMARY KEY REFERENCES sources(id),
+  last_attempt TEXT NOT NULL DEFAULT '',
+  last_error   TEXT NOT NULL DEFAULT '',
+  failures     INTEGER NOT NULL DEFAULT 0,
+  next_run     TEXT NOT NULL DEFAULT ''
+);

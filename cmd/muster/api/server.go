@@ -63,6 +63,9 @@ type ConfiguredSource struct {
 	Org  string
 	Name string
 	Kind store.SourceKind
+	// Settings, if set, are its settings in the config (a source not in the
+	// store yet is shown with them).
+	Settings store.SourceConfig
 }
 
 // SyncFunc starts a pull of the organisation's source now, in the
