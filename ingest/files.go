@@ -39,6 +39,29 @@ type Folder struct {
 	// decided, its report there is rewritten with the final outcome if it
 	// is still that drop's (see held.go); without ReportsDir it is not.
 	ReportsDir string
+	// Announced says the folder's files are handed over by Take (an SFTP
+	// inbox, whose server says when an upload is complete): the folder is
+	// not watched, since a file there may still be in use by its sender;
+	// what it holds at Open (handed over while muster was down, or never
+	// taken) is taken then.
+	Announced bool
+}
+
+// Arrival is a file handed over complete (Files.Take).
+type Arrival struct {
+	Org, Source string
+	// Path is where the file is: in one of the source's folders.
+	Path string
+	// Superseded, when set, says why the file was never complete: its
+	// sender replaced or removed it before it was handed over. It is
+	// recorded as a superseded drop named Name with ContentHash; Path is
+	// not read.
+	Superseded  string
+	Name        string
+	ContentHash string
+	// Done, if set, is called with the drop's report once it is decided
+	// and filed (nil if no drop could be made of it).
+	Done func(*Report)
 }
 
 // Files takes the files that arrive in the folders of file sources through
@@ -131,6 +154,7 @@ func (f *Files) Open() error {
 	f.kick = make(chan struct{}, 1)
 	f.heldIgnored = map[string]bool{}
 	var dirs []WatchDir
+	var announced []job
 	for i := range f.Sources {
 		s := &f.Sources[i]
 		if s.Org == "" {
@@ -152,6 +176,10 @@ func (f *Files) Open() error {
 			if err := os.MkdirAll(f.spoolDir(s, j), 0o750); err != nil {
 				return fmt.Errorf("source %s: spool: %w", key, err)
 			}
+			if fo.Announced {
+				announced = append(announced, f.waiting(key, fo.Path)...)
+				continue
+			}
 			dirs = append(dirs, WatchDir{Path: fo.Path, Key: key})
 		}
 	}
@@ -161,6 +189,10 @@ func (f *Files) Open() error {
 			f.Logger.Info("taking again a drop interrupted by a stop", "source", key, "file", filepath.Base(p))
 			f.lanes.add(job{key: key, path: p, announced: true})
 		}
+	}
+	for _, j := range announced {
+		f.Logger.Info("taking an upload handed over while muster was down", "source", j.key, "file", j.name)
+		f.lanes.add(j)
 	}
 	f.watcher = &Watcher{Dirs: dirs, Debounce: f.Debounce, Logger: f.Logger,
 		Ready: func(fd Found) { f.lanes.add(job{key: fd.Key, path: fd.Path}) }}
@@ -186,22 +218,61 @@ func (f *Files) Open() error {
 // into an inbox) without waiting for it to settle. It never blocks, and
 // reports false for a source it does not know or after Close.
 func (f *Files) Announce(org, source, path string) bool {
-	key := sourceKey(org, source)
+	return f.Take(Arrival{Org: org, Source: source, Path: path})
+}
+
+// Take queues a file handed over complete (an SFTP upload) without waiting
+// for it to settle, or the record of one superseded. It never blocks, and
+// reports false for a source it does not know or after Close.
+func (f *Files) Take(a Arrival) bool {
+	key := sourceKey(a.Org, a.Source)
 	s := f.sources[key]
 	if s == nil {
-		f.Logger.Error("file announced for an unknown source", "source", key, "file", filepath.Base(path))
+		f.Logger.Error("file announced for an unknown source", "source", key, "file", filepath.Base(a.Path))
 		return false
 	}
-	j := job{key: key, path: path, name: filepath.Base(path), announced: true}
+	if a.Superseded != "" {
+		return f.lanes.add(job{key: key, name: a.Name, superseded: a.Superseded, hash: a.ContentHash, done: a.Done})
+	}
+	j := job{key: key, path: a.Path, name: filepath.Base(a.Path), announced: true, done: a.Done}
 	// Claimed at once, not when the queue comes to it: the uploader may
 	// send another file of the same name meanwhile, which would replace
 	// this one in the inbox. If it cannot be moved now, the queue tries.
-	if i := f.folderOf(s, path); i >= 0 && filepath.Dir(path) == filepath.Clean(s.Folders[i].Path) {
-		if p, err := claim(path, f.spoolDir(s, i)); err == nil {
+	if i := f.folderOf(s, a.Path); i >= 0 && filepath.Dir(a.Path) == filepath.Clean(s.Folders[i].Path) {
+		if p, err := claim(a.Path, f.spoolDir(s, i)); err == nil {
 			j.path = p
 		}
 	}
 	return f.lanes.add(j)
+}
+
+// waiting lists the files a folder of announced files holds (oldest
+// first), as jobs of source key.
+func (f *Files) waiting(key, dir string) []job {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		f.Logger.Error("cannot list folder", "source", key, "dir", dir, "err", err)
+		return nil
+	}
+	type item struct {
+		j   job
+		mod time.Time
+	}
+	var items []item
+	for _, e := range entries {
+		if !e.Type().IsRegular() || schema.IsTempName(e.Name()) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			items = append(items, item{job{key: key, path: filepath.Join(dir, e.Name()), name: e.Name()}, fi.ModTime()})
+		}
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].mod.Before(items[j].mod) })
+	out := make([]job, len(items))
+	for i, it := range items {
+		out[i] = it.j
+	}
+	return out
 }
 
 // MissingFolders returns the watched folders that were removed or moved
@@ -281,14 +352,19 @@ type attempt struct {
 	folder  int
 	claimed bool
 	rep     *Report
+	done    func(*Report) // told the report once filed
 }
 
 // run takes one file through, retrying with backoff until it is filed away
 // or muster stops.
 func (f *Files) run(ctx context.Context, j job) {
 	s := f.sources[j.key]
+	if j.superseded != "" {
+		f.recordSuperseded(ctx, s, j)
+		return
+	}
 	log := f.Logger.With("source", j.key, "file", filepath.Base(j.path))
-	a := &attempt{path: j.path, name: j.name, folder: f.folderOf(s, j.path)}
+	a := &attempt{path: j.path, name: j.name, folder: f.folderOf(s, j.path), done: j.done}
 	if a.name == "" {
 		a.name = filepath.Base(j.path)
 	}
@@ -306,6 +382,9 @@ func (f *Files) run(ctx context.Context, j job) {
 		var vanished errVanished
 		if errors.As(err, &vanished) {
 			log.Error("the file vanished before it was read: nothing was ingested", "err", vanished.err)
+			if a.done != nil {
+				a.done(nil)
+			}
 			return
 		}
 		log.Error("drop failed, retrying", "err", err, "retry_in", wait.String(),
@@ -340,6 +419,9 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 			// recorded, so nothing is lost; if it comes back, it is seen
 			// again.
 			log.Warn("the file vanished before it was taken: nothing to ingest")
+			if a.done != nil {
+				a.done(nil)
+			}
 			return nil
 		}
 		if err != nil {
@@ -375,7 +457,38 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 		attrs = append(attrs, "reason", a.rep.Reason)
 	}
 	log.Log(ctx, lvl, "drop", attrs...)
+	if a.done != nil {
+		a.done(a.rep)
+	}
 	return nil
+}
+
+// recordSuperseded records the drop of a file replaced by its sender
+// before it was taken, retrying as run does.
+func (f *Files) recordSuperseded(ctx context.Context, s *FileSource, j job) {
+	d := Drop{Org: s.Org, Source: s.Config, Name: j.name, ContentHash: j.hash}
+	wait := f.RetryMin
+	for {
+		rep, err := f.Ingester.Superseded(ctx, d, j.superseded, "watcher")
+		if err == nil {
+			f.Logger.Info("drop", "source", j.key, "file", j.name, "drop", rep.DropID,
+				"decision", string(rep.Decision), "reason", rep.Reason)
+			if j.done != nil {
+				j.done(rep)
+			}
+			return
+		}
+		f.Logger.Error("cannot record a superseded upload, retrying", "source", j.key, "file", j.name,
+			"err", err, "retry_in", wait.String())
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, f.RetryMax)
+	}
 }
 
 // ingest runs the spooled file through the pipeline.

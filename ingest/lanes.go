@@ -34,6 +34,12 @@ type job struct {
 	// announced is set for files handed over complete (an SFTP upload):
 	// they are not waited on.
 	announced bool
+	// superseded, when set, makes the job the record of a file replaced
+	// by its sender before it was taken (name, hash): nothing is read.
+	superseded string
+	hash       string
+	// done is told the drop's report once it is filed (nil: none made).
+	done func(*Report)
 }
 
 type lane struct {
@@ -62,10 +68,12 @@ func (ls *lanes) add(j job) bool {
 		ls.wg.Add(1)
 		go ls.work(l)
 	}
-	if l.waiting[j.path] {
+	if j.path != "" && l.waiting[j.path] {
 		return false
 	}
-	l.waiting[j.path] = true
+	if j.path != "" {
+		l.waiting[j.path] = true
+	}
 	l.queue = append(l.queue, j)
 	select {
 	case l.wake <- struct{}{}:

@@ -20,6 +20,9 @@ const (
 	Held      Decision = "held"
 	Rejected  Decision = "rejected"
 	Duplicate Decision = "duplicate"
+	// Superseded: the file was replaced by its sender before it was taken
+	// (an SFTP upload overwritten in the same session); never read.
+	Superseded Decision = "superseded"
 )
 
 // Counts are the numbers of a drop. Rows counts the records read; each row

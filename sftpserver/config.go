@@ -23,10 +23,19 @@ type Config struct {
 	// Server.SetAccounts.
 	Accounts []Account
 	// OnUpload is called once for every upload committed into an inbox under
-	// a normal (non-temporary) name, after the file is synced and hashed. It
-	// is called from a background goroutine, one call at a time; Close waits
-	// for calls in progress. Nil means uploads are only logged.
+	// a normal (non-temporary) name, after the file is synced and hashed,
+	// when it is handed over: its SFTP session has ended, or it has been
+	// left untouched for Settle. Until then it stays in the inbox for its
+	// client. An upload its client replaced (or removed, or renamed to a
+	// temporary name) before that is announced with Superseded set, and no
+	// file. Calls come from one goroutine, one at a time, in order; a call
+	// should be quick (take the file away, queue it). Close waits for the
+	// calls of the sessions it ends. Nil means uploads are only logged.
 	OnUpload func(Upload)
+	// Settle is how long a committed upload stays untouched in its inbox,
+	// while its session goes on, before it is handed over. Default
+	// DefaultSettle.
+	Settle time.Duration
 	// Logger receives the server's structured log. Default slog.Default().
 	Logger *slog.Logger
 
@@ -81,6 +90,13 @@ type Config struct {
 	spaceStep int64                           // bytes written between checks; tests shrink it
 }
 
+// DefaultSettle is how long a committed upload stays in its inbox,
+// untouched, while its session goes on: long enough for what clients do
+// right after closing a file (rclone and WinSCP set its time, paramiko
+// stats it, a script lists it), short enough that a session left open
+// does not hold an export back for long.
+const DefaultSettle = 10 * time.Second
+
 // DefaultCiphers is the cipher list offered by default: the AEAD and CTR
 // ciphers x/crypto implements with hardware AES. chacha20-poly1305 is left
 // out on purpose: x/crypto has no assembly for it on amd64, and its
@@ -129,6 +145,7 @@ func (c *Config) setDefaults() {
 	def(&c.BanDuration, 30*time.Minute)
 	def(&c.TempMaxAge, 48*time.Hour)
 	def(&c.CloseTimeout, 10*time.Second)
+	def(&c.Settle, DefaultSettle)
 	if c.now == nil {
 		c.now = time.Now
 	}

@@ -25,8 +25,9 @@ type clientConn struct {
 	ip  netip.Addr
 	log *slog.Logger
 
-	account  atomic.Pointer[string] // set once logged in and admitted
-	activity atomic.Int64           // unix nanos of the last SFTP packet
+	account     atomic.Pointer[string] // set once logged in and admitted
+	activity    atomic.Int64           // unix nanos of the last SFTP packet
+	probeLogged atomic.Bool            // a refused request was logged
 
 	// Authentication state of this connection (only the handshake
 	// goroutine touches it).

@@ -200,13 +200,15 @@ func TestHandshakeTimeout(t *testing.T) {
 	}
 }
 
-// The start logs the host key fingerprints, and an upload is logged with
-// its account, name, size, hash, duration and outcome.
+// The start logs the host key fingerprints, and an upload is logged, once
+// the pipeline has taken it, with its account, name, size, hash, duration,
+// outcome and drop.
 func TestLogs(t *testing.T) {
 	ts := MustServer(t, nil)
 	c := ts.mustSftp()
 	data := csvData("log", 5000)
 	writeFile(t, c, "/logged.csv", data, create)
+	c.Close()
 	ts.waitUploads(1)
 	logs := ts.logs.String()
 	for _, hk := range ts.HostKeys() {
@@ -221,7 +223,7 @@ func TestLogs(t *testing.T) {
 		}
 	}
 	for _, part := range []string{"account=acme", "org=default", "name=logged.csv", fmt.Sprintf("bytes=%d", len(data)),
-		"sha256=" + sum(data), "duration=", "outcome=committed"} {
+		"sha256=" + sum(data), "duration=", "outcome=committed", "drop=1", "decision=applied"} {
 		if !strings.Contains(line, part) {
 			t.Errorf("upload log line %q lacks %q", line, part)
 		}

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
-
-	"muster/schema"
 )
 
 // handler serves one SFTP session of one account. Every file system call
@@ -292,14 +290,27 @@ func (h *handler) remove(v vpath) error {
 	if fi.IsDir() {
 		return failure("is a folder")
 	}
-	return mapErr(h.inbox.Remove(v.rel))
+	s := h.c.srv
+	s.lockPaths(h.hostPath(v.rel))
+	defer s.hand.mu.Unlock()
+	if err := h.inbox.Remove(v.rel); err != nil {
+		return mapErr(err)
+	}
+	s.removedPending(h.hostPath(v.rel))
+	return nil
+}
+
+// hostPath is the host path of rel in the inbox.
+func (h *handler) hostPath(rel string) string {
+	return filepath.Join(h.inboxPath, filepath.FromSlash(rel))
 }
 
 // rename moves a file within the inbox, replacing the target if it exists
 // (for plain RENAME too: a drop box is better served by that than by
-// OpenSSH's refusal, and curl and WinSCP's flows expect it). A rename from a
-// temporary name to a normal one is how WinSCP, rclone and hand scripts say
-// "this file is complete": it is announced.
+// OpenSSH's refusal, and curl and WinSCP's flows expect it). A committed
+// upload not yet handed over follows its file; a file renamed from a
+// temporary name to a normal one (how WinSCP, rclone and hand scripts say
+// "this file is complete") is taken like an upload closed under that name.
 func (h *handler) rename(from, to string) error {
 	src, dst := resolve(from), resolve(to)
 	if !src.flat() || !dst.flat() {
@@ -318,12 +329,15 @@ func (h *handler) rename(from, to string) error {
 	if dfi, err := h.inbox.Lstat(dst.rel); err == nil && dfi.IsDir() {
 		return failure("target is a folder")
 	}
+	s := h.c.srv
+	s.lockPaths(h.hostPath(src.rel), h.hostPath(dst.rel))
+	defer s.hand.mu.Unlock()
 	if err := h.inbox.Rename(src.rel, dst.rel); err != nil {
 		return mapErr(err)
 	}
 	h.c.log.Info("renamed", logName, dst.rel, "from", src.rel)
-	if schema.IsTempName(src.rel) && !schema.IsTempName(dst.rel) {
-		h.announceRenamed(src.rel, dst.rel)
+	if src.rel != dst.rel {
+		s.renamedPending(h, src.rel, dst.rel)
 	}
 	return nil
 }
@@ -335,6 +349,7 @@ func (h *handler) setstat(r *sftp.Request) error {
 		if u := h.findUpload(v.rel); u != nil {
 			return u.setstat(flags, attrs)
 		}
+		h.c.srv.touched(h.hostPath(v.rel))
 	}
 	fi, err := h.stat(v, false)
 	if err != nil {

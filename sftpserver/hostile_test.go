@@ -241,8 +241,8 @@ func TestStagingMemoryBounded(t *testing.T) {
 }
 
 // Two sessions uploading the same name at once: each committed file is
-// announced once with its own bytes, the last to close wins the name, in
-// the announcements' order too, and no staging file is left.
+// announced once with its own bytes, the last to close wins the name (the
+// first is recorded as superseded), and no staging file is left.
 func TestSameNameFromTwoSessions(t *testing.T) {
 	ts := MustServer(t, nil)
 	a, b := ts.mustSftp(), ts.mustSftp()

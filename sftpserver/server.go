@@ -74,13 +74,13 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // connections, announcements, janitor
 
+	hand handover // committed uploads not yet announced (handover.go)
+
 	mu         sync.Mutex
 	closed     bool
 	conns      map[*clientConn]struct{}
 	perAddr    map[netip.Addr]int
 	perAccount map[string]int
-	finishing  map[string]chan struct{} // by inbox path: the last upload not yet announced
-	announceMu sync.Mutex               // OnUpload is called one at a time
 }
 
 // New checks cfg and returns a server that is not yet listening.
@@ -96,7 +96,6 @@ func New(cfg Config) (*Server, error) {
 		conns:      make(map[*clientConn]struct{}),
 		perAddr:    make(map[netip.Addr]int),
 		perAccount: make(map[string]int),
-		finishing:  make(map[string]chan struct{}),
 		hashSlots:  make(chan struct{}, maxConcurrentHashes()),
 	}
 	s.windows.max = maxStageWindows
@@ -105,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.accounts.Store(&accounts)
+	s.hand.init()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -147,6 +147,7 @@ func (s *Server) Open() error {
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go s.janitor()
+	go s.handoverLoop()
 	return nil
 }
 
@@ -158,8 +159,9 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) HostKeys() []HostKey { return s.hostKeys }
 
 // Close stops accepting, closes every connection (an upload in progress is
-// abandoned, never announced) and waits up to CloseTimeout for connections
-// and announcements in progress to finish.
+// abandoned, never announced; the committed uploads of the sessions closed
+// are handed over) and waits up to CloseTimeout for connections and
+// announcements to finish.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -177,7 +179,15 @@ func (s *Server) Close() error {
 		err = s.ln.Close()
 	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait()
+		// Every session has ended, so every pending upload is queued.
+		close(s.hand.stop)
+		if s.ln != nil {
+			<-s.hand.done
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(s.cfg.CloseTimeout):

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -215,9 +216,25 @@ func (m *Main) files() *ingest.Files {
 		ReportRetention: reports, Logger: m.Logger.With("component", "drops")}
 }
 
-// announce hands an SFTP upload to its source's queue.
+// announce hands an SFTP upload to its source's queue (or has a
+// superseded one recorded); the upload's log line follows once its drop is
+// decided, naming it.
 func (m *Main) announce(u sftpserver.Upload) {
-	m.Files.Announce(u.Org, u.Source, u.Path)
+	a := ingest.Arrival{Org: u.Org, Source: u.Source, Path: u.Path, Name: u.Name,
+		ContentHash: "sha256:" + u.SHA256,
+		Done: func(rep *ingest.Report) {
+			if rep == nil {
+				u.Taken(0, "")
+				return
+			}
+			u.Taken(rep.DropID, string(rep.Decision))
+		}}
+	if u.Superseded {
+		a.Superseded = cmp.Or(u.Reason, "replaced by its sender before it was taken")
+	}
+	if !m.Files.Take(a) {
+		u.Taken(0, "")
+	}
 }
 
 // fileSources gives the drop queues every folder source's folder and every
@@ -244,9 +261,10 @@ func (m *Main) fileSources() error {
 					return err
 				}
 				name := a.Name
-				fs.Folders = append(fs.Folders, ingest.Folder{Path: inbox, ReportsDir: reports, Reports: func(file string, data []byte) error {
-					return m.SFTP.WriteReport(name, file, data)
-				}})
+				fs.Folders = append(fs.Folders, ingest.Folder{Path: inbox, ReportsDir: reports, Announced: true,
+					Reports: func(file string, data []byte) error {
+						return m.SFTP.WriteReport(name, file, data)
+					}})
 				m.Files.ReportDirs = append(m.Files.ReportDirs, reports)
 			}
 			if len(fs.Folders) == 0 {
