@@ -36,9 +36,10 @@ type DropFile struct {
 // FileDrop: a file the decoder refuses is still a drop, rejected, and an
 // empty one is an empty stream, which the guards hold). The file is read
 // twice through one descriptor, so the records are those of the content
-// hashed even if the file is renamed or replaced meanwhile.
+// hashed even if the file is renamed or replaced meanwhile. Only a regular
+// file is opened (see openRegular): anything else is a *NotRegularError.
 func OpenFile(path, name string, opts schema.DecodeOptions) (*DropFile, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}

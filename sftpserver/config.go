@@ -53,22 +53,13 @@ type Config struct {
 	KeepAliveInterval time.Duration
 	KeepAliveMax      int
 
-	// MaxConns caps connections in total (default 256), MaxConnsPerAddr per
-	// client address (default 20), MaxSessionsPerAccount logged-in
-	// connections per account (default 10).
-	MaxConns              int
-	MaxConnsPerAddr       int
-	MaxSessionsPerAccount int
+	// Limits bound connections, sessions, open files and failed logins;
+	// Server.Reload swaps them at run time.
+	Limits
 
 	// FailDelay is waited after each failed password, and before refusing a
-	// key from an address that already failed. Default 1s.
+	// key from an address that already failed for that account. Default 1s.
 	FailDelay time.Duration
-	// An address whose failures score BanThreshold (default 10) within
-	// BanWindow (default 30m) is refused for BanDuration (default 30m). A
-	// failed password scores 1, a failed login to an unknown account 2.
-	BanThreshold int
-	BanWindow    time.Duration
-	BanDuration  time.Duration
 
 	// TempMaxAge is how long a temporary-named file (see schema.IsTempName) may sit
 	// untouched in an inbox before it is deleted. Default 48h.
@@ -136,13 +127,8 @@ func (c *Config) setDefaults() {
 	def(&c.IdleTimeout, 15*time.Minute)
 	def(&c.KeepAliveInterval, 30*time.Second)
 	defInt(&c.KeepAliveMax, 3)
-	defInt(&c.MaxConns, 256)
-	defInt(&c.MaxConnsPerAddr, 20)
-	defInt(&c.MaxSessionsPerAccount, 10)
+	c.Limits.setDefaults()
 	def(&c.FailDelay, time.Second)
-	defInt(&c.BanThreshold, 10)
-	def(&c.BanWindow, 30*time.Minute)
-	def(&c.BanDuration, 30*time.Minute)
 	def(&c.TempMaxAge, 48*time.Hour)
 	def(&c.CloseTimeout, 10*time.Second)
 	def(&c.Settle, DefaultSettle)
@@ -171,11 +157,11 @@ func (c *Config) Validate() error {
 			return schema.Errorf(schema.EInvalid, "sftp.ciphers: %q is not a supported secure cipher (%v)", ci, supported)
 		}
 	}
-	for name, v := range map[string]int{"max_conns": c.MaxConns, "max_conns_per_addr": c.MaxConnsPerAddr,
-		"max_sessions_per_account": c.MaxSessionsPerAccount, "ban_threshold": c.BanThreshold, "keepalive_max": c.KeepAliveMax} {
-		if v < 0 {
-			return schema.Errorf(schema.EInvalid, "sftp.%s: %d is negative", name, v)
-		}
+	if c.KeepAliveMax < 0 {
+		return schema.Errorf(schema.EInvalid, "sftp.keepalive_max: %d is negative", c.KeepAliveMax)
+	}
+	if _, err := compileLimits(c.Limits); err != nil {
+		return err
 	}
 	_, err := compileAccounts(c.Accounts)
 	return err

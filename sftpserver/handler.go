@@ -261,13 +261,9 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 	case "Remove":
 		return h.remove(resolve(r.Filepath))
 	case "Mkdir":
-		v := resolve(r.Filepath)
-		if _, err := h.stat(v, true); err == nil {
-			return failure("file exists")
-		}
-		return denied("folders cannot be created here; upload files to /")
+		return h.mkdir(resolve(r.Filepath))
 	case "Rmdir":
-		return denied("folders cannot be removed")
+		return h.rmdir(resolve(r.Filepath))
 	case "Link", "Symlink":
 		return unsupported("links are not supported")
 	}
@@ -280,7 +276,7 @@ func (h *handler) PosixRename(r *sftp.Request) error {
 }
 
 func (h *handler) remove(v vpath) error {
-	if !v.flat() {
+	if v.area != areaInbox {
 		return denied("only uploaded files can be removed")
 	}
 	fi, err := h.inbox.Lstat(v.rel)
@@ -313,15 +309,18 @@ func (h *handler) hostPath(rel string) string {
 // "this file is complete") is taken like an upload closed under that name.
 func (h *handler) rename(from, to string) error {
 	src, dst := resolve(from), resolve(to)
-	if !src.flat() || !dst.flat() {
+	if src.area != areaInbox || dst.area != areaInbox {
 		return denied("only uploaded files can be renamed, within /")
 	}
-	if why := validFileName(dst.rel); why != "" {
+	if why := validInboxPath(dst.rel, false, h.c.srv.limits().MaxFolderDepth); why != "" {
 		return failure(why)
 	}
 	fi, err := h.inbox.Lstat(src.rel)
 	if err != nil {
 		return mapErr(err)
+	}
+	if fi.IsDir() {
+		return failure("folders cannot be renamed")
 	}
 	if !fi.Mode().IsRegular() {
 		return failure("not a regular file")

@@ -247,9 +247,15 @@ func (ts *testServer) inbox(account string) string {
 
 // sshOpts are the OpenSSH client options for logging in with key.
 func (ts *testServer) sshOpts(key string) []string {
+	return append(ts.sshOptsVerbose(key), "-o", "LogLevel=ERROR")
+}
+
+// sshOptsVerbose are sshOpts that keep what the client tells (the server's
+// banners and disconnect reasons, at its default log level).
+func (ts *testServer) sshOptsVerbose(key string) []string {
 	return []string{"-F", "/dev/null", "-o", "StrictHostKeyChecking=yes",
 		"-o", "UserKnownHostsFile=" + ts.knownHosts, "-o", "BatchMode=yes",
-		"-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-i", key}
+		"-o", "IdentitiesOnly=yes", "-i", key}
 }
 
 // sftpBatch runs OpenSSH's sftp with a batch script as account.
@@ -259,7 +265,11 @@ func (ts *testServer) sftpBatch(account, key, script string, extra ...string) (s
 	if err := os.WriteFile(batch, []byte(script), 0o644); err != nil {
 		ts.t.Fatal(err)
 	}
-	args := append(ts.sshOpts(key), "-P", ts.port, "-b", batch)
+	opts := ts.sshOpts(key)
+	if len(extra) > 0 && extra[0] == "-verbose" {
+		opts, extra = ts.sshOptsVerbose(key), extra[1:]
+	}
+	args := append(opts, "-P", ts.port, "-b", batch)
 	args = append(args, extra...)
 	return run(ts.t, ts.clientDir, "sftp", append(args, account+"@127.0.0.1")...)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,11 +53,18 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 		return nil, failure("is a folder")
 	case v.area == areaReports:
 		return nil, h.refuse(v.show, denied("/reports is read-only; upload files to /"))
-	case !v.flat():
-		return nil, h.refuse(v.show, denied("uploads go to / (there are no sub-folders)"))
+	case path.Base(v.rel) == trailingSlash:
+		// "put x dir/": OpenSSH opens "dir/" and fails (EISDIR).
+		return nil, h.refuse(strings.TrimSuffix(v.show, trailingSlash), failure("not a file name: the path ends with a slash"))
 	}
-	if why := validFileName(v.rel); why != "" {
+	if why := validInboxPath(v.rel, false, h.c.srv.limits().MaxFolderDepth); why != "" {
 		return nil, h.refuse(v.show, failure(why))
+	}
+	if d := v.dir(); d != "." {
+		// The folder must exist, as with OpenSSH (no such file otherwise).
+		if fi, err := h.inbox.Lstat(d); err != nil || !fi.IsDir() {
+			return nil, noSuchFile()
+		}
 	}
 	flags := r.Pflags()
 	fi, err := h.inbox.Lstat(v.rel)
@@ -127,20 +135,18 @@ func (h *handler) checkSpace(name string) error {
 	return err
 }
 
-// maxOpenHandles caps the handles one session may hold open: uploads
-// (each holds a staging file and buffers), downloads (a file descriptor
-// each) and folder listings (the whole listing in memory). pkg/sftp itself
-// sets no limit.
-const maxOpenHandles = 64
-
 var errTooManyOpen = failure("too many files open at once")
 
-// acquire counts a new handle against maxOpenHandles, or reports false
+// acquire counts a new handle against Limits.MaxOpenFiles, or reports
+// false
 // when the session holds that many already.
 func (h *handler) acquire() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.open >= maxOpenHandles {
+	// The cap bounds what one session holds: uploads (a staging file and
+	// buffers each), downloads (a file descriptor each) and folder
+	// listings (the whole listing in memory). pkg/sftp itself sets none.
+	if h.open >= h.c.srv.limits().MaxOpenFiles {
 		return false
 	}
 	h.open++

@@ -298,12 +298,12 @@ func TestForwardingRefused(t *testing.T) {
 	}
 }
 
-// One session cannot hold more than maxOpenHandles files open for writing.
+// One session cannot hold more than DefaultMaxOpenFiles files open for writing.
 func TestTooManyOpenUploads(t *testing.T) {
 	ts := MustServer(t, nil)
 	c := ts.mustSftp()
 	var files []*sftp.File
-	for i := range maxOpenHandles {
+	for i := range DefaultMaxOpenFiles {
 		f, err := c.OpenFile("/f"+strings.Repeat("x", i)+".csv", create)
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
@@ -312,7 +312,7 @@ func TestTooManyOpenUploads(t *testing.T) {
 	}
 	if f, err := c.OpenFile("/one-too-many.csv", create); err == nil {
 		f.Close()
-		t.Errorf("opened more than %d files", maxOpenHandles)
+		t.Errorf("opened more than %d files", DefaultMaxOpenFiles)
 	}
 	files[0].Close()
 	f, err := c.OpenFile("/now-ok.csv", create)

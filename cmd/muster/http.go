@@ -107,9 +107,13 @@ func (m *Main) openHTTP() error {
 	for _, s := range c.Sources {
 		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind)})
 	}
-	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
+	cfg := api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
 		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
-		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger})
+		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger}
+	if m.SFTP != nil {
+		cfg.SFTP = m.SFTP
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if len(accounts) > 0 {
 		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.DataDir, "sftp"),
-			Accounts: accounts, Logger: m.Logger, OnUpload: m.announce, MinFreeSpace: int64(c.SFTP.MinFreeSpace)})
+			Accounts: accounts, Logger: m.Logger, OnUpload: m.announce, MinFreeSpace: int64(c.SFTP.MinFreeSpace),
+			Settle: time.Duration(c.SFTP.Settle), Limits: c.SFTP.limits()})
 		if err != nil {
 			return err
 		}
