@@ -48,7 +48,9 @@ type applier struct {
 	absent         int64
 	// inTx runs in the transaction before it commits (Edits.InTx).
 	inTx func(*store.Tx) error
-	hook func(string)
+	// noIndex: the apply does not write the source's snapshot index file.
+	noIndex bool
+	hook    func(string)
 	// buffers reused from batch to batch
 	curs, added, replaced []store.Assertion
 	keys, removed         []string
@@ -196,6 +198,13 @@ func (a *applier) derive(people []change) error {
 		if err != nil {
 			return fmt.Errorf("derive %s: %w", p.key, err)
 		}
+		wasActive, isActive := exists && rec.Status == store.StatusActive, next.Status == store.StatusActive
+		switch {
+		case isActive && !wasActive:
+			a.counts.Joined++
+		case wasActive && !isActive:
+			a.counts.Left++
+		}
 		switch {
 		case !exists:
 			inserts = append(inserts, next)
@@ -255,9 +264,10 @@ func (a *applier) merge(p *change, asserts []store.Assertion, rec store.Recipien
 	if exists {
 		next.CreatedSeq = rec.CreatedSeq
 	}
-	if m.Status == store.StatusGone && exists {
-		// Nobody lists them: keep the last known name and address for
-		// history, but no attribute (an allowlist may narrow later).
+	if len(asserts) == 0 && exists {
+		// Nobody lists them (gone, or offboarded by a deletion): keep the
+		// last known name and address for history, but no attribute (an
+		// allowlist may narrow later).
 		next.Email, next.FirstName, next.LastName = rec.Email, rec.FirstName, rec.LastName
 	}
 	if next.Email == "" {

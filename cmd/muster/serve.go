@@ -13,7 +13,11 @@ import (
 
 	"muster/cmd/muster/api"
 	"muster/ingest"
+	"muster/ingest/directory"
+	"muster/ingest/scim"
+	"muster/ingest/scimsource"
 	"muster/ingest/workos"
+	"muster/ingest/workossync"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -70,15 +74,23 @@ type Main struct {
 	Metrics  *api.Metrics
 	HTTP     *api.Server // nil unless [http] or -http
 
-	// Directories runs the WorkOS directory sources (nil without any):
-	// Status() says each source's last runs. WorkOS is its client, whose
-	// Stats() count requests; OnWorkOSRequest, if set before Run, is called
-	// after every WorkOS HTTP attempt (metrics). Webhook is the endpoint
-	// WorkOS posts events to (nil unless configured).
-	Directories     *Directories
+	// Directories is the directory engine running the WorkOS directory
+	// sources (nil without any): Runs() says each source's last runs.
+	// WorkOSSync is its WorkOS producer, WorkOS the client, whose Stats()
+	// count requests; OnWorkOSRequest, if set before Run, is called after
+	// every WorkOS HTTP attempt (metrics). Webhook is the endpoint WorkOS
+	// posts events to (nil unless configured).
+	Directories     *directory.Engine
+	WorkOSSync      *workossync.Sync
 	WorkOS          *workos.Client
 	OnWorkOSRequest func(workos.RequestInfo)
 	Webhook         *webhookServer
+
+	// SCIM is the SCIM endpoint (nil without a scim source), served by
+	// SCIMListener; SCIMBackend applies its writes through the pipeline.
+	SCIM         *scim.Server
+	SCIMListener *scim.Listener
+	SCIMBackend  *scimsource.Backend
 
 	// UploadKey is the private key generated for the built-in account, if
 	// any; KnownHosts the file pinning the SFTP server's host keys.
@@ -191,6 +203,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	if err := m.openDirectories(); err != nil {
+		return err
+	}
+	if err := m.openSCIM(); err != nil {
 		return err
 	}
 	if err := m.openHTTP(); err != nil {

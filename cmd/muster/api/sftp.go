@@ -67,7 +67,7 @@ func (s *Server) liftBans(w http.ResponseWriter, r *request) error {
 	if len(lifted) == 0 {
 		return schema.Errorf(schema.ENotFound, "no ban of %s to lift", address)
 	}
-	s.log.Info("sftp bans lifted", "address", address, "count", len(lifted), "by", r.token.by())
+	s.log.Info("sftp bans lifted", "address", address, "count", len(lifted), "by", r.token.By())
 	writeJSON(w, http.StatusOK, map[string]any{"lifted": lifted})
 	return nil
 }
