@@ -37,9 +37,9 @@ type DropFile struct {
 // empty one is an empty stream, which the guards hold). The file is read
 // twice through one descriptor, so the records are those of the content
 // hashed even if the file is renamed or replaced meanwhile. Only a regular
-// file is opened (see openRegular): anything else is a *NotRegularError.
+// file is opened (see OpenRegular): anything else is a *NotRegularError.
 func OpenFile(path, name string, opts schema.DecodeOptions) (*DropFile, error) {
-	f, err := openRegular(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -29,12 +29,12 @@ func (e *NotRegularError) Unwrap() error {
 	return &schema.Error{Code: schema.EInvalid, Message: e.Error()}
 }
 
-// openRegular opens path for reading if it is a regular file: the last
+// OpenRegular opens path for reading if it is a regular file: the last
 // element is not followed if it is a symbolic link, the open never waits
 // (a named pipe with no writer would block it for ever), and the check is
 // made on the opened descriptor, so nothing swapped in between a check and
 // the open is read.
-func openRegular(path string) (*os.File, error) {
+func OpenRegular(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow|oNonBlock, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EMLINK) {

@@ -2,7 +2,7 @@
 
 package ingest
 
-// Elsewhere openRegular relies on its check of the opened file alone.
+// Elsewhere OpenRegular relies on its check of the opened file alone.
 const (
 	oNoFollow = 0
 	oNonBlock = 0

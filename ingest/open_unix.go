@@ -4,7 +4,7 @@ package ingest
 
 import "syscall"
 
-// Open flags of openRegular: never follow a final symbolic link, never
+// Open flags of OpenRegular: never follow a final symbolic link, never
 // wait on a named pipe.
 const (
 	oNoFollow = syscall.O_NOFOLLOW
