@@ -109,7 +109,7 @@ func FileDrop(r io.Reader, name, hash string, opts schema.DecodeOptions) (Drop, 
 	switch {
 	case errors.As(err, &fe):
 		d.FileProblems = fe.Problems
-		d.FileInfo, _ = json.Marshal(fe.Info)
+		d.FileInfo, _ = json.Marshal(fe.Info.Capped(MaxProblems))
 		if onlyEmpty(fe.Problems) {
 			// An empty file is what a truncated export looks like: as a full
 			// snapshot it says "nobody", which the guards hold for an admin

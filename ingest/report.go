@@ -62,7 +62,9 @@ type ChangeLine struct {
 }
 
 // MaxProblems and MaxSample bound what a report carries, so a broken
-// million-row file gives a readable report; the counts stay exact.
+// million-row file gives a readable report; the counts stay exact. The
+// file's description in a report lists at most MaxProblems columns and
+// file-level problems too (schema.FileInfo.Capped).
 const (
 	MaxProblems = 1000
 	MaxSample   = 20

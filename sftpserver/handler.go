@@ -73,11 +73,6 @@ func (h *handler) Readlink(string) (string, error) {
 	return "", unsupported("symbolic links are not supported")
 }
 
-// LookupUserName and LookupGroupName show the account's name in long
-// listings instead of host user and group ids.
-func (h *handler) LookupUserName(string) string  { return h.acc.Name }
-func (h *handler) LookupGroupName(string) string { return h.acc.Name }
-
 // Filelist serves List (readdir) and Stat.
 func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	v := resolve(r.Filepath)
@@ -405,8 +400,11 @@ func (l *openListing) Close() error {
 	return nil
 }
 
-// fileInfo hides the host's owner ids (Sys returns nil) and can rename an
-// entry ("/" for the inbox, "reports" for its folder).
+// fileInfo can rename an entry ("/" for the inbox, "reports" for its
+// folder) and gives every file the same owner, the server's user and group
+// ids (Uid, Gid): a listing's long lines (ls -la) and a file's attributes
+// (ls -l FILE, which OpenSSH's client formats itself, with numbers) then
+// show the same owner. Sys hides the host's other details.
 type fileInfo struct {
 	fs.FileInfo
 	name string
@@ -414,6 +412,11 @@ type fileInfo struct {
 
 func (f fileInfo) Name() string { return f.name }
 func (f fileInfo) Sys() any     { return nil }
+func (f fileInfo) Uid() uint32  { return ownerUID }
+func (f fileInfo) Gid() uint32  { return ownerGID }
+
+// The owner shown for every file: the server's own ids.
+var ownerUID, ownerGID = uint32(os.Getuid()), uint32(os.Getgid())
 
 func named(fi fs.FileInfo, name string) os.FileInfo {
 	if fi == nil {

@@ -392,6 +392,8 @@ func (i uploadInfo) Mode() fs.FileMode  { return 0o640 }
 func (i uploadInfo) ModTime() time.Time { return i.mtime }
 func (i uploadInfo) IsDir() bool        { return false }
 func (i uploadInfo) Sys() any           { return nil }
+func (i uploadInfo) Uid() uint32        { return ownerUID }
+func (i uploadInfo) Gid() uint32        { return ownerGID }
 
 // rememberTemp notes when a temporary-named upload started, so a later
 // rename to its final name can report the whole transfer's time.

@@ -193,8 +193,11 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.start("sftp", m.SFTP.Close)
+		// A convenience for clients on this machine: a full disk must not
+		// keep the daemon from starting (uploads are refused meanwhile).
 		if err := m.writeKnownHosts(); err != nil {
-			return err
+			m.Logger.Warn("could not write the known_hosts file for local clients; the daemon runs without it",
+				"file", filepath.Join(c.DataDir, "known_hosts"), "err", err)
 		}
 	}
 	for _, s := range c.Sources {
@@ -212,7 +215,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if err := m.writeState(); err != nil {
-		return err
+		m.Logger.Warn("could not write serve.json (the daemon's pid and addresses); the daemon runs without it",
+			"file", m.statePath(), "err", err)
+		return nil
 	}
 	m.start("state", func() error { return os.Remove(m.statePath()) })
 	return nil
