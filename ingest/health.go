@@ -179,15 +179,20 @@ func rejectReason(report []byte) string {
 
 // EnsureSources records the configured organisations and sources (with
 // their settings, deriving again what a change of settings asks), so that
-// every command answers about them from the daemon's first start.
+// every command answers about them from the daemon's first start. What is
+// already recorded as configured is not written again.
 func (in *Ingester) EnsureSources(ctx context.Context, orgs []string, configured []ConfiguredSource) error {
 	for _, o := range orgs {
-		if _, err := in.Store.EnsureOrg(ctx, o); err != nil {
+		if _, err := in.Store.LookupOrg(ctx, o); schema.ErrorCodeOf(err) == schema.ENotFound {
+			if _, err := in.Store.EnsureOrg(ctx, o); err != nil {
+				return err
+			}
+		} else if err != nil {
 			return err
 		}
 	}
 	for _, c := range configured {
-		if _, _, _, err := in.resolve(ctx, c.Org, c.Config, false); err != nil {
+		if _, err := in.EnsureSource(ctx, c.Org, c.Config); err != nil {
 			return err
 		}
 	}
@@ -195,8 +200,15 @@ func (in *Ingester) EnsureSources(ctx context.Context, orgs []string, configured
 }
 
 // EnsureSource records the organisation and the source with cfg (as a drop
-// of it would) and returns it.
+// of it would) and returns it; one recorded so already is not written.
 func (in *Ingester) EnsureSource(ctx context.Context, orgName string, cfg SourceConfig) (store.Source, error) {
+	cfg = cfg.WithDefaults()
+	if org, err := in.Store.LookupOrg(ctx, orgName); err == nil {
+		src, err := in.Store.LookupSource(ctx, org.ID, cfg.Name)
+		if err == nil && src.SourceConfig == cfg && src.RemovedAt == "" {
+			return src, nil
+		}
+	}
 	_, src, _, err := in.resolve(ctx, orgName, cfg, false)
 	return src, err
 }

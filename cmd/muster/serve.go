@@ -156,20 +156,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Ingester.Progress = func(p ingest.Progress) {
 		plog.Debug("drop progress", "phase", p.Phase, "done", p.Done, "total", p.Total)
 	}
-	reps, err := m.Ingester.Upgrade(ctx)
-	if err != nil {
-		return fmt.Errorf("derive the recipients again under the current merge rules: %w", err)
-	}
-	for _, r := range reps {
-		m.Logger.Info("recipients derived again under the current merge rules (store upgraded)", "org", r.Org,
-			"checked", r.Checked, "differed", r.Differed, "sample", r.Sample)
-	}
-	// Every configured organisation and source exists from the first
-	// start: every command answers about them (empty, never synced), and
-	// a source's settings changed in the config apply now.
-	if err := m.Ingester.EnsureSources(ctx, c.orgNames(), c.configuredSources()); err != nil {
-		return fmt.Errorf("record the configured sources: %w", err)
-	}
+	m.prepareStore(ctx)
 	m.newMetrics()
 	if m.UploadKey, err = ensureUploadKey(c); err != nil {
 		return fmt.Errorf("generate the upload key: %w", err)
@@ -242,6 +229,26 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.start("state", func() error { return os.Remove(m.statePath()) })
 	return nil
+}
+
+// prepareStore derives the recipients again once when a migration changed
+// the merge rules, and records every configured organisation and source:
+// from the first start every command answers about them (empty, never
+// synced), and a source's settings changed in the config apply now. Both
+// are written when needed only; when that fails (a full disk) it is said,
+// and done at the next start, or by each source's first drop.
+func (m *Main) prepareStore(ctx context.Context) {
+	reps, err := m.Ingester.Upgrade(ctx)
+	if err != nil {
+		m.Logger.Warn("could not derive the recipients again under the current merge rules; tried again at the next start", "error", err)
+	}
+	for _, r := range reps {
+		m.Logger.Info("recipients derived again under the current merge rules (store upgraded)", "org", r.Org,
+			"checked", r.Checked, "differed", r.Differed, "sample", r.Sample)
+	}
+	if err := m.Ingester.EnsureSources(ctx, m.Config.orgNames(), m.Config.configuredSources()); err != nil {
+		m.Logger.Warn("could not record the configured sources; each is recorded with its first drop", "error", err)
+	}
 }
 
 // files returns the drop queues as the config says (their sources are

@@ -9,7 +9,6 @@ import (
 
 	"muster/ingest"
 	"muster/ingest/workos"
-	"muster/schema"
 	"muster/store"
 )
 
@@ -63,12 +62,20 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), "cli", ingest.Options{DryRun: *dry, By: "cli"})
-	if sf.json {
+	return printPull(e, sf.json, s.Org(), s.Name(), directoryID(c, s.Org(), s.Name()), rep, stats, err)
+}
+
+// printPull prints what `sources sync` did, as text or one JSON object,
+// and returns the exit status: 1 for a pull that failed (before any drop,
+// or part-way: interrupted), else the drop's.
+func printPull(e *env, asJSON bool, org, name, dirID string, rep *ingest.Report, stats workos.PullStats, err error) error {
+	key := org + "/" + name
+	if asJSON {
 		// Always one object: the report, or the failure when the pull
 		// failed before anything was recorded.
 		msg := ""
 		if err != nil {
-			msg = schema.ErrorMessageOf(err)
+			msg = err.Error()
 		}
 		var out any = struct {
 			*ingest.Report
@@ -82,7 +89,7 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 				Decision string   `json:"decision"`
 				Error    string   `json:"error"`
 				Pull     pullJSON `json:"pull"`
-			}{s.Org(), s.Name(), "failed", msg, pullOf(stats)}
+			}{org, name, "failed", msg, pullOf(stats)}
 		}
 		if werr := writeJSON(e.stdout, out); werr != nil {
 			return werr
@@ -92,15 +99,15 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "pull: directory %s, %d requests (%d retried), %d users (%d records, %d inactive, %d invalid), %d groups, %d membership pages\n",
-			directoryID(c, s.Org(), s.Name()), stats.Requests, stats.Retries, stats.Users, stats.Records, stats.Inactive, stats.Invalid,
+			dirID, stats.Requests, stats.Retries, stats.Users, stats.Records, stats.Inactive, stats.Invalid,
 			stats.Groups, stats.MembershipPages)
 	}
 	switch {
 	case err != nil:
-		return fmt.Errorf("pull of %s failed after %d requests (%d retried); nothing applied: %w", s.Key(), stats.Requests, stats.Retries, err)
+		return fmt.Errorf("pull of %s failed after %d requests (%d retried); nothing applied: %w", key, stats.Requests, stats.Retries, err)
 	case rep.Interrupted:
 		// Not a refused drop (exit 4): the pull itself failed.
-		return fmt.Errorf("pull of %s interrupted; nothing of it applied (drop %d): %s", s.Key(), rep.DropID, rep.Reason)
+		return fmt.Errorf("pull of %s interrupted; nothing of it applied (drop %d): %s", key, rep.DropID, rep.Reason)
 	}
 	return reportExit(rep)
 }
