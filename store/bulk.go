@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"muster/schema"
+	"muster/store/pg"
 )
 
 // An apply works on batches of people: each of the methods below reads or
@@ -49,6 +50,10 @@ func (t *Tx) putAssertions(as []Assertion, replace bool) error {
 		args = append(args, a.Key, a.Line, int64(a.Hash), a.Status, encodeData(a))
 	}
 	t.bulkArgs = args[:0]
+	if !replace && t.s.d.postgres {
+		return t.copyRows("add snapshot rows", "snapshot", []string{"source_id", "seq", "drop_id", "key", "line", "hash", "status", "data"},
+			[]any{first.SourceID, first.Seq, first.DropID}, 5, args)
+	}
 	tail := ""
 	if replace {
 		tail = ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
@@ -197,6 +202,10 @@ func (t *Tx) putRecipients(rs []Recipient, tail string) error {
 		args = append(args, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs))
 	}
 	t.bulkArgs = args[:0]
+	if tail == "" && t.s.d.postgres {
+		return t.copyRows("save recipients", "recipients", []string{"org_id", "created_seq", "updated_seq", "key", "email",
+			"first_name", "last_name", "attrs", "status", "group_ids"}, []any{t.org, r0.CreatedSeq, r0.UpdatedSeq}, 7, args)
+	}
 	// created_seq of an update is not written (ON CONFLICT leaves it).
 	consts := fmt.Sprintf("%d,%d,%d,", t.org, r0.CreatedSeq, r0.UpdatedSeq)
 	return t.bulkExec("save recipients", `INSERT INTO recipients(org_id, created_seq, updated_seq, key, email,
@@ -218,6 +227,18 @@ func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) err
 		args, n = args[k*cols:], n-k
 	}
 	return nil
+}
+
+// copyRows writes new rows with COPY (PostgreSQL's bulk path, in the
+// transaction): each row is consts then per values of args.
+func (t *Tx) copyRows(what, table string, cols []string, consts []any, per int, args []any) error {
+	row := make([]any, len(consts)+per)
+	copy(row, consts)
+	err := pg.CopyFrom(t.ctx, t.tx.conn, table, cols, len(args)/per, func(i int) ([]any, error) {
+		copy(row[len(consts):], args[i*per:(i+1)*per])
+		return row, nil
+	})
+	return wrapErr(err, "%s", what)
 }
 
 // bulkInsert returns an INSERT of n rows, each the constants then cols

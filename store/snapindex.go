@@ -195,7 +195,7 @@ func (ix *SnapshotIndex) Close() error {
 }
 
 // indexDir is where the store keeps its snapshot index files.
-func (s *Store) indexDir() string { return s.path + "-index" }
+func (s *Store) indexDir() string { return s.idxDir }
 
 func (s *Store) indexPath(sourceID int64) string {
 	return filepath.Join(s.indexDir(), "source-"+strconv.FormatInt(sourceID, 10)+".idx")
@@ -317,7 +317,14 @@ func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, err
 	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64()}
 	// The keys go to a scratch file beside the store, unlinked at once (gone
 	// with the process), not to memory: a million keys are 50 MB.
-	f, err := os.CreateTemp(filepath.Dir(s.path), "muster-index-*.tmp")
+	dir := filepath.Dir(s.path)
+	if s.d.postgres {
+		dir = s.indexDir()
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("snapshot index: %w", err)
+		}
+	}
+	f, err := os.CreateTemp(dir, "muster-index-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}

@@ -22,11 +22,7 @@ type indexRig struct {
 func newIndexRig(t *testing.T) *indexRig {
 	t.Helper()
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTarget(t, testTarget(t))
 	org, err := s.EnsureOrg(ctx, "")
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 type Tx struct {
 	s     *Store
 	ctx   context.Context
-	tx    *sql.Tx
+	tx    *txn
 	org   int64
 	stmts map[string]*sql.Stmt
 	group map[groupKey]int64
@@ -36,14 +36,31 @@ type groupKey struct {
 }
 
 // Begin starts a write transaction on the organisation. It takes the write
-// lock at once (BEGIN IMMEDIATE), waiting up to the busy timeout.
+// lock at once: SQLite's (BEGIN IMMEDIATE), waiting up to the busy
+// timeout; on PostgreSQL the organisation's, waiting for its other writers
+// (whatever instance runs them) as long as ctx allows. A recipient merges
+// what every source of its organisation says, so one organisation's
+// writes go one at a time, as on SQLite; other organisations' go beside.
 func (s *Store) Begin(ctx context.Context, orgID int64) (*Tx, error) {
+	tx, err := s.beginOrg(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{s: s, ctx: ctx, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{},
+		tokens: map[int64]int64{}}, nil
+}
+
+// beginOrg starts a write transaction holding the organisation's lock.
+func (s *Store) beginOrg(ctx context.Context, orgID int64) (*txn, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, wrapErr(err, "begin")
 	}
-	return &Tx{s: s, ctx: ctx, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{},
-		tokens: map[int64]int64{}}, nil
+	if err := tx.lock(ctx, lockNSOrg, orgID); err != nil {
+		tx.Rollback()
+		return nil, wrapErr(err, "begin: lock organisation %d", orgID)
+	}
+	return tx, nil
 }
 
 // Commit makes everything done in the transaction durable at once.
@@ -175,11 +192,12 @@ func (t *Tx) Sources() ([]Source, error) {
 	return out, wrapErr(rows.Err(), "sources")
 }
 
-// NextSeq returns the seq the next applied drop gets: drops apply one at a
-// time under the write lock, so the sequence is gap-free and ordered.
+// NextSeq returns the seq the next applied drop gets. Drops of an
+// organisation apply one at a time under its write lock, so seqs increase
+// in the order they apply (on SQLite, without gaps: dialect.nextSeq).
 func (t *Tx) NextSeq() (int64, error) {
 	var seq int64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT coalesce(max(seq), 0)+1 FROM drops`).Scan(&seq)
+	err := t.tx.QueryRowContext(t.ctx, t.s.d.nextSeq).Scan(&seq)
 	return seq, wrapErr(err, "next seq")
 }
 

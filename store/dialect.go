@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+)
+
+// The store's logic is written once, in SQL both SQLite and PostgreSQL
+// run: ? placeholders (SQLite's ?N where one value is used twice), INSERT
+// ... ON CONFLICT ... DO UPDATE, RETURNING. Where the two differ, the
+// difference is named here and nowhere else:
+//
+//   - placeholders: PostgreSQL numbers them $N; rebind rewrites a query
+//     once before it is prepared (db and txn below do it for every call);
+//   - muster_fold(text): SQLite gets schema.Fold as a Go function
+//     (store.go); PostgreSQL gets lower(normalize(x, NFC)) from its first
+//     migration, and Open checks that the database folds beyond ASCII;
+//   - instr(haystack, needle): SQLite's own; PostgreSQL's migration
+//     defines it over strpos;
+//   - the next drop seq (nextSeq), a JSON field of a report (jsonInt),
+//     the database clock in milliseconds (nowMillis);
+//   - locks: SQLite has one writer (BEGIN IMMEDIATE); PostgreSQL takes a
+//     transaction-level advisory lock (lockOrg, lockGlobal);
+//   - bulk writes: SQLite multi-row INSERTs, PostgreSQL COPY (bulk.go);
+//   - reading a snapshot's (key, hash) pairs: SQLite joins them in one
+//     text per page (fewer trips through cgo), PostgreSQL reads rows.
+type dialect struct {
+	name     string
+	postgres bool
+	// nextSeq returns the seq of the next applied drop.
+	nextSeq string
+	// nowMillis is the database's clock, in Unix milliseconds.
+	nowMillis string
+	// jsonInt(doc, field) reads an integer field of a JSON text.
+	jsonInt func(doc, field string) string
+}
+
+var sqliteDialect = &dialect{
+	name: "sqlite",
+	// Drops apply one at a time under the write lock: gap-free, ordered.
+	nextSeq:   `SELECT coalesce(max(seq), 0)+1 FROM drops`,
+	nowMillis: `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`,
+	jsonInt: func(doc, field string) string {
+		return `json_extract(` + doc + `, '$.` + field + `')`
+	},
+}
+
+var postgresDialect = &dialect{
+	name:     "postgres",
+	postgres: true,
+	// Organisations apply in parallel; within one, drops apply one at a
+	// time under its lock, so seqs still increase in apply order there.
+	nextSeq:   `SELECT nextval('drop_seq')`,
+	nowMillis: `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`,
+	jsonInt: func(doc, field string) string {
+		return `((` + doc + `)::jsonb->>'` + field + `')::bigint`
+	},
+}
+
+// Advisory lock namespaces (the first key of pg_advisory_xact_lock).
+const (
+	lockNSOrg    = 0x6d75_0001 // one organisation's writes
+	lockNSGlobal = 0x6d75_0002 // migrations
+)
+
+// rebind rewrites SQLite placeholders for PostgreSQL: ?N becomes $N, and a
+// plain ? the number after the largest used so far (SQLite's rule), so
+// `a=?1 AND b IN (?,?)` is `a=$1 AND b IN ($2,$3)`. Quoted text and
+// comments are left alone.
+func (d *dialect) rebind(q string) string {
+	if !d.postgres || strings.IndexByte(q, '?') < 0 {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	top := 0
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch c {
+		case '\'', '"':
+			j := i + 1
+			for j < len(q) && q[j] != c {
+				j++
+			}
+			b.WriteString(q[i:min(j+1, len(q))])
+			i = j
+			continue
+		case '-':
+			if i+1 < len(q) && q[i+1] == '-' {
+				j := strings.IndexByte(q[i:], '\n')
+				if j < 0 {
+					j = len(q) - i
+				}
+				b.WriteString(q[i : i+j])
+				i += j - 1
+				continue
+			}
+		case '?':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			n := top + 1
+			if j > i+1 {
+				n, _ = strconv.Atoi(q[i+1 : j])
+			}
+			top = max(top, n)
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			i = j - 1
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// db is the store's pool with every query rebound for its dialect, so the
+// store's code calls it as it would call *sql.DB.
+type db struct {
+	*sql.DB
+	d *dialect
+}
+
+func (x db) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return x.DB.QueryContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x db) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return x.DB.QueryRowContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x db) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return x.DB.ExecContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x db) QueryRow(q string, args ...any) *sql.Row {
+	return x.QueryRowContext(context.Background(), q, args...)
+}
+
+func (x db) Exec(q string, args ...any) (sql.Result, error) {
+	return x.ExecContext(context.Background(), q, args...)
+}
+
+// txn is a transaction with every query rebound for its dialect. On
+// PostgreSQL it keeps its connection, for COPY.
+type txn struct {
+	*sql.Tx
+	d    *dialect
+	conn *sql.Conn // PostgreSQL only
+}
+
+// BeginTx starts a transaction. On PostgreSQL it runs on a connection of
+// its own, kept for COPY.
+func (x db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
+	if !x.d.postgres {
+		tx, err := x.DB.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &txn{Tx: tx, d: x.d}, nil
+	}
+	c, err := x.DB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := c.BeginTx(ctx, opts)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &txn{Tx: tx, d: x.d, conn: c}, nil
+}
+
+func (x *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return x.Tx.QueryContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x *txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return x.Tx.QueryRowContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return x.Tx.ExecContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x *txn) QueryRow(q string, args ...any) *sql.Row {
+	return x.QueryRowContext(context.Background(), q, args...)
+}
+
+func (x *txn) Exec(q string, args ...any) (sql.Result, error) {
+	return x.ExecContext(context.Background(), q, args...)
+}
+
+func (x *txn) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
+	return x.Tx.PrepareContext(ctx, x.d.rebind(q))
+}
+
+// Commit commits and gives the connection back to the pool.
+func (x *txn) Commit() error {
+	err := x.Tx.Commit()
+	x.release()
+	return err
+}
+
+// Rollback rolls back (safe after Commit) and gives the connection back.
+func (x *txn) Rollback() error {
+	err := x.Tx.Rollback()
+	x.release()
+	return err
+}
+
+func (x *txn) release() {
+	if x.conn != nil {
+		x.conn.Close()
+		x.conn = nil
+	}
+}
+
+// lock takes a transaction-level advisory lock (PostgreSQL), released at
+// commit or rollback; SQLite's write transaction already excludes every
+// other writer.
+func (x *txn) lock(ctx context.Context, ns, key int64) error {
+	if !x.d.postgres {
+		return nil
+	}
+	_, err := x.Tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1::int, $2::int)`, int32(ns), int32(key))
+	return err
+}
