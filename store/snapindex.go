@@ -194,11 +194,11 @@ func (ix *SnapshotIndex) Close() error {
 	return err
 }
 
-// indexDir is where the store keeps its snapshot index files.
-func (s *Store) indexDir() string { return s.idxDir }
+// IndexDir is where the store keeps its snapshot index files (a cache).
+func (s *Store) IndexDir() string { return s.idxDir }
 
 func (s *Store) indexPath(sourceID int64) string {
-	return filepath.Join(s.indexDir(), "source-"+strconv.FormatInt(sourceID, 10)+".idx")
+	return filepath.Join(s.IndexDir(), "source-"+strconv.FormatInt(sourceID, 10)+".idx")
 }
 
 // LoadSnapshotIndex returns the index of the source's current snapshot:
@@ -319,7 +319,7 @@ func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, err
 	// with the process), not to memory: a million keys are 50 MB.
 	dir := filepath.Dir(s.path)
 	if s.d.postgres {
-		dir = s.indexDir()
+		dir = s.IndexDir()
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("snapshot index: %w", err)
 		}
@@ -456,16 +456,16 @@ type SnapshotIndexWriter struct {
 // Call it inside the apply's transaction (which holds the store's write
 // lock, so no other process writes the same file).
 func (s *Store) NewSnapshotIndexWriter(base *SnapshotIndex) (*SnapshotIndexWriter, error) {
-	if err := os.MkdirAll(s.indexDir(), 0o750); err != nil {
+	if err := os.MkdirAll(s.IndexDir(), 0o750); err != nil {
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
 	prefix := "source-" + strconv.FormatInt(base.SourceID, 10) + "-"
-	if old, _ := filepath.Glob(filepath.Join(s.indexDir(), prefix+"*.tmp")); len(old) > 0 {
+	if old, _ := filepath.Glob(filepath.Join(s.IndexDir(), prefix+"*.tmp")); len(old) > 0 {
 		for _, p := range old {
 			os.Remove(p) // left by a process that died writing
 		}
 	}
-	f, err := os.CreateTemp(s.indexDir(), prefix+"*.tmp")
+	f, err := os.CreateTemp(s.IndexDir(), prefix+"*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}

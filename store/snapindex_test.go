@@ -161,7 +161,7 @@ func TestSnapshotIndexFileFollowsTheStore(t *testing.T) {
 	}
 	mustHold(t, ix, want)
 	// What the store holds is what a built index holds.
-	os.RemoveAll(r.s.indexDir())
+	os.RemoveAll(r.s.IndexDir())
 	built := r.load()
 	if built.FromFile {
 		t.Fatal("no file, yet the index says it came from one")
@@ -299,7 +299,7 @@ func TestSnapshotIndexNotWrittenWhenMostlyUnused(t *testing.T) {
 	if err := w.Commit(1); err == nil {
 		t.Fatal("an index mostly unused was written")
 	}
-	if m, _ := filepath.Glob(filepath.Join(r.s.indexDir(), "*.tmp")); len(m) != 0 {
+	if m, _ := filepath.Glob(filepath.Join(r.s.IndexDir(), "*.tmp")); len(m) != 0 {
 		t.Fatalf("left behind: %v", m)
 	}
 }
