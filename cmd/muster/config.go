@@ -38,6 +38,7 @@ type Config struct {
 	Retention  RetentionConf  `toml:"retention"`
 	HTTP       HTTPConf       `toml:"http"`
 	WorkOS     WorkOSConf     `toml:"workos"`
+	Store      StoreConf      `toml:"store"`
 
 	// path is the file the config came from ("" for the built-in one).
 	path    string
@@ -279,6 +280,7 @@ func (c *Config) setDefaults(e *env) {
 	}
 	c.HTTP.setDefaults()
 	c.WorkOS.setDefaults(c)
+	c.Store.setDefaults(c)
 }
 
 func (c *Config) resolve(p string) string {
@@ -368,6 +370,7 @@ func (c *Config) Validate() error {
 	}
 	c.HTTP.validate(knownOrg, bad)
 	c.validateWorkOS(bad)
+	c.validateStore(bad)
 	for _, d := range []struct {
 		field string
 		v     Duration

@@ -130,9 +130,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.start("lock", release)
-	st, err := store.Open(ctx, filepath.Join(c.DataDir, store.FileName))
+	st, err := c.openStore(ctx, m.env, false)
 	if err != nil {
 		return err
+	}
+	if st.Backend() != "sqlite" {
+		m.Logger.Info("store", "backend", st.Backend(), "url", st.String())
 	}
 	m.Store = st
 	m.start("store", st.Close)
@@ -152,7 +155,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if len(accounts) > 0 {
-		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.DataDir, "sftp"),
+		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.sharedDir(), "sftp"),
 			Accounts: accounts, Logger: m.Logger, OnUpload: m.announce, MinFreeSpace: int64(c.SFTP.MinFreeSpace)})
 		if err != nil {
 			return err
@@ -213,7 +216,7 @@ func (m *Main) files() *ingest.Files {
 	if reports == 0 {
 		reports = -1 // for ever; Files reads 0 as "as the archive"
 	}
-	return &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.DataDir, "drops"),
+	return &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.sharedDir(), "drops"),
 		Debounce: time.Duration(c.Watch.Debounce), RetryMax: time.Duration(c.Watch.RetryMax),
 		Grace: time.Duration(c.Watch.Grace), Retention: time.Duration(c.Retention.Archive),
 		ReportRetention: reports, Logger: m.Logger.With("component", "drops")}

@@ -103,6 +103,9 @@ func cmdSftpHostKeys(e *env, args []string) error {
 			return err
 		}
 		*dir = filepath.Join(sf.data, "sftp")
+		if sf.cfg != nil {
+			*dir = filepath.Join(sf.cfg.sharedDir(), "sftp")
+		}
 	}
 	keys, err := sftpserver.HostKeys(*dir)
 	if err != nil {
