@@ -48,7 +48,9 @@ type applier struct {
 	absent         int64
 	// inTx runs in the transaction before it commits (Edits.InTx).
 	inTx func(*store.Tx) error
-	hook func(string)
+	// noIndex: the apply does not write the source's snapshot index file.
+	noIndex bool
+	hook    func(string)
 	// buffers reused from batch to batch
 	curs, added, replaced []store.Assertion
 	keys, removed         []string

@@ -39,6 +39,7 @@ type Config struct {
 	HTTP       HTTPConf       `toml:"http"`
 	WorkOS     WorkOSConf     `toml:"workos"`
 	Store      StoreConf      `toml:"store"`
+	SCIM       SCIMConf       `toml:"scim"`
 
 	// path is the file the config came from ("" for the built-in one).
 	path    string
@@ -104,6 +105,9 @@ type SourceConf struct {
 	DirectoryID    string   `toml:"directory_id"`
 	Groups         []string `toml:"groups"`
 	OrganizationID string   `toml:"organization_id"`
+	// TokenHash is "sha256:<hex>" of a scim source's bearer token (from
+	// `muster token new -scim`).
+	TokenHash string `toml:"token_hash"`
 }
 
 // AttributesConf is the attribute allowlist (DESIGN.md, merge rule 6).
@@ -243,7 +247,7 @@ func (c *Config) setDefaults(e *env) {
 		if s.Mode == "" {
 			// What `recipients add|remove` record is a delta by nature.
 			s.Mode = string(store.ModeFull)
-			if s.Kind == string(store.KindManual) {
+			if s.Kind == string(store.KindManual) || s.Kind == string(store.KindSCIM) {
 				s.Mode = string(store.ModeDelta)
 			}
 		}
@@ -281,6 +285,7 @@ func (c *Config) setDefaults(e *env) {
 	c.HTTP.setDefaults()
 	c.WorkOS.setDefaults(c)
 	c.Store.setDefaults(c)
+	c.SCIM.setDefaults(c)
 }
 
 func (c *Config) resolve(p string) string {
@@ -371,6 +376,7 @@ func (c *Config) Validate() error {
 	c.HTTP.validate(knownOrg, bad)
 	c.validateWorkOS(bad)
 	c.validateStore(bad)
+	c.validateSCIM(bad)
 	for _, d := range []struct {
 		field string
 		v     Duration
@@ -398,7 +404,8 @@ func (c *Config) validateAttrs(field string, names []string, bad func(string, st
 	}
 }
 
-var sourceKinds = []string{string(store.KindFolder), string(store.KindSFTP), string(store.KindWorkOS), string(store.KindManual)}
+var sourceKinds = []string{string(store.KindFolder), string(store.KindSFTP), string(store.KindWorkOS), string(store.KindManual),
+	string(store.KindSCIM)}
 
 func (s *SourceConf) validate(f string, bad func(string, string, ...any)) {
 	if !schema.ValidName(s.Name) {
@@ -552,7 +559,8 @@ func (c *Config) sourceConfig(s *SourceConf) store.SourceConfig {
 	if s.Authoritative != nil {
 		sc.Authoritative = *s.Authoritative
 	} else {
-		sc.Authoritative = s.Kind == string(store.KindWorkOS)
+		// Directories (WorkOS, SCIM) are authoritative by default (merge rule 5).
+		sc.Authoritative = s.Kind == string(store.KindWorkOS) || s.Kind == string(store.KindSCIM)
 	}
 	if s.MaxRemovePercent != nil {
 		sc.MaxRemovePercent = *s.MaxRemovePercent

@@ -86,6 +86,14 @@ func (m *Main) openHTTP() error {
 			return nil
 		}})
 	}
+	if m.SCIMListener != nil {
+		checks = append(checks, api.Check{Name: "scim", Check: func(context.Context) error {
+			if !m.SCIMListener.Listening() {
+				return errors.New("the SCIM endpoint is not listening")
+			}
+			return nil
+		}})
+	}
 	checks = append(checks, api.Check{Name: "watch", Check: func(context.Context) error {
 		if n := len(m.Files.MissingFolders()); n > 0 {
 			// /readyz needs no token: the log names the folders.

@@ -71,6 +71,7 @@ type State struct {
 	SFTPAddr    string    `json:"sftp_addr,omitempty"`
 	HTTPAddr    string    `json:"http_addr,omitempty"`
 	WebhookAddr string    `json:"webhook_addr,omitempty"`
+	SCIMAddr    string    `json:"scim_addr,omitempty"`
 	DropFolders []string  `json:"drop_folders"`
 }
 
@@ -89,6 +90,9 @@ func (m *Main) writeState() error {
 	}
 	if m.Webhook != nil {
 		s.WebhookAddr = m.Webhook.Addr().String()
+	}
+	if m.SCIMListener != nil {
+		s.SCIMAddr = m.SCIMListener.Addr().String()
 	}
 	for _, src := range m.Config.Sources {
 		if src.Kind == "folder" {
@@ -121,6 +125,7 @@ func (m *Main) printStarted() {
 	}
 	m.printHTTP(w)
 	m.printDirectories(w)
+	m.printSCIM(w)
 	if m.SFTP != nil {
 		host, port := m.sftpClientAddr()
 		fmt.Fprintf(w, "  sftp         %s:%s\n", host, port)

@@ -46,6 +46,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	requests *prometheus.CounterVec
 	authFail prometheus.Counter
+	scim     scimMetrics
 	handler  http.Handler
 }
 
@@ -75,6 +76,7 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		Help: "Admin API requests refused for a missing or invalid token."})
 	m.reg.MustRegister(m.drops, m.reviews, m.rows, m.duration, m.requests, m.authFail, scrapeCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.scim = newSCIMMetrics(m.reg)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.With("component", "metrics").Handler(), slog.LevelWarn)})
 	return m

@@ -17,6 +17,8 @@ type sourceView struct {
 	HeldDrops   int64     `json:"held_drops"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	CanSync     bool      `json:"can_sync"`
+	// SCIM is a scim source's requests: last request, counts, last error.
+	SCIM *store.SCIMStats `json:"scim,omitempty"`
 }
 
 // sources returns the organisation's sources: those in the store, then
@@ -24,13 +26,16 @@ type sourceView struct {
 func (s *Server) sources(r *request) ([]sourceView, error) {
 	ctx := r.Context()
 	out := []sourceView{}
-	stored, stats := []store.Source{}, []store.SourceStat{}
+	stored, stats, scimStats := []store.Source{}, []store.SourceStat{}, map[string]store.SCIMStats{}
 	if r.org.ID != 0 {
 		var err error
 		if stored, err = s.cfg.Store.Sources(ctx, r.org.ID); err != nil {
 			return nil, err
 		}
 		if stats, err = s.cfg.Store.SourceStats(ctx, r.org.ID); err != nil {
+			return nil, err
+		}
+		if scimStats, err = s.cfg.Store.SCIMStatsByOrg(ctx, r.org.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -43,6 +48,9 @@ func (s *Server) sources(r *request) ([]sourceView, error) {
 			}
 		}
 		v.CanSync = v.Configured && s.cfg.Sync != nil && src.Kind == store.KindWorkOS
+		if st, ok := scimStats[src.Name]; ok && src.Kind == store.KindSCIM {
+			v.SCIM = &st
+		}
 		seen[src.Name] = true
 		out = append(out, v)
 	}
