@@ -82,6 +82,10 @@ type Files struct {
 	// this process makes are filed at once (Observe).
 	HeldCheck time.Duration
 	Logger    *slog.Logger
+	// Leader, if set, says whether this instance runs the scheduled work
+	// (several instances share the folders): the hourly pruning runs only
+	// while it does.
+	Leader func() bool
 
 	sources map[string]*FileSource // by key
 	locks   map[string]*sync.Mutex // by source key: see lockSource

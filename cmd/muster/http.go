@@ -37,6 +37,7 @@ func (m *Main) newMetrics() {
 		Runs: m.runStatus,
 	})
 	m.Ingester.Observe = m.Metrics.Observe
+	m.Metrics.WatchLeadership(m.leadership)
 }
 
 // runStatus is the directories' last runs for readiness and metrics. A
@@ -73,11 +74,14 @@ func (m *Main) openHTTP() error {
 	if !c.HTTP.enabled {
 		return nil
 	}
-	storeFile, err := storeFileCheck(m.Store.Path())
-	if err != nil {
-		return err
+	var checks []api.Check
+	if m.Store.Path() != "" {
+		storeFile, err := storeFileCheck(m.Store.Path())
+		if err != nil {
+			return err
+		}
+		checks = append(checks, storeFile)
 	}
-	checks := []api.Check{storeFile}
 	if m.SFTP != nil {
 		checks = append(checks, api.Check{Name: "sftp", Check: func(context.Context) error {
 			if !m.SFTP.Listening() {
@@ -117,7 +121,7 @@ func (m *Main) openHTTP() error {
 	}
 	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
 		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
-		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger})
+		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger, Leadership: m.leadership})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"muster/cmd/muster/api"
 	"muster/ingest"
 	"muster/ingest/directory"
+	"muster/ingest/leader"
 	"muster/ingest/scim"
 	"muster/ingest/scimsource"
 	"muster/ingest/workos"
@@ -68,10 +69,13 @@ type Main struct {
 
 	Store    *store.Store
 	Ingester *ingest.Ingester
-	SFTP     *sftpserver.Server // nil without SFTP accounts
-	Files    *ingest.Files
-	Metrics  *api.Metrics
-	HTTP     *api.Server // nil unless [http] or -http
+	// Leader follows the scheduler's lease: the scheduled work runs only
+	// while this instance holds it (several instances on one PostgreSQL).
+	Leader  *leader.Elector
+	SFTP    *sftpserver.Server // nil without SFTP accounts
+	Files   *ingest.Files
+	Metrics *api.Metrics
+	HTTP    *api.Server // nil unless [http] or -http
 
 	// Directories is the directory engine running the WorkOS directory
 	// sources (nil without any): Runs() says each source's last runs.
@@ -147,6 +151,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Store = st
 	m.start("store", st.Close)
+	if err := m.openLeader(); err != nil {
+		return err
+	}
 	m.Ingester = ingest.New(st)
 	m.Ingester.TempDir = c.DataDir
 	m.Ingester.Hook = crashHook(m.env)
@@ -230,7 +237,7 @@ func (m *Main) files() *ingest.Files {
 	return &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.sharedDir(), "drops"),
 		Debounce: time.Duration(c.Watch.Debounce), RetryMax: time.Duration(c.Watch.RetryMax),
 		Grace: time.Duration(c.Watch.Grace), Retention: time.Duration(c.Retention.Archive),
-		ReportRetention: reports, Logger: m.Logger.With("component", "drops")}
+		ReportRetention: reports, Logger: m.Logger.With("component", "drops"), Leader: m.isLeader}
 }
 
 // announce hands an SFTP upload to its source's queue.

@@ -150,14 +150,22 @@ func NewSchema(ctx context.Context, rawURL, prefix string) (string, func() error
 	}
 	q := u.Query()
 	q.Set("search_path", name)
+	// Its connections are named after it, so dropping it can end those a
+	// failed test left in a transaction (they would hold its locks).
+	q.Set("application_name", name)
 	u.RawQuery = q.Encode()
 	drop := func() error {
-		db, err := Open(context.Background(), rawURL)
+		ctx := context.Background()
+		db, err := Open(ctx, rawURL)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		_, err = db.ExecContext(context.Background(), `DROP SCHEMA `+Quote(name)+` CASCADE`)
+		if _, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE application_name = $1 AND pid <> pg_backend_pid()`, name); err != nil {
+			return err
+		}
+		_, err = db.ExecContext(ctx, `DROP SCHEMA `+Quote(name)+` CASCADE`)
 		return err
 	}
 	return u.String(), drop, nil
