@@ -92,6 +92,30 @@ type MigrationState struct {
 	Applied []string
 }
 
+// openSchema checks (and with apply, brings up to date) the schema of a
+// store being opened; inspect only refuses a newer one.
+func (s *Store) openSchema(ctx context.Context, apply, inspect bool) error {
+	if inspect {
+		st, err := s.migrateState(ctx, false)
+		if err != nil && st.Current > st.Latest {
+			return err
+		}
+		return nil
+	}
+	return s.migrate(ctx, apply)
+}
+
+// SchemaState says where the store's schema stands against this binary.
+func (s *Store) SchemaState(ctx context.Context) (MigrationState, error) {
+	ms, err := s.d.migrations()
+	if err != nil {
+		return MigrationState{}, err
+	}
+	st := MigrationState{Latest: ms[len(ms)-1].version}
+	st.Current, err = s.schemaVersion(ctx, s.db)
+	return st, err
+}
+
 // migrate refuses a store newer than this binary and, with apply, applies
 // the migrations the store has not recorded yet, each in its own
 // transaction with its record; without apply an older store is refused.

@@ -28,9 +28,12 @@ func openPostgres(ctx context.Context, url string, o Options) (*Store, error) {
 		dir = filepath.Join(os.TempDir(), "muster-index-"+hex.EncodeToString(h[:6]))
 	}
 	s := &Store{db: db{sdb, postgresDialect}, d: postgresDialect, target: url, idxDir: dir, now: time.Now}
-	if err := s.migrate(ctx, o.Migrate); err != nil {
+	if err := s.openSchema(ctx, o.Migrate, o.Inspect); err != nil {
 		sdb.Close()
 		return nil, err
+	}
+	if o.Inspect {
+		return s, nil
 	}
 	if err := s.checkFold(ctx); err != nil {
 		sdb.Close()

@@ -88,6 +88,10 @@ type Options struct {
 	// store migrate` is explicit where several instances share the
 	// database). A SQLite file is always brought up to date.
 	Migrate bool
+	// Inspect opens the store as it is, whatever its schema version but a
+	// newer one, and migrates nothing (even a SQLite file): `muster store
+	// migrate` then says what Migrate applies.
+	Inspect bool
 	// IndexDir is where snapshot index files (a cache) are kept: by
 	// default beside a SQLite file, and for PostgreSQL in the system's
 	// temporary folder.
@@ -134,7 +138,7 @@ func OpenWith(ctx context.Context, target string, o Options) (*Store, error) {
 	sdb.SetConnMaxIdleTime(0)
 	s := &Store{db: db{sdb, sqliteDialect}, d: sqliteDialect, path: path, target: path,
 		idxDir: cmp.Or(o.IndexDir, path+"-index"), now: time.Now}
-	if err := s.migrate(ctx, true); err != nil {
+	if err := s.openSchema(ctx, true, o.Inspect); err != nil {
 		sdb.Close()
 		return nil, err
 	}
