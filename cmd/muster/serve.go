@@ -237,7 +237,8 @@ func (m *Main) files() *ingest.Files {
 	return &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.sharedDir(), "drops"),
 		Debounce: time.Duration(c.Watch.Debounce), RetryMax: time.Duration(c.Watch.RetryMax),
 		Grace: time.Duration(c.Watch.Grace), Retention: time.Duration(c.Retention.Archive),
-		ReportRetention: reports, Logger: m.Logger.With("component", "drops"), Leader: m.isLeader}
+		ReportRetention: reports, Logger: m.Logger.With("component", "drops"), Leader: m.isLeader,
+		Shared: m.Store.Backend() == "postgres"}
 }
 
 // announce hands an SFTP upload to its source's queue.
