@@ -277,7 +277,7 @@ func (s *Server) WriteReport(account, name string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("write report for %s: %w", account, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, name), data, 0o640); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, name), data, 0o640, true); err != nil {
 		return fmt.Errorf("write report %s for %s: %w", name, account, err)
 	}
 	return nil
