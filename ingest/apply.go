@@ -198,6 +198,13 @@ func (a *applier) derive(people []change) error {
 		if err != nil {
 			return fmt.Errorf("derive %s: %w", p.key, err)
 		}
+		wasActive, isActive := exists && rec.Status == store.StatusActive, next.Status == store.StatusActive
+		switch {
+		case isActive && !wasActive:
+			a.counts.Joined++
+		case wasActive && !isActive:
+			a.counts.Left++
+		}
 		switch {
 		case !exists:
 			inserts = append(inserts, next)

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"muster/cmd/muster/api"
+	"muster/cmd/muster/console"
 	"muster/ingest"
 	"muster/ingest/workos"
 	"muster/sftpserver"
@@ -125,6 +126,11 @@ func (m *Main) openHTTP() error {
 	if err != nil {
 		return err
 	}
+	con, err := m.newConsole(srv)
+	if err != nil {
+		return err
+	}
+	srv.Mount(con)
 	if err := srv.Open(); err != nil {
 		return err
 	}
@@ -135,6 +141,22 @@ func (m *Main) openHTTP() error {
 			"addr", srv.Addr().String())
 	}
 	return nil
+}
+
+// newConsole makes the web console the admin HTTP server serves at /: it
+// signs people in with the API's tokens (srv's check) and reads each
+// configured source as the daemon does.
+func (m *Main) newConsole(srv *api.Server) (*console.Console, error) {
+	c := m.Config
+	var sources []console.Source
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		sc := c.sourceConfig(s)
+		sources = append(sources, console.Source{Org: s.Org, Name: s.Name, Kind: sc.Kind, Ingest: sc,
+			Decode: s.decodeOptions(), MaxInvalid: console.MaxInvalidShare(sc.WithDefaults().MaxInvalidPercent)})
+	}
+	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.sharedDir(),
+		Sources: sources, Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger})
 }
 
 // storeFileCheck is the readiness check "the store file is still the one

@@ -91,6 +91,13 @@ func (s *Server) authenticate(r *http.Request) (*Token, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return nil, schema.Errorf(schema.EUnauthorized, "the Authorization header must be Bearer TOKEN")
 	}
+	return s.Authenticate(secret)
+}
+
+// Authenticate returns the configured token whose secret this is: the
+// check of /v1's bearer tokens, which the web console's sign-in uses too.
+// Every configured hash is compared in constant time.
+func (s *Server) Authenticate(secret string) (*Token, error) {
 	sum := sha256.Sum256([]byte(secret))
 	var found *Token
 	for i := range s.tokens {
@@ -104,6 +111,21 @@ func (s *Server) authenticate(r *http.Request) (*Token, error) {
 	return found, nil
 }
 
+// TokenNamed returns the configured token of that name: a console session
+// names its token, and ends when the token is removed or replaced.
+func (s *Server) TokenNamed(name string) (*Token, bool) {
+	for i := range s.tokens {
+		if s.tokens[i].Name == name {
+			return &s.tokens[i], true
+		}
+	}
+	return nil, false
+}
+
+// Refused counts and logs a refused credential (a bad token at the
+// console's sign-in) as /v1 does.
+func (s *Server) Refused(r *http.Request, err error) { s.refused(r, err) }
+
 // refused counts and logs a request whose token was missing or unknown:
 // where it came from and why, never what was presented (an operator sees
 // someone guessing; muster_http_auth_failures_total gives the rate).
@@ -113,15 +135,15 @@ func (s *Server) refused(r *http.Request, err error) {
 		"reason", schema.ErrorMessageOf(err))
 }
 
-// can reports whether the token's role allows a route that needs role.
-func (t *Token) can(role Role) bool {
+// Can reports whether the token's role allows what needs role.
+func (t *Token) Can(role Role) bool {
 	return role == RoleViewer || t.Role == RoleAdmin
 }
 
-// sees reports whether the token may see the organisation.
-func (t *Token) sees(org string) bool {
+// Sees reports whether the token may see the organisation.
+func (t *Token) Sees(org string) bool {
 	return t.Org == AllOrgs || t.Org == org
 }
 
-// by is how the token's writes are recorded in the history.
-func (t *Token) by() string { return "api:" + t.Name }
+// By is how the token's writes are recorded in the history.
+func (t *Token) By() string { return "api:" + t.Name }

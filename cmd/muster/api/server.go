@@ -87,6 +87,7 @@ type Server struct {
 	maxBody      int64
 	writeTimeout time.Duration
 	mux          *http.ServeMux
+	ui           http.Handler
 	srv          *http.Server
 	ln           net.Listener
 	wg           sync.WaitGroup

@@ -128,7 +128,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *request) error {
 		return schema.Errorf(schema.EInvalid, `the body must name the drop to roll back to: {"to": DROP_ID}`)
 	}
 	rep, err := s.cfg.Ingester.Rollback(r.Context(), r.org.Name, r.PathValue("source"), body.To,
-		ingest.Options{DryRun: body.DryRun, By: r.token.by()})
+		ingest.Options{DryRun: body.DryRun, By: r.token.By()})
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func (s *Server) sync(w http.ResponseWriter, r *request) error {
 	case s.cfg.Sync == nil:
 		return schema.Errorf(schema.EUnavailable, "sync is not available for source %s: no WorkOS scheduler runs in this muster", name)
 	}
-	if err := s.cfg.Sync(r.Context(), r.org.Name, name, r.token.by()); err != nil {
+	if err := s.cfg.Sync(r.Context(), r.org.Name, name, r.token.By()); err != nil {
 		return err
 	}
 	s.log.Info("sync requested", "org", r.org.Name, "source", name, "token", r.token.Name)
