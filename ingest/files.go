@@ -310,7 +310,7 @@ func (f *Files) run(ctx context.Context, j job) {
 	}
 	a.claimed = a.folder >= 0 && filepath.Dir(j.path) == f.spoolDir(s, a.folder)
 	if a.claimed {
-		release, ok := f.claimJob(ctx, a.path, log)
+		release, ok := f.claimJob(ctx, a.path, j.key, log)
 		if !ok {
 			return
 		}
@@ -363,7 +363,7 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 		}
 		p, err := claim(a.path, f.spoolDir(s, a.folder))
 		if err == nil {
-			release, ok := f.claimJob(ctx, p, log)
+			release, ok := f.claimJob(ctx, p, sourceKey(s.Org, s.Config.Name), log)
 			if !ok {
 				return nil // another instance took it from the spool first
 			}
@@ -454,14 +454,14 @@ func safeDirName(s string) bool {
 // release; ok is false (and nothing is to be done) when another instance
 // holds it, or took it and filed it away already. A failure to claim is
 // retried until the stop.
-func (f *Files) claimJob(ctx context.Context, path string, log *slog.Logger) (release func(), ok bool) {
+func (f *Files) claimJob(ctx context.Context, path, lane string, log *slog.Logger) (release func(), ok bool) {
 	rel, err := filepath.Rel(f.Dir, path)
 	if err != nil {
 		rel = path
 	}
 	wait := f.RetryMin
 	for {
-		release, ok, err := f.Ingester.Store.ClaimFile(ctx, filepath.ToSlash(rel))
+		release, ok, err := f.Ingester.Store.ClaimFile(ctx, filepath.ToSlash(rel), lane)
 		switch {
 		case err == nil && !ok:
 			log.Debug("another instance is taking this file")

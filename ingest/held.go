@@ -153,7 +153,7 @@ func (f *Files) fileHeld(ctx context.Context, key string, s *FileSource, dir str
 	if err != nil {
 		return err
 	}
-	release, mine, err := st.ClaimFile(ctx, filepath.ToSlash(rel))
+	release, mine, err := st.ClaimFile(ctx, filepath.ToSlash(rel), "")
 	if err != nil || !mine {
 		return err
 	}

@@ -8,7 +8,11 @@ import (
 
 // ClaimFile claims the file name (its path relative to the folder every
 // instance shares) for this process, until release is called or the
-// process dies: ok is false when another process holds it. It is how
+// process dies: ok is false when another process holds it. With a lane
+// (a source's "org/name"), the claim also waits for, then holds, the
+// lane's lock: files of one source go through one at a time whichever
+// instance took them, as they do within one (a drop is diffed against
+// the snapshot its apply must find). It is how
 // several instances share the drops' folders: whichever took a file into
 // the pipeline holds its claim until the file is filed away, and a file
 // left in a spool by an instance that died is taken again by another.
@@ -18,7 +22,7 @@ import (
 // behind any pooler and ends with the connection. On SQLite there is one
 // instance per store (serve.lock), which has its files to itself: every
 // claim succeeds.
-func (s *Store) ClaimFile(ctx context.Context, name string) (release func(), ok bool, err error) {
+func (s *Store) ClaimFile(ctx context.Context, name, lane string) (release func(), ok bool, err error) {
 	if !s.d.postgres {
 		return func() {}, true, nil
 	}
@@ -41,6 +45,12 @@ func (s *Store) ClaimFile(ctx context.Context, name string) (release func(), ok 
 	if err != nil {
 		tx.Rollback()
 		return nil, false, wrapErr(err, "claim %s", name)
+	}
+	if lane != "" {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?::int, hashtext(?))`, int32(lockNSSource), lane); err != nil {
+			tx.Rollback()
+			return nil, false, wrapErr(err, "claim %s: lock %s", name, lane)
+		}
 	}
 	release = func() {
 		// Done with the file: the row goes with the lock. If this fails,

@@ -11,11 +11,11 @@ func TestClaimFile(t *testing.T) {
 	ctx := context.Background()
 	target := testTarget(t)
 	a, b := openTarget(t, target), openTarget(t, target)
-	rel, ok, err := a.ClaimFile(ctx, "default/hr/spool/0/x.csv")
+	rel, ok, err := a.ClaimFile(ctx, "default/hr/spool/0/x.csv", "default/hr")
 	if err != nil || !ok {
 		t.Fatalf("first claim: %v %v", ok, err)
 	}
-	_, ok, err = b.ClaimFile(ctx, "default/hr/spool/0/x.csv")
+	_, ok, err = b.ClaimFile(ctx, "default/hr/spool/0/x.csv", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,11 +28,11 @@ func TestClaimFile(t *testing.T) {
 	if ok {
 		t.Fatal("two processes hold the same claim")
 	}
-	if _, ok, _ := b.ClaimFile(ctx, "default/hr/spool/0/y.csv"); !ok {
+	if _, ok, _ := b.ClaimFile(ctx, "default/hr/spool/0/y.csv", ""); !ok {
 		t.Fatal("another file's claim refused")
 	}
 	rel()
-	relB, ok, err := b.ClaimFile(ctx, "default/hr/spool/0/x.csv")
+	relB, ok, err := b.ClaimFile(ctx, "default/hr/spool/0/x.csv", "")
 	if err != nil || !ok {
 		t.Fatalf("claim after release: %v %v", ok, err)
 	}

@@ -63,6 +63,7 @@ var postgresDialect = &dialect{
 const (
 	lockNSOrg    = 0x6d75_0001 // one organisation's writes
 	lockNSGlobal = 0x6d75_0002 // migrations
+	lockNSSource = 0x6d75_0003 // one source's files, from claim to filing
 )
 
 // rebind rewrites SQLite placeholders for PostgreSQL: ?N becomes $N, and a

@@ -238,7 +238,7 @@ func (m *Main) files() *ingest.Files {
 		Debounce: time.Duration(c.Watch.Debounce), RetryMax: time.Duration(c.Watch.RetryMax),
 		Grace: time.Duration(c.Watch.Grace), Retention: time.Duration(c.Retention.Archive),
 		ReportRetention: reports, Logger: m.Logger.With("component", "drops"), Leader: m.isLeader,
-		Shared: m.Store.Backend() == "postgres"}
+		Shared: c.Store.postgres()}
 }
 
 // announce hands an SFTP upload to its source's queue.
