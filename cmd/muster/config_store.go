@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -94,6 +96,11 @@ func (c *Config) openStore(ctx context.Context, e *env, migrate bool) (*store.St
 	}
 	o := store.Options{Migrate: migrate}
 	if store.IsURL(target) {
+		// The data directory still holds this instance's own files (a
+		// drop's spill, the index cache), whatever holds the store.
+		if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
 		o.IndexDir = filepath.Join(c.DataDir, "store-index")
 	}
 	return store.OpenWith(ctx, target, o)
