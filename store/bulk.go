@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"muster/schema"
-	"muster/store/pg"
 )
 
 // An apply works on batches of people: each of the methods below reads or
@@ -230,15 +229,17 @@ func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) err
 }
 
 // copyRows writes new rows with COPY (PostgreSQL's bulk path, in the
-// transaction): each row is consts then per values of args.
+// transaction): each row is consts then per values of args. They wait in
+// the transaction until enough of them do, or another statement runs.
 func (t *Tx) copyRows(what, table string, cols []string, consts []any, per int, args []any) error {
-	row := make([]any, len(consts)+per)
-	copy(row, consts)
-	err := pg.CopyFrom(t.ctx, t.tx.conn, table, cols, len(args)/per, func(i int) ([]any, error) {
-		copy(row[len(consts):], args[i*per:(i+1)*per])
-		return row, nil
-	})
-	return wrapErr(err, "%s", what)
+	for i := 0; i+per <= len(args); i += per {
+		row := make([]any, 0, len(consts)+per)
+		row = append(append(row, consts...), args[i:i+per]...)
+		if err := t.tx.copyLater(table, cols, row); err != nil {
+			return wrapErr(err, "%s", what)
+		}
+	}
+	return nil
 }
 
 // bulkInsert returns an INSERT of n rows, each the constants then cols

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+
+	"muster/store/pg"
 )
 
 // The store's logic is written once, in SQL both SQLite and PostgreSQL
@@ -146,12 +148,29 @@ func (x db) Exec(q string, args ...any) (sql.Result, error) {
 }
 
 // txn is a transaction with every query rebound for its dialect. On
-// PostgreSQL it keeps its connection, for COPY.
+// PostgreSQL it keeps its connection, for COPY, and the rows of new
+// snapshot rows and recipients wait in copies until a COPY is worth it
+// (copyRowsMax rows), or until any other statement runs, which then sees
+// them (flush): an apply writes batches of a few hundred people, and a
+// COPY costs two round trips whatever its size.
 type txn struct {
 	*sql.Tx
-	d    *dialect
-	conn *sql.Conn // PostgreSQL only
+	d      *dialect
+	conn   *sql.Conn // PostgreSQL only
+	ctx    context.Context
+	copies []*pendingCopy
+	err    error // a failed COPY: the transaction cannot commit
 }
+
+// pendingCopy is rows waiting to be copied into table.
+type pendingCopy struct {
+	table string
+	cols  []string
+	rows  [][]any
+}
+
+// copyRowsMax is how many rows wait before they are copied.
+const copyRowsMax = 8192
 
 // BeginTx starts a transaction. On PostgreSQL it runs on a connection of
 // its own, kept for COPY.
@@ -161,7 +180,7 @@ func (x db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &txn{Tx: tx, d: x.d}, nil
+		return &txn{Tx: tx, d: x.d, ctx: ctx}, nil
 	}
 	c, err := x.DB.Conn(ctx)
 	if err != nil {
@@ -172,18 +191,65 @@ func (x db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
 		c.Close()
 		return nil, err
 	}
-	return &txn{Tx: tx, d: x.d, conn: c}, nil
+	return &txn{Tx: tx, d: x.d, conn: c, ctx: ctx}, nil
+}
+
+// copyLater queues a row for table (PostgreSQL), copying what waits once
+// copyRowsMax rows do.
+func (x *txn) copyLater(table string, cols []string, row []any) error {
+	var pc *pendingCopy
+	for _, c := range x.copies {
+		if c.table == table {
+			pc = c
+		}
+	}
+	if pc == nil {
+		pc = &pendingCopy{table: table, cols: cols}
+		x.copies = append(x.copies, pc)
+	}
+	pc.rows = append(pc.rows, row)
+	if len(pc.rows) >= copyRowsMax {
+		return x.flush()
+	}
+	return nil
+}
+
+// flush copies every row waiting, so the statements that follow see them.
+func (x *txn) flush() error {
+	if x.err != nil {
+		return x.err
+	}
+	for _, pc := range x.copies {
+		if len(pc.rows) == 0 {
+			continue
+		}
+		rows := pc.rows
+		err := pg.CopyFrom(x.ctx, x.conn, pc.table, pc.cols, len(rows), func(i int) ([]any, error) { return rows[i], nil })
+		pc.rows = pc.rows[:0]
+		if err != nil {
+			x.err = err
+			return err
+		}
+	}
+	return nil
 }
 
 func (x *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := x.flush(); err != nil {
+		return nil, err
+	}
 	return x.Tx.QueryContext(ctx, x.d.rebind(q), args...)
 }
 
 func (x *txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	_ = x.flush() // a failed COPY fails the transaction's next statements and its commit
 	return x.Tx.QueryRowContext(ctx, x.d.rebind(q), args...)
 }
 
 func (x *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := x.flush(); err != nil {
+		return nil, err
+	}
 	return x.Tx.ExecContext(ctx, x.d.rebind(q), args...)
 }
 
@@ -196,11 +262,19 @@ func (x *txn) Exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (x *txn) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
+	if err := x.flush(); err != nil {
+		return nil, err
+	}
 	return x.Tx.PrepareContext(ctx, x.d.rebind(q))
 }
 
-// Commit commits and gives the connection back to the pool.
+// Commit copies what waits, commits and gives the connection back to
+// the pool.
 func (x *txn) Commit() error {
+	if err := x.flush(); err != nil {
+		x.Rollback()
+		return err
+	}
 	err := x.Tx.Commit()
 	x.release()
 	return err

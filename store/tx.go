@@ -133,6 +133,9 @@ func (t *Tx) Now() string { return t.s.timestamp() }
 // stmt returns a statement prepared once per transaction: a million-row
 // apply runs the same few statements a million times.
 func (t *Tx) stmt(q string) (*sql.Stmt, error) {
+	if err := t.tx.flush(); err != nil {
+		return nil, wrapErr(err, "write rows")
+	}
 	if st, ok := t.stmts[q]; ok {
 		return st, nil
 	}
