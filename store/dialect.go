@@ -156,7 +156,7 @@ func (x db) Exec(q string, args ...any) (sql.Result, error) {
 type txn struct {
 	*sql.Tx
 	d      *dialect
-	conn   *sql.Conn // PostgreSQL only
+	conn   *sql.Conn
 	ctx    context.Context
 	copies []*pendingCopy
 	err    error // a failed COPY: the transaction cannot commit
@@ -172,16 +172,10 @@ type pendingCopy struct {
 // copyRowsMax is how many rows wait before they are copied.
 const copyRowsMax = 8192
 
-// BeginTx starts a transaction. On PostgreSQL it runs on a connection of
-// its own, kept for COPY.
+// BeginTx starts a transaction on a connection of its own, kept for the
+// bulk writes that go straight to the driver (SQLite's multi-row INSERTs,
+// PostgreSQL's COPY).
 func (x db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
-	if !x.d.postgres {
-		tx, err := x.DB.BeginTx(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		return &txn{Tx: tx, d: x.d, ctx: ctx}, nil
-	}
 	c, err := x.DB.Conn(ctx)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,8 @@ import (
 type Tx struct {
 	s     *Store
 	ctx   context.Context
-	tx    *txn
+	tx    *txn // on a connection of its own (tx.conn)
+	bulk  bulkWriter
 	org   int64
 	stmts map[string]*sql.Stmt
 	group map[groupKey]int64
@@ -67,6 +68,9 @@ func (s *Store) beginOrg(ctx context.Context, orgID int64) (*txn, error) {
 func (t *Tx) Commit() error {
 	if err := t.saveTokens(); err != nil {
 		return err
+	}
+	if err := t.tx.flush(); err != nil {
+		return wrapErr(err, "commit")
 	}
 	t.closeStmts()
 	return wrapErr(t.tx.Commit(), "commit")
@@ -121,6 +125,9 @@ func (t *Tx) closeStmts() {
 	for q, st := range t.stmts {
 		st.Close()
 		delete(t.stmts, q)
+	}
+	if t.tx.conn != nil {
+		t.bulk.close(t.tx.conn)
 	}
 }
 
