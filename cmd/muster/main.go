@@ -26,8 +26,10 @@ func main() {
 		os.Exit(exitInterrupted)
 	}()
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	stopProfiles := startProfiles(os.Getenv)
 	code := run(ctx, e, os.Args[1:])
 	cancel()
+	stopProfiles()
 	os.Exit(code)
 }
 
