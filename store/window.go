@@ -16,7 +16,7 @@ const windowKeep = 48 * time.Hour
 // drop, and at most since since), and how many of them left its snapshot
 // (the others are listed inactive).
 func (s *Store) WindowRemovals(ctx context.Context, sourceID int64, since time.Time) (removed, rows int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT coalesce(sum(removed), 0), coalesce(sum(rows), 0) FROM removal_window
+	err = s.db.QueryRowContext(ctx, `SELECT CAST(coalesce(sum(removed), 0) AS BIGINT), CAST(coalesce(sum(rows_removed), 0) AS BIGINT) FROM removal_window
 		WHERE source_id=?1 AND removed > 0 AND at_ns > ?2
 		AND at_ns > (SELECT coalesce(max(at_ns), 0) FROM removal_window WHERE source_id=?1 AND removed < 0)`,
 		sourceID, since.UnixNano()).Scan(&removed, &rows)
@@ -27,7 +27,7 @@ func (s *Store) WindowRemovals(ctx context.Context, sourceID int64, since time.T
 // dropID in its window, now, rows of them no longer in its snapshot.
 func (t *Tx) RecordRemovals(sourceID, dropID, removed, rows int64) error {
 	now := t.s.now()
-	if _, err := t.exec("removal window", `INSERT INTO removal_window(source_id, at_ns, drop_id, removed, rows) VALUES(?,?,?,?,?)`,
+	if _, err := t.exec("removal window", `INSERT INTO removal_window(source_id, at_ns, drop_id, removed, rows_removed) VALUES(?,?,?,?,?)`,
 		sourceID, now.UnixNano(), dropID, removed, rows); err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (s *Store) RestartWindow(ctx context.Context, sourceID, dropID int64, at ti
 	return wrapErr(tx.Commit(), "removal window")
 }
 
-func restartWindow(ctx context.Context, tx *sql.Tx, sourceID, dropID int64, at time.Time, full bool) error {
+func restartWindow(ctx context.Context, tx *txn, sourceID, dropID int64, at time.Time, full bool) error {
 	mark := markRestart
 	if full {
 		mark = markFull

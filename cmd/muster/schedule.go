@@ -12,10 +12,6 @@ import (
 	"muster/ingest/workossync"
 )
 
-// settleEvery is how often the engine looks for held drops decided by
-// another process (`muster drops approve`), whose queued batches then apply.
-const settleEvery = 5 * time.Second
-
 // cronLog adapts slog to cron's logger: cron's own chatter (schedule, wake,
 // run) is debug; a skipped run is worth an info line.
 type cronLog struct{ l *slog.Logger }
@@ -41,7 +37,16 @@ type scheduler struct {
 	conf   *Config
 	log    *slog.Logger
 	cron   *cron.Cron
+	// leader says whether this instance runs the scheduled work (it holds
+	// the scheduler's lease): a job that comes due on a follower is
+	// skipped. Nil: always.
+	leader func() bool
+	stop   chan struct{}
+	done   chan struct{}
 }
+
+// leading reports whether the jobs run here now.
+func (s *scheduler) leading() bool { return s.leader == nil || s.leader() }
 
 // Open starts the jobs (each skips a run while its previous one is still
 // going, with a log line), and a first pull of every directory in the
@@ -53,7 +58,13 @@ func (s *scheduler) Open() error {
 	sched := cron.New(cron.WithParser(cronParser), cron.WithLogger(cronLog{s.log}))
 	add := func(spec, name string, fn func(ctx context.Context)) (cron.EntryID, error) {
 		log := cronLog{s.log.With("job", name)}
-		job := cron.NewChain(cron.Recover(log), cron.SkipIfStillRunning(log)).Then(cron.FuncJob(func() { fn(eng.Context()) }))
+		job := cron.NewChain(cron.Recover(log), cron.SkipIfStillRunning(log)).Then(cron.FuncJob(func() {
+			if !s.leading() {
+				s.log.Debug("job skipped: another instance leads", "job", name)
+				return
+			}
+			fn(eng.Context())
+		}))
 		return sched.AddJob(spec, job)
 	}
 	pulls := map[cron.EntryID]*directory.Source{}
@@ -99,18 +110,61 @@ func (s *scheduler) Open() error {
 	}
 	s.cron = sched
 	sched.Start()
-	for _, e := range sched.Entries() {
-		if src, ok := pulls[e.ID]; ok {
-			s.nextRun(eng.Context(), src, e)
+	if s.leading() {
+		for _, e := range sched.Entries() {
+			if src, ok := pulls[e.ID]; ok {
+				s.nextRun(eng.Context(), src, e)
+			}
 		}
 	}
 	// Batches queued behind a held drop apply once it is decided: at once
-	// when decided in this process, else within settleEvery.
+	// when decided in this process, else within settleEvery (on the
+	// leader).
+	eng.Leading = s.leader
 	eng.Start(settleEvery)
-	for _, src := range sources {
-		eng.PullAsync(src, "start", ingest.Options{})
-	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.follow(sources)
 	return nil
+}
+
+// follow pulls every directory each time this instance becomes the leader
+// (at start when alone): it catches up with what changed while no
+// instance of muster followed them (or while the one that did died).
+func (s *scheduler) follow(sources []*directory.Source) {
+	defer close(s.done)
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	was := false
+	for {
+		if lead := s.leading(); lead != was {
+			was = lead
+			if lead {
+				for _, src := range sources {
+					s.engine.PullAsync(src, "start", ingest.Options{})
+				}
+			}
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// followEvery is how often the scheduler looks whether it became the
+// leader.
+const followEvery = 250 * time.Millisecond
+
+// settleEvery is how often the engine looks for held drops decided by
+// another process (`muster drops approve`), whose queued batches then apply.
+const settleEvery = 5 * time.Second
+
+// nextRun records the source's next scheduled pull.
+func (s *scheduler) nextRun(ctx context.Context, src *directory.Source, e cron.Entry) {
+	if err := src.SetNextRun(ctx, e.Next); err != nil && ctx.Err() == nil {
+		s.log.Warn("cannot record the next run", "source", src.Key(), "error", err)
+	}
 }
 
 // Close stops the jobs: running pulls see their context end (nothing of an
@@ -119,15 +173,10 @@ func (s *scheduler) Close() error {
 	if s.cron == nil {
 		return s.engine.Close()
 	}
+	close(s.stop)
+	<-s.done
 	running := s.cron.Stop()
 	err := s.engine.Close()
 	<-running.Done()
 	return err
-}
-
-// nextRun records the source's next scheduled pull.
-func (s *scheduler) nextRun(ctx context.Context, src *directory.Source, e cron.Entry) {
-	if err := src.SetNextRun(ctx, e.Next); err != nil && ctx.Err() == nil {
-		s.log.Warn("cannot record the next run", "source", src.Key(), "error", err)
-	}
 }

@@ -48,6 +48,9 @@ type Engine struct {
 	// thresholds (since its latest full pull, if later); zero is
 	// DefaultWindow.
 	Window time.Duration
+	// Leading, if set, says whether this instance runs the background
+	// settling (Start): only the leader does, when several share a store.
+	Leading func() bool
 
 	mu      sync.Mutex
 	sources []*Source
@@ -251,8 +254,10 @@ func (e *Engine) Start(every time.Duration) {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			if err := e.Settle(e.ctx); err != nil && e.ctx.Err() == nil {
-				e.Logger.Error("applying queued directory edits failed; tried again later", "error", err)
+			if e.Leading == nil || e.Leading() {
+				if err := e.Settle(e.ctx); err != nil && e.ctx.Err() == nil {
+					e.Logger.Error("applying queued directory edits failed; tried again later", "error", err)
+				}
 			}
 			select {
 			case <-e.ctx.Done():

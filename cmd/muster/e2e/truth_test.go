@@ -96,9 +96,9 @@ reconcile = "off"
 	return cfg, data
 }
 
-// people describes every recipient of the default organisation: address
+// audienceLines describes every recipient of the default organisation: address
 // as written, names, status, groups.
-func people(t testing.TB, data string) (lines []string, active int) {
+func audienceLines(t testing.TB, data string) (lines []string, active int) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(data, store.FileName))
@@ -167,7 +167,7 @@ func TestTwoDirectoriesAnyOrderSameAudience(t *testing.T) {
 		for _, src := range order {
 			td.run(t, "sources", "sync", src, "-config", cfg)
 		}
-		lines, active := people(t, data)
+		lines, active := audienceLines(t, data)
 		t.Logf("pulled %s then %s: %d recipients, %d active", order[0], order[1], len(lines), active)
 		if active != 135 || len(lines) != 135 {
 			t.Fatalf("order %v: %d recipients, %d active; want 135 and 135 (100 + 35, the 25 shared once)", order, len(lines), active)
@@ -200,7 +200,7 @@ func TestTwoDirectoriesAnyOrderSameAudience(t *testing.T) {
 		return ds
 	}
 	settled()
-	lines, active := people(t, data)
+	lines, active := audienceLines(t, data)
 	t.Logf("pulled concurrently by the daemon: %d recipients, %d active", len(lines), active)
 	audiences = append(audiences, lines)
 	for i, a := range audiences[1:] {
@@ -234,7 +234,7 @@ func TestTwoDirectoriesAnyOrderSameAudience(t *testing.T) {
 		ds := sourceDrops(t, data, "hr")
 		return len(ds) == 1 && ds[0].Status == "applied"
 	})
-	after, n := people(t, data)
+	after, n := audienceLines(t, data)
 	if len(after) != 135 || n != 135 {
 		t.Fatalf("after the CSV: %d recipients, %d active", len(after), n)
 	}
@@ -321,7 +321,7 @@ func TestTwoDirectoriesAnyOrderSameAudience(t *testing.T) {
 	}
 	muster(t, "drops", "approve", fmt.Sprint(held.ID), "-data", data)
 	waitFor(t, "the queued rename applied after the approval", func() bool {
-		lines, _ := people(t, data)
+		lines, _ := audienceLines(t, data)
 		return slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, seedEmail(50)+" <"+seedEmail(50)+"> Renamed ") })
 	})
 	a := readAudience(t, data)

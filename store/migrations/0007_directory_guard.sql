@@ -4,7 +4,7 @@
 -- people (removed > 0), and one marker per source for its latest full
 -- snapshot applied or found unchanged (removed = -1, at_ns the time the
 -- snapshot was read from): the window starts there, or 24 hours ago.
--- rows counts the removed people no longer in the source's snapshot (the
+-- rows_removed counts the removed people no longer in the source's snapshot (the
 -- others were marked inactive): with the source's rows now, they give the
 -- people it had when the window began.
 CREATE TABLE removal_window (
@@ -12,7 +12,7 @@ CREATE TABLE removal_window (
   at_ns     INTEGER NOT NULL,
   drop_id   INTEGER NOT NULL,
   removed   INTEGER NOT NULL,
-  rows      INTEGER NOT NULL DEFAULT 0
+  rows_removed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX removal_window_source ON removal_window (source_id, at_ns);
 
