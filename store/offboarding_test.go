@@ -9,17 +9,17 @@ import (
 	"muster/schema"
 )
 
-// Migration 0006 turns the suppressions of a store made before offboarding
+// Migration 0007 turns the suppressions of a store made before offboarding
 // was derived into what the new rules derive the same from: an offboarding
 // by a source that no longer lists the person becomes its tombstone; one by
 // a source that lists them inactive needs nothing; one lifted by an admin
 // becomes a lift of every authoritative source that lists them inactive;
 // one lifted because a source listed them again needs nothing. Every
 // organisation is marked for a rebuild.
-func TestMigration6CarriesSuppressionsOver(t *testing.T) {
+func TestMigration7CarriesSuppressionsOver(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), FileName)
-	s, err := OpenWith(ctx, path, Options{upTo: 5})
+	s, err := OpenWith(ctx, path, Options{upTo: 6})
 	if err != nil {
 		t.Fatal(err)
 	}

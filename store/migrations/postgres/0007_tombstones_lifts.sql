@@ -1,4 +1,4 @@
--- As SQLite's 0006_tombstones_lifts.sql (read it for what each holds).
+-- As SQLite's 0007_tombstones_lifts.sql (read it for what each holds).
 CREATE TABLE tombstones (
   org_id    bigint NOT NULL REFERENCES orgs(id),
   source_id bigint NOT NULL REFERENCES sources(id),

@@ -1,4 +1,4 @@
--- As SQLite's 0007_directory_guard.sql (read it for what each holds).
+-- As SQLite's 0008_directory_guard.sql (read it for what each holds).
 CREATE TABLE removal_window (
   source_id    bigint NOT NULL REFERENCES sources(id),
   at_ns        bigint NOT NULL,
