@@ -42,14 +42,14 @@ func (s *Server) sources(r *request) ([]sourceView, error) {
 				v.HeldDrops, v.LastSuccess = st.Held, st.LastSuccess
 			}
 		}
-		v.CanSync = v.Configured && s.cfg.Sync != nil && src.Kind == store.KindWorkOS
+		v.CanSync = v.Configured && s.conf().Sync != nil && src.Kind == store.KindWorkOS
 		seen[src.Name] = true
 		out = append(out, v)
 	}
-	for _, c := range s.cfg.Sources {
+	for _, c := range s.conf().Sources {
 		if c.Org == r.org.Name && !seen[c.Name] {
 			v := sourceView{Source: store.Source{SourceConfig: store.SourceConfig{Name: c.Name, Kind: c.Kind}}, Configured: true}
-			v.CanSync = s.cfg.Sync != nil && c.Kind == store.KindWorkOS
+			v.CanSync = s.conf().Sync != nil && c.Kind == store.KindWorkOS
 			out = append(out, v)
 		}
 	}
@@ -57,9 +57,10 @@ func (s *Server) sources(r *request) ([]sourceView, error) {
 }
 
 func (s *Server) configured(org, name string) *ConfiguredSource {
-	for i, c := range s.cfg.Sources {
+	sources := s.conf().Sources
+	for i, c := range sources {
 		if c.Org == org && c.Name == name {
-			return &s.cfg.Sources[i]
+			return &sources[i]
 		}
 	}
 	return nil
@@ -146,10 +147,10 @@ func (s *Server) sync(w http.ResponseWriter, r *request) error {
 		return schema.Errorf(schema.EInvalid, "source %s is of kind %s: only workos sources are pulled; %s", name, kind, howFed(kind))
 	case s.configured(r.org.Name, name) == nil:
 		return schema.Errorf(schema.EInvalid, "source %s is not in the config: only configured sources are pulled", name)
-	case s.cfg.Sync == nil:
+	case s.conf().Sync == nil:
 		return schema.Errorf(schema.EUnavailable, "sync is not available for source %s: no WorkOS scheduler runs in this muster", name)
 	}
-	if err := s.cfg.Sync(r.Context(), r.org.Name, name, r.token.by()); err != nil {
+	if err := s.conf().Sync(r.Context(), r.org.Name, name, r.token.by()); err != nil {
 		return err
 	}
 	s.log.Info("sync requested", "org", r.org.Name, "source", name, "token", r.token.Name)
