@@ -22,6 +22,9 @@ type HTTPConf struct {
 	// org = "*": the metrics name every organisation and source).
 	Metrics string      `toml:"metrics"`
 	Tokens  []TokenConf `toml:"tokens"`
+	// PublicURL is how people reach this server (behind a proxy, say):
+	// notifications of held drops link to the drop's page under it.
+	PublicURL string `toml:"public_url"`
 
 	enabled bool // the table is in the file, or -http was given
 }
@@ -68,6 +71,11 @@ func (h *HTTPConf) validate(knownOrg func(string) bool, bad func(string, string,
 	}
 	if h.Metrics != metricsOpen && h.Metrics != metricsOperator {
 		bad("http.metrics", "%q is not open or operator", h.Metrics)
+	}
+	if h.PublicURL != "" {
+		if err := checkURL(h.PublicURL); err != nil {
+			bad("http.public_url", "%v", err)
+		}
 	}
 	names, hashes := map[string]bool{}, map[string]bool{}
 	for i, t := range h.Tokens {

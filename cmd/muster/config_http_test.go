@@ -89,8 +89,7 @@ func TestTokenNew(t *testing.T) {
 }
 
 func TestSampleConfigHTTP(t *testing.T) {
-	code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$c2VjcmV0LWhhc2gtdmFsdWU"},
-		"config", "check", "-config", "../../samples/muster.toml")
+	code, out, errs := runEnv(t, sampleSecrets(), "config", "check", "-config", "../../samples/muster.toml")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

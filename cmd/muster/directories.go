@@ -36,6 +36,11 @@ type Directories struct {
 	// Prune, if set, is called by the reconciliation to prune the drops'
 	// archive (ingest.Files.Prune) and returns what it removed.
 	Prune func(now time.Time) int
+	// OnRun, if set, is told how each pull ended (not one interrupted by
+	// the stop), and OnDrift what a reconciliation repaired in an
+	// organisation: notifications.
+	OnRun   func(RunStatus)
+	OnDrift func(ingest.RebuildReport)
 
 	cfg     *Config
 	sources []*dirSource
@@ -238,6 +243,9 @@ func (d *Directories) Pull(ctx context.Context, s *dirSource, why string, opt in
 			st.LastError = rep.Reason
 		}
 	})
+	if !stopped && d.OnRun != nil {
+		d.OnRun(d.Status()[s.key])
+	}
 	attrs := []any{"requests", stats.Requests, "users", stats.Users, "groups", stats.Groups, "ms", ms}
 	switch {
 	case stopped:
@@ -315,6 +323,9 @@ func (d *Directories) Reconcile(ctx context.Context) error {
 		if rep.Differed > 0 {
 			log.Warn("recipients differed from what their sources say; repaired", "org", org, "checked", rep.Checked,
 				"differed", rep.Differed, "sample", rep.Sample)
+			if d.OnDrift != nil {
+				d.OnDrift(*rep)
+			}
 		} else {
 			log.Info("recipients match their sources", "org", org, "checked", rep.Checked)
 		}

@@ -21,7 +21,7 @@ import (
 // client's counters, the directories' runs) is looked up then, once the
 // HTTP server, opened last, serves scrapes.
 func (m *Main) newMetrics() {
-	m.Metrics = api.NewMetrics(api.MetricsConfig{Store: m.Store, Logger: m.Logger,
+	m.Metrics = api.NewMetrics(api.MetricsConfig{Store: m.Store, Logger: m.Logger, Build: apiBuild(),
 		SFTP: func() (sftpserver.Stats, bool) {
 			if m.SFTP == nil {
 				return sftpserver.Stats{}, false
@@ -109,7 +109,7 @@ func (m *Main) openHTTP() error {
 	}
 	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
 		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
-		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger})
+		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger, Build: apiBuild()})
 	if err != nil {
 		return err
 	}
@@ -142,6 +142,16 @@ func storeFileCheck(path string) (api.Check, error) {
 		}
 		return nil
 	}}, nil
+}
+
+// apiBuild is the build info as the API and metrics show it.
+func apiBuild() api.Build {
+	b := buildInfo()
+	commit := b.Commit
+	if b.Modified {
+		commit += "+dirty"
+	}
+	return api.Build{Version: b.Version, Commit: commit, BuildTime: b.BuildTime, GoVersion: b.GoVersion}
 }
 
 func isLoopback(host string) bool {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"muster/cmd/muster/api"
+	"muster/cmd/muster/notify"
 	"muster/ingest"
 	"muster/ingest/workos"
 	"muster/sftpserver"
@@ -45,6 +47,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	m.printStarted()
+	b := buildInfo()
+	m.Logger.Info("started", "version", b.Version, "commit", b.Commit, "go", b.GoVersion, "pid", os.Getpid(),
+		"config", cmp.Or(c.path, "built-in zero config"), "data_dir", c.DataDir)
 	<-ctx.Done()
 	m.Logger.Info("stopping: finishing or setting aside the drops in progress (a second signal exits at once)")
 	if err := m.Close(); err != nil {
@@ -78,6 +83,10 @@ type Main struct {
 	WorkOS          *workos.Client
 	OnWorkOSRequest func(workos.RequestInfo)
 	Webhook         *webhookServer
+	// Notifier tells the [[notify]] targets what needs a person;
+	// NotifyRetryMin, if set before Run, is its first retry's wait (tests).
+	Notifier       *notify.Notifier
+	NotifyRetryMin time.Duration
 
 	// UploadKey is the private key generated for the built-in account, if
 	// any; KnownHosts the file pinning the SFTP server's host keys.
@@ -85,6 +94,7 @@ type Main struct {
 	KnownHosts string
 
 	env   *env
+	prep  *prepared
 	parts []part // opened, in order
 }
 
@@ -118,6 +128,13 @@ func (m *Main) start(name string, closeFn func() error) {
 // Close to stop what was opened.
 func (m *Main) Run(ctx context.Context) error {
 	c := m.Config
+	// Everything `muster config check` checks, before anything is made or
+	// bound: a config it passes is one serve starts with.
+	prep, err := c.prepare(m.env)
+	if err != nil {
+		return configFileError(c.path, err)
+	}
+	m.prep = prep
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -140,12 +157,19 @@ func (m *Main) Run(ctx context.Context) error {
 		plog.Debug("drop progress", "phase", p.Phase, "done", p.Done, "total", p.Total)
 	}
 	m.newMetrics()
+	if err := m.openNotifier(); err != nil {
+		return err
+	}
 	if m.UploadKey, err = ensureUploadKey(c); err != nil {
 		return fmt.Errorf("generate the upload key: %w", err)
 	}
-	accounts, err := c.sftpAccounts(m.env)
-	if err != nil {
-		return err
+	accounts := prep.accounts
+	if m.UploadKey != "" {
+		// Generated just now, or on an earlier start: read it as any key file.
+		var errs ConfigError
+		if accounts = c.prepareAccounts(m.env, &errs); errs.err() != nil {
+			return errs.err()
+		}
 	}
 	if len(accounts) > 0 {
 		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.DataDir, "sftp"),
@@ -167,6 +191,7 @@ func (m *Main) Run(ctx context.Context) error {
 			metrics(o)
 		}
 		m.Files.Observe(o)
+		m.notifyOutcome(o)
 	}
 	// The queues run before the SFTP server listens, so no upload is
 	// announced to nobody; the start scan finds what arrived while down.

@@ -8,35 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"muster/sftpserver"
 )
-
-// sftpAccounts turns the accounts of the config into the SFTP server's,
-// reading key files and password hashes (secrets, from the environment or a
-// file).
-func (c *Config) sftpAccounts(e *env) ([]sftpserver.Account, error) {
-	var out []sftpserver.Account
-	for i, a := range c.SFTP.Accounts {
-		f := fmt.Sprintf("sftp.accounts[%d]", i)
-		acc := sftpserver.Account{Name: a.Name, Org: a.Org, Source: a.Source, AuthorizedKeys: append([]string(nil), a.Keys...),
-			AllowedNetworks: a.AllowNetworks, MaxFileSize: int64(a.MaxFileSize), ReadBack: a.ReadBack}
-		if a.AuthorizedKeysFile != "" {
-			keys, err := readKeyFile(f+".authorized_keys_file", a.AuthorizedKeysFile)
-			if err != nil {
-				return nil, err
-			}
-			acc.AuthorizedKeys = append(acc.AuthorizedKeys, keys)
-		}
-		hash, err := secret(e, f+".password_hash", a.PasswordHashEnv, a.PasswordHashFile)
-		if err != nil {
-			return nil, err
-		}
-		acc.PasswordHash = hash
-		out = append(out, acc)
-	}
-	return out, nil
-}
 
 // writeKnownHosts writes <data>/known_hosts with the SFTP server's host
 // keys for its address, so `sftp -o UserKnownHostsFile=...` connects
@@ -66,6 +38,7 @@ func (m *Main) sftpClientAddr() (host, port string) {
 // (port 0 in the config picks a free one).
 type State struct {
 	PID         int       `json:"pid"`
+	Version     string    `json:"version"`
 	Started     time.Time `json:"started"`
 	DataDir     string    `json:"data_dir"`
 	SFTPAddr    string    `json:"sftp_addr,omitempty"`
@@ -80,7 +53,7 @@ const StateFile = "serve.json"
 func (m *Main) statePath() string { return filepath.Join(m.Config.DataDir, StateFile) }
 
 func (m *Main) writeState() error {
-	s := State{PID: os.Getpid(), Started: time.Now().UTC(), DataDir: m.Config.DataDir, DropFolders: []string{}}
+	s := State{PID: os.Getpid(), Version: buildInfo().Version, Started: time.Now().UTC(), DataDir: m.Config.DataDir, DropFolders: []string{}}
 	if m.SFTP != nil {
 		s.SFTPAddr = m.SFTP.Addr().String()
 	}
@@ -113,7 +86,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // built-in config, the exact command that uploads a sample.
 func (m *Main) printStarted() {
 	w, c := m.env.stdout, m.Config
-	fmt.Fprintf(w, "muster is running (data in %s)\n", shown(c.DataDir))
+	fmt.Fprintf(w, "%s is running (data in %s)\n", buildInfo().Short(), shown(c.DataDir))
 	for _, s := range c.Sources {
 		if s.Kind == "folder" {
 			fmt.Fprintf(w, "  drop folder  %s  -> source %s: copy CSV exports here\n", shown(s.Folder), s.Name)

@@ -26,6 +26,7 @@ func (m *Main) openDirectories() error {
 	}
 	m.Directories, m.WorkOS = d, d.Client
 	d.Prune = m.Files.Prune
+	d.OnRun, d.OnDrift = m.notifyRun, m.notifyDrift
 	if err := d.Open(); err != nil {
 		d.Close()
 		return err
@@ -34,11 +35,7 @@ func (m *Main) openDirectories() error {
 	if c.WorkOS.Webhook.Listen == "" {
 		return nil
 	}
-	secret, err := c.webhookSecret(m.env)
-	if err != nil {
-		return err
-	}
-	w, err := openWebhook(c.WorkOS.Webhook.Listen, c.WorkOS.Webhook.Path, secret, time.Duration(c.WorkOS.Webhook.Tolerance),
+	w, err := openWebhook(c.WorkOS.Webhook.Listen, c.WorkOS.Webhook.Path, m.prep.webhookSecret, time.Duration(c.WorkOS.Webhook.Tolerance),
 		d, log.With("part", "webhook"))
 	if err != nil {
 		return err

@@ -204,7 +204,7 @@ func TestCLIExportNeutralisesFormulas(t *testing.T) {
 // leading spaces or a line break is neutralised too.
 func TestCLIExportNeutralisesFormulasBehindWhitespace(t *testing.T) {
 	dir := t.TempDir()
-	hostile := []string{" =HYPERLINK(\"http://x\")", "\n+1", "\u00a0@SUM(A1)", " \t-2", "\n=1"}
+	hostile := []string{" =HYPERLINK(\"http://x\")", "\n+1", "\u00a0@SUM(A1)", " \t-2", "\n=1", ";=1+1", ",=2", " ;x"}
 	for i, v := range hostile {
 		email := fmt.Sprintf("p%d@example.com", i)
 		if code, out, errs := MustRunIn(t, dir, "recipients", "add", "-first", v, "-last", v, "-groups", "Team", email); code != exitOK {
