@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +27,9 @@ type prepared struct {
 	webhookSecret workos.Secret
 	// notify are the notification targets, their secrets read.
 	notify []notify.Target
+	// workosKey is a digest of the WorkOS API key, so a reload sees it
+	// changed (the key itself is read by the scheduler's client).
+	workosKey [sha256.Size]byte
 }
 
 // prepare reads every secret and file the config names and checks them as
@@ -54,6 +58,8 @@ func (c *Config) prepare(e *env) (*prepared, error) {
 		if _, err := c.workosClient(e, nil); err != nil {
 			errs.addErr("workos.api_key_env", err)
 		}
+		key, _ := secret(e, "workos.api_key", c.WorkOS.APIKeyEnv, c.WorkOS.APIKeyFile)
+		p.workosKey = sha256.Sum256([]byte(key))
 	}
 	if wh := c.WorkOS.Webhook; wh.Listen != "" {
 		checkListen(&errs, "workos.webhook.listen", wh.Listen)

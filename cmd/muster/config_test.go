@@ -236,7 +236,7 @@ func TestRetentionZeroKeepsForEver(t *testing.T) {
 		t.Errorf("defaults: %+v", c.Retention)
 	}
 	m := NewMain(load("archive = \"10d\"\nreports = \"0\"\n"), &env{stderr: io.Discard, getenv: func(string) string { return "" }})
-	if f := m.files(); f.Retention != 10*24*time.Hour || f.ReportRetention >= 0 {
+	if f := m.files(m.Config); f.Retention != 10*24*time.Hour || f.ReportRetention >= 0 {
 		t.Errorf("drops: retention %s, reports %s; want 10d and negative (kept for ever)", f.Retention, f.ReportRetention)
 	}
 }

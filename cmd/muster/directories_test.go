@@ -493,7 +493,7 @@ func TestWebhookEndpointAppliesAtOnceAndRefusesForgeries(t *testing.T) {
 	ctx := context.Background()
 	dt := mustDirTest(t, 30, 3, "")
 	dt.pull()
-	w, err := openWebhook("127.0.0.1:0", "/hooks/workos", testWebhookSecret, time.Minute, dt.d, testLogger(t))
+	w, err := openWebhook("127.0.0.1:0", "/hooks/workos", testWebhookSecret, time.Minute, dt.d.WebhookEvent, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

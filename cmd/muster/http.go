@@ -11,6 +11,7 @@ import (
 	"muster/cmd/muster/api"
 	"muster/ingest"
 	"muster/ingest/workos"
+	"muster/schema"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -29,10 +30,11 @@ func (m *Main) newMetrics() {
 			return m.SFTP.Stats(), true
 		},
 		WorkOS: func() (workos.Stats, bool) {
-			if m.WorkOS == nil {
+			d := m.dirs()
+			if d == nil {
 				return workos.Stats{}, false
 			}
-			return m.WorkOS.Stats(), true
+			return d.Client.Stats(), true
 		},
 		Runs: m.runStatus,
 	})
@@ -44,11 +46,12 @@ func (m *Main) newMetrics() {
 // not (it waits for an admin, who may need this very API to approve it,
 // and muster_held_drops shows it).
 func (m *Main) runStatus() []api.RunStatus {
-	if m.Directories == nil {
+	d := m.dirs()
+	if d == nil {
 		return nil
 	}
 	var out []api.RunStatus
-	for _, r := range m.Directories.Runs() {
+	for _, r := range d.Runs() {
 		st := api.RunStatus{Org: r.Org, Source: r.Source, LastRun: r.LastRun, LastSuccess: r.LastSuccess}
 		if r.LastError != "" && (r.LastDecision == "" || r.LastDecision == string(ingest.Rejected)) {
 			st.Err = r.LastError
@@ -59,11 +62,18 @@ func (m *Main) runStatus() []api.RunStatus {
 }
 
 // syncFunc is how the API pulls a directory on demand: nil without any.
+// It asks the scheduler in force when called (a reload may replace it).
 func (m *Main) syncFunc() api.SyncFunc {
-	if m.Directories == nil {
+	if m.dirs() == nil {
 		return nil
 	}
-	return m.Directories.SyncNow
+	return func(ctx context.Context, org, source, by string) error {
+		d := m.dirs()
+		if d == nil {
+			return schema.Errorf(schema.ENotFound, "no workos source %q in the config", source)
+		}
+		return d.SyncNow(ctx, org, source, by)
+	}
 }
 
 // openHTTP starts the admin HTTP server when the config asks for it. It
@@ -87,29 +97,22 @@ func (m *Main) openHTTP() error {
 		}})
 	}
 	checks = append(checks, api.Check{Name: "watch", Check: func(context.Context) error {
-		if n := len(m.Files.MissingFolders()); n > 0 {
+		if n := len(m.drops().MissingFolders()); n > 0 {
 			// /readyz needs no token: the log names the folders.
 			return fmt.Errorf("%d watched folder(s) removed or moved away: make them again (see the log)", n)
 		}
 		return nil
 	}})
-	if m.Directories != nil {
-		checks = append(checks, api.RunsCheck(m.runStatus))
+	// Without directories it passes; a reload may add some.
+	checks = append(checks, api.RunsCheck(m.runStatus))
+	live := m.apiLive(c)
+	var reload api.ReloadFunc
+	if !c.zero() {
+		reload = m.Reload
 	}
-	orgs := []string{}
-	for _, o := range c.Orgs {
-		orgs = append(orgs, o.Name)
-	}
-	if len(orgs) == 0 {
-		orgs = append(orgs, "default")
-	}
-	var sources []api.ConfiguredSource
-	for _, s := range c.Sources {
-		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind)})
-	}
-	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
-		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
-		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger, Build: apiBuild()})
+	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: live.Tokens,
+		Orgs: live.Orgs, Sources: live.Sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
+		Checks: checks, Sync: live.Sync, Logger: m.Logger, Build: apiBuild(), Reload: reload})
 	if err != nil {
 		return err
 	}
@@ -123,6 +126,23 @@ func (m *Main) openHTTP() error {
 			"addr", srv.Addr().String())
 	}
 	return nil
+}
+
+// apiLive is what the API is told of c: tokens, organisations, sources,
+// and how to sync a directory.
+func (m *Main) apiLive(c *Config) api.Live {
+	orgs := []string{}
+	for _, o := range c.Orgs {
+		orgs = append(orgs, o.Name)
+	}
+	if len(orgs) == 0 {
+		orgs = append(orgs, "default")
+	}
+	var sources []api.ConfiguredSource
+	for _, s := range c.Sources {
+		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind)})
+	}
+	return api.Live{Tokens: c.HTTP.tokens(), Orgs: orgs, Sources: sources, Sync: m.syncFunc()}
 }
 
 // storeFileCheck is the readiness check "the store file is still the one

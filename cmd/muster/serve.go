@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"muster/cmd/muster/api"
@@ -35,13 +36,18 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *sftpAddr != "" {
-		c.SFTP.Listen = *sftpAddr
+	// The flags win over the file, at start and at every reload.
+	flags := func(c *Config) {
+		if *sftpAddr != "" {
+			c.SFTP.Listen = *sftpAddr
+		}
+		if *httpAddr != "" {
+			c.HTTP.Listen, c.HTTP.enabled = *httpAddr, true
+		}
 	}
-	if *httpAddr != "" {
-		c.HTTP.Listen, c.HTTP.enabled = *httpAddr, true
-	}
+	flags(c)
 	m := NewMain(c, e)
+	m.flags, m.dataFlag = flags, *dataDir
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return err
@@ -50,7 +56,14 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	b := buildInfo()
 	m.Logger.Info("started", "version", b.Version, "commit", b.Commit, "go", b.GoVersion, "pid", os.Getpid(),
 		"config", cmp.Or(c.path, "built-in zero config"), "data_dir", c.DataDir)
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-e.reload:
+			// Reload logs what it did, or why it refused the file.
+			_, _ = m.Reload(ctx, "SIGHUP")
+		}
+	}
 	m.Logger.Info("stopping: finishing or setting aside the drops in progress (a second signal exits at once)")
 	if err := m.Close(); err != nil {
 		return err
@@ -96,6 +109,16 @@ type Main struct {
 	env   *env
 	prep  *prepared
 	parts []part // opened, in order
+
+	// mu guards Config, Files, Directories and WorkOS, which a reload
+	// replaces while the parts' goroutines read them (conf, drops, dirs).
+	mu       sync.RWMutex
+	reloadMu sync.Mutex // one reload at a time
+	level    *slog.LevelVar
+	// flags re-applies serve's -sftp and -http to a reloaded config;
+	// dataFlag is -data.
+	flags    func(*Config)
+	dataFlag string
 }
 
 // part is something Close must stop.
@@ -106,12 +129,15 @@ type part struct {
 
 // NewMain returns a daemon for c that is not yet running.
 func NewMain(c *Config, e *env) *Main {
-	return &Main{Config: c, Logger: newLogger(e, c), env: e}
+	level := new(slog.LevelVar)
+	level.Set(logLevels[c.LogLevel])
+	return &Main{Config: c, Logger: newLogger(e, c, level), env: e, level: level, flags: func(*Config) {}}
 }
 
-// newLogger sets up slog once, as the config says.
-func newLogger(e *env, c *Config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: logLevels[c.LogLevel]}
+// newLogger sets up slog once, as the config says; a reload may change
+// its level.
+func newLogger(e *env, c *Config, level *slog.LevelVar) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(e.stderr, opts))
 	}
@@ -178,8 +204,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Files = m.files()
-	if err := m.fileSources(); err != nil {
+	if m.Files, err = m.newFiles(c); err != nil {
 		return err
 	}
 	// A held drop approved or rejected through this process (the HTTP API)
@@ -190,7 +215,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if metrics != nil {
 			metrics(o)
 		}
-		m.Files.Observe(o)
+		m.drops().Observe(o)
 		m.notifyOutcome(o)
 	}
 	// The queues run before the SFTP server listens, so no upload is
@@ -198,7 +223,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Files.Open(); err != nil {
 		return err
 	}
-	m.start("drops", m.Files.Close)
+	m.start("drops", func() error { return m.drops().Close() })
 	if m.SFTP != nil {
 		if err := m.SFTP.Open(); err != nil {
 			return err
@@ -226,10 +251,16 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// newFiles returns the drop queues of c, with every file source's
+// folders; Open starts them.
+func (m *Main) newFiles(c *Config) (*ingest.Files, error) {
+	f := m.files(c)
+	return f, m.fileSources(c, f)
+}
+
 // files returns the drop queues as the config says (their sources are
 // added by fileSources).
-func (m *Main) files() *ingest.Files {
-	c := m.Config
+func (m *Main) files(c *Config) *ingest.Files {
 	reports := time.Duration(c.Retention.Reports)
 	if reports == 0 {
 		reports = -1 // for ever; Files reads 0 as "as the archive"
@@ -242,13 +273,12 @@ func (m *Main) files() *ingest.Files {
 
 // announce hands an SFTP upload to its source's queue.
 func (m *Main) announce(u sftpserver.Upload) {
-	m.Files.Announce(u.Org, u.Source, u.Path)
+	m.drops().Announce(u.Org, u.Source, u.Path)
 }
 
 // fileSources gives the drop queues every folder source's folder and every
 // SFTP account's inbox, with the account's reports folder for write-back.
-func (m *Main) fileSources() error {
-	c := m.Config
+func (m *Main) fileSources(c *Config, files *ingest.Files) error {
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		fs := ingest.FileSource{Org: s.Org, Config: c.sourceConfig(s), Decode: s.decodeOptions()}
@@ -272,7 +302,7 @@ func (m *Main) fileSources() error {
 				fs.Folders = append(fs.Folders, ingest.Folder{Path: inbox, ReportsDir: reports, Reports: func(file string, data []byte) error {
 					return m.SFTP.WriteReport(name, file, data)
 				}})
-				m.Files.ReportDirs = append(m.Files.ReportDirs, reports)
+				files.ReportDirs = append(files.ReportDirs, reports)
 			}
 			if len(fs.Folders) == 0 {
 				m.Logger.Warn("sftp source has no account feeding it", "source", s.Org+"/"+s.Name)
@@ -280,9 +310,31 @@ func (m *Main) fileSources() error {
 		default:
 			continue
 		}
-		m.Files.Sources = append(m.Files.Sources, fs)
+		files.Sources = append(files.Sources, fs)
 	}
 	return nil
+}
+
+// conf is the config in force (a reload replaces it).
+func (m *Main) conf() *Config {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.Config
+}
+
+// drops is the drop queues in force (a reload of file sources replaces
+// them).
+func (m *Main) drops() *ingest.Files {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.Files
+}
+
+// dirs is the directory sources' scheduler in force, nil without any.
+func (m *Main) dirs() *Directories {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.Directories
 }
 
 // closeTimeout bounds Close beyond the drops' grace period.
@@ -293,7 +345,7 @@ const closeTimeout = 15 * time.Second
 // progress; the store last), under a deadline. It may be called after a
 // failed Run, and more than once.
 func (m *Main) Close() error {
-	deadline := time.Duration(m.Config.Watch.Grace) + closeTimeout
+	deadline := time.Duration(m.conf().Watch.Grace) + closeTimeout
 	done := make(chan error, 1)
 	parts := m.parts
 	m.parts = nil

@@ -82,7 +82,7 @@ func (m *Main) notifyDrift(rep ingest.RebuildReport) {
 }
 
 func (m *Main) isDirectory(org, source string) bool {
-	for _, s := range m.Config.Sources {
+	for _, s := range m.conf().Sources {
 		if s.Org == org && s.Name == source {
 			return s.Kind == "workos"
 		}
@@ -94,7 +94,7 @@ func (m *Main) isDirectory(org, source string) bool {
 // command that shows it, and its page in the console when the config
 // says where that is (http.public_url).
 func (m *Main) dropEvent(kind string, rep *ingest.Report, what string) notify.Event {
-	c := m.Config
+	c := m.conf()
 	key := rep.Org + "/" + rep.Source
 	summary := fmt.Sprintf("Drop %d of %s (%s) %s", rep.DropID, key, rep.Name, what)
 	if rep.Reason != "" {

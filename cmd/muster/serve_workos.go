@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
+
+	"muster/ingest/workos"
+	"muster/schema"
 )
 
 // openDirectories starts the WorkOS directory sources (scheduler, events
@@ -20,23 +24,22 @@ func (m *Main) openDirectories() error {
 		return nil
 	}
 	log := m.Logger.With("component", "workos")
-	d, err := newDirectories(c, m.env, m.Ingester, log, m.OnWorkOSRequest)
+	d, err := m.newDirectories(c)
 	if err != nil {
 		return err
 	}
 	m.Directories, m.WorkOS = d, d.Client
-	d.Prune = m.Files.Prune
-	d.OnRun, d.OnDrift = m.notifyRun, m.notifyDrift
-	if err := d.Open(); err != nil {
-		d.Close()
-		return err
-	}
-	m.start("workos", d.Close)
+	m.start("workos", func() error {
+		if d := m.dirs(); d != nil {
+			return d.Close()
+		}
+		return nil
+	})
 	if c.WorkOS.Webhook.Listen == "" {
 		return nil
 	}
 	w, err := openWebhook(c.WorkOS.Webhook.Listen, c.WorkOS.Webhook.Path, m.prep.webhookSecret, time.Duration(c.WorkOS.Webhook.Tolerance),
-		d, log.With("part", "webhook"))
+		m.webhookEvent, log.With("part", "webhook"))
 	if err != nil {
 		return err
 	}
@@ -44,6 +47,31 @@ func (m *Main) openDirectories() error {
 	m.start("webhook", w.Close)
 	log.Info("webhook endpoint listening", "addr", w.Addr().String(), "path", c.WorkOS.Webhook.Path)
 	return nil
+}
+
+// newDirectories makes and opens the scheduler of c's directory sources,
+// wired to the drops' pruning and the notifications.
+func (m *Main) newDirectories(c *Config) (*Directories, error) {
+	d, err := newDirectories(c, m.env, m.Ingester, m.Logger.With("component", "workos"), m.OnWorkOSRequest)
+	if err != nil {
+		return nil, err
+	}
+	d.Prune = func(now time.Time) int { return m.drops().Prune(now) }
+	d.OnRun, d.OnDrift = m.notifyRun, m.notifyDrift
+	if err := d.Open(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// webhookEvent hands a webhook's event to the scheduler in force.
+func (m *Main) webhookEvent(ctx context.Context, ev workos.Event) error {
+	d := m.dirs()
+	if d == nil {
+		return schema.Errorf(schema.EUnavailable, "no directory source is configured now")
+	}
+	return d.WebhookEvent(ctx, ev)
 }
 
 // printDirectories tells the operator which directories are pulled and

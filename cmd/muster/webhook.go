@@ -24,13 +24,13 @@ type webhookServer struct {
 
 // openWebhook listens on addr (synchronously: a bad address fails the
 // start) and serves the endpoint at path.
-func openWebhook(addr, path string, secret workos.Secret, tolerance time.Duration, d *Directories, log *slog.Logger) (*webhookServer, error) {
+func openWebhook(addr, path string, secret workos.Secret, tolerance time.Duration, handle func(context.Context, workos.Event) error, log *slog.Logger) (*webhookServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(path, workos.NewWebhookHandler(secret, workos.WebhookOptions{Tolerance: tolerance, Logger: log}, d.WebhookEvent))
+	mux.Handle(path, workos.NewWebhookHandler(secret, workos.WebhookOptions{Tolerance: tolerance, Logger: log}, handle))
 	w := &webhookServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
