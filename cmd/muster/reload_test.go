@@ -111,7 +111,9 @@ schedule = %q
 	}
 	r.write("log_level = \"warn\"\n" + sources(7, "@every 1h", "") + target("a", a.URL))
 	m := r.start()
-	waitUntil(t, "the start pull", func() bool { return slices.Equal(sourceDropStatuses(t, m, "okta"), []store.DropStatus{store.DropApplied}) })
+	waitUntil(t, "the start pull", func() bool {
+		return slices.Equal(sourceDropStatuses(t, m, "okta"), []store.DropStatus{store.DropApplied})
+	})
 	oldDirs := m.dirs()
 
 	r.write("log_level = \"debug\"\n" + sources(9, "@every 1s", "[[sources]]\nname = \"extra\"\nkind = \"folder\"\nfolder = \"extra\"\n") +
