@@ -255,9 +255,10 @@ func (a *applier) merge(p *change, asserts []store.Assertion, rec store.Recipien
 	if exists {
 		next.CreatedSeq = rec.CreatedSeq
 	}
-	if m.Status == store.StatusGone && exists {
-		// Nobody lists them: keep the last known name and address for
-		// history, but no attribute (an allowlist may narrow later).
+	if len(asserts) == 0 && exists {
+		// Nobody lists them (gone, or offboarded by a deletion): keep the
+		// last known name and address for history, but no attribute (an
+		// allowlist may narrow later).
 		next.Email, next.FirstName, next.LastName = rec.Email, rec.FirstName, rec.LastName
 	}
 	if next.Email == "" {

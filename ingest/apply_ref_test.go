@@ -115,7 +115,7 @@ func refDerive(a *applier, key string, cur, old *store.Assertion) error {
 	if exists {
 		next.CreatedSeq = rec.CreatedSeq
 	}
-	if m.Status == store.StatusGone && exists {
+	if len(asserts) == 0 && exists {
 		next.Email, next.FirstName, next.LastName = rec.Email, rec.FirstName, rec.LastName
 	}
 	if next.Email == "" {

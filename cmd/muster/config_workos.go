@@ -220,23 +220,6 @@ func (c *Config) expectedOrganization(s *SourceConf) string {
 	return ""
 }
 
-// checkDirectoryOrg refuses a directory that belongs to another WorkOS
-// organization than the source's, or to one configured for another
-// organisation: nothing crosses organisations.
-func (c *Config) checkDirectoryOrg(s *SourceConf, d workos.Directory) error {
-	if want := c.expectedOrganization(s); want != "" && d.OrganizationID != want {
-		return schema.Errorf(schema.EInvalid, "source %s/%s: directory %s belongs to WorkOS organization %s, not %s",
-			s.Org, s.Name, d.ID, d.OrganizationID, want)
-	}
-	for _, o := range c.Orgs {
-		if o.WorkOSOrganizationID != "" && o.WorkOSOrganizationID == d.OrganizationID && o.Name != s.Org {
-			return schema.Errorf(schema.EInvalid, "source %s/%s: directory %s belongs to WorkOS organization %s, which is configured for organisation %s",
-				s.Org, s.Name, d.ID, d.OrganizationID, o.Name)
-		}
-	}
-	return nil
-}
-
 // workosClient builds the WorkOS client, reading the API key from the
 // environment or its file.
 func (c *Config) workosClient(e *env, onRequest func(workos.RequestInfo)) (*workos.Client, error) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"muster/ingest"
 	"muster/ingest/workos"
 )
 
@@ -105,18 +106,6 @@ secret_file = "secrets/webhook"
 	if c.Sources[0].Org != "acme" || c.Sources[1].Org != "globex" {
 		t.Fatalf("orgs = %s, %s; want acme (mapped), globex (named)", c.Sources[0].Org, c.Sources[1].Org)
 	}
-	// A directory of another WorkOS organization is refused at pull time.
-	if err := c.checkDirectoryOrg(&c.Sources[0], workos.Directory{ID: "directory_1", OrganizationID: "org_other"}); err == nil ||
-		!strings.Contains(err.Error(), "belongs to WorkOS organization org_other, not org_acme") {
-		t.Fatalf("foreign directory: %v", err)
-	}
-	if err := c.checkDirectoryOrg(&c.Sources[1], workos.Directory{ID: "directory_2", OrganizationID: "org_acme"}); err == nil ||
-		!strings.Contains(err.Error(), "configured for organisation acme") {
-		t.Fatalf("directory of another organisation's WorkOS organization: %v", err)
-	}
-	if err := c.checkDirectoryOrg(&c.Sources[0], workos.Directory{ID: "directory_1", OrganizationID: "org_acme"}); err != nil {
-		t.Fatal(err)
-	}
 	// The key is read from its file, never from the config; a missing file
 	// is an error naming the field, not the content.
 	if _, err := c.workosClient(e, nil); err == nil || !strings.Contains(err.Error(), "workos.api_key_file") {
@@ -130,6 +119,22 @@ secret_file = "secrets/webhook"
 	}
 	if s := strings.Join([]string{client.String(), c.WorkOS.APIKeyFile}, " "); strings.Contains(s, "sk_test_abc") {
 		t.Fatal("the key shows")
+	}
+	_, sync, err := c.directories(e, ingest.New(nil), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A directory of another WorkOS organization is refused at pull time.
+	if err := sync.CheckDirectory("acme", "okta", workos.Directory{ID: "directory_1", OrganizationID: "org_other"}); err == nil ||
+		!strings.Contains(err.Error(), "belongs to WorkOS organization org_other, not org_acme") {
+		t.Fatalf("foreign directory: %v", err)
+	}
+	if err := sync.CheckDirectory("globex", "google", workos.Directory{ID: "directory_2", OrganizationID: "org_acme"}); err == nil ||
+		!strings.Contains(err.Error(), "configured for organisation acme") {
+		t.Fatalf("directory of another organisation's WorkOS organization: %v", err)
+	}
+	if err := sync.CheckDirectory("acme", "okta", workos.Directory{ID: "directory_1", OrganizationID: "org_acme"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

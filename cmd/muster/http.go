@@ -30,11 +30,13 @@ func (m *Main) newMetrics() {
 			return m.SFTP.Stats(), true
 		},
 		WorkOS: func() (workos.Stats, bool) {
-			d := m.dirs()
-			if d == nil {
+			m.mu.RLock()
+			client := m.WorkOS
+			m.mu.RUnlock()
+			if client == nil {
 				return workos.Stats{}, false
 			}
-			return d.Client.Stats(), true
+			return client.Stats(), true
 		},
 		Runs: m.runStatus,
 	})

@@ -245,31 +245,6 @@ func (m *Main) restartFiles(c *Config) error {
 	return closeErr
 }
 
-// restartDirectories stops the directories' scheduler (a pull in progress
-// is abandoned, nothing of it applied) and starts c's.
-func (m *Main) restartDirectories(c *Config) error {
-	if old := m.dirs(); old != nil {
-		old.Close()
-	}
-	var d *Directories
-	if c.needsWorkOS() {
-		var err error
-		if d, err = m.newDirectories(c); err != nil {
-			m.mu.Lock()
-			m.Directories, m.WorkOS = nil, nil
-			m.mu.Unlock()
-			return err
-		}
-	}
-	m.mu.Lock()
-	m.Directories, m.WorkOS = d, nil
-	if d != nil {
-		m.WorkOS = d.Client
-	}
-	m.mu.Unlock()
-	return nil
-}
-
 // diffNamed compares two sets of named things and says what was added,
 // removed, and which fields changed; fields, if set, names the fields of
 // a changed item (else they are compared by their TOML keys).

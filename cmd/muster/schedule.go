@@ -7,6 +7,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"muster/ingest"
+	"muster/ingest/directory"
+	"muster/ingest/workossync"
 )
 
 // cronLog adapts slog to cron's logger: cron's own chatter (schedule, wake,
@@ -25,59 +27,80 @@ func (c cronLog) Error(err error, msg string, kv ...any) {
 	c.l.Error("cron "+msg, append(kv, "error", err)...)
 }
 
-// Open starts the jobs with robfig/cron (a pull per source on its schedule,
-// the events poll, the reconciliation; each skips a run while its previous
-// one is still going, with a log line), and a first pull of every directory in the
+// scheduler runs the directory engine's jobs with robfig/cron, as the
+// config says: a pull per source on its schedule, the events poll, the
+// reconciliation.
+type scheduler struct {
+	engine *directory.Engine
+	sync   *workossync.Sync
+	conf   *Config
+	log    *slog.Logger
+	cron   *cron.Cron
+}
+
+// Open starts the jobs (each skips a run while its previous one is still
+// going, with a log line), and a first pull of every directory in the
 // background: it catches up with what changed while muster was stopped
 // (events older than the daemon are not read). It returns at once.
-func (d *Directories) Open() error {
-	c := d.cfg
-	sched := cron.New(cron.WithParser(cronParser), cron.WithLogger(cronLog{d.Logger}))
+func (s *scheduler) Open() error {
+	c := s.conf
+	eng := s.engine
+	sched := cron.New(cron.WithParser(cronParser), cron.WithLogger(cronLog{s.log}))
 	add := func(spec, name string, fn func(ctx context.Context)) error {
-		log := cronLog{d.Logger.With("job", name)}
-		job := cron.NewChain(cron.Recover(log), cron.SkipIfStillRunning(log)).Then(cron.FuncJob(func() { fn(d.ctx) }))
+		log := cronLog{s.log.With("job", name)}
+		job := cron.NewChain(cron.Recover(log), cron.SkipIfStillRunning(log)).Then(cron.FuncJob(func() { fn(eng.Context()) }))
 		_, err := sched.AddJob(spec, job)
 		return err
 	}
-	for _, src := range d.sources {
-		spec := src.conf.Schedule
-		if spec == "" {
-			spec = c.WorkOS.Schedule
+	sources := eng.Sources()
+	for i := range c.Sources {
+		conf := &c.Sources[i]
+		if conf.Kind != "workos" {
+			continue
 		}
-		if err := add(spec, "pull "+src.key, func(ctx context.Context) { d.Pull(ctx, src, "schedule", ingest.Options{}) }); err != nil {
+		src, err := eng.Source(conf.Org, conf.Name)
+		if err != nil {
+			return err
+		}
+		spec := c.WorkOS.Schedule
+		if conf.Schedule != "" {
+			spec = conf.Schedule
+		}
+		if err := add(spec, "pull "+src.Key(), func(ctx context.Context) { src.Pull(ctx, "schedule", ingest.Options{}) }); err != nil {
 			return err
 		}
 	}
-	if every := c.WorkOS.eventsPoll(); every > 0 && len(d.sources) > 0 {
+	if every := c.WorkOS.eventsPoll(); every > 0 && len(sources) > 0 {
 		err := add("@every "+every.String(), "workos events", func(ctx context.Context) {
-			if _, err := d.PollEvents(ctx); err != nil && ctx.Err() == nil {
-				d.Logger.Error("workos events poll failed; tried again at the next poll", "error", err)
+			if _, err := s.sync.PollEvents(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("workos events poll failed; tried again at the next poll", "error", err)
 			}
 		})
 		if err != nil {
 			return err
 		}
 	}
-	if c.WorkOS.Reconcile != "off" && len(d.sources) > 0 {
-		if err := add(c.WorkOS.Reconcile, "reconcile", func(ctx context.Context) { d.Reconcile(ctx) }); err != nil {
+	if c.WorkOS.Reconcile != "off" && len(sources) > 0 {
+		if err := add(c.WorkOS.Reconcile, "reconcile", func(ctx context.Context) { eng.Reconcile(ctx) }); err != nil {
 			return err
 		}
 	}
-	d.cron = sched
+	s.cron = sched
 	sched.Start()
-	for _, src := range d.sources {
-		d.pullAsync(src, "start")
+	for _, src := range sources {
+		eng.PullAsync(src, "start", ingest.Options{})
 	}
 	return nil
 }
 
 // Close stops the jobs: running pulls see their context end (nothing of an
 // unfinished pull is applied), and Close waits for every run to return.
-func (d *Directories) Close() error {
-	d.cancel()
-	if d.cron != nil {
-		<-d.cron.Stop().Done()
+func (s *scheduler) Close() error {
+	if s.cron == nil {
+		return s.engine.Close()
 	}
-	d.wg.Wait()
-	return nil
+	running := s.cron.Stop()
+	err := s.engine.Close()
+	<-running.Done()
+	return err
 }

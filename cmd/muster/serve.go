@@ -15,7 +15,9 @@ import (
 	"muster/cmd/muster/api"
 	"muster/cmd/muster/notify"
 	"muster/ingest"
+	"muster/ingest/directory"
 	"muster/ingest/workos"
+	"muster/ingest/workossync"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -87,12 +89,14 @@ type Main struct {
 	Metrics  *api.Metrics
 	HTTP     *api.Server // nil unless [http] or -http
 
-	// Directories runs the WorkOS directory sources (nil without any):
-	// Status() says each source's last runs. WorkOS is its client, whose
-	// Stats() count requests; OnWorkOSRequest, if set before Run, is called
-	// after every WorkOS HTTP attempt (metrics). Webhook is the endpoint
-	// WorkOS posts events to (nil unless configured).
-	Directories     *Directories
+	// Directories is the directory engine running the WorkOS directory
+	// sources (nil without any): Runs() says each source's last runs.
+	// WorkOSSync is its WorkOS producer, WorkOS the client, whose Stats()
+	// count requests; OnWorkOSRequest, if set before Run, is called after
+	// every WorkOS HTTP attempt (metrics). Webhook is the endpoint WorkOS
+	// posts events to (nil unless configured).
+	Directories     *directory.Engine
+	WorkOSSync      *workossync.Sync
 	WorkOS          *workos.Client
 	OnWorkOSRequest func(workos.RequestInfo)
 	Webhook         *webhookServer
@@ -112,9 +116,10 @@ type Main struct {
 
 	// mu guards Config, Files, Directories and WorkOS, which a reload
 	// replaces while the parts' goroutines read them (conf, drops, dirs).
-	mu       sync.RWMutex
-	reloadMu sync.Mutex // one reload at a time
-	level    *slog.LevelVar
+	mu        sync.RWMutex
+	scheduler *scheduler // the directories' jobs
+	reloadMu  sync.Mutex // one reload at a time
+	level     *slog.LevelVar
 	// flags re-applies serve's -sftp and -http to a reloaded config;
 	// dataFlag is -data.
 	flags    func(*Config)
@@ -330,8 +335,8 @@ func (m *Main) drops() *ingest.Files {
 	return m.Files
 }
 
-// dirs is the directory sources' scheduler in force, nil without any.
-func (m *Main) dirs() *Directories {
+// dirs is the directory engine in force, nil without directory sources.
+func (m *Main) dirs() *directory.Engine {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.Directories

@@ -8,6 +8,7 @@ import (
 
 	"muster/cmd/muster/notify"
 	"muster/ingest"
+	"muster/ingest/directory"
 )
 
 // openNotifier starts the notifications: the targets of [[notify]] (none
@@ -56,7 +57,7 @@ func (m *Main) notifyOutcome(o ingest.Outcome) {
 // notifyRun tells the notifier how a directory's pull ended: failed (it
 // could not be read, or its drop was rejected) or succeeded; a held pull
 // waits for an admin and is neither.
-func (m *Main) notifyRun(st RunStatus) {
+func (m *Main) notifyRun(st directory.RunStatus) {
 	if m.Notifier == nil {
 		return
 	}

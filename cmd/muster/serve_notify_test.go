@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"muster/cmd/muster/notify"
+	"muster/ingest/directory"
 	"muster/store"
 )
 
@@ -186,7 +187,7 @@ url = "`+h.URL+`"
 failing_after = 2
 events = ["source.failing", "source.recovered"]
 `))
-	for _, st := range []RunStatus{
+	for _, st := range []directory.RunStatus{
 		{Org: "default", Source: "okta", LastError: "workos: 503"},
 		{Org: "default", Source: "okta", LastDecision: "held", LastError: "would remove 40%"},
 		{Org: "default", Source: "okta", LastError: "workos: 503"},

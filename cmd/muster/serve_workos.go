@@ -4,40 +4,74 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"slices"
 	"time"
 
+	"muster/ingest"
+	"muster/ingest/directory"
 	"muster/ingest/workos"
+	"muster/ingest/workossync"
 	"muster/schema"
+	"muster/store"
 )
+
+// directories builds the directory engine over in with the WorkOS sources
+// of the config registered (its producer reads the API key). Nothing runs
+// until it is scheduled (openDirectories) or a source is pulled.
+func (c *Config) directories(e *env, in *ingest.Ingester, log *slog.Logger, onRequest func(workos.RequestInfo)) (*directory.Engine, *workossync.Sync, error) {
+	eng := directory.New(in, log)
+	eng.Orgs = c.orgNames()
+	client, err := c.workosClient(e, onRequest)
+	if err != nil {
+		return nil, nil, err
+	}
+	claimed := map[string]string{}
+	for _, o := range c.Orgs {
+		if o.WorkOSOrganizationID != "" {
+			claimed[o.WorkOSOrganizationID] = o.Name
+		}
+	}
+	var specs []workossync.SourceSpec
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Kind != string(store.KindWorkOS) {
+			continue
+		}
+		specs = append(specs, workossync.SourceSpec{Org: s.Org, Config: c.sourceConfig(s), DirectoryID: s.DirectoryID,
+			Groups: s.Groups, OrganizationID: c.expectedOrganization(s)})
+	}
+	sync, err := workossync.New(client, eng, log, claimed, specs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, sync, nil
+}
 
 // openDirectories starts the WorkOS directory sources (scheduler, events
 // poll, reconciliation) and the webhook endpoint, when configured. They
 // stop before the drop queues and the store (Close runs in reverse order),
-// the endpoint first so no event arrives for a stopped scheduler.
+// the endpoint first so no event arrives for a stopped scheduler. The
+// scheduler is replaced by a reload that changes the directories
+// (restartDirectories); the endpoint asks the one in force.
 func (m *Main) openDirectories() error {
 	c := m.Config
-	hasDirs := false
-	for _, s := range c.Sources {
-		hasDirs = hasDirs || s.Kind == "workos"
-	}
-	if !hasDirs && c.WorkOS.Webhook.Listen == "" {
-		return nil
-	}
-	log := m.Logger.With("component", "workos")
-	d, err := m.newDirectories(c)
-	if err != nil {
-		return err
-	}
-	m.Directories, m.WorkOS = d, d.Client
 	m.start("workos", func() error {
-		if d := m.dirs(); d != nil {
-			return d.Close()
+		if s := m.sched(); s != nil {
+			return s.Close()
 		}
 		return nil
 	})
+	if !c.needsWorkOS() {
+		return nil
+	}
+	if err := m.startDirectories(c); err != nil {
+		return err
+	}
 	if c.WorkOS.Webhook.Listen == "" {
 		return nil
 	}
+	log := m.Logger.With("component", "workos")
 	w, err := openWebhook(c.WorkOS.Webhook.Listen, c.WorkOS.Webhook.Path, m.prep.webhookSecret, time.Duration(c.WorkOS.Webhook.Tolerance),
 		m.webhookEvent, log.With("part", "webhook"))
 	if err != nil {
@@ -49,29 +83,59 @@ func (m *Main) openDirectories() error {
 	return nil
 }
 
-// newDirectories makes and opens the scheduler of c's directory sources,
-// wired to the drops' pruning and the notifications.
-func (m *Main) newDirectories(c *Config) (*Directories, error) {
-	d, err := newDirectories(c, m.env, m.Ingester, m.Logger.With("component", "workos"), m.OnWorkOSRequest)
+// startDirectories builds the engine of c's directory sources, wired to
+// the drops' pruning and the notifications, and schedules it.
+func (m *Main) startDirectories(c *Config) error {
+	log := m.Logger.With("component", "workos")
+	eng, sync, err := c.directories(m.env, m.Ingester, log, m.OnWorkOSRequest)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	d.Prune = func(now time.Time) int { return m.drops().Prune(now) }
-	d.OnRun, d.OnDrift = m.notifyRun, m.notifyDrift
-	if err := d.Open(); err != nil {
-		d.Close()
-		return nil, err
+	eng.Prune = func(now time.Time) int { return m.drops().Prune(now) }
+	eng.OnRun, eng.OnDrift = m.notifyRun, m.notifyDrift
+	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log}
+	if err := sched.Open(); err != nil {
+		sched.Close()
+		return err
 	}
-	return d, nil
+	m.mu.Lock()
+	m.Directories, m.WorkOSSync, m.WorkOS, m.scheduler = eng, sync, sync.Client, sched
+	m.mu.Unlock()
+	return nil
 }
 
-// webhookEvent hands a webhook's event to the scheduler in force.
+// restartDirectories stops the directories' scheduler (a pull in progress
+// is abandoned, nothing of it applied) and starts c's, which pulls each
+// directory once, as at start.
+func (m *Main) restartDirectories(c *Config) error {
+	if s := m.sched(); s != nil {
+		s.Close()
+	}
+	m.mu.Lock()
+	m.Directories, m.WorkOSSync, m.WorkOS, m.scheduler = nil, nil, nil, nil
+	m.mu.Unlock()
+	if !c.needsWorkOS() {
+		return nil
+	}
+	return m.startDirectories(c)
+}
+
+// sched is the directories' scheduler in force, nil without any.
+func (m *Main) sched() *scheduler {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.scheduler
+}
+
+// webhookEvent hands a webhook's event to the WorkOS producer in force.
 func (m *Main) webhookEvent(ctx context.Context, ev workos.Event) error {
-	d := m.dirs()
-	if d == nil {
+	m.mu.RLock()
+	sync := m.WorkOSSync
+	m.mu.RUnlock()
+	if sync == nil {
 		return schema.Errorf(schema.EUnavailable, "no directory source is configured now")
 	}
-	return d.WebhookEvent(ctx, ev)
+	return sync.WebhookEvent(ctx, ev)
 }
 
 // printDirectories tells the operator which directories are pulled and
@@ -91,4 +155,21 @@ func (m *Main) printDirectories(w io.Writer) {
 	if m.Webhook != nil {
 		fmt.Fprintf(w, "  webhook      http://%s%s\n", m.Webhook.Addr(), c.WorkOS.Webhook.Path)
 	}
+}
+
+// orgNames lists the organisations of the config.
+func (c *Config) orgNames() []string {
+	var out []string
+	for _, o := range c.Orgs {
+		out = append(out, o.Name)
+	}
+	for _, s := range c.Sources {
+		if !slices.Contains(out, s.Org) {
+			out = append(out, s.Org)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, schema.DefaultOrg)
+	}
+	return out
 }

@@ -51,16 +51,16 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer in.Store.Close()
-	d, err := newDirectories(c, e, in, slog.New(slog.DiscardHandler), nil)
+	eng, sync, err := c.directories(e, in, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}
-	defer d.cancel()
-	s, err := d.source(sf.org, names[0])
+	defer eng.Close()
+	s, err := sync.Source(sf.org, names[0])
 	if err != nil {
 		return err
 	}
-	rep, stats, err := d.Pull(ctx, s, "cli", ingest.Options{DryRun: *dry, By: "cli"})
+	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), "cli", ingest.Options{DryRun: *dry, By: "cli"})
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "pull: directory %s, %d requests, %d users (%d records, %d inactive, %d invalid), %d groups, %d membership pages\n",
-		s.conf.DirectoryID, stats.Requests, stats.Users, stats.Records, stats.Inactive, stats.Invalid, stats.Groups, stats.MembershipPages)
+		directoryID(c, s.Org(), s.Name()), stats.Requests, stats.Users, stats.Records, stats.Inactive, stats.Invalid, stats.Groups, stats.MembershipPages)
 	return reportExit(rep)
 }
 
@@ -90,4 +90,14 @@ type pullJSON struct {
 	Records         int   `json:"records"`
 	Inactive        int   `json:"inactive"`
 	Invalid         int   `json:"invalid"`
+}
+
+// directoryID is the directory the config's source follows.
+func directoryID(c *Config, org, name string) string {
+	for _, s := range c.Sources {
+		if s.Org == org && s.Name == name {
+			return s.DirectoryID
+		}
+	}
+	return ""
 }

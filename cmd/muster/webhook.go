@@ -14,8 +14,8 @@ import (
 
 // webhookServer is the HTTP endpoint WorkOS posts events to. The handler
 // (workos.NewWebhookHandler) checks WorkOS-Signature over the raw body (401
-// when it fails) and hands the event to Directories.WebhookEvent, which
-// applies it at once through the same path as the events poll.
+// when it fails) and hands the event to apply (workossync.Sync.WebhookEvent,
+// which applies it at once through the same path as the events poll).
 type webhookServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -24,13 +24,14 @@ type webhookServer struct {
 
 // openWebhook listens on addr (synchronously: a bad address fails the
 // start) and serves the endpoint at path.
-func openWebhook(addr, path string, secret workos.Secret, tolerance time.Duration, handle func(context.Context, workos.Event) error, log *slog.Logger) (*webhookServer, error) {
+func openWebhook(addr, path string, secret workos.Secret, tolerance time.Duration,
+	apply func(context.Context, workos.Event) error, log *slog.Logger) (*webhookServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(path, workos.NewWebhookHandler(secret, workos.WebhookOptions{Tolerance: tolerance, Logger: log}, handle))
+	mux.Handle(path, workos.NewWebhookHandler(secret, workos.WebhookOptions{Tolerance: tolerance, Logger: log}, apply))
 	w := &webhookServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}

@@ -65,7 +65,7 @@ func (c *Client) record(ctx context.Context, info RequestInfo, start time.Time) 
 		c.stats.rateLimited.Add(1)
 	}
 	if n, ok := ctx.Value(counterKey{}).(*requestCounter); ok {
-		n.Add(1)
+		n.add()
 	}
 	if c.cfg.OnRequest != nil {
 		c.cfg.OnRequest(info)
@@ -73,11 +73,31 @@ func (c *Client) record(ctx context.Context, info RequestInfo, start time.Time) 
 }
 
 // requestCounter counts the attempts made under one context, so a pull can
-// report its own request count while other pulls share the client.
-type requestCounter struct{ atomic.Int64 }
+// report its own request count while other pulls share the client. A
+// counter made under another counts into it too.
+type requestCounter struct {
+	atomic.Int64
+	parent *requestCounter
+}
+
+func (n *requestCounter) add() {
+	for ; n != nil; n = n.parent {
+		n.Add(1)
+	}
+}
 
 type counterKey struct{}
 
 func withCounter(ctx context.Context, n *requestCounter) context.Context {
+	n.parent, _ = ctx.Value(counterKey{}).(*requestCounter)
 	return context.WithValue(ctx, counterKey{}, n)
+}
+
+// CountRequests returns a context under which every HTTP attempt (retries
+// included) is counted, and a function reading the count: a caller learns
+// how many requests a pull made even when it failed before its stream
+// existed.
+func CountRequests(ctx context.Context) (context.Context, func() int64) {
+	n := &requestCounter{}
+	return withCounter(ctx, n), n.Load
 }

@@ -1,4 +1,4 @@
-package main
+package workossync
 
 import (
 	"context"
@@ -8,22 +8,36 @@ import (
 	"time"
 
 	"muster/ingest"
+	"muster/ingest/directory"
 	"muster/ingest/workos"
 	"muster/schema"
 	"muster/store"
 )
 
-// cursorName names the Events API cursor in the store: one per WorkOS
+const (
+	// staleCursor: the Events API keeps 30 to 90 days; a cursor older than
+	// this is dropped and every directory pulled instead (§5.1).
+	staleCursor = 25 * 24 * time.Hour
+	// sinceMargin is how far before "now" a fresh cursor starts reading, for
+	// the skew between our clock and WorkOS's; repeats are de-duplicated.
+	sinceMargin = 5 * time.Minute
+)
+
+// ErrBusy is WebhookEvent's error while the event's source is being
+// pulled: the endpoint answers 500 and WorkOS delivers again.
+var ErrBusy = schema.Errorf(schema.EUnavailable, "a pull of the directory's source is running: deliver again later")
+
+// CursorName names the Events API cursor in the store: one per WorkOS
 // environment, which the base URL stands for.
-func (d *Directories) cursorName() string { return "workos " + d.Client.BaseURL() }
+func (w *Sync) CursorName() string { return "workos " + w.Client.BaseURL() }
 
 // PollEvents reads the events that followed the persisted cursor, a page at
 // a time, applies their dsync.* changes and moves the cursor past them. It
 // stops early, without error, at an event for a source being pulled (the
 // next poll resumes there). It returns how many events it went past.
-func (d *Directories) PollEvents(ctx context.Context) (int, error) {
-	st := d.Ingester.Store
-	cur, found, err := st.Cursor(ctx, d.cursorName())
+func (w *Sync) PollEvents(ctx context.Context) (int, error) {
+	st := w.Engine.Ingester.Store
+	cur, found, err := st.Cursor(ctx, w.CursorName())
 	if err != nil {
 		return 0, err
 	}
@@ -31,12 +45,12 @@ func (d *Directories) PollEvents(ctx context.Context) (int, error) {
 	case !found:
 		// Events from before this daemon started are what its first pulls
 		// read; it follows the directories from there.
-		cur.Since = d.started.Add(-sinceMargin)
+		cur.Since = w.started.Add(-sinceMargin)
 	case time.Since(cur.Updated) > staleCursor:
-		d.Logger.Warn("the events cursor is too old for the Events API: pulling every directory instead", "updated", cur.Updated)
+		w.Logger.Warn("the events cursor is too old for the Events API: pulling every directory instead", "updated", cur.Updated)
 		cur.EventID, cur.Since = "", time.Now().Add(-sinceMargin)
-		for _, s := range d.sources {
-			d.pullAsync(s, "stale events cursor")
+		for _, s := range w.sources {
+			w.Engine.PullAsync(s.ds, "stale events cursor", ingest.Options{})
 		}
 	}
 	total := 0
@@ -46,11 +60,11 @@ func (d *Directories) PollEvents(ctx context.Context) (int, error) {
 			q.RangeStart = cur.Since
 		}
 		asked := time.Now()
-		page, err := d.Client.ListEvents(ctx, q)
+		page, err := w.Client.ListEvents(ctx, q)
 		if err != nil {
 			return total, err
 		}
-		n, err := d.applyEvents(ctx, page.Events, byEvents, &cur)
+		n, err := w.applyEvents(ctx, page.Events, byEvents, &cur)
 		total += n
 		switch {
 		case n > 0:
@@ -63,7 +77,7 @@ func (d *Directories) PollEvents(ctx context.Context) (int, error) {
 		}
 		if err != nil || n < len(page.Events) || len(page.Events) == 0 || (!page.More && len(page.Events) < q.Limit) {
 			if total > 0 {
-				d.Logger.Info("workos events read", "events", total, "cursor", cur.EventID)
+				w.Logger.Info("workos events read", "events", total, "cursor", cur.EventID)
 			}
 			return total, err
 		}
@@ -72,22 +86,22 @@ func (d *Directories) PollEvents(ctx context.Context) (int, error) {
 
 // WebhookEvent applies one event received by the webhook endpoint, through
 // the same path as the poll; an event already applied is ignored. It fails
-// (so the endpoint answers 500 and WorkOS delivers again) while the
-// directory's source is being pulled.
-func (d *Directories) WebhookEvent(ctx context.Context, ev workos.Event) error {
-	n, err := d.applyEvents(ctx, []workos.Event{ev}, byWebhook, nil)
+// with ErrBusy (so the endpoint answers 500 and WorkOS delivers again)
+// while the directory's source is being pulled.
+func (w *Sync) WebhookEvent(ctx context.Context, ev workos.Event) error {
+	n, err := w.applyEvents(ctx, []workos.Event{ev}, byWebhook, nil)
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		return errBusy
+		return ErrBusy
 	}
 	return nil
 }
 
 // pending is the edits of one batch for one source.
 type pending struct {
-	s     *dirSource
+	s     *source
 	edits []ingest.Edit
 }
 
@@ -102,13 +116,13 @@ type pending struct {
 // delta applied with its events unrecorded. (With several sources, an
 // earlier source's delta commits alone; a crash before the last one
 // commits has the events read and applied again, which changes nothing.)
-func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by string, cur *store.Cursor) (int, error) {
+func (w *Sync) applyEvents(ctx context.Context, evs []workos.Event, by string, cur *store.Cursor) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
-	d.eventsMu.Lock()
-	defer d.eventsMu.Unlock()
-	st := d.Ingester.Store
+	w.eventsMu.Lock()
+	defer w.eventsMu.Unlock()
+	st := w.Engine.Ingester.Store
 	ids := make([]string, len(evs))
 	for i, ev := range evs {
 		ids[i] = ev.ID
@@ -117,14 +131,14 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 	if err != nil {
 		return 0, err
 	}
-	locked := map[*dirSource]bool{}
+	leases := map[*source]*directory.Lease{}
 	defer func() {
-		for s := range locked {
-			s.mu.Unlock()
+		for _, l := range leases {
+			l.Release()
 		}
 	}()
 	var batches []*pending
-	batchOf := func(s *dirSource) *pending {
+	batchOf := func(s *source) *pending {
 		for _, b := range batches {
 			if b.s == s {
 				return b
@@ -135,7 +149,7 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 		return b
 	}
 	var record []store.AppliedEvent
-	var resync []*dirSource
+	var resync []*source
 	n := 0
 	for i, ev := range evs {
 		if done[ev.ID] || !slices.Contains(workos.DsyncEvents, ev.Event) {
@@ -144,19 +158,17 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 		}
 		base, err := workos.MapEvent(ev, workos.DeltaOptions{})
 		if err != nil {
-			d.Logger.Warn("workos event not understood; skipped", "event_id", ev.ID, "event", ev.Event, "error", err)
-			for _, ss := range d.sources {
-				resync = append(resync, ss) // a pull puts right whatever it meant
-			}
+			w.Logger.Warn("workos event not understood; skipped", "event_id", ev.ID, "event", ev.Event, "error", err)
+			resync = append(resync, w.sources...) // a pull puts right whatever it meant
 			n = i + 1
 			continue
 		}
-		targets := d.ownTargets(ev, base, &resync)
+		targets := w.ownTargets(ev, base, &resync)
 		if len(targets) == 0 {
 			n = i + 1 // a directory muster does not follow
 			continue
 		}
-		if !lockAll(targets, locked) {
+		if !leaseAll(targets, leases) {
 			break
 		}
 		applied := store.AppliedEvent{ID: ev.ID, Object: eventObject(ev), Created: ev.CreatedAt.Time}
@@ -165,7 +177,7 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 			return 0, err
 		}
 		if stale {
-			d.Logger.Info("workos event older than one already applied about the same object; skipped", "event_id", ev.ID,
+			w.Logger.Info("workos event older than one already applied about the same object; skipped", "event_id", ev.ID,
 				"event", ev.Event, "object", applied.Object)
 			n = i + 1
 			continue
@@ -190,12 +202,12 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 			case workos.ChangeResync:
 				resync = append(resync, s)
 			case workos.ChangeWithdraw:
-				if refused, err := d.flush(ctx, batchOf(s), by, nil); err != nil {
+				if refused, err := w.flush(ctx, leases[s], batchOf(s), by, nil); err != nil {
 					return 0, err
 				} else if refused {
 					resync = append(resync, s)
 				}
-				if err := d.withdraw(ctx, s, ev); err != nil {
+				if err := w.withdraw(ctx, s, leases[s], ev); err != nil {
 					return 0, err
 				}
 			default:
@@ -229,7 +241,7 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 		if i == last {
 			fn = inTx
 		}
-		refused, err := d.flush(ctx, b, by, fn)
+		refused, err := w.flush(ctx, leases[b.s], b, by, fn)
 		if err != nil {
 			return 0, err
 		}
@@ -243,12 +255,12 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 			return 0, err
 		}
 	}
-	for s := range locked {
-		s.mu.Unlock()
-		delete(locked, s)
+	for s, l := range leases {
+		l.Release()
+		delete(leases, s)
 	}
 	for _, s := range uniqueSources(resync) {
-		d.pullAsync(s, "events")
+		w.Engine.PullAsync(s.ds, "events", ingest.Options{})
 	}
 	return n, nil
 }
@@ -259,39 +271,40 @@ func (d *Directories) applyEvents(ctx context.Context, evs []workos.Event, by st
 // only events that say they come from it, as its pulls check the directory.
 // An event that names no organization has the source pulled instead, which
 // checks it.
-func (d *Directories) ownTargets(ev workos.Event, ch workos.Change, resync *[]*dirSource) []*dirSource {
-	var out []*dirSource
-	for _, s := range d.byDir[ch.DirectoryID] {
-		err := d.cfg.checkDirectoryOrg(s.conf, workos.Directory{ID: ch.DirectoryID, OrganizationID: ch.OrganizationID})
+func (w *Sync) ownTargets(ev workos.Event, ch workos.Change, resync *[]*source) []*source {
+	var out []*source
+	for _, s := range w.byDir[ch.DirectoryID] {
+		err := w.checkDirectoryOrg(s, workos.Directory{ID: ch.DirectoryID, OrganizationID: ch.OrganizationID})
 		switch {
 		case err == nil:
 			out = append(out, s)
 		case ch.OrganizationID == "":
 			*resync = append(*resync, s)
 		default:
-			d.Logger.Warn("workos event of a directory of another organization; skipped", "source", s.key,
+			w.Logger.Warn("workos event of a directory of another organization; skipped", "source", s.ds.Key(),
 				"event_id", ev.ID, "event", ev.Event, "error", err)
 		}
 	}
 	return out
 }
 
-// lockAll takes the sources not yet held; false if one is being pulled.
-func lockAll(targets []*dirSource, locked map[*dirSource]bool) bool {
+// leaseAll holds the sources not yet held; false if one is being pulled.
+func leaseAll(targets []*source, leases map[*source]*directory.Lease) bool {
 	for _, s := range targets {
-		if locked[s] {
+		if leases[s] != nil {
 			continue
 		}
-		if !s.mu.TryLock() {
+		l, ok := s.ds.TryAcquire()
+		if !ok {
 			return false
 		}
-		locked[s] = true
+		leases[s] = l
 	}
 	return true
 }
 
-func uniqueSources(list []*dirSource) []*dirSource {
-	var out []*dirSource
+func uniqueSources(list []*source) []*source {
+	var out []*source
 	for _, s := range list {
 		if !slices.Contains(out, s) {
 			out = append(out, s)
@@ -301,37 +314,26 @@ func uniqueSources(list []*dirSource) []*dirSource {
 }
 
 // flush applies a source's pending edits as one delta drop, running inTx
-// (if set) in its transaction. A batch the guards refuse (too many invalid
-// records) is reported as refused: a pull puts the source right.
-func (d *Directories) flush(ctx context.Context, b *pending, by string, inTx func(*store.Tx) error) (refused bool, err error) {
+// (if set) in its transaction. A batch the guards refuse is reported as
+// refused: a pull puts the source right.
+func (w *Sync) flush(ctx context.Context, l *directory.Lease, b *pending, by string, inTx func(*store.Tx) error) (refused bool, err error) {
 	if len(b.edits) == 0 {
 		return false, nil
 	}
-	s := b.s
 	edits := b.edits
 	b.edits = nil
-	rep, err := d.Ingester.ApplyEdits(ctx, ingest.Edits{Org: s.conf.Org, Source: s.cfg,
-		Name: fmt.Sprintf("%s (%d)", by, len(edits)), Edits: edits, InTx: inTx}, ingest.Options{By: by})
+	res, err := l.Apply(ctx, directory.Batch{Name: fmt.Sprintf("%s (%d)", by, len(edits)), By: by, Edits: edits, InTx: inTx})
 	if err != nil {
-		return false, fmt.Errorf("source %s: %w", s.key, err)
+		return false, err
 	}
-	d.setStatus(s, func(st *RunStatus) { st.LastEvents = time.Now() })
-	log := d.Logger.With("source", s.key, "drop", rep.DropID, "decision", rep.Decision, "edits", rep.Counts.Rows,
-		"added", rep.Counts.Added, "updated", rep.Counts.Updated, "removed", rep.Counts.Removed,
-		"suppressed", rep.Counts.Suppressed, "invalid", rep.Counts.Invalid, "via", by)
-	if rep.Decision != ingest.Applied {
-		log.Warn("workos events refused; pulling the directory instead", "reason", rep.Reason)
-		return true, nil
-	}
-	log.Info("workos events applied")
-	return false, nil
+	return res.Decision() != string(ingest.Applied), nil
 }
 
 // withdraw applies a deleted directory: once the API confirms it is gone,
 // the source's assertions are withdrawn (nobody is offboarded).
-func (d *Directories) withdraw(ctx context.Context, s *dirSource, ev workos.Event) error {
-	log := d.Logger.With("source", s.key, "directory", s.conf.DirectoryID, "event_id", ev.ID)
-	dir, err := d.Client.GetDirectory(ctx, s.conf.DirectoryID)
+func (w *Sync) withdraw(ctx context.Context, s *source, l *directory.Lease, ev workos.Event) error {
+	log := w.Logger.With("source", s.ds.Key(), "directory", s.spec.DirectoryID, "event_id", ev.ID)
+	dir, err := w.Client.GetDirectory(ctx, s.spec.DirectoryID)
 	switch {
 	case schema.ErrorCodeOf(err) == schema.ENotFound || (err == nil && dir.Deleting()):
 	case err != nil:
@@ -340,16 +342,11 @@ func (d *Directories) withdraw(ctx context.Context, s *dirSource, ev workos.Even
 		log.Warn("dsync.deleted for a directory the API still has; ignored", "state", dir.State)
 		return nil
 	}
-	rep, err := d.Ingester.WithdrawSource(ctx, s.conf.Org, s.conf.Name, "directory "+s.conf.DirectoryID+" deleted in WorkOS",
-		ingest.Options{By: byEvents})
+	_, err = l.Withdraw(ctx, "directory "+s.spec.DirectoryID+" deleted in WorkOS", byEvents)
 	if schema.ErrorCodeOf(err) == schema.ENotFound {
 		return nil // never pulled: nothing to withdraw
 	}
-	if err != nil {
-		return err
-	}
-	log.Warn("workos directory deleted: the source's assertions are withdrawn", "drop", rep.DropID, "removed", rep.Counts.Removed)
-	return nil
+	return err
 }
 
 // editKinds maps the directory changes the pipeline applies as edits.

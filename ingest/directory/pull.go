@@ -1,0 +1,94 @@
+package directory
+
+import (
+	"context"
+	"time"
+
+	"muster/ingest"
+	"muster/schema"
+	"muster/store"
+)
+
+// Pull runs a full pull of the source now and returns its report: the
+// Puller's snapshot goes through the pipeline as a full-snapshot drop (kind
+// stream), with the guards of a full drop. It holds the source for its
+// whole length; a second pull while one runs returns ErrPullRunning at
+// once. A pull that fails applies nothing: when the Puller fails before
+// the snapshot can be read no drop is recorded (the error says why); when
+// reading it fails part-way the drop is recorded as rejected with the
+// error as its problem. A stop (ctx ending) while the snapshot is read is
+// not a failure: nothing of it is applied and the status keeps what it
+// said.
+func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (*ingest.Report, error) {
+	if s.puller == nil {
+		return nil, schema.Errorf(schema.EInvalid, "source %s is not pulled: its directory pushes its changes", s.Key())
+	}
+	log := s.e.Logger.With("source", s.Key(), "trigger", trigger)
+	kind := string(s.cfg.Kind)
+	if !s.pulling.CompareAndSwap(false, true) {
+		log.Info(kind + " pull skipped: the previous one is still running")
+		return nil, ErrPullRunning
+	}
+	defer s.pulling.Store(false)
+	lease, err := s.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
+	start := time.Now()
+	s.setStatus(func(st *RunStatus) { st.LastAttempt = start })
+	snap, err := s.puller.Pull(ctx)
+	var rep *ingest.Report
+	if err == nil {
+		if opt.By == "" {
+			opt.By = kind
+		}
+		// Reading stops with ctx (a stop); once read, the apply is short and
+		// finishes, so a stop never leaves a drop half-recorded.
+		rep, err = s.e.Ingester.Ingest(context.WithoutCancel(ctx), ingest.Drop{Org: s.org, Source: s.cfg, Name: snap.Name,
+			Kind: store.DropKindStream, Records: snap.Records}, opt)
+	}
+	// A stop while the records are read ends the stream with the context's
+	// error, which the pipeline records as a rejected drop: that is a stop,
+	// not a failure of the pull (nothing of it is applied either way).
+	stopped := ctx.Err() != nil && (err != nil || rep.Decision == ingest.Rejected)
+	s.setStatus(func(st *RunStatus) {
+		if stopped {
+			return
+		}
+		st.LastError, st.LastDecision, st.LastRun = "", "", time.Now()
+		if err != nil {
+			st.LastError = schema.ErrorMessageOf(err)
+			return
+		}
+		st.LastDecision = string(rep.Decision)
+		if rep.Decision == ingest.Applied || rep.Decision == ingest.Duplicate {
+			if !opt.DryRun {
+				st.LastSuccess = time.Now()
+			}
+		} else {
+			st.LastError = rep.Reason
+		}
+	})
+	if !stopped && s.e.OnRun != nil {
+		s.e.OnRun(s.Status())
+	}
+	attrs := []any{"ms", time.Since(start).Milliseconds()}
+	if snap != nil && snap.Describe != nil {
+		attrs = append(snap.Describe(), attrs...)
+	}
+	switch {
+	case stopped:
+		if rep != nil {
+			attrs = append(attrs, "drop", rep.DropID)
+		}
+		log.Info(kind+" pull interrupted by the stop; nothing of it applied", attrs...)
+	case err != nil:
+		log.Error(kind+" pull failed; the store is unchanged, it is tried again at the next run", append(attrs, "error", err)...)
+	default:
+		log.Info(kind+" pull", append(attrs, "drop", rep.DropID, "decision", rep.Decision, "added", rep.Counts.Added,
+			"updated", rep.Counts.Updated, "removed", rep.Counts.Removed, "suppressed", rep.Counts.Suppressed,
+			"invalid", rep.Counts.Invalid, "reason", rep.Reason)...)
+	}
+	return rep, err
+}
