@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -167,7 +168,11 @@ func loadConfig(e *env, path, dataDir string) (*Config, error) {
 	} else {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			code := schema.EInvalid
+			if errors.Is(err, fs.ErrNotExist) {
+				code = schema.ENotFound
+			}
+			return nil, schema.WrapError(code, err, "config")
 		}
 		if err := c.parse(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)

@@ -28,6 +28,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir (default: $MUSTER_DATA, else ./muster-data)")
 	sftpAddr := fs.String("sftp", "", "SFTP listen address host:port, overriding sftp.listen (port 0: any free port)")
 	httpAddr := fs.String("http", "", "admin HTTP listen address host:port, overriding http.listen and turning the server on (port 0: any free port)")
+	asJSON := fs.Bool("json", false, "print the start banner as one JSON object (logs stay on stderr)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		m.Close()
 		return err
 	}
-	m.printStarted()
+	m.printStarted(*asJSON)
 	b := buildInfo()
 	m.Logger.Info("started", "version", b.Version, "commit", b.Commit, "go", b.GoVersion, "pid", os.Getpid(),
 		"config", cmp.Or(c.path, "built-in zero config"), "data_dir", c.DataDir)

@@ -34,6 +34,7 @@ func cmdSftp(ctx context.Context, e *env, args []string) error {
 // password_hash. The password itself is never stored or printed.
 func cmdSftpPasswd(e *env, args []string) error {
 	fs := newFlagSet(e, "sftp passwd", "")
+	asJSON := fs.Bool("json", false, "print JSON: {\"hash\": ...}")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +48,9 @@ func cmdSftpPasswd(e *env, args []string) error {
 	hash, err := sftpserver.HashPassword(pw)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, map[string]string{"hash": hash})
 	}
 	fmt.Fprintln(e.stdout, hash)
 	return nil
@@ -92,6 +96,7 @@ func cmdSftpHostKeys(e *env, args []string) error {
 	fs := newFlagSet(e, "sftp hostkeys", "")
 	sf := addDataFlags(fs, e)
 	dir := fs.String("dir", "", "the SFTP server's state directory (default: sftp/ in the data directory, where muster serve keeps it)")
+	asJSON := fs.Bool("json", false, "print JSON: each key's type, fingerprint and authorized_keys line")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -107,6 +112,13 @@ func cmdSftpHostKeys(e *env, args []string) error {
 	keys, err := sftpserver.HostKeys(*dir)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		out := []map[string]string{}
+		for _, k := range keys {
+			out = append(out, map[string]string{"type": k.Type, "fingerprint": k.Fingerprint, "authorized_key": k.AuthorizedKey})
+		}
+		return writeJSON(e.stdout, map[string]any{"host_keys": out})
 	}
 	for _, k := range keys {
 		fmt.Fprintf(e.stdout, "%s %s\n", k.Fingerprint, k.AuthorizedKey)
