@@ -48,7 +48,9 @@ type applier struct {
 	absent         int64
 	// inTx runs in the transaction before it commits (Edits.InTx).
 	inTx func(*store.Tx) error
-	hook func(string)
+	// noIndex: the apply does not write the source's snapshot index file.
+	noIndex bool
+	hook    func(string)
 	// buffers reused from batch to batch
 	curs, added, replaced []store.Assertion
 	keys, removed         []string
@@ -195,6 +197,13 @@ func (a *applier) derive(people []change) error {
 		next, err := a.merge(p, others[p.key], rec, exists, sup, suppressed)
 		if err != nil {
 			return fmt.Errorf("derive %s: %w", p.key, err)
+		}
+		wasActive, isActive := exists && rec.Status == store.StatusActive, next.Status == store.StatusActive
+		switch {
+		case isActive && !wasActive:
+			a.counts.Joined++
+		case wasActive && !isActive:
+			a.counts.Left++
 		}
 		switch {
 		case !exists:

@@ -130,6 +130,13 @@ func refDerive(a *applier, key string, cur, old *store.Assertion) error {
 	}
 	slices.Sort(next.GroupIDs)
 	next.GroupIDs = slices.Compact(next.GroupIDs)
+	// The audience's own count: in when they become active, out when an
+	// active recipient stops being so.
+	if was, is := exists && rec.Status == store.StatusActive, next.Status == store.StatusActive; is && !was {
+		a.counts.Joined++
+	} else if was && !is {
+		a.counts.Left++
+	}
 	if exists && sameRecipient(&rec, &next) {
 		return nil
 	}

@@ -49,6 +49,10 @@ type Edit struct {
 	// Group names the group of the group kinds; OldGroup the former name of
 	// a renamed one.
 	Group, OldGroup string
+	// NewID says Record.SourceID was never asserted before (a person the
+	// directory has just created, such as a SCIM POST): an upsert looks the
+	// person up by address only, without reading the source's ids.
+	NewID bool
 }
 
 // Edits is a batch of edits to one source, applied as one delta drop.
@@ -65,6 +69,12 @@ type Edits struct {
 	// It does not run when the batch is held, rejected or a dry run; its
 	// error abandons the apply.
 	InTx func(*store.Tx) error
+	// NoIndex skips writing the source's snapshot index file (a cache of
+	// its snapshot for full diffs, rewritten whole by every apply): a
+	// source fed only small deltas (SCIM writes) would rewrite it for
+	// every batch. The file left behind names an old snapshot token, so a
+	// later full diff reads the store instead.
+	NoIndex bool
 }
 
 // ApplyEdits applies a batch of edits as one delta drop of kind stream: the
@@ -112,7 +122,7 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 	if rep.Decision == Applied {
 		// The drop is recorded in the apply's transaction (applyDropWith).
 		err = in.applyDropWith(ctx, &drop, src, rep, sp.each, int64(sp.Len()), opt, nil, func(a *applier) {
-			a.offboardAbsent, a.inTx = true, e.InTx
+			a.offboardAbsent, a.inTx, a.noIndex = true, e.InTx, e.NoIndex
 		})
 	} else {
 		if err := in.Store.CreateDrop(ctx, &drop); err != nil {
@@ -234,7 +244,7 @@ func (f *fold) edit(e Edit) error {
 	r := &e.Record
 	switch e.Kind {
 	case EditUpsert:
-		return f.upsert(r, e.IfListed)
+		return f.upsert(r, e.IfListed, e.NewID)
 	case EditOffboard:
 		return f.offboard(r, e.IfListed)
 	case EditGroupAdd, EditGroupRemove:
@@ -248,7 +258,7 @@ func (f *fold) edit(e Edit) error {
 		case e.Kind == EditGroupAdd && !e.IfListed:
 			rr := *r
 			rr.Groups = []string{e.Group}
-			return f.upsert(&rr, false)
+			return f.upsert(&rr, false, e.NewID)
 		}
 		return nil
 	case EditGroupRename, EditGroupDelete:
@@ -257,7 +267,7 @@ func (f *fold) edit(e Edit) error {
 	return fmt.Errorf("edit: unknown kind %d", e.Kind)
 }
 
-func (f *fold) upsert(r *schema.Record, ifListed bool) error {
+func (f *fold) upsert(r *schema.Record, ifListed, newID bool) error {
 	for _, p := range r.Problems {
 		f.rep.addProblem(p)
 	}
@@ -265,7 +275,16 @@ func (f *fold) upsert(r *schema.Record, ifListed bool) error {
 		f.rep.Counts.Invalid++
 		return nil
 	}
-	p, err := f.find(r)
+	var p *person
+	var err error
+	if newID {
+		// Nobody can hold this id yet: only the address can name someone.
+		if p, err = f.load(r.Key); err == nil && (p.cur == nil || p.cur.UID != r.SourceID) {
+			p = nil
+		}
+	} else {
+		p, err = f.find(r)
+	}
 	if err != nil || (p == nil && ifListed) {
 		return err
 	}

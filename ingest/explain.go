@@ -167,7 +167,7 @@ func history(vs []store.Assertion, sups []store.Suppression, srcs map[int64]stor
 		v := &vs[i]
 		if prev, ok := endAt[sk{v.SourceID, v.Seq}]; ok {
 			e := entry(v.Seq, v.SourceID, HistUpdated, v.Line)
-			e.Changes = fieldChanges(prev, v)
+			e.Changes = FieldChanges(prev, v)
 			out = append(out, e)
 		} else {
 			out = append(out, entry(v.Seq, v.SourceID, HistAdded, v.Line))
@@ -191,7 +191,9 @@ func history(vs []store.Assertion, sups []store.Suppression, srcs map[int64]stor
 	return out
 }
 
-func fieldChanges(a, b *store.Assertion) map[string][2]string {
+// FieldChanges lists the fields whose values differ between two versions
+// of an assertion, each as [old, new] (an empty a gives every value of b).
+func FieldChanges(a, b *store.Assertion) map[string][2]string {
 	ch := map[string][2]string{}
 	add := func(name, x, y string) {
 		if x != y {

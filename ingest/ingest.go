@@ -422,8 +422,6 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		}
 		rep.DropID = d.ID
 	}
-	ix := in.indexWriter(cur, base)
-	defer ix.abort()
 	seq, err := tx.NextSeq()
 	if err != nil {
 		return err
@@ -433,6 +431,11 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		return err
 	}
 	setup(a)
+	var ix *indexUpdate
+	if !a.noIndex {
+		ix = in.indexWriter(cur, base)
+		defer ix.abort()
+	}
 	rows := cur.Rows
 	var done int64
 	size := applyBatch

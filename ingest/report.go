@@ -28,6 +28,10 @@ const (
 // Removed counts people the drop withdraws from the source. Suppressed
 // counts people the drop offboarded (merge rule 5) plus those it added or
 // updated who stay out of the audience because they are offboarded.
+// Joined and Left count the audience itself, not the source: recipients the
+// applied drop made active, and active ones it took out (a person another
+// source still lists stays in and counts in neither). The console's chart
+// of the audience over time adds them up.
 type Counts struct {
 	Rows       int64 `json:"rows"`
 	Added      int64 `json:"added"`
@@ -36,6 +40,8 @@ type Counts struct {
 	Unchanged  int64 `json:"unchanged"`
 	Invalid    int64 `json:"invalid"`
 	Suppressed int64 `json:"suppressed"`
+	Joined     int64 `json:"joined"`
+	Left       int64 `json:"left"`
 }
 
 // Timings say where a drop's time went, in milliseconds.

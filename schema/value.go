@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -476,4 +477,18 @@ var nameSuffixes = wordSet("jr", "sr", "ii", "iii", "iv", "phd", "esq", "dds", "
 func isNameSuffix(s string) bool {
 	s = trimSpace(s)
 	return s != "" && len(s) <= 5 && nameSuffixes[wordKey(s)]
+}
+
+// CleanValue holds a value typed by a person (the command line, the web
+// console) to the rules a file's cell follows: trimmed of spaces and
+// invisible characters, no control characters, no longer than MaxValueLen.
+func CleanValue(s string) (string, error) {
+	s = strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return "", fmt.Errorf("the value holds a control character (%U)", []rune(s[i:])[0])
+	}
+	if len(s) > MaxValueLen {
+		return "", fmt.Errorf("the value is %d bytes long, over the limit of %d", len(s), MaxValueLen)
+	}
+	return s, nil
 }

@@ -381,3 +381,26 @@ func (s *Store) SetDropHash(ctx context.Context, id int64, hash string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE drops SET content_hash=? WHERE id=?`, hash, id)
 	return wrapErr(err, "drop %d", id)
 }
+
+// AppliedSince lists the organisation's drops applied after seq, in the
+// order they were applied, at most limit, each with its report: a reader
+// that follows what was applied (the console's audience chart) reads only
+// what is new, approvals of older held drops included (they are applied
+// with a new seq).
+func (s *Store) AppliedSince(ctx context.Context, orgID, afterSeq int64, limit int) ([]Drop, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+dropCols+` FROM drops d JOIN sources s ON s.id=d.source_id
+		WHERE d.seq>? AND d.org_id=? AND d.status='applied' ORDER BY d.seq LIMIT ?`, afterSeq, orgID, pageLimit(limit))
+	if err != nil {
+		return nil, wrapErr(err, "applied drops")
+	}
+	defer rows.Close()
+	var out []Drop
+	for rows.Next() {
+		d, err := scanDrop(rows)
+		if err != nil {
+			return nil, wrapErr(err, "applied drops")
+		}
+		out = append(out, d)
+	}
+	return out, wrapErr(rows.Err(), "applied drops")
+}

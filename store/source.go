@@ -20,6 +20,7 @@ const (
 	KindSFTP   SourceKind = "sftp"   // an SFTP account's inbox
 	KindWorkOS SourceKind = "workos" // a WorkOS directory
 	KindManual SourceKind = "manual" // people added by hand
+	KindSCIM   SourceKind = "scim"   // users and groups an IdP pushes over SCIM 2.0
 )
 
 // Mode says whether a source's drops are full snapshots or deltas.
@@ -99,9 +100,9 @@ func (c SourceConfig) Validate() error {
 		return schema.Errorf(schema.EInvalid, "source %q: name has surrounding spaces or control characters", c.Name)
 	}
 	switch c.Kind {
-	case KindCSV, KindFolder, KindSFTP, KindWorkOS, KindManual:
+	case KindCSV, KindFolder, KindSFTP, KindWorkOS, KindManual, KindSCIM:
 	default:
-		return schema.Errorf(schema.EInvalid, "source %q: kind %q is not one of csv, folder, sftp, workos, manual", c.Name, c.Kind)
+		return schema.Errorf(schema.EInvalid, "source %q: kind %q is not one of csv, folder, sftp, workos, manual, scim", c.Name, c.Kind)
 	}
 	if c.Mode != ModeFull && c.Mode != ModeDelta {
 		return schema.Errorf(schema.EInvalid, "source %q: mode %q is not full or delta", c.Name, c.Mode)

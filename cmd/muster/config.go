@@ -40,6 +40,7 @@ type Config struct {
 	HTTP       HTTPConf       `toml:"http"`
 	WorkOS     WorkOSConf     `toml:"workos"`
 	Notify     []NotifyConf   `toml:"notify"`
+	SCIM       SCIMConf       `toml:"scim"`
 
 	// path is the file the config came from ("" for the built-in one).
 	path    string
@@ -105,6 +106,9 @@ type SourceConf struct {
 	DirectoryID    string   `toml:"directory_id"`
 	Groups         []string `toml:"groups"`
 	OrganizationID string   `toml:"organization_id"`
+	// TokenHash is "sha256:<hex>" of a scim source's bearer token (from
+	// `muster token new -scim`).
+	TokenHash string `toml:"token_hash"`
 }
 
 // AttributesConf is the attribute allowlist (DESIGN.md, merge rule 6).
@@ -248,7 +252,7 @@ func (c *Config) setDefaults(e *env) {
 		if s.Mode == "" {
 			// What `recipients add|remove` record is a delta by nature.
 			s.Mode = string(store.ModeFull)
-			if s.Kind == string(store.KindManual) {
+			if s.Kind == string(store.KindManual) || s.Kind == string(store.KindSCIM) {
 				s.Mode = string(store.ModeDelta)
 			}
 		}
@@ -286,6 +290,7 @@ func (c *Config) setDefaults(e *env) {
 	c.HTTP.setDefaults()
 	c.WorkOS.setDefaults(c)
 	c.setNotifyDefaults()
+	c.SCIM.setDefaults(c)
 }
 
 func (c *Config) resolve(p string) string {
@@ -374,6 +379,7 @@ func (c *Config) Validate() error {
 	c.HTTP.validate(knownOrg, bad)
 	c.validateWorkOS(bad)
 	c.validateNotify(knownOrg, bad)
+	c.validateSCIM(bad)
 	for _, d := range []struct {
 		field string
 		v     Duration
@@ -437,7 +443,8 @@ func (c *Config) validateAttrs(field string, names []string, bad func(string, st
 	}
 }
 
-var sourceKinds = []string{string(store.KindFolder), string(store.KindSFTP), string(store.KindWorkOS), string(store.KindManual)}
+var sourceKinds = []string{string(store.KindFolder), string(store.KindSFTP), string(store.KindWorkOS), string(store.KindManual),
+	string(store.KindSCIM)}
 
 func (s *SourceConf) validate(f string, bad func(string, string, ...any)) {
 	if !schema.ValidName(s.Name) {
@@ -591,7 +598,8 @@ func (c *Config) sourceConfig(s *SourceConf) store.SourceConfig {
 	if s.Authoritative != nil {
 		sc.Authoritative = *s.Authoritative
 	} else {
-		sc.Authoritative = s.Kind == string(store.KindWorkOS)
+		// Directories (WorkOS, SCIM) are authoritative by default (merge rule 5).
+		sc.Authoritative = s.Kind == string(store.KindWorkOS) || s.Kind == string(store.KindSCIM)
 	}
 	if s.MaxRemovePercent != nil {
 		sc.MaxRemovePercent = *s.MaxRemovePercent

@@ -164,6 +164,9 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 		{"SMTP password not set", nil, unset("SMTP_PW"), "notify[1].password_env"},
 		{"CA file missing", []string{`ca_file = "ca.pem"`, `ca_file = "none.pem"`}, r.vars, "notify[1].ca_file"},
 		{"CA file not PEM", []string{`ca_file = "ca.pem"`, `ca_file = "afile"`}, r.vars, "notify[1].ca_file"},
+		{"SCIM certificate missing", []string{"[http]\n", "[scim]\nlisten = \"127.0.0.1:0\"\ntls_cert_file = \"none.pem\"\ntls_key_file = \"none.key\"\n[http]\n",
+			"[[sources]]\nname = \"hr\"", "[[sources]]\nname = \"scim\"\nkind = \"scim\"\ntoken_hash = \"sha256:" + strings.Repeat("ab", 32) + "\"\n[[sources]]\nname = \"hr\""},
+			r.vars, "scim.tls_cert_file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

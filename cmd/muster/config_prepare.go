@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -71,6 +72,14 @@ func (c *Config) prepare(e *env) (*prepared, error) {
 			errs.add("workos.webhook.secret_env", "no secret configured")
 		}
 		p.webhookSecret = s
+	}
+	if c.hasSCIM() {
+		checkListen(&errs, "scim.listen", c.SCIM.Listen)
+		if c.SCIM.TLSCertFile != "" && c.SCIM.TLSKeyFile != "" {
+			if _, err := tls.LoadX509KeyPair(c.SCIM.TLSCertFile, c.SCIM.TLSKeyFile); err != nil {
+				errs.add("scim.tls_cert_file", "%v", err)
+			}
+		}
 	}
 	p.notify = c.prepareNotify(e, &errs)
 	return p, errs.err()

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"muster/cmd/muster/api"
+	"muster/cmd/muster/console"
 	"muster/ingest"
 	"muster/ingest/workos"
 	"muster/schema"
@@ -98,6 +99,14 @@ func (m *Main) openHTTP() error {
 			return nil
 		}})
 	}
+	if m.SCIMListener != nil {
+		checks = append(checks, api.Check{Name: "scim", Check: func(context.Context) error {
+			if !m.SCIMListener.Listening() {
+				return errors.New("the SCIM endpoint is not listening")
+			}
+			return nil
+		}})
+	}
 	checks = append(checks, api.Check{Name: "watch", Check: func(context.Context) error {
 		if n := len(m.drops().MissingFolders()); n > 0 {
 			// /readyz needs no token: the log names the folders.
@@ -118,6 +127,11 @@ func (m *Main) openHTTP() error {
 	if err != nil {
 		return err
 	}
+	con, err := m.newConsole(srv)
+	if err != nil {
+		return err
+	}
+	srv.Mount(con)
 	if err := srv.Open(); err != nil {
 		return err
 	}
@@ -145,6 +159,22 @@ func (m *Main) apiLive(c *Config) api.Live {
 		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind)})
 	}
 	return api.Live{Tokens: c.HTTP.tokens(), Orgs: orgs, Sources: sources, Sync: m.syncFunc()}
+}
+
+// newConsole makes the web console the admin HTTP server serves at /: it
+// signs people in with the API's tokens (srv's check) and reads each
+// configured source as the daemon does.
+func (m *Main) newConsole(srv *api.Server) (*console.Console, error) {
+	c := m.Config
+	var sources []console.Source
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		sc := c.sourceConfig(s)
+		sources = append(sources, console.Source{Org: s.Org, Name: s.Name, Kind: sc.Kind, Ingest: sc,
+			Decode: s.decodeOptions(), MaxInvalid: console.MaxInvalidShare(sc.WithDefaults().MaxInvalidPercent)})
+	}
+	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.DataDir,
+		Sources: sources, Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger})
 }
 
 // storeFileCheck is the readiness check "the store file is still the one

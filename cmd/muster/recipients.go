@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"muster/cmd/muster/api"
 	"muster/ingest"
@@ -205,7 +204,7 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 		flag string
 		val  *string
 	}{{"first", first}, {"last", last}, {"groups", groups}} {
-		if *v.val, err = manualValue(*v.val); err != nil {
+		if *v.val, err = schema.CleanValue(*v.val); err != nil {
 			return usagef("-%s: %v", v.flag, err)
 		}
 	}
@@ -292,20 +291,6 @@ func recipientsLift(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: suppression lifted, now %s\n", r.Email, r.Status)
 	return nil
-}
-
-// manualValue holds a value typed on the command line to the rules a file's
-// cell follows: trimmed of spaces and invisible characters, no control
-// characters, no longer than schema.MaxValueLen.
-func manualValue(s string) (string, error) {
-	s = strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
-	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
-		return "", fmt.Errorf("the value holds a control character (%U)", []rune(s[i:])[0])
-	}
-	if len(s) > schema.MaxValueLen {
-		return "", fmt.Errorf("the value is %d bytes long, over the limit of %d", len(s), schema.MaxValueLen)
-	}
-	return s, nil
 }
 
 // manualSource settles which source `recipients add|remove` record in, and

@@ -82,7 +82,7 @@ type change struct {
 type reloadPlan struct {
 	changes                      []change
 	accounts, files, directories bool
-	api, notify, level           bool
+	api, notify, level, scim     bool
 }
 
 func (p *reloadPlan) add(restart bool, format string, args ...any) {
@@ -138,9 +138,18 @@ func planReload(old, c *Config, oldPrep, prep *prepared) *reloadPlan {
 	}
 	if len(srcs) > 0 {
 		p.files, p.api = true, true
-		if workosChanged(old.Sources, c.Sources) {
+		if kindChanged("workos", old.Sources, c.Sources) {
 			p.directories = true
 		}
+		if kindChanged("scim", old.Sources, c.Sources) {
+			p.scim = true
+			if !old.hasSCIM() {
+				p.add(true, "scim: a source added where no SCIM endpoint runs (it starts with the first scim source)")
+			}
+		}
+	}
+	if !reflect.DeepEqual(old.SCIM, c.SCIM) {
+		p.add(true, "[scim] changed")
 	}
 	for _, sec := range []struct {
 		name     string
@@ -221,6 +230,13 @@ func (m *Main) apply(p *reloadPlan, c *Config, prep *prepared) error {
 	}
 	if p.notify && m.Notifier != nil {
 		m.Notifier.SetTargets(prep.notify)
+	}
+	if p.scim && m.SCIM != nil {
+		// Sources and their tokens at once: a removed token is refused from
+		// the next request on.
+		refs, srcs := c.scimSources()
+		m.SCIMBackend.SetSources(srcs)
+		m.SCIM.SetSources(refs)
 	}
 	return errors.Join(errs...)
 }
@@ -343,12 +359,12 @@ func sourcesByKey(list []SourceConf) map[string]SourceConf {
 	return out
 }
 
-// workosChanged reports whether the directory sources differ.
-func workosChanged(old, new []SourceConf) bool {
+// kindChanged reports whether the sources of a kind differ.
+func kindChanged(kind string, old, new []SourceConf) bool {
 	pick := func(list []SourceConf) map[string]SourceConf {
 		out := map[string]SourceConf{}
 		for _, s := range list {
-			if s.Kind == "workos" {
+			if s.Kind == kind {
 				out[s.Org+"/"+s.Name] = s
 			}
 		}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"muster/cmd/muster/api"
 	"muster/ingest/workos/workostest"
 	"muster/store"
 )
@@ -170,5 +172,47 @@ schedule = %q
 	}
 	if m.conf().LogLevel != "debug" || len(m.conf().Sources) != 3 {
 		t.Fatalf("the running config changed: %+v", m.conf())
+	}
+}
+
+// A reload replaces a SCIM source's token: the old one is refused from
+// the next request on, the new one is taken, without a restart.
+func TestReloadReplacesSCIMTokens(t *testing.T) {
+	oldTok, oldHash, _ := api.NewToken()
+	newTok, newHash, _ := api.NewToken()
+	root := t.TempDir()
+	path := filepath.Join(root, "muster.toml")
+	write := func(hash string) {
+		os.WriteFile(path, []byte(fmt.Sprintf(`data_dir = "data"
+[scim]
+listen = "127.0.0.1:0"
+[[sources]]
+name = "okta"
+kind = "scim"
+token_hash = %q
+`, hash)), 0o600)
+	}
+	write(oldHash)
+	m := mustDaemon(t, path)
+	get := func(tok string) int {
+		req, _ := http.NewRequest("GET", "http://"+m.SCIMListener.Addr().String()+"/scim/v2/default/okta/ServiceProviderConfig", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if get(oldTok) != http.StatusOK || get(newTok) != http.StatusUnauthorized {
+		t.Fatalf("before: old %d, new %d", get(oldTok), get(newTok))
+	}
+	write(newHash)
+	res, err := m.Reload(context.Background(), "test")
+	if err != nil || !slices.Contains(res.Changed, "source default/okta: token_hash changed") {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	if get(oldTok) != http.StatusUnauthorized || get(newTok) != http.StatusOK {
+		t.Fatalf("after: old %d, new %d", get(oldTok), get(newTok))
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"muster/cmd/muster/notify"
 	"muster/ingest"
 	"muster/ingest/directory"
+	"muster/ingest/scim"
+	"muster/ingest/scimsource"
 	"muster/ingest/workos"
 	"muster/ingest/workossync"
 	"muster/sftpserver"
@@ -105,6 +107,12 @@ type Main struct {
 	// NotifyRetryMin, if set before Run, is its first retry's wait (tests).
 	Notifier       *notify.Notifier
 	NotifyRetryMin time.Duration
+
+	// SCIM is the SCIM endpoint (nil without a scim source), served by
+	// SCIMListener; SCIMBackend applies its writes through the pipeline.
+	SCIM         *scim.Server
+	SCIMListener *scim.Listener
+	SCIMBackend  *scimsource.Backend
 
 	// UploadKey is the private key generated for the built-in account, if
 	// any; KnownHosts the file pinning the SFTP server's host keys.
@@ -245,6 +253,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	if err := m.openDirectories(); err != nil {
+		return err
+	}
+	if err := m.openSCIM(); err != nil {
 		return err
 	}
 	if err := m.openHTTP(); err != nil {

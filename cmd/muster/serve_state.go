@@ -45,6 +45,7 @@ type State struct {
 	SFTPAddr    string    `json:"sftp_addr,omitempty"`
 	HTTPAddr    string    `json:"http_addr,omitempty"`
 	WebhookAddr string    `json:"webhook_addr,omitempty"`
+	SCIMAddr    string    `json:"scim_addr,omitempty"`
 	DropFolders []string  `json:"drop_folders"`
 }
 
@@ -63,6 +64,9 @@ func (m *Main) writeState() error {
 	}
 	if m.Webhook != nil {
 		s.WebhookAddr = m.Webhook.Addr().String()
+	}
+	if m.SCIMListener != nil {
+		s.SCIMAddr = m.SCIMListener.Addr().String()
 	}
 	for _, src := range m.Config.Sources {
 		if src.Kind == "folder" {
@@ -102,6 +106,7 @@ func (m *Main) printStarted(asJSON bool) {
 	}
 	m.printHTTP(w)
 	m.printDirectories(w)
+	m.printSCIM(w)
 	if sf := st.SFTP; sf != nil {
 		fmt.Fprintf(w, "  sftp         %s, host keys pinned in %s:\n", sf.Addr, sf.KnownHosts)
 		for _, k := range sf.HostKeys {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"muster/ingest"
+	"muster/store"
 )
 
 func cmdSources(ctx context.Context, e *env, args []string) error {
@@ -45,8 +47,12 @@ func sourcesList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	scimStats, err := st.SCIMStatsByOrg(ctx, org.ID)
+	if err != nil {
+		return err
+	}
 	if sf.json {
-		return writeJSON(e.stdout, map[string]any{"sources": nonNil(srcs)})
+		return writeJSON(e.stdout, map[string]any{"sources": nonNil(srcs), "scim": scimStats})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tKIND\tMODE\tPRIORITY\tAUTHORITATIVE\tPEOPLE\tSTATE")
@@ -57,7 +63,10 @@ func sourcesList(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%d\t%s\n", s.Name, s.Kind, s.Mode, s.Priority, s.Authoritative, s.Rows, state)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printSCIMStats(e, srcs, scimStats)
 }
 
 func sourcesRollback(ctx context.Context, e *env, args []string) error {
@@ -118,6 +127,33 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 	if conf := sf.source(fs.Arg(0)); conf != nil && !sf.json {
 		// The daemon would bring it back with its next drop.
 		fmt.Fprintf(e.stdout, "note: source %s is still in %s: remove it there too, or its next drop brings it back\n", conf.Name, sf.cfg.path)
+	}
+	return nil
+}
+
+// printSCIMStats adds what each scim source's requests did (kept by the
+// daemon every few seconds).
+func printSCIMStats(e *env, srcs []store.Source, stats map[string]store.SCIMStats) error {
+	first := true
+	for _, s := range srcs {
+		if s.Kind != store.KindSCIM {
+			continue
+		}
+		if first {
+			fmt.Fprintln(e.stdout, "\nSCIM requests:")
+			first = false
+		}
+		st, ok := stats[s.Name]
+		if !ok {
+			fmt.Fprintf(e.stdout, "  %s: no request yet\n", s.Name)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "  %s: last request %s (status %d), %d requests, %d errors", s.Name,
+			st.LastRequest.Format(time.RFC3339), st.LastStatus, st.Requests, st.Errors)
+		if st.LastError != "" {
+			fmt.Fprintf(e.stdout, "; last error %s: %s", st.LastErrorAt.Format(time.RFC3339), st.LastError)
+		}
+		fmt.Fprintln(e.stdout)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"time"
 
 	"muster/schema"
 )
@@ -91,6 +92,13 @@ func (s *Server) authenticate(r *http.Request) (*Token, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return nil, schema.Errorf(schema.EUnauthorized, "the Authorization header must be Bearer TOKEN")
 	}
+	return s.Authenticate(secret)
+}
+
+// Authenticate returns the configured token whose secret this is: the
+// check of /v1's bearer tokens, which the web console's sign-in uses too.
+// Every configured hash is compared in constant time.
+func (s *Server) Authenticate(secret string) (*Token, error) {
 	sum := sha256.Sum256([]byte(secret))
 	var found *Token
 	tokens := s.conf().Tokens
@@ -105,15 +113,42 @@ func (s *Server) authenticate(r *http.Request) (*Token, error) {
 	return found, nil
 }
 
-// can reports whether the token's role allows a route that needs role.
-func (t *Token) can(role Role) bool {
+// TokenNamed returns the configured token of that name: a console session
+// names its token, and ends when the token is removed or replaced.
+func (s *Server) TokenNamed(name string) (*Token, bool) {
+	tokens := s.conf().Tokens
+	for i := range tokens {
+		if tokens[i].Name == name {
+			return &tokens[i], true
+		}
+	}
+	return nil, false
+}
+
+// Refused counts and logs a refused credential (a bad token at the
+// console's sign-in) as /v1 does: logged once per address and window
+// (throttle.go).
+func (s *Server) Refused(r *http.Request, err error) {
+	s.cfg.Metrics.authFailed()
+	s.noteRefusal(r, err)
+}
+
+// Throttled reports whether the request's address presented too many
+// refused tokens this window, and when it may try again: the console's
+// sign-in answers 429 then, as /v1 does.
+func (s *Server) Throttled(r *http.Request) (bool, time.Duration) {
+	return s.throttle.blocked(clientAddr(r))
+}
+
+// Can reports whether the token's role allows what needs role.
+func (t *Token) Can(role Role) bool {
 	return role == RoleViewer || t.Role == RoleAdmin
 }
 
-// sees reports whether the token may see the organisation.
-func (t *Token) sees(org string) bool {
+// Sees reports whether the token may see the organisation.
+func (t *Token) Sees(org string) bool {
 	return t.Org == AllOrgs || t.Org == org
 }
 
-// by is how the token's writes are recorded in the history.
-func (t *Token) by() string { return "api:" + t.Name }
+// By is how the token's writes are recorded in the history.
+func (t *Token) By() string { return "api:" + t.Name }

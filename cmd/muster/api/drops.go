@@ -181,7 +181,7 @@ func (s *Server) decide(w http.ResponseWriter, r *request, approve bool) error {
 	if err != nil {
 		return err
 	}
-	opt := ingest.Options{DryRun: body.DryRun, By: r.token.by()}
+	opt := ingest.Options{DryRun: body.DryRun, By: r.token.By()}
 	var rep *ingest.Report
 	verb := "approve"
 	if approve {

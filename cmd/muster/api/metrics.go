@@ -50,6 +50,7 @@ type Metrics struct {
 	authFail prometheus.Counter
 	throttle prometheus.Counter
 	notified *prometheus.CounterVec
+	scim     scimMetrics
 	handler  http.Handler
 }
 
@@ -88,6 +89,7 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 	build.Set(1)
 	m.reg.MustRegister(build, m.throttle, m.notified, m.drops, m.reviews, m.rows, m.duration, m.requests, m.authFail, scrapeCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.scim = newSCIMMetrics(m.reg)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.With("component", "metrics").Handler(), slog.LevelWarn)})
 	return m

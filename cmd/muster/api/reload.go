@@ -39,7 +39,7 @@ func (s *Server) reload(w http.ResponseWriter, r *request) error {
 	if fn == nil {
 		return schema.Errorf(schema.EUnavailable, "this muster runs on its built-in config: there is no file to reload")
 	}
-	res, err := fn(r.Context(), r.token.by())
+	res, err := fn(r.Context(), r.token.By())
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,10 @@ func (s *Server) routes() {
 	s.public("GET", "/metrics", s.serveMetrics)
 	s.public("GET", "/v1/openapi.json", s.openAPI)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.ui != nil && !strings.HasPrefix(r.URL.Path, "/v1/") && r.URL.Path != "/v1" {
+			s.ui.ServeHTTP(w, r)
+			return
+		}
 		s.writeError(w, r, schema.Errorf(schema.ENotFound, "no such path %s", r.URL.Path))
 	})
 	s.handle("/v1/orgs", false, map[string]endpoint{"GET": {RoleViewer, s.listOrgs}})
@@ -125,7 +129,7 @@ func (s *Server) v1(ep endpoint, inOrg bool) http.Handler {
 			s.refusedToken(w, r, err)
 			return
 		}
-		if !t.can(ep.role) {
+		if !t.Can(ep.role) {
 			s.writeError(w, r, schema.Errorf(schema.EForbidden, "token %s is a %s: this needs an %s token", t.Name, t.Role, ep.role))
 			return
 		}
@@ -140,6 +144,16 @@ func (s *Server) v1(ep endpoint, inOrg bool) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// Mount serves h (the web console) for every path that is not the API's,
+// a probe or /metrics, on the same listener. Call it before Open.
+func (s *Server) Mount(h http.Handler) { s.ui = h }
+
+// OrgOf resolves the organisation a request names ("" for the token's
+// own), as /v1 does: one the token may not see is not found.
+func (s *Server) OrgOf(ctx context.Context, t *Token, named string) (store.Org, error) {
+	return s.orgOf(ctx, t, named)
 }
 
 // orgOf resolves the organisation a request names (named, or "" for the
@@ -160,7 +174,7 @@ func (s *Server) orgOf(ctx context.Context, t *Token, named string) (store.Org, 
 		}
 		name = t.Org
 	}
-	if !t.sees(name) {
+	if !t.Sees(name) {
 		return store.Org{}, schema.Errorf(schema.ENotFound, "no organisation %q", name)
 	}
 	org, err := s.cfg.Store.LookupOrg(ctx, name)
@@ -173,13 +187,27 @@ func (s *Server) orgOf(ctx context.Context, t *Token, named string) (store.Org, 
 
 // listOrgs lists the organisations the token may name.
 func (s *Server) listOrgs(w http.ResponseWriter, r *request) error {
+	names, err := s.OrgNames(r.Context(), r.token)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, map[string]string{"name": n})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orgs": out})
+	return nil
+}
+
+// OrgNames lists the organisations the token may name, by name.
+func (s *Server) OrgNames(ctx context.Context, t *Token) ([]string, error) {
 	names := []string{}
-	if r.token.Org != AllOrgs {
-		names = append(names, r.token.Org)
+	if t.Org != AllOrgs {
+		names = append(names, t.Org)
 	} else {
-		orgs, err := s.cfg.Store.Orgs(r.Context())
+		orgs, err := s.cfg.Store.Orgs(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, o := range orgs {
 			names = append(names, o.Name)
@@ -191,10 +219,5 @@ func (s *Server) listOrgs(w http.ResponseWriter, r *request) error {
 		}
 		sort.Strings(names)
 	}
-	out := make([]map[string]string, 0, len(names))
-	for _, n := range names {
-		out = append(out, map[string]string{"name": n})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"orgs": out})
-	return nil
+	return names, nil
 }

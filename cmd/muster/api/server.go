@@ -99,6 +99,7 @@ type Server struct {
 	throttle     *throttle
 	mux          *http.ServeMux
 	routeList    []route
+	ui           http.Handler
 	srv          *http.Server
 	ln           net.Listener
 	wg           sync.WaitGroup

@@ -17,6 +17,8 @@ type sourceView struct {
 	HeldDrops   int64     `json:"held_drops"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	CanSync     bool      `json:"can_sync"`
+	// SCIM is a scim source's requests: last request, counts, last error.
+	SCIM *store.SCIMStats `json:"scim,omitempty"`
 }
 
 // sources returns the organisation's sources: those in the store, then
@@ -24,13 +26,16 @@ type sourceView struct {
 func (s *Server) sources(r *request) ([]sourceView, error) {
 	ctx := r.Context()
 	out := []sourceView{}
-	stored, stats := []store.Source{}, []store.SourceStat{}
+	stored, stats, scimStats := []store.Source{}, []store.SourceStat{}, map[string]store.SCIMStats{}
 	if r.org.ID != 0 {
 		var err error
 		if stored, err = s.cfg.Store.Sources(ctx, r.org.ID); err != nil {
 			return nil, err
 		}
 		if stats, err = s.cfg.Store.SourceStats(ctx, r.org.ID); err != nil {
+			return nil, err
+		}
+		if scimStats, err = s.cfg.Store.SCIMStatsByOrg(ctx, r.org.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -43,6 +48,9 @@ func (s *Server) sources(r *request) ([]sourceView, error) {
 			}
 		}
 		v.CanSync = v.Configured && s.conf().Sync != nil && src.Kind == store.KindWorkOS
+		if st, ok := scimStats[src.Name]; ok && src.Kind == store.KindSCIM {
+			v.SCIM = &st
+		}
 		seen[src.Name] = true
 		out = append(out, v)
 	}
@@ -121,7 +129,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *request) error {
 		return schema.Errorf(schema.EInvalid, `the body must name the drop to roll back to: {"to": DROP_ID}`)
 	}
 	rep, err := s.cfg.Ingester.Rollback(r.Context(), r.org.Name, r.PathValue("source"), body.To,
-		ingest.Options{DryRun: body.DryRun, By: r.token.by()})
+		ingest.Options{DryRun: body.DryRun, By: r.token.By()})
 	if err != nil {
 		return err
 	}
@@ -150,7 +158,7 @@ func (s *Server) sync(w http.ResponseWriter, r *request) error {
 	case s.conf().Sync == nil:
 		return schema.Errorf(schema.EUnavailable, "sync is not available for source %s: no WorkOS scheduler runs in this muster", name)
 	}
-	if err := s.conf().Sync(r.Context(), r.org.Name, name, r.token.by()); err != nil {
+	if err := s.conf().Sync(r.Context(), r.org.Name, name, r.token.By()); err != nil {
 		return err
 	}
 	s.log.Info("sync requested", "org", r.org.Name, "source", name, "token", r.token.Name)

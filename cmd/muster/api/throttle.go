@@ -128,6 +128,14 @@ func (s *Server) refusedToken(w http.ResponseWriter, r *http.Request, err error)
 			"too many refused tokens from %s: try again in %d s", addr, int(wait.Seconds()+0.999)))
 		return
 	}
+	s.noteRefusal(r, err)
+	s.writeError(w, r, err)
+}
+
+// noteRefusal counts a refusal against its address and logs it once per
+// window: the first, and when the address is throttled.
+func (s *Server) noteRefusal(r *http.Request, err error) {
+	addr := clientAddr(r)
 	what, count, prev := s.throttle.refused(addr)
 	attrs := []any{"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "reason", schema.ErrorMessageOf(err)}
 	switch what {
@@ -140,5 +148,4 @@ func (s *Server) refusedToken(w http.ResponseWriter, r *http.Request, err error)
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "authentication failed repeatedly: further refused tokens from this address are answered 429 until the window ends",
 			slog.String("remote", addr), slog.Int("refused", count), slog.Duration("window", ThrottleWindow))
 	}
-	s.writeError(w, r, err)
 }
