@@ -69,12 +69,6 @@ type Edits struct {
 	// It does not run when the batch is held, rejected or a dry run; its
 	// error abandons the apply.
 	InTx func(*store.Tx) error
-	// NoIndex skips writing the source's snapshot index file (a cache of
-	// its snapshot for full diffs, rewritten whole by every apply): a
-	// source fed only small deltas (SCIM writes) would rewrite it for
-	// every batch. The file left behind names an old snapshot token, so a
-	// later full diff reads the store instead.
-	NoIndex bool
 }
 
 // ApplyEdits applies a batch of edits as one delta drop of kind stream: the
@@ -122,7 +116,12 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 	if rep.Decision == Applied {
 		// The drop is recorded in the apply's transaction (applyDropWith).
 		err = in.applyDropWith(ctx, &drop, src, rep, sp.each, int64(sp.Len()), opt, nil, func(a *applier) {
-			a.offboardAbsent, a.inTx, a.noIndex = true, e.InTx, e.NoIndex
+			// A SCIM source is only ever written by deltas: the snapshot
+			// index file (a cache for full diffs, rewritten whole by every
+			// apply) would be rewritten for every batch of requests and
+			// never read. The file left behind names an old snapshot token,
+			// so a full diff of the source would read the store instead.
+			a.offboardAbsent, a.inTx, a.noIndex = true, e.InTx, src.Kind == store.KindSCIM
 		})
 	} else {
 		if err := in.Store.CreateDrop(ctx, &drop); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"muster/cmd/muster/notify"
 	"muster/schema"
+	"muster/store"
 )
 
 // cmdConfig groups the config helpers: `muster config check`.
@@ -74,6 +75,9 @@ func (c *Config) summary(w io.Writer, e *env) {
 		if s.DirectoryID != "" {
 			where = " directory " + s.DirectoryID
 		}
+		if s.Kind == string(store.KindSCIM) {
+			where = " tenant URL /scim/v2/" + s.Org + "/" + s.Name
+		}
 		fmt.Fprintf(w, "  %s/%s: %s, %s, priority %d, authoritative %t%s\n", s.Org, s.Name, s.Kind, s.Mode,
 			sc.Priority, sc.Authoritative, where)
 	}
@@ -85,6 +89,13 @@ func (c *Config) summary(w io.Writer, e *env) {
 			free = fmt.Sprintf("%d bytes", c.SFTP.MinFreeSpace)
 		}
 		fmt.Fprintf(w, "sftp:      listen %s; uploads refused under %s free on disk\n", c.SFTP.Listen, free)
+	}
+	if c.hasSCIM() {
+		tls := "plain HTTP (loopback only)"
+		if c.SCIM.TLSCertFile != "" {
+			tls = "TLS 1.2+, certificate " + c.SCIM.TLSCertFile
+		}
+		fmt.Fprintf(w, "scim:      listen %s; %s\n", c.SCIM.Listen, tls)
 	}
 	for _, a := range c.SFTP.Accounts {
 		var login []string

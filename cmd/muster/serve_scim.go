@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 
+	"muster/ingest/directory"
 	"muster/ingest/scim"
 	"muster/ingest/scimsource"
 )
@@ -21,9 +22,18 @@ func (m *Main) openSCIM() error {
 	}
 	refs, srcs := c.scimSources()
 	log := m.Logger.With("component", "scim")
-	b := scimsource.New(m.Ingester, log)
-	b.SetSources(srcs)
+	eng := m.Directories
+	if eng == nil {
+		// No WorkOS source: the directory engine runs for SCIM alone.
+		eng = directory.New(m.Ingester, log)
+		eng.Orgs = c.orgNames()
+		m.start("directories", eng.Close)
+	}
+	b := scimsource.New(eng, log)
 	m.start("scim writes", b.Close)
+	if err := b.SetSources(srcs); err != nil {
+		return err
+	}
 	srv := scim.NewServer(b, refs, log)
 	srv.Observe = func(i scim.RequestInfo) {
 		m.Metrics.ObserveSCIM(i.Org, i.Source, i.Method, i.Resource, i.Status, i.Duration)

@@ -1,12 +1,14 @@
-// Package scimsource makes SCIM sources producers of the one pipeline: it
-// is the scim.Backend that keeps each source's users and groups in the
-// store (what the IdP last sent) and turns every write into the pipeline's
-// edits (ingest.Edits: upserts and offboardings of people, with their
-// groups), applied through the same diff, merge, guards and history as
-// every other source. Concurrent writes to a source are grouped: one
-// goroutine per source takes whatever requests wait, applies them in order
-// to the resources, and commits the resources and the audience change in
-// one transaction; each request is answered once that commit is done.
+// Package scimsource makes SCIM sources producers of the directory engine
+// (ingest/directory): it is the scim.Backend that keeps each source's users
+// and groups in the store (what the IdP last sent) and turns every write
+// into edits (upserts and offboardings of people, with their groups) that
+// the engine applies as a batch of the source, through the same locking,
+// guards, diff, merge and history as every other directory source. It holds
+// no rule of its own about those. Concurrent writes to a source are
+// grouped: one goroutine per source takes whatever requests wait, applies
+// them in order to the resources, and hands the engine one batch whose
+// transaction also writes the resources; each request is answered once
+// that commit is done.
 package scimsource
 
 import (
@@ -20,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	"muster/ingest"
+	"muster/ingest/directory"
 	"muster/ingest/scim"
 	"muster/schema"
 	"muster/store"
@@ -32,9 +34,9 @@ type Source struct {
 	Config store.SourceConfig
 }
 
-// Backend is the scim.Backend over a store and the pipeline.
+// Backend is the scim.Backend over a store and the directory engine.
 type Backend struct {
-	in  *ingest.Ingester
+	eng *directory.Engine
 	st  *store.Store
 	log *slog.Logger
 	// MaxBatch bounds the requests one transaction holds (default 512).
@@ -55,6 +57,7 @@ type Backend struct {
 // known, and the queue its writer goroutine takes batches from.
 type source struct {
 	ref   scim.Ref
+	dir   *directory.Source
 	mu    sync.Mutex
 	cfg   store.SourceConfig
 	orgID int64
@@ -73,35 +76,40 @@ type result struct {
 	err error
 }
 
-// New returns a backend; SetSources names the sources it serves.
-func New(in *ingest.Ingester, log *slog.Logger) *Backend {
+// New returns a backend over the engine's store; SetSources names the
+// sources it serves.
+func New(eng *directory.Engine, log *slog.Logger) *Backend {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Backend{in: in, st: in.Store, log: log, MaxBatch: 512, Now: time.Now, NewID: newID, sources: map[string]*source{}}
+	b := &Backend{eng: eng, st: eng.Ingester.Store, log: log, MaxBatch: 512, Now: time.Now, NewID: newID, sources: map[string]*source{}}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	return b
 }
 
-// SetSources gives the sources' settings (a config reload may call it
-// again: a source no longer listed keeps its writer until Close, but the
-// server stops routing to it).
-func (b *Backend) SetSources(list []Source) {
+// SetSources registers the sources with the engine and starts their
+// writers. A source already known keeps its registration (the engine has
+// no way yet to change a registered source's settings: a reload that
+// changes them needs a restart); a source no longer listed keeps its
+// writer until Close, but the server stops routing to it.
+func (b *Backend) SetSources(list []Source) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range list {
 		key := s.Org + "/" + s.Config.Name
-		src := b.sources[key]
-		if src == nil {
-			src = &source{ref: scim.Ref{Org: s.Org, Name: s.Config.Name}, reqs: make(chan *pending, 1024)}
-			b.sources[key] = src
-			b.wg.Add(1)
-			go b.writer(src)
+		if b.sources[key] != nil {
+			continue
 		}
-		src.mu.Lock()
-		src.cfg = s.Config
-		src.mu.Unlock()
+		dir, err := b.eng.Add(directory.Spec{Org: s.Org, Config: s.Config})
+		if err != nil {
+			return err
+		}
+		src := &source{ref: scim.Ref{Org: s.Org, Name: s.Config.Name}, dir: dir, cfg: dir.Config(), reqs: make(chan *pending, 1024)}
+		b.sources[key] = src
+		b.wg.Add(1)
+		go b.writer(src)
 	}
+	return nil
 }
 
 // Close stops the writers once the batches in progress are committed;

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"muster/ingest"
+	"muster/ingest/directory"
 	"muster/ingest/scim"
 	"muster/schema"
 	"muster/store"
@@ -261,6 +262,14 @@ func (b *Backend) run(s *source, reqs []*pending) {
 			p.done <- answers[i]
 		}
 	}
+	// The source's lease: no pull, reconciliation or other batch of the
+	// source runs while this batch reads and writes it.
+	lease, err := s.dir.Acquire(ctx)
+	if err != nil {
+		finish(schema.WrapError(schema.EUnavailable, err, "muster is stopping"))
+		return
+	}
+	defer lease.Release()
 	orgID, srcID, cfg, err := b.ids(ctx, s, true)
 	if err != nil {
 		finish(schema.WrapError(schema.EUnavailable, err, "the store is not available: try again"))
@@ -285,7 +294,7 @@ func (b *Backend) run(s *source, reqs []*pending) {
 	}
 	writes, err := bt.writes()
 	if err == nil {
-		err = b.apply(ctx, s, orgID, srcID, cfg, bt, writes, len(reqs))
+		err = b.apply(ctx, s, lease, orgID, srcID, cfg, bt, writes, len(reqs))
 	}
 	if err != nil {
 		b.log.Error("scim: a batch of writes failed; nothing of it is applied", "source", s.ref.Key(), "requests", len(reqs), "error", err)
@@ -436,41 +445,40 @@ func (bt *batch) edits(cfg store.SourceConfig) ([]ingest.Edit, error) {
 	return out, nil
 }
 
-// apply commits the batch: the audience change through the pipeline with
-// the resources written in its transaction; when the pipeline does not
-// apply it (held by a guard, or refused) the resources are still written,
-// in a transaction of their own, so the IdP sees what it sent.
-func (b *Backend) apply(ctx context.Context, s *source, orgID, srcID int64, cfg store.SourceConfig, bt *batch, w store.SCIMWrites, n int) error {
+// apply commits the batch: the audience change as one batch of the
+// engine, with the resources written in its transaction. When the engine
+// does not apply the change now (held by the removal guard, queued behind
+// a held drop, refused) the resources are still written, in a transaction
+// of their own: the IdP reads back what it sent, and the audience follows
+// when an admin decides.
+func (b *Backend) apply(ctx context.Context, s *source, lease *directory.Lease, orgID, srcID int64, cfg store.SourceConfig,
+	bt *batch, w store.SCIMWrites, n int) error {
 	edits, err := bt.edits(cfg)
 	if err != nil {
 		return err
 	}
-	if len(edits) == 0 {
-		if w.Empty() {
-			return nil
-		}
-		return b.st.SCIMWrite(ctx, orgID, srcID, w)
-	}
 	written := false
-	rep, err := b.in.ApplyEdits(ctx, ingest.Edits{Org: s.ref.Org, Source: cfg, Name: fmt.Sprintf("scim (%d requests)", n), Edits: edits, NoIndex: true,
+	res, err := lease.Apply(ctx, directory.Batch{Name: fmt.Sprintf("scim (%d requests)", n), By: "scim:" + s.ref.Name, Edits: edits,
 		InTx: func(tx *store.Tx) error {
 			written = true
 			return tx.SCIMWrite(srcID, w)
-		}}, ingest.Options{By: "scim"})
+		}})
 	if err != nil {
 		return err
 	}
-	if !written {
+	if !written && !w.Empty() {
 		if err := b.st.SCIMWrite(ctx, orgID, srcID, w); err != nil {
 			return err
 		}
 	}
-	if rep.Decision != ingest.Applied {
-		b.log.Warn("scim: the audience change of a batch is "+string(rep.Decision)+"; the IdP's resources are kept",
-			"source", s.ref.Key(), "drop", rep.DropID, "reason", rep.Reason, "requests", n)
-	} else {
-		b.log.Debug("scim batch applied", "source", s.ref.Key(), "drop", rep.DropID, "requests", n, "added", rep.Counts.Added,
-			"updated", rep.Counts.Updated, "removed", rep.Counts.Removed)
+	switch d := res.Decision(); d {
+	case "", string(ingest.Applied):
+	case "queued":
+		b.log.Warn("scim: a batch waits behind a held drop of the source; the IdP's resources are kept",
+			"source", s.ref.Key(), "behind", res.Behind, "requests", n)
+	default:
+		b.log.Warn("scim: the audience change of a batch is "+d+"; the IdP's resources are kept",
+			"source", s.ref.Key(), "drop", res.Report.DropID, "reason", res.Report.Reason, "requests", n)
 	}
 	return nil
 }

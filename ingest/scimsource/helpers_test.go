@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"muster/ingest"
+	"muster/ingest/directory"
 	"muster/ingest/scim"
 	"muster/schema"
 	"muster/store"
@@ -61,7 +62,7 @@ func MustRig(t testing.TB, cfgs ...store.SourceConfig) *rig {
 	if len(cfgs) == 0 {
 		cfgs = []store.SourceConfig{scimSource("idp"), scimSource("other")}
 	}
-	b := New(in, nil)
+	b := New(directory.New(in, nil), nil)
 	n := 0
 	var mu sync.Mutex
 	b.NewID = func() string {
@@ -76,7 +77,9 @@ func MustRig(t testing.TB, cfgs ...store.SourceConfig) *rig {
 		srcs = append(srcs, Source{Org: schema.DefaultOrg, Config: c})
 		refs = append(refs, scim.Source{Org: schema.DefaultOrg, Name: c.Name, TokenHash: sha256.Sum256([]byte("tok-" + c.Name))})
 	}
-	b.SetSources(srcs)
+	if err := b.SetSources(srcs); err != nil {
+		t.Fatal(err)
+	}
 	srv := scim.NewServer(b, refs, nil)
 	hs := httptest.NewServer(srv)
 	r := &rig{t: t, st: st, in: in, b: b, srv: srv, hs: hs, org: schema.DefaultOrg, token: "tok-" + cfgs[0].Name, vars: map[string]string{}}
