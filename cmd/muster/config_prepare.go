@@ -31,6 +31,9 @@ type prepared struct {
 	// workosKey is a digest of the WorkOS API key, so a reload sees it
 	// changed (the key itself is read by the scheduler's client).
 	workosKey [sha256.Size]byte
+	// scimCert is a digest of the SCIM certificate and key files, so a
+	// reload sees a renewed certificate.
+	scimCert [sha256.Size]byte
 }
 
 // prepare reads every secret and file the config names and checks them as
@@ -79,6 +82,9 @@ func (c *Config) prepare(e *env) (*prepared, error) {
 			if _, err := tls.LoadX509KeyPair(c.SCIM.TLSCertFile, c.SCIM.TLSKeyFile); err != nil {
 				errs.add("scim.tls_cert_file", "%v", err)
 			}
+			cert, _ := os.ReadFile(c.SCIM.TLSCertFile)
+			key, _ := os.ReadFile(c.SCIM.TLSKeyFile)
+			p.scimCert = sha256.Sum256(append(cert, key...))
 		}
 	}
 	p.notify = c.prepareNotify(e, &errs)

@@ -148,8 +148,11 @@ func planReload(old, c *Config, oldPrep, prep *prepared) *reloadPlan {
 			}
 		}
 	}
-	if !reflect.DeepEqual(old.SCIM, c.SCIM) {
-		p.add(true, "[scim] changed")
+	if old.SCIM.Listen != c.SCIM.Listen && old.hasSCIM() {
+		p.add(true, "scim.listen %s -> %s", old.SCIM.Listen, c.SCIM.Listen)
+	} else if old.SCIM.TLSCertFile != c.SCIM.TLSCertFile || old.SCIM.TLSKeyFile != c.SCIM.TLSKeyFile || oldPrep.scimCert != prep.scimCert {
+		p.add(false, "scim certificate changed")
+		p.scim = true
 	}
 	for _, sec := range []struct {
 		name     string
@@ -220,6 +223,14 @@ func (m *Main) apply(p *reloadPlan, c *Config, prep *prepared) error {
 			errs = append(errs, fmt.Errorf("directories: %w", err))
 		}
 	}
+	if p.scim {
+		// Sources and their tokens at once (a removed token is refused from
+		// the next request on), the certificate read again. It compares
+		// with the running config, so before the swap.
+		if err := m.reloadSCIM(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	m.mu.Lock()
 	m.Config, m.prep = c, prep
 	m.mu.Unlock()
@@ -231,13 +242,7 @@ func (m *Main) apply(p *reloadPlan, c *Config, prep *prepared) error {
 	if p.notify && m.Notifier != nil {
 		m.Notifier.SetTargets(prep.notify)
 	}
-	if p.scim && m.SCIM != nil {
-		// Sources and their tokens at once: a removed token is refused from
-		// the next request on.
-		refs, srcs := c.scimSources()
-		m.SCIMBackend.SetSources(srcs)
-		m.SCIM.SetSources(refs)
-	}
+
 	return errors.Join(errs...)
 }
 
