@@ -45,7 +45,7 @@ type checkSettings struct {
 // read with that source's delimiter, day_first and column overrides, and
 // judged by its max_invalid_percent, as the daemon would.
 func cmdCheck(_ context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "check", "FILE")
+	fs := newFlagSet(e, "check", "FILE (or - for standard input)")
 	cf := addConfigFlags(fs, e)
 	source := fs.String("source", "", "the source the file is for: read with its settings in the config (-config)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -77,12 +77,18 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 	}
 	maxInvalid, label, settings := checkSource(cf, *source, conf)
 	path := fs.Arg(0)
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+	var in io.Reader = e.stdin
+	if path == "-" {
+		path = "(standard input)"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
 	}
-	defer f.Close()
-	res, err := schema.Check(f, opts, maxInvalid, *records)
+	res, err := schema.Check(in, opts, maxInvalid, *records)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}

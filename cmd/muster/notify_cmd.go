@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -158,30 +157,4 @@ func notifyTest(ctx context.Context, e *env, args []string) error {
 		return schema.Errorf(schema.EUnavailable, "%d of %d target(s) failed", failed, len(results))
 	}
 	return nil
-}
-
-// localTime shows a stored time (RFC 3339, UTC) in the local time zone,
-// to the second, for tables.
-func localTime(s string) string {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return s
-	}
-	return t.Local().Format("2006-01-02 15:04:05")
-}
-
-// clipText cuts s to n runes for a table cell.
-func clipText(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -245,7 +245,7 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 	}
 	rep, err := in.Ingest(ctx, ingest.Drop{Org: sf.org, Source: cfg, Kind: store.DropKindManual, Delta: true,
 		Name: fmt.Sprintf("recipients %s %s", verb, email), Records: &schema.SliceStream{Records: []schema.Record{rec}}},
-		ingest.Options{DryRun: *dry, By: "cli"})
+		ingest.Options{DryRun: *dry, By: cliUser(e)})
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func recipientsLift(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "recipients lift", "EMAIL")
 	sf := addStoreFlags(fs, e)
 	reason := fs.String("reason", "", "why (kept with the suppression)")
-	by := fs.String("by", "admin", "who lifts it")
+	by := fs.String("by", cliUser(e), "who lifts it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func sourcesRollback(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer in.Store.Close()
-	rep, err := in.Rollback(ctx, sf.org, fs.Arg(0), id, ingest.Options{DryRun: *dry, By: "cli"})
+	rep, err := in.Rollback(ctx, sf.org, fs.Arg(0), id, ingest.Options{DryRun: *dry, By: cliUser(e)})
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer in.Store.Close()
-	rep, err := in.RemoveSource(ctx, sf.org, fs.Arg(0), ingest.Options{DryRun: *dry, By: "cli"})
+	rep, err := in.RemoveSource(ctx, sf.org, fs.Arg(0), ingest.Options{DryRun: *dry, By: cliUser(e)})
 	if err != nil {
 		return err
 	}

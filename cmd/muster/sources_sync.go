@@ -60,7 +60,7 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), "cli", ingest.Options{DryRun: *dry, By: "cli"})
+	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), cliUser(e), ingest.Options{DryRun: *dry, By: cliUser(e)})
 	if err != nil {
 		return err
 	}
