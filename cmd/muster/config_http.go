@@ -89,11 +89,23 @@ func (h *HTTPConf) validate(knownOrg func(string) bool, bad func(string, string,
 		}
 		if _, err := api.ParseTokenHash(t.Hash); err != nil {
 			bad(f+".hash", "%s", schema.ErrorMessageOf(err))
+		} else if strings.EqualFold(strings.TrimSpace(t.Hash), demoTokenHash) && !loopbackListen(h.Listen) {
+			bad(f+".hash", "this is the README's demo token, whose secret is published: it only works with http.listen on a loopback address; make your own with `muster token new`")
 		} else if hashes[strings.ToLower(strings.TrimSpace(t.Hash))] {
 			bad(f+".hash", "the same token is given twice")
 		}
 		hashes[strings.ToLower(strings.TrimSpace(t.Hash))] = true
 	}
+}
+
+// demoTokenHash is the hash of the README's demo token
+// (mst_readme-demo-token-loopback-only, in samples/api.toml).
+const demoTokenHash = "sha256:26f210b29955fbd9f6ffde5d1f0f7b24260ff6e4057f4130c972fbb0ef5a2ed3"
+
+// loopbackListen reports whether a listen address is this machine only.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && loopbackHost(host)
 }
 
 // tokens returns the API's tokens (the config is validated).
