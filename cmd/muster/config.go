@@ -111,7 +111,7 @@ type SourceConf struct {
 	TokenHash string `toml:"token_hash"`
 }
 
-// AttributesConf is the attribute allowlist (DESIGN.md, merge rule 6).
+// AttributesConf is the attribute allowlist (merge rule 6, README: Design).
 type AttributesConf struct {
 	Enabled []string `toml:"enabled"`
 }

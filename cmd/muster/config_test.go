@@ -25,7 +25,9 @@ func runEnv(t testing.TB, vars map[string]string, args ...string) (int, string, 
 // sets them in serve's environment.
 func sampleSecrets(extra ...string) map[string]string {
 	vars := map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$c2VjcmV0LWhhc2gtdmFsdWU",
-		"WORKOS_API_KEY": "sk_test_sample", "WORKOS_WEBHOOK_SECRET": "whsec_sample"}
+		"WORKOS_API_KEY": "sk_test_sample", "WORKOS_WEBHOOK_SECRET": "whsec_sample",
+		"MUSTER_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T0/B0/x", "MUSTER_WEBHOOK_SECRET": "whsec_comms",
+		"MUSTER_SMTP_PASSWORD": "smtp-sample"}
 	for i := 0; i+1 < len(extra); i += 2 {
 		vars[extra[i]] = extra[i+1]
 	}
@@ -46,7 +48,14 @@ func TestSampleConfigChecksWithoutShowingSecrets(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out+errs, "c2VjcmV0") || strings.Contains(out+errs, "sk_test_sample") || strings.Contains(out+errs, "whsec_sample") {
+	for _, want := range []string{"notify hr-ops-slack: slack URL from $MUSTER_SLACK_WEBHOOK_URL (set), org default: drop.held, drop.rejected, source.failing, source.recovered; failing after 3",
+		"notify it-mail: email smtp.example.com:587 (starttls) to it-ops@example.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errs, "c2VjcmV0") || strings.Contains(out+errs, "sk_test_sample") || strings.Contains(out+errs, "whsec_sample") ||
+		strings.Contains(out+errs, "hooks.slack.example") || strings.Contains(out+errs, "smtp-sample") || strings.Contains(out+errs, "whsec_comms") {
 		t.Fatal("the summary shows a secret")
 	}
 	// Relative paths are taken from the config file's folder.

@@ -1,5 +1,3 @@
-// Command muster keeps an organisation's audience in step with its HR and
-// directory systems. See README.md for the commands.
 package main
 
 import (

@@ -241,6 +241,10 @@ func selfCommand() string {
 			return "go run ./cmd/muster"
 		}
 	}
+	// Started by a path (./muster, bin/muster): that path again.
+	if arg0 := os.Args[0]; strings.ContainsRune(arg0, filepath.Separator) {
+		return shellQuote(arg0)
+	}
 	return "muster"
 }
 
