@@ -46,3 +46,24 @@ func TestCLIDecisionsAndDropShow(t *testing.T) {
 		}
 	}
 }
+
+// recipients list says how many people of other statuses the status
+// filter left out.
+func TestRecipientsListSaysWhatTheStatusFilterHides(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errs := MustRunIn(t, dir, "ingest", "-source", "hr", "../../samples/workday.csv"); code != exitOK {
+		t.Fatalf("ingest: %d %s %s", code, out, errs)
+	}
+	_, out, _ := MustRunIn(t, dir, "recipients", "list")
+	if !strings.HasSuffix(strings.TrimSpace(out), "(not listed, of another status than active: 1 inactive; -status all lists everyone)") {
+		t.Fatalf("recipients list:\n%s", out)
+	}
+	_, out, _ = MustRunIn(t, dir, "recipients", "list", "-json")
+	if !strings.Contains(out, `"hidden_by_status": {`) || !strings.Contains(out, `"inactive": 1`) {
+		t.Fatalf("recipients list -json:\n%s", out)
+	}
+	_, out, _ = MustRunIn(t, dir, "recipients", "list", "-status", "all")
+	if strings.Contains(out, "not listed") {
+		t.Fatalf("-status all hides nothing:\n%s", out)
+	}
+}

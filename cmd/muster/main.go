@@ -141,6 +141,17 @@ func flagsAsked(args []string) (asJSON, help bool) {
 }
 
 func cmdHelp(_ context.Context, e *env, _ []string) error {
+	if e.json {
+		type verb struct {
+			Name    string `json:"name"`
+			Summary string `json:"summary"`
+		}
+		var out []verb
+		for _, c := range commands() {
+			out = append(out, verb{c.name, c.summary})
+		}
+		return writeJSON(e.stdout, map[string]any{"version": buildInfo().Version, "commands": out})
+	}
 	usage(e.stdout)
 	return nil
 }

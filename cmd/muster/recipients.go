@@ -71,8 +71,22 @@ func recipientsList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// What the status filter leaves out, in the organisation: said, so an
+	// admin looking for someone who left knows to ask for -status all.
+	counts, err := st.RecipientCounts(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	hidden := map[string]int64{}
+	var parts []string
+	for _, s := range []store.RecipientStatus{store.StatusActive, store.StatusInactive, store.StatusOffboarded, store.StatusGone} {
+		if f.Status != "" && s != f.Status && counts[s] > 0 {
+			hidden[string(s)] = counts[s]
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
 	if sf.json {
-		return writeJSON(e.stdout, map[string]any{"recipients": nonNil(recs), "next": next})
+		return writeJSON(e.stdout, map[string]any{"recipients": nonNil(recs), "next": next, "hidden_by_status": hidden})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS")
@@ -81,6 +95,9 @@ func recipientsList(ctx context.Context, e *env, args []string) error {
 	}
 	if next != "" {
 		fmt.Fprintf(tw, "(more: -after %s)\n", next)
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(tw, "(not listed, of another status than %s: %s; -status all lists everyone)\n", f.Status, strings.Join(parts, ", "))
 	}
 	return tw.Flush()
 }
@@ -129,7 +146,7 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 	}
 	fmt.Fprintf(w, "  groups: %s\n", strings.Join(groups, ", "))
 	if ex.Suppressed != nil {
-		fmt.Fprintf(w, "  offboarded since %s: %s\n", ex.Suppressed.CreatedAt, ex.Suppressed.Reason)
+		fmt.Fprintf(w, "  offboarded since %s: %s\n", localTime(ex.Suppressed.CreatedAt), ex.Suppressed.Reason)
 	}
 	if !full {
 		return nil
@@ -153,7 +170,7 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 	}
 	fmt.Fprintln(w, "history (newest first):")
 	for _, h := range ex.History {
-		fmt.Fprintf(w, "  %s %-10s %s", h.At, h.Kind, h.Source)
+		fmt.Fprintf(w, "  %s %-10s %s", localTime(h.At), h.Kind, h.Source)
 		if h.DropID != 0 {
 			fmt.Fprintf(w, " drop %d %q", h.DropID, h.Drop)
 		}

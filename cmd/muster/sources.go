@@ -65,7 +65,7 @@ func sourcesList(ctx context.Context, e *env, args []string) error {
 	for _, s := range srcs {
 		state := "active"
 		if s.RemovedAt != "" {
-			state = "removed " + s.RemovedAt
+			state = "removed " + localTime(s.RemovedAt)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%d\t%s\n", s.Name, s.Kind, s.Mode, s.Priority, s.Authoritative, s.Rows, state)
 	}

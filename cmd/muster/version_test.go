@@ -63,3 +63,44 @@ func TestErrorsAreJSONUnderJSON(t *testing.T) {
 		t.Errorf("without -json: exit %d, %q", code, errs)
 	}
 }
+
+// Every command takes -json: what it prints on stdout, and its error on
+// stderr, is JSON (here, mostly errors: no store, no daemon, no config).
+func TestEveryCommandTakesJSON(t *testing.T) {
+	data := t.TempDir()
+	lines := [][]string{{"help"}, {"version"}, {"health"}, {"config", "check"}, {"check", "../../samples/workday.csv"},
+		{"ingest", "-source", "hr", "../../samples/workday.csv"}, {"drops", "list"}, {"drops", "show", "1"},
+		{"drops", "approve", "1"}, {"drops", "reject", "-reason", "x", "1"}, {"recipients", "list"},
+		{"recipients", "show", "a@example.com"}, {"recipients", "explain", "a@example.com"},
+		{"recipients", "add", "a@example.com"}, {"recipients", "remove", "a@example.com"}, {"recipients", "lift", "a@example.com"},
+		{"groups", "list"}, {"export", "-group", "x"}, {"sources", "list"}, {"sources", "rollback", "-to", "1", "x"},
+		{"sources", "remove", "x"}, {"sources", "sync", "x"}, {"sftp", "passwd"}, {"sftp", "hostkeys"},
+		{"token", "new", "-name", "x"}, {"notify", "log"}, {"notify", "test"}}
+	seen := map[string]bool{}
+	for _, l := range lines {
+		seen[l[0]] = true
+		args := append(append([]string{}, l...), "-json")
+		if l[0] != "help" && l[0] != "version" && l[0] != "token" && l[0] != "check" && l[0] != "notify" || l[0] == "notify" && l[1] == "log" {
+			args = append(args, "-data", data)
+		}
+		_, out, errs := MustRun(t, args...)
+		for name, s := range map[string]string{"stdout": out, "stderr": errs} {
+			if strings.TrimSpace(s) == "" {
+				continue
+			}
+			dec := json.NewDecoder(strings.NewReader(s))
+			for dec.More() {
+				var v any
+				if err := dec.Decode(&v); err != nil {
+					t.Errorf("muster %s: %s is not JSON: %v\n%s", strings.Join(args, " "), name, err, s)
+					break
+				}
+			}
+		}
+	}
+	for _, c := range commands() {
+		if c.name != "serve" && !seen[c.name] {
+			t.Errorf("command %s is not tried with -json", c.name)
+		}
+	}
+}
