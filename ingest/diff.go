@@ -25,6 +25,10 @@ type diffResult struct {
 	// deactivated counts rows going from active to inactive: for the guard
 	// they remove people as surely as a missing row does.
 	deactivated int64
+	// dupsOfValid counts rows the pipeline found repeating an earlier row's
+	// address that the decoder counted valid (it leaves finding them to the
+	// pipeline): the file's invalid count is short of them.
+	dupsOfValid int64
 	// unidentified counts invalid rows naming nobody (no readable email, no
 	// id matching a snapshot row): they could describe anyone removed.
 	unidentified int64
@@ -34,19 +38,20 @@ type diffResult struct {
 // differ computes a drop's diff against the source's snapshot in one pass
 // over the stream, writing changes to a spill.
 type differ struct {
-	ctx    context.Context
-	in     *Ingester
-	src    store.Source
-	delta  bool
-	rep    *Report
-	res    *diffResult
-	base   *store.SnapshotIndex // full snapshots: the snapshot's keys and hashes
-	seen   []uint64             // full snapshots: base rows listed (or protected by an invalid row)
-	fresh  *keyTable            // full snapshots: keys not in the snapshot that the drop lists
-	keyBuf []byte               // reused to read keys back
-	dseen  map[string]int       // deltas: keys seen, with their line
-	uids   map[string]bool      // invalid rows' source ids, protecting their owners
-	hasher hash.Hash            // records hash when the caller gave no content hash
+	ctx   context.Context
+	in    *Ingester
+	src   store.Source
+	delta bool
+	rep   *Report
+	res   *diffResult
+	base  *store.SnapshotIndex // full snapshots: the snapshot's keys and hashes, and which the drop lists
+	dseen map[string]int       // deltas: keys seen, with their line
+	// dups, when the stream has it, makes the problem of a row repeating
+	// an earlier row's address (the decoder's, which leaves finding them to
+	// the pipeline).
+	dups   duplicateProblems
+	uids   map[string]bool // invalid rows' source ids, protecting their owners
+	hasher hash.Hash       // records hash when the caller gave no content hash
 }
 
 func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *Drop, rep *Report) (*diffResult, error) {
@@ -54,13 +59,28 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 	if err != nil {
 		return nil, err
 	}
+	if in.spillLimit > 0 {
+		sp.limit = in.spillLimit
+	}
 	df := &differ{ctx: ctx, in: in, src: src, delta: delta, rep: rep, res: &diffResult{spill: sp}, uids: map[string]bool{}}
+	if dp, ok := d.Records.(duplicateProblems); ok && dp.DefersDuplicates() {
+		df.dups = dp
+	}
 	if err := df.run(d); err != nil {
 		sp.Close()
 		df.res.base.Close()
 		return nil, err
 	}
 	return df.res, nil
+}
+
+// duplicateProblems is a stream that leaves finding repeated addresses to
+// the pipeline and says what problem each gets (schema.Decoder with
+// DeferDuplicates).
+type duplicateProblems interface {
+	DefersDuplicates() bool
+	DuplicateAt(r *schema.Record) int
+	DuplicateProblem(r *schema.Record, first int) schema.Problem
 }
 
 // batch is a run of decoded records with their assertions prepared.
@@ -86,13 +106,11 @@ func (df *differ) run(d *Drop) error {
 		loaded <- nil
 		close(ready)
 	} else {
-		df.fresh = newKeyTable(0)
 		go func() {
 			// From the index file in a few milliseconds, or from the store.
 			base, err := df.in.Store.LoadSnapshotIndex(ctx, df.src.ID)
 			if err == nil {
 				df.base, df.res.base = base, base
-				df.seen = make([]uint64, (base.Positions()+63)/64)
 			}
 			close(ready)
 			loaded <- err
@@ -101,8 +119,10 @@ func (df *differ) run(d *Drop) error {
 	// Decoding, preparing assertions (and finding each key in the snapshot)
 	// and diffing run as a pipeline on three goroutines; processed batches
 	// go back to the decoder for reuse.
-	decoded, prepared := make(chan *batch, 8), make(chan *batch, 8)
-	free := make(chan *batch, 20)
+	// A few batches ahead keep both cores busy; more only hold memory (a
+	// batch is some 500 KB).
+	decoded, prepared := make(chan *batch, 3), make(chan *batch, 3)
+	free := make(chan *batch, 9)
 	go produce(ctx, d.Records, decoded, free)
 	go func() {
 		<-ready
@@ -139,6 +159,9 @@ func (df *differ) run(d *Drop) error {
 		return err
 	}
 	if !df.delta {
+		if err := df.dedup(); err != nil {
+			return err
+		}
 		if err := df.removals(); err != nil {
 			return err
 		}
@@ -242,18 +265,59 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 // record diffs one record; for a full snapshot, pos is where its key's hash
 // is in the snapshot and same says that row has the record's content hash.
 func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, same bool) error {
+	// A row repeating an earlier row's address is found here when the
+	// earlier row is known now (a delta's, or a snapshot row's); among the
+	// addresses the snapshot does not hold, by the spill's dedup at the end.
+	first, repeats := 0, false
+	if r.Key != "" && df.delta {
+		if first, repeats = df.dseen[r.Key]; !repeats {
+			df.dseen[r.Key] = r.Line
+		}
+	}
+	if r.Key != "" && !df.delta {
+		i := pos
+		if i >= 0 && !(r.Valid() && same && !df.base.Listed(i)) {
+			// Not the same content as the row at its key's hash, or listed
+			// before: is it the same key? (The content hash covers the
+			// address, so same content and a row not listed yet is the
+			// same person.)
+			var err error
+			if i, err = df.base.Confirm(r.Key, i, nil); err != nil {
+				return err
+			}
+		}
+		if i >= 0 {
+			var listed bool
+			if first, listed = df.base.List(i, r.Line); !listed {
+				repeats = true
+			}
+		}
+		pos = i
+	}
+	valid := r.Valid()
+	if repeats && df.dups != nil {
+		// The decoder's own problem, in its place among the row's.
+		ps := slices.Clone(r.Problems)
+		r.Problems = slices.Insert(ps, df.dups.DuplicateAt(r), df.dups.DuplicateProblem(r, first))
+	}
 	for _, p := range r.Problems {
 		if !aboutDisabledAttr(p, df.src.Attrs) {
 			df.rep.addProblem(p)
 		}
 	}
-	if r.Key != "" && df.duplicate(r) {
+	if repeats {
+		if df.dups == nil {
+			df.dupProblem(r, first)
+		} else if valid {
+			df.res.dupsOfValid++
+		}
+		df.rep.Counts.Invalid++
 		return nil
 	}
 	if !df.delta && r.Key != "" {
 		return df.full(r, prepared, pos, same)
 	}
-	if !r.Valid() {
+	if !valid {
 		df.rep.Counts.Invalid++
 		switch {
 		case r.Key != "":
@@ -299,42 +363,32 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 	return df.change(store.OpUpdate, a)
 }
 
-// full diffs one row of a full snapshot that names a person: added,
-// updated, unchanged, a duplicate, or an invalid row that keeps the person
-// as they were (never removed for a bad row).
-func (df *differ) full(r *schema.Record, a *store.Assertion, pos int, same bool) error {
+// full diffs one row of a full snapshot that names a person, not a repeat:
+// at i in the snapshot (listed now), or fresh (i < 0). It is added,
+// updated, unchanged, or an invalid row that keeps the person as they were
+// (never removed for a bad row).
+func (df *differ) full(r *schema.Record, a *store.Assertion, i int, same bool) error {
 	valid := r.Valid()
-	i := pos
-	if i >= 0 && !(valid && same && df.seen[i/64]&(1<<(i%64)) == 0) {
-		// Not the same content as the row at its key's hash, or listed
-		// before: is it the same key? (The content hash covers the address,
-		// so same content and a row not seen yet is the same person.)
-		var err error
-		if i, err = df.base.Confirm(r.Key, i, nil); err != nil {
-			return err
-		}
-	}
 	if i < 0 {
-		if _, existed := df.fresh.upsert(r.Key); existed {
-			df.dupProblem(r, 0)
-			return nil
+		// A fresh address: the spill finds whether a later or earlier row
+		// repeats it; rat is where the problem saying so would go.
+		rat := 0
+		if df.dups != nil {
+			at := df.dups.DuplicateAt(r)
+			for _, p := range r.Problems[:at] {
+				if !aboutDisabledAttr(p, df.src.Attrs) {
+					rat++
+				}
+			}
 		}
 		if !valid {
 			df.rep.Counts.Invalid++
-			if r.SourceID != "" {
-				// A new address on a bad row may be a listed person's new
-				// address: their id keeps them.
-				df.uids[r.SourceID] = true
-			}
-			return nil
+			return df.res.spill.addFresh(&store.Change{Op: opMarker, Assertion: store.Assertion{Key: r.Key, Email: r.Email,
+				UID: r.SourceID, Line: r.Line}}, rat)
 		}
-		return df.change(store.OpAdd, *a)
+		df.rep.Counts.Added++
+		return df.res.spill.addFresh(&store.Change{Op: store.OpAdd, Assertion: *a}, rat)
 	}
-	if df.seen[i/64]&(1<<(i%64)) != 0 {
-		df.dupProblem(r, 0)
-		return nil
-	}
-	df.seen[i/64] |= 1 << (i % 64)
 	switch {
 	case !valid:
 		df.rep.Counts.Invalid++
@@ -349,30 +403,55 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, pos int, same bool)
 	return df.change(store.OpUpdate, *a)
 }
 
-// duplicate reports (and marks invalid) a second row for the same person in
-// a delta: which of the two is right cannot be known. (Full snapshots find
-// theirs in full.)
-func (df *differ) duplicate(r *schema.Record) bool {
-	if !df.delta {
-		return false
-	}
-	if first, ok := df.dseen[r.Key]; ok {
-		df.dupProblem(r, first)
-		return true
-	}
-	df.dseen[r.Key] = r.Line
-	return false
+// dedup settles the fresh addresses the drop lists more than once: the
+// first row of each stands, each later one is a duplicate (invalid, with
+// its problem), and the first rows that are invalid protect the people
+// their ids name, as an invalid row's id does.
+func (df *differ) dedup() error {
+	return df.res.spill.dedup(func(d spillDup) error {
+		if !d.repeats {
+			if d.c.UID != "" {
+				// A new address on a bad row may be a listed person's new
+				// address: their id keeps them.
+				df.uids[d.c.UID] = true
+			}
+			return nil
+		}
+		valid := d.c.Op != opMarker
+		if valid {
+			df.rep.Counts.Added--
+			df.rep.Counts.Invalid++
+		}
+		r := &schema.Record{Line: d.c.Line, Email: d.c.Email, Key: d.c.Key}
+		if df.dups == nil {
+			if valid {
+				df.rep.insertProblem(df.dupMessage(r, d.first), 0)
+			}
+			return nil
+		}
+		if valid {
+			df.res.dupsOfValid++
+		}
+		df.rep.insertProblem(df.dups.DuplicateProblem(r, d.first), d.rat)
+		return nil
+	})
 }
 
+// dupProblem reports (and marks invalid) a row repeating an earlier row's
+// address, when the stream has no problem of its own for it: which of the
+// two is right cannot be known.
 func (df *differ) dupProblem(r *schema.Record, first int) {
 	if r.Valid() {
-		msg := fmt.Sprintf("%s is listed twice in this drop", r.Email)
-		if first > 0 {
-			msg = fmt.Sprintf("%s is listed twice in this drop (first at line %d)", r.Email, first)
-		}
-		df.rep.addProblem(schema.Problem{Line: r.Line, Column: "email", Code: "duplicate_email", Severity: schema.SeverityError, Message: msg})
+		df.rep.addProblem(df.dupMessage(r, first))
 	}
-	df.rep.Counts.Invalid++
+}
+
+func (df *differ) dupMessage(r *schema.Record, first int) schema.Problem {
+	msg := fmt.Sprintf("%s is listed twice in this drop", r.Email)
+	if first > 0 {
+		msg = fmt.Sprintf("%s is listed twice in this drop (first at line %d)", r.Email, first)
+	}
+	return schema.Problem{Line: r.Line, Column: "email", Code: "duplicate_email", Severity: schema.SeverityError, Message: msg}
 }
 
 func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
@@ -390,35 +469,19 @@ func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
 // removals turns the snapshot rows the drop did not list into removals,
 // except those an invalid row may describe.
 func (df *differ) removals() error {
-	var keys []string
-	for i := range df.base.Positions() {
-		if !df.base.Has(i) || df.seen[i/64]&(1<<(i%64)) != 0 {
-			continue
-		}
-		k, err := df.base.Key(i, df.keyBuf)
-		if err != nil {
-			return err
-		}
-		df.keyBuf = k
-		keys = append(keys, string(k))
-	}
-	df.seen, df.fresh = nil, nil
-	slices.Sort(keys)
-	for _, k := range keys {
+	return df.base.Unlisted(func(key []byte) error {
+		k := string(key)
 		if len(df.uids) > 0 && df.src.ID != 0 {
 			a, err := df.in.Store.SnapshotAssertion(df.ctx, df.src.ID, k)
 			if err != nil {
 				return err
 			}
 			if df.uids[a.UID] {
-				continue // an invalid row with this person's id: keep them
+				return nil // an invalid row with this person's id: keep them
 			}
 		}
-		if err := df.change(store.OpRemove, store.Assertion{Key: k}); err != nil {
-			return err
-		}
-	}
-	return nil
+		return df.change(store.OpRemove, store.Assertion{Key: k})
+	})
 }
 
 // aboutDisabledAttr says a problem is a warning about the value of an

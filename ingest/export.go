@@ -3,9 +3,11 @@ package ingest
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"muster/schema"
 	"muster/store"
@@ -29,37 +31,74 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 		return 0, schema.Errorf(schema.EInvalid, "an export needs at least one group")
 	}
 	w := bufio.NewWriterSize(out, 1<<16)
-	var each func(store.Recipient) error
-	var flush func() error
+	var each func(email, first, last string) error
 	if format == ExportJSON {
 		enc := json.NewEncoder(w)
-		each = func(r store.Recipient) error {
-			return enc.Encode(map[string]string{"email": r.Email, "first_name": r.FirstName, "last_name": r.LastName})
+		each = func(email, first, last string) error {
+			return enc.Encode(map[string]string{"email": email, "first_name": first, "last_name": last})
 		}
-		flush = func() error { return nil }
 	} else {
-		cw := csv.NewWriter(w)
-		if err := cw.Write([]string{"email", "first_name", "last_name"}); err != nil {
+		if _, err := w.WriteString("email,first_name,last_name\n"); err != nil {
 			return 0, err
 		}
-		each = func(r store.Recipient) error {
-			return cw.Write([]string{NeutraliseCSV(r.Email), NeutraliseCSV(r.FirstName), NeutraliseCSV(r.LastName)})
+		var line []byte
+		each = func(email, first, last string) error {
+			line = appendCSVField(line[:0], NeutraliseCSV(email))
+			line = append(line, ',')
+			line = appendCSVField(line, NeutraliseCSV(first))
+			line = append(line, ',')
+			line = appendCSVField(line, NeutraliseCSV(last))
+			line = append(line, '\n')
+			_, err := w.Write(line)
+			return err
 		}
-		flush = func() error { cw.Flush(); return cw.Error() }
 	}
 	var n int64
-	f := store.RecipientFilter{Status: store.StatusActive, GroupIDs: groupIDs}
-	err := st.EachRecipient(ctx, orgID, f, 0, func(r store.Recipient) error {
+	err := st.EachAudienceMember(ctx, orgID, groupIDs, func(email, first, last string) error {
 		n++
-		return each(r)
+		return each(email, first, last)
 	})
 	if err != nil {
 		return n, err
 	}
-	if err := flush(); err != nil {
-		return n, err
-	}
 	return n, w.Flush()
+}
+
+// appendCSVField appends a field as encoding/csv's Writer writes it (comma
+// separated, LF line ends): quoted when it holds a comma, a quote, CR or LF,
+// starts with white space or is \. (quotes inside doubled).
+func appendCSVField(b []byte, f string) []byte {
+	if !csvNeedsQuotes(f) {
+		return append(b, f...)
+	}
+	b = append(b, '"')
+	for {
+		i := strings.IndexByte(f, '"')
+		if i < 0 {
+			break
+		}
+		b = append(b, f[:i+1]...)
+		b = append(b, '"')
+		f = f[i+1:]
+	}
+	b = append(b, f...)
+	return append(b, '"')
+}
+
+func csvNeedsQuotes(f string) bool {
+	if f == "" {
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		if c := f[i]; c == ',' || c == '"' || c == '\r' || c == '\n' {
+			return true
+		}
+	}
+	if c := f[0]; c > ' ' && c < utf8.RuneSelf {
+		return f == `\.`
+	}
+	r, _ := utf8.DecodeRuneInString(f)
+	return unicode.IsSpace(r)
 }
 
 // NeutraliseCSV keeps a spreadsheet from running a value as a formula

@@ -103,6 +103,9 @@ func (c countingReader) Read(p []byte) (int, error) {
 // are opened with OpenFile, which hashes them and calls FileDrop.
 func FileDrop(r io.Reader, name, hash string, opts schema.DecodeOptions) (Drop, error) {
 	d := Drop{Name: name, ContentHash: hash}
+	// The pipeline finds repeated addresses itself, against the snapshot,
+	// in memory that does not grow with the file.
+	opts.DeferDuplicates = true
 	dec, err := schema.NewDecoder(r, opts)
 	var fe *schema.FileError
 	switch {

@@ -86,6 +86,9 @@ type Ingester struct {
 	// apply with one change at a time); batch, if set, replaces applyBatch.
 	applyFunc func(a *applier, cs []store.Change) error
 	batch     int
+	// spillLimit, if set, bounds a diff's in-memory chunk (tests make it
+	// small so the external merge runs).
+	spillLimit int
 }
 
 // New returns an Ingester over a store.
@@ -249,6 +252,8 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 		for _, p := range info.Problems {
 			rep.addProblem(p)
 		}
+		// The decoder left repeated addresses to the pipeline.
+		info.Invalid += int(res.dupsOfValid)
 		rep.File, _ = json.Marshal(info)
 	}
 	if d.ContentHash == "" {

@@ -9,13 +9,14 @@ import (
 // prefetch runs each (reading and decoding a drop's changes) on its own
 // goroutine, a batch ahead of fn, so the decoding of changes overlaps the
 // store's writing them: on two cores a first ingest's apply is bound by
-// SQLite alone.
+// SQLite alone. Batches go back to the reader once fn is done with them.
 func prefetch(ctx context.Context, each func(func(store.Change) error) error) func(func(store.Change) error) error {
 	return func(fn func(store.Change) error) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		const size = 256
-		ch := make(chan []store.Change, 8)
+		const size, ahead = 256, 8
+		ch := make(chan []store.Change, ahead)
+		free := make(chan []store.Change, ahead+2)
 		errc := make(chan error, 1)
 		go func() {
 			defer close(ch)
@@ -23,11 +24,16 @@ func prefetch(ctx context.Context, each func(func(store.Change) error) error) fu
 			send := func() error {
 				select {
 				case ch <- b:
-					b = make([]store.Change, 0, size)
-					return nil
 				case <-ctx.Done():
 					return ctx.Err()
 				}
+				select {
+				case b = <-free:
+					b = b[:0]
+				default:
+					b = make([]store.Change, 0, size)
+				}
+				return nil
 			}
 			err := each(func(c store.Change) error {
 				b = append(b, c)
@@ -50,6 +56,11 @@ func prefetch(ctx context.Context, each func(func(store.Change) error) error) fu
 					<-errc
 					return err
 				}
+			}
+			clear(b) // the strings are not kept alive by a batch waiting for reuse
+			select {
+			case free <- b:
+			default:
 			}
 		}
 		return <-errc

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,6 +107,33 @@ func (r *Report) addProblem(p schema.Problem) {
 		return
 	}
 	r.Problems = append(r.Problems, p)
+}
+
+// insertProblem puts p where it goes among the problems found in order of
+// lines: after those of earlier lines and after the first at of its own
+// line's. Problems past MaxProblems are counted as omitted, as addProblem
+// would have.
+func (r *Report) insertProblem(p schema.Problem, at int) {
+	if p.Line == 0 {
+		r.addProblem(p) // a row from no file: no place but the end
+		return
+	}
+	i := 0 // the problems about the whole file (line 0) come first
+	for i < len(r.Problems) && r.Problems[i].Line < p.Line {
+		i++
+	}
+	for n := 0; n < at && i < len(r.Problems) && r.Problems[i].Line == p.Line; n++ {
+		i++
+	}
+	if i >= MaxProblems {
+		r.ProblemsOmitted++
+		return
+	}
+	r.Problems = slices.Insert(r.Problems, i, p)
+	if len(r.Problems) > MaxProblems {
+		r.Problems = r.Problems[:MaxProblems]
+		r.ProblemsOmitted++
+	}
 }
 
 func (r *Report) addSample(op store.ChangeOp, key string, line int) {

@@ -23,6 +23,11 @@ import (
 // merges the runs. A diff that fits one chunk (a next-day drop) never
 // touches the disk, and a million-row first ingest holds one chunk in
 // memory, not the drop.
+//
+// It also finds the rows of a full snapshot that repeat an address the
+// snapshot does not hold (dedup): they sort next to each other. Such rows
+// come in as fresh changes, or as markers for the invalid ones (which are
+// never applied but may come first).
 type spill struct {
 	dir   string
 	f     *os.File
@@ -32,14 +37,18 @@ type spill struct {
 	index []chunkRec
 	body  []byte
 	limit int // chunk size in bytes
-	n     int
+	n     int // changes to apply
 	final bool
+	// skips holds, per run, the ordinals of the records dedup found
+	// repeating an earlier one, ascending.
+	skips [][]int
 }
 
 type run struct{ off, n int64 }
 
 // chunkRec locates one encoded change in the chunk, with the first bytes of
 // its key as an integer so most comparisons while sorting are one compare.
+// A record dedup drops has len 0.
 type chunkRec struct {
 	prefix   uint64
 	off, len uint32
@@ -47,8 +56,13 @@ type chunkRec struct {
 	keyLen   uint32
 }
 
-// chunkBytes bounds the in-memory chunk.
-const chunkBytes = 16 << 20
+// chunkBytes bounds the in-memory chunk: a next-day diff of some 40,000
+// changes stays in memory, a first ingest writes runs of this size.
+const chunkBytes = 8 << 20
+
+// opMarker is the op of a marker: an invalid row naming an address the
+// snapshot does not hold, spilled only for dedup.
+const opMarker store.ChangeOp = 0xff
 
 func newSpill(dir string) (*spill, error) {
 	return &spill{dir: dir, limit: chunkBytes}, nil
@@ -64,21 +78,32 @@ func (s *spill) Close() error {
 	return err
 }
 
-// Len returns the number of changes.
+// Len returns the number of changes to apply.
 func (s *spill) Len() int { return s.n }
 
-func (s *spill) add(c *store.Change) error {
+func (s *spill) add(c *store.Change) error { return s.put(c, 0) }
+
+// addFresh adds a row naming an address the snapshot does not hold: an
+// addition, or a marker (c.Op opMarker) for an invalid row. rat is where a
+// problem saying the row repeats an earlier one would go among the row's
+// reported problems.
+func (s *spill) addFresh(c *store.Change, rat int) error { return s.put(c, rat) }
+
+func (s *spill) put(c *store.Change, rat int) error {
 	if s.final {
 		return errors.New("spill: add after read")
 	}
+	if c.Op != opMarker {
+		s.n++
+	}
 	start := len(s.chunk)
-	s.body = encodeChange(s.body[:0], c)
+	s.body = encodeChange(s.body[:0], c, rat)
 	b := binary.AppendUvarint(s.chunk, uint64(len(s.body)))
-	keyStart := len(b) + keyOffset(s.body)
+	ko, _ := keySpan(s.body)
+	keyStart := len(b) + ko
 	s.chunk = append(b, s.body...)
 	s.index = append(s.index, chunkRec{prefix: keyPrefix(c.Key), off: uint32(start), len: uint32(len(s.chunk) - start),
 		keyStart: uint32(keyStart), keyLen: uint32(len(c.Key))})
-	s.n++
 	if len(s.chunk) >= s.limit {
 		return s.flushChunk()
 	}
@@ -93,6 +118,8 @@ func keyPrefix(k string) uint64 {
 
 func (s *spill) key(r chunkRec) []byte { return s.chunk[r.keyStart : r.keyStart+r.keyLen] }
 
+// sortChunk sorts the chunk by key, rows of the same key in the order they
+// came.
 func (s *spill) sortChunk() {
 	slices.SortFunc(s.index, func(a, b chunkRec) int {
 		switch {
@@ -101,7 +128,10 @@ func (s *spill) sortChunk() {
 		case a.prefix > b.prefix:
 			return 1
 		}
-		return bytes.Compare(s.key(a), s.key(b))
+		if c := bytes.Compare(s.key(a), s.key(b)); c != 0 {
+			return c
+		}
+		return int(a.off) - int(b.off)
 	})
 }
 
@@ -138,22 +168,118 @@ func (s *spill) flushChunk() error {
 	return nil
 }
 
-// each calls fn with every change in key order. It may be called again.
-func (s *spill) each(fn func(store.Change) error) error {
-	if !s.final {
-		s.final = true
-		if len(s.runs) > 0 {
-			if err := s.flushChunk(); err != nil {
-				return err
-			}
-			s.chunk, s.index = nil, nil
-		} else {
-			s.sortChunk()
+// finish ends the adding: the chunk is sorted in memory, or written as the
+// last run when there are runs.
+func (s *spill) finish() error {
+	if s.final {
+		return nil
+	}
+	s.final = true
+	if len(s.runs) == 0 {
+		s.sortChunk()
+		return nil
+	}
+	if err := s.flushChunk(); err != nil {
+		return err
+	}
+	s.chunk, s.index = nil, nil
+	return nil
+}
+
+// spillDup is a record dedup reports: a marker first of its key (whose
+// row's id protects its owner), or a row repeating the key of an earlier
+// one (first is that row's line).
+type spillDup struct {
+	c       store.Change
+	rat     int
+	first   int
+	repeats bool
+}
+
+// dedup finds, among the fresh rows, those repeating the key of an earlier
+// one: each is dropped from the changes and reported, and so is every
+// marker first of its key. Call it once, when every fresh row is in; rows
+// added after it (removals, of keys the snapshot holds) are not looked at.
+func (s *spill) dedup(fn func(d spillDup) error) error {
+	if s.final {
+		return errors.New("spill: dedup after read")
+	}
+	if len(s.runs) == 0 {
+		s.sortChunk()
+	} else if err := s.flushChunk(); err != nil {
+		return err
+	}
+	report := func(body []byte, first int, repeats bool) error {
+		c, rat, err := decodeChange(body)
+		if err != nil {
+			return err
 		}
+		if repeats && c.Op != opMarker {
+			s.n--
+		}
+		return fn(spillDup{c: c, rat: rat, first: first, repeats: repeats})
+	}
+	if len(s.runs) == 0 {
+		var prev []byte
+		firstLine := 0
+		for i := range s.index {
+			rec := &s.index[i]
+			body := s.chunk[rec.off : rec.off+rec.len]
+			_, n := binary.Uvarint(body)
+			body = body[n:]
+			k := s.key(*rec)
+			switch {
+			case prev != nil && bytes.Equal(k, prev):
+				if err := report(body, firstLine, true); err != nil {
+					return err
+				}
+				rec.len = 0
+			default:
+				prev, firstLine = k, lineOf(body)
+				if store.ChangeOp(body[0]) == opMarker {
+					if err := report(body, 0, false); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	s.skips = make([][]int, len(s.runs))
+	var prev []byte
+	firstLine := 0
+	return s.merge(func(c *cursor) error {
+		switch {
+		case prev != nil && bytes.Equal(c.key, prev):
+			s.skips[c.run] = append(s.skips[c.run], c.ordinal)
+			return report(c.buf, firstLine, true)
+		default:
+			prev, firstLine = append(prev[:0], c.key...), lineOf(c.buf)
+			if store.ChangeOp(c.buf[0]) == opMarker {
+				return report(c.buf, 0, false)
+			}
+		}
+		return nil
+	})
+}
+
+// each calls fn with every change in key order (no marker, nothing dedup
+// dropped). It may be called again.
+func (s *spill) each(fn func(store.Change) error) error {
+	if err := s.finish(); err != nil {
+		return err
 	}
 	if len(s.runs) == 0 {
 		for _, rec := range s.index {
-			c, err := decodeFramed(s.chunk[rec.off : rec.off+rec.len])
+			if rec.len == 0 {
+				continue
+			}
+			body := s.chunk[rec.off : rec.off+rec.len]
+			_, n := binary.Uvarint(body)
+			if store.ChangeOp(body[n]) == opMarker {
+				continue
+			}
+			c, _, err := decodeChange(body[n:])
 			if err != nil {
 				return err
 			}
@@ -163,14 +289,30 @@ func (s *spill) each(fn func(store.Change) error) error {
 		}
 		return nil
 	}
-	return s.merge(fn)
+	next := make([]int, len(s.runs)) // the next skip of each run
+	return s.merge(func(cur *cursor) error {
+		if sk := s.skips; cur.run < len(sk) && next[cur.run] < len(sk[cur.run]) && sk[cur.run][next[cur.run]] == cur.ordinal {
+			next[cur.run]++
+			return nil
+		}
+		if store.ChangeOp(cur.buf[0]) == opMarker {
+			return nil
+		}
+		c, _, err := decodeChange(cur.buf)
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	})
 }
 
 // cursor reads one run.
 type cursor struct {
-	r   *bufio.Reader
-	buf []byte
-	key []byte
+	r       *bufio.Reader
+	run     int
+	ordinal int // of the record in buf, within its run
+	buf     []byte
+	key     []byte
 }
 
 func (c *cursor) next() (bool, error) {
@@ -185,17 +327,24 @@ func (c *cursor) next() (bool, error) {
 	if _, err := io.ReadFull(c.r, c.buf); err != nil {
 		return false, fmt.Errorf("spill: %w", err)
 	}
-	ko := keyOffset(c.buf)
-	c.key = c.buf[ko : ko+keyLen(c.buf)]
+	ko, kl := keySpan(c.buf)
+	c.key = c.buf[ko : ko+kl]
+	c.ordinal++
 	return true, nil
 }
 
+// cursorHeap orders cursors by key, then run (earlier rows first).
 type cursorHeap []*cursor
 
-func (h cursorHeap) Len() int           { return len(h) }
-func (h cursorHeap) Less(i, j int) bool { return bytes.Compare(h[i].key, h[j].key) < 0 }
-func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*cursor)) }
+func (h cursorHeap) Len() int { return len(h) }
+func (h cursorHeap) Less(i, j int) bool {
+	if c := bytes.Compare(h[i].key, h[j].key); c != 0 {
+		return c < 0
+	}
+	return h[i].run < h[j].run
+}
+func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*cursor)) }
 func (h *cursorHeap) Pop() any {
 	old := *h
 	c := old[len(old)-1]
@@ -203,10 +352,11 @@ func (h *cursorHeap) Pop() any {
 	return c
 }
 
-func (s *spill) merge(fn func(store.Change) error) error {
+// merge calls fn with the cursor of every record of the runs, in key order.
+func (s *spill) merge(fn func(*cursor) error) error {
 	h := make(cursorHeap, 0, len(s.runs))
-	for _, r := range s.runs {
-		c := &cursor{r: bufio.NewReaderSize(io.NewSectionReader(s.f, r.off, r.n), 256<<10)}
+	for i, r := range s.runs {
+		c := &cursor{r: bufio.NewReaderSize(io.NewSectionReader(s.f, r.off, r.n), 256<<10), run: i, ordinal: -1}
 		ok, err := c.next()
 		if err != nil {
 			return err
@@ -218,11 +368,7 @@ func (s *spill) merge(fn func(store.Change) error) error {
 	heap.Init(&h)
 	for h.Len() > 0 {
 		c := h[0]
-		ch, err := decodeChange(c.buf)
-		if err != nil {
-			return err
-		}
-		if err := fn(ch); err != nil {
+		if err := fn(c); err != nil {
 			return err
 		}
 		ok, err := c.next()
@@ -238,14 +384,27 @@ func (s *spill) merge(fn func(store.Change) error) error {
 	return nil
 }
 
-// encodeChange appends a change's encoding: op, status, line, hash, then
-// the key first among the strings so sorting finds it without decoding.
-func encodeChange(b []byte, c *store.Change) []byte {
+// encodeChange appends a change's encoding: op, status, rat, line, hash,
+// then the key first among the strings so sorting finds it without
+// decoding.
+func encodeChange(b []byte, c *store.Change, rat int) []byte {
 	b = append(b, byte(c.Op), byte(c.Status))
+	b = binary.AppendUvarint(b, uint64(rat))
 	b = binary.AppendUvarint(b, uint64(c.Line))
 	b = binary.LittleEndian.AppendUint64(b, c.Hash)
-	for _, v := range []string{c.Key, c.Email, c.FirstName, c.LastName, c.UID, strings.Join(c.Groups, "\x1f")} {
+	for _, v := range [...]string{c.Key, c.Email, c.FirstName, c.LastName, c.UID} {
 		b = appendString(b, v)
+	}
+	n := 0
+	for _, g := range c.Groups {
+		n += len(g) + 1
+	}
+	b = binary.AppendUvarint(b, uint64(max(n-1, 0)))
+	for i, g := range c.Groups {
+		if i > 0 {
+			b = append(b, 0x1f)
+		}
+		b = append(b, g...)
 	}
 	for _, v := range c.Attrs {
 		b = appendString(b, v)
@@ -253,18 +412,22 @@ func encodeChange(b []byte, c *store.Change) []byte {
 	return b
 }
 
-// keyOffset returns where the key's bytes start in an encoded change, and
-// keyLen its length: op, status, line, hash, then the key.
-func keyOffset(b []byte) int {
-	_, n := binary.Uvarint(b[2:])
-	p := 2 + n + 8
-	_, m := binary.Uvarint(b[p:])
-	return p + m
+// keySpan returns where the key's bytes start in an encoded change, and
+// its length: op, status, rat, line, hash, then the key.
+func keySpan(b []byte) (int, int) {
+	p := 2
+	_, n := binary.Uvarint(b[p:])
+	p += n
+	_, n = binary.Uvarint(b[p:])
+	p += n + 8
+	l, m := binary.Uvarint(b[p:])
+	return p + m, int(l)
 }
 
-func keyLen(b []byte) int {
+// lineOf reads the line of an encoded change.
+func lineOf(b []byte) int {
 	_, n := binary.Uvarint(b[2:])
-	l, _ := binary.Uvarint(b[2+n+8:])
+	l, _ := binary.Uvarint(b[2+n:])
 	return int(l)
 }
 
@@ -273,54 +436,68 @@ func appendString(b []byte, v string) []byte {
 	return append(b, v...)
 }
 
-func decodeFramed(b []byte) (store.Change, error) {
-	_, n := binary.Uvarint(b)
-	if n <= 0 {
-		return store.Change{}, fmt.Errorf("spill: corrupt record")
-	}
-	return decodeChange(b[n:])
-}
+var errCorrupt = errors.New("spill: corrupt record")
 
-func decodeChange(b []byte) (store.Change, error) {
+func decodeChange(b []byte) (store.Change, int, error) {
 	var c store.Change
-	bad := fmt.Errorf("spill: corrupt record")
+	bad := errCorrupt
 	if len(b) < 2 {
-		return c, bad
+		return c, 0, bad
 	}
 	c.Op, c.Status = store.ChangeOp(b[0]), schema.Status(b[1])
-	b = b[2:]
+	rat, n := binary.Uvarint(b[2:])
+	if n <= 0 {
+		return c, 0, bad
+	}
+	b = b[2+n:]
 	line, n := binary.Uvarint(b)
 	if n <= 0 || len(b) < n+8 {
-		return c, bad
+		return c, 0, bad
 	}
 	c.Line = int(line)
 	b = b[n:]
 	c.Hash = binary.LittleEndian.Uint64(b)
 	b = b[8:]
+	// One string holds every value; each field is a slice of it.
+	all := string(b)
+	p := 0
 	var groups string
-	for _, p := range []*string{&c.Key, &c.Email, &c.FirstName, &c.LastName, &c.UID, &groups} {
-		if b = readString(b, p); b == nil {
-			return c, bad
+	for _, dst := range [...]*string{&c.Key, &c.Email, &c.FirstName, &c.LastName, &c.UID, &groups} {
+		if p = readString(all, p, dst); p < 0 {
+			return c, 0, bad
 		}
 	}
 	if groups != "" {
 		c.Groups = strings.Split(groups, "\x1f")
 	}
 	for i := range c.Attrs {
-		if b = readString(b, &c.Attrs[i]); b == nil {
-			return c, bad
+		if p = readString(all, p, &c.Attrs[i]); p < 0 {
+			return c, 0, bad
 		}
 	}
-	return c, nil
+	return c, int(rat), nil
 }
 
-// readString reads one string and returns the rest (nil when malformed; an
-// empty rest is a non-nil empty slice).
-func readString(b []byte, dst *string) []byte {
-	l, n := binary.Uvarint(b)
-	if n <= 0 || uint64(len(b)-n) < l {
-		return nil
+// readString reads the string at p of s into dst and returns where the
+// next one starts (-1 when malformed).
+func readString(s string, p int, dst *string) int {
+	var l uint64
+	var shift uint
+	for i := 0; ; i++ {
+		if p >= len(s) || i == binary.MaxVarintLen64 {
+			return -1
+		}
+		c := s[p]
+		p++
+		l |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			break
+		}
+		shift += 7
 	}
-	*dst = string(b[n : n+int(l)])
-	return b[n+int(l):]
+	if uint64(len(s)-p) < l {
+		return -1
+	}
+	*dst = s[p : p+int(l)]
+	return p + int(l)
 }

@@ -57,6 +57,95 @@ func TestSpillSortsAcrossRuns(t *testing.T) {
 	}
 }
 
+// dedup finds rows repeating a key among the fresh ones, in memory and
+// across runs: the first row of a key stands (a marker for an invalid one,
+// never given back), later ones are reported with the first's line and
+// dropped; rows added after dedup (removals) come back in key order too.
+func TestSpillDedup(t *testing.T) {
+	for _, limit := range []int{chunkBytes, 2 << 10} {
+		sp, _ := newSpill(t.TempDir())
+		defer sp.Close()
+		sp.limit = limit
+		r := rand.New(rand.NewPCG(5, 6))
+		first := map[string]int{}
+		marker := map[string]bool{}
+		var repeats []int
+		for line := 2; line < 3000; line++ {
+			k := fmt.Sprintf("k%04d@x.org", r.IntN(1500))
+			c := store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: k, Email: k, Line: line, UID: fmt.Sprint("u", line)}}
+			if r.IntN(4) == 0 {
+				c.Op = opMarker
+			}
+			if f, ok := first[k]; ok && f != line {
+				repeats = append(repeats, line)
+			} else {
+				first[k], marker[k] = line, c.Op == opMarker
+			}
+			if err := sp.addFresh(&c, line%3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if limit != chunkBytes && len(sp.runs) < 3 {
+			t.Fatalf("%d runs: the merge is not exercised", len(sp.runs))
+		}
+		var gotRepeats []int
+		firstMarkers := 0
+		err := sp.dedup(func(d spillDup) error {
+			switch {
+			case !d.repeats:
+				if d.c.Op != opMarker || first[d.c.Key] != d.c.Line || d.c.UID != fmt.Sprint("u", d.c.Line) {
+					return fmt.Errorf("reported as first: %+v", d)
+				}
+				firstMarkers++
+			case d.first != first[d.c.Key] || d.rat != d.c.Line%3:
+				return fmt.Errorf("line %d: first %d rat %d, want %d %d", d.c.Line, d.first, d.rat, first[d.c.Key], d.c.Line%3)
+			default:
+				gotRepeats = append(gotRepeats, d.c.Line)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(gotRepeats)
+		if !slices.Equal(gotRepeats, repeats) {
+			t.Fatalf("limit %d: %d repeats found, want %d", limit, len(gotRepeats), len(repeats))
+		}
+		wantMarkers, applied := 0, 0
+		for k := range first {
+			if marker[k] {
+				wantMarkers++
+			} else {
+				applied++
+			}
+		}
+		if firstMarkers != wantMarkers {
+			t.Fatalf("%d first markers, want %d", firstMarkers, wantMarkers)
+		}
+		// Removals come after dedup, between the fresh keys.
+		for i := range 200 {
+			k := fmt.Sprintf("k%04d@x.org~gone%d", r.IntN(1500), i)
+			if err := sp.add(&store.Change{Op: store.OpRemove, Assertion: store.Assertion{Key: k}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []string
+		err = sp.each(func(c store.Change) error {
+			if c.Op == opMarker || c.Op == store.OpAdd && first[c.Key] != c.Line {
+				return fmt.Errorf("given back: %+v", c)
+			}
+			got = append(got, c.Key)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != applied+200 || sp.Len() != len(got) || !slices.IsSorted(got) {
+			t.Fatalf("limit %d: %d changes back (Len %d), want %d in key order", limit, len(got), sp.Len(), applied+200)
+		}
+	}
+}
+
 func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 	each := func(fn func(store.Change) error) error {
 		for i := 0; i < 1000; i++ {

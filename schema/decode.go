@@ -22,6 +22,12 @@ type DecodeOptions struct {
 	Columns map[string]string
 	// DayFirst reads dates such as 03/04/2024 as 3 April, not March 4.
 	DayFirst bool
+	// DeferDuplicates leaves rows repeating an earlier row's address as
+	// they are: the caller finds them (the pipeline does, against the
+	// source's snapshot, in memory that does not grow with the file) and
+	// asks DuplicateProblem for the problem each gets. It changes no
+	// record otherwise.
+	DeferDuplicates bool
 }
 
 // FileInfo is what the decoder understood of a file. Rows, Invalid and
@@ -163,7 +169,9 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 	if cr.r == cr.w {
 		return nil, d.refuse(Problem{Code: CodeEmptyFile, Severity: SeverityError, Message: "the file is empty"})
 	}
-	d.seen.sizeFor(min(rowsHint(r, cr.buf[cr.r:cr.w]), 8<<20))
+	if !opts.DeferDuplicates {
+		d.seen.sizeFor(min(rowsHint(r, cr.buf[cr.r:cr.w]), 8<<20))
+	}
 	if err := d.chooseDelimiter(); err != nil {
 		return nil, err
 	}
@@ -401,8 +409,46 @@ func (d *Decoder) readBatch() error {
 		d.keys = append(d.keys, keyAt{})
 		d.record(&d.batch[len(d.batch)-1], &d.keys[len(d.keys)-1])
 	}
-	d.checkDuplicates()
+	if !d.opts.DeferDuplicates {
+		d.checkDuplicates()
+	}
 	return nil
+}
+
+// DefersDuplicates says the decoder leaves repeated addresses to its
+// caller (DeferDuplicates).
+func (d *Decoder) DefersDuplicates() bool { return d.opts.DeferDuplicates }
+
+// DuplicateProblem returns the problem of a record (its line and address
+// are used) repeating the address of the row on line first: what the
+// decoder inserts itself unless DeferDuplicates is set, at DuplicateAt.
+func (d *Decoder) DuplicateProblem(rec *Record, first int) Problem {
+	return d.duplicateProblem(rec, first)
+}
+
+// DuplicateAt returns where among a record's problems the problem of a
+// repeated address goes.
+func (d *Decoder) DuplicateAt(rec *Record) int { return duplicateAt(rec.Problems) }
+
+func (d *Decoder) duplicateProblem(rec *Record, first int) Problem {
+	return d.problem(rec.Line, fEmail, CodeDuplicateEmail, SeverityError,
+		fmt.Sprintf("%s is already on line %d; only the first row for an address is used", rec.Email, first))
+}
+
+// duplicateAt is where a duplicate problem goes among a row's problems:
+// after those found reading the row, before those of the values read
+// after the address (status, action, attributes).
+func duplicateAt(ps []Problem) int {
+	at := 0
+	for at < len(ps) {
+		switch ps[at].Code {
+		case CodeRaggedRow, CodeStrayQuote, CodeInvalidText, CodeValueTooLong:
+			at++
+			continue
+		}
+		break
+	}
+	return at
 }
 
 // checkDuplicates looks up the batch's addresses in the duplicate table,
@@ -424,9 +470,7 @@ func (d *Decoder) checkDuplicates() {
 		}
 		rec := &d.batch[i]
 		if first, dup := d.seen.firstOrAdd(k.h, rec.Line); dup {
-			p := d.problem(rec.Line, fEmail, CodeDuplicateEmail, SeverityError,
-				fmt.Sprintf("%s is already on line %d; only the first row for an address is used", rec.Email, first))
-			rec.Problems = slices.Insert(rec.Problems, k.at, p)
+			rec.Problems = slices.Insert(rec.Problems, k.at, d.duplicateProblem(rec, first))
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // Group is a group named within its source (merge rule 4).
 type Group struct {
@@ -36,12 +39,14 @@ func (s *Store) Groups(ctx context.Context, orgID int64) ([]Group, error) {
 	return out, wrapErr(rows.Err(), "list groups")
 }
 
-// GroupsByID returns the named groups of the organisation, by id.
+// GroupsByID returns the named groups of the organisation, by id. ids may
+// repeat (the groups of a page of recipients).
 func (s *Store) GroupsByID(ctx context.Context, orgID int64, ids []int64) (map[int64]Group, error) {
 	out := map[int64]Group{}
 	if len(ids) == 0 {
 		return out, nil
 	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	rows, err := s.db.QueryContext(ctx, `SELECT g.id, g.source_id, s.name, g.name FROM groups g
 		JOIN sources s ON s.id=g.source_id WHERE g.org_id=? AND g.id IN (`+formatIDs(ids)+`)`, orgID)
 	if err != nil {

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -77,12 +79,22 @@ func parseIDs(s string) []int64 {
 	if s == "" {
 		return nil
 	}
-	parts := strings.Split(strings.Trim(s, ","), ",")
-	out := make([]int64, 0, len(parts))
-	for _, p := range parts {
-		if id, err := strconv.ParseInt(p, 10, 64); err == nil {
-			out = append(out, id)
+	return appendIDs(make([]int64, 0, strings.Count(s, ",")), s)
+}
+
+// appendIDs appends the ids of a stored list to out.
+func appendIDs(out []int64, s string) []int64 {
+	for len(s) > 0 {
+		i := strings.IndexByte(s, ',')
+		if i < 0 {
+			i = len(s)
 		}
+		if i > 0 {
+			if id, err := strconv.ParseInt(s[:i], 10, 64); err == nil {
+				out = append(out, id)
+			}
+		}
+		s = s[min(i+1, len(s)):]
 	}
 	return out
 }
@@ -114,21 +126,57 @@ type RecipientFilter struct {
 // cursor for the following page ("" at the end).
 func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) (out []Recipient, next string, err error) {
 	limit := pageLimit(f.Limit)
-	err = s.EachRecipient(ctx, orgID, f, limit+1, func(r Recipient) error {
+	out = make([]Recipient, 0, min(limit+1, 1024))
+	ids := make([]int64, 0, 4*cap(out)) // every recipient's GroupIDs, one allocation
+	q, args := recipientQuery(prefixed("r.", recipientCols), orgID, f, limit+1)
+	err = s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
+		r, err := recipientOf(v, &ids)
 		out = append(out, r)
-		return nil
+		return err
 	})
 	out, next = cutPage(out, limit, func(r Recipient) string { return r.Key })
 	return out, next, err
 }
 
 // EachRecipient calls fn with the recipients matching f, in key order, at
-// most limit of them (0: all): exports stream through it.
+// most limit of them (0: all).
 func (s *Store) EachRecipient(ctx context.Context, orgID int64, f RecipientFilter, limit int, fn func(Recipient) error) error {
+	q, args := recipientQuery(prefixed("r.", recipientCols), orgID, f, limit)
+	var bad error
+	err := s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
+		r, err := recipientOf(v, nil)
+		if err != nil {
+			bad = err
+			return err
+		}
+		return fn(r)
+	})
+	if err != nil && err == bad {
+		return wrapErr(err, "list recipients")
+	}
+	return err
+}
+
+// EachAudienceMember calls fn with the email, first and last name of each
+// of the organisation's active recipients who belong to any of the groups
+// (an audience, merge rule 4), in key order: what an export writes, and no
+// other column.
+func (s *Store) EachAudienceMember(ctx context.Context, orgID int64, groupIDs []int64, fn func(email, firstName, lastName string) error) error {
+	q, args := recipientQuery("r.email, r.first_name, r.last_name", orgID, RecipientFilter{Status: StatusActive, GroupIDs: groupIDs}, 0)
+	return s.readRows(ctx, "export recipients", q, args, func(v []driver.Value) error {
+		email, _ := v[0].(string)
+		first, _ := v[1].(string)
+		last, _ := v[2].(string)
+		return fn(email, first, last)
+	})
+}
+
+// recipientQuery selects cols of the recipients matching f, in key order.
+func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (string, []any) {
 	where := []string{"r.org_id=?"}
 	args := []any{orgID}
 	if f.Status != "" {
-		where, args = append(where, "r.status=?"), append(args, f.Status)
+		where, args = append(where, "r.status=?"), append(args, string(f.Status))
 	}
 	if f.After != "" {
 		where, args = append(where, "r.key>?"), append(args, f.After)
@@ -145,25 +193,49 @@ func (s *Store) EachRecipient(ctx context.Context, orgID int64, f RecipientFilte
 		}
 		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
-	q := `SELECT ` + prefixed("r.", recipientCols) + ` FROM recipients r WHERE ` + strings.Join(where, " AND ") + ` ORDER BY r.key`
+	q := `SELECT ` + cols + ` FROM recipients r WHERE ` + strings.Join(where, " AND ") + ` ORDER BY r.key`
 	if limit > 0 {
 		q += ` LIMIT ` + strconv.Itoa(limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return wrapErr(err, "list recipients")
+	return q, args
+}
+
+// recipientOf makes a recipient of the values of recipientCols. Its
+// GroupIDs are appended to *ids when ids is not nil (a page's recipients
+// share one array).
+func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
+	var r Recipient
+	var ok [10]bool
+	r.OrgID, ok[0] = v[0].(int64)
+	r.Key, ok[1] = v[1].(string)
+	r.Email, ok[2] = v[2].(string)
+	r.FirstName, ok[3] = v[3].(string)
+	r.LastName, ok[4] = v[4].(string)
+	attrs, isText := v[5].(string)
+	ok[5] = isText || v[5] == nil
+	if isText {
+		r.Attrs = decodeAttrs(sql.NullString{String: attrs, Valid: true})
 	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRecipient(rows)
-		if err != nil {
-			return wrapErr(err, "list recipients")
-		}
-		if err := fn(r); err != nil {
-			return err
+	var st string
+	st, ok[6] = v[6].(string)
+	r.Status = RecipientStatus(st)
+	var gids string
+	gids, ok[7] = v[7].(string)
+	if ids == nil {
+		r.GroupIDs = parseIDs(gids)
+	} else if gids != "" {
+		start := len(*ids)
+		*ids = appendIDs(*ids, gids)
+		r.GroupIDs = (*ids)[start:len(*ids):len(*ids)]
+	}
+	r.CreatedSeq, ok[8] = v[8].(int64)
+	r.UpdatedSeq, ok[9] = v[9].(int64)
+	for i, good := range ok {
+		if !good {
+			return r, fmt.Errorf("recipient %q: column %d is %T", r.Key, i, v[i])
 		}
 	}
-	return wrapErr(rows.Err(), "list recipients")
+	return r, nil
 }
 
 // prefixed qualifies a plain comma-separated column list with an alias.

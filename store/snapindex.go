@@ -23,7 +23,7 @@ import (
 // A snapshot index is a cache, in a file beside the store, of what a diff
 // reads of a source's snapshot: every row's key and content hash. Reading
 // a million rows out of SQLite takes over a second; reading the file takes
-// a few milliseconds, and holds 24 bytes a row in memory.
+// a few milliseconds.
 //
 // The store stays the truth. Every transaction that writes a source's
 // snapshot rows gives the source a new random snapshot token (Tx.touch),
@@ -35,25 +35,45 @@ import (
 // the right file or the previous one (whose token is gone). Files are never
 // synced: one an OS crash damages fails its checksum.
 //
+// Memory: an open index holds 24 bytes a row (key hash, content hash and
+// status, the key's rank, and a line for the diff's bookkeeping), outside
+// the Go heap (offheap.go), plus about 1.1 bytes a row of directory and
+// key offsets: 25 MB for a million rows, 75 MB for three million. Keys stay
+// in the file and are read when asked for (Key), which a diff does only
+// for the rows that changed or left.
+//
 // File layout (little endian): a 64-byte header; the keys, each as a
-// uvarint length and its bytes; then one 24-byte entry a key, in key hash
-// order (the key hash is seeded per index, so nobody can choose keys that
-// collide): key hash, content hash, offset and length of the key, status.
+// uvarint length and its bytes, in key order (a key's rank is its place
+// there); then one 20-byte entry a key, in key hash order (the key hash is
+// seeded per index, so nobody can choose keys that collide): key hash,
+// content hash with the status in its top three bits, rank.
 
 const (
-	indexMagic      = "MUSTSIX1"
+	indexMagic      = "MUSTSIX2"
 	indexHeaderSize = 64
-	indexEntrySize  = 24
+	indexEntrySize  = 20
+	// keyBlock is how many keys lie between two key offsets held in
+	// memory: reading one key reads at most a block.
+	keyBlock = 32
+	// valueHashBits are the bits of an entry's value that hold the content
+	// hash (content hashes have 61 bits); the status is above them.
+	valueHashBits = 61
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type indexEntry struct {
 	kh   uint64
-	hash uint64
-	off  uint32 // of the key's bytes in the keys section
-	klen uint16
-	st   schema.Status
+	v    uint64 // content hash, status in the top three bits
+	rank uint32 // the key's place in key order
+	// line is bookkeeping: during a diff, 1 + the line of the drop's row
+	// that listed the row (0: not listed yet); during an apply's index
+	// write, 1 + the row's new rank (0: removed).
+	line uint32
+}
+
+func packValue(hash uint64, st schema.Status) uint64 {
+	return hash&(1<<valueHashBits-1) | uint64(st)<<valueHashBits
 }
 
 // SnapshotIndex holds a source's snapshot keys and content hashes, looked
@@ -65,80 +85,55 @@ type SnapshotIndex struct {
 	// FromFile says the index was read from its file, not built from SQLite.
 	FromFile bool
 	seed     uint64
+	// ents holds the rows in key hash order, outside the Go heap; dir[b]
+	// is the first entry whose key hash's top bits (kh>>shift) are b.
+	ents     []indexEntry
+	freeEnts func()
 	n        int
-	// slots holds the entries in key hash order, each at or just after its
-	// home slot (home), in a table a third larger than the entries: a
-	// lookup reads one or two neighbouring slots, one cache miss.
-	slots   []indexEntry
-	keys    io.ReaderAt // keys section, at keysOff
+	dir      []uint32 // off the heap too
+	freeDir  func()
+	shift    uint
+	// The keys section: at keysOff in keys, keysLen bytes; koff[b] is the
+	// offset in it of key rank b*keyBlock (and koff[last] is keysLen).
+	keys    io.ReaderAt
 	keysOff int64
 	keysLen int64
-	keysSum uint32 // CRC-32C of the keys section
+	keysSum uint32
+	koff    []uint32
 	file    *os.File
-	buf     []byte
+	// The keys block last read, split: blkKeys[j] is rank blkNo*keyBlock+j.
+	blkNo   int
+	blk     []byte
+	blkKeys [][]byte
 }
 
-// Len returns the number of rows.
+// Len returns the number of rows (also once closed).
 func (ix *SnapshotIndex) Len() int { return ix.n }
 
 // Positions returns the bound of the positions of rows (Find, Locate):
-// positions are below it, and some below it hold no row (Has).
-func (ix *SnapshotIndex) Positions() int { return len(ix.slots) }
-
-// Has reports whether position i holds a row.
-func (ix *SnapshotIndex) Has(i int) bool { return ix.slots[i].klen != 0 }
+// every position below it holds a row.
+func (ix *SnapshotIndex) Positions() int { return len(ix.ents) }
 
 // KeyHash returns the index's hash of a key.
 func (ix *SnapshotIndex) KeyHash(key string) uint64 { return keyHash(ix.seed, key) }
-
-// home is where an entry with key hash kh goes, or the first free slot
-// after: homes grow with key hashes, so the table stays in key hash order.
-func (ix *SnapshotIndex) home(kh uint64) int {
-	hi, _ := bits.Mul64(kh, uint64(ix.table()))
-	return int(hi)
-}
-
-// table is the number of home slots (the slice has room after them for the
-// entries pushed past the last one).
-func (ix *SnapshotIndex) table() int { return ix.n + ix.n/3 + 1 }
 
 // Find returns the position of the row whose key has hash kh, or -1. The
 // row's key is the one asked for unless two keys share a 64-bit hash: a
 // caller that must be sure compares Key.
 func (ix *SnapshotIndex) Find(kh uint64) int {
-	if ix.n == 0 {
+	if len(ix.ents) == 0 {
 		return -1
 	}
-	for i := ix.home(kh); i < len(ix.slots); i++ {
-		switch e := &ix.slots[i]; {
-		case e.klen == 0 || e.kh > kh:
+	b := kh >> ix.shift
+	for i := ix.dir[b]; i < ix.dir[b+1]; i++ {
+		switch e := ix.ents[i].kh; {
+		case e == kh:
+			return int(i)
+		case e > kh:
 			return -1
-		case e.kh == kh:
-			return i
 		}
 	}
 	return -1
-}
-
-// layout places entries, in key hash order, into the slots.
-func (ix *SnapshotIndex) layout(ents []indexEntry) {
-	ix.n = len(ents)
-	ix.slots = make([]indexEntry, ix.table(), ix.table()+64)
-	next := 0
-	for i := range ents {
-		ix.place(&ents[i], &next)
-	}
-}
-
-// place puts e, the next entry in key hash order, at or after its home and
-// at or after next.
-func (ix *SnapshotIndex) place(e *indexEntry, next *int) {
-	p := max(ix.home(e.kh), *next)
-	for p >= len(ix.slots) {
-		ix.slots = append(ix.slots, indexEntry{})
-	}
-	ix.slots[p] = *e
-	*next = p + 1
 }
 
 // Locate returns the position of key's row, or -1 when the snapshot does
@@ -156,11 +151,10 @@ func (ix *SnapshotIndex) Confirm(key string, i int, sure func(i int) bool) (int,
 	if i < 0 || (sure != nil && sure(i)) {
 		return i, nil
 	}
-	k, err := ix.Key(i, ix.buf)
+	k, err := ix.key(ix.ents[i].rank)
 	if err != nil {
 		return 0, err
 	}
-	ix.buf = k
 	if string(k) != key {
 		return -1, nil
 	}
@@ -169,29 +163,125 @@ func (ix *SnapshotIndex) Confirm(key string, i int, sure func(i int) bool) (int,
 
 // Entry returns the content hash and status of the row at position i.
 func (ix *SnapshotIndex) Entry(i int) (hash uint64, st schema.Status) {
-	e := &ix.slots[i]
-	return e.hash, e.st
+	v := ix.ents[i].v
+	return v & (1<<valueHashBits - 1), schema.Status(v >> valueHashBits)
 }
 
-// Key reads the key of the row at position i into buf.
-func (ix *SnapshotIndex) Key(i int, buf []byte) ([]byte, error) { return ix.keyAt(&ix.slots[i], buf) }
+// Key appends the key of the row at position i to buf[:0].
+func (ix *SnapshotIndex) Key(i int, buf []byte) ([]byte, error) {
+	k, err := ix.key(ix.ents[i].rank)
+	return append(buf[:0], k...), err
+}
 
-func (ix *SnapshotIndex) keyAt(e *indexEntry, buf []byte) ([]byte, error) {
-	buf = slices.Grow(buf[:0], int(e.klen))[:e.klen]
-	if _, err := ix.keys.ReadAt(buf, ix.keysOff+int64(e.off)); err != nil {
-		return nil, fmt.Errorf("snapshot index: read key: %w", err)
+// List records that the drop being diffed lists the row at position i on
+// line (0 for a row from no file). It returns false, with the line of the
+// first row that listed it, when one did already.
+func (ix *SnapshotIndex) List(i, line int) (first int, ok bool) {
+	e := &ix.ents[i]
+	if e.line != 0 {
+		return int(e.line) - 1, false
 	}
-	return buf, nil
+	e.line = uint32(line) + 1
+	return 0, true
 }
 
-// Close releases the index's file.
+// Listed says whether List marked the row at position i.
+func (ix *SnapshotIndex) Listed(i int) bool { return ix.ents[i].line != 0 }
+
+// Unlisted calls fn, in key order, with the key of every row that List did
+// not mark (the key is valid only during the call).
+func (ix *SnapshotIndex) Unlisted(fn func(key []byte) error) error {
+	var ranks []uint32
+	for i := range ix.ents {
+		if ix.ents[i].line == 0 {
+			ranks = append(ranks, ix.ents[i].rank)
+		}
+	}
+	slices.Sort(ranks)
+	for _, r := range ranks {
+		k, err := ix.key(r)
+		if err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// key returns the key of rank r, from the block of keys that holds it
+// (read once for consecutive ranks).
+func (ix *SnapshotIndex) key(r uint32) ([]byte, error) {
+	b := int(r / keyBlock)
+	if b != ix.blkNo || ix.blk == nil {
+		lo, hi := int64(ix.koff[b]), int64(ix.koff[b+1])
+		ix.blk = slices.Grow(ix.blk[:0], int(hi-lo))[:hi-lo]
+		if _, err := ix.keys.ReadAt(ix.blk, ix.keysOff+lo); err != nil {
+			return nil, fmt.Errorf("snapshot index: read keys: %w", err)
+		}
+		ix.blkKeys = ix.blkKeys[:0]
+		for rest := ix.blk; len(rest) > 0; {
+			l, n := binary.Uvarint(rest)
+			if n <= 0 || uint64(len(rest)-n) < l {
+				ix.blkNo = -1
+				return nil, errors.New("snapshot index: corrupt keys")
+			}
+			ix.blkKeys = append(ix.blkKeys, rest[n:n+int(l)])
+			rest = rest[n+int(l):]
+		}
+		ix.blkNo = b
+	}
+	j := int(r % keyBlock)
+	if j >= len(ix.blkKeys) {
+		return nil, errors.New("snapshot index: corrupt keys")
+	}
+	return ix.blkKeys[j], nil
+}
+
+// Close releases the index's memory and file.
 func (ix *SnapshotIndex) Close() error {
-	if ix == nil || ix.file == nil {
+	if ix == nil {
+		return nil
+	}
+	if ix.freeEnts != nil {
+		ix.freeEnts()
+		ix.freeEnts, ix.ents = nil, nil
+	}
+	if ix.freeDir != nil {
+		ix.freeDir()
+		ix.freeDir, ix.dir = nil, nil
+	}
+	if ix.file == nil {
 		return nil
 	}
 	err := ix.file.Close()
 	ix.file = nil
 	return err
+}
+
+// layout builds the directory of ix.ents, which are in key hash order:
+// about four entries a bucket.
+func (ix *SnapshotIndex) layout() {
+	ix.n = len(ix.ents)
+	b := 0
+	if n := len(ix.ents) / 4; n > 0 {
+		b = bits.Len(uint(n))
+	}
+	ix.shift = uint(64 - b)
+	if ix.freeDir != nil {
+		ix.freeDir()
+	}
+	ix.dir, ix.freeDir = offheapSlice[uint32](1<<b + 1)
+	next := 0
+	for i := range ix.ents {
+		for h := int(ix.ents[i].kh >> ix.shift); next <= h; next++ {
+			ix.dir[next] = uint32(i)
+		}
+	}
+	for ; next < len(ix.dir); next++ {
+		ix.dir[next] = uint32(len(ix.ents))
+	}
 }
 
 // indexDir is where the store keeps its snapshot index files.
@@ -223,7 +313,15 @@ func (s *Store) LoadSnapshotIndex(ctx context.Context, sourceID int64) (*Snapsho
 			return ix, nil
 		}
 	}
-	return s.buildIndex(ctx, src)
+	var err error
+	for range 3 {
+		var ix *SnapshotIndex
+		if ix, err = s.buildIndex(ctx, src); !errors.Is(err, errSharedHash) {
+			return ix, err
+		}
+		// Two keys share a hash under this seed: another seed.
+	}
+	return nil, err
 }
 
 // OpenSnapshotIndex returns src's index from its file, or an ENotFound
@@ -243,9 +341,27 @@ func (s *Store) OpenSnapshotIndex(src Source) (*SnapshotIndex, error) {
 }
 
 func emptyIndex(src Source) *SnapshotIndex {
-	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64(), keys: bytes.NewReader(nil)}
-	ix.layout(nil)
+	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64(), keys: bytes.NewReader(nil),
+		koff: []uint32{0}, blkNo: -1}
+	ix.layout()
 	return ix
+}
+
+// newIndex returns an index of n entries (off the heap) with a fresh seed.
+func newIndex(src Source, n int) *SnapshotIndex {
+	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64(), blkNo: -1}
+	ix.ents, ix.freeEnts = offheapSlice[indexEntry](n)
+	return ix
+}
+
+// grow makes ix.ents n entries long, keeping those it has.
+func (ix *SnapshotIndex) grow(n int) {
+	ents, free := offheapSlice[indexEntry](n)
+	copy(ents, ix.ents)
+	if ix.freeEnts != nil {
+		ix.freeEnts()
+	}
+	ix.ents, ix.freeEnts = ents, free
 }
 
 // readIndex reads and checks src's index file.
@@ -256,6 +372,10 @@ func (s *Store) readIndex(src Source) (ix *SnapshotIndex, err error) {
 	}
 	defer func() {
 		if err != nil {
+			if ix != nil {
+				ix.file = nil
+				ix.Close()
+			}
 			f.Close()
 		}
 	}()
@@ -269,118 +389,138 @@ func (s *Store) readIndex(src Source) (ix *SnapshotIndex, err error) {
 		return nil, errors.New("snapshot index: bad header")
 	case int64(le.Uint64(h[8:])) != src.ID || int64(le.Uint64(h[16:])) != src.SnapshotToken:
 		return nil, errors.New("snapshot index: stale")
-	case int64(le.Uint64(h[32:])) != src.Rows:
+	case int64(le.Uint64(h[32:])) != src.Rows || src.Rows > 1<<32-1:
 		return nil, errors.New("snapshot index: wrong row count")
 	}
-	ix = &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, FromFile: true, seed: le.Uint64(h[24:]),
-		keys: f, keysOff: indexHeaderSize, keysLen: int64(le.Uint64(h[40:])), file: f}
 	n := int(src.Rows)
-	if st, err := f.Stat(); err != nil || st.Size() != indexHeaderSize+ix.keysLen+int64(n)*indexEntrySize {
+	keysLen := int64(le.Uint64(h[40:]))
+	if st, err := f.Stat(); err != nil || keysLen > 1<<32-1 || st.Size() != indexHeaderSize+keysLen+int64(n)*indexEntrySize {
 		return nil, errors.New("snapshot index: wrong size")
 	}
+	ix = newIndex(src, n)
+	ix.FromFile, ix.seed = true, le.Uint64(h[24:])
+	ix.keys, ix.keysOff, ix.keysLen, ix.file = f, indexHeaderSize, keysLen, f
 	r := bufio.NewReaderSize(f, 1<<20)
-	sum := crc32.New(castagnoli)
-	if _, err := io.CopyN(sum, r, ix.keysLen); err != nil {
+	if err := ix.readKeys(io.LimitReader(r, keysLen), n); err != nil {
 		return nil, err
 	}
-	if ix.keysSum = sum.Sum32(); ix.keysSum != le.Uint32(h[48:]) {
+	if ix.keysSum != le.Uint32(h[48:]) {
 		return nil, errors.New("snapshot index: keys checksum")
 	}
-	ix.n = n
-	ix.slots = make([]indexEntry, ix.table(), ix.table()+64)
-	sum.Reset()
+	sum := crc32.New(castagnoli)
 	var b [indexEntrySize]byte
-	var prev uint64
-	next := 0
 	for i := range n {
 		if _, err := io.ReadFull(r, b[:]); err != nil {
 			return nil, err
 		}
 		sum.Write(b[:])
-		e := indexEntry{kh: le.Uint64(b[0:]), hash: le.Uint64(b[8:]), off: le.Uint32(b[16:]), klen: le.Uint16(b[20:]),
-			st: schema.Status(b[22])}
-		if (i > 0 && e.kh <= prev) || e.klen == 0 || int64(e.off)+int64(e.klen) > ix.keysLen {
+		e := indexEntry{kh: le.Uint64(b[0:]), v: le.Uint64(b[8:]), rank: le.Uint32(b[16:])}
+		if (i > 0 && e.kh <= ix.ents[i-1].kh) || int(e.rank) >= n {
 			return nil, errors.New("snapshot index: bad entry")
 		}
-		prev = e.kh
-		ix.place(&e, &next)
+		ix.ents[i] = e
 	}
 	if sum.Sum32() != le.Uint32(h[52:]) {
 		return nil, errors.New("snapshot index: entries checksum")
 	}
+	ix.layout()
 	return ix, nil
 }
 
-// buildIndex reads src's snapshot from the store into an index held in
-// memory.
+// readKeys reads the keys section of n keys from r: its checksum and the
+// offsets of the key blocks.
+func (ix *SnapshotIndex) readKeys(r io.Reader, n int) error {
+	sum := crc32.New(castagnoli)
+	br := bufio.NewReaderSize(io.TeeReader(r, sum), 64<<10)
+	ix.koff = make([]uint32, 0, n/keyBlock+2)
+	var off int64
+	for i := range n {
+		if i%keyBlock == 0 {
+			ix.koff = append(ix.koff, uint32(off))
+		}
+		l, err := binary.ReadUvarint(br)
+		if err != nil || l == 0 || l > 1<<16-1 {
+			return errors.New("snapshot index: corrupt keys")
+		}
+		if _, err := br.Discard(int(l)); err != nil {
+			return errors.New("snapshot index: corrupt keys")
+		}
+		off += int64(uvarintLen(l)) + int64(l)
+	}
+	if off != ix.keysLen {
+		return errors.New("snapshot index: corrupt keys")
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return errors.New("snapshot index: corrupt keys")
+	}
+	ix.koff = append(ix.koff, uint32(off))
+	ix.keysSum = sum.Sum32()
+	return nil
+}
+
+// errSharedHash is two keys of an index sharing a key hash.
+var errSharedHash = errors.New("snapshot index: two keys share a hash")
+
+// buildIndex reads src's snapshot from the store into an index.
 func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, error) {
-	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64()}
+	ix := newIndex(src, int(src.Rows))
 	// The keys go to a scratch file beside the store, unlinked at once (gone
 	// with the process), not to memory: a million keys are 50 MB.
 	f, err := os.CreateTemp(filepath.Dir(s.path), "muster-index-*.tmp")
 	if err != nil {
+		ix.Close()
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
 	os.Remove(f.Name())
+	ix.file, ix.keys = f, f
 	built := false
 	defer func() {
 		if !built {
-			f.Close()
+			ix.Close()
 		}
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
 	sum := crc32.New(castagnoli)
 	out := io.MultiWriter(w, sum)
-	ents := make([]indexEntry, 0, src.Rows)
-	var n int64
+	ix.koff = make([]uint32, 0, len(ix.ents)/keyBlock+2)
+	var off int64
 	var buf []byte
+	n := 0
 	err = s.SnapshotHashes(ctx, src.ID, func(key string, h uint64, st schema.Status) {
+		if n == len(ix.ents) {
+			ix.grow(2*n + 1024)
+		}
+		if n%keyBlock == 0 {
+			ix.koff = append(ix.koff, uint32(off))
+		}
 		buf = binary.AppendUvarint(buf[:0], uint64(len(key)))
-		off := n + int64(len(buf))
 		buf = append(buf, key...)
 		out.Write(buf)
-		n += int64(len(buf))
-		ents = append(ents, indexEntry{kh: keyHash(ix.seed, key), hash: h, off: uint32(off), klen: uint16(len(key)), st: st})
+		off += int64(len(buf))
+		ix.ents[n] = indexEntry{kh: keyHash(ix.seed, key), v: packValue(h, st), rank: uint32(n)}
+		n++
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if n > 1<<32-1 {
+	case off > 1<<32-1:
 		return nil, errors.New("snapshot index: keys too long")
 	}
+	ix.ents = ix.ents[:n]
 	if err := w.Flush(); err != nil {
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
-	ix.keys, ix.keysLen, ix.keysSum, ix.file = f, n, sum.Sum32(), f
-	sortEntries(ents)
-	for !uniqueHashes(ents) {
-		// Two keys share a hash: another seed, every key hashed again.
-		ix.seed = rand.Uint64()
-		slices.SortFunc(ents, func(a, b indexEntry) int { return cmp.Compare(a.off, b.off) })
-		for i := range ents {
-			if buf, err = ix.keyAt(&ents[i], buf); err != nil {
-				return nil, err
-			}
-			ents[i].kh = keyHash(ix.seed, string(buf))
+	ix.koff = append(ix.koff, uint32(off))
+	ix.keysLen, ix.keysSum = off, sum.Sum32()
+	slices.SortFunc(ix.ents, func(a, b indexEntry) int { return cmp.Compare(a.kh, b.kh) })
+	for i := 1; i < len(ix.ents); i++ {
+		if ix.ents[i].kh == ix.ents[i-1].kh {
+			return nil, errSharedHash
 		}
-		sortEntries(ents)
 	}
-	ix.layout(ents)
+	ix.layout()
 	built = true
 	return ix, nil
-}
-
-func sortEntries(ents []indexEntry) {
-	slices.SortFunc(ents, func(a, b indexEntry) int { return cmp.Compare(a.kh, b.kh) })
-}
-
-func uniqueHashes(ents []indexEntry) bool {
-	for i := 1; i < len(ents); i++ {
-		if ents[i].kh == ents[i-1].kh {
-			return false
-		}
-	}
-	return true
 }
 
 // keyHash is a seeded 64-bit hash of a key (wyhash's mixing).
@@ -420,218 +560,10 @@ func tail64(s string) uint64 {
 	return v
 }
 
-// SnapshotIndexWriter writes the index of a source's snapshot as an apply
-// leaves it: its base index with the apply's changes. The new file starts
-// with the base's keys as they are (a removed key's bytes stay, unused),
-// then the added keys; entries are the base's, updated, less the removed,
-// merged with the added ones. So writing costs a copy of the keys and a
-// pass over the entries, not a lookup per key. When unused key bytes
-// outweigh the used ones no file is written: the next diff builds a compact
-// index from the store, whose apply writes it.
-//
-// Any failure only means there will be no file (the next diff builds the
-// index from the store): callers abort and carry on.
-type SnapshotIndexWriter struct {
-	s       *Store
-	base    *SnapshotIndex
-	f       *os.File
-	w       *bufio.Writer
-	keysLen int64
-	keysSum uint32
-	live    int64        // key bytes of the entries kept
-	gone    []bool       // removed base entries
-	added   []indexEntry // by key hash once finished
-	buf     []byte
-}
-
-// NewSnapshotIndexWriter starts the index file of base's source after an
-// apply; the writer takes base over (its entries become the new ones).
-// Call it inside the apply's transaction (which holds the store's write
-// lock, so no other process writes the same file).
-func (s *Store) NewSnapshotIndexWriter(base *SnapshotIndex) (*SnapshotIndexWriter, error) {
-	if err := os.MkdirAll(s.indexDir(), 0o750); err != nil {
-		return nil, fmt.Errorf("snapshot index: %w", err)
-	}
-	prefix := "source-" + strconv.FormatInt(base.SourceID, 10) + "-"
-	if old, _ := filepath.Glob(filepath.Join(s.indexDir(), prefix+"*.tmp")); len(old) > 0 {
-		for _, p := range old {
-			os.Remove(p) // left by a process that died writing
-		}
-	}
-	f, err := os.CreateTemp(s.indexDir(), prefix+"*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("snapshot index: %w", err)
-	}
-	w := &SnapshotIndexWriter{s: s, base: base, f: f, gone: make([]bool, len(base.slots)), keysLen: base.keysLen,
-		keysSum: base.keysSum}
-	for i := range base.slots {
-		if k := base.slots[i].klen; k != 0 {
-			w.live += int64(k) + int64(uvarintLen(uint64(k)))
-		}
-	}
-	if err := w.copyKeys(); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	w.w = bufio.NewWriterSize(f, 1<<20)
-	return w, nil
-}
-
-// copyKeys writes the header's room and the base's keys section.
-func (w *SnapshotIndexWriter) copyKeys() error {
-	if _, err := w.f.Write(make([]byte, indexHeaderSize)); err != nil {
-		return fmt.Errorf("snapshot index: %w", err)
-	}
-	var src io.Reader = io.NewSectionReader(w.base.keys, w.base.keysOff, w.base.keysLen)
-	if bf := w.base.file; bf != nil {
-		// From file to file: the kernel copies (copy_file_range).
-		if _, err := bf.Seek(w.base.keysOff, io.SeekStart); err != nil {
-			return fmt.Errorf("snapshot index: %w", err)
-		}
-		src = io.LimitReader(bf, w.base.keysLen)
-	}
-	if n, err := w.f.ReadFrom(src); err != nil || n != w.base.keysLen {
-		return fmt.Errorf("snapshot index: copy keys: %d bytes, %v", n, err)
-	}
-	return nil
-}
-
 func uvarintLen(v uint64) int {
 	n := 1
 	for ; v >= 0x80; v >>= 7 {
 		n++
 	}
 	return n
-}
-
-// Add records one change of the apply. A removal of a key the snapshot
-// does not hold changes nothing, as in the store.
-func (w *SnapshotIndexWriter) Add(op ChangeOp, key string, hash uint64, st schema.Status) error {
-	kh := keyHash(w.base.seed, key)
-	if i := w.base.Find(kh); i >= 0 {
-		k, err := w.base.Key(i, w.buf)
-		if err != nil {
-			return err
-		}
-		w.buf = k
-		if string(k) != key {
-			return errors.New("snapshot index: two keys share a hash")
-		}
-		if w.gone[i] {
-			return errors.New("snapshot index: a key changed twice")
-		}
-		e := &w.base.slots[i]
-		switch op {
-		case OpRemove:
-			w.gone[i] = true
-			w.live -= int64(e.klen) + int64(uvarintLen(uint64(e.klen)))
-		default:
-			e.hash, e.st = hash, st
-		}
-		return nil
-	}
-	if op == OpRemove {
-		return nil
-	}
-	if len(key) > 1<<16-1 || w.keysLen+int64(len(key))+binary.MaxVarintLen64 > 1<<32-1 {
-		return errors.New("snapshot index: too large")
-	}
-	w.buf = binary.AppendUvarint(w.buf[:0], uint64(len(key)))
-	off := w.keysLen + int64(len(w.buf))
-	w.buf = append(w.buf, key...)
-	if _, err := w.w.Write(w.buf); err != nil {
-		return fmt.Errorf("snapshot index: %w", err)
-	}
-	w.keysSum = crc32.Update(w.keysSum, castagnoli, w.buf)
-	w.keysLen += int64(len(w.buf))
-	w.live += int64(len(w.buf))
-	w.added = append(w.added, indexEntry{kh: kh, hash: hash, off: uint32(off), klen: uint16(len(key)), st: st})
-	return nil
-}
-
-// Commit finishes the file and puts it in place as the index of the
-// snapshot whose token (to be committed by the caller's transaction) is
-// token.
-func (w *SnapshotIndexWriter) Commit(token int64) error {
-	err := w.finish(token)
-	if err != nil {
-		w.Abort()
-	}
-	return err
-}
-
-func (w *SnapshotIndexWriter) finish(token int64) error {
-	if w.keysLen > 2*w.live && w.keysLen > 1<<20 {
-		return errors.New("snapshot index: mostly unused keys; the next diff rebuilds it")
-	}
-	sortEntries(w.added)
-	if !uniqueHashes(w.added) {
-		return errors.New("snapshot index: two keys share a hash")
-	}
-	// The base entries (by key hash, less the removed) merged with the
-	// added ones.
-	entSum := crc32.New(castagnoli)
-	out := io.MultiWriter(w.w, entSum)
-	var b [indexEntrySize]byte
-	n := 0
-	put := func(e *indexEntry) {
-		le := binary.LittleEndian
-		le.PutUint64(b[0:], e.kh)
-		le.PutUint64(b[8:], e.hash)
-		le.PutUint32(b[16:], e.off)
-		le.PutUint16(b[20:], e.klen)
-		b[22], b[23] = byte(e.st), 0
-		out.Write(b[:])
-		n++
-	}
-	ents, j := w.base.slots, 0
-	for i := range ents {
-		if w.gone[i] || ents[i].klen == 0 {
-			continue
-		}
-		for ; j < len(w.added) && w.added[j].kh < ents[i].kh; j++ {
-			put(&w.added[j])
-		}
-		if j < len(w.added) && w.added[j].kh == ents[i].kh {
-			return errors.New("snapshot index: two keys share a hash")
-		}
-		put(&ents[i])
-	}
-	for ; j < len(w.added); j++ {
-		put(&w.added[j])
-	}
-	if err := w.w.Flush(); err != nil {
-		return fmt.Errorf("snapshot index: %w", err)
-	}
-	var h [indexHeaderSize]byte
-	le := binary.LittleEndian
-	copy(h[:], indexMagic)
-	le.PutUint64(h[8:], uint64(w.base.SourceID))
-	le.PutUint64(h[16:], uint64(token))
-	le.PutUint64(h[24:], w.base.seed)
-	le.PutUint64(h[32:], uint64(n))
-	le.PutUint64(h[40:], uint64(w.keysLen))
-	le.PutUint32(h[48:], w.keysSum)
-	le.PutUint32(h[52:], entSum.Sum32())
-	le.PutUint32(h[56:], crc32.Checksum(h[:56], castagnoli))
-	if _, err := w.f.WriteAt(h[:], 0); err != nil {
-		return fmt.Errorf("snapshot index: %w", err)
-	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("snapshot index: %w", err)
-	}
-	if err := os.Rename(w.f.Name(), w.s.indexPath(w.base.SourceID)); err != nil {
-		return fmt.Errorf("snapshot index: %w", err)
-	}
-	w.f = nil
-	return nil
-}
-
-// Abort drops the file being written.
-func (w *SnapshotIndexWriter) Abort() {
-	if w.f != nil {
-		w.f.Close()
-		os.Remove(w.f.Name())
-		w.f = nil
-	}
 }

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"muster/schema"
@@ -65,10 +68,21 @@ func (r *indexRig) apply(base *SnapshotIndex, adds map[string]uint64, removes ..
 			r.t.Fatal(err)
 		}
 	}
-	for k, h := range adds {
-		as = append(as, Assertion{SourceID: r.src.ID, Key: k, Email: k, Hash: h, Seq: r.seq, DropID: 1})
-		if w != nil {
-			if err := w.Add(OpAdd, k, h, schema.StatusActive); err != nil {
+	// The writer takes the changes in key order, as an apply gives them.
+	gone := map[string]bool{}
+	for _, k := range removes {
+		gone[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(mergeKeys(adds, gone))) {
+		if h, ok := adds[k]; ok {
+			as = append(as, Assertion{SourceID: r.src.ID, Key: k, Email: k, Hash: h, Seq: r.seq, DropID: 1})
+			if w != nil {
+				if err := w.Add(OpAdd, k, h, schema.StatusActive); err != nil {
+					r.t.Fatal(err)
+				}
+			}
+		} else if w != nil {
+			if err := w.Add(OpRemove, k, 0, 0); err != nil {
 				r.t.Fatal(err)
 			}
 		}
@@ -78,13 +92,6 @@ func (r *indexRig) apply(base *SnapshotIndex, adds map[string]uint64, removes ..
 	}
 	if err := tx.DeleteAssertions(r.src.ID, removes); err != nil {
 		r.t.Fatal(err)
-	}
-	for _, k := range removes {
-		if w != nil {
-			if err := w.Add(OpRemove, k, 0, 0); err != nil {
-				r.t.Fatal(err)
-			}
-		}
 	}
 	if err := tx.ReplaceAssertions(as); err != nil {
 		r.t.Fatal(err)
@@ -106,6 +113,14 @@ func (r *indexRig) apply(base *SnapshotIndex, adds map[string]uint64, removes ..
 	}
 }
 
+func mergeKeys(adds map[string]uint64, removes map[string]bool) map[string]bool {
+	all := maps.Clone(removes)
+	for k := range adds {
+		all[k] = true
+	}
+	return all
+}
+
 // mustHold checks that ix holds exactly want (key -> hash).
 func mustHold(t *testing.T, ix *SnapshotIndex, want map[string]uint64) {
 	t.Helper()
@@ -123,6 +138,36 @@ func mustHold(t *testing.T, ix *SnapshotIndex, want map[string]uint64) {
 	}
 	if i, _ := ix.Locate("nobody@example.com", nil); i >= 0 {
 		t.Fatal("index finds a key it does not hold")
+	}
+	// Every row's key reads back, and the rows nobody listed come in key
+	// order.
+	var keys []string
+	for i := range ix.Positions() {
+		k, err := ix.Key(i, nil)
+		if err != nil || want[string(k)] == 0 && len(want) > 0 {
+			t.Fatalf("position %d: key %q (%v)", i, k, err)
+		}
+		if i%3 == 0 {
+			if _, ok := ix.List(i, i+2); !ok {
+				t.Fatalf("position %d listed twice", i)
+			}
+			if first, ok := ix.List(i, 99); ok || first != i+2 {
+				t.Fatalf("position %d: listed again gives %d %v", i, first, ok)
+			}
+		} else {
+			keys = append(keys, string(k))
+		}
+	}
+	var unlisted []string
+	if err := ix.Unlisted(func(k []byte) error { unlisted = append(unlisted, string(k)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, unlisted) {
+		t.Fatalf("unlisted: %d keys, want %d", len(unlisted), len(keys))
+	}
+	for i := range ix.ents {
+		ix.ents[i].line = 0
 	}
 }
 
@@ -255,19 +300,9 @@ func TestSnapshotIndexTellsCollidingKeysApart(t *testing.T) {
 	held := "p00003@example.com"
 	i, _ := ix.Locate(held, nil)
 	other := "intruder@example.com"
-	var ents []indexEntry
-	for j := range ix.slots {
-		if ix.Has(j) {
-			ents = append(ents, ix.slots[j])
-		}
-	}
-	for j := range ents {
-		if ents[j].kh == ix.slots[i].kh {
-			ents[j].kh = ix.KeyHash(other)
-		}
-	}
-	sortEntries(ents)
-	ix.layout(ents)
+	ix.ents[i].kh = ix.KeyHash(other)
+	slices.SortFunc(ix.ents, func(a, b indexEntry) int { return cmp.Compare(a.kh, b.kh) })
+	ix.layout()
 	if j, err := ix.Locate(other, nil); err != nil || j >= 0 {
 		t.Fatalf("a key sharing another's hash was found at %d (%v)", j, err)
 	}
@@ -284,24 +319,48 @@ func TestSnapshotIndexTellsCollidingKeysApart(t *testing.T) {
 	}
 }
 
-func TestSnapshotIndexNotWrittenWhenMostlyUnused(t *testing.T) {
+// Removing most rows, adding many (more than the writer keeps in memory),
+// changes out of key order: the file holds exactly what the store does, or
+// is not written.
+func TestSnapshotIndexWriterAtScale(t *testing.T) {
 	r := newIndexRig(t)
-	all := people(70000, 0)
-	r.apply(r.load(), all)
+	want := people(70000, 0)
+	r.apply(r.load(), want)
 	var removes []string
 	for k := range people(50000, 0) {
 		removes = append(removes, k)
+		delete(want, k)
+	}
+	adds := people(200000, 100000)
+	r.apply(r.load(), adds, removes...)
+	for k, h := range adds {
+		want[k] = h
 	}
 	ix := r.load()
+	if !ix.FromFile {
+		t.Fatal("the index file was not used")
+	}
+	mustHold(t, ix, want)
+	size := int64(indexHeaderSize)
+	for k := range want {
+		size += indexEntrySize + 1 + int64(len(k)) // no bytes of removed keys stay
+	}
+	st, err := os.Stat(r.s.indexPath(r.src.ID))
+	if err != nil || st.Size() != size {
+		t.Fatalf("file of %d bytes for %d keys (%v)", st.Size(), len(want), err)
+	}
 	w, err := r.s.NewSnapshotIndexWriter(ix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range removes {
-		w.Add(OpRemove, k, 0, 0)
+	if err := w.Add(OpAdd, "z@example.com", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(OpAdd, "a@example.com", 1, 0); err == nil {
+		t.Fatal("a change out of key order was taken")
 	}
 	if err := w.Commit(1); err == nil {
-		t.Fatal("an index mostly unused was written")
+		t.Fatal("an index with a change out of order was written")
 	}
 	if m, _ := filepath.Glob(filepath.Join(r.s.indexDir(), "*.tmp")); len(m) != 0 {
 		t.Fatalf("left behind: %v", m)
@@ -340,52 +399,40 @@ func TestBulkMethodsAcrossManyKeys(t *testing.T) {
 }
 
 func TestSnapshotIndexLayoutFindsEveryEntry(t *testing.T) {
-	// Uniform hashes, and hashes bunched at both ends of the range (their
-	// slots run past the table's end).
+	// Uniform hashes, and hashes bunched at both ends of the range.
 	for _, spread := range []uint64{0, 1 << 20} {
-		var ents []indexEntry
-		for i := uint64(1); i <= 3000; i++ {
-			kh := i * 0x9E3779B97F4A7C15
-			if spread != 0 {
-				kh = i * spread
-				if i%2 == 0 {
-					kh = ^kh
+		for _, n := range []int{0, 1, 3, 4, 5, 3000} {
+			ix := &SnapshotIndex{}
+			for i := uint64(1); i <= uint64(n); i++ {
+				kh := i * 0x9E3779B97F4A7C15
+				if spread != 0 {
+					kh = i * spread
+					if i%2 == 0 {
+						kh = ^kh
+					}
+				}
+				ix.ents = append(ix.ents, indexEntry{kh: kh, v: i})
+			}
+			slices.SortFunc(ix.ents, func(a, b indexEntry) int { return cmp.Compare(a.kh, b.kh) })
+			ix.layout()
+			has := map[uint64]bool{}
+			for _, e := range ix.ents {
+				has[e.kh] = true
+			}
+			for _, e := range ix.ents {
+				i := ix.Find(e.kh)
+				if i < 0 || ix.ents[i].v != e.v {
+					t.Fatalf("entry %x not found (spread %d, %d entries)", e.kh, spread, n)
+				}
+				for _, other := range []uint64{e.kh + 1, e.kh - 1} {
+					if !has[other] && ix.Find(other) >= 0 {
+						t.Fatalf("a hash nobody has was found")
+					}
 				}
 			}
-			ents = append(ents, indexEntry{kh: kh, klen: 1, hash: i})
-		}
-		sortEntries(ents)
-		ix := &SnapshotIndex{}
-		ix.layout(ents)
-		if ix.Len() != len(ents) {
-			t.Fatalf("Len %d, want %d", ix.Len(), len(ents))
-		}
-		last, held := uint64(0), 0
-		for i := range ix.Positions() {
-			if !ix.Has(i) {
-				continue
+			if ix.Find(0) >= 0 && !has[0] || ix.Find(^uint64(0)) >= 0 && !has[^uint64(0)] {
+				t.Fatal("an end of the range was found")
 			}
-			if held > 0 && ix.slots[i].kh <= last {
-				t.Fatal("slots out of key hash order")
-			}
-			last = ix.slots[i].kh
-			held++
-		}
-		has := map[uint64]bool{}
-		for _, e := range ents {
-			has[e.kh] = true
-		}
-		for _, e := range ents {
-			i := ix.Find(e.kh)
-			if i < 0 || ix.slots[i].hash != e.hash {
-				t.Fatalf("entry %x not found (spread %d)", e.kh, spread)
-			}
-			if !has[e.kh+1] && ix.Find(e.kh+1) >= 0 {
-				t.Fatalf("a hash nobody has was found")
-			}
-		}
-		if held != len(ents) {
-			t.Fatalf("%d entries placed, want %d", held, len(ents))
 		}
 	}
 }

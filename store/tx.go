@@ -19,7 +19,9 @@ import (
 type Tx struct {
 	s     *Store
 	ctx   context.Context
+	conn  *sql.Conn // the connection the transaction runs on
 	tx    *sql.Tx
+	bulk  bulkWriter
 	org   int64
 	stmts map[string]*sql.Stmt
 	group map[groupKey]int64
@@ -38,11 +40,16 @@ type groupKey struct {
 // Begin starts a write transaction on the organisation. It takes the write
 // lock at once (BEGIN IMMEDIATE), waiting up to the busy timeout.
 func (s *Store) Begin(ctx context.Context, orgID int64) (*Tx, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, wrapErr(err, "begin")
 	}
-	return &Tx{s: s, ctx: ctx, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{},
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, wrapErr(err, "begin")
+	}
+	return &Tx{s: s, ctx: ctx, conn: conn, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{},
 		tokens: map[int64]int64{}}, nil
 }
 
@@ -52,13 +59,16 @@ func (t *Tx) Commit() error {
 		return err
 	}
 	t.closeStmts()
-	return wrapErr(t.tx.Commit(), "commit")
+	err := wrapErr(t.tx.Commit(), "commit")
+	t.conn.Close()
+	return err
 }
 
 // Rollback abandons the transaction; it is safe after Commit.
 func (t *Tx) Rollback() error {
 	t.closeStmts()
 	err := t.tx.Rollback()
+	t.conn.Close()
 	if errors.Is(err, sql.ErrTxDone) {
 		return nil
 	}
@@ -105,6 +115,7 @@ func (t *Tx) closeStmts() {
 		st.Close()
 		delete(t.stmts, q)
 	}
+	t.bulk.close(t.conn)
 }
 
 // OrgID returns the organisation the transaction is scoped to.

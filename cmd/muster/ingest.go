@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"golang.org/x/term"
@@ -67,7 +66,6 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 	defer file.Close()
 	drop := file.Drop
 	drop.Org, drop.Source = sf.org, cfg
-	limitMemory(e)
 	p := newProgress(e, file.Size, file.BytesRead)
 	if p != nil {
 		in.Progress = p.report
@@ -80,17 +78,6 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return printReport(e, sf, rep)
-}
-
-// limitMemory sets a soft limit on the Go heap for a drop (unless
-// GOMEMLIMIT says otherwise): a million-row drop keeps about 100 bytes per
-// person live, and the limit makes the collector return garbage before the
-// heap doubles, so the process stays well under 300 MB with SQLite's page
-// cache on top.
-func limitMemory(e *env) {
-	if e.getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(160 << 20)
-	}
 }
 
 // progress prints one line on a terminal while a long drop runs: rows per

@@ -31,8 +31,10 @@ func main() {
 		// command it keeps its default, ending the process.
 		e.reload = hangups()
 	}
+	stopProfiles := startProfiles(os.Getenv)
 	code := run(ctx, e, os.Args[1:])
 	cancel()
+	stopProfiles()
 	os.Exit(code)
 }
 

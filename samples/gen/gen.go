@@ -1,8 +1,9 @@
 // Package gen writes deterministic, realistic HR exports of any size, for
 // benchmarks and load tests: a 16-column Workday-style CSV of Rows people
 // (Day 0), and its next-day version (Day 1) in which exactly 1% of the
-// people changed, 0.5% left and 0.5% joined. The output depends only on
-// the Options: it is the same on every run and machine.
+// people changed, 0.5% left and 0.5% joined (2% churn; Options.Churn sets
+// another). The output depends only on the Options: it is the same on
+// every run and machine.
 package gen
 
 import (
@@ -21,6 +22,13 @@ type Options struct {
 	Seed int
 	// Day is 0 for the first export and 1 for the next day's.
 	Day int
+	// Churn is the share of people, in percent, Day 1 touches: half of it
+	// changed, a quarter left and a quarter joined. 0 is 2 (1% changed,
+	// 0.5% left, 0.5% joined).
+	Churn float64
+	// CRLF ends lines with CR LF instead of LF: the same records in other
+	// bytes, as another tool would export them (not a duplicate file).
+	CRLF bool
 }
 
 // Header is the header row the generator writes.
@@ -39,6 +47,15 @@ type Changes struct {
 // 1%, 0.5% and 0.5% of rows, rounded down.
 func ChangesFor(rows int) Changes {
 	return Changes{Changed: rows / 100, Removed: rows / 200, Added: rows / 200}
+}
+
+// ChangesOf returns how many people Day 1 of o changes, removes and adds.
+func ChangesOf(o Options) Changes {
+	if o.Churn == 0 {
+		return ChangesFor(o.Rows)
+	}
+	quarter := int(float64(o.Rows) * o.Churn / 400)
+	return Changes{Changed: int(float64(o.Rows) * o.Churn / 200), Removed: quarter, Added: quarter}
 }
 
 // Person is one generated person, as written on a given day.
@@ -63,12 +80,12 @@ func Write(w io.Writer, o Options) error {
 		}
 		line = append(line, h...)
 	}
-	line = append(line, '\n')
+	line = g.eol(line)
 	if _, err := bw.Write(line); err != nil {
 		return err
 	}
 	err = g.each(func(i int, changed bool) error {
-		line = g.appendRow(line[:0], i, changed)
+		line = g.eol(g.appendRow(line[:0], i, changed))
 		_, err := bw.Write(line)
 		return err
 	})
@@ -104,7 +121,10 @@ func newGen(o Options) (*gen, error) {
 	if o.Day != 0 && o.Day != 1 {
 		return nil, errors.New("gen: day must be 0 or 1")
 	}
-	g := &gen{o: o, seed: uint64(o.Seed), changes: ChangesFor(o.Rows)}
+	if o.Churn < 0 || o.Churn > 100 {
+		return nil, errors.New("gen: churn must be between 0 and 100 percent")
+	}
+	g := &gen{o: o, seed: uint64(o.Seed), changes: ChangesOf(o)}
 	if n := uint64(o.Rows); n > 1 {
 		g.a = mix(g.seed, 1, 0)%n | 1
 		for gcd(g.a, n) != 1 {
@@ -238,7 +258,14 @@ func (g *gen) appendRow(b []byte, i int, changed bool) []byte {
 	b = append(b, ',')
 	b = append(b, loc.city...)
 	b = append(b, ',')
-	b = append(b, loc.country...)
+	return append(b, loc.country...)
+}
+
+// eol ends a line.
+func (g *gen) eol(b []byte) []byte {
+	if g.o.CRLF {
+		b = append(b, '\r')
+	}
 	return append(b, '\n')
 }
 

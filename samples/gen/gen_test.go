@@ -92,6 +92,55 @@ func TestDays(t *testing.T) {
 	}
 }
 
+// Churn sets the share Day 1 touches, split as for the default 2%; CRLF
+// writes the same records in other bytes.
+func TestChurnAndCRLF(t *testing.T) {
+	const rows = 8000
+	day0, _ := decodeAll(t, write(t, Options{Rows: rows, Seed: 3}))
+	o := Options{Rows: rows, Seed: 3, Day: 1, Churn: 10}
+	lf := write(t, o)
+	day1, _ := decodeAll(t, lf)
+	var changed, removed, added int
+	for k, r0 := range day0 {
+		switch r1, ok := day1[k]; {
+		case !ok:
+			removed++
+		case r1.Attrs != r0.Attrs || !equal(r1.Groups, r0.Groups):
+			changed++
+		}
+	}
+	for k := range day1 {
+		if _, ok := day0[k]; !ok {
+			added++
+		}
+	}
+	want := ChangesOf(o)
+	if changed != want.Changed || removed != want.Removed || added != want.Added ||
+		want != (Changes{Changed: 400, Removed: 200, Added: 200}) {
+		t.Fatalf("changed %d removed %d added %d, want %+v", changed, removed, added, want)
+	}
+	for _, n := range []int{0, 1, 150, 199, 201, 999, rows} {
+		if ChangesOf(Options{Rows: n}) != ChangesFor(n) || ChangesOf(Options{Rows: n, Churn: 2}) != ChangesFor(n) {
+			t.Fatalf("%d rows: churn 0 or 2 is not the default 2%%", n)
+		}
+	}
+	o.CRLF = true
+	crlf := write(t, o)
+	if bytes.Equal(crlf, lf) || !bytes.Equal(bytes.ReplaceAll(crlf, []byte("\r\n"), []byte("\n")), lf) {
+		t.Fatal("CRLF is not the same file with CR LF line ends")
+	}
+	again, _ := decodeAll(t, crlf)
+	for k, r := range day1 {
+		r2 := again[k]
+		if r2.Email != r.Email || r2.Attrs != r.Attrs || !equal(r2.Groups, r.Groups) || r2.Line != r.Line {
+			t.Fatalf("%s: CRLF record differs", k)
+		}
+	}
+	if err := Write(io.Discard, Options{Rows: 10, Day: 1, Churn: 101}); err == nil {
+		t.Error("churn over 100% accepted")
+	}
+}
+
 func equal(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -91,20 +92,14 @@ func (s *Server) listRecipients(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]recipientView, 0, len(recs))
-	for _, rec := range recs {
-		v := recipientView{Recipient: rec, Attrs: ingest.AttrMap(rec.Attrs), Groups: []ingest.GroupName{}}
-		for _, id := range rec.GroupIDs {
-			v.Groups = append(v.Groups, ingest.GroupName{Source: groups[id].SourceName, Name: groups[id].Name})
-		}
-		out = append(out, v)
-	}
-	body := map[string]any{"recipients": out}
-	if next != "" {
-		body["next"] = next
-	}
-	writeJSON(w, http.StatusOK, body)
+	writeRecipientsPage(w, wantPretty(q), recs, groups, next)
 	return nil
+}
+
+// wantPretty says the request asked for indented JSON (?pretty).
+func wantPretty(q url.Values) bool {
+	v, ok := q["pretty"]
+	return ok && (len(v) == 0 || v[0] != "0" && v[0] != "false")
 }
 
 // explainRecipient answers everything known about one recipient and why:
