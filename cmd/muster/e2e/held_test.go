@@ -83,7 +83,7 @@ func TestHeldDropsFiledWhenDecidedByTheCLI(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(got, "workday.csv.report.json"))
 		return json.Unmarshal(b, &rep) == nil && rep.Decision == "applied"
 	})
-	if rep.DropID != workday.ID || !strings.Contains(rep.Reason, "approved by admin") {
+	if rep.DropID != workday.ID || !strings.Contains(rep.Reason, "approved by cli:") {
 		t.Fatalf("uploader's report: %+v", rep)
 	}
 	if b, _ := os.ReadFile(filepath.Join(got, "workday.csv.errors.csv")); !strings.Contains(string(b), "empty_file") {
