@@ -120,6 +120,15 @@ func planReload(old, c *Config, oldPrep, prep *prepared) *reloadPlan {
 	if old.SFTP.MinFreeSpace != c.SFTP.MinFreeSpace {
 		p.add(true, "sftp.min_free_space changed")
 	}
+	if old.SFTP.Settle != c.SFTP.Settle {
+		p.add(true, "sftp.settle changed")
+	}
+	if !reflect.DeepEqual(old.SFTP.limits(), c.SFTP.limits()) && len(old.SFTP.Accounts) > 0 {
+		// Limits and bans' settings: live (a lowered limit turns away new
+		// connections; it closes none).
+		p.add(false, "[sftp] limits: %s changed", strings.Join(changedKeys(old.SFTP.limitsConf(), c.SFTP.limitsConf()), ", "))
+		p.accounts = true
+	}
 	switch {
 	case len(old.SFTP.Accounts) == 0 && len(c.SFTP.Accounts) > 0:
 		p.add(true, "sftp: accounts added where no SFTP server runs (it starts with the first account)")
@@ -209,7 +218,9 @@ func (m *Main) apply(p *reloadPlan, c *Config, prep *prepared) error {
 		m.level.Set(logLevels[c.LogLevel])
 	}
 	if p.accounts && m.SFTP != nil {
-		if err := m.SFTP.SetAccounts(prep.accounts); err != nil {
+		// Accounts, keys, passwords and limits at once: sessions of a removed
+		// account, key or password, or from an address no longer allowed, end.
+		if err := m.SFTP.Reload(prep.accounts, c.SFTP.limits()); err != nil {
 			errs = append(errs, fmt.Errorf("sftp accounts: %w", err))
 		}
 	}

@@ -5,10 +5,12 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"muster/cmd/muster/notify"
 	"muster/ingest"
 	"muster/ingest/directory"
+	"muster/sftpserver"
 )
 
 // openNotifier starts the notifications: the targets of [[notify]] (none
@@ -79,6 +81,22 @@ func (m *Main) notifyDrift(rep ingest.RebuildReport) {
 		"The reconciliation found %d of %d recipient(s) of %s not as their sources say, and repaired them (the log names them)",
 		rep.Differed, rep.Checked, rep.Org))
 	ev.Drift = &notify.Drift{Checked: rep.Checked, Repaired: rep.Differed}
+	m.Notifier.Notify(ev)
+}
+
+// notifyBan tells of an SFTP ban: an account's ban from an address belongs
+// to the account's organisation; an address's ban, to the whole server.
+func (m *Main) notifyBan(b sftpserver.Ban) {
+	if m.Notifier == nil {
+		return
+	}
+	who := "address " + b.Address
+	if b.Account != "" {
+		who = fmt.Sprintf("account %s from %s", b.Account, b.Address)
+	}
+	ev := notify.NewEvent(notify.SFTPBanned, b.Org, "", fmt.Sprintf("SFTP logins of %s are refused until %s: %s (%d failures)",
+		who, b.Until.Format(time.RFC3339), b.Reason, b.Failures))
+	ev.Ban = &notify.Ban{Address: b.Address, Account: b.Account, Until: b.Until, Reason: b.Reason}
 	m.Notifier.Notify(ev)
 }
 

@@ -24,8 +24,12 @@ func (m *Main) writeKnownHosts() error {
 	for _, k := range m.SFTP.HostKeys() {
 		fmt.Fprintf(&b, "%s %s\n", name, k.AuthorizedKey)
 	}
-	m.KnownHosts = filepath.Join(m.Config.DataDir, "known_hosts")
-	return writeFileAtomic(m.KnownHosts, []byte(b.String()), 0o644)
+	p := filepath.Join(m.Config.DataDir, "known_hosts")
+	if err := writeFileAtomic(p, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	m.KnownHosts = p
+	return nil
 }
 
 // sftpClientAddr is the host and port a client on this machine connects to.
@@ -82,6 +86,7 @@ func (m *Main) writeState() error {
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".partial"
 	if err := os.WriteFile(tmp, data, perm); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)
@@ -108,7 +113,11 @@ func (m *Main) printStarted(asJSON bool) {
 	m.printDirectories(w)
 	m.printSCIM(w)
 	if sf := st.SFTP; sf != nil {
-		fmt.Fprintf(w, "  sftp         %s, host keys pinned in %s:\n", sf.Addr, sf.KnownHosts)
+		if sf.KnownHosts != "" {
+			fmt.Fprintf(w, "  sftp         %s, host keys pinned in %s:\n", sf.Addr, sf.KnownHosts)
+		} else {
+			fmt.Fprintf(w, "  sftp         %s, host keys (known_hosts not written: see the log):\n", sf.Addr)
+		}
 		for _, k := range sf.HostKeys {
 			fmt.Fprintf(w, "               %s %s\n", k.Type, k.Fingerprint)
 		}
@@ -184,8 +193,14 @@ func (m *Main) started() startedInfo {
 		return st
 	}
 	host, port := m.sftpClientAddr()
-	kh := shellQuote(shown(m.KnownHosts))
-	sf := &sftpStarted{Addr: net.JoinHostPort(host, port), KnownHosts: shown(m.KnownHosts), Accounts: []string{}}
+	// -o UserKnownHostsFile=..., unless known_hosts could not be written
+	// (a full disk: serve starts anyway, and says so in the log).
+	khOpt := ""
+	sf := &sftpStarted{Addr: net.JoinHostPort(host, port), Accounts: []string{}}
+	if m.KnownHosts != "" {
+		khOpt = " -o UserKnownHostsFile=" + shellQuote(shown(m.KnownHosts))
+		sf.KnownHosts = shown(m.KnownHosts)
+	}
 	for _, k := range m.SFTP.HostKeys() {
 		sf.HostKeys = append(sf.HostKeys, hostKeyInfo{k.Type, k.Fingerprint})
 	}
@@ -207,9 +222,9 @@ func (m *Main) started() startedInfo {
 		}
 	}
 	sf.Clients = map[string]string{
-		"sftp": fmt.Sprintf("sftp -P %s -i %s -o UserKnownHostsFile=%s %s@%s", port, key, kh, account, host),
-		"lftp": fmt.Sprintf(`lftp -e 'set sftp:connect-program "ssh -a -x -i %s -o UserKnownHostsFile=%s"' -u %s, -p %s sftp://%s`,
-			key, kh, account, port, host),
+		"sftp": fmt.Sprintf("sftp -P %s -i %s%s %s@%s", port, key, khOpt, account, host),
+		"lftp": fmt.Sprintf(`lftp -e 'set sftp:connect-program "ssh -a -x -i %s%s"' -u %s, -p %s sftp://%s`,
+			key, khOpt, account, port, host),
 		"curl": fmt.Sprintf("curl --hostpubsha256 %s --key %s --pubkey %s.pub -u %s: -T export.csv sftp://%s:%s/",
 			ed25519, key, key, account, host, port),
 	}
@@ -219,14 +234,14 @@ func (m *Main) started() startedInfo {
 		if _, err := os.Stat(sample); err != nil {
 			sample = "export.csv"
 		}
-		st.UploadSample = fmt.Sprintf("echo 'put %s' | sftp -b - -P %s -i %s -o UserKnownHostsFile=%s %s@%s", sample, port,
-			key, kh, account, host)
+		st.UploadSample = fmt.Sprintf("echo 'put %s' | sftp -b - -P %s -i %s%s %s@%s", sample, port,
+			key, khOpt, account, host)
 	} else if c.zero() {
 		sample := "samples/workday.csv"
 		if _, err := os.Stat(sample); err != nil {
 			sample = "export.csv"
 		}
-		st.UploadSample = fmt.Sprintf("echo 'put %s' | sftp -b - -P %s -o UserKnownHostsFile=%s %s@%s", sample, port, kh, account, host)
+		st.UploadSample = fmt.Sprintf("echo 'put %s' | sftp -b - -P %s%s %s@%s", sample, port, khOpt, account, host)
 	}
 	return st
 }

@@ -48,6 +48,8 @@ func (s *Server) routes() {
 	})
 	s.handle("/v1/orgs", false, map[string]endpoint{"GET": {RoleViewer, s.listOrgs}})
 	s.handle("/v1/reload", false, map[string]endpoint{"POST": {RoleAdmin, s.reload}})
+	s.handle("/v1/sftp/bans", false, map[string]endpoint{"GET": {RoleViewer, s.listBans}})
+	s.handle("/v1/sftp/bans/{address}", false, map[string]endpoint{"DELETE": {RoleAdmin, s.liftBans}})
 	for path, eps := range s.resources() {
 		s.handle("/v1"+path, true, eps)
 		s.handle("/v1/orgs/{org}"+path, true, eps)

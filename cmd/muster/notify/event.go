@@ -82,9 +82,12 @@ type Drift struct {
 	Sample   []string `json:"sample,omitempty"`
 }
 
-// Ban is an SFTP client address banned for failing to log in.
+// Ban is an SFTP ban for failed logins: of an account from an address, or
+// of an address altogether (no account).
 type Ban struct {
 	Address string    `json:"address"`
+	Account string    `json:"account,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
 	Until   time.Time `json:"until,omitempty"`
 }
 
@@ -149,6 +152,9 @@ func (ev Event) Text() string {
 	}
 	if bn := ev.Ban; bn != nil {
 		fmt.Fprintf(&b, "\naddress %s", bn.Address)
+		if bn.Account != "" {
+			fmt.Fprintf(&b, ", account %s", bn.Account)
+		}
 		if !bn.Until.IsZero() {
 			fmt.Fprintf(&b, " banned until %s", bn.Until.Format(time.RFC3339))
 		}
