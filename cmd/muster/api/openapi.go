@@ -155,6 +155,11 @@ func OpenAPI(version string) map[string]any {
 	add("/v1/orgs", false, map[string]operation{"get": {id: "listOrgs", summary: "the organisations the token may name", role: string(RoleViewer), result: "Orgs"}})
 	add("/v1/reload", false, map[string]operation{"post": {id: "reload", summary: "re-read the config file, as SIGHUP does; a bad one is refused and the running one kept",
 		role: "operator", result: "ReloadResult"}})
+	add("/v1/sftp/bans", false, map[string]operation{"get": {id: "listSFTPBans", summary: "the SFTP bans in force (an organisation's token sees its accounts' bans; an operator every ban)",
+		role: string(RoleViewer), result: "Bans"}})
+	add("/v1/sftp/bans/{address}", false, map[string]operation{"delete": {id: "liftSFTPBans", summary: "lift the bans of an address (of one account with ?account=)",
+		role: string(RoleAdmin), result: "BansLifted", params: []param{pathParam("address", "string", "the client address banned"),
+			query("account", "string", "only this account's ban from the address")}}})
 	for path, ops := range orgOperations() {
 		add("/v1"+path, false, ops)
 		add("/v1/orgs/{org}"+path, true, ops)
@@ -190,15 +195,19 @@ func OpenAPI(version string) map[string]any {
 			"invalid": integer, "suppressed": integer}),
 		"Report": obj(map[string]any{"drop_id": integer, "org": str, "source": str, "name": str, "decision": str, "reason": str,
 			"counts": ref("Counts"), "problems": list(anyObj)}, "decision"),
-		"Drop":          obj(map[string]any{"id": integer, "source": str, "status": str, "name": str, "reason": str, "counts": ref("Counts")}),
-		"Drops":         obj(map[string]any{"drops": list(ref("Drop")), "next": next}, "drops"),
-		"DropAnswer":    obj(map[string]any{"drop": ref("Drop"), "report": ref("Report")}, "drop"),
-		"Changes":       obj(map[string]any{"changes": list(obj(map[string]any{"op": str, "key": str, "line": integer})), "next": next}, "changes"),
-		"Recipient":     obj(map[string]any{"email": str, "key": str, "first_name": str, "last_name": str, "status": str}),
-		"Recipients":    obj(map[string]any{"recipients": list(ref("Recipient")), "next": next}, "recipients"),
-		"Explanation":   obj(map[string]any{"recipient": ref("Recipient"), "groups": list(anyObj), "assertions": list(anyObj), "history": list(anyObj)}),
-		"Groups":        obj(map[string]any{"groups": list(obj(map[string]any{"name": str, "source": str, "members": integer}))}, "groups"),
-		"Notification":  obj(map[string]any{"id": integer, "org": str, "target": str, "event": str, "event_id": str, "source": str, "summary": str, "payload": anyObj, "status": str, "attempts": integer, "last_error": str, "created_at": str, "updated_at": str}),
+		"Drop":         obj(map[string]any{"id": integer, "source": str, "status": str, "name": str, "reason": str, "counts": ref("Counts")}),
+		"Drops":        obj(map[string]any{"drops": list(ref("Drop")), "next": next}, "drops"),
+		"DropAnswer":   obj(map[string]any{"drop": ref("Drop"), "report": ref("Report")}, "drop"),
+		"Changes":      obj(map[string]any{"changes": list(obj(map[string]any{"op": str, "key": str, "line": integer})), "next": next}, "changes"),
+		"Recipient":    obj(map[string]any{"email": str, "key": str, "first_name": str, "last_name": str, "status": str}),
+		"Recipients":   obj(map[string]any{"recipients": list(ref("Recipient")), "next": next}, "recipients"),
+		"Explanation":  obj(map[string]any{"recipient": ref("Recipient"), "groups": list(anyObj), "assertions": list(anyObj), "history": list(anyObj)}),
+		"Groups":       obj(map[string]any{"groups": list(obj(map[string]any{"name": str, "source": str, "members": integer}))}, "groups"),
+		"Notification": obj(map[string]any{"id": integer, "org": str, "target": str, "event": str, "event_id": str, "source": str, "summary": str, "payload": anyObj, "status": str, "attempts": integer, "last_error": str, "created_at": str, "updated_at": str}),
+		"Ban": obj(map[string]any{"address": str, "account": str, "org": str, "reason": str, "failures": integer,
+			"since": str, "until": str}),
+		"Bans":          obj(map[string]any{"bans": list(ref("Ban"))}, "bans"),
+		"BansLifted":    obj(map[string]any{"lifted": list(ref("Ban"))}, "lifted"),
 		"Notifications": obj(map[string]any{"notifications": list(ref("Notification")), "next": next}, "notifications"),
 	}
 	return map[string]any{
