@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"os"
 	"os/user"
 	"strings"
 	"testing"
@@ -65,5 +68,33 @@ func TestRecipientsListSaysWhatTheStatusFilterHides(t *testing.T) {
 	_, out, _ = MustRunIn(t, dir, "recipients", "list", "-status", "all")
 	if strings.Contains(out, "not listed") {
 		t.Fatalf("-status all hides nothing:\n%s", out)
+	}
+}
+
+// `check -` reads the file from standard input.
+func TestCheckReadsStandardInput(t *testing.T) {
+	b, err := os.ReadFile("../../samples/workday.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	e := &env{stdin: bytes.NewReader(b), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if code := run(context.Background(), e, []string{"check", "-"}); code != exitOK ||
+		!strings.Contains(out.String(), "(standard input)") || !strings.Contains(out.String(), "18 valid") {
+		t.Fatalf("check -: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+}
+
+// The progress line is cleared once, before the report is printed (the
+// report no longer starts glued to it).
+func TestProgressLineClearedOnce(t *testing.T) {
+	var w bytes.Buffer
+	p := &progress{w: &w, shown: true}
+	p.done()
+	p.done()
+	var none *progress
+	none.done() // no terminal: nothing to clear
+	if w.String() != "\r\033[K" {
+		t.Fatalf("cleared as %q", w.String())
 	}
 }
