@@ -284,11 +284,11 @@ func (ix *SnapshotIndex) layout() {
 	}
 }
 
-// indexDir is where the store keeps its snapshot index files.
-func (s *Store) indexDir() string { return s.path + "-index" }
+// IndexDir is where the store keeps its snapshot index files (a cache).
+func (s *Store) IndexDir() string { return s.idxDir }
 
 func (s *Store) indexPath(sourceID int64) string {
-	return filepath.Join(s.indexDir(), "source-"+strconv.FormatInt(sourceID, 10)+".idx")
+	return filepath.Join(s.IndexDir(), "source-"+strconv.FormatInt(sourceID, 10)+".idx")
 }
 
 // LoadSnapshotIndex returns the index of the source's current snapshot:
@@ -466,7 +466,14 @@ func (s *Store) buildIndex(ctx context.Context, src Source) (*SnapshotIndex, err
 	ix := newIndex(src, int(src.Rows))
 	// The keys go to a scratch file beside the store, unlinked at once (gone
 	// with the process), not to memory: a million keys are 50 MB.
-	f, err := os.CreateTemp(filepath.Dir(s.path), "muster-index-*.tmp")
+	dir := filepath.Dir(s.path)
+	if s.d.postgres {
+		dir = s.IndexDir()
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("snapshot index: %w", err)
+		}
+	}
+	f, err := os.CreateTemp(dir, "muster-index-*.tmp")
 	if err != nil {
 		ix.Close()
 		return nil, fmt.Errorf("snapshot index: %w", err)

@@ -68,20 +68,20 @@ const goneRank = ^uint32(0)
 // Call it inside the apply's transaction (which holds the store's write
 // lock, so no other process writes the same file).
 func (s *Store) NewSnapshotIndexWriter(base *SnapshotIndex) (*SnapshotIndexWriter, error) {
-	if err := os.MkdirAll(s.indexDir(), 0o750); err != nil {
+	if err := os.MkdirAll(s.IndexDir(), 0o750); err != nil {
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
 	prefix := "source-" + strconv.FormatInt(base.SourceID, 10) + "-"
-	if old, _ := filepath.Glob(filepath.Join(s.indexDir(), prefix+"*.tmp")); len(old) > 0 {
+	if old, _ := filepath.Glob(filepath.Join(s.IndexDir(), prefix+"*.tmp")); len(old) > 0 {
 		for _, p := range old {
 			os.Remove(p) // left by a process that died writing
 		}
 	}
-	f, err := os.CreateTemp(s.indexDir(), prefix+"*.tmp")
+	f, err := os.CreateTemp(s.IndexDir(), prefix+"*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
-	w := &SnapshotIndexWriter{s: s, base: base, f: f, sum: crc32.New(castagnoli), added: addedEntries{dir: s.indexDir()}}
+	w := &SnapshotIndexWriter{s: s, base: base, f: f, sum: crc32.New(castagnoli), added: addedEntries{dir: s.IndexDir()}}
 	w.w = bufio.NewWriterSize(io.MultiWriter(f, w.sum), 1<<20)
 	if _, err := f.Write(make([]byte, indexHeaderSize)); err != nil {
 		w.Abort()

@@ -39,6 +39,7 @@ type Config struct {
 	HTTP       HTTPConf       `toml:"http"`
 	WorkOS     WorkOSConf     `toml:"workos"`
 	Notify     []NotifyConf   `toml:"notify"`
+	Store      StoreConf      `toml:"store"`
 	SCIM       SCIMConf       `toml:"scim"`
 
 	// path is the file the config came from ("" for the built-in one).
@@ -259,6 +260,7 @@ func (c *Config) setDefaults(e *env) {
 	c.HTTP.setDefaults()
 	c.WorkOS.setDefaults(c)
 	c.setNotifyDefaults()
+	c.Store.setDefaults(c)
 	c.SCIM.setDefaults(c)
 }
 
@@ -343,6 +345,7 @@ func (c *Config) Validate() error {
 	c.HTTP.validate(knownOrg, bad)
 	c.validateWorkOS(bad)
 	c.validateNotify(knownOrg, bad)
+	c.validateStore(bad)
 	c.validateSCIM(bad)
 	for _, d := range []struct {
 		field string

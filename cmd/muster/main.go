@@ -96,6 +96,7 @@ func commands() []command {
 		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys, bans (list, lift)", cmdSftp},
 		{"token", "make an admin API token: muster token new -name NAME -role viewer|admin", cmdToken},
 		{"notify", "notifications: log (what was told to whom), test (send a test to the targets now)", cmdNotify},
+		{"store", "the store: status, migrate (explicit on PostgreSQL), copy a SQLite store into PostgreSQL", cmdStore},
 	}
 }
 

@@ -93,7 +93,7 @@ func (m *Main) startDirectories(c *Config) error {
 	}
 	eng.Prune = func(now time.Time) int { return m.drops().Prune(now) }
 	eng.OnRun, eng.OnDrift = m.notifyRun, m.notifyDrift
-	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log}
+	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log, leader: m.isLeader}
 	if err := sched.Open(); err != nil {
 		sched.Close()
 		return err

@@ -1,4 +1,4 @@
--- As SQLite's 0005_notifications.sql (read it for what each column holds),
+-- As SQLite's 0006_notifications.sql (read it for what each column holds),
 -- for the PostgreSQL store (issue 17): the same table, its ids a sequence,
 -- its texts compared byte by byte as SQLite compares them.
 CREATE TABLE notifications (
