@@ -75,12 +75,12 @@ func TestEveryCommandTakesJSON(t *testing.T) {
 		{"recipients", "add", "a@example.com"}, {"recipients", "remove", "a@example.com"}, {"recipients", "lift", "a@example.com"},
 		{"groups", "list"}, {"export", "-group", "x"}, {"sources", "list"}, {"sources", "rollback", "-to", "1", "x"},
 		{"sources", "remove", "x"}, {"sources", "sync", "x"}, {"sftp", "passwd"}, {"sftp", "hostkeys"},
-		{"token", "new", "-name", "x"}, {"notify", "log"}, {"notify", "test"}}
+		{"token", "new", "-name", "x"}, {"notify", "log"}, {"notify", "test"}, {"store", "status"}}
 	seen := map[string]bool{}
 	for _, l := range lines {
 		seen[l[0]] = true
 		args := append(append([]string{}, l...), "-json")
-		if l[0] != "help" && l[0] != "version" && l[0] != "token" && l[0] != "check" && l[0] != "notify" || l[0] == "notify" && l[1] == "log" {
+		if l[0] != "help" && l[0] != "version" && l[0] != "token" && l[0] != "check" && l[0] != "notify" || l[0] == "notify" && l[1] == "log" || l[0] == "store" {
 			args = append(args, "-data", data)
 		}
 		_, out, errs := MustRun(t, args...)
