@@ -229,7 +229,11 @@ func (e *Elector) Close() error {
 	e.cancel()
 	e.mu.Lock()
 	leading := e.leading
-	if leading {
+	switch {
+	case leading && e.Solo:
+		e.leading = false
+		e.endLead()
+	case leading:
 		e.stepDown("stopping")
 	}
 	e.mu.Unlock()
