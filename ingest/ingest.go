@@ -363,7 +363,7 @@ func (in *Ingester) decide(ctx context.Context, d *store.Drop, rep *Report, opt 
 	return nil
 }
 
-// guard decides a drop from its diff (DESIGN.md, safety rules).
+// guard decides a drop from its diff (README: Design, safety rules).
 func guard(rep *Report, res *diffResult, src store.Source, delta bool) {
 	c := &rep.Counts
 	rep.Decision = Applied
@@ -385,19 +385,31 @@ func guard(rep *Report, res *diffResult, src store.Source, delta bool) {
 		return
 	}
 	removing := c.Removed + res.deactivated
+	if why := overRemovalGuard(src, removing); why != "" {
+		rep.Decision, rep.Reason = Held, why
+		return
+	}
 	switch {
-	case src.MaxRemoveCount >= 0 && removing > int64(src.MaxRemoveCount):
-		rep.Decision = Held
-		rep.Reason = fmt.Sprintf("it would remove %d of %d people, over the limit of %d", removing, src.Rows, src.MaxRemoveCount)
-	case src.MaxRemovePercent >= 0 && float64(removing)*100 > src.MaxRemovePercent*float64(src.Rows):
-		rep.Decision = Held
-		rep.Reason = fmt.Sprintf("it would remove %d of %d people (%.1f%%), over the %g%% limit", removing, src.Rows,
-			float64(removing)*100/float64(src.Rows), src.MaxRemovePercent)
 	case res.unidentified > 0 && c.Removed > 0:
 		rep.Decision = Held
 		rep.Reason = fmt.Sprintf("%d invalid rows name nobody (no readable email or id), and it would remove %d people one of them may describe",
 			res.unidentified, c.Removed)
 	}
+}
+
+// overRemovalGuard says why removing that many of the source's people is
+// over its guard ("" when it is not): whatever carries the removal (a full
+// drop, a source's removal).
+func overRemovalGuard(src store.Source, removing int64) string {
+	switch {
+	case src.Rows == 0:
+	case src.MaxRemoveCount >= 0 && removing > int64(src.MaxRemoveCount):
+		return fmt.Sprintf("it would remove %d of %d people, over the limit of %d", removing, src.Rows, src.MaxRemoveCount)
+	case src.MaxRemovePercent >= 0 && float64(removing)*100 > src.MaxRemovePercent*float64(src.Rows):
+		return fmt.Sprintf("it would remove %d of %d people (%.1f%%), over the %g%% limit", removing, src.Rows,
+			float64(removing)*100/float64(src.Rows), src.MaxRemovePercent)
+	}
+	return ""
 }
 
 // sample fills the report's sample of changes from the spill (key order).

@@ -64,12 +64,16 @@ func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, o
 	in.hook("approve-checked")
 	start := time.Now()
 	each := func(fn func(store.Change) error) error { return in.Store.HeldChanges(ctx, d.ID, fn) }
-	// The admin accepted these removals: the source's removal window
-	// starts again from here.
-	restart := func(a *applier) {
+	setup := func(a *applier) {
+		// The admin accepted these removals: the source's removal window
+		// starts again from here.
 		a.inTx = func(tx *store.Tx) error { return tx.RestartWindow(src.ID, d.ID, tx.Clock(), false) }
+		if d.Kind == store.DropKindRemoval {
+			// A source's removal, held by its guard: applied as the removal it is.
+			a.withdrawOnly, a.removalsWithdraw, a.removeSource = true, true, true
+		}
 	}
-	if err := in.applyDropWith(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, nil, restart); err != nil {
+	if err := in.applyDropWith(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, nil, setup); err != nil {
 		return nil, err
 	}
 	in.notify(OpApprove, rep, start)
@@ -190,12 +194,33 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 	}
 	in.hook("replace-diffed")
 	rep.Timings.ReadMS = time.Since(start).Milliseconds()
+	if mode == removeSource {
+		// A source's removal withdraws all its people: held when that is over
+		// its guard, as a drop removing them would be (an admin approves it).
+		if why := overRemovalGuard(src, rep.Counts.Removed); why != "" {
+			rep.Decision, rep.Reason = Held, why
+		}
+	}
 	if opt.DryRun {
 		sample(rep, sp)
 		rep.Timings.TotalMS = time.Since(start).Milliseconds()
 		return rep, nil
 	}
 	d := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: kind, Name: name, ContentHash: hash, BaseSeq: src.Seq}
+	if rep.Decision == Held {
+		sample(rep, sp)
+		if err := in.Store.CreateDrop(ctx, &d); err != nil {
+			return nil, err
+		}
+		rep.DropID = d.ID
+		rep.Timings.TotalMS = time.Since(start).Milliseconds()
+		if err := in.Store.HoldDrop(ctx, d.ID, src.Seq, rep.JSON(), sp.each); err != nil {
+			in.abandon(&d, err)
+			return nil, err
+		}
+		in.notify(OpIngest, rep, start)
+		return rep, nil
+	}
 	setup := func(a *applier) {
 		a.withdrawOnly, a.removalsWithdraw, a.removeSource = mode != rollback, true, mode == removeSource
 	}

@@ -39,7 +39,7 @@ const (
 	ModeDelta Mode = "delta"
 )
 
-// Defaults of the guards (DESIGN.md, safety rules).
+// Defaults of the guards (README: Design, safety rules).
 const (
 	DefaultMaxRemovePercent  = 20.0
 	DefaultMaxRemoveCount    = 500
@@ -71,7 +71,7 @@ type SourceConfig struct {
 }
 
 // WithDefaults returns c with zero fields given their defaults. WorkOS
-// directories are authoritative by default (DESIGN.md, merge rule 5), which
+// directories are authoritative by default (merge rule 5, README: Design), which
 // a caller that means otherwise sets after.
 func (c SourceConfig) WithDefaults() SourceConfig {
 	if c.Kind == "" {

@@ -77,8 +77,22 @@ func recipientsList(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	// What the status filter leaves out, in the organisation: said, so an
+	// admin looking for someone who left knows to ask for -status all.
+	counts, err := st.RecipientCounts(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	hidden := map[string]int64{}
+	var parts []string
+	for _, s := range []store.RecipientStatus{store.StatusActive, store.StatusInactive, store.StatusOffboarded, store.StatusGone} {
+		if f.Status != "" && s != f.Status && counts[s] > 0 {
+			hidden[string(s)] = counts[s]
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
 	if sf.json {
-		return writeJSON(e.stdout, map[string]any{"recipients": nonNil(rows), "next": next})
+		return writeJSON(e.stdout, map[string]any{"recipients": nonNil(rows), "next": next, "hidden_by_status": hidden})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS\tSOURCES\tGROUPS")
@@ -88,6 +102,9 @@ func recipientsList(ctx context.Context, e *env, args []string) error {
 	}
 	if next != "" {
 		fmt.Fprintf(tw, "(more: -after %s)\n", next)
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(tw, "(not listed, of another status than %s: %s; -status all lists everyone)\n", f.Status, strings.Join(parts, ", "))
 	}
 	return tw.Flush()
 }
@@ -238,7 +255,7 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 	}
 	fmt.Fprintln(w, "history (newest first):")
 	for _, h := range ex.History {
-		fmt.Fprintf(w, "  %s %-10s %s", h.At, h.Kind, h.Source)
+		fmt.Fprintf(w, "  %s %-10s %s", localTime(h.At), h.Kind, h.Source)
 		if h.DropID != 0 {
 			fmt.Fprintf(w, " drop %d %q", h.DropID, h.Drop)
 		}
@@ -330,7 +347,7 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 	}
 	rep, err := in.Ingest(ctx, ingest.Drop{Org: sf.org, Source: cfg, Kind: store.DropKindManual, Delta: true,
 		Name: fmt.Sprintf("recipients %s %s", verb, email), Records: &schema.SliceStream{Records: []schema.Record{rec}}},
-		ingest.Options{DryRun: *dry, By: "cli"})
+		ingest.Options{DryRun: *dry, By: cliUser(e)})
 	if err != nil {
 		return err
 	}
@@ -351,7 +368,7 @@ func recipientsLift(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "recipients lift", "EMAIL")
 	sf := addStoreFlags(fs, e)
 	reason := fs.String("reason", "", "why (kept with the lift)")
-	by := fs.String("by", "admin", "who lifts it")
+	by := fs.String("by", cliUser(e), "who lifts it")
 	source := fs.String("source", "", "lift only this authoritative source's offboarding (default: every one in force)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

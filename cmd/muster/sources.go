@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"muster/ingest"
+	"muster/schema"
 	"muster/store"
 )
 
@@ -78,7 +84,7 @@ func sourcesList(ctx context.Context, e *env, args []string) error {
 		case h.LastError != "":
 			fmt.Fprintf(e.stdout, "%s: last error: %s\n", h.Name, h.LastError)
 		case h.RemovedAt != "":
-			fmt.Fprintf(e.stdout, "%s: removed %s\n", h.Name, h.RemovedAt)
+			fmt.Fprintf(e.stdout, "%s: removed %s\n", h.Name, localTime(h.RemovedAt))
 		}
 		if h.QueuedBatches > 0 {
 			fmt.Fprintf(e.stdout, "%s: %d batches of changes wait behind its held drop\n", h.Name, h.QueuedBatches)
@@ -87,12 +93,12 @@ func sourcesList(ctx context.Context, e *env, args []string) error {
 	return printSCIMStats(e, hs, scimStats)
 }
 
-// when formats a time for a table: "-" for never.
+// when formats a time for a table, in local time: "-" for never.
 func when(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format(time.RFC3339)
+	return t.Local().Format("2006-01-02 15:04:05")
 }
 
 func sourcesRollback(ctx context.Context, e *env, args []string) error {
@@ -118,7 +124,7 @@ func sourcesRollback(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer in.Store.Close()
-	rep, err := in.Rollback(ctx, sf.org, fs.Arg(0), id, ingest.Options{DryRun: *dry, By: "cli"})
+	rep, err := in.Rollback(ctx, sf.org, fs.Arg(0), id, ingest.Options{DryRun: *dry, By: cliUser(e)})
 	if err != nil {
 		return err
 	}
@@ -129,6 +135,7 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "sources remove", "NAME")
 	sf := addStoreFlags(fs, e)
 	dry := fs.Bool("dry-run", false, "print what would change; write nothing")
+	yes := fs.Bool("yes", false, "remove without asking (what it removes is printed first)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -143,16 +150,52 @@ func sourcesRemove(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer in.Store.Close()
-	rep, err := in.RemoveSource(ctx, sf.org, fs.Arg(0), ingest.Options{DryRun: *dry, By: "cli"})
+	opt := ingest.Options{DryRun: true, By: cliUser(e)}
+	preview, err := in.RemoveSource(ctx, sf.org, fs.Arg(0), opt)
 	if err != nil {
 		return err
 	}
-	if err := printReport(e, sf, rep); err != nil {
+	if *dry {
+		return printReport(e, sf, preview)
+	}
+	if !*yes {
+		if err := confirmRemoval(e, sf, preview); err != nil {
+			return err
+		}
+	}
+	opt.DryRun = false
+	rep, err := in.RemoveSource(ctx, sf.org, fs.Arg(0), opt)
+	if err != nil {
 		return err
 	}
+	if rep.Decision == ingest.Held && !sf.json {
+		fmt.Fprintf(e.stdout, "held as drop %d: %s; an admin approves it with `muster drops approve %d` (or rejects it)\n",
+			rep.DropID, rep.Reason, rep.DropID)
+	}
+	err = printReport(e, sf, rep) // exit 3 when held
 	if conf := sf.source(fs.Arg(0)); conf != nil && !sf.json {
 		// The daemon would bring it back with its next drop.
 		fmt.Fprintf(e.stdout, "note: source %s is still in %s: remove it there too, or its next drop brings it back\n", conf.Name, sf.cfg.path)
+	}
+	return err
+}
+
+// confirmRemoval shows what removing the source withdraws and asks, on a
+// terminal; elsewhere (a script) it refuses without -yes.
+func confirmRemoval(e *env, sf *storeFlags, preview *ingest.Report) error {
+	what := fmt.Sprintf("removing source %s withdraws what it asserts of %d people (people other sources list stay in the audience)",
+		preview.Source, preview.Counts.Removed)
+	if preview.Decision == ingest.Held {
+		what += "; " + preview.Reason + ", so it will be held for an admin to approve"
+	}
+	f, ok := e.stdin.(*os.File)
+	if sf.json || !ok || !term.IsTerminal(int(f.Fd())) {
+		return usagef("%s: add -yes to do it (or -dry-run to see the changes)", what)
+	}
+	fmt.Fprintf(e.stderr, "%s.\nRemove it? [y/N] ", what)
+	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		return schema.Errorf(schema.EInvalid, "not removed")
 	}
 	return nil
 }

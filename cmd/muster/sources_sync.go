@@ -61,7 +61,7 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), "cli", ingest.Options{DryRun: *dry, By: "cli"})
+	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), cliUser(e), ingest.Options{DryRun: *dry, By: cliUser(e)})
 	return printPull(e, sf.json, s.Org(), s.Name(), directoryID(c, s.Org(), s.Name()), rep, stats, err)
 }
 

@@ -51,6 +51,11 @@ type Engine struct {
 	// Leading, if set, says whether this instance runs the background
 	// settling (Start): only the leader does, when several share a store.
 	Leading func() bool
+	// OnRun, if set, is told how each pull ended (not one a stop
+	// interrupted), and OnDrift what a Reconcile repaired in an
+	// organisation: the daemon's notifications.
+	OnRun   func(RunStatus)
+	OnDrift func(ingest.RebuildReport)
 
 	mu      sync.Mutex
 	sources []*Source
@@ -317,6 +322,9 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 		if rep.Differed > 0 {
 			log.Warn("recipients differed from what their sources say; repaired", "org", org, "checked", rep.Checked,
 				"differed", rep.Differed, "sample", rep.Sample)
+			if e.OnDrift != nil {
+				e.OnDrift(*rep)
+			}
 		} else {
 			log.Info("recipients match their sources", "org", org, "checked", rep.Checked)
 		}

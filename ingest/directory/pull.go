@@ -81,6 +81,9 @@ func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (
 			st.LastError = rep.Reason
 		}
 	})
+	if !stopped && s.e.OnRun != nil {
+		s.e.OnRun(s.Status())
+	}
 	attrs := []any{"ms", time.Since(start).Milliseconds()}
 	if snap != nil && snap.Describe != nil {
 		attrs = append(snap.Describe(), attrs...)

@@ -16,7 +16,7 @@ type PullOptions struct {
 	// The records then carry only these groups. A name or id that matches no
 	// group fails the pull: a renamed group must not silently empty the source.
 	Groups []string
-	// Attrs is the attribute allowlist (DESIGN.md rule 6); the zero set keeps
+	// Attrs is the attribute allowlist (merge rule 6, README: Design); the zero set keeps
 	// no optional attribute.
 	Attrs schema.AttrSet
 }

@@ -51,7 +51,10 @@ func RunsCheck(runs func() []RunStatus) Check {
 const checkTimeout = 2 * time.Second
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, struct {
+		Status string `json:"status"`
+		Build
+	}{"ok", s.cfg.Build})
 }
 
 // checkResult is one check on /readyz.
@@ -86,7 +89,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	body := map[string]any{"ready": ready, "checks": out}
+	body := map[string]any{"ready": ready, "version": s.cfg.Build.Version, "checks": out}
 	if s.cfg.Leadership != nil {
 		body["scheduler"] = s.cfg.Leadership()
 	}

@@ -24,7 +24,7 @@ type sourceView struct {
 func (s *Server) sources(r *request) ([]sourceView, error) {
 	ctx := r.Context()
 	var configured []ingest.ConfiguredSource
-	for _, c := range s.cfg.Sources {
+	for _, c := range s.conf().Sources {
 		cfg := c.Settings
 		if cfg.Name == "" {
 			cfg = store.SourceConfig{Name: c.Name, Kind: c.Kind}
@@ -44,7 +44,7 @@ func (s *Server) sources(r *request) ([]sourceView, error) {
 	out := make([]sourceView, 0, len(hs))
 	for _, h := range hs {
 		v := sourceView{SourceHealth: h}
-		v.CanSync = h.Configured && s.cfg.Sync != nil && h.Kind == store.KindWorkOS && h.RemovedAt == ""
+		v.CanSync = h.Configured && s.conf().Sync != nil && h.Kind == store.KindWorkOS && h.RemovedAt == ""
 		if st, ok := scimStats[h.Name]; ok && h.Kind == store.KindSCIM {
 			v.SCIM = &st
 		}
@@ -54,9 +54,10 @@ func (s *Server) sources(r *request) ([]sourceView, error) {
 }
 
 func (s *Server) configured(org, name string) *ConfiguredSource {
-	for i, c := range s.cfg.Sources {
+	sources := s.conf().Sources
+	for i, c := range sources {
 		if c.Org == org && c.Name == name {
-			return &s.cfg.Sources[i]
+			return &sources[i]
 		}
 	}
 	return nil
@@ -143,10 +144,10 @@ func (s *Server) sync(w http.ResponseWriter, r *request) error {
 		return schema.Errorf(schema.EInvalid, "source %s is of kind %s: only workos sources are pulled; %s", name, kind, howFed(kind))
 	case s.configured(r.org.Name, name) == nil:
 		return schema.Errorf(schema.EInvalid, "source %s is not in the config: only configured sources are pulled", name)
-	case s.cfg.Sync == nil:
+	case s.conf().Sync == nil:
 		return schema.Errorf(schema.EUnavailable, "sync is not available for source %s: no WorkOS scheduler runs in this muster", name)
 	}
-	if err := s.cfg.Sync(r.Context(), r.org.Name, name, r.token.By()); err != nil {
+	if err := s.conf().Sync(r.Context(), r.org.Name, name, r.token.By()); err != nil {
 		return err
 	}
 	s.log.Info("sync requested", "org", r.org.Name, "source", name, "token", r.token.Name)

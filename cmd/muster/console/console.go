@@ -43,6 +43,9 @@ type Auth interface {
 	OrgOf(ctx context.Context, t *api.Token, named string) (store.Org, error)
 	OrgNames(ctx context.Context, t *api.Token) ([]string, error)
 	Refused(r *http.Request, err error)
+	// Throttled says the request's address presented too many refused
+	// tokens this window (as /v1 counts them) and when it may try again.
+	Throttled(r *http.Request) (bool, time.Duration)
 }
 
 // Source is a configured source as the daemon reads it: its settings for
