@@ -154,7 +154,7 @@ func (m *Main) openHTTP() error {
 	if err := srv.Open(); err != nil {
 		return err
 	}
-	m.HTTP = srv
+	m.HTTP, m.Console = srv, con
 	m.start("http", srv.Close)
 	if host, _, _ := net.SplitHostPort(srv.Addr().String()); !isLoopback(host) && c.HTTP.Metrics == metricsOpen {
 		m.Logger.Warn("http: /metrics needs no token and the server is not on loopback: set http.metrics = \"operator\" to require an operator token",
@@ -186,15 +186,8 @@ func (m *Main) apiLive(c *Config) api.Live {
 // configured source as the daemon does.
 func (m *Main) newConsole(srv *api.Server) (*console.Console, error) {
 	c := m.Config
-	var sources []console.Source
-	for i := range c.Sources {
-		s := &c.Sources[i]
-		sc := c.sourceConfig(s)
-		sources = append(sources, console.Source{Org: s.Org, Name: s.Name, Kind: sc.Kind, Ingest: sc,
-			Decode: s.decodeOptions(), MaxInvalid: console.MaxInvalidShare(sc.WithDefaults().MaxInvalidPercent)})
-	}
 	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.sharedDir(),
-		Sources: sources, Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger,
+		Sources: consoleSources(c), Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger,
 		Health: consoleHealth{m}})
 }
 
@@ -214,6 +207,19 @@ func (h consoleHealth) Sources(ctx context.Context, org store.Org) ([]console.So
 			People: s.People, Held: s.HeldDrops, CanSync: h.m.syncFunc() != nil && s.Configured && s.Kind == store.KindWorkOS && s.RemovedAt == ""})
 	}
 	return out, nil
+}
+
+// consoleSources are c's sources as the console reads them (uploads are
+// read and judged as their folders' files).
+func consoleSources(c *Config) []console.Source {
+	var sources []console.Source
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		sc := c.sourceConfig(s)
+		sources = append(sources, console.Source{Org: s.Org, Name: s.Name, Kind: sc.Kind, Ingest: sc,
+			Decode: s.decodeOptions(), MaxInvalid: console.MaxInvalidShare(sc.WithDefaults().MaxInvalidPercent)})
+	}
+	return sources
 }
 
 // storeFileCheck is the readiness check "the store file is still the one

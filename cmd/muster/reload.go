@@ -255,6 +255,9 @@ func (m *Main) apply(p *reloadPlan, c *Config, prep *prepared) error {
 			errs = append(errs, fmt.Errorf("api: %w", err))
 		}
 	}
+	if m.Console != nil && (p.files || p.directories) {
+		m.Console.SetSources(consoleSources(c), m.syncFunc())
+	}
 	if p.notify && m.Notifier != nil {
 		m.Notifier.SetTargets(prep.notify)
 	}

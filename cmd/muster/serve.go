@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"muster/cmd/muster/api"
+	"muster/cmd/muster/console"
 	"muster/cmd/muster/notify"
 	"muster/ingest"
 	"muster/ingest/directory"
@@ -95,6 +96,8 @@ type Main struct {
 	Files   *ingest.Files
 	Metrics *api.Metrics
 	HTTP    *api.Server // nil unless [http] or -http
+	// Console is the web console the HTTP server serves at /.
+	Console *console.Console
 
 	// Directories is the directory engine running the WorkOS directory
 	// sources (nil without any): Runs() says each source's last runs.

@@ -22,7 +22,7 @@ func (m *Main) openNotifier() error {
 	c := m.Config
 	n := notify.New(notify.Config{Targets: m.prep.notify, Store: m.Store, Logger: m.Logger,
 		ServerEventsToAll: len(c.Orgs) == 0, UserAgent: "muster/" + buildInfo().Version, OnResult: m.Metrics.Notification,
-		RetryMin: m.NotifyRetryMin, RetryMax: 30 * m.NotifyRetryMin})
+		RetryMin: m.NotifyRetryMin, RetryMax: 30 * m.NotifyRetryMin, Retention: time.Duration(c.Retention.Archive)})
 	if err := n.Open(); err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}

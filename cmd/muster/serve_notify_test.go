@@ -201,3 +201,37 @@ events = ["source.failing", "source.recovered"]
 		t.Fatalf("got %s", got)
 	}
 }
+
+// `muster notify test` sends a test event to each target now, once, and
+// says what each answered; it exits 1 when one failed.
+func TestNotifyTestCommand(t *testing.T) {
+	ok := mustHookReceiver(t)
+	down := mustHookReceiver(t)
+	down.fail = 100
+	path := cliConfig(t, `
+[[notify]]
+name = "ok"
+kind = "webhook"
+url = "`+ok.URL+`"
+[[notify]]
+name = "down"
+kind = "slack"
+url_env = "DOWN_URL"
+`)
+	vars := map[string]string{"DOWN_URL": down.URL}
+	code, out, errs := runEnv(t, vars, "notify", "test", "-config", path)
+	if code != exitError || !strings.Contains(out, "ok (webhook): delivered") || !strings.Contains(out, "down (slack): FAILED: the receiver answered 503") ||
+		!strings.Contains(errs, "1 of 2 target(s) failed") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	if got := strings.Join(ok.kinds(), ","); got != "test" {
+		t.Fatalf("ok received %q", got)
+	}
+	code, out, _ = runEnv(t, vars, "notify", "test", "-config", path, "-target", "ok", "-json")
+	if code != exitOK || !strings.Contains(out, `"ok": true`) {
+		t.Fatalf("-target ok -json: exit %d\n%s", code, out)
+	}
+	if code, _, errs := runEnv(t, nil, "notify", "test", "-config", path); code != exitError || !strings.Contains(errs, "notify[1].url_env") {
+		t.Fatalf("a target's secret unset: exit %d %s", code, errs)
+	}
+}

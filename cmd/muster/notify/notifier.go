@@ -38,6 +38,9 @@ type Config struct {
 	// OnResult, if set, is told each delivery's end: outcome delivered,
 	// failed or dropped (metrics).
 	OnResult func(target, kind, outcome string)
+	// Retention is how long the log keeps a notification (checked hourly);
+	// 0 keeps them for ever.
+	Retention time.Duration
 }
 
 // Notifier delivers events to targets without ever making its caller
@@ -109,7 +112,31 @@ func (n *Notifier) Open() error {
 	}
 	n.wg.Add(1)
 	go n.dispatch()
+	if n.cfg.Store != nil && n.cfg.Retention > 0 {
+		n.wg.Add(1)
+		go n.pruneLoop()
+	}
 	return nil
+}
+
+// pruneLoop deletes the log's notifications older than the retention, at
+// start and hourly.
+func (n *Notifier) pruneLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if k, err := n.cfg.Store.PruneNotifications(n.ctx, time.Now().Add(-n.cfg.Retention)); err != nil && n.ctx.Err() == nil {
+			n.log.Warn("cannot prune the notifications log", "err", err)
+		} else if k > 0 {
+			n.log.Info("notifications log pruned", "deleted", k)
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Close stops delivering. Deliveries not finished stay pending in the log

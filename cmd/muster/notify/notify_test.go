@@ -418,3 +418,20 @@ func TestSetTargetsTakesEffectAtOnce(t *testing.T) {
 		t.Fatalf("the old URL got %d", old.count())
 	}
 }
+
+// The log keeps notifications for the retention: older ones are pruned
+// when the notifier starts (and hourly).
+func TestLogPrunedAfterRetention(t *testing.T) {
+	st := MustStore(t)
+	old := store.Notification{Org: "default", Target: "gone", Event: DropHeld, EventID: "evt_old", Summary: "old"}
+	if err := st.AddNotification(context.Background(), &old); err != nil {
+		t.Fatal(err)
+	}
+	st.UpdateNotification(context.Background(), old.ID, store.NotifyDelivered, 1, "")
+	n := New(Config{Store: st, Retention: time.Nanosecond})
+	if err := n.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitFor(t, "the prune", func() bool { return len(logged(t, st)) == 0 })
+}
