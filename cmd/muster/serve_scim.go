@@ -30,6 +30,7 @@ func (m *Main) openSCIM() error {
 		m.start("directories", eng.Close)
 		// Batches queued behind a held drop apply once it is decided: at
 		// once when decided in this process, else within settleEvery.
+		eng.Leading = m.isLeader // one instance settles when several share a database
 		eng.Start(settleEvery)
 		m.engine.Store(eng)
 	}
