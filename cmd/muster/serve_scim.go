@@ -28,6 +28,11 @@ func (m *Main) openSCIM() error {
 		eng = directory.New(m.Ingester, log)
 		eng.Orgs = c.orgNames()
 		m.start("directories", eng.Close)
+		// Batches queued behind a held drop apply once it is decided: at
+		// once when decided in this process, else within settleEvery.
+		eng.Leading = m.isLeader // one instance settles when several share a database
+		eng.Start(settleEvery)
+		m.engine.Store(eng)
 	}
 	b := scimsource.New(eng, log)
 	m.start("scim writes", b.Close)
