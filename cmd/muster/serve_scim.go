@@ -22,7 +22,7 @@ func (m *Main) openSCIM() error {
 	}
 	refs, srcs := c.scimSources()
 	log := m.Logger.With("component", "scim")
-	eng := m.Directories
+	eng := m.dirs()
 	if eng == nil {
 		// No WorkOS source: the directory engine runs for SCIM alone.
 		eng = directory.New(m.Ingester, log)
@@ -32,7 +32,9 @@ func (m *Main) openSCIM() error {
 		// once when decided in this process, else within settleEvery.
 		eng.Leading = m.isLeader // one instance settles when several share a database
 		eng.Start(settleEvery)
-		m.engine.Store(eng)
+		m.mu.Lock()
+		m.Directories = eng
+		m.mu.Unlock()
 	}
 	b := scimsource.New(eng, log)
 	m.start("scim writes", b.Close)
