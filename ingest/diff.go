@@ -74,6 +74,30 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 	return df.res, nil
 }
 
+// knownRows is a stream that can skip reading rows the caller recognises by
+// their digest (schema.Decoder.SetKnown).
+type knownRows interface {
+	SetKnown(func(key string, digest uint64) (int, bool))
+	RowSalt() uint64
+}
+
+// assertionVersion is part of the salt of the digests a snapshot index
+// keeps: change it whenever what a record turns into changes (assertionOf,
+// contentHash), so that rows are read again once (schema's digestVersion is
+// the same for decoding).
+const assertionVersion = 1
+
+// digestSalt is the salt of a source's digests: the file's reading and
+// what the source keeps of a record.
+func digestSalt(fileSalt uint64, src store.Source) uint64 {
+	h := (fileSalt ^ uint64(src.Attrs)*0x9E3779B97F4A7C15 ^ assertionVersion) * 0xBF58476D1CE4E5B9
+	h ^= h >> 31
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
 // duplicateProblems is a stream that leaves finding repeated addresses to
 // the pipeline and says what problem each gets (schema.Decoder with
 // DeferDuplicates).
@@ -89,7 +113,9 @@ type batch struct {
 	as   []store.Assertion
 	pos  []int32 // full snapshots: where the key's hash is in the snapshot
 	same []bool  // and whether that row has the record's content hash
-	err  error
+	err  error   // the stream's, after the records
+	// ixErr is the snapshot index's, reading a row's content hash.
+	ixErr error
 }
 
 // run reads the stream and diffs it. Two things happen at once on their
@@ -106,9 +132,25 @@ func (df *differ) run(d *Drop) error {
 		loaded <- nil
 		close(ready)
 	} else {
+		var salt uint64
+		if kr, ok := d.Records.(knownRows); ok && (d.ContentHash != "" || d.Hash != nil) {
+			// (Without a content hash the records are hashed whole: all read.)
+			// Rows the snapshot holds exactly as the file says them are not
+			// read at all: the decoder asks the index about each row's
+			// digest (waiting for the index the first time).
+			salt = digestSalt(kr.RowSalt(), df.src)
+			kr.SetKnown(func(key string, digest uint64) (int, bool) {
+				<-ready
+				if df.base == nil {
+					return 0, false
+				}
+				i := df.base.Find(df.base.KeyHash(key))
+				return i, i >= 0 && df.base.Known(i, digest)
+			})
+		}
 		go func() {
 			// From the index file in a few milliseconds, or from the store.
-			base, err := df.in.Store.LoadSnapshotIndex(ctx, df.src.ID)
+			base, err := df.in.Store.LoadSnapshotIndex(ctx, df.src.ID, salt)
 			if err == nil {
 				df.base, df.res.base = base, base
 			}
@@ -131,10 +173,13 @@ func (df *differ) run(d *Drop) error {
 	if err := <-loaded; err != nil {
 		return err
 	}
-	if d.ContentHash == "" {
+	if d.ContentHash == "" && d.Hash == nil {
 		df.hasher = sha256.New()
 	}
 	for b := range prepared {
+		if b.ixErr != nil {
+			return b.ixErr
+		}
 		for i := range b.recs {
 			if df.rep.Counts.Rows&0xffff == 0 {
 				df.in.progress("read", df.rep.Counts.Rows, 0)
@@ -183,7 +228,7 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 	next := func() *batch {
 		select {
 		case b := <-free:
-			b.recs, b.as, b.err = b.recs[:0], b.as[:0], nil
+			b.recs, b.as, b.err, b.ixErr = b.recs[:0], b.as[:0], nil, nil
 			return b
 		default:
 			return &batch{recs: make([]schema.Record, 0, batchSize), as: make([]store.Assertion, 0, batchSize)}
@@ -233,22 +278,33 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 		// and the processor overlaps the misses of independent ones.
 		for i := range b.recs {
 			pos := -1
-			if r := &b.recs[i]; base != nil && r.Key != "" {
+			switch r := &b.recs[i]; {
+			case r.Known != 0:
+				pos = r.Known - 1 // found by the decoder's question
+			case base != nil && r.Key != "":
 				pos = base.Find(base.KeyHash(r.Key))
 			}
 			b.pos = append(b.pos, int32(pos))
 		}
 		b.same = b.same[:0]
 		for i := range b.recs {
+			r := &b.recs[i]
 			var a store.Assertion
-			if r := &b.recs[i]; r.Valid() && r.Key != "" {
+			if r.Valid() && r.Key != "" && r.Known == 0 {
 				a = assertionOf(r, src)
 			}
 			b.as = append(b.as, a)
 			same := false
 			if p := b.pos[i]; p >= 0 {
-				h, _ := base.Entry(int(p))
-				same = h&hashMask == a.Hash&hashMask && b.recs[i].Valid()
+				// A known row is the snapshot's row, read from the same bytes.
+				same = r.Known != 0
+				if r.Known == 0 {
+					h, _, err := base.Entry(int(p))
+					if err != nil && b.ixErr == nil {
+						b.ixErr = err
+					}
+					same = h&hashMask == a.Hash&hashMask && r.Valid()
+				}
 			}
 			b.same = append(b.same, same)
 		}
@@ -340,7 +396,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 				Message: fmt.Sprintf("%s is not listed by source %s: nothing to remove", r.Email, df.src.Name)})
 			return nil
 		}
-		return df.change(store.OpRemove, a)
+		return df.change(store.OpRemove, a, 0)
 	}
 	var prevHash uint64
 	found := false
@@ -352,7 +408,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 	}
 	switch {
 	case !found:
-		return df.change(store.OpAdd, a)
+		return df.change(store.OpAdd, a, 0)
 	case prevHash&hashMask == a.Hash&hashMask:
 		df.rep.Counts.Unchanged++
 		return nil
@@ -360,7 +416,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 	if a.Status == schema.StatusInactive {
 		df.res.deactivated++
 	}
-	return df.change(store.OpUpdate, a)
+	return df.change(store.OpUpdate, a, 0)
 }
 
 // full diffs one row of a full snapshot that names a person, not a repeat:
@@ -387,7 +443,7 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, i int, same bool) e
 				UID: r.SourceID, Line: r.Line}}, rat)
 		}
 		df.rep.Counts.Added++
-		return df.res.spill.addFresh(&store.Change{Op: store.OpAdd, Assertion: *a}, rat)
+		return df.res.spill.addFresh(&store.Change{Op: store.OpAdd, Assertion: *a, Digest: r.Digest}, rat)
 	}
 	switch {
 	case !valid:
@@ -395,12 +451,20 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, i int, same bool) e
 		return nil
 	case same:
 		df.rep.Counts.Unchanged++
+		if r.Known == 0 {
+			// The index written after the apply keeps this row's digest.
+			df.base.Note(i, r.Digest, a.Hash, a.Status)
+		}
 		return nil
 	}
-	if _, st := df.base.Entry(i); st != schema.StatusInactive && a.Status == schema.StatusInactive {
+	_, st, err := df.base.Entry(i)
+	if err != nil {
+		return err
+	}
+	if st != schema.StatusInactive && a.Status == schema.StatusInactive {
 		df.res.deactivated++
 	}
-	return df.change(store.OpUpdate, *a)
+	return df.change(store.OpUpdate, *a, r.Digest)
 }
 
 // dedup settles the fresh addresses the drop lists more than once: the
@@ -454,7 +518,7 @@ func (df *differ) dupMessage(r *schema.Record, first int) schema.Problem {
 	return schema.Problem{Line: r.Line, Column: "email", Code: "duplicate_email", Severity: schema.SeverityError, Message: msg}
 }
 
-func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
+func (df *differ) change(op store.ChangeOp, a store.Assertion, digest uint64) error {
 	switch op {
 	case store.OpAdd:
 		df.rep.Counts.Added++
@@ -463,7 +527,7 @@ func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
 	case store.OpRemove:
 		df.rep.Counts.Removed++
 	}
-	return df.res.spill.add(&store.Change{Op: op, Assertion: a})
+	return df.res.spill.add(&store.Change{Op: op, Assertion: a, Digest: digest})
 }
 
 // removals turns the snapshot rows the drop did not list into removals,
@@ -480,7 +544,7 @@ func (df *differ) removals() error {
 				return nil // an invalid row with this person's id: keep them
 			}
 		}
-		return df.change(store.OpRemove, store.Assertion{Key: k})
+		return df.change(store.OpRemove, store.Assertion{Key: k}, 0)
 	})
 }
 

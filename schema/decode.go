@@ -134,7 +134,10 @@ type Decoder struct {
 
 	seed maphash.Seed
 	seen lineSet
-	sink uint64 // keeps the duplicate table's early reads from being dropped
+	// known and salt: see SetKnown.
+	known func(key string, digest uint64) (int, bool)
+	salt  uint64
+	sink  uint64 // keeps the duplicate table's early reads from being dropped
 
 	// The batch of records read ahead of Next (see readBatch).
 	batch   []Record
@@ -203,6 +206,7 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 		return nil, err
 	}
 	d.m = m
+	d.makeSalt(fields)
 	d.info.Columns = m.columns
 	d.info.Ignored = []string{}
 	for i, c := range m.columns {
