@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -36,6 +37,10 @@ type Store struct {
 	db   *sql.DB
 	path string
 	now  func() time.Time
+	// groups caches groups by id: a group's source and name never change
+	// and no group is deleted, so an entry never goes stale.
+	groupsMu sync.RWMutex
+	groups   map[int64]cachedGroup
 }
 
 // dsn builds the connection string. Every per-connection setting lives here
