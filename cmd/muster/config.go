@@ -567,6 +567,10 @@ func (c *Config) sourceConfig(s *SourceConf) store.SourceConfig {
 	}
 	if s.MaxInvalidPercent != nil {
 		sc.MaxInvalidPercent = *s.MaxInvalidPercent
+	} else if s.Kind == string(store.KindSCIM) {
+		// A batch of SCIM requests is not a file: one user without an
+		// address must not keep the others of the batch out.
+		sc.MaxInvalidPercent = -1
 	}
 	return sc.WithDefaults()
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"muster/cmd/muster/api"
 )
 
 const scimHash = "sha256:3e8d25180002e597a0d539cd58cac2ea3674087fb24d057dfbe4b579f05b86f5"
@@ -84,5 +88,65 @@ func TestTokenNewSCIM(t *testing.T) {
 	}
 	if code, _, _ := runEnv(t, nil, "token", "new", "-scim"); code == exitOK {
 		t.Error("token new -scim without -source succeeded")
+	}
+}
+
+// TestSCIMReloadSwapsTokens runs the daemon in-process on a plain-HTTP
+// loopback SCIM listener, then gives it a config whose okta source has a
+// new token and which adds a source: the old token is refused at once, the
+// new one and the new source's work, and a changed listen address asks for
+// a restart.
+func TestSCIMReloadSwapsTokens(t *testing.T) {
+	dir := t.TempDir()
+	tok := func(s string) string { return api.HashToken(s) }
+	write := func(extra string, listen string) string {
+		cfg := fmt.Sprintf("data_dir = %q\n[scim]\nlisten = %q\n[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_hash = %q\n%s",
+			filepath.Join(dir, "data"), listen, tok("mst_old"), extra)
+		path := filepath.Join(dir, "muster.toml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	m := mustDaemon(t, write("", "127.0.0.1:0"))
+	base := "http://" + m.SCIMListener.Addr().String() + "/scim/v2/default/"
+	get := func(source, token string) int {
+		req, _ := http.NewRequest("GET", base+source+"/Users", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := get("okta", "mst_old"); s != 200 {
+		t.Fatalf("before the reload: %d", s)
+	}
+	load := func(path string) *Config {
+		c, err := loadConfig(&env{getenv: func(string) string { return "" }}, path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SCIM.Listen = m.Config.SCIM.Listen
+		return c
+	}
+	path := write(fmt.Sprintf("[[sources]]\nname = \"entra\"\nkind = \"scim\"\ntoken_hash = %q\n", tok("mst_entra")), "127.0.0.1:0")
+	c := load(path)
+	c.Sources[0].TokenHash = tok("mst_new")
+	if err := m.reloadSCIM(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		source, token string
+		want          int
+	}{{"okta", "mst_old", 401}, {"okta", "mst_new", 200}, {"entra", "mst_entra", 200}, {"entra", "mst_new", 401}} {
+		if s := get(x.source, x.token); s != x.want {
+			t.Errorf("after the reload, %s with %s: %d, want %d", x.source, x.token, s, x.want)
+		}
+	}
+	c.SCIM.Listen = "127.0.0.1:1"
+	if err := m.reloadSCIM(c); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("a changed listen address: %v", err)
 	}
 }

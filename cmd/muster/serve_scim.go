@@ -64,3 +64,30 @@ func (m *Main) printSCIM(w io.Writer) {
 		fmt.Fprintf(w, "  scim         %s://%s/scim/v2/%s/%s -> source %s\n", scheme, net.JoinHostPort(hostForClients(host), port), r.Org, r.Name, r.Name)
 	}
 }
+
+// reloadSCIM applies a new config's SCIM settings to the running endpoint:
+// the sources' tokens at once (requests in progress finish with the old
+// ones), new sources registered, the certificate read again. A changed
+// listen address, or a changed setting of a source already registered
+// (priority, allowlist), needs a restart: the error says so. For the
+// config reload (issue 15) to call.
+func (m *Main) reloadSCIM(c *Config) error {
+	if m.SCIM == nil {
+		if c.hasSCIM() {
+			return fmt.Errorf("scim: a scim source was added: restart muster serve to open the SCIM listener")
+		}
+		return nil
+	}
+	if c.SCIM.Listen != m.Config.SCIM.Listen {
+		return fmt.Errorf("scim.listen changed: restart muster serve to listen on %s", c.SCIM.Listen)
+	}
+	refs, srcs := c.scimSources()
+	if err := m.SCIMBackend.SetSources(srcs); err != nil {
+		return err
+	}
+	m.SCIM.SetSources(refs)
+	if c.SCIM.TLSCertFile != "" {
+		return m.SCIMListener.ReloadCertificate(c.SCIM.TLSCertFile, c.SCIM.TLSKeyFile)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package scim
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseFilter(t *testing.T) {
@@ -89,4 +90,20 @@ func FuzzParseFilter(f *testing.F) {
 			_ = matches(x, map[string]any{"value": "a", "type": "work"})
 		}
 	})
+}
+
+func TestThrottle(t *testing.T) {
+	var th throttle
+	t0 := time.Unix(1000, 0)
+	if n, ok := th.allow(t0); !ok || n != 0 {
+		t.Fatal("the first event is not let through")
+	}
+	for i := range 5 {
+		if _, ok := th.allow(t0.Add(time.Duration(i) * 100 * time.Millisecond)); ok {
+			t.Fatalf("event %d within the second let through", i)
+		}
+	}
+	if n, ok := th.allow(t0.Add(1500 * time.Millisecond)); !ok || n != 5 {
+		t.Fatalf("after a second: %d %v, want 5 suppressed", n, ok)
+	}
 }

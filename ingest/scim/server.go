@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +124,29 @@ type Server struct {
 	stats   map[string]*Stats
 	prefix  string // request ids: random per process, then a counter
 	seq     atomic.Uint64
+
+	refusals throttle
+}
+
+// throttle lets one event a second through and counts the others.
+type throttle struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether an event at now may be logged, and how many were
+// not since the last one that was.
+func (t *throttle) allow(now time.Time) (int, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Sub(t.last) < time.Second {
+		t.suppressed++
+		return 0, false
+	}
+	n := t.suppressed
+	t.last, t.suppressed = now, 0
+	return n, true
 }
 
 // maxBody bounds a request body (a PUT of a group lists every member).
@@ -219,7 +243,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		}
 		r.base = scheme + "://" + hr.Host + "/scim/v2/" + parts[0] + "/" + parts[1]
 		if err := s.route(r, parts[2:]); err != nil {
-			s.fail(r, errorOf(err))
+			e := errorOf(err)
+			if e.Status >= 500 {
+				s.log.Error("scim: request failed", "id", id, "source", known.Key(), "method", hr.Method, "path", hr.URL.Path, "error", err)
+			}
+			s.fail(r, e)
 		}
 	}
 	info.Status, info.Duration = r.status, time.Since(start)
@@ -238,8 +266,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		attrs = append(attrs, "error", r.detail)
 	}
 	if r.status == 401 {
-		// As for the admin API: who tried and why, never what was presented.
-		s.log.Warn("scim: authentication failed", attrs...)
+		// As for the admin API: who tried and why, never what was presented;
+		// at most one line a second, the endpoint faces the internet.
+		if n, ok := s.refusals.allow(time.Now()); ok {
+			s.log.Warn("scim: authentication failed", append(attrs, "refused_since_last_line", n)...)
+		}
 	} else {
 		s.log.Debug("scim request", attrs...)
 	}
@@ -363,7 +394,9 @@ func (s *Server) resource(r *req, typ, id string) error {
 	}
 	switch {
 	case r.Method == http.MethodGet && id == "":
-		return s.list(r, typ, proj)
+		return s.list(r, typ, q)
+	case r.Method == http.MethodPost && id == ".search":
+		return s.search(r, typ)
 	case r.Method == http.MethodGet:
 		res, err := s.backend.Get(ctx, r.src, typ, id, typ == TypeGroup && proj.wants("members"))
 		if err != nil {
@@ -479,8 +512,11 @@ func required(r *Resource) error {
 	return nil
 }
 
-func (s *Server) list(r *req, typ string, proj projection) error {
-	q := r.URL.Query()
+func (s *Server) list(r *req, typ string, q url.Values) error {
+	proj, err := parseProjection(q.Get("attributes"), q.Get("excludedAttributes"))
+	if err != nil {
+		return err
+	}
 	start, err := intParam(q.Get("startIndex"), 1)
 	if err != nil {
 		return err
@@ -510,6 +546,36 @@ func (s *Server) list(r *req, typ string, proj projection) error {
 	}
 	s.write(r, 200, listResponse(items, total, start))
 	return nil
+}
+
+// search is POST /Users/.search (RFC 7644 §3.4.3): a list whose query is
+// in the body.
+func (s *Server) search(r *req, typ string) error {
+	body, err := s.body(r)
+	if err != nil {
+		return err
+	}
+	var sr struct {
+		Filter             string   `json:"filter"`
+		StartIndex         *int     `json:"startIndex"`
+		Count              *int     `json:"count"`
+		Attributes         []string `json:"attributes"`
+		ExcludedAttributes []string `json:"excludedAttributes"`
+	}
+	if err := json.Unmarshal(body, &sr); err != nil {
+		return &Error{Status: 400, Type: "invalidSyntax", Detail: "the body is not a SearchRequest"}
+	}
+	q := url.Values{}
+	q.Set("filter", sr.Filter)
+	q.Set("attributes", strings.Join(sr.Attributes, ","))
+	q.Set("excludedAttributes", strings.Join(sr.ExcludedAttributes, ","))
+	if sr.StartIndex != nil {
+		q.Set("startIndex", strconv.Itoa(*sr.StartIndex))
+	}
+	if sr.Count != nil {
+		q.Set("count", strconv.Itoa(*sr.Count))
+	}
+	return s.list(r, typ, q)
 }
 
 func intParam(s string, def int) (int, error) {
@@ -617,9 +683,6 @@ func (s *Server) write(r *req, status int, v any) {
 func (s *Server) fail(r *req, e *Error) {
 	if e.Status == 401 {
 		r.w.Header().Set("WWW-Authenticate", `Bearer realm="muster"`)
-	}
-	if e.Status >= 500 && e.Detail == "internal error" {
-		s.log.Error("scim: request failed", "path", r.URL.Path, "method", r.Method)
 	}
 	body := map[string]any{"schemas": []string{URNError}, "status": strconv.Itoa(e.Status), "detail": e.Detail}
 	if e.Type != "" {

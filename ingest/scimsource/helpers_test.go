@@ -46,7 +46,7 @@ type rig struct {
 
 // scimSource is a SCIM source's settings as the config gives them.
 func scimSource(name string) store.SourceConfig {
-	return store.SourceConfig{Name: name, Kind: store.KindSCIM, Mode: store.ModeDelta, Authoritative: true}.WithDefaults()
+	return store.SourceConfig{Name: name, Kind: store.KindSCIM, Mode: store.ModeDelta, Authoritative: true, MaxInvalidPercent: -1}.WithDefaults()
 }
 
 // MustRig starts a SCIM endpoint serving source "idp" (token "tok-idp")

@@ -1,7 +1,9 @@
 package scimsource
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -118,6 +120,11 @@ func TestAttributesAndExcludedAttributes(t *testing.T) {
 	if l := m["Resources"].([]any); len(l) != 1 || len(l[0].(map[string]any)) != 3 {
 		t.Fatalf("attributes on a list: %v", m)
 	}
+	status, _, m := r.do("POST", "/Users/.search", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+ "filter":"userName eq \"test.user@okta.local\"","attributes":["userName"],"startIndex":1,"count":10}`)
+	if l, _ := m["Resources"].([]any); status != 200 || len(l) != 1 || len(l[0].(map[string]any)) != 3 {
+		t.Fatalf("POST /.search: %d %v", status, m)
+	}
 	_, _, m = r.do("GET", "/Users/{{u}}?excludedAttributes=emails,name.familyName", "")
 	if m["emails"] != nil || field(m, "name", "familyName") != nil || field(m, "name", "givenName") != "Test" || m["userName"] == nil {
 		t.Fatalf("excludedAttributes on GET: %v", m)
@@ -211,4 +218,50 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("users after refused writes: %v", m)
 	}
 	r.wantNoRecipient("x@y.example")
+}
+
+// TestUserWithoutAddress: a user whose userName is not an address and who
+// has no email is a valid SCIM resource (201, read back as sent) that names
+// nobody in the audience: the pipeline reports it, nothing else changes.
+func TestUserWithoutAddress(t *testing.T) {
+	r := MustRig(t)
+	status, _, m := r.do("POST", "/Users", `{"userName":"jdoe","name":{"givenName":"J","familyName":"Doe"}}`)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, m)
+	}
+	r.vars["u"] = m["id"].(string)
+	if s, _, m := r.do("GET", "/Users/{{u}}", ""); s != 200 || m["userName"] != "jdoe" {
+		t.Fatalf("read back: %d %v", s, m)
+	}
+	// Given an address later, the person joins the audience.
+	if s, _, _ := r.do("PATCH", "/Users/{{u}}", `{"Operations":[{"op":"add","path":"emails","value":[{"value":"j.doe@example.org","primary":true}]}]}`); s != 200 {
+		t.Fatalf("add an email: %d", s)
+	}
+	r.wantRecipient("j.doe@example.org", "active")
+}
+
+// TestOneBadUserDoesNotKeepOthersOut: 16 concurrent creates, one of a user
+// without any address, share batches: the 15 others join the audience.
+func TestOneBadUserDoesNotKeepOthersOut(t *testing.T) {
+	r := MustRig(t)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"userName":"w%02d@example.org"}`, i)
+			if i == 7 {
+				body = `{"userName":"no-address"}`
+			}
+			if s, _, m := r.do("POST", "/Users", body); s != 201 {
+				t.Errorf("create %d: %d %v", i, s, m)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 16 {
+		if i != 7 {
+			r.wantRecipient(fmt.Sprintf("w%02d@example.org", i), "active")
+		}
+	}
 }
