@@ -56,9 +56,10 @@ type chunkRec struct {
 	keyLen   uint32
 }
 
-// chunkBytes bounds the in-memory chunk: a next-day diff of some 40,000
-// changes stays in memory, a first ingest writes runs of this size.
-const chunkBytes = 8 << 20
+// chunkBytes bounds the in-memory chunk: a next-day diff of 100,000
+// changes, a first ingest of 150,000 people stay in memory; a larger first
+// ingest writes runs of this size (the chunk grows only as needed).
+const chunkBytes = 32 << 20
 
 // opMarker is the op of a marker: an invalid row naming an address the
 // snapshot does not hold, spilled only for dedup.
