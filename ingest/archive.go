@@ -3,17 +3,22 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Where a drop's file goes once its drop is decided, under
@@ -43,14 +48,71 @@ const (
 	ErrorsSuffix = ".errors.csv"
 )
 
-// claim moves a file from where it arrived into the spool, keeping its
-// name (with a number in front if the spool already holds that name).
-func claim(path, spool string) (string, error) {
-	dst, err := freeName(spool, filepath.Base(path))
+// claim moves a file from where it arrived into the spool, under its name
+// (with a number in front if the spool already holds that name). name is
+// the file's path relative to its folder ("exports/hr/x.csv" for a file in
+// a sub-folder of an SFTP inbox), escaped into one name (spoolName), so a
+// file taken again after a stop keeps it.
+func claim(path, spool, name string) (string, error) {
+	dst, err := freeName(spool, spoolName(name))
 	if err != nil {
 		return "", err
 	}
 	return dst, moveFile(path, dst)
+}
+
+// spoolName escapes a relative name into one file name ("/" is "%2F", "%"
+// is "%25"), fitted to what file systems hold with room for freeName's
+// number; nameOfSpooled reverses it.
+func spoolName(name string) string {
+	return fitName(strings.ReplaceAll(strings.ReplaceAll(name, "%", "%25"), "/", "%2F"), maxName-8)
+}
+
+func nameOfSpooled(base string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(base, "%2F", "/"), "%25", "%")
+}
+
+// maxName is the longest file name file systems hold, in bytes.
+const maxName = 255
+
+// filedBase is the name a drop's file is filed under, <drop>-<name>, with
+// its report at filedBase+ReportSuffix: fitted so that the report's name,
+// and the temporary name it is written under, fit the file system however
+// long the file's own name (the base name of name, which may be a path).
+func filedBase(id int64, name string) string {
+	return fitName(fmt.Sprintf("%d-%s", id, path.Base(name)), maxName-len(ReportSuffix)-len(".partial"))
+}
+
+// fitName returns name if it is at most max bytes, else a shortened name:
+// the start of its stem, "~", 8 hex digits of a hash of the whole name
+// (so two long names that share a start stay apart) and its extension.
+func fitName(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	ext := path.Ext(name)
+	if len(ext) > 16 {
+		ext = ""
+	}
+	h := sha256.Sum256([]byte(name))
+	tail := "~" + hex.EncodeToString(h[:4]) + ext
+	stem := name[:max-len(tail)]
+	for len(stem) > 0 && !utf8.ValidString(stem) { // do not cut a character in two
+		stem = stem[:len(stem)-1]
+	}
+	return stem + tail
+}
+
+// permanent reports whether a failure to open, move or file a drop's file
+// is one that retrying cannot cure: the name is one the file system cannot
+// hold, the file is not a regular file (a symbolic link, a pipe), a path
+// element is not a folder. Those drops are closed as rejected, and their
+// source's queue moves on.
+func permanent(err error) bool {
+	var nr *NotRegularError
+	return errors.As(err, &nr) || errors.Is(err, syscall.ENAMETOOLONG) || errors.Is(err, syscall.ELOOP) ||
+		errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EILSEQ) || errors.Is(err, syscall.ENOTDIR) ||
+		errors.Is(err, syscall.EISDIR)
 }
 
 // freeName returns dir/name, or dir/<n>-name for the first n free.
@@ -139,6 +201,7 @@ func (f *Files) file(_ context.Context, s *FileSource, a *attempt) error {
 	case Held:
 		where = heldDir
 	}
+	f.Ingester.hook("file-begin")
 	day := rep.Started.UTC().Format(dayLayout)
 	dir := filepath.Join(f.sourceDir(s), where, day)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -148,7 +211,7 @@ func (f *Files) file(_ context.Context, s *FileSource, a *attempt) error {
 	if err != nil {
 		return err
 	}
-	base := fmt.Sprintf("%d-%s", rep.DropID, a.name)
+	base := filedBase(rep.DropID, a.name)
 	if err := writeFileAtomic(filepath.Join(dir, base+ReportSuffix), report); err != nil {
 		return err
 	}
@@ -157,6 +220,7 @@ func (f *Files) file(_ context.Context, s *FileSource, a *attempt) error {
 			return err
 		}
 	}
+	f.Ingester.hook("file-moving")
 	if _, err := os.Lstat(a.path); errors.Is(err, fs.ErrNotExist) {
 		// Moved by an earlier try that failed after the move.
 		return nil

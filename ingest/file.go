@@ -39,9 +39,10 @@ type DropFile struct {
 // guards hold). The hash is computed on its own goroutine while the
 // pipeline starts reading the records (Drop.Hash), through the same
 // descriptor, so the records are those of the content hashed even if the
-// file is renamed or replaced meanwhile.
+// file is renamed or replaced meanwhile. Only a regular file is opened (see
+// OpenRegular): anything else is a *NotRegularError.
 func OpenFile(path, name string, opts schema.DecodeOptions) (*DropFile, error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +154,7 @@ func FileDrop(r io.Reader, name, hash string, opts schema.DecodeOptions) (Drop, 
 	switch {
 	case errors.As(err, &fe):
 		d.FileProblems = fe.Problems
-		d.FileInfo, _ = json.Marshal(fe.Info)
+		d.FileInfo, _ = json.Marshal(fe.Info.Capped(MaxProblems))
 		if onlyEmpty(fe.Problems) {
 			// An empty file is what a truncated export looks like: as a full
 			// snapshot it says "nobody", which the guards hold for an admin

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"muster/schema"
@@ -39,6 +41,12 @@ type Folder struct {
 	// decided, its report there is rewritten with the final outcome if it
 	// is still that drop's (see held.go); without ReportsDir it is not.
 	ReportsDir string
+	// Announced says the folder's files are handed over by Take (an SFTP
+	// inbox, whose server says when an upload is complete): the folder is
+	// not watched, since a file there may still be in use by its sender;
+	// what it holds at Open (handed over while muster was down, or never
+	// taken) is taken then.
+	Announced bool
 }
 
 // Files takes the files that arrive in the folders of file sources through
@@ -90,6 +98,9 @@ type Files struct {
 	// (dir/id), warned about once; only heldLoop uses it.
 	heldIgnored map[string]bool
 
+	skipMu  sync.Mutex
+	skipped map[string]fileStamp // see skipFile
+
 	watcher *Watcher
 	lanes   *lanes
 	cancel  context.CancelFunc
@@ -131,6 +142,7 @@ func (f *Files) Open() error {
 	f.kick = make(chan struct{}, 1)
 	f.heldIgnored = map[string]bool{}
 	var dirs []WatchDir
+	var announced []job
 	for i := range f.Sources {
 		s := &f.Sources[i]
 		if s.Org == "" {
@@ -152,6 +164,10 @@ func (f *Files) Open() error {
 			if err := os.MkdirAll(f.spoolDir(s, j), 0o750); err != nil {
 				return fmt.Errorf("source %s: spool: %w", key, err)
 			}
+			if fo.Announced {
+				announced = append(announced, f.waiting(key, fo.Path)...)
+				continue
+			}
 			dirs = append(dirs, WatchDir{Path: fo.Path, Key: key})
 		}
 	}
@@ -159,11 +175,20 @@ func (f *Files) Open() error {
 	for key, s := range f.sources {
 		for _, p := range f.spooled(s) {
 			f.Logger.Info("taking again a drop interrupted by a stop", "source", key, "file", filepath.Base(p))
-			f.lanes.add(job{key: key, path: p, announced: true})
+			f.lanes.add(job{key: key, path: p, name: nameOfSpooled(filepath.Base(p)), announced: true})
 		}
 	}
+	for _, j := range announced {
+		f.Logger.Info("taking an upload handed over while muster was down", "source", j.key, "file", j.name)
+		f.lanes.add(j)
+	}
+	f.skipped = make(map[string]fileStamp)
 	f.watcher = &Watcher{Dirs: dirs, Debounce: f.Debounce, Logger: f.Logger,
-		Ready: func(fd Found) { f.lanes.add(job{key: fd.Key, path: fd.Path}) }}
+		Ready: func(fd Found) {
+			if !f.skips(fd.Path, fd.Size, fd.ModTime) {
+				f.lanes.add(job{key: fd.Key, path: fd.Path})
+			}
+		}}
 	if err := f.watcher.Open(); err != nil {
 		f.lanes.close(0)
 		return err
@@ -180,28 +205,6 @@ func (f *Files) Open() error {
 	f.wg.Add(1)
 	go f.heldLoop(ctx)
 	return nil
-}
-
-// Announce queues a file that arrived complete (an SFTP upload committed
-// into an inbox) without waiting for it to settle. It never blocks, and
-// reports false for a source it does not know or after Close.
-func (f *Files) Announce(org, source, path string) bool {
-	key := sourceKey(org, source)
-	s := f.sources[key]
-	if s == nil {
-		f.Logger.Error("file announced for an unknown source", "source", key, "file", filepath.Base(path))
-		return false
-	}
-	j := job{key: key, path: path, name: filepath.Base(path), announced: true}
-	// Claimed at once, not when the queue comes to it: the uploader may
-	// send another file of the same name meanwhile, which would replace
-	// this one in the inbox. If it cannot be moved now, the queue tries.
-	if i := f.folderOf(s, path); i >= 0 && filepath.Dir(path) == filepath.Clean(s.Folders[i].Path) {
-		if p, err := claim(path, f.spoolDir(s, i)); err == nil {
-			j.path = p
-		}
-	}
-	return f.lanes.add(j)
 }
 
 // MissingFolders returns the watched folders that were removed or moved
@@ -247,7 +250,9 @@ func (f *Files) spooled(s *FileSource) []string {
 		dir := f.spoolDir(s, j)
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			// Not only regular files: what was swapped in for one (a
+			// symbolic link) is taken again, to be refused and filed.
+			if fi, err := e.Info(); err == nil && !fi.IsDir() && !strings.HasSuffix(e.Name(), ".partial") {
 				items = append(items, item{filepath.Join(dir, e.Name()), fi.ModTime()})
 			}
 		}
@@ -261,15 +266,21 @@ func (f *Files) spooled(s *FileSource) []string {
 }
 
 // folderOf returns the index of the folder (or of the spool of the folder)
-// that holds path, or -1.
+// that holds path, at any depth, or -1.
 func (f *Files) folderOf(s *FileSource, path string) int {
 	dir := filepath.Dir(path)
 	for j, fo := range s.Folders {
-		if dir == filepath.Clean(fo.Path) || dir == f.spoolDir(s, j) {
+		if dir == f.spoolDir(s, j) || within(fo.Path, path) {
 			return j
 		}
 	}
 	return -1
+}
+
+// within reports whether path is under dir (at any depth).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(filepath.Clean(dir), path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // attempt is a file's progress through run, so a retry does not redo what
@@ -281,14 +292,20 @@ type attempt struct {
 	folder  int
 	claimed bool
 	rep     *Report
+	unfiled bool          // the file could not be moved: it is left where it is
+	done    func(*Report) // told the report once filed
 }
 
 // run takes one file through, retrying with backoff until it is filed away
 // or muster stops.
 func (f *Files) run(ctx context.Context, j job) {
 	s := f.sources[j.key]
+	if j.superseded != "" {
+		f.recordSuperseded(ctx, s, j)
+		return
+	}
 	log := f.Logger.With("source", j.key, "file", filepath.Base(j.path))
-	a := &attempt{path: j.path, name: j.name, folder: f.folderOf(s, j.path)}
+	a := &attempt{path: j.path, name: j.name, folder: f.folderOf(s, j.path), done: j.done}
 	if a.name == "" {
 		a.name = filepath.Base(j.path)
 	}
@@ -306,10 +323,14 @@ func (f *Files) run(ctx context.Context, j job) {
 		var vanished errVanished
 		if errors.As(err, &vanished) {
 			log.Error("the file vanished before it was read: nothing was ingested", "err", vanished.err)
+			if a.done != nil {
+				a.done(nil)
+			}
 			return
 		}
 		log.Error("drop failed, retrying", "err", err, "retry_in", wait.String(),
 			"code", string(schema.ErrorCodeOf(err)))
+		f.lanes.failed(j.key, err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -327,41 +348,68 @@ type errVanished struct{ err error }
 
 func (e errVanished) Error() string { return e.err.Error() }
 
-// step does what remains of an attempt.
+// step does what remains of an attempt. A failure retrying cannot cure
+// (permanent: a name the file system cannot hold, not a regular file)
+// closes the drop as rejected, saying why, instead of holding the source's
+// queue for ever.
 func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.Logger) error {
 	if !a.claimed {
 		if a.folder < 0 {
 			return errVanished{fmt.Errorf("%s is in none of the source's folders", a.path)}
 		}
-		p, err := claim(a.path, f.spoolDir(s, a.folder))
-		if errors.Is(err, fs.ErrNotExist) {
+		p, err := claim(a.path, f.spoolDir(s, a.folder), a.name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			// Already taken (a watcher event and an announcement of the
 			// same file), or removed by whoever put it there: nothing was
 			// recorded, so nothing is lost; if it comes back, it is seen
 			// again.
 			log.Warn("the file vanished before it was taken: nothing to ingest")
+			if a.done != nil {
+				a.done(nil)
+			}
 			return nil
-		}
-		if err != nil {
+		case permanent(err):
+			// It cannot even be moved: refused where it is, and not taken
+			// again while it stays as it is.
+			f.skipFile(a.path)
+			if a.rep, err = f.refuseFile(ctx, s, a, err); err != nil {
+				return err
+			}
+			a.unfiled = true
+		case err != nil:
 			return fmt.Errorf("move into the spool: %w", err)
+		default:
+			a.path, a.claimed = p, true
 		}
-		a.path, a.claimed = p, true
 	}
 	if a.rep == nil {
 		rep, err := f.ingest(ctx, s, a)
 		if errors.Is(err, fs.ErrNotExist) {
 			return errVanished{err}
 		}
+		if permanent(err) {
+			rep, err = f.refuseFile(ctx, s, a, err)
+		}
 		if err != nil {
 			return err
 		}
 		a.rep = rep
 	}
-	unlock := f.lockSource(sourceKey(s.Org, s.Config.Name))
-	err := f.file(ctx, s, a)
-	unlock()
-	if err != nil {
-		return fmt.Errorf("file away: %w", err)
+	if !a.unfiled {
+		unlock := f.lockSource(sourceKey(s.Org, s.Config.Name))
+		err := f.file(ctx, s, a)
+		if permanent(err) {
+			log.Error("the drop's file cannot be filed under its name: filed as <drop>-unfileable", "drop", a.rep.DropID, "err", err)
+			a.name = "unfileable"
+			err = f.file(ctx, s, a)
+		}
+		unlock()
+		if permanent(err) {
+			log.Error("the drop's file cannot be filed: left in the spool", "drop", a.rep.DropID, "err", err)
+		} else if err != nil {
+			return fmt.Errorf("file away: %w", err)
+		}
 	}
 	c := a.rep.Counts
 	lvl := slog.LevelInfo
@@ -375,7 +423,73 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 		attrs = append(attrs, "reason", a.rep.Reason)
 	}
 	log.Log(ctx, lvl, "drop", attrs...)
+	if a.done != nil {
+		a.done(a.rep)
+	}
 	return nil
+}
+
+// refuseFile records the drop of a file that cannot be read or moved, as
+// rejected with why (nothing of it is read).
+func (f *Files) refuseFile(ctx context.Context, s *FileSource, a *attempt, why error) (*Report, error) {
+	// The message goes to the uploader too: no host path in it.
+	p := schema.Problem{Code: schema.CodeUnfileable, Severity: schema.SeverityError,
+		Message: "the file cannot be moved or read where it is"}
+	var nr *NotRegularError
+	var errno syscall.Errno
+	switch {
+	case errors.As(why, &nr):
+		p.Code, p.Message = schema.CodeNotRegularFile, nr.Error()
+	case errors.As(why, &errno):
+		p.Message += ": " + errno.Error()
+	}
+	d := Drop{Org: s.Org, Source: s.Config, Name: a.name, FileProblems: []schema.Problem{p}}
+	return f.Ingester.Ingest(ctx, d, Options{By: "watcher"})
+}
+
+// skipFile remembers a file of a watched folder that could not be taken,
+// so the rescans leave it alone while it stays unchanged.
+func (f *Files) skipFile(path string) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return
+	}
+	f.skipMu.Lock()
+	defer f.skipMu.Unlock()
+	if len(f.skipped) > 10_000 {
+		clear(f.skipped)
+	}
+	f.skipped[path] = fileStamp{fi.Size(), fi.ModTime()}
+}
+
+// skips reports whether a found file is one skipFile remembers, unchanged.
+func (f *Files) skips(path string, size int64, mod time.Time) bool {
+	f.skipMu.Lock()
+	defer f.skipMu.Unlock()
+	st, ok := f.skipped[path]
+	return ok && st.size == size && st.mod.Equal(mod)
+}
+
+type fileStamp struct {
+	size int64
+	mod  time.Time
+}
+
+// Lanes reports each source's queue: the drop in progress, since when, and
+// since when it has been failing.
+func (f *Files) Lanes() []LaneStatus {
+	if f.lanes == nil {
+		return nil
+	}
+	var out []LaneStatus
+	for key, st := range f.lanes.status() {
+		if s := f.sources[key]; s != nil {
+			st.Org, st.Source = s.Org, s.Config.Name
+			out = append(out, st)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Org+"/"+out[i].Source < out[j].Org+"/"+out[j].Source })
+	return out
 }
 
 // ingest runs the spooled file through the pipeline.
@@ -387,6 +501,9 @@ func (f *Files) ingest(ctx context.Context, s *FileSource, a *attempt) (*Report,
 		return nil, err
 	}
 	defer df.Close()
+	if rep, ok := f.adoptHeld(ctx, s, df.Drop.ContentHash, a.name); ok {
+		return rep, nil
+	}
 	d := df.Drop
 	d.Org, d.Source = s.Org, s.Config
 	// Ingest also closes the drops of the same file an earlier run left

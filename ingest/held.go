@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -143,7 +142,7 @@ func (f *Files) fileHeld(ctx context.Context, key string, s *FileSource, dir str
 	}
 	unlock := f.lockSource(key)
 	defer unlock()
-	base := fmt.Sprintf("%d-%s", d.ID, d.Name)
+	base := filedBase(d.ID, d.Name)
 	held := filepath.Join(dir, base)
 	fileThere, reportThere := exists(held), exists(held+ReportSuffix)
 	if !fileThere && !reportThere {
@@ -223,4 +222,40 @@ func (f *Files) lockSource(key string) (unlock func()) {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+// adoptHeld finds the held drop a file in the spool already is: muster
+// stopped (or was killed) after the drop was recorded as held and before
+// its file was filed in held/. Its report is returned (ok), so the file is
+// filed as that drop instead of becoming a second, duplicate drop. A held
+// drop whose file is in held/ already is not adopted: the same content
+// arriving again is a new (duplicate) drop.
+func (f *Files) adoptHeld(ctx context.Context, s *FileSource, hash, name string) (*Report, bool) {
+	st := f.Ingester.Store
+	org, err := st.LookupOrg(ctx, s.Org)
+	if err != nil {
+		return nil, false
+	}
+	src, err := st.LookupSource(ctx, org.ID, s.Config.Name)
+	if err != nil {
+		return nil, false
+	}
+	d, ok, err := st.FindDuplicate(ctx, src, hash)
+	if err != nil || !ok || d.Status != store.DropHeld || d.Name != name {
+		return nil, false
+	}
+	base := filedBase(d.ID, d.Name)
+	days, _ := os.ReadDir(filepath.Join(f.sourceDir(s), heldDir))
+	for _, day := range days {
+		if exists(filepath.Join(f.sourceDir(s), heldDir, day.Name(), base)) {
+			return nil, false
+		}
+	}
+	rep, err := ParseReport(d.Report)
+	if err != nil || rep.DropID != d.ID {
+		return nil, false
+	}
+	f.Logger.Info("the file of a held drop was found in the spool (muster stopped before filing it): filed as that drop",
+		"source", sourceKey(s.Org, s.Config.Name), "file", name, "drop", d.ID)
+	return rep, true
 }

@@ -288,7 +288,7 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 			rep.Decision, rep.Reason = Rejected, "the file broke part-way: nothing from it is used"
 			var fe *schema.FileError
 			if errors.As(err, &fe) {
-				rep.File, _ = json.Marshal(fe.Info)
+				rep.File, _ = json.Marshal(fe.Info.Capped(MaxProblems))
 				for _, p := range fe.Problems {
 					rep.addProblem(p)
 				}
@@ -311,7 +311,7 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 		}
 		// The decoder left repeated addresses to the pipeline.
 		info.Invalid += int(res.dupsOfValid)
-		rep.File, _ = json.Marshal(info)
+		rep.File, _ = json.Marshal(info.Capped(MaxProblems))
 	}
 	if d.ContentHash == "" {
 		rep.ContentHash, drop.ContentHash = res.recordsHash, res.recordsHash

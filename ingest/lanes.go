@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -34,12 +36,64 @@ type job struct {
 	// announced is set for files handed over complete (an SFTP upload):
 	// they are not waited on.
 	announced bool
+	// superseded, when set, makes the job the record of a file replaced
+	// by its sender before it was taken (name, hash): nothing is read.
+	superseded string
+	hash       string
+	// done is told the drop's report once it is filed (nil: none made).
+	done func(*Report)
 }
 
 type lane struct {
 	queue   []job
 	waiting map[string]bool // paths in queue
 	wake    chan struct{}
+
+	// The job in progress: its path, since when, and since when it has
+	// been failing (zero: it has not failed), with the last error.
+	busyPath     string
+	busySince    time.Time
+	failingSince time.Time
+	lastErr      string
+}
+
+// LaneStatus is a source's queue as Files.Lanes reports it.
+type LaneStatus struct {
+	Org, Source string
+	// File is the drop in progress ("" when the queue is idle), Since when
+	// it started, Queued how many files wait behind it.
+	File   string
+	Since  time.Time
+	Queued int
+	// FailingSince is when the drop in progress first failed (zero: it has
+	// not), LastError its last failure: a queue whose drop keeps failing
+	// holds back every later drop of its source.
+	FailingSince time.Time
+	LastError    string
+}
+
+// failed notes that the job in progress in key's lane failed with err.
+func (ls *lanes) failed(key string, err error) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l := ls.byKey[key]; l != nil {
+		if l.failingSince.IsZero() {
+			l.failingSince = time.Now()
+		}
+		l.lastErr = err.Error()
+	}
+}
+
+// status returns every lane's status, by key.
+func (ls *lanes) status() map[string]LaneStatus {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	out := make(map[string]LaneStatus, len(ls.byKey))
+	for key, l := range ls.byKey {
+		out[key] = LaneStatus{File: l.busyPath, Since: l.busySince, Queued: len(l.queue),
+			FailingSince: l.failingSince, LastError: l.lastErr}
+	}
+	return out
 }
 
 func newLanes(run func(context.Context, job)) *lanes {
@@ -62,10 +116,12 @@ func (ls *lanes) add(j job) bool {
 		ls.wg.Add(1)
 		go ls.work(l)
 	}
-	if l.waiting[j.path] {
+	if j.path != "" && l.waiting[j.path] {
 		return false
 	}
-	l.waiting[j.path] = true
+	if j.path != "" {
+		l.waiting[j.path] = true
+	}
 	l.queue = append(l.queue, j)
 	select {
 	case l.wake <- struct{}{}:
@@ -99,8 +155,12 @@ func (ls *lanes) work(l *lane) {
 		l.queue[0] = job{}
 		l.queue = l.queue[1:]
 		delete(l.waiting, j.path)
+		l.busyPath, l.busySince = cmp.Or(j.name, filepath.Base(j.path)), time.Now()
 		ls.mu.Unlock()
 		ls.run(ls.ctx, j)
+		ls.mu.Lock()
+		l.busyPath, l.busySince, l.failingSince, l.lastErr = "", time.Time{}, time.Time{}, ""
+		ls.mu.Unlock()
 	}
 }
 

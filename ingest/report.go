@@ -21,6 +21,9 @@ const (
 	Held      Decision = "held"
 	Rejected  Decision = "rejected"
 	Duplicate Decision = "duplicate"
+	// Superseded: the file was replaced by its sender before it was taken
+	// (an SFTP upload overwritten in the same session); never read.
+	Superseded Decision = "superseded"
 )
 
 // Counts are the numbers of a drop. Rows counts the records read; each row
@@ -60,7 +63,9 @@ type ChangeLine struct {
 }
 
 // MaxProblems and MaxSample bound what a report carries, so a broken
-// million-row file gives a readable report; the counts stay exact.
+// million-row file gives a readable report; the counts stay exact. The
+// file's description in a report lists at most MaxProblems columns and
+// file-level problems too (schema.FileInfo.Capped).
 const (
 	MaxProblems = 1000
 	MaxSample   = 20

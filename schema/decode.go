@@ -62,6 +62,30 @@ type FileInfo struct {
 	// Problems are about the file as a whole (or its header): warnings,
 	// and when the file is refused, the reasons.
 	Problems []Problem `json:"problems"`
+	// ColumnsOmitted, IgnoredOmitted and ProblemsOmitted count what Capped
+	// left out of Columns, Ignored and Problems.
+	ColumnsOmitted  int `json:"columns_omitted,omitempty"`
+	IgnoredOmitted  int `json:"ignored_omitted,omitempty"`
+	ProblemsOmitted int `json:"problems_omitted,omitempty"`
+}
+
+// Capped returns the info with at most n columns, ignored columns and
+// problems listed, the rest counted: what a stored report keeps of a file
+// whose header is a hostile 100,000 columns.
+func (i FileInfo) Capped(n int) FileInfo {
+	if len(i.Columns) > n {
+		i.ColumnsOmitted += len(i.Columns) - n
+		i.Columns = i.Columns[:n:n]
+	}
+	if len(i.Ignored) > n {
+		i.IgnoredOmitted += len(i.Ignored) - n
+		i.Ignored = i.Ignored[:n:n]
+	}
+	if len(i.Problems) > n {
+		i.ProblemsOmitted += len(i.Problems) - n
+		i.Problems = i.Problems[:n:n]
+	}
+	return i
 }
 
 // MarshalJSON writes the delimiter as a one-character string.
@@ -311,6 +335,9 @@ func (d *Decoder) fail(err error) error {
 	}
 	p := Problem{Line: re.line, Code: re.code, Severity: SeverityError}
 	switch re.code {
+	case CodeNotText:
+		p.Message = fmt.Sprintf("the file is not a text file: from line %d on it holds NUL bytes (the padding of a file "+
+			"written in advance, or cut off?); nothing from this file is used", re.line)
 	case CodeUnterminatedQuote:
 		p.Message = fmt.Sprintf("a quoted value that starts on line %d is never closed, so the rest of the file "+
 			"cannot be split into rows (was the file cut short?); nothing from this file is used", re.line)
@@ -395,6 +422,17 @@ func (d *Decoder) readBatch() error {
 				if errors.Is(err, errStarved) {
 					break
 				}
+				if len(d.batch) == 0 {
+					return err
+				}
+				d.pending = err
+				break
+			}
+			if d.cr.ctrl && bytes.IndexByte(d.cr.row, 0) >= 0 {
+				// NUL bytes after text rows: the zeros a pre-allocated
+				// or cut-off file is padded with. Not text: the whole
+				// file is refused rather than its rows up to there used.
+				err := &rowError{line: d.cr.rowLine, code: CodeNotText}
 				if len(d.batch) == 0 {
 					return err
 				}

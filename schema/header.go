@@ -76,6 +76,14 @@ func buildAliases() map[string]alias {
 	add(fFullName, 0, 0, "name", "full name", "employee name", "display name", "worker",
 		"worker name", "person name", "legal name", "legal full name", "nom complet",
 		"vollständiger name", "nombre completo")
+	// A single name column in "Last, First" order, headed by the order
+	// itself (ADP, Paylocity, UKG reports); "Name (Last, First)" and the
+	// like are read as "Name" (dropNote), the order then told by lastFirst.
+	add(fFullName, 0, 0, "last, first", "last, first mi", "last, first middle", "last, first m",
+		"last name, first name", "last name, first name, middle name", "last name, first name mi",
+		"lastname, firstname", "surname, first name", "surname, forename", "surname, given name",
+		"family name, given name", "last first", "lastfirst", "last_first", "name last first",
+		"nachname, vorname", "nom, prénom", "apellidos, nombre", "achternaam, voornaam")
 	add(fGroups, 0, 0, "groups", "group", "group names", "teams", "segments", "audiences",
 		"distribution lists", "mailing lists", "lists", "tags", "org unit path",
 		"gruppen", "groupes", "grupos")
@@ -183,6 +191,11 @@ type mapping struct {
 	// col is the column index of each field, -1 when absent.
 	col      [numFields]int
 	problems []Problem
+	// lastFirst says the full name column's header gives the order "Last,
+	// First": a name without a comma is then split before its last word.
+	lastFirst bool
+	// warned counts the column warnings given, warnedMore those left out.
+	warned, warnedMore int
 }
 
 // mapHeader matches header names to fields: per-source settings first,
@@ -287,6 +300,16 @@ func mapHeader(header []string, settings map[string]string, line int) (*mapping,
 		m.fieldOf[c.Index] = fNone
 		m.col[fFullName] = -1
 	}
+	if m.warnedMore > 0 {
+		m.problems = append(m.problems, Problem{Line: line, Code: CodeUnknownColumn, Severity: SeverityWarning,
+			Message: fmt.Sprintf("%d more columns are ignored for the same reasons (not listed one by one)", m.warnedMore)})
+	}
+	if c := m.col[fFullName]; c >= 0 {
+		m.lastFirst = saysLastFirst(m.columns[c].Name)
+		if m.lastFirst {
+			m.columns[c].Note = "alias; read as \"Last, First\""
+		}
+	}
 	if m.col[fEmail] < 0 {
 		m.problems = append(m.problems, Problem{Line: line, Code: CodeNoEmailColumn, Severity: SeverityError,
 			Message: fmt.Sprintf("no column holds email addresses; the header has %s. "+
@@ -294,6 +317,25 @@ func mapHeader(header []string, settings map[string]string, line int) (*mapping,
 	}
 	sort.SliceStable(m.problems, func(i, j int) bool { return m.problems[i].Severity < m.problems[j].Severity })
 	return m, nil
+}
+
+// saysLastFirst reports whether a name column's header gives the order
+// last name first: "Last, First", "Employee Name (Last, First MI)",
+// "Surname, Forename"...
+func saysLastFirst(header string) bool {
+	h := strings.ToLower(header)
+	last, first := -1, -1
+	for _, w := range []string{"last", "surname", "family", "nachname", "apellido", "achternaam", "nom,"} {
+		if i := strings.Index(h, w); i >= 0 && (last < 0 || i < last) {
+			last = i
+		}
+	}
+	for _, w := range []string{"first", "forename", "given", "vorname", "prénom", "nombre", "voornaam"} {
+		if i := strings.Index(h, w); i >= 0 && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	return last >= 0 && first > last
 }
 
 // sameField is the problem of two columns of the same standing that mean
@@ -314,7 +356,18 @@ func sameField(line int, f field, win, lose Column, sameName bool) Problem {
 	return p
 }
 
+// maxColumnWarnings bounds the warnings about single columns (unknown,
+// unnamed, named twice) a header gets: past it they are counted in one
+// last warning, so a header of 100,000 columns does not make 100,000
+// problems.
+const maxColumnWarnings = 100
+
 func (m *mapping) warn(line int, col string, code ProblemCode, msg string) {
+	if m.warned >= maxColumnWarnings {
+		m.warnedMore++
+		return
+	}
+	m.warned++
 	m.problems = append(m.problems, Problem{Line: line, Column: col, Code: code, Severity: SeverityWarning, Message: msg})
 }
 

@@ -106,6 +106,12 @@ const (
 	CodeNoRows ProblemCode = "no_rows"
 	// CodeTooManyInvalid: more rows are invalid than the source allows.
 	CodeTooManyInvalid ProblemCode = "too_many_invalid"
+	// CodeNotRegularFile: the drop is not a regular file (a symbolic link,
+	// a named pipe, a device); it is not read.
+	CodeNotRegularFile ProblemCode = "not_regular_file"
+	// CodeUnfileable: the file cannot be moved or read where it is (a name
+	// the file system cannot hold); it is not read.
+	CodeUnfileable ProblemCode = "unfileable"
 
 	// Row level.
 

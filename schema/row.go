@@ -321,7 +321,11 @@ func (d *Decoder) email(rec *Record, k *keyAt, v *values) {
 func (d *Decoder) names(rec *Record, v *values) {
 	rec.FirstName, rec.LastName = v.get(fFirstName), v.get(fLastName)
 	if full := v.get(fFullName); full != "" && d.m.col[fFullName] >= 0 {
-		rec.FirstName, rec.LastName = splitFullName(full)
+		if d.m.lastFirst {
+			rec.FirstName, rec.LastName = splitLastFirst(full)
+		} else {
+			rec.FirstName, rec.LastName = splitFullName(full)
+		}
 	}
 }
 

@@ -468,6 +468,20 @@ func splitFullName(s string) (first, last string) {
 	return first, last
 }
 
+// splitLastFirst splits a name from a column headed "Last, First": as
+// splitFullName when it has a comma ("Lovelace, Ada M."); without one
+// ("Lovelace Ada", an export that dropped it), the last word is the first
+// name and the rest the last name ("De la Cruz Maria").
+func splitLastFirst(s string) (first, last string) {
+	if strings.IndexByte(s, ',') >= 0 {
+		return splitFullName(s)
+	}
+	if i := strings.LastIndexByte(s, ' '); i > 0 {
+		return trimSpace(s[i+1:]), trimSpace(s[:i])
+	}
+	return s, ""
+}
+
 // nameSuffixes are the generational and professional suffixes written after
 // a name, keyed by wordKey. Left out are single letters ("Roe, Bob V" is a
 // middle initial) and suffixes that are also given names ("Rahman, Md",

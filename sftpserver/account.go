@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -53,6 +54,7 @@ type Account struct {
 type account struct {
 	Account
 	keys     [][]byte // wire form of each authorized key, for comparison
+	keyFPs   []string // their SHA256 fingerprints
 	password *passwordHash
 	networks []netip.Prefix
 }
@@ -100,6 +102,13 @@ func compileAccount(a Account) (*account, error) {
 			return nil, fmt.Errorf("authorized_keys[%d]: %w", i, err)
 		}
 		acc.keys = append(acc.keys, keys...)
+	}
+	for _, k := range acc.keys {
+		pk, err := ssh.ParsePublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("authorized_keys: %w", err)
+		}
+		acc.keyFPs = append(acc.keyFPs, ssh.FingerprintSHA256(pk))
 	}
 	if a.PasswordHash != "" {
 		h, err := parsePasswordHash(a.PasswordHash)
@@ -198,6 +207,12 @@ func (a *account) allows(ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// hasKeyFP reports whether the key of fingerprint fp is one of the
+// account's authorized keys.
+func (a *account) hasKeyFP(fp string) bool {
+	return slices.Contains(a.keyFPs, fp)
 }
 
 // hasKey reports whether key is one of the account's authorized keys.

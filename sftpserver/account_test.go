@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
@@ -156,32 +155,5 @@ func TestNames(t *testing.T) {
 		if got := resolve(p); got != want {
 			t.Errorf("resolve(%q) = %+v, want %+v", p, got, want)
 		}
-	}
-}
-
-func TestDefender(t *testing.T) {
-	now := time.Unix(1_000_000, 0)
-	d := newDefender(5, 10*time.Minute, time.Hour, func() time.Time { return now })
-	ip := netip.MustParseAddr("192.0.2.1")
-	other := netip.MustParseAddr("192.0.2.2")
-	for i := range 4 {
-		if d.fail(ip, 1) {
-			t.Fatalf("banned after %d points", i+1)
-		}
-	}
-	now = now.Add(11 * time.Minute) // the early failures leave the window
-	if d.fail(ip, 2) || d.score(ip) != 2 {
-		t.Fatalf("score %d after the window moved, want 2", d.score(ip))
-	}
-	if !d.fail(ip, 3) || !d.banned(ip) || d.banned(other) {
-		t.Fatalf("not banned at 5 points")
-	}
-	now = now.Add(time.Hour)
-	if d.banned(ip) {
-		t.Errorf("still banned after the ban ran out")
-	}
-	d.prune()
-	if len(d.hosts) != 0 {
-		t.Errorf("prune kept %d hosts", len(d.hosts))
 	}
 }

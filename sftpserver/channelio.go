@@ -30,7 +30,7 @@ type channelIO struct {
 }
 
 func newChannelIO(ch io.ReadWriteCloser, touch func()) *channelIO {
-	c := &channelIO{r: ch, w: ch, touch: touch, done: make(chan struct{})}
+	c := &channelIO{r: &packetFilter{r: ch}, w: ch, touch: touch, done: make(chan struct{})}
 	c.cond.L = &c.mu
 	go c.flusher()
 	return c

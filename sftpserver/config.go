@@ -23,10 +23,19 @@ type Config struct {
 	// Server.SetAccounts.
 	Accounts []Account
 	// OnUpload is called once for every upload committed into an inbox under
-	// a normal (non-temporary) name, after the file is synced and hashed. It
-	// is called from a background goroutine, one call at a time; Close waits
-	// for calls in progress. Nil means uploads are only logged.
+	// a normal (non-temporary) name, after the file is synced and hashed,
+	// when it is handed over: its SFTP session has ended, or it has been
+	// left untouched for Settle. Until then it stays in the inbox for its
+	// client. An upload its client replaced (or removed, or renamed to a
+	// temporary name) before that is announced with Superseded set, and no
+	// file. Calls come from one goroutine, one at a time, in order; a call
+	// should be quick (take the file away, queue it). Close waits for the
+	// calls of the sessions it ends. Nil means uploads are only logged.
 	OnUpload func(Upload)
+	// Settle is how long a committed upload stays untouched in its inbox,
+	// while its session goes on, before it is handed over. Default
+	// DefaultSettle.
+	Settle time.Duration
 	// Logger receives the server's structured log. Default slog.Default().
 	Logger *slog.Logger
 
@@ -44,22 +53,13 @@ type Config struct {
 	KeepAliveInterval time.Duration
 	KeepAliveMax      int
 
-	// MaxConns caps connections in total (default 256), MaxConnsPerAddr per
-	// client address (default 20), MaxSessionsPerAccount logged-in
-	// connections per account (default 10).
-	MaxConns              int
-	MaxConnsPerAddr       int
-	MaxSessionsPerAccount int
+	// Limits bound connections, sessions, open files and failed logins;
+	// Server.Reload swaps them at run time.
+	Limits
 
 	// FailDelay is waited after each failed password, and before refusing a
-	// key from an address that already failed. Default 1s.
+	// key from an address that already failed for that account. Default 1s.
 	FailDelay time.Duration
-	// An address whose failures score BanThreshold (default 10) within
-	// BanWindow (default 30m) is refused for BanDuration (default 30m). A
-	// failed password scores 1, a failed login to an unknown account 2.
-	BanThreshold int
-	BanWindow    time.Duration
-	BanDuration  time.Duration
 
 	// TempMaxAge is how long a temporary-named file (see schema.IsTempName) may sit
 	// untouched in an inbox before it is deleted. Default 48h.
@@ -80,6 +80,13 @@ type Config struct {
 	freeSpace func(dir string) (int64, error) // free bytes under dir; tests replace it
 	spaceStep int64                           // bytes written between checks; tests shrink it
 }
+
+// DefaultSettle is how long a committed upload stays in its inbox,
+// untouched, while its session goes on: long enough for what clients do
+// right after closing a file (rclone and WinSCP set its time, paramiko
+// stats it, a script lists it), short enough that a session left open
+// does not hold an export back for long.
+const DefaultSettle = 10 * time.Second
 
 // DefaultCiphers is the cipher list offered by default: the AEAD and CTR
 // ciphers x/crypto implements with hardware AES. chacha20-poly1305 is left
@@ -120,15 +127,11 @@ func (c *Config) setDefaults() {
 	def(&c.IdleTimeout, 15*time.Minute)
 	def(&c.KeepAliveInterval, 30*time.Second)
 	defInt(&c.KeepAliveMax, 3)
-	defInt(&c.MaxConns, 256)
-	defInt(&c.MaxConnsPerAddr, 20)
-	defInt(&c.MaxSessionsPerAccount, 10)
+	c.Limits.setDefaults()
 	def(&c.FailDelay, time.Second)
-	defInt(&c.BanThreshold, 10)
-	def(&c.BanWindow, 30*time.Minute)
-	def(&c.BanDuration, 30*time.Minute)
 	def(&c.TempMaxAge, 48*time.Hour)
 	def(&c.CloseTimeout, 10*time.Second)
+	def(&c.Settle, DefaultSettle)
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -154,11 +157,11 @@ func (c *Config) Validate() error {
 			return schema.Errorf(schema.EInvalid, "sftp.ciphers: %q is not a supported secure cipher (%v)", ci, supported)
 		}
 	}
-	for name, v := range map[string]int{"max_conns": c.MaxConns, "max_conns_per_addr": c.MaxConnsPerAddr,
-		"max_sessions_per_account": c.MaxSessionsPerAccount, "ban_threshold": c.BanThreshold, "keepalive_max": c.KeepAliveMax} {
-		if v < 0 {
-			return schema.Errorf(schema.EInvalid, "sftp.%s: %d is negative", name, v)
-		}
+	if c.KeepAliveMax < 0 {
+		return schema.Errorf(schema.EInvalid, "sftp.keepalive_max: %d is negative", c.KeepAliveMax)
+	}
+	if _, err := compileLimits(c.Limits); err != nil {
+		return err
 	}
 	_, err := compileAccounts(c.Accounts)
 	return err

@@ -85,7 +85,9 @@ func TestConfinement(t *testing.T) {
 		}
 		checkMsg("create "+p, err)
 	}
-	mustFail("mkdir", c.Mkdir("/newdir"))
+	mustFail("mkdir through a link", c.Mkdir("/link-dir/newdir"))
+	mustFail("mkdir through a link outside", c.Mkdir("/link-etc/newdir"))
+	mustFail("mkdir in reports", c.Mkdir("/reports/newdir"))
 	mustFail("symlink", c.Symlink("/etc/passwd", "/pw"))
 	mustFail("hardlink", c.Link("/link-file", "/hard"))
 	mustFail("rename through link", c.Rename("/link-file", "/stolen.csv"))

@@ -25,15 +25,24 @@ type clientConn struct {
 	ip  netip.Addr
 	log *slog.Logger
 
-	account  atomic.Pointer[string] // set once logged in and admitted
-	activity atomic.Int64           // unix nanos of the last SFTP packet
+	account     atomic.Pointer[string] // set once logged in and admitted
+	activity    atomic.Int64           // unix nanos of the last SFTP packet
+	probeLogged atomic.Bool            // a refused request was logged
+
+	// authed is set once the connection is past authentication (under
+	// the server's mu): it no longer counts as logging in.
+	authed bool
+	// login says how it logged in, for Reload.
+	login atomic.Pointer[loginInfo]
 
 	// Authentication state of this connection (only the handshake
 	// goroutine touches it).
 	triedUser    string
 	failedReason string
 	unknownUser  bool
-	scored       bool // a failed password already scored this connection
+	scored       bool   // a failed password already scored this connection
+	banner       string // why logins are refused, told the client once
+	bannerSent   bool
 }
 
 func (c *clientConn) accountName() string {
@@ -61,18 +70,23 @@ func (c *clientConn) serve() {
 	}
 	defer sconn.Close()
 	_ = c.nc.SetDeadline(time.Time{})
+	s.loggedIn(c)
 
-	name := sconn.Permissions.Extensions[extAccount]
+	ext := sconn.Permissions.Extensions
+	name := ext[extAccount]
+	c.login.Store(&loginInfo{method: ext[extMethod], keyFP: ext[extKeyFP], passwordHash: ext[extPassword]})
 	acc := s.lookup(name)
 	switch {
 	case acc == nil: // removed while logging in
 		c.log.Warn("account removed during login", logAccount, name)
 		return
-	case !acc.allows(c.ip):
+	case c.stillAllowed(acc) != "":
 		return // checked at auth already; this is the belt to those braces
 	case !s.admitAccount(c, name):
+		// Checked at auth (and told); two logins raced for the last slot.
 		s.stats.refused.Add(1)
-		c.log.Warn("connection refused", logAccount, name, logReason, "too many sessions for this account")
+		c.log.Warn("connection refused", logAccount, name, logReason,
+			limitMsg("too many sessions for this account", s.limits().MaxSessionsPerAccount))
 		return
 	}
 	c.log = c.log.With(logAccount, name, logOrg, acc.Org)
@@ -176,22 +190,27 @@ func (c *clientConn) watchdog(sconn *ssh.ServerConn, done <-chan struct{}) {
 // Permissions.Extensions keys: the only place the login's identity lives
 // (state outside it could be stale, CVE-2024-45337).
 const (
-	extAccount = "account"
-	extMethod  = "method"
-	extKeyFP   = "key-fp"
+	extAccount  = "account"
+	extMethod   = "method"
+	extKeyFP    = "key-fp"
+	extPassword = "password-hash" // the hash checked, so a reload can tell it changed
 )
 
 var errAuth = errors.New("access denied")
 
 // admitLogin checks what applies to every method; it returns the account,
-// or nil and records why not.
+// or nil and records why not (and, for a ban or a limit, what to tell the
+// client).
 func (c *clientConn) admitLogin(user string) *account {
 	c.triedUser = user
-	if c.srv.def.banned(c.ip) {
-		c.failedReason = "address banned"
+	s := c.srv
+	if b, ok := s.def.bannedLogin(c.ip, user); ok {
+		c.failedReason = "banned"
+		c.banner = fmt.Sprintf("muster: logins to %q from your address are refused until %s: %s.\r\n",
+			clip(user, 64), b.Until.Format(time.RFC3339), b.Reason)
 		return nil
 	}
-	acc := c.srv.lookup(user)
+	acc := s.lookup(user)
 	if acc == nil {
 		c.unknownUser = true
 		c.failedReason = "unknown account"
@@ -201,7 +220,22 @@ func (c *clientConn) admitLogin(user string) *account {
 		c.failedReason = "address not allowed for this account"
 		return nil
 	}
+	if max := s.limits().MaxSessionsPerAccount; s.sessionsOf(acc.Name) >= max {
+		c.failedReason = limitMsg("too many sessions for this account", max)
+		c.banner = fmt.Sprintf("muster: account %q has too many sessions open (limit %d); try again later.\r\n", acc.Name, max)
+		return nil
+	}
 	return acc
+}
+
+// refused is the error a login gets: with the reason for the client when
+// there is one it may know (a ban, a limit), told once per connection.
+func (c *clientConn) refused() error {
+	if c.banner == "" || c.bannerSent {
+		return errAuth
+	}
+	c.bannerSent = true
+	return &ssh.BannerError{Err: errAuth, Message: c.banner}
 }
 
 func (c *clientConn) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -210,10 +244,10 @@ func (c *clientConn) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.P
 		if acc != nil {
 			c.failedReason = "key not authorized"
 		}
-		if c.srv.def.score(c.ip) > 0 {
+		if c.banner == "" && c.srv.def.scoreOf(c.ip, meta.User()) > 0 {
 			c.sleep(c.srv.cfg.FailDelay)
 		}
-		return nil, errAuth
+		return nil, c.refused()
 	}
 	// This callback also runs for keys the client only asks about; the
 	// identity goes into Permissions, which x/crypto binds to the key whose
@@ -225,13 +259,15 @@ func (c *clientConn) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.P
 
 func (c *clientConn) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 	acc := c.admitLogin(meta.User())
+	if acc == nil && c.banner != "" {
+		// Banned or over a limit: refused without spending a check.
+		return nil, c.refused()
+	}
 	h := decoyHash
 	if acc != nil && acc.password != nil {
 		h = acc.password
 	}
-	// A banned address is refused without spending a check on it.
-	banned := acc == nil && c.srv.def.banned(c.ip)
-	ok := !banned && c.srv.checkPassword(h, pw) && acc != nil && acc.password != nil
+	ok := c.srv.checkPassword(h, pw) && acc != nil && acc.password != nil
 	if !ok {
 		if acc != nil {
 			c.failedReason = "wrong password"
@@ -242,9 +278,10 @@ func (c *clientConn) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permission
 		c.scoreFailure()
 		c.scored = true
 		c.sleep(c.srv.cfg.FailDelay)
-		return nil, errAuth
+		return nil, c.refused()
 	}
-	return &ssh.Permissions{Extensions: map[string]string{extAccount: acc.Name, extMethod: "password"}}, nil
+	return &ssh.Permissions{Extensions: map[string]string{extAccount: acc.Name, extMethod: "password",
+		extPassword: acc.PasswordHash}}, nil
 }
 
 // checkPassword checks pw against h, waiting for a free slot first so
@@ -275,17 +312,23 @@ func (c *clientConn) keyboardInteractive(meta ssh.ConnMetadata, client ssh.Keybo
 	return p, err
 }
 
-// scoreFailure adds a failed attempt to the address's score, unknown
-// accounts counting double (they are what scanners try).
+// scoreFailure counts a failed attempt against the account from this
+// address, or against the address itself for an unknown account (what
+// scanners try).
 func (c *clientConn) scoreFailure() {
-	points := 1
-	if c.unknownUser {
-		points = 2
+	user, org := clip(c.triedUser, 64), ""
+	if acc := c.srv.lookup(c.triedUser); acc != nil {
+		org = acc.Org
 	}
-	if c.srv.def.fail(c.ip, points) {
+	if b, ok := c.srv.def.fail(c.ip, user, org, !c.unknownUser); ok {
 		c.srv.stats.bans.Add(1)
-		c.log.Warn("address banned", logReason, "repeated login failures",
-			"for", c.srv.cfg.BanDuration.String())
+		attrs := []any{logReason, b.Reason, "until", b.Until.Format(time.RFC3339), "failures", b.Failures}
+		if b.Account != "" {
+			attrs = append(attrs, logAccount, b.Account)
+			c.log.Warn("account banned from this address", attrs...)
+			return
+		}
+		c.log.Warn("address banned", attrs...)
 	}
 }
 
@@ -324,8 +367,8 @@ func (c *clientConn) handshakeFailed(err error) {
 		c.log.Debug("handshake ended before login", logErr, err)
 		return
 	}
-	if c.scored || c.failedReason == "" || c.failedReason == "address banned" {
-		return // passwords scored as they failed; a ban needs no more points
+	if c.scored || c.failedReason == "" || c.banner != "" {
+		return // passwords scored as they failed; a ban or a limit scores nothing
 	}
 	c.scoreFailure()
 }

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
-
-	"muster/schema"
 )
 
 // handler serves one SFTP session of one account. Every file system call
@@ -74,11 +72,6 @@ func (h *handler) RealPath(p string) (string, error) {
 func (h *handler) Readlink(string) (string, error) {
 	return "", unsupported("symbolic links are not supported")
 }
-
-// LookupUserName and LookupGroupName show the account's name in long
-// listings instead of host user and group ids.
-func (h *handler) LookupUserName(string) string  { return h.acc.Name }
-func (h *handler) LookupGroupName(string) string { return h.acc.Name }
 
 // Filelist serves List (readdir) and Stat.
 func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
@@ -263,13 +256,9 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 	case "Remove":
 		return h.remove(resolve(r.Filepath))
 	case "Mkdir":
-		v := resolve(r.Filepath)
-		if _, err := h.stat(v, true); err == nil {
-			return failure("file exists")
-		}
-		return denied("folders cannot be created here; upload files to /")
+		return h.mkdir(resolve(r.Filepath))
 	case "Rmdir":
-		return denied("folders cannot be removed")
+		return h.rmdir(resolve(r.Filepath))
 	case "Link", "Symlink":
 		return unsupported("links are not supported")
 	}
@@ -282,7 +271,7 @@ func (h *handler) PosixRename(r *sftp.Request) error {
 }
 
 func (h *handler) remove(v vpath) error {
-	if !v.flat() {
+	if v.area != areaInbox {
 		return denied("only uploaded files can be removed")
 	}
 	fi, err := h.inbox.Lstat(v.rel)
@@ -292,25 +281,41 @@ func (h *handler) remove(v vpath) error {
 	if fi.IsDir() {
 		return failure("is a folder")
 	}
-	return mapErr(h.inbox.Remove(v.rel))
+	s := h.c.srv
+	s.lockPaths(h.hostPath(v.rel))
+	defer s.hand.mu.Unlock()
+	if err := h.inbox.Remove(v.rel); err != nil {
+		return mapErr(err)
+	}
+	s.removedPending(h.hostPath(v.rel))
+	return nil
+}
+
+// hostPath is the host path of rel in the inbox.
+func (h *handler) hostPath(rel string) string {
+	return filepath.Join(h.inboxPath, filepath.FromSlash(rel))
 }
 
 // rename moves a file within the inbox, replacing the target if it exists
 // (for plain RENAME too: a drop box is better served by that than by
-// OpenSSH's refusal, and curl and WinSCP's flows expect it). A rename from a
-// temporary name to a normal one is how WinSCP, rclone and hand scripts say
-// "this file is complete": it is announced.
+// OpenSSH's refusal, and curl and WinSCP's flows expect it). A committed
+// upload not yet handed over follows its file; a file renamed from a
+// temporary name to a normal one (how WinSCP, rclone and hand scripts say
+// "this file is complete") is taken like an upload closed under that name.
 func (h *handler) rename(from, to string) error {
 	src, dst := resolve(from), resolve(to)
-	if !src.flat() || !dst.flat() {
+	if src.area != areaInbox || dst.area != areaInbox {
 		return denied("only uploaded files can be renamed, within /")
 	}
-	if why := validFileName(dst.rel); why != "" {
+	if why := validInboxPath(dst.rel, false, h.c.srv.limits().MaxFolderDepth); why != "" {
 		return failure(why)
 	}
 	fi, err := h.inbox.Lstat(src.rel)
 	if err != nil {
 		return mapErr(err)
+	}
+	if fi.IsDir() {
+		return failure("folders cannot be renamed")
 	}
 	if !fi.Mode().IsRegular() {
 		return failure("not a regular file")
@@ -318,12 +323,15 @@ func (h *handler) rename(from, to string) error {
 	if dfi, err := h.inbox.Lstat(dst.rel); err == nil && dfi.IsDir() {
 		return failure("target is a folder")
 	}
+	s := h.c.srv
+	s.lockPaths(h.hostPath(src.rel), h.hostPath(dst.rel))
+	defer s.hand.mu.Unlock()
 	if err := h.inbox.Rename(src.rel, dst.rel); err != nil {
 		return mapErr(err)
 	}
 	h.c.log.Info("renamed", logName, dst.rel, "from", src.rel)
-	if schema.IsTempName(src.rel) && !schema.IsTempName(dst.rel) {
-		h.announceRenamed(src.rel, dst.rel)
+	if src.rel != dst.rel {
+		s.renamedPending(h, src.rel, dst.rel)
 	}
 	return nil
 }
@@ -335,6 +343,7 @@ func (h *handler) setstat(r *sftp.Request) error {
 		if u := h.findUpload(v.rel); u != nil {
 			return u.setstat(flags, attrs)
 		}
+		h.c.srv.touched(h.hostPath(v.rel))
 	}
 	fi, err := h.stat(v, false)
 	if err != nil {
@@ -391,8 +400,11 @@ func (l *openListing) Close() error {
 	return nil
 }
 
-// fileInfo hides the host's owner ids (Sys returns nil) and can rename an
-// entry ("/" for the inbox, "reports" for its folder).
+// fileInfo can rename an entry ("/" for the inbox, "reports" for its
+// folder) and gives every file the same owner, the server's user and group
+// ids (Uid, Gid): a listing's long lines (ls -la) and a file's attributes
+// (ls -l FILE, which OpenSSH's client formats itself, with numbers) then
+// show the same owner. Sys hides the host's other details.
 type fileInfo struct {
 	fs.FileInfo
 	name string
@@ -400,6 +412,11 @@ type fileInfo struct {
 
 func (f fileInfo) Name() string { return f.name }
 func (f fileInfo) Sys() any     { return nil }
+func (f fileInfo) Uid() uint32  { return ownerUID }
+func (f fileInfo) Gid() uint32  { return ownerGID }
+
+// The owner shown for every file: the server's own ids.
+var ownerUID, ownerGID = uint32(os.Getuid()), uint32(os.Getgid())
 
 func named(fi fs.FileInfo, name string) os.FileInfo {
 	if fi == nil {

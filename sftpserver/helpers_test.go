@@ -114,7 +114,10 @@ func MustServer(t testing.TB, edit func(*Config)) *testServer {
 		OnUpload: func(u Upload) {
 			ts.mu.Lock()
 			ts.uploads = append(ts.uploads, u)
+			n := len(ts.uploads)
 			ts.mu.Unlock()
+			// As the pipeline does once the upload's drop is decided.
+			u.Taken(int64(n), "applied")
 			select {
 			case ts.changed <- struct{}{}:
 			default:
@@ -244,9 +247,15 @@ func (ts *testServer) inbox(account string) string {
 
 // sshOpts are the OpenSSH client options for logging in with key.
 func (ts *testServer) sshOpts(key string) []string {
+	return append(ts.sshOptsVerbose(key), "-o", "LogLevel=ERROR")
+}
+
+// sshOptsVerbose are sshOpts that keep what the client tells (the server's
+// banners and disconnect reasons, at its default log level).
+func (ts *testServer) sshOptsVerbose(key string) []string {
 	return []string{"-F", "/dev/null", "-o", "StrictHostKeyChecking=yes",
 		"-o", "UserKnownHostsFile=" + ts.knownHosts, "-o", "BatchMode=yes",
-		"-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-i", key}
+		"-o", "IdentitiesOnly=yes", "-i", key}
 }
 
 // sftpBatch runs OpenSSH's sftp with a batch script as account.
@@ -256,7 +265,11 @@ func (ts *testServer) sftpBatch(account, key, script string, extra ...string) (s
 	if err := os.WriteFile(batch, []byte(script), 0o644); err != nil {
 		ts.t.Fatal(err)
 	}
-	args := append(ts.sshOpts(key), "-P", ts.port, "-b", batch)
+	opts := ts.sshOpts(key)
+	if len(extra) > 0 && extra[0] == "-verbose" {
+		opts, extra = ts.sshOptsVerbose(key), extra[1:]
+	}
+	args := append(opts, "-P", ts.port, "-b", batch)
 	args = append(args, extra...)
 	return run(ts.t, ts.clientDir, "sftp", append(args, account+"@127.0.0.1")...)
 }
@@ -365,20 +378,43 @@ func sum(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// checkUpload asserts that u announces data under name.
+// checkUpload asserts that u announces data under name, handed over.
 func checkUpload(t testing.TB, u Upload, name string, data []byte) {
+	t.Helper()
+	if u.Superseded {
+		t.Errorf("upload %s: superseded (%s), want handed over", name, u.Reason)
+	}
+	checkVersion(t, u, name, data)
+	if u.Path == "" {
+		t.Errorf("upload %s: handed over without a path", name)
+	}
+}
+
+// checkSuperseded asserts that u announces data under name as superseded.
+func checkSuperseded(t testing.TB, u Upload, name string, data []byte) {
+	t.Helper()
+	if !u.Superseded || u.Reason == "" || u.Path != "" {
+		t.Errorf("upload %s: superseded %v (reason %q, path %q), want superseded with a reason and no path",
+			name, u.Superseded, u.Reason, u.Path)
+	}
+	checkVersion(t, u, name, data)
+}
+
+func checkVersion(t testing.TB, u Upload, name string, data []byte) {
 	t.Helper()
 	if u.Name != name || u.Size != int64(len(data)) || u.SHA256 != sum(data) {
 		t.Errorf("upload %s: got name %q size %d sha %s, want size %d sha %s",
 			name, u.Name, u.Size, u.SHA256, len(data), sum(data))
 	}
-	if u.Org == "" || u.Account == "" || u.Source == "" || u.Started.IsZero() || u.Path == "" {
+	if u.Org == "" || u.Account == "" || u.Source == "" || u.Started.IsZero() {
 		t.Errorf("upload %s: incomplete announcement %+v", name, u)
 	}
 }
 
-// checkAnnounced closes the server and asserts that it announced name once
-// for each of versions, in that order, and that acme's inbox holds the last.
+// checkAnnounced closes the server and asserts that it announced name
+// once for each of versions, in that order: every one but the last as
+// superseded (replaced by the next one in the same session), the last
+// handed over; and that acme's inbox holds the last.
 func (ts *testServer) checkAnnounced(name string, versions ...[]byte) {
 	ts.t.Helper()
 	ups := ts.finalUploads()
@@ -386,9 +422,24 @@ func (ts *testServer) checkAnnounced(name string, versions ...[]byte) {
 		ts.t.Fatalf("got %d announcements, want %d of %s: %+v", len(ups), len(versions), name, ups)
 	}
 	for i, data := range versions {
-		checkUpload(ts.t, ups[i], name, data)
+		if i < len(versions)-1 {
+			checkSuperseded(ts.t, ups[i], name, data)
+		} else {
+			checkUpload(ts.t, ups[i], name, data)
+		}
 	}
 	ts.checkInbox(acme, name, versions[len(versions)-1])
+}
+
+// handedOver returns the uploads that were handed over (not superseded).
+func handedOver(ups []Upload) []Upload {
+	var out []Upload
+	for _, u := range ups {
+		if !u.Superseded {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // checkInbox asserts that the account's inbox holds data as name.

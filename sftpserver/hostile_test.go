@@ -69,7 +69,7 @@ func TestTooManyOpenHandles(t *testing.T) {
 	}
 	c := ts.mustSftp()
 	opened := 0
-	for range maxOpenHandles + 1 {
+	for range DefaultMaxOpenFiles + 1 {
 		f, err := c.Open("/reports/r.json")
 		if err != nil {
 			break
@@ -77,12 +77,12 @@ func TestTooManyOpenHandles(t *testing.T) {
 		defer f.Close()
 		opened++
 	}
-	if opened != maxOpenHandles {
-		t.Errorf("opened %d read handles, want the cap of %d", opened, maxOpenHandles)
+	if opened != DefaultMaxOpenFiles {
+		t.Errorf("opened %d read handles, want the cap of %d", opened, DefaultMaxOpenFiles)
 	}
 	// Closed handles give their slot back.
 	c2 := ts.mustSftp()
-	for i := range 2 * maxOpenHandles {
+	for i := range 2 * DefaultMaxOpenFiles {
 		if _, err := c2.ReadDir("/"); err != nil {
 			t.Fatalf("listing %d: %v", i, err)
 		}
@@ -97,13 +97,13 @@ func TestTooManyOpenHandles(t *testing.T) {
 	// way to do that, so the packets are written by hand).
 	raw := mustRawSftp(t, ts)
 	handles := 0
-	for i := range maxOpenHandles + 1 {
+	for i := range DefaultMaxOpenFiles + 1 {
 		if raw.opendir(uint32(i+1), "/reports") {
 			handles++
 		}
 	}
-	if handles != maxOpenHandles {
-		t.Errorf("opened %d folder handles, want the cap of %d", handles, maxOpenHandles)
+	if handles != DefaultMaxOpenFiles {
+		t.Errorf("opened %d folder handles, want the cap of %d", handles, DefaultMaxOpenFiles)
 	}
 }
 
@@ -205,7 +205,7 @@ func TestStagingMemoryBounded(t *testing.T) {
 	c := ts.mustSftp()
 	offsets := []int64{0, stageWindow + 7, 2*stageWindow + 9}
 	var files []*sftp.File
-	for i := range maxOpenHandles {
+	for i := range DefaultMaxOpenFiles {
 		f, err := c.OpenFile(fmt.Sprintf("/f%02d.csv", i), create)
 		if err != nil {
 			t.Fatal(err)
@@ -225,7 +225,7 @@ func TestStagingMemoryBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ups := ts.waitUploads(maxOpenHandles)
+	ups := ts.waitUploads(DefaultMaxOpenFiles)
 	want := make([]byte, offsets[2]+1)
 	for j, off := range offsets {
 		want[off] = byte('a' + j)
@@ -241,8 +241,8 @@ func TestStagingMemoryBounded(t *testing.T) {
 }
 
 // Two sessions uploading the same name at once: each committed file is
-// announced once with its own bytes, the last to close wins the name, in
-// the announcements' order too, and no staging file is left.
+// announced once with its own bytes, the last to close wins the name (the
+// first is recorded as superseded), and no staging file is left.
 func TestSameNameFromTwoSessions(t *testing.T) {
 	ts := MustServer(t, nil)
 	a, b := ts.mustSftp(), ts.mustSftp()

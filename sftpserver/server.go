@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,9 @@ const (
 	logErr     = "err"
 )
 
+// serverVersion is the SSH version line: the product, no build details.
+const serverVersion = "SSH-2.0-muster"
+
 // Server is the SFTP drop box. Create it with New, start it with Open, stop
 // it with Close.
 type Server struct {
@@ -61,6 +65,9 @@ type Server struct {
 	stats    counters
 
 	accounts atomic.Pointer[map[string]*account]
+	lim      atomic.Pointer[limits]
+	refusing chan struct{} // one per refused connection being told why
+	refusals refusalLog
 
 	// hashing counts password checks running now, hashPeak the most at
 	// once (tests read it): each argon2id check allocates its memory
@@ -74,13 +81,14 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // connections, announcements, janitor
 
+	hand handover // committed uploads not yet announced (handover.go)
+
 	mu         sync.Mutex
 	closed     bool
 	conns      map[*clientConn]struct{}
 	perAddr    map[netip.Addr]int
 	perAccount map[string]int
-	finishing  map[string]chan struct{} // by inbox path: the last upload not yet announced
-	announceMu sync.Mutex               // OnUpload is called one at a time
+	unauth     int // connections not logged in yet
 }
 
 // New checks cfg and returns a server that is not yet listening.
@@ -89,22 +97,28 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	lim, err := compileLimits(cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "sftp"),
-		def:        newDefender(cfg.BanThreshold, cfg.BanWindow, cfg.BanDuration, cfg.now),
+		refusing:   make(chan struct{}, maxRefusing),
 		conns:      make(map[*clientConn]struct{}),
 		perAddr:    make(map[netip.Addr]int),
 		perAccount: make(map[string]int),
-		finishing:  make(map[string]chan struct{}),
 		hashSlots:  make(chan struct{}, maxConcurrentHashes()),
 	}
 	s.windows.max = maxStageWindows
+	s.lim.Store(lim)
+	s.def = newDefender(cfg.Dir, s.limits, cfg.now)
 	accounts, err := compileAccounts(cfg.Accounts)
 	if err != nil {
 		return nil, err
 	}
 	s.accounts.Store(&accounts)
+	s.hand.init()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -129,7 +143,7 @@ func (s *Server) Open() error {
 		},
 		PublicKeyAuthAlgorithms: algs.PublicKeyAuths,
 		MaxAuthTries:            6,
-		ServerVersion:           "SSH-2.0-muster",
+		ServerVersion:           serverVersion,
 	}
 	for _, k := range signers {
 		s.base.AddHostKey(k)
@@ -147,6 +161,7 @@ func (s *Server) Open() error {
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go s.janitor()
+	go s.handoverLoop()
 	return nil
 }
 
@@ -158,8 +173,9 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) HostKeys() []HostKey { return s.hostKeys }
 
 // Close stops accepting, closes every connection (an upload in progress is
-// abandoned, never announced) and waits up to CloseTimeout for connections
-// and announcements in progress to finish.
+// abandoned, never announced; the committed uploads of the sessions closed
+// are handed over) and waits up to CloseTimeout for connections and
+// announcements to finish.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -177,7 +193,15 @@ func (s *Server) Close() error {
 		err = s.ln.Close()
 	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait()
+		// Every session has ended, so every pending upload is queued.
+		close(s.hand.stop)
+		if s.ln != nil {
+			<-s.hand.done
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(s.cfg.CloseTimeout):
@@ -189,29 +213,10 @@ func (s *Server) Close() error {
 	return err
 }
 
-// SetAccounts validates list and makes it the server's accounts. Logins from
-// then on use it; connections of accounts no longer in the list are closed,
-// others keep the settings they logged in with until they reconnect.
+// SetAccounts validates list and makes it the server's accounts, keeping
+// the limits: see Reload.
 func (s *Server) SetAccounts(list []Account) error {
-	m, err := compileAccounts(list)
-	if err != nil {
-		return err
-	}
-	for _, a := range m {
-		if err := s.makeHome(a); err != nil {
-			return err
-		}
-	}
-	s.accounts.Store(&m)
-	s.mu.Lock()
-	for c := range s.conns {
-		if name := c.accountName(); name != "" && m[name] == nil {
-			s.log.Info("closing connection of removed account", logAccount, name)
-			c.nc.Close()
-		}
-	}
-	s.mu.Unlock()
-	return nil
+	return s.Reload(list, s.limits().Limits)
 }
 
 func (s *Server) lookup(name string) *account {
@@ -266,18 +271,25 @@ func (s *Server) ReportsDir(account string) (string, error) {
 
 // WriteReport writes data as /reports/<name> of account, atomically (a
 // client never reads half a report), replacing any report of that name.
+// name may hold folders (an upload in /exports/hr has its reports in
+// /reports/exports/hr/), which are made as needed.
 func (s *Server) WriteReport(account, name string, data []byte) error {
 	dir, err := s.ReportsDir(account)
 	if err != nil {
 		return err
 	}
-	if why := validFileName(name); why != "" {
-		return schema.Errorf(schema.EInvalid, "report name %q: %s", name, why)
+	for _, part := range strings.Split(name, "/") {
+		// A report's name is an upload's (at most maxNameLen) with a
+		// suffix: it may use what the file system holds.
+		if why := checkName(part, 255-len(".tmp--1234567890")); why != "" {
+			return schema.Errorf(schema.EInvalid, "report name %q: %s", name, why)
+		}
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		return fmt.Errorf("write report for %s: %w", account, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, name), data, 0o640); err != nil {
+	if err := writeFileAtomic(p, data, 0o640); err != nil {
 		return fmt.Errorf("write report %s for %s: %w", name, account, err)
 	}
 	return nil
@@ -335,38 +347,51 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// newClientConn admits nc or closes it: banned addresses and addresses over
-// their connection limit are turned away before any SSH is spoken.
+// newClientConn admits nc or turns it away, telling it why: banned
+// addresses and connections over a limit are refused before any key
+// exchange.
 func (s *Server) newClientConn(nc net.Conn) *clientConn {
 	ip := addrIP(nc.RemoteAddr())
-	if s.def.banned(ip) {
-		s.stats.refused.Add(1)
-		s.log.Debug("refused banned address", logAddr, ip.String())
-		nc.Close()
+	if b, ok := s.def.bannedAddr(ip); ok {
+		s.refuse(nc, ip, disconnectHostNotAllowed, "address banned until "+b.Until.Format(time.RFC3339)+": "+b.Reason)
 		return nil
 	}
+	lim := s.limits()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	reason := ""
 	switch {
 	case s.closed:
-		reason = "server closing"
-	case len(s.conns) >= s.cfg.MaxConns:
-		reason = "too many connections"
-	case s.perAddr[ip] >= s.cfg.MaxConnsPerAddr:
-		reason = "too many connections from this address"
+		nc.Close()
+		return nil
+	case len(s.conns) >= lim.MaxConns:
+		reason = limitMsg("too many connections to the server", lim.MaxConns)
+	case s.perAddr[ip] >= lim.MaxConnsPerAddr && !lim.safeAddr(ip):
+		reason = limitMsg("too many connections from your address", lim.MaxConnsPerAddr)
+	case s.unauth >= lim.MaxUnauthenticated:
+		reason = limitMsg("too many connections logging in at once", lim.MaxUnauthenticated)
 	}
 	if reason != "" {
-		s.stats.refused.Add(1)
-		s.log.Warn("connection refused", logAddr, ip.String(), logReason, reason)
-		nc.Close()
+		s.refuse(nc, ip, disconnectTooManyConnections, reason+"; try again later")
 		return nil
 	}
 	c := &clientConn{srv: s, nc: nc, ip: ip, log: s.log.With(logAddr, nc.RemoteAddr().String())}
 	s.conns[c] = struct{}{}
 	s.perAddr[ip]++
+	s.unauth++
 	s.stats.active.Add(1)
 	return c
+}
+
+// loggedIn notes that c is past authentication: it no longer counts as
+// logging in.
+func (s *Server) loggedIn(c *clientConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.authed {
+		c.authed = true
+		s.unauth--
+	}
 }
 
 func (s *Server) release(c *clientConn) {
@@ -376,6 +401,10 @@ func (s *Server) release(c *clientConn) {
 	if s.perAddr[c.ip]--; s.perAddr[c.ip] <= 0 {
 		delete(s.perAddr, c.ip)
 	}
+	if !c.authed {
+		c.authed = true
+		s.unauth--
+	}
 	if name := c.accountName(); name != "" {
 		if s.perAccount[name]--; s.perAccount[name] <= 0 {
 			delete(s.perAccount, name)
@@ -384,11 +413,18 @@ func (s *Server) release(c *clientConn) {
 	s.stats.active.Add(-1)
 }
 
+// sessionsOf returns the logged-in connections of an account.
+func (s *Server) sessionsOf(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.perAccount[name]
+}
+
 // admitAccount counts a logged-in connection against its account's limit.
 func (s *Server) admitAccount(c *clientConn, name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.perAccount[name] >= s.cfg.MaxSessionsPerAccount {
+	if s.perAccount[name] >= s.limits().MaxSessionsPerAccount {
 		return false
 	}
 	s.perAccount[name]++
@@ -416,19 +452,27 @@ func (s *Server) janitor() {
 func (s *Server) sweepTemp() {
 	cutoff := time.Now().Add(-s.cfg.TempMaxAge)
 	for _, a := range *s.accounts.Load() {
-		dir := filepath.Join(s.homeDir(a), inboxDir)
-		entries, err := os.ReadDir(dir)
-		if err != nil {
+		s.sweepDir(a, filepath.Join(s.homeDir(a), inboxDir), cutoff, 0)
+	}
+}
+
+func (s *Server) sweepDir(a *account, dir string, cutoff time.Time, depth int) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() && depth < maxWalkDepth {
+			s.sweepDir(a, p, cutoff, depth+1)
 			continue
 		}
-		for _, e := range entries {
-			info, err := e.Info()
-			if err != nil || !info.Mode().IsRegular() || !schema.IsTempName(e.Name()) || changeTime(info).After(cutoff) {
-				continue
-			}
-			if os.Remove(filepath.Join(dir, e.Name())) == nil {
-				s.log.Info("removed stale temporary upload", logAccount, a.Name, logName, e.Name())
-			}
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || !schema.IsTempName(e.Name()) || changeTime(info).After(cutoff) {
+			continue
+		}
+		if os.Remove(p) == nil {
+			s.log.Info("removed stale temporary upload", logAccount, a.Name, logName, e.Name())
 		}
 	}
 }

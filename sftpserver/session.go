@@ -24,7 +24,7 @@ func (c *clientConn) session(acc *account, ch ssh.Channel, reqs <-chan *ssh.Requ
 		case "subsystem":
 			var p struct{ Name string }
 			if err := ssh.Unmarshal(req.Payload, &p); err != nil || p.Name != "sftp" {
-				c.log.Warn("request refused", "type", "subsystem", "subsystem", clip(p.Name, 32))
+				c.probed("subsystem", "subsystem", clip(p.Name, 32))
 				_ = req.Reply(false, nil)
 				continue
 			}
@@ -43,20 +43,31 @@ func (c *clientConn) session(acc *account, ch ssh.Channel, reqs <-chan *ssh.Requ
 			// client is told why on stderr and gets exit status 1. A
 			// plain refusal would leave it with "exec request failed" and
 			// no hint (OpenSSH drops stderr sent before the refusal).
-			c.log.Warn("request refused", "type", req.Type)
+			c.probed(req.Type)
 			_ = req.Reply(true, nil)
 			_, _ = io.WriteString(ch.Stderr(), onlySFTP)
 			exitStatus(ch, 1)
 			return
 		default: // pty-req, env, x11-req, auth-agent-req@openssh.com, signal...
 			if req.Type != "env" && req.Type != "pty-req" {
-				c.log.Info("request refused", "type", req.Type)
+				c.probed(req.Type)
 			}
 			if req.WantReply {
 				_ = req.Reply(false, nil)
 			}
 		}
 	}
+}
+
+// probed logs a refused request (exec, shell, another subsystem...) at
+// debug level, once per connection: clients probe for what a server offers
+// (rclone asks for md5sum and sha1sum through exec on every upload), which
+// is no warning.
+func (c *clientConn) probed(typ string, attrs ...any) {
+	if c.probeLogged.Swap(true) {
+		return
+	}
+	c.log.Debug("request refused (logged once per connection)", append([]any{"type", typ}, attrs...)...)
 }
 
 func refuseAll(reqs <-chan *ssh.Request) {
@@ -91,6 +102,9 @@ func (c *clientConn) serveSFTP(acc *account, ch ssh.Channel) uint32 {
 		sftp.WithStartDirectory("/"), sftp.WithRSAllocator())
 	err = rs.Serve()
 	rw.stop()
+	// Serve has closed the files left open: what this session committed
+	// is handed over now.
+	c.srv.sessionEnded(h)
 	if err == nil || errors.Is(err, io.EOF) {
 		return 0
 	}

@@ -35,7 +35,7 @@ type stager struct {
 
 // windowBudget bounds the windows held by all uploads of a server at once.
 // Without it each open upload could hold stageWindows MiB, and a client may
-// open maxOpenHandles uploads per session on 4 sessions per connection and
+// open DefaultMaxOpenFiles uploads per session on 4 sessions per connection and
 // 10 connections per account: gigabytes from one account. Past the budget,
 // writes go straight to the file, as correct and only slower.
 type windowBudget struct {

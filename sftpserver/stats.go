@@ -1,6 +1,7 @@
 package sftpserver
 
 import (
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -25,6 +26,15 @@ type Upload struct {
 	Started    time.Time
 	Duration   time.Duration
 	RemoteAddr string
+	// Superseded is set for an upload its client replaced (another upload
+	// of the same name, or a rename onto it), removed, or renamed to a
+	// temporary name before it was handed over: announced for the record,
+	// with Reason saying which; Path is empty (the file is gone) and the
+	// pipeline must not read it.
+	Superseded bool
+	Reason     string
+
+	log *slog.Logger // the session's, for Taken
 }
 
 // Stats are the server's counters since Open, for metrics. All are totals
@@ -37,7 +47,8 @@ type Stats struct {
 	AuthFailures      int64 // failed password or public key attempts
 	Bans              int64 // addresses banned
 	BytesReceived     int64 // file bytes written by clients
-	Uploads           int64 // uploads committed and announced
+	Uploads           int64 // uploads committed and handed over
+	SupersededUploads int64 // uploads committed, then replaced or removed by their client before they were handed over
 	TempUploads       int64 // uploads committed under a temporary name (not announced)
 	AbortedUploads    int64 // uploads interrupted and discarded
 	RefusedUploads    int64 // uploads refused (size limit, bad name, permission)
@@ -47,6 +58,7 @@ type counters struct {
 	connections, active, refused               atomic.Int64
 	authOK, authFail, bans                     atomic.Int64
 	bytes, uploads, tempUploads, aborted, nope atomic.Int64
+	superseded                                 atomic.Int64
 }
 
 // Stats returns a snapshot of the counters, for a metrics exporter to read
@@ -62,6 +74,7 @@ func (s *Server) Stats() Stats {
 		Bans:              c.bans.Load(),
 		BytesReceived:     c.bytes.Load(),
 		Uploads:           c.uploads.Load(),
+		SupersededUploads: c.superseded.Load(),
 		TempUploads:       c.tempUploads.Load(),
 		AbortedUploads:    c.aborted.Load(),
 		RefusedUploads:    c.nope.Load(),

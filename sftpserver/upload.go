@@ -2,7 +2,6 @@ package sftpserver
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,11 +53,18 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 		return nil, failure("is a folder")
 	case v.area == areaReports:
 		return nil, h.refuse(v.show, denied("/reports is read-only; upload files to /"))
-	case !v.flat():
-		return nil, h.refuse(v.show, denied("uploads go to / (there are no sub-folders)"))
+	case path.Base(v.rel) == trailingSlash:
+		// "put x dir/": OpenSSH opens "dir/" and fails (EISDIR).
+		return nil, h.refuse(strings.TrimSuffix(v.show, trailingSlash), failure("not a file name: the path ends with a slash"))
 	}
-	if why := validFileName(v.rel); why != "" {
+	if why := validInboxPath(v.rel, false, h.c.srv.limits().MaxFolderDepth); why != "" {
 		return nil, h.refuse(v.show, failure(why))
+	}
+	if d := v.dir(); d != "." {
+		// The folder must exist, as with OpenSSH (no such file otherwise).
+		if fi, err := h.inbox.Lstat(d); err != nil || !fi.IsDir() {
+			return nil, noSuchFile()
+		}
 	}
 	flags := r.Pflags()
 	fi, err := h.inbox.Lstat(v.rel)
@@ -104,6 +111,7 @@ func (h *handler) startUpload(r *sftp.Request) (*upload, error) {
 	h.mu.Lock()
 	h.inflight[u.name] = u
 	h.mu.Unlock()
+	h.c.srv.writeStarted(u.hostPath())
 	return u, nil
 }
 
@@ -127,20 +135,18 @@ func (h *handler) checkSpace(name string) error {
 	return err
 }
 
-// maxOpenHandles caps the handles one session may hold open: uploads
-// (each holds a staging file and buffers), downloads (a file descriptor
-// each) and folder listings (the whole listing in memory). pkg/sftp itself
-// sets no limit.
-const maxOpenHandles = 64
-
 var errTooManyOpen = failure("too many files open at once")
 
-// acquire counts a new handle against maxOpenHandles, or reports false
+// acquire counts a new handle against Limits.MaxOpenFiles, or reports
+// false
 // when the session holds that many already.
 func (h *handler) acquire() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.open >= maxOpenHandles {
+	// The cap bounds what one session holds: uploads (a staging file and
+	// buffers each), downloads (a file descriptor each) and folder
+	// listings (the whole listing in memory). pkg/sftp itself sets none.
+	if h.open >= h.c.srv.limits().MaxOpenFiles {
 		return false
 	}
 	h.open++
@@ -247,7 +253,8 @@ func (u *upload) TransferError(err error) {
 
 // Close ends the upload: a clean close commits it, anything else discards
 // it. A temporary-named file is kept even when interrupted, so the client
-// can resume it; it is never announced.
+// can resume it; it is never announced. A file under a normal name stays
+// in the inbox, pending, until it is handed over (handover.go).
 func (u *upload) Close() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -262,6 +269,7 @@ func (u *upload) Close() error {
 	}
 	h.mu.Unlock()
 	defer h.release()
+	defer h.c.srv.writeEnded(u.hostPath())
 	switch {
 	case u.failed != nil:
 		u.discard()
@@ -273,28 +281,42 @@ func (u *upload) Close() error {
 		u.discard()
 		return nil
 	}
-	if err := u.commit(); err != nil {
+	if err := u.prepare(); err != nil {
 		h.c.log.Error("upload commit failed", logName, u.name, logErr, err)
 		u.discard()
 		return mapErr(err)
 	}
-	committed := time.Now()
+	s := h.c.srv
+	s.lockPaths(u.hostPath())
+	err := h.home.Rename(u.staged, path.Join(inboxDir, u.name))
+	if err == nil && !u.temp {
+		s.addPending(h, u.f, u.name, u.started, time.Now())
+	}
+	s.hand.mu.Unlock()
+	if err != nil {
+		h.c.log.Error("upload commit failed", logName, u.name, logErr, err)
+		u.discard()
+		return mapErr(err)
+	}
 	if u.temp {
-		h.c.srv.stats.tempUploads.Add(1)
+		s.stats.tempUploads.Add(1)
 		h.rememberTemp(u.name, u.started)
 		h.c.log.Info("upload kept under a temporary name", logName, u.name, logBytes, u.size,
 			logOutcome, "temporary", "interrupted", u.aborted != nil)
 		u.f.Close()
-		return nil
 	}
-	h.c.srv.finish(h, u.f, u.name, u.started, committed)
 	return nil
 }
 
-// commit writes out what is buffered, fills in what the client kept from
-// the old file, applies size and times, and renames the staging file into
-// the inbox, replacing any file of that name atomically.
-func (u *upload) commit() error {
+// hostPath is the upload's path in the inbox on the host.
+func (u *upload) hostPath() string {
+	return filepath.Join(u.h.inboxPath, filepath.FromSlash(u.name))
+}
+
+// prepare writes out what is buffered, fills in what the client kept from
+// the old file, and applies size and times: the staging file is then what
+// the inbox gets.
+func (u *upload) prepare() error {
 	if err := u.st.flushAll(); err != nil {
 		return err
 	}
@@ -318,7 +340,7 @@ func (u *upload) commit() error {
 			return err
 		}
 	}
-	return u.h.home.Rename(u.staged, path.Join(inboxDir, u.name))
+	return nil
 }
 
 // copyRange copies n bytes at off from src to the same offset in dst, in
@@ -370,6 +392,8 @@ func (i uploadInfo) Mode() fs.FileMode  { return 0o640 }
 func (i uploadInfo) ModTime() time.Time { return i.mtime }
 func (i uploadInfo) IsDir() bool        { return false }
 func (i uploadInfo) Sys() any           { return nil }
+func (i uploadInfo) Uid() uint32        { return ownerUID }
+func (i uploadInfo) Gid() uint32        { return ownerGID }
 
 // rememberTemp notes when a temporary-named upload started, so a later
 // rename to its final name can report the whole transfer's time.
@@ -385,75 +409,12 @@ func (h *handler) rememberTemp(name string, started time.Time) {
 	h.tempStarted[name] = started
 }
 
-// announceRenamed announces a file that was renamed from a temporary name
-// to its final one.
-func (h *handler) announceRenamed(from, to string) {
-	f, err := h.inbox.Open(to)
-	if err != nil {
-		h.c.log.Error("cannot open renamed upload", logName, to, logErr, err)
-		return
-	}
+// takeTempStart returns (and forgets) when the temporary-named upload
+// name of this session started.
+func (h *handler) takeTempStart(name string) (time.Time, bool) {
 	h.mu.Lock()
-	started, ok := h.tempStarted[from]
-	delete(h.tempStarted, from)
-	h.mu.Unlock()
-	now := time.Now()
-	if !ok {
-		started = now
-	}
-	h.c.srv.finish(h, f, to, started, now)
-}
-
-// finish syncs and hashes a committed file in the background (the client
-// has its answer already), then logs and announces it. f is the open
-// committed file, so a later upload replacing the name cannot change what is
-// hashed; finish closes it.
-func (s *Server) finish(h *handler, f *os.File, name string, started, committed time.Time) {
-	acc, log := h.acc, h.c.log
-	up := Upload{Org: acc.Org, Account: acc.Name, Source: acc.Source, Name: name,
-		Path: filepath.Join(h.inboxPath, name), Started: started, Duration: committed.Sub(started),
-		RemoteAddr: h.c.nc.RemoteAddr().String()}
-	// Hashing runs in parallel, but uploads of one name are announced in
-	// the order they were committed.
-	done := make(chan struct{})
-	s.mu.Lock()
-	prev := s.finishing[up.Path]
-	s.finishing[up.Path] = done
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			if s.finishing[up.Path] == done {
-				delete(s.finishing, up.Path)
-			}
-			s.mu.Unlock()
-			close(done)
-		}()
-		defer f.Close()
-		sum := sha256.New()
-		buf := windowPool.Get().(*[]byte)
-		n, err := io.CopyBuffer(sum, io.NewSectionReader(f, 0, 1<<62), *buf)
-		windowPool.Put(buf)
-		if err == nil {
-			err = f.Sync()
-		}
-		if err != nil {
-			log.Error("upload committed but cannot be read back", logName, name, logErr, err)
-			return
-		}
-		up.Size, up.SHA256 = n, hex.EncodeToString(sum.Sum(nil))
-		if prev != nil {
-			<-prev
-		}
-		s.stats.uploads.Add(1)
-		log.Info("upload", logName, name, logBytes, up.Size, logSHA256, up.SHA256,
-			logElapsed, up.Duration.Round(time.Millisecond).String(), logOutcome, "committed")
-		if s.cfg.OnUpload != nil {
-			s.announceMu.Lock()
-			defer s.announceMu.Unlock()
-			s.cfg.OnUpload(up)
-		}
-	}()
+	defer h.mu.Unlock()
+	t, ok := h.tempStarted[name]
+	delete(h.tempStarted, name)
+	return t, ok
 }

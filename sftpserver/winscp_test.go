@@ -32,15 +32,18 @@ func writeFile(t *testing.T, c *sftp.Client, name string, data []byte, flags int
 const create = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 
 // The WinSCP pattern: upload to NAME.filepart (interrupted, then resumed
-// without truncating), set its time, delete the old target, rename to
-// NAME. Only the rename announces, once, with the whole file.
+// without truncating), set its time, delete the old target (an upload of
+// an earlier session), rename to NAME, set the time of NAME. Only the
+// rename announces, once, with the whole file.
 func TestWinSCPPattern(t *testing.T) {
 	ts := MustServer(t, nil)
-	c := ts.mustSftp()
 	old := csvData("old", 10_000)
 	data := csvData("new", 2_000_000)
-	writeFile(t, c, "/x.csv", old, create)
+	prev := ts.mustSftp()
+	writeFile(t, prev, "/x.csv", old, create)
+	prev.Close() // the session ends: x.csv is handed over
 	ts.waitUploads(1)
+	c := ts.mustSftp()
 
 	// First attempt: half the file, then the connection drops.
 	conn, err := ts.sshClient(acme, ssh.PublicKeys(ts.acmeKey.signer))
@@ -95,7 +98,17 @@ func TestWinSCPPattern(t *testing.T) {
 	if fi, err := c.Stat("/x.csv"); err != nil || !fi.ModTime().Equal(mtime) {
 		t.Errorf("after rename: %v, %v; want mtime %v", fi, err, mtime)
 	}
-	ts.checkAnnounced("x.csv", old, data) // the old x.csv, then the renamed one
+	// WinSCP then sets the time of the final name: it is still there.
+	if err := c.Chtimes("/x.csv", mtime, mtime); err != nil {
+		t.Errorf("chtimes after the rename: %v", err)
+	}
+	ups := ts.finalUploads()
+	if len(ups) != 2 {
+		t.Fatalf("got %d announcements, want 2 (the old x.csv, then the renamed one): %+v", len(ups), ups)
+	}
+	checkUpload(t, ups[0], "x.csv", old)
+	checkUpload(t, ups[1], "x.csv", data)
+	ts.checkInbox(acme, "x.csv", data)
 }
 
 // Temporary names are stored but never announced, whatever the client.
@@ -106,19 +119,21 @@ func TestTempNamesNotAnnounced(t *testing.T) {
 	for _, n := range names {
 		writeFile(t, c, "/"+n, csvData(n, 1000), create)
 	}
-	// A rename between two temporary names, and from a normal name to
-	// another normal one, announces nothing either.
+	// A rename between two temporary names announces nothing either; an
+	// upload renamed before it is taken is taken under its new name.
 	if err := c.Rename("/a.csv.filepart", "/a.csv.tmp"); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, c, "/done.csv", csvData("done", 1000), create)
+	done := csvData("done", 1000)
+	writeFile(t, c, "/done.csv", done, create)
 	if err := c.PosixRename("/done.csv", "/moved.csv"); err != nil {
 		t.Fatal(err)
 	}
 	ups := ts.finalUploads()
-	if len(ups) != 1 || ups[0].Name != "done.csv" {
-		t.Errorf("announced %+v, want only done.csv", ups)
+	if len(ups) != 1 {
+		t.Fatalf("announced %+v, want only moved.csv", ups)
 	}
+	checkUpload(t, ups[0], "moved.csv", done)
 	if got := len(ts.inboxNames(acme)); got != len(names)+1 {
 		t.Errorf("inbox holds %v", ts.inboxNames(acme))
 	}
@@ -283,12 +298,12 @@ func TestForwardingRefused(t *testing.T) {
 	}
 }
 
-// One session cannot hold more than maxOpenHandles files open for writing.
+// One session cannot hold more than DefaultMaxOpenFiles files open for writing.
 func TestTooManyOpenUploads(t *testing.T) {
 	ts := MustServer(t, nil)
 	c := ts.mustSftp()
 	var files []*sftp.File
-	for i := range maxOpenHandles {
+	for i := range DefaultMaxOpenFiles {
 		f, err := c.OpenFile("/f"+strings.Repeat("x", i)+".csv", create)
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
@@ -297,7 +312,7 @@ func TestTooManyOpenUploads(t *testing.T) {
 	}
 	if f, err := c.OpenFile("/one-too-many.csv", create); err == nil {
 		f.Close()
-		t.Errorf("opened more than %d files", maxOpenHandles)
+		t.Errorf("opened more than %d files", DefaultMaxOpenFiles)
 	}
 	files[0].Close()
 	f, err := c.OpenFile("/now-ok.csv", create)

@@ -21,6 +21,9 @@ const (
 	DropHeld      DropStatus = "held"
 	DropRejected  DropStatus = "rejected"
 	DropDuplicate DropStatus = "duplicate"
+	// DropSuperseded: a file replaced by its sender before it was taken
+	// (an SFTP upload overwritten in the same session); never read.
+	DropSuperseded DropStatus = "superseded"
 )
 
 // Drop kinds.

@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
+	"muster/ingest"
 	"muster/schema"
 	"muster/store"
 )
@@ -77,23 +78,20 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 	}
 	maxInvalid, label, settings := checkSource(cf, *source, conf)
 	path := fs.Arg(0)
-	f, err := os.Open(path)
+	f, err := openChecked(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	res, err := schema.Check(f, opts, maxInvalid, *records)
+	var res schema.CheckResult
+	if *asJSON {
+		res, err = writeCheckJSON(e.stdout, f, opts, maxInvalid, *records,
+			checkOutput{Path: path, Source: *source, Settings: settings})
+	} else {
+		err = printCheckStream(e.stdout, f, opts, maxInvalid, *records, path, label, deltaSource(conf), &res)
+	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
-	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(checkOutput{Path: path, Source: *source, Settings: settings, CheckResult: res}); err != nil {
-			return err
-		}
-	} else {
-		printCheck(e.stdout, path, label, deltaSource(conf), res)
 	}
 	switch {
 	case res.Refused:
@@ -102,6 +100,18 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 		return exitStatus(exitHeld)
 	}
 	return nil
+}
+
+// openChecked opens the file named on the command line: a symbolic link
+// the user names is followed (they mean its target), but only a regular
+// file is read, so a named pipe or a device fails at once instead of
+// waiting for ever.
+func openChecked(path string) (*os.File, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.OpenRegular(real)
 }
 
 // deltaSource says the config makes every file of the source a delta.
@@ -133,8 +143,11 @@ func checkSource(cf *configFlags, source string, conf *SourceConf) (float64, str
 }
 
 // printCheck prints what check understood; deltaSource says the source is
-// configured as delta, which makes every file of it a delta.
-func printCheck(w io.Writer, path, source string, deltaSource bool, res schema.CheckResult) {
+// configured as delta, which makes every file of it a delta. res.Problems
+// holds the first problems (at least maxTextProblems of them, when there
+// are as many), total says how many there are, and records prints the
+// records asked for.
+func printCheck(w io.Writer, path, source string, deltaSource bool, res schema.CheckResult, total int, records func(io.Writer) error) {
 	fi := res.File
 	p := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-11s %s\n", label, fmt.Sprintf(format, args...))
@@ -180,19 +193,19 @@ func printCheck(w io.Writer, path, source string, deltaSource bool, res schema.C
 		p("kind", "%s", kind)
 	}
 	p("rows", "%d (%d valid, %d invalid)", fi.Rows, res.Valid, res.Invalid)
-	if n := len(res.Problems); n > 0 {
-		p("problems", "%d", n)
+	if total > 0 {
+		p("problems", "%d", total)
 		for i, pr := range res.Problems {
 			if i == maxTextProblems {
-				fmt.Fprintf(w, "  ... and %d more (use -json to see them all)\n", n-maxTextProblems)
 				break
 			}
 			fmt.Fprintf(w, "  %s %s\n", pr.Severity, pr)
 		}
+		if total > maxTextProblems {
+			fmt.Fprintf(w, "  ... and %d more (use -json to see them all)\n", total-maxTextProblems)
+		}
 	}
-	for _, r := range res.Records {
-		fmt.Fprintf(w, "record      line %d: %s\n", r.Line, recordLine(r))
-	}
+	_ = records(w)
 	switch {
 	case res.Refused:
 		p("result", "REFUSED: %s", res.Reasons[0].Message)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,36 +42,6 @@ type Config struct {
 	// path is the file the config came from ("" for the built-in one).
 	path    string
 	builtin bool
-}
-
-// SFTPConfig is the embedded SFTP drop box. It runs when an account is
-// configured.
-type SFTPConfig struct {
-	// Listen is host:port; port 0 picks a free port (the address is
-	// written to <data_dir>/serve.json). Default 127.0.0.1:2022.
-	Listen   string        `toml:"listen"`
-	Accounts []AccountConf `toml:"accounts"`
-	// MinFreeSpace: uploads are refused while the disk holding the data
-	// directory has less free. Default 256 MiB.
-	MinFreeSpace ByteSize `toml:"min_free_space"`
-}
-
-// AccountConf is one SFTP login, feeding one source of kind sftp.
-type AccountConf struct {
-	Name   string `toml:"name"`
-	Org    string `toml:"org"`
-	Source string `toml:"source"`
-	// Keys are public keys in authorized_keys form (not secrets), and/or
-	// AuthorizedKeysFile names a file of them.
-	Keys               []string `toml:"keys"`
-	AuthorizedKeysFile string   `toml:"authorized_keys_file"`
-	// PasswordHashEnv or PasswordHashFile give an argon2id/bcrypt hash from
-	// `muster sftp passwd` (a secret: never inline).
-	PasswordHashEnv  string   `toml:"password_hash_env"`
-	PasswordHashFile string   `toml:"password_hash_file"`
-	AllowNetworks    []string `toml:"allow_networks"`
-	MaxFileSize      ByteSize `toml:"max_file_size"`
-	ReadBack         bool     `toml:"read_back"`
 }
 
 // SourceConf is one source. Guard thresholds left out take the store's
@@ -343,12 +312,7 @@ func (c *Config) Validate() error {
 		c.checkFolderOutsideState(f, s.Folder, bad)
 	}
 	if len(c.SFTP.Accounts) > 0 {
-		if c.SFTP.MinFreeSpace < 0 {
-			bad("sftp.min_free_space", "must not be negative")
-		}
-		if _, _, err := net.SplitHostPort(c.SFTP.Listen); err != nil {
-			bad("sftp.listen", "%q is not host:port", c.SFTP.Listen)
-		}
+		c.SFTP.validate(bad)
 	}
 	names := map[string]bool{}
 	for i := range c.SFTP.Accounts {
@@ -471,31 +435,6 @@ func (s *SourceConf) delimiter() (rune, error) {
 		return d[0], nil
 	}
 	return 0, fmt.Errorf("%q: one ASCII character (such as \",\" or \";\"), not a quote or line end, or \"tab\"", s.Delimiter)
-}
-
-func (a *AccountConf) validate(f string, bad func(string, string, ...any)) {
-	if !schema.ValidName(a.Name) {
-		bad(f+".name", "%q: use letters, digits, '.', '_', '-', '@' (at most 64, not starting with '.' or '-')", a.Name)
-	}
-	if len(a.Keys) == 0 && a.AuthorizedKeysFile == "" && a.PasswordHashEnv == "" && a.PasswordHashFile == "" {
-		bad(f, "no way to log in: set keys, authorized_keys_file, password_hash_env or password_hash_file")
-	}
-	if a.PasswordHashEnv != "" && a.PasswordHashFile != "" {
-		bad(f+".password_hash_env", "set password_hash_env or password_hash_file, not both")
-	}
-	if a.MaxFileSize < 0 {
-		bad(f+".max_file_size", "must not be negative")
-	}
-	for j, k := range a.Keys {
-		if err := checkKey(k); err != nil {
-			bad(fmt.Sprintf("%s.keys[%d]", f, j), "%v", err)
-		}
-	}
-	for j, n := range a.AllowNetworks {
-		if err := checkNetwork(n); err != nil {
-			bad(fmt.Sprintf("%s.allow_networks[%d]", f, j), "%v", err)
-		}
-	}
 }
 
 // checkFolderOutsideState refuses a watched folder that is the data

@@ -30,7 +30,7 @@ func dropsList(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "drops list", "")
 	sf := addStoreFlags(fs, e)
 	source := fs.String("source", "", "only this source's drops")
-	status := fs.String("status", "", "only drops with this status: received, applied, held, rejected, duplicate")
+	status := fs.String("status", "", "only drops with this status: received, applied, held, rejected, duplicate, superseded")
 	before := fs.Int64("before", 0, "cursor: drops older than this id")
 	limit := fs.Int("limit", 50, "at most this many")
 	if err := parseFlags(fs, args); err != nil {

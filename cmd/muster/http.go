@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"muster/cmd/muster/api"
 	"muster/cmd/muster/console"
@@ -36,6 +37,12 @@ func (m *Main) newMetrics() {
 			return m.WorkOS.Stats(), true
 		},
 		Runs: m.runStatus,
+		Lanes: func() []ingest.LaneStatus {
+			if m.Files == nil {
+				return nil
+			}
+			return m.Files.Lanes()
+		},
 	})
 	m.Ingester.Observe = m.Metrics.Observe
 }
@@ -95,6 +102,9 @@ func (m *Main) openHTTP() error {
 			return nil
 		}})
 	}
+	checks = append(checks, api.Check{Name: "drops", Check: func(context.Context) error {
+		return stuckQueues(m.Files.Lanes(), time.Now())
+	}})
 	checks = append(checks, api.Check{Name: "watch", Check: func(context.Context) error {
 		if n := len(m.Files.MissingFolders()); n > 0 {
 			// /readyz needs no token: the log names the folders.
@@ -116,9 +126,13 @@ func (m *Main) openHTTP() error {
 	for _, s := range c.Sources {
 		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind)})
 	}
-	srv, err := api.New(api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
+	cfg := api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
 		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
-		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger})
+		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger}
+	if m.SFTP != nil {
+		cfg.SFTP = m.SFTP
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -187,4 +201,25 @@ func (m *Main) printHTTP(w io.Writer) {
 	host, port, _ := net.SplitHostPort(m.HTTP.Addr().String())
 	fmt.Fprintf(w, "  http         http://%s/ (/healthz, /readyz, /metrics, /v1 with %d token(s))\n",
 		net.JoinHostPort(hostForClients(host), port), len(m.Config.HTTP.Tokens))
+}
+
+// stuckFor is how long a source's queue may be failing on one drop before
+// readiness says so.
+const stuckFor = time.Minute
+
+// stuckQueues is the readiness check "no source's queue has been failing
+// on a drop for over a minute": such a queue holds back every later drop
+// of its source. /readyz needs no token, so sources are counted, not named
+// (the log names them).
+func stuckQueues(lanes []ingest.LaneStatus, now time.Time) error {
+	stuck := 0
+	for _, l := range lanes {
+		if !l.FailingSince.IsZero() && now.Sub(l.FailingSince) > stuckFor {
+			stuck++
+		}
+	}
+	if stuck > 0 {
+		return fmt.Errorf("the drops of %d source(s) have been failing for over a minute and later drops wait behind them (see the log and muster_drop_queue_failing_seconds)", stuck)
+	}
+	return nil
 }

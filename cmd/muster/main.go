@@ -62,7 +62,7 @@ func commands() []command {
 		{"groups", "list groups with their members", cmdGroups},
 		{"export", "export a group's recipients as CSV or JSON", cmdExport},
 		{"sources", "list sources, roll one back, remove one, or sync a WorkOS directory now", cmdSources},
-		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys", cmdSftp},
+		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys, bans (list, lift)", cmdSftp},
 		{"token", "make an admin API token: muster token new -name NAME -role viewer|admin", cmdToken},
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -161,7 +162,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if len(accounts) > 0 {
 		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.DataDir, "sftp"),
-			Accounts: accounts, Logger: m.Logger, OnUpload: m.announce, MinFreeSpace: int64(c.SFTP.MinFreeSpace)})
+			Accounts: accounts, Logger: m.Logger, OnUpload: m.announce, MinFreeSpace: int64(c.SFTP.MinFreeSpace),
+			Settle: time.Duration(c.SFTP.Settle), Limits: c.SFTP.limits()})
 		if err != nil {
 			return err
 		}
@@ -191,8 +193,11 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.start("sftp", m.SFTP.Close)
+		// A convenience for clients on this machine: a full disk must not
+		// keep the daemon from starting (uploads are refused meanwhile).
 		if err := m.writeKnownHosts(); err != nil {
-			return err
+			m.Logger.Warn("could not write the known_hosts file for local clients; the daemon runs without it",
+				"file", filepath.Join(c.DataDir, "known_hosts"), "err", err)
 		}
 	}
 	for _, s := range c.Sources {
@@ -210,7 +215,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if err := m.writeState(); err != nil {
-		return err
+		m.Logger.Warn("could not write serve.json (the daemon's pid and addresses); the daemon runs without it",
+			"file", m.statePath(), "err", err)
+		return nil
 	}
 	m.start("state", func() error { return os.Remove(m.statePath()) })
 	return nil
@@ -230,9 +237,25 @@ func (m *Main) files() *ingest.Files {
 		ReportRetention: reports, Logger: m.Logger.With("component", "drops")}
 }
 
-// announce hands an SFTP upload to its source's queue.
+// announce hands an SFTP upload to its source's queue (or has a
+// superseded one recorded); the upload's log line follows once its drop is
+// decided, naming it.
 func (m *Main) announce(u sftpserver.Upload) {
-	m.Files.Announce(u.Org, u.Source, u.Path)
+	a := ingest.Arrival{Org: u.Org, Source: u.Source, Path: u.Path, Name: u.Name,
+		ContentHash: "sha256:" + u.SHA256,
+		Done: func(rep *ingest.Report) {
+			if rep == nil {
+				u.Taken(0, "")
+				return
+			}
+			u.Taken(rep.DropID, string(rep.Decision))
+		}}
+	if u.Superseded {
+		a.Superseded = cmp.Or(u.Reason, "replaced by its sender before it was taken")
+	}
+	if !m.Files.Take(a) {
+		u.Taken(0, "")
+	}
 }
 
 // fileSources gives the drop queues every folder source's folder and every
@@ -259,9 +282,10 @@ func (m *Main) fileSources() error {
 					return err
 				}
 				name := a.Name
-				fs.Folders = append(fs.Folders, ingest.Folder{Path: inbox, ReportsDir: reports, Reports: func(file string, data []byte) error {
-					return m.SFTP.WriteReport(name, file, data)
-				}})
+				fs.Folders = append(fs.Folders, ingest.Folder{Path: inbox, ReportsDir: reports, Announced: true,
+					Reports: func(file string, data []byte) error {
+						return m.SFTP.WriteReport(name, file, data)
+					}})
 				m.Files.ReportDirs = append(m.Files.ReportDirs, reports)
 			}
 			if len(fs.Folders) == 0 {

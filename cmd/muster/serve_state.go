@@ -51,8 +51,12 @@ func (m *Main) writeKnownHosts() error {
 	for _, k := range m.SFTP.HostKeys() {
 		fmt.Fprintf(&b, "%s %s\n", name, k.AuthorizedKey)
 	}
-	m.KnownHosts = filepath.Join(m.Config.DataDir, "known_hosts")
-	return writeFileAtomic(m.KnownHosts, []byte(b.String()), 0o644)
+	p := filepath.Join(m.Config.DataDir, "known_hosts")
+	if err := writeFileAtomic(p, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	m.KnownHosts = p
+	return nil
 }
 
 // sftpClientAddr is the host and port a client on this machine connects to.
@@ -108,6 +112,7 @@ func (m *Main) writeState() error {
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".partial"
 	if err := os.WriteFile(tmp, data, perm); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)
@@ -147,8 +152,12 @@ func (m *Main) printStarted() {
 			if _, err := os.Stat(sample); err != nil {
 				sample = "export.csv"
 			}
-			fmt.Fprintf(w, "\nUpload a sample:\n  sftp -P %s%s -o UserKnownHostsFile=%s %s@%s <<< 'put %s'\n", port, key,
-				shellQuote(shown(m.KnownHosts)), c.SFTP.Accounts[0].Name, host, sample)
+			hosts := ""
+			if m.KnownHosts != "" {
+				hosts = " -o UserKnownHostsFile=" + shellQuote(shown(m.KnownHosts))
+			}
+			fmt.Fprintf(w, "\nUpload a sample:\n  sftp -P %s%s%s %s@%s <<< 'put %s'\n", port, key,
+				hosts, c.SFTP.Accounts[0].Name, host, sample)
 		}
 	}
 	fmt.Fprintf(w, "See the audience:\n  %s recipients list -data %s\n", selfCommand(), shellQuote(shown(c.DataDir)))

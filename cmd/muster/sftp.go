@@ -4,29 +4,36 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
+	"muster/schema"
 	"muster/sftpserver"
 )
 
 // cmdSftp groups the SFTP drop box's helper commands.
 func cmdSftp(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		return groupUsage(e, args, "sftp passwd | muster sftp hostkeys [-config FILE] [-data DIR] [-dir DIR]")
+		return groupUsage(e, args, "sftp passwd | muster sftp hostkeys [-config FILE] [-data DIR] [-dir DIR] | "+
+			"muster sftp bans [lift ADDRESS [ACCOUNT]] [-config FILE] [-data DIR] [-dir DIR] [-json]")
 	}
 	switch args[0] {
 	case "passwd":
 		return cmdSftpPasswd(e, args[1:])
 	case "hostkeys":
 		return cmdSftpHostKeys(e, args[1:])
+	case "bans":
+		return cmdSftpBans(e, args[1:])
 	}
-	return usagef("unknown sftp command %q (passwd, hostkeys)", args[0])
+	return usagef("unknown sftp command %q (passwd, hostkeys, bans)", args[0])
 }
 
 // cmdSftpPasswd reads a password (without echo from a terminal, else one
@@ -90,21 +97,18 @@ func readPassword(e *env) (string, error) {
 // systems that connect.
 func cmdSftpHostKeys(e *env, args []string) error {
 	fs := newFlagSet(e, "sftp hostkeys", "")
-	sf := addDataFlags(fs, e)
-	dir := fs.String("dir", "", "the SFTP server's state directory (default: sftp/ in the data directory, where muster serve keeps it)")
+	dir := addSftpDirFlags(fs, e)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("sftp hostkeys takes no arguments")
 	}
-	if *dir == "" {
-		if err := sf.setup(""); err != nil {
-			return err
-		}
-		*dir = filepath.Join(sf.data, "sftp")
+	d, err := dir()
+	if err != nil {
+		return err
 	}
-	keys, err := sftpserver.HostKeys(*dir)
+	keys, err := sftpserver.HostKeys(d)
 	if err != nil {
 		return err
 	}
@@ -112,4 +116,98 @@ func cmdSftpHostKeys(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s %s\n", k.Fingerprint, k.AuthorizedKey)
 	}
 	return nil
+}
+
+// addSftpDirFlags adds -config, -data and -dir, and returns what finds the
+// SFTP server's state directory from them.
+func addSftpDirFlags(fs *flag.FlagSet, e *env) func() (string, error) {
+	sf := addDataFlags(fs, e)
+	dir := fs.String("dir", "", "the SFTP server's state directory (default: sftp/ in the data directory, where muster serve keeps it)")
+	return func() (string, error) {
+		if *dir != "" {
+			return *dir, nil
+		}
+		if err := sf.setup(""); err != nil {
+			return "", err
+		}
+		return filepath.Join(sf.data, "sftp"), nil
+	}
+}
+
+// cmdSftpBans lists the SFTP server's bans in force, or lifts those of an
+// address (of one account, or all). It works on the server's state
+// directory, whether the daemon runs or not; a running daemon sees a lift
+// within a second or so.
+func cmdSftpBans(e *env, args []string) error {
+	lift := len(args) > 0 && args[0] == "lift"
+	if lift {
+		args = args[1:]
+	}
+	name := "sftp bans"
+	if lift {
+		name = "sftp bans lift"
+	}
+	fs := newFlagSet(e, name, "")
+	dir := addSftpDirFlags(fs, e)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case !lift && fs.NArg() != 0:
+		return usagef("muster sftp bans lists the bans; muster sftp bans lift ADDRESS [ACCOUNT] lifts them")
+	case lift && (fs.NArg() < 1 || fs.NArg() > 2):
+		return usagef("muster sftp bans lift ADDRESS [ACCOUNT]: the address, and the account to lift only its ban")
+	}
+	d, err := dir()
+	if err != nil {
+		return err
+	}
+	var bans []sftpserver.Ban
+	if lift {
+		account := "*"
+		if fs.NArg() == 2 {
+			account = fs.Arg(1)
+		}
+		bans, err = sftpserver.LiftBans(d, fs.Arg(0), account)
+	} else {
+		bans, err = sftpserver.ListBans(d)
+	}
+	if err != nil {
+		return err
+	}
+	if bans == nil {
+		bans = []sftpserver.Ban{}
+	}
+	if *asJSON {
+		key := "bans"
+		if lift {
+			key = "lifted"
+		}
+		return writeJSON(e.stdout, map[string]any{key: bans})
+	}
+	if len(bans) == 0 {
+		if lift {
+			return schema.Errorf(schema.ENotFound, "no ban of %s to lift", strings.Join(fs.Args(), " "))
+		}
+		fmt.Fprintln(e.stdout, "no bans")
+		return nil
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if lift {
+		fmt.Fprintln(w, "LIFTED\tADDRESS\tACCOUNT\tUNTIL\tFAILURES\tREASON")
+	} else {
+		fmt.Fprintln(w, "ADDRESS\tACCOUNT\tUNTIL\tFAILURES\tREASON")
+	}
+	for _, b := range bans {
+		account := b.Account
+		if account == "" {
+			account = "(every account)"
+		}
+		if lift {
+			fmt.Fprint(w, "lifted\t")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", b.Address, account, b.Until.Local().Format(time.RFC3339), b.Failures, b.Reason)
+	}
+	return w.Flush()
 }

@@ -362,7 +362,7 @@ func TestListFiltersRefuseWhatTheyCannotMean(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"drops", "list", "-status", "aplied"}, `-status "aplied" is not received, applied, held, rejected or duplicate`},
+		{[]string{"drops", "list", "-status", "aplied"}, `-status "aplied" is not received, applied, held, rejected, duplicate or superseded`},
 		{[]string{"recipients", "list", "-status", "activ"}, `-status "activ" is not active, offboarded, inactive, gone or all`},
 		{[]string{"drops", "list", "-limit", "0"}, "-limit 0 must be at least 1"},
 		{[]string{"recipients", "list", "-limit", "-1"}, "-limit -1 must be at least 1"},

@@ -50,7 +50,7 @@ func main() {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		Accounts: []sftpserver.Account{{Name: *user, Source: "bench",
 			AuthorizedKeys: []string{string(key)}, MaxFileSize: 4 << 30}},
-		MaxConnsPerAddr: 64, MaxSessionsPerAccount: 64,
+		Limits: sftpserver.Limits{MaxConnsPerAddr: 64, MaxSessionsPerAccount: 64},
 		OnUpload: func(u sftpserver.Upload) {
 			fmt.Printf("upload %s %d %s\n", u.Name, u.Size, u.SHA256)
 		},

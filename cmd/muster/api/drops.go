@@ -76,10 +76,10 @@ func (s *Server) listDrops(w http.ResponseWriter, r *request) error {
 // or "" for all. The command line filters with it too.
 func ParseDropStatus(s string) (store.DropStatus, error) {
 	switch st := store.DropStatus(s); st {
-	case "", store.DropReceived, store.DropApplied, store.DropHeld, store.DropRejected, store.DropDuplicate:
+	case "", store.DropReceived, store.DropApplied, store.DropHeld, store.DropRejected, store.DropDuplicate, store.DropSuperseded:
 		return st, nil
 	}
-	return "", schema.Errorf(schema.EInvalid, "status %q is not received, applied, held, rejected or duplicate", s)
+	return "", schema.Errorf(schema.EInvalid, "status %q is not received, applied, held, rejected, duplicate or superseded", s)
 }
 
 func pageSize(s string) (int, error) {

@@ -28,7 +28,9 @@ type MetricsConfig struct {
 	// WorkOS returns the WorkOS client's counters; false when none runs.
 	WorkOS func() (workos.Stats, bool)
 	// Runs returns the scheduled sources' last runs (the scheduler's).
-	Runs   func() []RunStatus
+	Runs func() []RunStatus
+	// Lanes returns the file sources' queues (the drops in progress).
+	Lanes  func() []ingest.LaneStatus
 	Logger *slog.Logger
 }
 
@@ -160,6 +162,9 @@ var (
 	descWorkOSLimited   = prometheus.NewDesc(ns+"_workos_rate_limited_total", "WorkOS API answers 429 Too Many Requests.", nil, nil)
 	descWorkOSFailures  = prometheus.NewDesc(ns+"_workos_failures_total", "WorkOS API requests that failed after retries.", nil, nil)
 	descStoreScrapeFail = prometheus.NewDesc(ns+"_store_scrape_errors", "1 when the store could not be read for this scrape.", nil, nil)
+	descQueueFailing    = prometheus.NewDesc(ns+"_drop_queue_failing_seconds",
+		"How long the drop in progress in the source's queue has been failing (0 when none is): the source's later drops wait behind it.",
+		[]string{"org", "source"}, nil)
 )
 
 // scrapeCollector reads the store, the SFTP server and the WorkOS clients
@@ -169,7 +174,7 @@ type scrapeCollector struct{ m *Metrics }
 func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeld, descLastSuccess, descPeople, descRunFailing, descSFTPConns, descSFTPActive,
 		descSFTPRefused, descSFTPAuthFail, descSFTPBans, descSFTPBytes, descSFTPUploads, descWorkOSRequests, descWorkOSRetries,
-		descWorkOSLimited, descWorkOSFailures, descStoreScrapeFail} {
+		descWorkOSLimited, descWorkOSFailures, descStoreScrapeFail, descQueueFailing} {
 		ch <- d
 	}
 }
@@ -189,9 +194,19 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descSFTPBans, st.Bans)
 			counter(descSFTPBytes, st.BytesReceived)
 			counter(descSFTPUploads, st.Uploads, "committed")
+			counter(descSFTPUploads, st.SupersededUploads, "superseded")
 			counter(descSFTPUploads, st.TempUploads, "temporary")
 			counter(descSFTPUploads, st.AbortedUploads, "aborted")
 			counter(descSFTPUploads, st.RefusedUploads, "refused")
+		}
+	}
+	if cfg.Lanes != nil {
+		for _, l := range cfg.Lanes() {
+			failing := 0.0
+			if !l.FailingSince.IsZero() {
+				failing = time.Since(l.FailingSince).Seconds()
+			}
+			ch <- prometheus.MustNewConstMetric(descQueueFailing, prometheus.GaugeValue, failing, l.Org, l.Source)
 		}
 	}
 	if cfg.WorkOS != nil {

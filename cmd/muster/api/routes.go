@@ -48,6 +48,8 @@ func (s *Server) routes() {
 		s.writeError(w, r, schema.Errorf(schema.ENotFound, "no such path %s", r.URL.Path))
 	})
 	s.handle("/v1/orgs", false, map[string]endpoint{"GET": {RoleViewer, s.listOrgs}})
+	s.handle("/v1/sftp/bans", false, map[string]endpoint{"GET": {RoleViewer, s.listBans}})
+	s.handle("/v1/sftp/bans/{address}", false, map[string]endpoint{"DELETE": {RoleAdmin, s.liftBans}})
 	for path, eps := range map[string]map[string]endpoint{
 		"/sources":                   {"GET": {RoleViewer, s.listSources}},
 		"/sources/{source}":          {"GET": {RoleViewer, s.showSource}},

@@ -50,6 +50,8 @@ type Config struct {
 	// Sync starts a pull of a source now (the WorkOS scheduler's). Nil: no
 	// source can be synced through the API.
 	Sync SyncFunc
+	// SFTP lists and lifts the SFTP server's bans. Nil: none runs.
+	SFTP SFTPBans
 	// MaxBody bounds request bodies. Default 64 KiB.
 	MaxBody int64
 	Logger  *slog.Logger

@@ -241,7 +241,7 @@ func TestAdminAPIWithTheBinary(t *testing.T) {
 		Checks []struct{ Name string }
 	}
 	c.want(200, "GET", "/readyz", nil, "", &ready)
-	if !ready.Ready || (withSFTP && fmt.Sprint(ready.Checks) != "[{store} {store_file} {sftp} {watch}]") {
+	if !ready.Ready || (withSFTP && fmt.Sprint(ready.Checks) != "[{store} {store_file} {sftp} {drops} {watch}]") {
 		t.Fatalf("readyz: %+v", ready)
 	}
 

@@ -39,7 +39,7 @@ func TestZeroConfigPrintedCommandUploads(t *testing.T) {
 	}
 	reports := filepath.Join(data, "sftp", "home", "default", "upload", "reports")
 	waitFor(t, "the report in reports/", func() bool {
-		_, err := os.Stat(filepath.Join(reports, "workday.csv.errors.csv"))
+		_, err := os.Stat(filepath.Join(reports, "workday.csv.report.json")) // written after the errors CSV
 		return err == nil
 	})
 	var rep struct {
