@@ -205,6 +205,9 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 	// A file whose hash is still being computed is read and diffed
 	// meanwhile (the diff writes nothing); the drop is recorded, and found a
 	// duplicate or not, once the hash is known.
+	// The diff's counts and problems are not those of a drop decided
+	// without it.
+	before, problems := rep.Counts, len(rep.Problems)
 	var early chan diffOutcome
 	stopEarly := func() {}
 	if d.Hash != nil {
@@ -233,9 +236,6 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 		}
 		d.ContentHash, rep.ContentHash = h, h
 	}
-	// The diff's counts and problems are not those of a drop decided
-	// without it.
-	before, problems := rep.Counts, len(rep.Problems)
 	notDiffed := func() {
 		stopEarly()
 		rep.Counts, rep.Problems, rep.ProblemsOmitted = before, rep.Problems[:problems], 0

@@ -131,7 +131,7 @@ func TestKnownRows(t *testing.T) {
 // than before: digests made by an older muster must not match any more, so
 // bump digestVersion (digest.go), then update the pinned hash.
 func TestDigestsPinned(t *testing.T) {
-	const pinned = "77d1390f83bef73f"
+	const pinned = "5d6e851263bffeba"
 	h := sha256.New()
 	files, _ := filepath.Glob("../samples/*.csv")
 	more, _ := filepath.Glob("../samples/*.txt")
