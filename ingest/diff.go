@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"sync/atomic"
 
 	"muster/schema"
 	"muster/store"
@@ -27,8 +28,9 @@ type diffResult struct {
 	deactivated int64
 	// dupsOfValid counts rows the pipeline found repeating an earlier row's
 	// address that the decoder counted valid (it leaves finding them to the
-	// pipeline): the file's invalid count is short of them.
-	dupsOfValid int64
+	// pipeline), lazyInvalid invalid rows the decoder left unread: the
+	// file's invalid count is short of both.
+	dupsOfValid, lazyInvalid int64
 	// unidentified counts invalid rows naming nobody (no readable email, no
 	// id matching a snapshot row): they could describe anyone removed.
 	unidentified int64
@@ -49,7 +51,9 @@ type differ struct {
 	// dups, when the stream has it, makes the problem of a row repeating
 	// an earlier row's address (the decoder's, which leaves finding them to
 	// the pipeline).
-	dups   duplicateProblems
+	dups duplicateProblems
+	// rows reads the rows the stream left unread (lazy), in prepare.
+	rows   *schema.RowReader
 	uids   map[string]bool // invalid rows' source ids, protecting their owners
 	hasher hash.Hash       // records hash when the caller gave no content hash
 }
@@ -74,11 +78,12 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 	return df.res, nil
 }
 
-// knownRows is a stream that can skip reading rows the caller recognises by
-// their digest (schema.Decoder.SetKnown).
-type knownRows interface {
-	SetKnown(func(key string, digest uint64) (int, bool))
+// lazyRows is a stream that can leave rows unread for its caller
+// (schema.Decoder.SetLazy).
+type lazyRows interface {
+	SetLazy()
 	RowSalt() uint64
+	RowReader() *schema.RowReader
 }
 
 // assertionVersion is part of the salt of the digests a snapshot index
@@ -114,6 +119,9 @@ type batch struct {
 	pos  []int32 // full snapshots: where the key's hash is in the snapshot
 	same []bool  // and whether that row has the record's content hash
 	err  error   // the stream's, after the records
+	// lazyInvalid counts the rows left unread by the decoder that prepare
+	// read and found invalid (lazyRead all it read).
+	lazyRead, lazyInvalid int64
 	// ixErr is the snapshot index's, reading a row's content hash.
 	ixErr error
 }
@@ -133,20 +141,14 @@ func (df *differ) run(d *Drop) error {
 		close(ready)
 	} else {
 		var salt uint64
-		if kr, ok := d.Records.(knownRows); ok && (d.ContentHash != "" || d.Hash != nil) {
+		if lr, ok := d.Records.(lazyRows); ok && (d.ContentHash != "" || d.Hash != nil) {
 			// (Without a content hash the records are hashed whole: all read.)
-			// Rows the snapshot holds exactly as the file says them are not
-			// read at all: the decoder asks the index about each row's
-			// digest (waiting for the index the first time).
-			salt = digestSalt(kr.RowSalt(), df.src)
-			kr.SetKnown(func(key string, digest uint64) (int, bool) {
-				<-ready
-				if df.base == nil {
-					return 0, false
-				}
-				i := df.base.Find(df.base.KeyHash(key))
-				return i, i >= 0 && df.base.Known(i, digest)
-			})
+			// The decoder splits rows and leaves their values unread;
+			// prepare, on the other core, reads those the snapshot does not
+			// hold exactly as the file says them (by their digest).
+			salt = digestSalt(lr.RowSalt(), df.src)
+			lr.SetLazy()
+			df.rows = lr.RowReader()
 		}
 		go func() {
 			// From the index file in a few milliseconds, or from the store.
@@ -168,7 +170,7 @@ func (df *differ) run(d *Drop) error {
 	go produce(ctx, d.Records, decoded, free)
 	go func() {
 		<-ready
-		prepare(ctx, df.src, df.base, decoded, prepared)
+		prepare(ctx, df.src, df.base, df.rows, decoded, prepared, &df.in.knownRows)
 	}()
 	if err := <-loaded; err != nil {
 		return err
@@ -180,6 +182,7 @@ func (df *differ) run(d *Drop) error {
 		if b.ixErr != nil {
 			return b.ixErr
 		}
+		df.res.lazyInvalid += b.lazyInvalid
 		for i := range b.recs {
 			if df.rep.Counts.Rows&0xffff == 0 {
 				df.in.progress("read", df.rep.Counts.Rows, 0)
@@ -229,6 +232,7 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 		select {
 		case b := <-free:
 			b.recs, b.as, b.err, b.ixErr = b.recs[:0], b.as[:0], nil, nil
+			b.lazyRead, b.lazyInvalid = 0, 0
 			return b
 		default:
 			return &batch{recs: make([]schema.Record, 0, batchSize), as: make([]store.Assertion, 0, batchSize)}
@@ -270,7 +274,8 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 // prepare turns each valid record of the batches into the source's
 // assertion (allowlist, content hash) and, for a full snapshot, finds its
 // key's hash in the snapshot, on its own goroutine.
-func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, in <-chan *batch, out chan<- *batch) {
+func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, rows *schema.RowReader, in <-chan *batch,
+	out chan<- *batch, known *atomic.Int64) {
 	defer close(out)
 	for b := range in {
 		b.as, b.pos = b.as[:0], b.pos[:0]
@@ -278,14 +283,30 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 		// and the processor overlaps the misses of independent ones.
 		for i := range b.recs {
 			pos := -1
-			switch r := &b.recs[i]; {
-			case r.Known != 0:
-				pos = r.Known - 1 // found by the decoder's question
-			case base != nil && r.Key != "":
+			if r := &b.recs[i]; base != nil && r.Key != "" {
 				pos = base.Find(base.KeyHash(r.Key))
 			}
 			b.pos = append(b.pos, int32(pos))
 		}
+		// A row left unread is known when the snapshot's row came from a
+		// row with its digest; the others are read now.
+		n := int64(0)
+		for i := range b.recs {
+			r := &b.recs[i]
+			if r.Lazy == nil {
+				continue
+			}
+			if p := b.pos[i]; p >= 0 && base.Known(int(p), r.Digest) {
+				r.Known = int(p) + 1
+				n++
+				continue
+			}
+			rows.Read(r)
+			if b.lazyRead++; !r.Valid() {
+				b.lazyInvalid++
+			}
+		}
+		known.Add(n)
 		b.same = b.same[:0]
 		for i := range b.recs {
 			r := &b.recs[i]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"muster/schema"
@@ -93,6 +94,8 @@ type Ingester struct {
 	// spillLimit, if set, bounds a diff's in-memory chunk (tests make it
 	// small so the external merge runs).
 	spillLimit int
+	// knownRows counts the rows diffs knew by their digest, unread (tests).
+	knownRows atomic.Int64
 }
 
 // New returns an Ingester over a store.
@@ -310,7 +313,7 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 			rep.addProblem(p)
 		}
 		// The decoder left repeated addresses to the pipeline.
-		info.Invalid += int(res.dupsOfValid)
+		info.Invalid += int(res.dupsOfValid + res.lazyInvalid)
 		rep.File, _ = json.Marshal(info.Capped(MaxProblems))
 	}
 	if d.ContentHash == "" {

@@ -158,9 +158,12 @@ type Decoder struct {
 
 	seed maphash.Seed
 	seen lineSet
-	// known and salt: see SetKnown.
-	known func(key string, digest uint64) (int, bool)
-	salt  uint64
+	// lazy, salt and the slabs lazy rows are copied into: see SetLazy.
+	lazy      bool
+	salt      uint64
+	raws      []RawRow
+	rawBytes  []byte
+	rawBounds []int32
 	sink  uint64 // keeps the duplicate table's early reads from being dropped
 
 	// The batch of records read ahead of Next (see readBatch).

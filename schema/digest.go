@@ -23,17 +23,66 @@ import (
 // change, to say so.
 const digestVersion = 2
 
-// SetKnown makes the decoder ask known, for every row that reads cleanly
-// so far (not ragged, no control characters or stray quotes, its encoding
-// settled), with its key and its digest: ok says the caller holds exactly
-// what a row with that digest says, and the record comes back with Known
-// set to 1+ref and only Line, Email, Key and Digest read. Other rows come
-// back whole, with Digest set when they have no problem. Call it before
-// the first Next; it is meant for a caller that also sets DeferDuplicates.
-func (d *Decoder) SetKnown(known func(key string, digest uint64) (ref int, ok bool)) { d.known = known }
+// SetLazy makes the decoder leave unread the values of the rows that read
+// cleanly so far (not ragged, no control characters or stray quotes, the
+// encoding settled): such a record comes back with only Line, Email, Key,
+// Digest and Lazy set. The caller may know it by its digest; when it
+// needs the values it reads them with a RowReader, on any goroutine (the
+// pipeline reads a file on one core and decides, and reads what changed,
+// on the other). Other rows come back whole, with Digest set when they
+// have no problem. Call it before the first Next; it is meant for a caller
+// that also sets DeferDuplicates. The file's Invalid count (Info) does not
+// count lazy rows the caller finds invalid.
+func (d *Decoder) SetLazy() { d.lazy = true }
 
 // RowSalt returns the salt of the file's digests.
 func (d *Decoder) RowSalt() uint64 { return d.salt }
+
+// RawRow is a row a lazy decoder left unread: its bytes and fields.
+type RawRow struct {
+	row    []byte
+	bounds []int32
+	high   bool
+	quoted bool
+	mode   textMode // the encoding it was left under
+}
+
+// RowReader reads lazy rows of one decoder. Each goroutine needs its own.
+type RowReader struct {
+	d      *Decoder
+	bounds []int
+}
+
+// RowReader returns a reader of the decoder's lazy rows.
+func (d *Decoder) RowReader() *RowReader {
+	c := &Decoder{cr: &csvReader{}, opts: d.opts, m: d.m, mode: d.mode, read: d.read, attrsRead: d.attrsRead,
+		seed: d.seed, salt: d.salt}
+	c.info.Delimiter, c.info.Delta = d.info.Delimiter, d.info.Delta
+	return &RowReader{d: c}
+}
+
+// Read fills rec, a lazy record, with what its row says: exactly the record
+// the decoder makes of the row when not lazy.
+func (rr *RowReader) Read(rec *Record) {
+	raw := rec.Lazy
+	if raw == nil {
+		return
+	}
+	cr := rr.d.cr
+	rr.bounds = rr.bounds[:0]
+	for _, b := range raw.bounds {
+		rr.bounds = append(rr.bounds, int(b))
+	}
+	cr.row, cr.bounds, cr.rowLine, cr.high, cr.ctrl, cr.quotedRow = raw.row, rr.bounds, rec.Line, raw.high, false, raw.quoted
+	cr.afterQuote, cr.innerQuote = 0, 0
+	rr.d.mode = raw.mode
+	digest := rec.Digest
+	*rec = Record{}
+	rr.d.record(rec, &keyAt{})
+	if len(rec.Problems) == 0 {
+		rec.Digest = digest
+	}
+}
 
 // makeSalt hashes what decides how rows read besides their own bytes.
 func (d *Decoder) makeSalt(header [][]byte) {
@@ -56,10 +105,10 @@ func (d *Decoder) makeSalt(header [][]byte) {
 	d.salt = digestBytes(0x6d7573746572, b)
 }
 
-// knownRow offers the current row to the caller's known function when it
-// may be read from its digest. It returns the row's digest (0 when the row
-// may not) and whether the caller knows it, in which case rec is filled.
-func (d *Decoder) knownRow(rec *Record) (uint64, bool) {
+// lazyRow leaves the current row unread when it may be (see SetLazy): rec
+// gets its line, address, key, digest and a copy of the row. It returns
+// the row's digest (0 when the row must be read now) and whether it did.
+func (d *Decoder) lazyRow(rec *Record) (uint64, bool) {
 	cr := d.cr
 	if cr.nfields() != len(d.m.columns) || cr.ctrl || cr.quotedRow && (cr.afterQuote > 0 || cr.innerQuote > 0) ||
 		cr.high && d.mode == modeASCII { // such a row settles the encoding: it is read
@@ -79,12 +128,32 @@ func (d *Decoder) knownRow(rec *Record) (uint64, bool) {
 	if err != nil {
 		return digest, false
 	}
-	ref, ok := d.known(key, digest)
-	if !ok {
-		return digest, false
-	}
-	rec.Email, rec.Key, rec.Known, rec.Digest = email, key, ref+1, digest
+	rec.Email, rec.Key, rec.Digest = email, key, digest
+	rec.Lazy = d.keepRaw(cr)
 	return digest, true
+}
+
+// keepRaw copies the current row, carved from shared slabs.
+func (d *Decoder) keepRaw(cr *csvReader) *RawRow {
+	if len(d.raws) == cap(d.raws) {
+		d.raws = make([]RawRow, 0, 256)
+	}
+	n := len(cr.row)
+	if cap(d.rawBytes)-len(d.rawBytes) < n {
+		d.rawBytes = make([]byte, 0, max(64<<10, n))
+	}
+	if cap(d.rawBounds)-len(d.rawBounds) < len(cr.bounds) {
+		d.rawBounds = make([]int32, 0, max(4096, len(cr.bounds)))
+	}
+	row := append(d.rawBytes[len(d.rawBytes):len(d.rawBytes)], cr.row...)
+	d.rawBytes = d.rawBytes[:len(d.rawBytes)+n]
+	start := len(d.rawBounds)
+	for _, b := range cr.bounds {
+		d.rawBounds = append(d.rawBounds, int32(b))
+	}
+	d.raws = append(d.raws, RawRow{row: row[:n:n], bounds: d.rawBounds[start:len(d.rawBounds):len(d.rawBounds)],
+		high: cr.high, quoted: cr.quotedRow, mode: d.mode})
+	return &d.raws[len(d.raws)-1]
 }
 
 // rowDigest hashes a row's bytes and its fields' bounds (wyhash's mixing);

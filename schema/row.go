@@ -16,9 +16,9 @@ func (d *Decoder) record(rec *Record, k *keyAt) {
 	cr := d.cr
 	rec.Line = cr.rowLine
 	var digest uint64
-	if d.known != nil {
-		var known bool
-		if digest, known = d.knownRow(rec); known {
+	if d.lazy {
+		var left bool
+		if digest, left = d.lazyRow(rec); left {
 			return
 		}
 	}
