@@ -164,7 +164,7 @@ type Decoder struct {
 	raws      []RawRow
 	rawBytes  []byte
 	rawBounds []int32
-	sink  uint64 // keeps the duplicate table's early reads from being dropped
+	sink      uint64 // keeps the duplicate table's early reads from being dropped
 
 	// The batch of records read ahead of Next (see readBatch).
 	batch   []Record
