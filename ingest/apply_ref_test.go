@@ -223,7 +223,7 @@ func lockstepScenario(t *testing.T, seed uint64, steps int) {
 	batched, noIndex, ref := MustIngester(t), MustIngester(t), MustIngester(t)
 	ref.applyFunc = refApply
 	batched.batch = 7 // batches of several kinds of change
-	dropIndex := func(in *Ingester) { os.RemoveAll(in.Store.Path() + "-index") }
+	dropIndex := func(in *Ingester) { os.RemoveAll(in.Store.IndexDir()) }
 	l := &lockstep{t: t, ins: []*Ingester{batched, noIndex, ref}, names: []string{"batched", "no index", "one at a time"},
 		before: []func(*Ingester){nil, dropIndex, dropIndex}}
 	r := rand.New(rand.NewPCG(seed, 99))

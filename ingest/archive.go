@@ -283,7 +283,9 @@ func (f *Files) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		f.Prune(time.Now())
+		if f.Leader == nil || f.Leader() {
+			f.Prune(time.Now())
+		}
 		select {
 		case <-ctx.Done():
 			return

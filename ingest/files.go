@@ -90,6 +90,19 @@ type Files struct {
 	// this process makes are filed at once (Observe).
 	HeldCheck time.Duration
 	Logger    *slog.Logger
+	// Leader, if set, says whether this instance runs the scheduled work
+	// (several instances share the folders): the hourly pruning runs only
+	// while it does.
+	Leader func() bool
+	// Shared says several instances share Dir (and one PostgreSQL store):
+	// the spools are listed again at every held check, so a file left
+	// there by an instance that died is taken by another. Which instance
+	// takes a file is settled by its claim in the store (see claimJob);
+	// alone, every claim is this instance's.
+	Shared bool
+
+	busyMu sync.Mutex
+	busy   map[string]bool // spooled paths this process is taking through
 
 	sources map[string]*FileSource // by key
 	locks   map[string]*sync.Mutex // by source key: see lockSource
@@ -294,6 +307,9 @@ type attempt struct {
 	rep     *Report
 	unfiled bool          // the file could not be moved: it is left where it is
 	done    func(*Report) // told the report once filed
+	// release lets go of the file's claim in the store, taken when step
+	// moved it into the spool (run releases one taken before).
+	release func()
 }
 
 // run takes one file through, retrying with backoff until it is filed away
@@ -310,6 +326,18 @@ func (f *Files) run(ctx context.Context, j job) {
 		a.name = filepath.Base(j.path)
 	}
 	a.claimed = a.folder >= 0 && filepath.Dir(j.path) == f.spoolDir(s, a.folder)
+	if a.claimed {
+		release, ok := f.claimJob(ctx, a.path, j.key, log)
+		if !ok {
+			return
+		}
+		defer release()
+	}
+	defer func() {
+		if a.release != nil {
+			a.release()
+		}
+	}()
 	wait := f.RetryMin
 	for {
 		err := f.step(ctx, s, a, log)
@@ -380,7 +408,11 @@ func (f *Files) step(ctx context.Context, s *FileSource, a *attempt, log *slog.L
 		case err != nil:
 			return fmt.Errorf("move into the spool: %w", err)
 		default:
-			a.path, a.claimed = p, true
+			release, ok := f.claimJob(ctx, p, sourceKey(s.Org, s.Config.Name), log)
+			if !ok {
+				return nil // another instance took it from the spool first
+			}
+			a.path, a.claimed, a.release = p, true, release
 		}
 	}
 	if a.rep == nil {
@@ -530,4 +562,67 @@ func safeDirName(s string) bool {
 		}
 	}
 	return true
+}
+
+// claimJob claims a spooled file in the store for this process, until
+// release; ok is false (and nothing is to be done) when another instance
+// holds it, or took it and filed it away already. A failure to claim is
+// retried until the stop.
+func (f *Files) claimJob(ctx context.Context, path, lane string, log *slog.Logger) (release func(), ok bool) {
+	rel, err := filepath.Rel(f.Dir, path)
+	if err != nil {
+		rel = path
+	}
+	wait := f.RetryMin
+	for {
+		release, ok, err := f.Ingester.Store.ClaimFile(ctx, filepath.ToSlash(rel), lane)
+		switch {
+		case err == nil && !ok:
+			log.Debug("another instance is taking this file")
+			return nil, false
+		case err == nil:
+			if _, serr := os.Lstat(path); errors.Is(serr, fs.ErrNotExist) {
+				release()
+				log.Debug("the file was taken and filed away by another instance")
+				return nil, false
+			}
+			f.busyMu.Lock()
+			if f.busy == nil {
+				f.busy = map[string]bool{}
+			}
+			f.busy[path] = true
+			f.busyMu.Unlock()
+			return func() {
+				f.busyMu.Lock()
+				delete(f.busy, path)
+				f.busyMu.Unlock()
+				release()
+			}, true
+		}
+		log.Error("cannot claim the file in the store, retrying", "err", err, "retry_in", wait.String())
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false
+		case <-t.C:
+		}
+		wait = min(wait*2, f.RetryMax)
+	}
+}
+
+// rescanSpools queues the files in the spools that this process is not
+// taking through: with several instances sharing the folders, those an
+// instance that died left there (their claims ended with it).
+func (f *Files) rescanSpools() {
+	for key, s := range f.sources {
+		for _, p := range f.spooled(s) {
+			f.busyMu.Lock()
+			busy := f.busy[p]
+			f.busyMu.Unlock()
+			if !busy && !f.lanes.isWaiting(key, p) {
+				f.lanes.add(job{key: key, path: p, announced: true})
+			}
+		}
+	}
 }

@@ -51,6 +51,9 @@ func (f *Files) heldLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		f.fileDecided(ctx)
+		if f.Shared {
+			f.rescanSpools()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -144,6 +147,16 @@ func (f *Files) fileHeld(ctx context.Context, key string, s *FileSource, dir str
 	defer unlock()
 	base := filedBase(d.ID, d.Name)
 	held := filepath.Join(dir, base)
+	// With several instances sharing the folders, one of them files it.
+	rel, err := filepath.Rel(f.Dir, held)
+	if err != nil {
+		return err
+	}
+	release, mine, err := st.ClaimFile(ctx, filepath.ToSlash(rel), "")
+	if err != nil || !mine {
+		return err
+	}
+	defer release()
 	fileThere, reportThere := exists(held), exists(held+ReportSuffix)
 	if !fileThere && !reportThere {
 		f.heldIgnored[memo] = true // someone else's file with a number in front

@@ -13,6 +13,7 @@ import (
 
 	"muster/schema"
 	"muster/store"
+	"muster/store/storetest"
 )
 
 // reportsTo gives the source's folder a reports folder, as an SFTP account
@@ -190,12 +191,7 @@ func holdOne(t testing.TB, r *filesRig, name string) store.Drop {
 // decisions the daemon is not told of).
 func otherProcess(t testing.TB, r *filesRig) *Ingester {
 	t.Helper()
-	st, err := store.Open(context.Background(), r.in.Store.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	in := New(st)
+	in := New(storetest.OpenAt(t, r.in.Store.Target()))
 	in.TempDir = t.TempDir()
 	return in
 }

@@ -2,23 +2,30 @@ package ingest
 
 import (
 	"context"
-	"path/filepath"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
 	"muster/schema"
 	"muster/store"
+	"muster/store/storetest"
 )
 
-// MustStore opens a store file in a temp dir, closed at the end of the test.
+// The pipeline's tests run on SQLite, and again on PostgreSQL when
+// MUSTER_TEST_POSTGRES names a server (storetest).
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func TestBackends(t *testing.T) { storetest.Report(t) }
+
+// MustStore opens a fresh store (a file in a temp dir, or a schema of its
+// own on PostgreSQL), closed at the end of the test.
 func MustStore(t testing.TB) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.Open(t)
 }
 
 // MustIngester returns an Ingester over a fresh store.
@@ -118,3 +125,48 @@ func activeKeys(t testing.TB, in *Ingester, org string) []string {
 }
 
 const org = schema.DefaultOrg
+
+// storedFile is what a store keeps on disk, for tests that look for a
+// value that must not be stored.
+type storedFile struct {
+	name string
+	data []byte
+}
+
+// storedBytes returns everything the store holds: SQLite's file and WAL
+// (the store closed first, so it is all written), or PostgreSQL's schema
+// dumped by pg_dump, with its bytea values decoded. The first entry holds
+// the snapshot rows.
+func storedBytes(t testing.TB, st *store.Store) []storedFile {
+	t.Helper()
+	if !store.IsURL(st.Target()) {
+		st.Close()
+		var out []storedFile
+		for _, f := range []string{st.Path(), st.Path() + "-wal"} {
+			b, err := os.ReadFile(f)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			out = append(out, storedFile{f, b})
+		}
+		return out
+	}
+	u, err := url.Parse(st.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	schemaName := q.Get("search_path")
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	dump, err := exec.Command("pg_dump", "--data-only", "--schema="+schemaName, u.String()).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	var decoded []byte
+	for _, m := range regexp.MustCompile(`\\\\x([0-9a-f]+)`).FindAllSubmatch(dump, -1) {
+		b, _ := hex.DecodeString(string(m[1]))
+		decoded = append(append(decoded, b...), '\n')
+	}
+	return []storedFile{{"pg_dump of " + schemaName + " (bytea decoded)", append(decoded, dump...)}}
+}

@@ -6,18 +6,14 @@ import (
 
 	"muster/schema"
 	"muster/store"
+	"muster/store/storetest"
 )
 
 // secondProcess opens the store file of in again, with its own connections,
 // as another muster process (the daemon beside a CLI command) would.
 func secondProcess(t *testing.T, in *Ingester) *Ingester {
 	t.Helper()
-	st, err := store.Open(context.Background(), in.Store.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	other := New(st)
+	other := New(storetest.OpenAt(t, in.Store.Target()))
 	other.TempDir = t.TempDir()
 	return other
 }

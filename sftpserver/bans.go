@@ -52,7 +52,7 @@ func (d *defender) save(b Ban) {
 	}
 	data, _ := json.Marshal(b)
 	if err := os.MkdirAll(filepath.Join(d.dir, bansDir), 0o750); err == nil {
-		_ = writeFileAtomic(banFile(d.dir, b), append(data, '\n'), 0o640)
+		_ = writeFileAtomic(banFile(d.dir, b), append(data, '\n'), 0o640, true)
 	}
 }
 

@@ -63,6 +63,11 @@ func loadHostKeys(dir string) ([]ssh.Signer, []HostKey, error) {
 		s, err := loadHostKey(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			s, err = generateHostKey(p, hk.gen)
+			if errors.Is(err, fs.ErrExist) {
+				// Another instance sharing the folder made it first:
+				// every instance must show clients the same key.
+				s, err = loadHostKey(p)
+			}
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("host key %s: %w", p, err)
@@ -99,7 +104,7 @@ func generateHostKey(p string, gen func() (crypto.Signer, error)) (ssh.Signer, e
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	if err := writeFileAtomic(p, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := writeFileAtomic(p, pem.EncodeToMemory(block), 0o600, false); err != nil {
 		return nil, err
 	}
 	s, err := ssh.NewSignerFromKey(key)
@@ -124,8 +129,9 @@ func restrictRSA(s ssh.Signer) (ssh.Signer, error) {
 
 // writeFileAtomic writes data to p through a temporary file in the same
 // directory, synced and renamed, so a crash leaves the old file or the new
-// one, never half of one.
-func writeFileAtomic(p string, data []byte, perm os.FileMode) error {
+// one, never half of one. Unless replace, an existing p is left alone and
+// the error is fs.ErrExist (the file is linked into place, not renamed).
+func writeFileAtomic(p string, data []byte, perm os.FileMode, replace bool) error {
 	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+filepath.Base(p)+"-*")
 	if err != nil {
 		return err
@@ -141,8 +147,13 @@ func writeFileAtomic(p string, data []byte, perm os.FileMode) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
+	switch {
+	case err == nil && replace:
 		err = os.Rename(tmp, p)
+	case err == nil:
+		err = os.Link(tmp, p)
+		os.Remove(tmp)
+		return err
 	}
 	if err != nil {
 		os.Remove(tmp)

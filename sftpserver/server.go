@@ -289,7 +289,7 @@ func (s *Server) WriteReport(account, name string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		return fmt.Errorf("write report for %s: %w", account, err)
 	}
-	if err := writeFileAtomic(p, data, 0o640); err != nil {
+	if err := writeFileAtomic(p, data, 0o640, true); err != nil {
 		return fmt.Errorf("write report %s for %s: %w", name, account, err)
 	}
 	return nil

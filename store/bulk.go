@@ -53,6 +53,10 @@ func (t *Tx) putAssertions(as []Assertion, replace bool) error {
 		args = append(args, a.Key, int64(a.Line), int64(a.Hash), int64(a.Status), encodeData(a))
 	}
 	t.bulkArgs = args[:0]
+	if !replace && t.s.d.postgres {
+		return t.copyRows("add snapshot rows", "snapshot", []string{"source_id", "seq", "drop_id", "key", "line", "hash", "status", "data"},
+			[]any{first.SourceID, first.Seq, first.DropID}, 5, args)
+	}
 	tail := ""
 	if replace {
 		tail = ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
@@ -201,6 +205,10 @@ func (t *Tx) putRecipients(rs []Recipient, tail string) error {
 		args = append(args, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status), groupList(r.GroupIDs))
 	}
 	t.bulkArgs = args[:0]
+	if tail == "" && t.s.d.postgres {
+		return t.copyRows("save recipients", "recipients", []string{"org_id", "created_seq", "updated_seq", "key", "email",
+			"first_name", "last_name", "attrs", "status", "group_ids"}, []any{t.org, r0.CreatedSeq, r0.UpdatedSeq}, 7, args)
+	}
 	// created_seq of an update is not written (ON CONFLICT leaves it).
 	consts := fmt.Sprintf("%d,%d,%d,", t.org, r0.CreatedSeq, r0.UpdatedSeq)
 	return t.bulkExec("save recipients", `INSERT INTO recipients(org_id, created_seq, updated_seq, key, email,
@@ -220,7 +228,14 @@ func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) err
 		if err := t.ctx.Err(); err != nil {
 			return err
 		}
-		if err := t.bulk.exec(t.conn, bulkInsert(head, consts, cols, k)+tail, args[:k*cols]); err != nil {
+		q := bulkInsert(head, consts, cols, k) + tail
+		if t.s.d.postgres {
+			// PostgreSQL's upserts of a batch go as any statement (its
+			// new rows go by COPY, copyRows).
+			if _, err := t.exec(what, q, args[:k*cols]...); err != nil {
+				return err
+			}
+		} else if err := t.bulk.exec(t.tx.conn, q, args[:k*cols]); err != nil {
 			return wrapErr(err, "%s", what)
 		}
 		args, n = args[k*cols:], n-k
@@ -289,6 +304,20 @@ func (b *bulkWriter) close(conn *sql.Conn) {
 		}
 		return nil
 	})
+}
+
+// copyRows writes new rows with COPY (PostgreSQL's bulk path, in the
+// transaction): each row is consts then per values of args. They wait in
+// the transaction until enough of them do, or another statement runs.
+func (t *Tx) copyRows(what, table string, cols []string, consts []any, per int, args []any) error {
+	for i := 0; i+per <= len(args); i += per {
+		row := make([]any, 0, len(consts)+per)
+		row = append(append(row, consts...), args[i:i+per]...)
+		if err := t.tx.copyLater(table, cols, row); err != nil {
+			return wrapErr(err, "%s", what)
+		}
+	}
+	return nil
 }
 
 // bulkInsert returns an INSERT of n rows, each the constants then cols

@@ -125,7 +125,16 @@ type Cursor struct {
 	// Since is, while EventID is "", the time from which to read.
 	Since   time.Time
 	Updated time.Time
+	// read is the event id the cursor was read at: saving it is a
+	// compare-and-swap from there (see SetCursor).
+	read string
 }
+
+// ErrCursorMoved is SetCursor's error when another process (another
+// muster instance polling the same feed) moved the cursor since it was
+// read: what this one read is not saved, and a transaction saving it
+// rolls back.
+var ErrCursorMoved = schema.Errorf(schema.EConflict, "the events cursor was moved by another process since it was read")
 
 // Cursor returns the cursor with that name; found is false when none was
 // saved yet.
@@ -140,31 +149,52 @@ func (s *Store) Cursor(ctx context.Context, name string) (c Cursor, found bool, 
 		return Cursor{Name: name}, false, wrapErr(err, "cursor %s", name)
 	}
 	c.Name, c.Since, c.Updated = name, time.Unix(0, since).UTC(), time.Unix(0, updated).UTC()
+	c.read = c.EventID
 	return c, true, nil
 }
 
-const setCursorSQL = `INSERT INTO directory_cursors(name, event_id, since_ns, updated_ns) VALUES(?,?,?,?)
-	ON CONFLICT(name) DO UPDATE SET event_id=excluded.event_id, since_ns=excluded.since_ns, updated_ns=excluded.updated_ns`
+// setCursorSQL saves a cursor only from where it was read (?5), or where
+// it already is: two pollers (two instances, one of them a leader that
+// has not yet noticed it lost its lease) cannot both move it.
+const setCursorSQL = `INSERT INTO directory_cursors(name, event_id, since_ns, updated_ns) VALUES(?1,?2,?3,?4)
+	ON CONFLICT(name) DO UPDATE SET event_id=excluded.event_id, since_ns=excluded.since_ns, updated_ns=excluded.updated_ns
+	WHERE directory_cursors.event_id IN (?5, excluded.event_id)`
 
 func cursorArgs(c Cursor, now time.Time) []any {
 	var since int64
 	if !c.Since.IsZero() {
 		since = c.Since.UnixNano()
 	}
-	return []any{c.Name, c.EventID, since, now.UnixNano()}
+	return []any{c.Name, c.EventID, since, now.UnixNano(), c.read}
 }
 
-// SetCursor saves a cursor (Updated is set to now).
-func (s *Store) SetCursor(ctx context.Context, c Cursor) error {
-	_, err := s.db.ExecContext(ctx, setCursorSQL, cursorArgs(c, s.now())...)
-	return wrapErr(err, "save cursor %s", c.Name)
+func cursorSaved(res sql.Result, err error, name string) error {
+	if err != nil {
+		return wrapErr(err, "save cursor %s", name)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return ErrCursorMoved
+	}
+	return nil
+}
+
+// SetCursor saves a cursor (Updated is set to now) read by Cursor, or
+// new: ErrCursorMoved if the stored one moved elsewhere since. Once saved,
+// c is where the next save swaps from.
+func (s *Store) SetCursor(ctx context.Context, c *Cursor) error {
+	res, err := s.db.ExecContext(ctx, setCursorSQL, cursorArgs(*c, s.now())...)
+	if err = cursorSaved(res, err, c.Name); err == nil {
+		c.read = c.EventID
+	}
+	return err
 }
 
 // SetCursor saves a cursor within the transaction, so it moves past the
-// events of a delta only if the delta commits.
+// events of a delta only if the delta commits (ErrCursorMoved as
+// Store.SetCursor: the caller rolls back).
 func (t *Tx) SetCursor(c Cursor) error {
-	_, err := t.exec("save cursor "+c.Name, setCursorSQL, cursorArgs(c, t.s.now())...)
-	return err
+	res, err := t.exec("save cursor "+c.Name, setCursorSQL, cursorArgs(c, t.s.now())...)
+	return cursorSaved(res, err, c.Name)
 }
 
 // SnapshotUIDs calls fn with the source id (a directory user id) and key

@@ -2,19 +2,13 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
 func mustOpen(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return openTarget(t, testTarget(t))
 }
 
 func TestDirectoryEventsDedupeStalenessAndPrune(t *testing.T) {
@@ -88,14 +82,14 @@ func TestDirectoryCursor(t *testing.T) {
 		t.Fatalf("cursor before any: found %v, %v", found, err)
 	}
 	since := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	if err := s.SetCursor(ctx, Cursor{Name: "workos", Since: since}); err != nil {
+	if err := s.SetCursor(ctx, &Cursor{Name: "workos", Since: since}); err != nil {
 		t.Fatal(err)
 	}
 	c, found, err := s.Cursor(ctx, "workos")
 	if err != nil || !found || c.EventID != "" || !c.Since.Equal(since) {
 		t.Fatalf("cursor = %+v %v %v", c, found, err)
 	}
-	if err := s.SetCursor(ctx, Cursor{Name: "workos", EventID: "event_5"}); err != nil {
+	if err := s.SetCursor(ctx, &Cursor{Name: "workos", EventID: "event_5"}); err != nil {
 		t.Fatal(err)
 	}
 	if c, _, _ := s.Cursor(ctx, "workos"); c.EventID != "event_5" || c.Updated.IsZero() {
@@ -131,5 +125,45 @@ func TestSnapshotUIDs(t *testing.T) {
 	}
 	if len(got) != 1 || got["directory_user_1"] != "ann@example.com" {
 		t.Fatalf("uids = %v", got)
+	}
+}
+
+// TestCursorCompareAndSwap: a cursor is saved only from where it was read
+// (or again where it is): a second poller that read it before the first
+// moved it cannot move it back or elsewhere.
+func TestCursorCompareAndSwap(t *testing.T) {
+	ctx := context.Background()
+	target := testTarget(t)
+	a, b := openTarget(t, target), openTarget(t, target)
+	if err := a.SetCursor(ctx, &Cursor{Name: "workos", EventID: "event_1"}); err != nil {
+		t.Fatal(err)
+	}
+	ca, _, _ := a.Cursor(ctx, "workos")
+	cb, _, _ := b.Cursor(ctx, "workos")
+	ca.EventID = "event_3"
+	if err := a.SetCursor(ctx, &ca); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetCursor(ctx, &ca); err != nil { // saved again where it is
+		t.Fatalf("saving the cursor again where it is: %v", err)
+	}
+	cb.EventID = "event_2"
+	if err := b.SetCursor(ctx, &cb); err != ErrCursorMoved {
+		t.Fatalf("moving a cursor read before another moved it: %v, want ErrCursorMoved", err)
+	}
+	org, err := b.EnsureOrg(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := b.Begin(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetCursor(cb); err != ErrCursorMoved {
+		t.Fatalf("in a transaction: %v, want ErrCursorMoved", err)
+	}
+	tx.Rollback()
+	if c, _, _ := a.Cursor(ctx, "workos"); c.EventID != "event_3" {
+		t.Fatalf("cursor at %s, want event_3", c.EventID)
 	}
 }

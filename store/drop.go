@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"muster/schema"
+	"muster/store/pg"
 )
 
 // DropStatus is where a drop stands.
@@ -176,7 +177,7 @@ func (s *Store) FindDuplicate(ctx context.Context, src Source, hash string) (Dro
 // duplicate) or a held drop's rejection. A drop already decided otherwise
 // is a conflict.
 func (s *Store) DecideDrop(ctx context.Context, orgID, id int64, status DropStatus, report []byte, by string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginOrg(ctx, orgID)
 	if err != nil {
 		return wrapErr(err, "decide drop %d", id)
 	}
@@ -258,11 +259,15 @@ func (s *Store) HoldDrop(ctx context.Context, id, baseSeq int64, report []byte, 
 	}
 	defer ins.Close()
 	n := 0
-	err = each(func(c Change) error {
-		n++
-		_, err := ins.ExecContext(ctx, id, n, c.Op, c.Key, c.Line, int64(c.Hash), c.Status, encodeData(&c.Assertion))
-		return wrapErr(err, "hold drop %d", id)
-	})
+	if s.d.postgres {
+		err = s.copyHeld(ctx, tx, id, each)
+	} else {
+		err = each(func(c Change) error {
+			n++
+			_, err := ins.ExecContext(ctx, id, n, c.Op, c.Key, c.Line, int64(c.Hash), c.Status, encodeData(&c.Assertion))
+			return wrapErr(err, "hold drop %d", id)
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -284,6 +289,35 @@ func (s *Store) HoldDrop(ctx context.Context, id, baseSeq int64, report []byte, 
 		return schema.Errorf(schema.EConflict, "drop %d is already %s (decided by another process meanwhile): not held", id, cur)
 	}
 	return wrapErr(tx.Commit(), "hold drop %d", id)
+}
+
+// copyHeld writes a held drop's changes with COPY, a few thousand a
+// statement: PostgreSQL's bulk path (a held diff may be a million rows).
+func (s *Store) copyHeld(ctx context.Context, tx *txn, id int64, each func(yield func(Change) error) error) error {
+	const page = 4096
+	cols := []string{"drop_id", "n", "op", "key", "line", "hash", "status", "data"}
+	rows := make([][]any, 0, page)
+	n := 0
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		err := pg.CopyFrom(ctx, tx.conn, "drop_changes", cols, len(rows), func(i int) ([]any, error) { return rows[i], nil })
+		rows = rows[:0]
+		return wrapErr(err, "hold drop %d", id)
+	}
+	err := each(func(c Change) error {
+		n++
+		rows = append(rows, []any{id, n, c.Op, c.Key, c.Line, int64(c.Hash), c.Status, encodeData(&c.Assertion)})
+		if len(rows) == page {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // HeldChanges calls fn with each change of a held drop, in the order held.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,17 +15,9 @@ import (
 // or finishing it is a conflict, and it stays as decided.
 func TestDecidedDropKeepsItsDecision(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
-	a, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, path) // the other process
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	target := testTarget(t)
+	a := openTarget(t, target)
+	b := openTarget(t, target) // the other process
 	org, err := a.EnsureOrg(ctx, "")
 	if err != nil {
 		t.Fatal(err)

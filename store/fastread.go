@@ -30,6 +30,9 @@ func (s *Store) readRows(ctx context.Context, what, q string, args []any, fn fun
 }
 
 func (s *Store) rawRows(ctx context.Context, q string, args []any, fn func(vals []driver.Value) error) error {
+	// pgx's database/sql driver reads rows the same way (strings, int64,
+	// []byte, nil), with PostgreSQL's placeholders.
+	q = s.d.rebind(q)
 	named := make([]driver.NamedValue, len(args))
 	for i, a := range args {
 		v, err := driver.DefaultParameterConverter.ConvertValue(a)

@@ -99,7 +99,7 @@ type cachedGroup struct {
 // (any case), in any source or, when sourceName is set, in that one.
 func (s *Store) FindGroups(ctx context.Context, orgID int64, name, sourceName string) ([]int64, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT g.id FROM groups g JOIN sources s ON s.id=g.source_id
-		WHERE g.org_id=? AND g.name=? COLLATE NOCASE AND (?='' OR s.name=?)`, orgID, name, sourceName, sourceName)
+		WHERE g.org_id=? AND lower(g.name)=? AND (?='' OR s.name=?)`, orgID, lowerASCII(name), sourceName, sourceName)
 	if err != nil {
 		return nil, wrapErr(err, "find group %q", name)
 	}
@@ -113,6 +113,19 @@ func (s *Store) FindGroups(ctx context.Context, orgID int64, name, sourceName st
 		out = append(out, id)
 	}
 	return out, wrapErr(rows.Err(), "find group %q", name)
+}
+
+// lowerASCII lowers ASCII letters only, as lower() does on both databases
+// here (SQLite's, and PostgreSQL's on a COLLATE "C" column): the same
+// match as SQLite's NOCASE.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // memberCounts counts each group's members in one scan of the recipients.

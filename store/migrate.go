@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +14,13 @@ import (
 	"muster/schema"
 )
 
-//go:embed migrations/*.sql
+// Each backend has its own numbered migrations, in step: migration N of
+// SQLite (migrations/NNNN_what.sql) and of PostgreSQL
+// (migrations/postgres/NNNN_what.sql) make the same schema, each in its
+// database's SQL (TestMigrationsInStep checks that both sets have the same
+// numbers and names).
+//
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 type migration struct {
@@ -22,21 +29,37 @@ type migration struct {
 	sql     string
 }
 
-// migrations returns the embedded migrations in order. Their names are
-// NNNN_what.sql; the number is the version recorded in the store.
-func migrations() ([]migration, error) {
-	ents, err := fs.ReadDir(migrationFiles, "migrations")
+// migrationsDir is where the dialect's migrations are.
+func (d *dialect) migrationsDir() string {
+	if d.postgres {
+		return "migrations/postgres"
+	}
+	return "migrations"
+}
+
+// migrations returns the embedded migrations of the default backend
+// (SQLite) in order.
+func migrations() ([]migration, error) { return sqliteDialect.migrations() }
+
+// migrations returns the dialect's embedded migrations in order. Their
+// names are NNNN_what.sql; the number is the version recorded in the store.
+func (d *dialect) migrations() ([]migration, error) {
+	dir := d.migrationsDir()
+	ents, err := fs.ReadDir(migrationFiles, dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []migration
 	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
 		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
 		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
+		b, err := fs.ReadFile(migrationFiles, path.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
@@ -61,35 +84,91 @@ func SchemaVersion() int {
 	return ms[len(ms)-1].version
 }
 
-// migrate applies the migrations the store has not recorded yet, each in its
-// own transaction with its record, and refuses a store newer than this binary.
-func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+// MigrationState is where a store's schema stands against this binary.
+type MigrationState struct {
+	// Current is the store's schema version, Latest the binary's.
+	Current, Latest int
+	// Applied lists the migrations a Migrate call applied.
+	Applied []string
+}
+
+// openSchema checks (and with apply, brings up to date) the schema of a
+// store being opened; inspect only refuses a newer one.
+func (s *Store) openSchema(ctx context.Context, apply, inspect bool) error {
+	if inspect {
+		st, err := s.migrateState(ctx, false)
+		if err != nil && st.Current > st.Latest {
+			return err
+		}
+		return nil
+	}
+	return s.migrate(ctx, apply)
+}
+
+// SchemaState says where the store's schema stands against this binary.
+func (s *Store) SchemaState(ctx context.Context) (MigrationState, error) {
+	ms, err := s.d.migrations()
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return MigrationState{}, err
+	}
+	st := MigrationState{Latest: ms[len(ms)-1].version}
+	st.Current, err = s.schemaVersion(ctx, s.db)
+	return st, err
+}
+
+// migrate refuses a store newer than this binary and, with apply, applies
+// the migrations the store has not recorded yet, each in its own
+// transaction with its record; without apply an older store is refused.
+func (s *Store) migrate(ctx context.Context, apply bool) error {
+	_, err := s.migrateState(ctx, apply)
+	return err
+}
+
+func (s *Store) migrateState(ctx context.Context, apply bool) (MigrationState, error) {
+	var st MigrationState
+	ms, err := s.d.migrations()
+	if err != nil {
+		return st, fmt.Errorf("migrations: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return wrapErr(err, "migrations table")
+		return st, wrapErr(err, "migrations table")
 	}
-	latest := ms[len(ms)-1].version
-	current, err := s.schemaVersion(ctx, s.db)
-	if err != nil {
-		return err
+	st.Latest = ms[len(ms)-1].version
+	if st.Current, err = s.schemaVersion(ctx, s.db); err != nil {
+		return st, err
 	}
-	if current > latest {
-		return schema.Errorf(schema.EInvalid,
-			"store %s has schema version %d, newer than this muster knows (%d): use a newer muster", s.path, current, latest)
+	if st.Current > st.Latest {
+		return st, schema.Errorf(schema.EInvalid,
+			"store %s has schema version %d, newer than this muster knows (%d): use a newer muster", s, st.Current, st.Latest)
+	}
+	if st.Current < st.Latest && !apply {
+		return st, schema.Errorf(schema.EInvalid,
+			"store %s has schema version %d, older than this muster's (%d): run `muster store migrate` (once, from one instance)",
+			s, st.Current, st.Latest)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.version <= st.Current {
 			continue
 		}
-		if err := s.applyMigration(ctx, m); err != nil {
-			return err
+		done, err := s.applyMigration(ctx, m)
+		if err != nil {
+			return st, err
+		}
+		if done {
+			st.Applied = append(st.Applied, m.name)
 		}
 	}
-	return nil
+	if len(st.Applied) > 0 {
+		st.Current = st.Latest
+	}
+	return st, nil
+}
+
+// Migrate brings the store's schema up to date and says what it did:
+// `muster store migrate`. A store newer than this binary is refused.
+func (s *Store) Migrate(ctx context.Context) (MigrationState, error) {
+	return s.migrateState(ctx, true)
 }
 
 type queryer interface {
@@ -105,24 +184,30 @@ func (s *Store) schemaVersion(ctx context.Context, q queryer) (int, error) {
 }
 
 // applyMigration runs one migration and records it in one transaction. The
-// version is read again under the write lock, so two processes opening a
-// new store at once do not both run it.
-func (s *Store) applyMigration(ctx context.Context, m migration) error {
+// version is read again under the write lock (PostgreSQL: a global
+// advisory lock), so two processes opening a new store at once do not
+// both run it.
+func (s *Store) applyMigration(ctx context.Context, m migration) (bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return wrapErr(err, "migration %s", m.name)
+		return false, wrapErr(err, "migration %s", m.name)
 	}
 	defer tx.Rollback()
+	if err := tx.lock(ctx, lockNSGlobal, 0); err != nil {
+		return false, wrapErr(err, "migration %s", m.name)
+	}
 	current, err := s.schemaVersion(ctx, tx)
 	if err != nil || current >= m.version {
-		return err
+		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return wrapErr(err, "migration %s", m.name)
+	// Not rebound: a migration has no placeholders, and PostgreSQL's
+	// function bodies are quoted with $$.
+	if _, err := tx.Tx.ExecContext(ctx, m.sql); err != nil {
+		return false, wrapErr(err, "migration %s", m.name)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations(version, name, applied_at) VALUES(?,?,?)`,
 		m.version, m.name, s.timestamp()); err != nil {
-		return wrapErr(err, "record migration %s", m.name)
+		return false, wrapErr(err, "record migration %s", m.name)
 	}
-	return wrapErr(tx.Commit(), "migration %s", m.name)
+	return true, wrapErr(tx.Commit(), "migration %s", m.name)
 }

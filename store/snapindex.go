@@ -348,11 +348,11 @@ func (ix *SnapshotIndex) layout() {
 	}
 }
 
-// indexDir is where the store keeps its snapshot index files.
-func (s *Store) indexDir() string { return s.path + "-index" }
+// IndexDir is where the store keeps its snapshot index files (a cache).
+func (s *Store) IndexDir() string { return s.idxDir }
 
 func (s *Store) indexPath(sourceID int64) string {
-	return filepath.Join(s.indexDir(), "source-"+strconv.FormatInt(sourceID, 10)+".idx")
+	return filepath.Join(s.IndexDir(), "source-"+strconv.FormatInt(sourceID, 10)+".idx")
 }
 
 // LoadSnapshotIndex returns the index of the source's current snapshot:
@@ -525,7 +525,16 @@ var errSharedHash = errors.New("snapshot index: two keys share a hash")
 // not to memory.
 func (s *Store) buildIndex(ctx context.Context, src Source, salt uint64) (*SnapshotIndex, error) {
 	ix := &SnapshotIndex{SourceID: src.ID, Token: src.SnapshotToken, seed: rand.Uint64(), salt: salt, blkNo: -1}
-	sp := &bucketSpill{dir: filepath.Dir(s.path)}
+	// Scratch files go beside the store, or (PostgreSQL: no file) with the
+	// index files.
+	dir := filepath.Dir(s.path)
+	if s.d.postgres {
+		dir = s.IndexDir()
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("snapshot index: %w", err)
+		}
+	}
+	sp := &bucketSpill{dir: dir}
 	defer sp.close()
 	var spillErr error
 	err := s.SnapshotHashes(ctx, src.ID, func(key string, h uint64, st schema.Status) {
@@ -548,7 +557,7 @@ func (s *Store) buildIndex(ctx context.Context, src Source, salt uint64) (*Snaps
 	ix.alloc(sp.n)
 	var kw, vw *scratchWriter
 	for _, w := range []**scratchWriter{&kw, &vw} {
-		f, err := os.CreateTemp(filepath.Dir(s.path), "muster-index-*.tmp")
+		f, err := os.CreateTemp(dir, "muster-index-*.tmp")
 		if err != nil {
 			return nil, fmt.Errorf("snapshot index: %w", err)
 		}

@@ -26,11 +26,7 @@ type indexRig struct {
 func newIndexRig(t *testing.T) *indexRig {
 	t.Helper()
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTarget(t, testTarget(t))
 	org, err := s.EnsureOrg(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +215,7 @@ func TestSnapshotIndexFileFollowsTheStore(t *testing.T) {
 	}
 	mustHold(t, ix, want)
 	// What the store holds is what a built index holds.
-	os.RemoveAll(r.s.indexDir())
+	os.RemoveAll(r.s.IndexDir())
 	built := r.load()
 	if built.FromFile {
 		t.Fatal("no file, yet the index says it came from one")
@@ -395,7 +391,7 @@ func TestSnapshotIndexWriterAtScale(t *testing.T) {
 	if err := w.Commit(1); err == nil {
 		t.Fatal("an index with a key changed twice was written")
 	}
-	if m, _ := filepath.Glob(filepath.Join(r.s.indexDir(), "*.tmp")); len(m) != 0 {
+	if m, _ := filepath.Glob(filepath.Join(r.s.IndexDir(), "*.tmp")); len(m) != 0 {
 		t.Fatalf("left behind: %v", m)
 	}
 }

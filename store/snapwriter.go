@@ -49,10 +49,10 @@ func (s *Store) NewSnapshotIndexWriter(base *SnapshotIndex, salt uint64) (*Snaps
 	if salt != 0 && base.salt != 0 && salt != base.salt {
 		return nil, errors.New("snapshot index: the changes' digests are of another reading than the base's")
 	}
-	if err := os.MkdirAll(s.indexDir(), 0o750); err != nil {
+	if err := os.MkdirAll(s.IndexDir(), 0o750); err != nil {
 		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
-	w := &SnapshotIndexWriter{s: s, base: base, salt: salt, changes: bucketSpill{dir: s.indexDir()},
+	w := &SnapshotIndexWriter{s: s, base: base, salt: salt, changes: bucketSpill{dir: s.IndexDir()},
 		removed: make([]uint64, (base.n+63)/64), touched: make([]uint64, (base.n+63)/64), keysLen: base.keysLen}
 	if salt == 0 {
 		w.salt, w.noDigests = base.salt, true
@@ -146,12 +146,12 @@ func (w *SnapshotIndexWriter) write(token int64) (string, error) {
 		return "", errors.New("snapshot index: too large")
 	}
 	prefix := "source-" + strconv.FormatInt(base.SourceID, 10) + "-"
-	if old, _ := filepath.Glob(filepath.Join(w.s.indexDir(), prefix+"*.tmp")); len(old) > 0 {
+	if old, _ := filepath.Glob(filepath.Join(w.s.IndexDir(), prefix+"*.tmp")); len(old) > 0 {
 		for _, p := range old {
 			os.Remove(p) // left by a process that died writing
 		}
 	}
-	f, err := os.CreateTemp(w.s.indexDir(), prefix+"*.tmp")
+	f, err := os.CreateTemp(w.s.IndexDir(), prefix+"*.tmp")
 	if err != nil {
 		return "", fmt.Errorf("snapshot index: %w", err)
 	}

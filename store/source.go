@@ -153,7 +153,7 @@ func (s *Store) EnsureSource(ctx context.Context, orgID int64, cfg SourceConfig)
 	if err := cfg.Validate(); err != nil {
 		return Source{}, prev, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginOrg(ctx, orgID)
 	if err != nil {
 		return Source{}, prev, wrapErr(err, "source %q", cfg.Name)
 	}

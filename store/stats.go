@@ -9,7 +9,7 @@ import (
 // Ping checks that the store file can be read: readiness probes call it.
 func (s *Store) Ping(ctx context.Context) error {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM orgs LIMIT 1)`).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM orgs LIMIT 1) o`).Scan(&n)
 	return wrapErr(err, "ping store")
 }
 
@@ -56,7 +56,7 @@ func (s *Store) SourceStats(ctx context.Context, orgID int64) ([]SourceStat, err
 		(SELECT count(*) FROM drops d WHERE d.source_id=s.id AND d.status='held'),
 		(SELECT d.decided_at FROM drops d WHERE d.source_id=s.id AND d.status='applied' ORDER BY d.id DESC LIMIT 1),
 		(SELECT d.decided_at FROM drops d WHERE d.source_id=s.id AND d.status='duplicate' AND EXISTS (SELECT 1 FROM drops o
-		   WHERE o.id=json_extract(d.report, '$.duplicate_of') AND o.source_id=s.id AND o.status='applied')
+		   WHERE o.id=`+s.d.jsonInt("d.report", "duplicate_of")+` AND o.source_id=s.id AND o.status='applied')
 		 ORDER BY d.id DESC LIMIT 1)
 		FROM sources s JOIN orgs o ON o.id=s.org_id
 		WHERE s.removed_at IS NULL AND (?1=0 OR s.org_id=?1) ORDER BY o.name, s.name`, orgID)

@@ -1,8 +1,11 @@
-// Package store is muster's audience store: one SQLite file holding the
-// organisations, sources, drops, each source's snapshot (with the versions
-// earlier drops replaced), the merged recipients with their groups,
-// suppressions and the history of every change. It is the only package that
-// imports the SQLite driver.
+// Package store is muster's audience store: one SQLite file (the default)
+// or one PostgreSQL database (several muster instances share it) holding
+// the organisations, sources, drops, each source's snapshot (with the
+// versions earlier drops replaced), the merged recipients with their
+// groups, suppressions and the history of every change. It is the only
+// package that imports the SQLite driver; its sub-package pg the only one
+// that imports PostgreSQL's. The logic is written once; dialect.go names
+// where the SQL of the two differs.
 //
 // Reads are methods on Store. Writes that must happen together (a drop's
 // apply) go through a Tx, which the pipeline in ingest/ drives: the store
@@ -10,6 +13,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -26,17 +30,24 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"muster/schema"
+	"muster/store/pg"
 )
 
 // FileName is the name of the store file inside the data directory.
 const FileName = "muster.db"
 
 // Store is an open audience store. It is safe for concurrent use; SQLite
-// serialises writers (a second process waits up to the busy timeout).
+// serialises writers (a second process waits up to the busy timeout), and
+// on PostgreSQL the writers of one organisation take its lock in turn.
 type Store struct {
-	db   *sql.DB
-	path string
-	now  func() time.Time
+	db db
+	d  *dialect
+	// path is the SQLite file ("" on PostgreSQL); target what Open was
+	// given (the file or the URL); idxDir where snapshot index files go.
+	path   string
+	target string
+	idxDir string
+	now    func() time.Time
 	// groups caches groups by id: a group's source and name never change
 	// and no group is deleted, so an entry never goes stale.
 	groupsMu sync.RWMutex
@@ -80,21 +91,40 @@ func dsn(path string, o Options) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
 }
 
-// Open opens (creating if needed) the store file at path and brings its
-// schema up to date. It refuses a store written by a newer muster.
-func Open(ctx context.Context, path string) (*Store, error) {
-	return OpenWith(ctx, path, Options{})
+// Open opens the store at target: a SQLite file (created if needed, its
+// schema brought up to date) or a postgres:// URL (see OpenWith). It
+// refuses a store written by a newer muster.
+func Open(ctx context.Context, target string) (*Store, error) {
+	return OpenWith(ctx, target, Options{})
 }
 
 // Options tune how a store is opened; the zero value gives the defaults.
 type Options struct {
 	// BusyTimeout is how long a writer waits for another one to finish
 	// before failing with "database is locked". Zero means a minute.
+	// (SQLite; PostgreSQL writers wait for each other's locks.)
 	BusyTimeout time.Duration
+	// Migrate brings a PostgreSQL schema up to date. Without it a
+	// database whose schema is older than this muster is refused (`muster
+	// store migrate` is explicit where several instances share the
+	// database). A SQLite file is always brought up to date.
+	Migrate bool
+	// Inspect opens the store as it is, whatever its schema version but a
+	// newer one, and migrates nothing (even a SQLite file): `muster store
+	// migrate` then says what Migrate applies.
+	Inspect bool
+	// IndexDir is where snapshot index files (a cache) are kept: by
+	// default beside a SQLite file, and for PostgreSQL in the system's
+	// temporary folder.
+	IndexDir string
 	// synchronous overrides synchronous=FULL: BenchmarkCommit measures
 	// what FULL costs against NORMAL.
 	synchronous string
 }
+
+// IsURL reports whether target names a PostgreSQL database rather than a
+// SQLite file.
+func IsURL(target string) bool { return pg.IsURL(target) }
 
 // driverName is go-sqlite3's driver with muster's SQL functions:
 // muster_fold(text), schema.Fold in SQL, for searches that must match
@@ -109,7 +139,11 @@ func init() {
 }
 
 // OpenWith is Open with options.
-func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
+func OpenWith(ctx context.Context, target string, o Options) (*Store, error) {
+	if pg.IsURL(target) {
+		return openPostgres(ctx, target, o)
+	}
+	path := target
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = time.Minute
 	}
@@ -118,17 +152,18 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	db, err := sql.Open(driverName, dsn(path, o))
+	sdb, err := sql.Open(driverName, dsn(path, o))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	// Connections are cheap to keep; a few let reads run beside a writer.
-	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(4)
-	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db, path: path, now: time.Now}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
+	sdb.SetMaxOpenConns(4)
+	sdb.SetMaxIdleConns(4)
+	sdb.SetConnMaxIdleTime(0)
+	s := &Store{db: db{sdb, sqliteDialect}, d: sqliteDialect, path: path, target: path,
+		idxDir: cmp.Or(o.IndexDir, path+"-index"), now: time.Now}
+	if err := s.openSchema(ctx, true, o.Inspect); err != nil {
+		sdb.Close()
 		return nil, err
 	}
 	return s, nil
@@ -136,16 +171,34 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 
 // Close closes the store.
 func (s *Store) Close() error {
-	if s.db == nil {
+	if s.db.DB == nil {
 		return nil
 	}
-	// A passive checkpoint on close keeps the WAL small between runs.
-	_, _ = s.db.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	if !s.d.postgres {
+		// A passive checkpoint on close keeps the WAL small between runs.
+		_, _ = s.db.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
 	return s.db.Close()
 }
 
-// Path returns the store file's path.
+// Path returns the store file's path ("" for a PostgreSQL store).
 func (s *Store) Path() string { return s.path }
+
+// Target returns what Open was given: the file, or the URL (which may hold
+// a password: never print it, print String).
+func (s *Store) Target() string { return s.target }
+
+// Backend names the store's database: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.d.name }
+
+// String names the store for people: its file, or its URL without the
+// password.
+func (s *Store) String() string {
+	if s.d.postgres {
+		return pg.Redact(s.target)
+	}
+	return s.path
+}
 
 // SetClock replaces the store's clock (tests).
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
@@ -188,16 +241,17 @@ func (s *Store) LookupOrg(ctx context.Context, name string) (Org, error) {
 	return o, nil
 }
 
-// isConstraint reports whether err is a SQLite constraint violation.
+// isConstraint reports whether err is a constraint violation.
 func isConstraint(err error) bool {
 	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint || pg.IsConstraint(err)
 }
 
-// isBusy reports whether err is SQLite saying another writer holds the lock.
+// isBusy reports whether err is the database saying another writer holds
+// a lock it needs (or, on PostgreSQL, another transient refusal).
 func isBusy(err error) bool {
 	var se sqlite3.Error
-	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) || pg.IsBusy(err)
 }
 
 // wrapErr maps driver errors to the error vocabulary.
@@ -224,7 +278,7 @@ func (s *Store) Digest(ctx context.Context) (string, error) {
 	h := sha256.New()
 	for _, q := range []string{
 		// Whether a source is removed is audience state; when is not.
-		`SELECT org_id, name, seq, rows, removed_at IS NOT NULL FROM sources WHERE seq > 0 ORDER BY org_id, name`,
+		`SELECT org_id, name, seq, rows, CASE WHEN removed_at IS NULL THEN 0 ELSE 1 END FROM sources WHERE seq > 0 ORDER BY org_id, name`,
 		`SELECT source_id, key, seq, line, hash, status, data FROM snapshot ORDER BY source_id, key`,
 		`SELECT source_id, key, seq, until_seq, hash FROM snapshot_history ORDER BY source_id, key, seq`,
 		`SELECT org_id, key, email, first_name, last_name, coalesce(attrs, ''), status, group_ids, created_seq, updated_seq

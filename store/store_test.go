@@ -11,7 +11,7 @@ import (
 
 func TestMigrationsRecordedAndNewerStoreRefused(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
+	path := testTarget(t)
 	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +40,7 @@ func TestMigrationsRecordedAndNewerStoreRefused(t *testing.T) {
 }
 
 func TestConnectionSettingsFromDSN(t *testing.T) {
+	skipUnlessSQLite(t, "SQLite's per-connection settings")
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName))
 	if err != nil {
 		t.Fatal(err)
@@ -70,13 +71,9 @@ func TestConnectionSettingsFromDSN(t *testing.T) {
 }
 
 func TestForeignKeysEnforced(t *testing.T) {
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, err = s.db.Exec(`INSERT INTO sources(org_id, name, kind, mode, priority, authoritative, max_remove_percent,
-		max_remove_count, max_invalid_percent, attrs, created_at) VALUES(999, 'x', 'csv', 'full', 0, 0, 20, 500, 2, 0, 'now')`)
+	s := openTarget(t, testTarget(t))
+	_, err := s.db.Exec(`INSERT INTO sources(org_id, name, kind, mode, priority, authoritative, max_remove_percent,
+		max_remove_count, max_invalid_percent, attrs, created_at) VALUES(999, 'x', 'csv', 'full', 0, ?, 20, 500, 2, 0, 'now')`, false)
 	if !isConstraint(err) {
 		t.Fatalf("a source of a missing organisation: %v, want a constraint error", err)
 	}

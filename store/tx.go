@@ -19,8 +19,7 @@ import (
 type Tx struct {
 	s     *Store
 	ctx   context.Context
-	conn  *sql.Conn // the connection the transaction runs on
-	tx    *sql.Tx
+	tx    *txn // on a connection of its own (tx.conn)
 	bulk  bulkWriter
 	org   int64
 	stmts map[string]*sql.Stmt
@@ -38,19 +37,31 @@ type groupKey struct {
 }
 
 // Begin starts a write transaction on the organisation. It takes the write
-// lock at once (BEGIN IMMEDIATE), waiting up to the busy timeout.
+// lock at once: SQLite's (BEGIN IMMEDIATE), waiting up to the busy
+// timeout; on PostgreSQL the organisation's, waiting for its other writers
+// (whatever instance runs them) as long as ctx allows. A recipient merges
+// what every source of its organisation says, so one organisation's
+// writes go one at a time, as on SQLite; other organisations' go beside.
 func (s *Store) Begin(ctx context.Context, orgID int64) (*Tx, error) {
-	conn, err := s.db.Conn(ctx)
+	tx, err := s.beginOrg(ctx, orgID)
 	if err != nil {
-		return nil, wrapErr(err, "begin")
+		return nil, err
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		conn.Close()
-		return nil, wrapErr(err, "begin")
-	}
-	return &Tx{s: s, ctx: ctx, conn: conn, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{},
+	return &Tx{s: s, ctx: ctx, tx: tx, org: orgID, stmts: map[string]*sql.Stmt{}, group: map[groupKey]int64{},
 		tokens: map[int64]int64{}}, nil
+}
+
+// beginOrg starts a write transaction holding the organisation's lock.
+func (s *Store) beginOrg(ctx context.Context, orgID int64) (*txn, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, wrapErr(err, "begin")
+	}
+	if err := tx.lock(ctx, lockNSOrg, orgID); err != nil {
+		tx.Rollback()
+		return nil, wrapErr(err, "begin: lock organisation %d", orgID)
+	}
+	return tx, nil
 }
 
 // Commit makes everything done in the transaction durable at once.
@@ -58,17 +69,17 @@ func (t *Tx) Commit() error {
 	if err := t.saveTokens(); err != nil {
 		return err
 	}
+	if err := t.tx.flush(); err != nil {
+		return wrapErr(err, "commit")
+	}
 	t.closeStmts()
-	err := wrapErr(t.tx.Commit(), "commit")
-	t.conn.Close()
-	return err
+	return wrapErr(t.tx.Commit(), "commit")
 }
 
 // Rollback abandons the transaction; it is safe after Commit.
 func (t *Tx) Rollback() error {
 	t.closeStmts()
 	err := t.tx.Rollback()
-	t.conn.Close()
 	if errors.Is(err, sql.ErrTxDone) {
 		return nil
 	}
@@ -115,7 +126,9 @@ func (t *Tx) closeStmts() {
 		st.Close()
 		delete(t.stmts, q)
 	}
-	t.bulk.close(t.conn)
+	if t.tx.conn != nil {
+		t.bulk.close(t.tx.conn)
+	}
 }
 
 // OrgID returns the organisation the transaction is scoped to.
@@ -127,6 +140,9 @@ func (t *Tx) Now() string { return t.s.timestamp() }
 // stmt returns a statement prepared once per transaction: a million-row
 // apply runs the same few statements a million times.
 func (t *Tx) stmt(q string) (*sql.Stmt, error) {
+	if err := t.tx.flush(); err != nil {
+		return nil, wrapErr(err, "write rows")
+	}
 	if st, ok := t.stmts[q]; ok {
 		return st, nil
 	}
@@ -186,11 +202,12 @@ func (t *Tx) Sources() ([]Source, error) {
 	return out, wrapErr(rows.Err(), "sources")
 }
 
-// NextSeq returns the seq the next applied drop gets: drops apply one at a
-// time under the write lock, so the sequence is gap-free and ordered.
+// NextSeq returns the seq the next applied drop gets. Drops of an
+// organisation apply one at a time under its write lock, so seqs increase
+// in the order they apply (on SQLite, without gaps: dialect.nextSeq).
 func (t *Tx) NextSeq() (int64, error) {
 	var seq int64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT coalesce(max(seq), 0)+1 FROM drops`).Scan(&seq)
+	err := t.tx.QueryRowContext(t.ctx, t.s.d.nextSeq).Scan(&seq)
 	return seq, wrapErr(err, "next seq")
 }
 

@@ -37,6 +37,7 @@ type Config struct {
 	Retention  RetentionConf  `toml:"retention"`
 	HTTP       HTTPConf       `toml:"http"`
 	WorkOS     WorkOSConf     `toml:"workos"`
+	Store      StoreConf      `toml:"store"`
 	SCIM       SCIMConf       `toml:"scim"`
 
 	// path is the file the config came from ("" for the built-in one).
@@ -252,6 +253,7 @@ func (c *Config) setDefaults(e *env) {
 	}
 	c.HTTP.setDefaults()
 	c.WorkOS.setDefaults(c)
+	c.Store.setDefaults(c)
 	c.SCIM.setDefaults(c)
 }
 
@@ -337,6 +339,7 @@ func (c *Config) Validate() error {
 	}
 	c.HTTP.validate(knownOrg, bad)
 	c.validateWorkOS(bad)
+	c.validateStore(bad)
 	c.validateSCIM(bad)
 	for _, d := range []struct {
 		field string

@@ -45,6 +45,7 @@ func (m *Main) newMetrics() {
 		},
 	})
 	m.Ingester.Observe = m.Metrics.Observe
+	m.Metrics.WatchLeadership(m.leadership)
 }
 
 // runStatus is the directories' last runs for readiness and metrics. A
@@ -81,11 +82,14 @@ func (m *Main) openHTTP() error {
 	if !c.HTTP.enabled {
 		return nil
 	}
-	storeFile, err := storeFileCheck(m.Store.Path())
-	if err != nil {
-		return err
+	var checks []api.Check
+	if m.Store.Path() != "" {
+		storeFile, err := storeFileCheck(m.Store.Path())
+		if err != nil {
+			return err
+		}
+		checks = append(checks, storeFile)
 	}
-	checks := []api.Check{storeFile}
 	if m.SFTP != nil {
 		checks = append(checks, api.Check{Name: "sftp", Check: func(context.Context) error {
 			if !m.SFTP.Listening() {
@@ -128,7 +132,7 @@ func (m *Main) openHTTP() error {
 	}
 	cfg := api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
 		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
-		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger}
+		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger, Leadership: m.leadership}
 	if m.SFTP != nil {
 		cfg.SFTP = m.SFTP
 	}
@@ -165,7 +169,7 @@ func (m *Main) newConsole(srv *api.Server) (*console.Console, error) {
 		sources = append(sources, console.Source{Org: s.Org, Name: s.Name, Kind: sc.Kind, Ingest: sc,
 			Decode: s.decodeOptions(), MaxInvalid: console.MaxInvalidShare(sc.WithDefaults().MaxInvalidPercent)})
 	}
-	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.DataDir,
+	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.sharedDir(),
 		Sources: sources, Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger})
 }
 

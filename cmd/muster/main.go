@@ -64,6 +64,7 @@ func commands() []command {
 		{"sources", "list sources, roll one back, remove one, or sync a WorkOS directory now", cmdSources},
 		{"sftp", "SFTP drop box helpers: passwd (hash a password), hostkeys, bans (list, lift)", cmdSftp},
 		{"token", "make an admin API token: muster token new -name NAME -role viewer|admin", cmdToken},
+		{"store", "the store: status, migrate (explicit on PostgreSQL), copy a SQLite store into PostgreSQL", cmdStore},
 	}
 }
 

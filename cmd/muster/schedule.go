@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/robfig/cron/v3"
 
@@ -36,7 +37,16 @@ type scheduler struct {
 	conf   *Config
 	log    *slog.Logger
 	cron   *cron.Cron
+	// leader says whether this instance runs the scheduled work (it holds
+	// the scheduler's lease): a job that comes due on a follower is
+	// skipped. Nil: always.
+	leader func() bool
+	stop   chan struct{}
+	done   chan struct{}
 }
+
+// leading reports whether the jobs run here now.
+func (s *scheduler) leading() bool { return s.leader == nil || s.leader() }
 
 // Open starts the jobs (each skips a run while its previous one is still
 // going, with a log line), and a first pull of every directory in the
@@ -48,7 +58,13 @@ func (s *scheduler) Open() error {
 	sched := cron.New(cron.WithParser(cronParser), cron.WithLogger(cronLog{s.log}))
 	add := func(spec, name string, fn func(ctx context.Context)) error {
 		log := cronLog{s.log.With("job", name)}
-		job := cron.NewChain(cron.Recover(log), cron.SkipIfStillRunning(log)).Then(cron.FuncJob(func() { fn(eng.Context()) }))
+		job := cron.NewChain(cron.Recover(log), cron.SkipIfStillRunning(log)).Then(cron.FuncJob(func() {
+			if !s.leading() {
+				s.log.Debug("job skipped: another instance leads", "job", name)
+				return
+			}
+			fn(eng.Context())
+		}))
 		_, err := sched.AddJob(spec, job)
 		return err
 	}
@@ -87,11 +103,39 @@ func (s *scheduler) Open() error {
 	}
 	s.cron = sched
 	sched.Start()
-	for _, src := range sources {
-		eng.PullAsync(src, "start", ingest.Options{})
-	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.follow(sources)
 	return nil
 }
+
+// follow pulls every directory each time this instance becomes the leader
+// (at start when alone): it catches up with what changed while no
+// instance of muster followed them (or while the one that did died).
+func (s *scheduler) follow(sources []*directory.Source) {
+	defer close(s.done)
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	was := false
+	for {
+		if lead := s.leading(); lead != was {
+			was = lead
+			if lead {
+				for _, src := range sources {
+					s.engine.PullAsync(src, "start", ingest.Options{})
+				}
+			}
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// followEvery is how often the scheduler looks whether it became the
+// leader.
+const followEvery = 250 * time.Millisecond
 
 // Close stops the jobs: running pulls see their context end (nothing of an
 // unfinished pull is applied), and Close waits for every run to return.
@@ -99,6 +143,8 @@ func (s *scheduler) Close() error {
 	if s.cron == nil {
 		return s.engine.Close()
 	}
+	close(s.stop)
+	<-s.done
 	running := s.cron.Stop()
 	err := s.engine.Close()
 	<-running.Done()

@@ -14,6 +14,7 @@ import (
 	"muster/cmd/muster/api"
 	"muster/ingest"
 	"muster/ingest/directory"
+	"muster/ingest/leader"
 	"muster/ingest/scim"
 	"muster/ingest/scimsource"
 	"muster/ingest/workos"
@@ -69,10 +70,13 @@ type Main struct {
 
 	Store    *store.Store
 	Ingester *ingest.Ingester
-	SFTP     *sftpserver.Server // nil without SFTP accounts
-	Files    *ingest.Files
-	Metrics  *api.Metrics
-	HTTP     *api.Server // nil unless [http] or -http
+	// Leader follows the scheduler's lease: the scheduled work runs only
+	// while this instance holds it (several instances on one PostgreSQL).
+	Leader  *leader.Elector
+	SFTP    *sftpserver.Server // nil without SFTP accounts
+	Files   *ingest.Files
+	Metrics *api.Metrics
+	HTTP    *api.Server // nil unless [http] or -http
 
 	// Directories is the directory engine running the WorkOS directory
 	// sources (nil without any): Runs() says each source's last runs.
@@ -139,12 +143,18 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.start("lock", release)
-	st, err := store.Open(ctx, filepath.Join(c.DataDir, store.FileName))
+	st, err := c.openStore(ctx, m.env, false)
 	if err != nil {
 		return err
 	}
+	if st.Backend() != "sqlite" {
+		m.Logger.Info("store", "backend", st.Backend(), "url", st.String())
+	}
 	m.Store = st
 	m.start("store", st.Close)
+	if err := m.openLeader(); err != nil {
+		return err
+	}
 	m.Ingester = ingest.New(st)
 	m.Ingester.TempDir = c.DataDir
 	m.Ingester.Hook = crashHook(m.env)
@@ -161,7 +171,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if len(accounts) > 0 {
-		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.DataDir, "sftp"),
+		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.sharedDir(), "sftp"),
 			Accounts: accounts, Logger: m.Logger, OnUpload: m.announce, MinFreeSpace: int64(c.SFTP.MinFreeSpace),
 			Settle: time.Duration(c.SFTP.Settle), Limits: c.SFTP.limits()})
 		if err != nil {
@@ -231,10 +241,11 @@ func (m *Main) files() *ingest.Files {
 	if reports == 0 {
 		reports = -1 // for ever; Files reads 0 as "as the archive"
 	}
-	return &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.DataDir, "drops"),
+	return &ingest.Files{Ingester: m.Ingester, Dir: filepath.Join(c.sharedDir(), "drops"),
 		Debounce: time.Duration(c.Watch.Debounce), RetryMax: time.Duration(c.Watch.RetryMax),
 		Grace: time.Duration(c.Watch.Grace), Retention: time.Duration(c.Retention.Archive),
-		ReportRetention: reports, Logger: m.Logger.With("component", "drops")}
+		ReportRetention: reports, Logger: m.Logger.With("component", "drops"), Leader: m.isLeader,
+		Shared: c.Store.postgres()}
 }
 
 // announce hands an SFTP upload to its source's queue (or has a

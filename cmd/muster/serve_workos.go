@@ -67,7 +67,7 @@ func (m *Main) openDirectories() error {
 	}
 	eng.Prune = m.Files.Prune
 	m.Directories, m.WorkOSSync, m.WorkOS = eng, sync, sync.Client
-	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log}
+	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log, leader: m.isLeader}
 	if err := sched.Open(); err != nil {
 		sched.Close()
 		return err

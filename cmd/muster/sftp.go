@@ -122,13 +122,16 @@ func cmdSftpHostKeys(e *env, args []string) error {
 // SFTP server's state directory from them.
 func addSftpDirFlags(fs *flag.FlagSet, e *env) func() (string, error) {
 	sf := addDataFlags(fs, e)
-	dir := fs.String("dir", "", "the SFTP server's state directory (default: sftp/ in the data directory, where muster serve keeps it)")
+	dir := fs.String("dir", "", "the SFTP server's state directory (default: sftp/ in the shared folder, the data directory unless [store] shared_dir, where muster serve keeps it)")
 	return func() (string, error) {
 		if *dir != "" {
 			return *dir, nil
 		}
 		if err := sf.setup(""); err != nil {
 			return "", err
+		}
+		if sf.cfg != nil {
+			return filepath.Join(sf.cfg.sharedDir(), "sftp"), nil
 		}
 		return filepath.Join(sf.data, "sftp"), nil
 	}

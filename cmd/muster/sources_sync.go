@@ -41,7 +41,7 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	c := sf.cfg
-	if *dry {
+	if *dry && !c.Store.postgres() {
 		if _, err := os.Stat(filepath.Join(c.DataDir, store.FileName)); err != nil {
 			return fmt.Errorf("no store at %s yet: a dry run compares with it, run without -dry-run first", c.DataDir)
 		}

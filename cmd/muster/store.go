@@ -72,6 +72,9 @@ func (sf *storeFlags) open(ctx context.Context, create bool) (*store.Store, erro
 	if err := sf.setup(""); err != nil {
 		return nil, err
 	}
+	if sf.postgres() {
+		return sf.cfg.openStore(ctx, sf.e, false)
+	}
 	path := filepath.Join(sf.data, store.FileName)
 	if !create {
 		if _, err := os.Stat(path); err != nil {
@@ -80,6 +83,10 @@ func (sf *storeFlags) open(ctx context.Context, create bool) (*store.Store, erro
 	}
 	return store.Open(ctx, path)
 }
+
+// postgres reports whether the config puts the store in PostgreSQL
+// ([store] url_env or url_file).
+func (sf *storeFlags) postgres() bool { return sf.cfg != nil && sf.cfg.Store.postgres() }
 
 // ingester opens the store and returns an Ingester over it, with spills in
 // the data directory and the test hook if asked for.
@@ -101,7 +108,7 @@ func (sf *storeFlags) ingesterForDrop(ctx context.Context, e *env, dry bool) (*i
 	if err := sf.setup(""); err != nil {
 		return nil, nil, err
 	}
-	if dry {
+	if dry && !sf.postgres() {
 		if _, err := os.Stat(filepath.Join(sf.data, store.FileName)); err != nil {
 			tmp, err := os.MkdirTemp("", "muster-dry-run-*")
 			if err != nil {

@@ -3,7 +3,6 @@ package directory
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"muster/ingest"
 	"muster/schema"
 	"muster/store"
+	"muster/store/storetest"
 )
 
 // engineTest is an engine on a real store with one pushed source "scim"
@@ -28,17 +28,20 @@ type engineTest struct {
 	started chan struct{}
 }
 
+// The engine's tests run on SQLite, and again on PostgreSQL when
+// MUSTER_TEST_POSTGRES names a server (storetest).
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func TestBackends(t *testing.T) { storetest.Report(t) }
+
 func mustEngine(t testing.TB) *engineTest {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(dir, store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t)
 	in := ingest.New(st)
 	in.TempDir = dir
 	et := &engineTest{t: t, st: st, eng: New(in, nil), started: make(chan struct{}, 10)}
+	var err error
 	t.Cleanup(func() { et.eng.Close() })
 	et.scim, err = et.eng.Add(Spec{Config: ingest.SourceConfig{Name: "scim", Kind: store.KindWorkOS, Authoritative: true}})
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"muster/ingest/scim"
 	"muster/schema"
 	"muster/store"
+	"muster/store/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden transcripts in testdata/golden")
@@ -49,14 +50,17 @@ func scimSource(name string) store.SourceConfig {
 	return store.SourceConfig{Name: name, Kind: store.KindSCIM, Mode: store.ModeDelta, Authoritative: true, MaxInvalidPercent: -1}.WithDefaults()
 }
 
+// The SCIM producer's tests run on SQLite, and again on PostgreSQL when
+// MUSTER_TEST_POSTGRES names a server (storetest).
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func TestBackends(t *testing.T) { storetest.Report(t) }
+
 // MustRig starts a SCIM endpoint serving source "idp" (token "tok-idp")
 // and "other" (token "tok-other") in organisation "default".
 func MustRig(t testing.TB, cfgs ...store.SourceConfig) *rig {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	st := storetest.Open(t)
 	in := ingest.New(st)
 	in.TempDir = t.TempDir()
 	if len(cfgs) == 0 {

@@ -3,6 +3,7 @@ package workossync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -72,8 +73,15 @@ func (w *Sync) PollEvents(ctx context.Context) (int, error) {
 		case cur.EventID == "" && len(page.Events) == 0:
 			cur.Since = asked.Add(-sinceMargin)
 		}
-		if serr := st.SetCursor(ctx, cur); serr != nil && err == nil {
+		if serr := st.SetCursor(ctx, &cur); serr != nil && err == nil {
 			err = serr
+		}
+		if errors.Is(err, store.ErrCursorMoved) {
+			// Another instance polled the same events meanwhile (a leader
+			// that has not yet noticed it lost its lease): what this poll
+			// read is theirs to apply, and nothing of it was saved here.
+			w.Logger.Warn("workos events: another instance moved the cursor meanwhile; this poll stops", "cursor", cur.EventID)
+			return total, nil
 		}
 		if err != nil || n < len(page.Events) || len(page.Events) == 0 || (!page.More && len(page.Events) < q.Limit) {
 			if total > 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"muster/ingest/workos/workostest"
 	"muster/schema"
 	"muster/store"
+	"muster/store/storetest"
 )
 
 // syncTest is a WorkOS directory source "okta" over the fake WorkOS, with
@@ -35,6 +35,12 @@ type syncTest struct {
 // mustSyncTest seeds the fake with users and groups and registers one
 // workos source "okta" (changed by edit, if set) with a client that
 // retries without waiting.
+// The WorkOS producer's tests run on SQLite, and again on PostgreSQL when
+// MUSTER_TEST_POSTGRES names a server (storetest).
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func TestBackends(t *testing.T) { storetest.Report(t) }
+
 func mustSyncTest(t testing.TB, users, groups int, edit func(*SourceSpec)) *syncTest {
 	t.Helper()
 	fake := workostest.Start(t, workostest.Options{})
@@ -46,12 +52,7 @@ func mustSyncTest(t testing.TB, users, groups int, edit func(*SourceSpec)) *sync
 		edit(&spec)
 	}
 	dt.specs = []SourceSpec{spec}
-	st, err := store.Open(context.Background(), filepath.Join(dt.data, store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	dt.st = st
+	dt.st = storetest.Open(t)
 	dt.eng, dt.w = dt.restart()
 	return dt
 }

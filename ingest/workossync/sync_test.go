@@ -311,7 +311,12 @@ func TestStaleEventsCursorFallsBackToPulls(t *testing.T) {
 	// A cursor last moved 30 days ago (muster was stopped that long): the
 	// Events API no longer has what follows it.
 	dt.st.SetClock(func() time.Time { return time.Now().Add(-30 * 24 * time.Hour) })
-	if err := dt.st.SetCursor(ctx, store.Cursor{Name: dt.w.CursorName(), EventID: "event_zzzz"}); err != nil {
+	old, _, err := dt.st.Cursor(ctx, dt.w.CursorName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.EventID = "event_zzzz"
+	if err := dt.st.SetCursor(ctx, &old); err != nil {
 		t.Fatal(err)
 	}
 	dt.st.SetClock(time.Now)

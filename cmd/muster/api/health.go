@@ -82,5 +82,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ready, "checks": out})
+	body := map[string]any{"ready": ready, "checks": out}
+	if s.cfg.Leadership != nil {
+		body["scheduler"] = s.cfg.Leadership()
+	}
+	writeJSON(w, status, body)
 }

@@ -47,6 +47,9 @@ type Config struct {
 	MetricsAuth bool
 	// Checks are the readiness checks beyond the store's.
 	Checks []Check
+	// Leadership, if set, says on /readyz whether this instance leads the
+	// instances sharing the store (it does not make it ready or not).
+	Leadership func() Leadership
 	// Sync starts a pull of a source now (the WorkOS scheduler's). Nil: no
 	// source can be synced through the API.
 	Sync SyncFunc

@@ -1,0 +1,222 @@
+// Command muster-pgbench measures muster's ingest of a large HR export into
+// a PostgreSQL store against psql's \copy of the same file into a table
+// whose email column is the primary key, side by side in one run, on the
+// same server:
+//
+//	go run ./cmd/muster-pgbench -url postgres://user@host:port/db -rows 1000000 -rounds 3
+//
+// It builds ./cmd/muster, writes the deterministic day-0 export and its
+// next-day version with samples/gen, then each round, in fresh schemas,
+// alternating which goes first: psql \copy of day 0; muster ingest of day
+// 0 (first ingest into an empty store); muster ingest of day 1 (the next
+// day). It prints every time, the ratios to \copy with their min, median
+// and max, and the load average. The figures are wall times: the work is
+// split between muster and the server, whose CPU muster's rusage does not
+// see. (cmd/muster-bench is the same against sqlite3 .import.)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"muster/samples/gen"
+	"muster/store/pg"
+)
+
+func main() {
+	url := flag.String("url", os.Getenv("MUSTER_TEST_POSTGRES"), "PostgreSQL server (a database muster may create schemas in); default $MUSTER_TEST_POSTGRES")
+	rows := flag.Int("rows", 1000000, "people in the export")
+	rounds := flag.Int("rounds", 3, "rounds (A and B alternate which goes first)")
+	dir := flag.String("dir", "bench-out", "working directory")
+	flag.Parse()
+	if err := run(*url, *rows, *rounds, *dir); err != nil {
+		fmt.Fprintln(os.Stderr, "muster-pgbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(url string, rows, rounds int, dir string) error {
+	if !pg.IsURL(url) {
+		return fmt.Errorf("-url: a postgres:// URL is needed")
+	}
+	if _, err := exec.LookPath("psql"); err != nil {
+		return fmt.Errorf("psql is needed (apt-get install postgresql-client)")
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	bin := filepath.Join(dir, "muster")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/muster").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	day0, day1 := filepath.Join(dir, "day0.csv"), filepath.Join(dir, "day1.csv")
+	for d, p := range []string{day0, day1} {
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		fmt.Printf("writing %s (%d rows, day %d)\n", p, rows, d)
+		if err := writeGen(p, rows, d); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("load average before: %s\n", loadavg())
+	var cp, first, next []time.Duration
+	for i := range rounds {
+		anchor := func() error {
+			d, err := copyAnchor(url, day0)
+			cp = append(cp, d)
+			return err
+		}
+		muster := func() error {
+			f, n, err := ingest(bin, dir, url, day0, day1)
+			first, next = append(first, f), append(next, n)
+			return err
+		}
+		order := []func() error{anchor, muster}
+		if i%2 == 1 {
+			order[0], order[1] = muster, anchor
+		}
+		for _, f := range order {
+			if err := f(); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("round %d: \\copy %v  first ingest %v (%.2fx)  next day %v (%.2fx)  load %s\n", i+1,
+			cp[i].Round(time.Millisecond), first[i].Round(time.Millisecond), ratio(first[i], cp[i]),
+			next[i].Round(time.Millisecond), ratio(next[i], cp[i]), loadavg())
+	}
+	var rf, rn []float64
+	for i := range cp {
+		rf, rn = append(rf, ratio(first[i], cp[i])), append(rn, ratio(next[i], cp[i]))
+	}
+	fmt.Printf("\nfirst ingest / \\copy: min %.2fx median %.2fx max %.2fx (target <= 1.5x)\n", spread(rf)...)
+	fmt.Printf("next day / \\copy:     min %.2fx median %.2fx max %.2fx (target <= 0.3x)\n", spread(rn)...)
+	fmt.Printf("load average after: %s\n", loadavg())
+	return nil
+}
+
+func writeGen(path string, rows, day int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := gen.Write(f, gen.Options{Rows: rows, Seed: 1, Day: day}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// copyAnchor is the least a store keyed by email must do: every row into
+// a table whose email column is the primary key, with psql's \copy.
+func copyAnchor(url, file string) (time.Duration, error) {
+	u, drop, err := pg.NewSchema(context.Background(), url, "anchor")
+	if err != nil {
+		return 0, err
+	}
+	defer drop()
+	cols := make([]string, len(gen.Header))
+	for i, h := range gen.Header {
+		cols[i] = fmt.Sprintf("%q text", h)
+		if h == "Work_Email" {
+			cols[i] += " PRIMARY KEY"
+		}
+	}
+	conn, schema := psqlURL(u)
+	setup := exec.Command("psql", "-q", "-v", "ON_ERROR_STOP=1", conn, "-c",
+		fmt.Sprintf("CREATE TABLE %s.people(%s)", schema, strings.Join(cols, ", ")))
+	if out, err := setup.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("psql: %v\n%s", err, out)
+	}
+	cmd := exec.Command("psql", "-q", "-v", "ON_ERROR_STOP=1", conn, "-c",
+		fmt.Sprintf(`\copy %s.people FROM '%s' WITH (FORMAT csv, HEADER true)`, schema, file))
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("psql \\copy: %v\n%s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+// psqlURL returns a URL psql takes (without the search_path parameter
+// libpq does not know) and the schema.
+func psqlURL(u string) (string, string) {
+	base, query, _ := strings.Cut(u, "?")
+	var keep []string
+	schema := ""
+	for _, kv := range strings.Split(query, "&") {
+		if v, ok := strings.CutPrefix(kv, "search_path="); ok {
+			schema = v
+			continue
+		}
+		keep = append(keep, kv)
+	}
+	return base + "?" + strings.Join(keep, "&"), schema
+}
+
+// ingest runs muster's first ingest of day0 and then day1 into a fresh
+// schema, and returns each wall time.
+func ingest(bin, dir, url, day0, day1 string) (first, next time.Duration, err error) {
+	u, drop, err := pg.NewSchema(context.Background(), url, "bench")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer drop()
+	data := filepath.Join(dir, "data")
+	os.RemoveAll(data)
+	cfg := filepath.Join(dir, "bench.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir = %q\n[store]\nurl_env = \"MUSTER_STORE_URL\"\n", data)), 0o600); err != nil {
+		return 0, 0, err
+	}
+	env := append(os.Environ(), "MUSTER_STORE_URL="+u)
+	if out, err := command(env, bin, "store", "migrate", "-config", cfg).CombinedOutput(); err != nil {
+		return 0, 0, fmt.Errorf("migrate: %v\n%s", err, out)
+	}
+	for i, f := range []string{day0, day1} {
+		c := command(env, bin, "ingest", "-config", cfg, "-source", "hr", "-max-remove", "20000", "-json", f)
+		start := time.Now()
+		if out, err := c.CombinedOutput(); err != nil {
+			return 0, 0, fmt.Errorf("muster ingest %s: %v\n%.2000s", f, err, out)
+		}
+		if i == 0 {
+			first = time.Since(start)
+		} else {
+			next = time.Since(start)
+		}
+	}
+	return first, next, nil
+}
+
+func command(env []string, name string, args ...string) *exec.Cmd {
+	c := exec.Command(name, args...)
+	c.Env = env
+	return c
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:3], " ")
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func spread(v []float64) []any {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return []any{s[0], s[len(s)/2], s[len(s)-1]}
+}

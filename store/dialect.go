@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+
+	"muster/store/pg"
+)
+
+// The store's logic is written once, in SQL both SQLite and PostgreSQL
+// run: ? placeholders (SQLite's ?N where one value is used twice), INSERT
+// ... ON CONFLICT ... DO UPDATE, RETURNING. Where the two differ, the
+// difference is named here and nowhere else:
+//
+//   - placeholders: PostgreSQL numbers them $N; rebind rewrites a query
+//     once before it is prepared (db and txn below do it for every call);
+//   - muster_fold(text): SQLite gets schema.Fold as a Go function
+//     (store.go); PostgreSQL gets lower(normalize(x, NFC)) from its first
+//     migration, and Open checks that the database folds beyond ASCII;
+//   - instr(haystack, needle): SQLite's own; PostgreSQL's migration
+//     defines it over strpos;
+//   - the next drop seq (nextSeq), a JSON field of a report (jsonInt),
+//     the database clock in milliseconds (nowMillis);
+//   - locks: SQLite has one writer (BEGIN IMMEDIATE); PostgreSQL takes a
+//     transaction-level advisory lock (lockOrg, lockGlobal);
+//   - bulk writes: SQLite multi-row INSERTs, PostgreSQL COPY (bulk.go);
+//   - reading a snapshot's (key, hash) pairs: SQLite joins them in one
+//     text per page (fewer trips through cgo), PostgreSQL reads rows.
+type dialect struct {
+	name     string
+	postgres bool
+	// nextSeq returns the seq of the next applied drop.
+	nextSeq string
+	// nowMillis is the database's clock, in Unix milliseconds.
+	nowMillis string
+	// jsonInt(doc, field) reads an integer field of a JSON text.
+	jsonInt func(doc, field string) string
+}
+
+var sqliteDialect = &dialect{
+	name: "sqlite",
+	// Drops apply one at a time under the write lock: gap-free, ordered.
+	nextSeq:   `SELECT coalesce(max(seq), 0)+1 FROM drops`,
+	nowMillis: `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`,
+	jsonInt: func(doc, field string) string {
+		return `json_extract(` + doc + `, '$.` + field + `')`
+	},
+}
+
+var postgresDialect = &dialect{
+	name:     "postgres",
+	postgres: true,
+	// Organisations apply in parallel; within one, drops apply one at a
+	// time under its lock, so seqs still increase in apply order there.
+	nextSeq:   `SELECT nextval('drop_seq')`,
+	nowMillis: `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`,
+	jsonInt: func(doc, field string) string {
+		return `((` + doc + `)::jsonb->>'` + field + `')::bigint`
+	},
+}
+
+// Advisory lock namespaces (the first key of pg_advisory_xact_lock).
+const (
+	lockNSOrg    = 0x6d75_0001 // one organisation's writes
+	lockNSGlobal = 0x6d75_0002 // migrations
+	lockNSSource = 0x6d75_0003 // one source's files, from claim to filing
+)
+
+// rebind rewrites SQLite placeholders for PostgreSQL: ?N becomes $N, and a
+// plain ? the number after the largest used so far (SQLite's rule), so
+// `a=?1 AND b IN (?,?)` is `a=$1 AND b IN ($2,$3)`. Quoted text and
+// comments are left alone.
+func (d *dialect) rebind(q string) string {
+	if !d.postgres || strings.IndexByte(q, '?') < 0 {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	top := 0
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch c {
+		case '\'', '"':
+			j := i + 1
+			for j < len(q) && q[j] != c {
+				j++
+			}
+			b.WriteString(q[i:min(j+1, len(q))])
+			i = j
+			continue
+		case '-':
+			if i+1 < len(q) && q[i+1] == '-' {
+				j := strings.IndexByte(q[i:], '\n')
+				if j < 0 {
+					j = len(q) - i
+				}
+				b.WriteString(q[i : i+j])
+				i += j - 1
+				continue
+			}
+		case '?':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			n := top + 1
+			if j > i+1 {
+				n, _ = strconv.Atoi(q[i+1 : j])
+			}
+			top = max(top, n)
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			i = j - 1
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// db is the store's pool with every query rebound for its dialect, so the
+// store's code calls it as it would call *sql.DB.
+type db struct {
+	*sql.DB
+	d *dialect
+}
+
+func (x db) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return x.DB.QueryContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x db) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return x.DB.QueryRowContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x db) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return x.DB.ExecContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x db) QueryRow(q string, args ...any) *sql.Row {
+	return x.QueryRowContext(context.Background(), q, args...)
+}
+
+func (x db) Exec(q string, args ...any) (sql.Result, error) {
+	return x.ExecContext(context.Background(), q, args...)
+}
+
+// txn is a transaction with every query rebound for its dialect. On
+// PostgreSQL it keeps its connection, for COPY, and the rows of new
+// snapshot rows and recipients wait in copies until a COPY is worth it
+// (copyRowsMax rows), or until any other statement runs, which then sees
+// them (flush): an apply writes batches of a few hundred people, and a
+// COPY costs two round trips whatever its size.
+type txn struct {
+	*sql.Tx
+	d      *dialect
+	conn   *sql.Conn
+	ctx    context.Context
+	copies []*pendingCopy
+	err    error // a failed COPY: the transaction cannot commit
+}
+
+// pendingCopy is rows waiting to be copied into table.
+type pendingCopy struct {
+	table string
+	cols  []string
+	rows  [][]any
+}
+
+// copyRowsMax is how many rows wait before they are copied.
+const copyRowsMax = 8192
+
+// BeginTx starts a transaction on a connection of its own, kept for the
+// bulk writes that go straight to the driver (SQLite's multi-row INSERTs,
+// PostgreSQL's COPY).
+func (x db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
+	c, err := x.DB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := c.BeginTx(ctx, opts)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &txn{Tx: tx, d: x.d, conn: c, ctx: ctx}, nil
+}
+
+// copyLater queues a row for table (PostgreSQL), copying what waits once
+// copyRowsMax rows do.
+func (x *txn) copyLater(table string, cols []string, row []any) error {
+	var pc *pendingCopy
+	for _, c := range x.copies {
+		if c.table == table {
+			pc = c
+		}
+	}
+	if pc == nil {
+		pc = &pendingCopy{table: table, cols: cols}
+		x.copies = append(x.copies, pc)
+	}
+	pc.rows = append(pc.rows, row)
+	if len(pc.rows) >= copyRowsMax {
+		return x.flush()
+	}
+	return nil
+}
+
+// flush copies every row waiting, so the statements that follow see them.
+func (x *txn) flush() error {
+	if x.err != nil {
+		return x.err
+	}
+	for _, pc := range x.copies {
+		if len(pc.rows) == 0 {
+			continue
+		}
+		rows := pc.rows
+		err := pg.CopyFrom(x.ctx, x.conn, pc.table, pc.cols, len(rows), func(i int) ([]any, error) { return rows[i], nil })
+		pc.rows = pc.rows[:0]
+		if err != nil {
+			x.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := x.flush(); err != nil {
+		return nil, err
+	}
+	return x.Tx.QueryContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x *txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	_ = x.flush() // a failed COPY fails the transaction's next statements and its commit
+	return x.Tx.QueryRowContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := x.flush(); err != nil {
+		return nil, err
+	}
+	return x.Tx.ExecContext(ctx, x.d.rebind(q), args...)
+}
+
+func (x *txn) QueryRow(q string, args ...any) *sql.Row {
+	return x.QueryRowContext(context.Background(), q, args...)
+}
+
+func (x *txn) Exec(q string, args ...any) (sql.Result, error) {
+	return x.ExecContext(context.Background(), q, args...)
+}
+
+func (x *txn) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
+	if err := x.flush(); err != nil {
+		return nil, err
+	}
+	return x.Tx.PrepareContext(ctx, x.d.rebind(q))
+}
+
+// Commit copies what waits, commits and gives the connection back to
+// the pool.
+func (x *txn) Commit() error {
+	if err := x.flush(); err != nil {
+		x.Rollback()
+		return err
+	}
+	err := x.Tx.Commit()
+	x.release()
+	return err
+}
+
+// Rollback rolls back (safe after Commit) and gives the connection back.
+func (x *txn) Rollback() error {
+	err := x.Tx.Rollback()
+	x.release()
+	return err
+}
+
+func (x *txn) release() {
+	if x.conn != nil {
+		x.conn.Close()
+		x.conn = nil
+	}
+}
+
+// lock takes a transaction-level advisory lock (PostgreSQL), released at
+// commit or rollback; SQLite's write transaction already excludes every
+// other writer.
+func (x *txn) lock(ctx context.Context, ns, key int64) error {
+	if !x.d.postgres {
+		return nil
+	}
+	_, err := x.Tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1::int, $2::int)`, int32(ns), int32(key))
+	return err
+}

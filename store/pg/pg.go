@@ -1,0 +1,172 @@
+// Package pg is PostgreSQL for the audience store: the only package that
+// imports the pgx driver. It knows nothing of muster's tables: it opens a
+// database/sql pool over pgx, reads PostgreSQL's errors, runs COPY on the
+// connection of a transaction, and makes throw-away schemas for tests.
+// The store (package store) writes its logic once and names the few places
+// where PostgreSQL's SQL differs from SQLite's.
+package pg
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// IsURL reports whether s names a PostgreSQL database (a postgres:// or
+// postgresql:// URL) rather than a SQLite file.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Redact returns the URL without its password, for messages and logs.
+func Redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// Open returns a pool of connections to the database at rawURL. It checks
+// that the server can be reached and that the database is UTF-8 (muster
+// folds and normalises Unicode in SQL).
+func Open(ctx context.Context, rawURL string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres URL %s: %w", Redact(rawURL), err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "muster"
+	}
+	db := stdlib.OpenDB(*cfg)
+	// A write transaction holds one connection for its whole apply and a
+	// claimed drop one more (see Claim); reads go beside them.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	var enc string
+	if err := db.QueryRowContext(ctx, `SHOW server_encoding`).Scan(&enc); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", Redact(rawURL), err)
+	}
+	if enc != "UTF8" {
+		db.Close()
+		return nil, fmt.Errorf("database %s is encoded %s: muster needs a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8')", Redact(rawURL), enc)
+	}
+	return db, nil
+}
+
+// Error classes and codes muster reacts to (PostgreSQL's Appendix A).
+const (
+	classIntegrity   = "23"    // integrity constraint violation
+	serialization    = "40001" // serialization_failure
+	deadlock         = "40P01" // deadlock_detected
+	lockNotAvailable = "55P03" // lock_not_available
+	tooManyConns     = "53300" // too_many_connections
+	adminShutdown    = "57P01" // admin_shutdown
+	cannotConnectNow = "57P03" // cannot_connect_now
+)
+
+func code(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// IsConstraint reports whether err is a violated constraint (unique,
+// foreign key, not null, check).
+func IsConstraint(err error) bool { return strings.HasPrefix(code(err), classIntegrity) }
+
+// IsBusy reports whether err says the database could not do it now but
+// may later: a conflict with another transaction, a lock not granted, no
+// connection slot, a server restarting.
+func IsBusy(err error) bool {
+	switch code(err) {
+	case serialization, deadlock, lockNotAvailable, tooManyConns, adminShutdown, cannotConnectNow:
+		return true
+	}
+	return false
+}
+
+// CopyFrom writes rows into table's columns with COPY, on the connection
+// of c (inside whatever transaction c is in). rows(i) returns the values
+// of row i of n.
+func CopyFrom(ctx context.Context, c *sql.Conn, table string, cols []string, n int, row func(i int) ([]any, error)) error {
+	return c.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("copy into %s: not a pgx connection", table)
+		}
+		_, err := pc.Conn().CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromSlice(n, row))
+		return err
+	})
+}
+
+// Quote returns name as an identifier.
+func Quote(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// NewSchema creates a schema of its own in the database at rawURL and
+// returns a URL whose connections use it (their search_path), and a
+// function that drops it with everything in it: tests get a database of
+// their own without the cost of CREATE DATABASE.
+func NewSchema(ctx context.Context, rawURL, prefix string) (string, func() error, error) {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := prefix + "_" + hex.EncodeToString(b)
+	db, err := Open(ctx, rawURL)
+	if err != nil {
+		return "", nil, err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+Quote(name)); err != nil {
+		return "", nil, fmt.Errorf("create schema %s: %w", name, err)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	// Its connections are named after it, so dropping it can end those a
+	// failed test left in a transaction (they would hold its locks).
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	drop := func() error {
+		ctx := context.Background()
+		db, err := Open(ctx, rawURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE application_name = $1 AND pid <> pg_backend_pid()`, name); err != nil {
+			return err
+		}
+		_, err = db.ExecContext(ctx, `DROP SCHEMA `+Quote(name)+` CASCADE`)
+		return err
+	}
+	return u.String(), drop, nil
+}
