@@ -99,6 +99,9 @@ func (h *fileHash) wait() (string, error) {
 	return h.sum, h.err
 }
 
+// ContentHash returns the file's content hash, waiting for it (Drop.Hash).
+func (df *DropFile) ContentHash() (string, error) { return df.hash.wait() }
+
 // BytesRead says how much of the file the decoder has read so far (for a
 // progress line); it may be called while the drop runs.
 func (df *DropFile) BytesRead() int64 { return df.read.Load() }
