@@ -387,7 +387,7 @@ func TestSnapshotIndexFollowsScrubbedSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := in.Store.LoadSnapshotIndex(ctx, s.ID)
+	ix, err := in.Store.LoadSnapshotIndex(ctx, s.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"sync/atomic"
 
 	"muster/schema"
 	"muster/store"
@@ -27,8 +28,9 @@ type diffResult struct {
 	deactivated int64
 	// dupsOfValid counts rows the pipeline found repeating an earlier row's
 	// address that the decoder counted valid (it leaves finding them to the
-	// pipeline): the file's invalid count is short of them.
-	dupsOfValid int64
+	// pipeline), lazyInvalid invalid rows the decoder left unread: the
+	// file's invalid count is short of both.
+	dupsOfValid, lazyInvalid int64
 	// unidentified counts invalid rows naming nobody (no readable email, no
 	// id matching a snapshot row): they could describe anyone removed.
 	unidentified int64
@@ -49,7 +51,9 @@ type differ struct {
 	// dups, when the stream has it, makes the problem of a row repeating
 	// an earlier row's address (the decoder's, which leaves finding them to
 	// the pipeline).
-	dups   duplicateProblems
+	dups duplicateProblems
+	// rows reads the rows the stream left unread (lazy), in prepare.
+	rows   *schema.RowReader
 	uids   map[string]bool // invalid rows' source ids, protecting their owners
 	hasher hash.Hash       // records hash when the caller gave no content hash
 }
@@ -74,6 +78,31 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 	return df.res, nil
 }
 
+// lazyRows is a stream that can leave rows unread for its caller
+// (schema.Decoder.SetLazy).
+type lazyRows interface {
+	SetLazy()
+	RowSalt() uint64
+	RowReader() *schema.RowReader
+}
+
+// assertionVersion is part of the salt of the digests a snapshot index
+// keeps: change it whenever what a record turns into changes (assertionOf,
+// contentHash), so that rows are read again once (schema's digestVersion is
+// the same for decoding).
+const assertionVersion = 1
+
+// digestSalt is the salt of a source's digests: the file's reading and
+// what the source keeps of a record.
+func digestSalt(fileSalt uint64, src store.Source) uint64 {
+	h := (fileSalt ^ uint64(src.Attrs)*0x9E3779B97F4A7C15 ^ assertionVersion) * 0xBF58476D1CE4E5B9
+	h ^= h >> 31
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
 // duplicateProblems is a stream that leaves finding repeated addresses to
 // the pipeline and says what problem each gets (schema.Decoder with
 // DeferDuplicates).
@@ -89,7 +118,12 @@ type batch struct {
 	as   []store.Assertion
 	pos  []int32 // full snapshots: where the key's hash is in the snapshot
 	same []bool  // and whether that row has the record's content hash
-	err  error
+	err  error   // the stream's, after the records
+	// lazyInvalid counts the rows left unread by the decoder that prepare
+	// read and found invalid (lazyRead all it read).
+	lazyRead, lazyInvalid int64
+	// ixErr is the snapshot index's, reading a row's content hash.
+	ixErr error
 }
 
 // run reads the stream and diffs it. Two things happen at once on their
@@ -106,9 +140,19 @@ func (df *differ) run(d *Drop) error {
 		loaded <- nil
 		close(ready)
 	} else {
+		var salt uint64
+		if lr, ok := d.Records.(lazyRows); ok && (d.ContentHash != "" || d.Hash != nil) {
+			// (Without a content hash the records are hashed whole: all read.)
+			// The decoder splits rows and leaves their values unread;
+			// prepare, on the other core, reads those the snapshot does not
+			// hold exactly as the file says them (by their digest).
+			salt = digestSalt(lr.RowSalt(), df.src)
+			lr.SetLazy()
+			df.rows = lr.RowReader()
+		}
 		go func() {
 			// From the index file in a few milliseconds, or from the store.
-			base, err := df.in.Store.LoadSnapshotIndex(ctx, df.src.ID)
+			base, err := df.in.Store.LoadSnapshotIndex(ctx, df.src.ID, salt)
 			if err == nil {
 				df.base, df.res.base = base, base
 			}
@@ -126,15 +170,19 @@ func (df *differ) run(d *Drop) error {
 	go produce(ctx, d.Records, decoded, free)
 	go func() {
 		<-ready
-		prepare(ctx, df.src, df.base, decoded, prepared)
+		prepare(ctx, df.src, df.base, df.rows, decoded, prepared, &df.in.knownRows)
 	}()
 	if err := <-loaded; err != nil {
 		return err
 	}
-	if d.ContentHash == "" {
+	if d.ContentHash == "" && d.Hash == nil {
 		df.hasher = sha256.New()
 	}
 	for b := range prepared {
+		if b.ixErr != nil {
+			return b.ixErr
+		}
+		df.res.lazyInvalid += b.lazyInvalid
 		for i := range b.recs {
 			if df.rep.Counts.Rows&0xffff == 0 {
 				df.in.progress("read", df.rep.Counts.Rows, 0)
@@ -183,7 +231,8 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 	next := func() *batch {
 		select {
 		case b := <-free:
-			b.recs, b.as, b.err = b.recs[:0], b.as[:0], nil
+			b.recs, b.as, b.err, b.ixErr = b.recs[:0], b.as[:0], nil, nil
+			b.lazyRead, b.lazyInvalid = 0, 0
 			return b
 		default:
 			return &batch{recs: make([]schema.Record, 0, batchSize), as: make([]store.Assertion, 0, batchSize)}
@@ -225,7 +274,8 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 // prepare turns each valid record of the batches into the source's
 // assertion (allowlist, content hash) and, for a full snapshot, finds its
 // key's hash in the snapshot, on its own goroutine.
-func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, in <-chan *batch, out chan<- *batch) {
+func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, rows *schema.RowReader, in <-chan *batch,
+	out chan<- *batch, known *atomic.Int64) {
 	defer close(out)
 	for b := range in {
 		b.as, b.pos = b.as[:0], b.pos[:0]
@@ -238,17 +288,44 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, i
 			}
 			b.pos = append(b.pos, int32(pos))
 		}
+		// A row left unread is known when the snapshot's row came from a
+		// row with its digest; the others are read now.
+		n := int64(0)
+		for i := range b.recs {
+			r := &b.recs[i]
+			if r.Lazy == nil {
+				continue
+			}
+			if p := b.pos[i]; p >= 0 && base.Known(int(p), r.Digest) {
+				r.Known = int(p) + 1
+				n++
+				continue
+			}
+			rows.Read(r)
+			if b.lazyRead++; !r.Valid() {
+				b.lazyInvalid++
+			}
+		}
+		known.Add(n)
 		b.same = b.same[:0]
 		for i := range b.recs {
+			r := &b.recs[i]
 			var a store.Assertion
-			if r := &b.recs[i]; r.Valid() && r.Key != "" {
+			if r.Valid() && r.Key != "" && r.Known == 0 {
 				a = assertionOf(r, src)
 			}
 			b.as = append(b.as, a)
 			same := false
 			if p := b.pos[i]; p >= 0 {
-				h, _ := base.Entry(int(p))
-				same = h&hashMask == a.Hash&hashMask && b.recs[i].Valid()
+				// A known row is the snapshot's row, read from the same bytes.
+				same = r.Known != 0
+				if r.Known == 0 {
+					h, _, err := base.Entry(int(p))
+					if err != nil && b.ixErr == nil {
+						b.ixErr = err
+					}
+					same = h&hashMask == a.Hash&hashMask && r.Valid()
+				}
 			}
 			b.same = append(b.same, same)
 		}
@@ -340,7 +417,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 				Message: fmt.Sprintf("%s is not listed by source %s: nothing to remove", r.Email, df.src.Name)})
 			return nil
 		}
-		return df.change(store.OpRemove, a)
+		return df.change(store.OpRemove, a, 0)
 	}
 	var prevHash uint64
 	found := false
@@ -352,7 +429,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 	}
 	switch {
 	case !found:
-		return df.change(store.OpAdd, a)
+		return df.change(store.OpAdd, a, 0)
 	case prevHash&hashMask == a.Hash&hashMask:
 		df.rep.Counts.Unchanged++
 		return nil
@@ -360,7 +437,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 	if a.Status == schema.StatusInactive {
 		df.res.deactivated++
 	}
-	return df.change(store.OpUpdate, a)
+	return df.change(store.OpUpdate, a, 0)
 }
 
 // full diffs one row of a full snapshot that names a person, not a repeat:
@@ -387,7 +464,7 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, i int, same bool) e
 				UID: r.SourceID, Line: r.Line}}, rat)
 		}
 		df.rep.Counts.Added++
-		return df.res.spill.addFresh(&store.Change{Op: store.OpAdd, Assertion: *a}, rat)
+		return df.res.spill.addFresh(&store.Change{Op: store.OpAdd, Assertion: *a, Digest: r.Digest}, rat)
 	}
 	switch {
 	case !valid:
@@ -395,12 +472,20 @@ func (df *differ) full(r *schema.Record, a *store.Assertion, i int, same bool) e
 		return nil
 	case same:
 		df.rep.Counts.Unchanged++
+		if r.Known == 0 {
+			// The index written after the apply keeps this row's digest.
+			df.base.Note(i, r.Digest, a.Hash, a.Status)
+		}
 		return nil
 	}
-	if _, st := df.base.Entry(i); st != schema.StatusInactive && a.Status == schema.StatusInactive {
+	_, st, err := df.base.Entry(i)
+	if err != nil {
+		return err
+	}
+	if st != schema.StatusInactive && a.Status == schema.StatusInactive {
 		df.res.deactivated++
 	}
-	return df.change(store.OpUpdate, *a)
+	return df.change(store.OpUpdate, *a, r.Digest)
 }
 
 // dedup settles the fresh addresses the drop lists more than once: the
@@ -454,7 +539,7 @@ func (df *differ) dupMessage(r *schema.Record, first int) schema.Problem {
 	return schema.Problem{Line: r.Line, Column: "email", Code: "duplicate_email", Severity: schema.SeverityError, Message: msg}
 }
 
-func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
+func (df *differ) change(op store.ChangeOp, a store.Assertion, digest uint64) error {
 	switch op {
 	case store.OpAdd:
 		df.rep.Counts.Added++
@@ -463,7 +548,7 @@ func (df *differ) change(op store.ChangeOp, a store.Assertion) error {
 	case store.OpRemove:
 		df.rep.Counts.Removed++
 	}
-	return df.res.spill.add(&store.Change{Op: op, Assertion: a})
+	return df.res.spill.add(&store.Change{Op: op, Assertion: a, Digest: digest})
 }
 
 // removals turns the snapshot rows the drop did not list into removals,
@@ -480,7 +565,7 @@ func (df *differ) removals() error {
 				return nil // an invalid row with this person's id: keep them
 			}
 		}
-		return df.change(store.OpRemove, store.Assertion{Key: k})
+		return df.change(store.OpRemove, store.Assertion{Key: k}, 0)
 	})
 }
 

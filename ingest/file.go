@@ -22,43 +22,106 @@ import (
 type DropFile struct {
 	// Drop is the file's drop; the caller sets Org and Source.
 	Drop Drop
-	// Size is the file's size in bytes, as hashed.
+	// Size is the file's size in bytes when it was opened.
 	Size int64
 
 	f    *os.File
 	read atomic.Int64
+	hash *fileHash
 }
 
 // OpenFile opens the file at path as a drop named name, decoded with opts:
 // its content hash ("sha256:...", the drop's identity, so the same file
 // twice is a duplicate; "+settings:..." follows when opts are not the
-// defaults, since other settings read other records) and a Drop whose records stream from the file (see
-// FileDrop: a file the decoder refuses is still a drop, rejected, and an
-// empty one is an empty stream, which the guards hold). The file is read
-// twice through one descriptor, so the records are those of the content
-// hashed even if the file is renamed or replaced meanwhile. Only a regular
-// file is opened (see OpenRegular): anything else is a *NotRegularError.
+// defaults, since other settings read other records) and a Drop whose
+// records stream from the file (see FileDrop: a file the decoder refuses
+// is still a drop, rejected, and an empty one is an empty stream, which the
+// guards hold). The hash is computed on its own goroutine while the
+// pipeline starts reading the records (Drop.Hash), through the same
+// descriptor, so the records are those of the content hashed even if the
+// file is renamed or replaced meanwhile. Only a regular file is opened (see
+// OpenRegular): anything else is a *NotRegularError.
 func OpenFile(path, name string, opts schema.DecodeOptions) (*DropFile, error) {
 	f, err := OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
+	st, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	df := &DropFile{Size: n, f: f}
-	df.Drop, err = FileDrop(countingReader{f, &df.read}, name, "sha256:"+hex.EncodeToString(h.Sum(nil))+settingsTag(opts), opts)
+	df := &DropFile{Size: st.Size(), f: f, hash: &fileHash{done: make(chan struct{})}}
+	go df.hash.run(f, name, settingsTag(opts))
+	df.Drop, err = FileDrop(countingReader{f, &df.read}, name, "", opts)
 	if err != nil {
-		f.Close()
+		df.Close()
 		return nil, err
 	}
+	df.Drop.Hash = df.hash.wait
 	return df, nil
+}
+
+// fileHash computes a file's content hash with reads at offsets (pread),
+// beside the decoder's reading of the same descriptor.
+type fileHash struct {
+	done chan struct{}
+	stop atomic.Bool
+	sum  string
+	err  error
+}
+
+func (h *fileHash) run(f *os.File, name, tag string) {
+	defer close(h.done)
+	sum := sha256.New()
+	buf := make([]byte, 256<<10)
+	for off := int64(0); ; {
+		if h.stop.Load() {
+			h.err = errors.New("stopped")
+			return
+		}
+		n, err := f.ReadAt(buf, off)
+		sum.Write(buf[:n])
+		off += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			h.err = fmt.Errorf("read %s: %w", name, err)
+			return
+		}
+	}
+	h.sum = "sha256:" + hex.EncodeToString(sum.Sum(nil)) + tag
+}
+
+func (h *fileHash) wait() (string, error) {
+	<-h.done
+	return h.sum, h.err
+}
+
+// ContentHash returns the file's content hash, waiting for it (Drop.Hash).
+func (df *DropFile) ContentHash() (string, error) { return df.hash.wait() }
+
+// BytesRead says how much of the file the decoder has read so far (for a
+// progress line); it may be called while the drop runs.
+func (df *DropFile) BytesRead() int64 { return df.read.Load() }
+
+// Close closes the file.
+func (df *DropFile) Close() error {
+	df.hash.stop.Store(true)
+	<-df.hash.done
+	return df.f.Close()
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // settingsTag identifies the settings a file is read with, appended to its
@@ -75,24 +138,6 @@ func settingsTag(opts schema.DecodeOptions) string {
 		fmt.Fprintf(h, " %q=%q", col, opts.Columns[col])
 	}
 	return "+settings:" + hex.EncodeToString(h.Sum(nil)[:8])
-}
-
-// BytesRead says how much of the file the decoder has read so far (for a
-// progress line); it may be called while the drop runs.
-func (df *DropFile) BytesRead() int64 { return df.read.Load() }
-
-// Close closes the file.
-func (df *DropFile) Close() error { return df.f.Close() }
-
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 // FileDrop starts a drop from a file's content: it decodes the header and

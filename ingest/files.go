@@ -533,8 +533,16 @@ func (f *Files) ingest(ctx context.Context, s *FileSource, a *attempt) (*Report,
 		return nil, err
 	}
 	defer df.Close()
-	if rep, ok := f.adoptHeld(ctx, s, df.Drop.ContentHash, a.name); ok {
-		return rep, nil
+	if f.mayAdoptHeld(ctx, s, a.name) {
+		// Only then is the hash waited for here (the pipeline computes it
+		// while it reads the file).
+		hash, err := df.ContentHash()
+		if err != nil {
+			return nil, err
+		}
+		if rep, ok := f.adoptHeld(ctx, s, hash, a.name); ok {
+			return rep, nil
+		}
 	}
 	d := df.Drop
 	d.Org, d.Source = s.Org, s.Config

@@ -274,8 +274,11 @@ func TestFilesStartScanAndInterruptedDropRedoneOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hash, err := df.Drop.Hash()
 	df.Close()
-	hash := df.Drop.ContentHash
+	if err != nil || !strings.HasPrefix(hash, "sha256:") {
+		t.Fatalf("hash %q, %v", hash, err)
+	}
 	stale := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: store.DropKindFile, Name: "crashed.csv", ContentHash: hash}
 	if err := r.in.Store.CreateDrop(ctx, &stale); err != nil {
 		t.Fatal(err)

@@ -237,6 +237,35 @@ func exists(path string) bool {
 	return err == nil
 }
 
+// mayAdoptHeld says whether the source has a held drop of a file of that
+// name, which adoptHeld needs the file's hash to tell.
+func (f *Files) mayAdoptHeld(ctx context.Context, s *FileSource, name string) bool {
+	st := f.Ingester.Store
+	org, err := st.LookupOrg(ctx, s.Org)
+	if err != nil {
+		return false
+	}
+	src, err := st.LookupSource(ctx, org.ID, s.Config.Name)
+	if err != nil {
+		return false
+	}
+	for before := int64(0); ; {
+		ds, next, err := st.Drops(ctx, org.ID, store.DropFilter{SourceID: src.ID, Status: store.DropHeld, Before: before, Limit: 1000})
+		if err != nil {
+			return true // let adoptHeld look
+		}
+		for _, d := range ds {
+			if d.Name == name {
+				return true
+			}
+		}
+		if next == 0 {
+			return false
+		}
+		before = next
+	}
+}
+
 // adoptHeld finds the held drop a file in the spool already is: muster
 // stopped (or was killed) after the drop was recorded as held and before
 // its file was filed in held/. Its report is returned (ok), so the file is

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"muster/schema"
@@ -24,8 +25,12 @@ type Drop struct {
 	// Kind is one of the store.DropKind values; "" is store.DropKindFile.
 	Kind string
 	// ContentHash identifies the content (the file's SHA-256). When empty
-	// the pipeline hashes the records, so a stream can be a duplicate too.
+	// (and Hash is nil) the pipeline hashes the records, so a stream can be
+	// a duplicate too.
 	ContentHash string
+	// Hash, if set, gives ContentHash, still being computed when the drop
+	// starts (OpenFile hashes the file while the pipeline reads it).
+	Hash func() (string, error)
 	// Delta says the records are explicit upserts and removals (a file with
 	// an action column). A source configured as delta is always one.
 	Delta bool
@@ -94,6 +99,8 @@ type Ingester struct {
 	// spillLimit, if set, bounds a diff's in-memory chunk (tests make it
 	// small so the external merge runs).
 	spillLimit int
+	// knownRows counts the rows diffs knew by their digest, unread (tests).
+	knownRows atomic.Int64
 }
 
 // New returns an Ingester over a store.
@@ -171,6 +178,12 @@ func (in *Ingester) resolve(ctx context.Context, orgName string, cfg SourceConfi
 	return org, src, prev, nil
 }
 
+// diffOutcome is a diff run on its own goroutine.
+type diffOutcome struct {
+	res *diffResult
+	err error
+}
+
 // runDrop is Ingest without telling Observe (observe.go).
 func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, error) {
 	start := time.Now()
@@ -200,9 +213,48 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 	for _, p := range d.FileProblems {
 		rep.addProblem(p)
 	}
+	// A file whose hash is still being computed is read and diffed
+	// meanwhile (the diff writes nothing); the drop is recorded, and found a
+	// duplicate or not, once the hash is known.
+	// The diff's counts and problems are not those of a drop decided
+	// without it.
+	before, problems := rep.Counts, len(rep.Problems)
+	var early chan diffOutcome
+	stopEarly := func() {}
+	if d.Hash != nil {
+		if d.Records != nil {
+			early = make(chan diffOutcome, 1)
+			dctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			dd := d // the diff's copy: ContentHash is set below
+			go func() {
+				res, err := in.diff(dctx, src, delta, &dd, rep)
+				early <- diffOutcome{res, err}
+			}()
+			stopEarly = func() {
+				cancel()
+				if o := <-early; o.res != nil {
+					o.res.spill.Close()
+					o.res.base.Close()
+				}
+				early = nil
+			}
+		}
+		h, err := d.Hash()
+		if err != nil {
+			stopEarly()
+			return nil, err
+		}
+		d.ContentHash, rep.ContentHash = h, h
+	}
+	notDiffed := func() {
+		stopEarly()
+		rep.Counts, rep.Problems, rep.ProblemsOmitted = before, rep.Problems[:problems], 0
+	}
 	drop := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: d.Kind, Name: d.Name, ContentHash: d.ContentHash, BaseSeq: src.Seq}
 	if !opt.DryRun {
 		if err := in.Store.CreateDrop(ctx, &drop); err != nil {
+			stopEarly()
 			return nil, err
 		}
 		rep.DropID = drop.ID
@@ -214,14 +266,22 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 		return rep, in.decide(ctx, &drop, rep, opt)
 	}
 	if dup, ok, err := in.duplicateOf(ctx, src, d.ContentHash, widened); err != nil {
+		stopEarly()
 		return nil, err
 	} else if ok {
+		notDiffed()
 		rep.Decision, rep.DuplicateOf = Duplicate, dup.ID
 		rep.Reason = fmt.Sprintf("same content as drop %d (%s)", dup.ID, dup.Status)
 		finish()
 		return rep, in.decide(ctx, &drop, rep, opt)
 	}
-	res, err := in.diff(ctx, src, delta, &d, rep)
+	var res *diffResult
+	if early != nil {
+		o := <-early
+		res, err = o.res, o.err
+	} else {
+		res, err = in.diff(ctx, src, delta, &d, rep)
+	}
 	if err != nil {
 		if (ctx.Err() != nil || errors.Is(err, context.Canceled)) && d.Kind != store.DropKindFile && !opt.DryRun {
 			// A stream (a WorkOS pull) stopped by the caller is never
@@ -274,7 +334,7 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 			rep.addProblem(p)
 		}
 		// The decoder left repeated addresses to the pipeline.
-		info.Invalid += int(res.dupsOfValid)
+		info.Invalid += int(res.dupsOfValid + res.lazyInvalid)
 		rep.File, _ = json.Marshal(info.Capped(MaxProblems))
 	}
 	if d.ContentHash == "" {

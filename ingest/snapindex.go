@@ -19,16 +19,22 @@ type indexUpdate struct {
 // apply's transaction). base is the snapshot the drop was diffed against,
 // or nil: then the index file of the source's current snapshot, if there
 // is one, is the base.
+//
+// The rows of a diff based on a file keep their digests (base's salt); an
+// apply with no base (a rollback, an approval) carries none.
 func (in *Ingester) indexWriter(src store.Source, base *store.SnapshotIndex) *indexUpdate {
 	u := &indexUpdate{in: in}
-	if base == nil {
+	salt := uint64(0)
+	if base != nil {
+		salt = base.Salt()
+	} else {
 		var err error
 		if base, err = in.Store.OpenSnapshotIndex(src); err != nil {
 			return nil
 		}
 		u.base = base
 	}
-	w, err := in.Store.NewSnapshotIndexWriter(base)
+	w, err := in.Store.NewSnapshotIndexWriter(base, salt)
 	if err != nil {
 		u.fail(err)
 		return nil
@@ -41,14 +47,20 @@ func (u *indexUpdate) add(c store.Change) {
 	if u == nil || u.w == nil {
 		return
 	}
-	if err := u.w.Add(c.Op, c.Key, c.Hash, c.Status); err != nil {
+	if err := u.w.Add(c.Op, c.Key, c.Hash, c.Status, c.Digest); err != nil {
 		u.fail(err)
 	}
 }
 
-// commit puts the file in place under the snapshot token tx will commit.
+// commit puts the file in place under the snapshot token tx will commit;
+// when the apply changed nothing the file says, it stays as it is (and the
+// snapshot keeps its token).
 func (u *indexUpdate) commit(tx *store.Tx, sourceID int64) {
 	if u == nil || u.w == nil {
+		return
+	}
+	if !u.w.Needed() {
+		u.abort()
 		return
 	}
 	if err := u.w.Commit(tx.NewSnapshotToken(sourceID)); err != nil {

@@ -158,7 +158,13 @@ type Decoder struct {
 
 	seed maphash.Seed
 	seen lineSet
-	sink uint64 // keeps the duplicate table's early reads from being dropped
+	// lazy, salt and the slabs lazy rows are copied into: see SetLazy.
+	lazy      bool
+	salt      uint64
+	raws      []RawRow
+	rawBytes  []byte
+	rawBounds []int32
+	sink      uint64 // keeps the duplicate table's early reads from being dropped
 
 	// The batch of records read ahead of Next (see readBatch).
 	batch   []Record
@@ -227,6 +233,7 @@ func NewDecoder(r io.Reader, opts DecodeOptions) (*Decoder, error) {
 		return nil, err
 	}
 	d.m = m
+	d.makeSalt(fields)
 	d.info.Columns = m.columns
 	d.info.Ignored = []string{}
 	for i, c := range m.columns {

@@ -217,6 +217,15 @@ type Record struct {
 	// SeverityError is invalid: it is reported and never applied, but if its
 	// Key is known it still protects that person from removal.
 	Problems []Problem `json:"problems,omitempty"`
+	// Lazy is set on a record whose values a lazy decoder left unread
+	// (Decoder.SetLazy): only Line, Email, Key and Digest are; a RowReader
+	// reads the rest. Digest is the digest of a row read whole without any
+	// problem, or left lazy (0 otherwise, or when nobody asked for
+	// digests). Known is free for the caller: the pipeline sets it to 1 +
+	// the position of a row it knows by its digest.
+	Lazy   *RawRow `json:"-"`
+	Digest uint64  `json:"-"`
+	Known  int     `json:"-"`
 }
 
 // Valid reports whether the record has no error-severity problem.

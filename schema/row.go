@@ -15,6 +15,13 @@ import (
 func (d *Decoder) record(rec *Record, k *keyAt) {
 	cr := d.cr
 	rec.Line = cr.rowLine
+	var digest uint64
+	if d.lazy {
+		var left bool
+		if digest, left = d.lazyRow(rec); left {
+			return
+		}
+	}
 	nf := cr.nfields()
 	// A row with more values than the header is ragged even when the extra
 	// ones are empty: that is what an unquoted comma in a name looks like
@@ -59,6 +66,9 @@ func (d *Decoder) record(rec *Record, k *keyAt) {
 		}
 	}
 	d.attrs(rec, &v)
+	if digest != 0 && len(rec.Problems) == 0 {
+		rec.Digest = digest
+	}
 }
 
 // values holds a row's values: one string, and where each field's value

@@ -239,6 +239,9 @@ func (o ChangeOp) String() string {
 type Change struct {
 	Op ChangeOp
 	Assertion
+	// Digest is the digest of the file row the change came from (see
+	// schema.Decoder.SetKnown), kept in the snapshot index only; 0: none.
+	Digest uint64
 }
 
 // HoldDrop records a drop as held with its computed diff, to be applied as

@@ -40,27 +40,59 @@ func (s *Store) Groups(ctx context.Context, orgID int64) ([]Group, error) {
 }
 
 // GroupsByID returns the named groups of the organisation, by id. ids may
-// repeat (the groups of a page of recipients).
+// repeat (the groups of a page of recipients). Groups seen before come
+// from a cache (see Store.groups).
 func (s *Store) GroupsByID(ctx context.Context, orgID int64, ids []int64) (map[int64]Group, error) {
 	out := map[int64]Group{}
-	if len(ids) == 0 {
+	var missing []int64
+	s.groupsMu.RLock()
+	for _, id := range ids {
+		if _, done := out[id]; done {
+			continue
+		}
+		if g, ok := s.groups[id]; ok && g.orgID == orgID {
+			out[id] = g.Group
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	s.groupsMu.RUnlock()
+	if len(missing) == 0 {
 		return out, nil
 	}
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	missing = slices.Compact(slices.Sorted(slices.Values(missing)))
 	rows, err := s.db.QueryContext(ctx, `SELECT g.id, g.source_id, s.name, g.name FROM groups g
-		JOIN sources s ON s.id=g.source_id WHERE g.org_id=? AND g.id IN (`+formatIDs(ids)+`)`, orgID)
+		JOIN sources s ON s.id=g.source_id WHERE g.org_id=? AND g.id IN (`+formatIDs(missing)+`)`, orgID)
 	if err != nil {
 		return nil, wrapErr(err, "groups")
 	}
 	defer rows.Close()
+	var found []Group
 	for rows.Next() {
 		var g Group
 		if err := rows.Scan(&g.ID, &g.SourceID, &g.SourceName, &g.Name); err != nil {
 			return nil, wrapErr(err, "groups")
 		}
 		out[g.ID] = g
+		found = append(found, g)
 	}
-	return out, wrapErr(rows.Err(), "groups")
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr(err, "groups")
+	}
+	s.groupsMu.Lock()
+	if s.groups == nil {
+		s.groups = map[int64]cachedGroup{}
+	}
+	for _, g := range found {
+		s.groups[g.ID] = cachedGroup{Group: g, orgID: orgID}
+	}
+	s.groupsMu.Unlock()
+	return out, nil
+}
+
+type cachedGroup struct {
+	Group
+	orgID int64
 }
 
 // FindGroups returns the ids of the organisation's groups with that name

@@ -130,14 +130,48 @@ func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) 
 	limit := pageLimit(f.Limit)
 	out = make([]Recipient, 0, min(limit+1, 1024))
 	ids := make([]int64, 0, 4*cap(out)) // every recipient's GroupIDs, one allocation
-	q, args := recipientQuery(prefixed("r.", recipientCols), orgID, f, limit+1)
+	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
 	err = s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
 		r, err := recipientOf(v, &ids)
+		r.OrgID = orgID
+		if f.Status != "" {
+			r.Status = f.Status
+		}
 		out = append(out, r)
 		return err
 	})
 	out, next = cutPage(out, limit, func(r Recipient) string { return r.Key })
 	return out, next, err
+}
+
+// EachRecipientPage calls fn with each recipient of the page of f, in key
+// order, and returns the cursor of the next page ("" at the end). The
+// recipient and its GroupIDs are reused from call to call: fn must copy
+// what it keeps. A page is read without building a slice of it.
+func (s *Store) EachRecipientPage(ctx context.Context, orgID int64, f RecipientFilter, fn func(r *Recipient) error) (next string, err error) {
+	limit := pageLimit(f.Limit)
+	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
+	var ids []int64
+	var r Recipient
+	n, last := 0, ""
+	err = s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
+		if n++; n > limit {
+			next = last
+			return nil
+		}
+		ids = ids[:0]
+		var err error
+		if r, err = recipientOf(v, &ids); err != nil {
+			return err
+		}
+		r.OrgID = orgID
+		if f.Status != "" {
+			r.Status = f.Status
+		}
+		last = r.Key
+		return fn(&r)
+	})
+	return next, err
 }
 
 // EachRecipient calls fn with the recipients matching f, in key order, at
@@ -205,15 +239,33 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 	return q, args
 }
 
-// recipientOf makes a recipient of the values of recipientCols. Its
+// pageCols are recipientCols as a page reads them: what the caller knows
+// (the organisation, the status it asked for) and an address that is the
+// key as it is (most are) are not read, so not copied out of SQLite.
+func pageCols(f RecipientFilter) string {
+	status := "r.status"
+	if f.Status != "" {
+		status = "NULL"
+	}
+	return "NULL, r.key, nullif(r.email, r.key), r.first_name, r.last_name, r.attrs, " + status +
+		", r.group_ids, r.created_seq, r.updated_seq"
+}
+
+// recipientOf makes a recipient of the values of recipientCols (or
+// pageCols: a NULL organisation or status is left for the caller, a NULL
+// email is the key). Its
 // GroupIDs are appended to *ids when ids is not nil (a page's recipients
 // share one array).
 func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
 	var r Recipient
 	var ok [10]bool
 	r.OrgID, ok[0] = v[0].(int64)
+	ok[0] = ok[0] || v[0] == nil
 	r.Key, ok[1] = v[1].(string)
 	r.Email, ok[2] = v[2].(string)
+	if v[2] == nil {
+		r.Email, ok[2] = r.Key, true
+	}
 	r.FirstName, ok[3] = v[3].(string)
 	r.LastName, ok[4] = v[4].(string)
 	attrs, isText := v[5].(string)
@@ -223,6 +275,7 @@ func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
 	}
 	var st string
 	st, ok[6] = v[6].(string)
+	ok[6] = ok[6] || v[6] == nil
 	r.Status = RecipientStatus(st)
 	var gids string
 	gids, ok[7] = v[7].(string)

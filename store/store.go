@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -49,6 +50,10 @@ type Store struct {
 	now    func() time.Time
 	// upTo stops the migrations at that version (tests of a migration).
 	upTo int
+	// groups caches groups by id: a group's source and name never change
+	// and no group is deleted, so an entry never goes stale.
+	groupsMu sync.RWMutex
+	groups   map[int64]cachedGroup
 }
 
 // dsn builds the connection string. Every per-connection setting lives here

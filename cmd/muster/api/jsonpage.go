@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -19,44 +20,92 @@ import (
 // the same order as recipientView, compact, and indented only when the
 // request asks for ?pretty.
 
-// writeRecipientsPage answers a page of recipients with the names of their
-// groups and the cursor of the next page ("" at the end).
-func writeRecipientsPage(w http.ResponseWriter, pretty bool, recs []store.Recipient, groups map[int64]store.Group, next string) {
+// pageWriter writes a page of recipients as they are read, looking up the
+// names of their groups (the store caches them).
+type pageWriter struct {
+	st     *store.Store
+	ctx    context.Context
+	org    int64
+	buf    *[]byte
+	b      []byte
+	n      int
+	groups map[int64]store.Group
+	err    error
+}
+
+func newPageWriter(ctx context.Context, st *store.Store, org int64) *pageWriter {
 	buf := pageBuffers.Get().(*[]byte)
-	defer pageBuffers.Put(buf)
-	b := append((*buf)[:0], '{')
-	if next != "" {
-		b = append(b, `"next":`...)
-		b = appendJSONString(b, next)
-		b = append(b, ',')
-	}
-	b = append(b, `"recipients":[`...)
-	for i := range recs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendRecipient(b, &recs[i], groups)
-	}
-	b = append(b, "]}"...)
-	if pretty {
-		var out bytes.Buffer
-		if json.Indent(&out, b, "", "  ") == nil {
-			b = out.Bytes()
-		}
-	}
-	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
-	if cap(b) <= 4<<20 {
-		*buf = b
-	}
+	return &pageWriter{st: st, ctx: ctx, org: org, buf: buf, b: (*buf)[:0], groups: map[int64]store.Group{}}
 }
 
 // pageBuffers keeps the buffers pages are written in: a page of a thousand
 // is some 300 KB.
 var pageBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// add appends a recipient to the page (the array's elements only).
+func (p *pageWriter) add(r *store.Recipient) error {
+	var missing []int64
+	for _, id := range r.GroupIDs {
+		if _, ok := p.groups[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		gs, err := p.st.GroupsByID(p.ctx, p.org, missing)
+		if err != nil {
+			return err
+		}
+		for id, g := range gs {
+			p.groups[id] = g
+		}
+	}
+	if p.n > 0 {
+		p.b = append(p.b, ',')
+	}
+	p.n++
+	p.b = appendRecipient(p.b, r, p.groups)
+	return nil
+}
+
+// write answers the page with the cursor of the next page ("" at the end).
+func (p *pageWriter) write(w http.ResponseWriter, pretty bool, next string) {
+	out := make([]byte, 0, len(p.b)+len(next)+64)
+	out = append(out, '{')
+	if next != "" {
+		out = append(out, `"next":`...)
+		out = appendJSONString(out, next)
+		out = append(out, ',')
+	}
+	out = append(out, `"recipients":[`...)
+	out = append(out, p.b...)
+	out = append(out, "]}"...)
+	if cap(p.b) <= 4<<20 {
+		*p.buf = p.b
+	}
+	pageBuffers.Put(p.buf)
+	if pretty {
+		var ind bytes.Buffer
+		if json.Indent(&ind, out, "", "  ") == nil {
+			out = ind.Bytes()
+		}
+	}
+	out = append(out, '\n')
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// writeRecipientsPage answers a page of recipients with the names of their
+// groups and the cursor of the next page ("" at the end).
+func writeRecipientsPage(w http.ResponseWriter, pretty bool, recs []store.Recipient, groups map[int64]store.Group, next string) {
+	p := newPageWriter(context.Background(), nil, 0)
+	p.groups = groups
+	for i := range recs {
+		_ = p.add(&recs[i])
+	}
+	p.write(w, pretty, next)
+}
 
 // appendRecipient appends one recipient as recipientView would marshal.
 func appendRecipient(b []byte, r *store.Recipient, groups map[int64]store.Group) []byte {

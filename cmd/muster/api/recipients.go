@@ -85,22 +85,14 @@ func (s *Server) listRecipients(w http.ResponseWriter, r *request) error {
 			return err
 		}
 	}
-	var recs []store.Recipient
+	page := newPageWriter(r.Context(), s.cfg.Store, r.org.ID)
 	var next string
 	if r.org.ID != 0 && !empty {
-		if recs, next, err = s.cfg.Store.Recipients(r.Context(), r.org.ID, f); err != nil {
+		if next, err = s.cfg.Store.EachRecipientPage(r.Context(), r.org.ID, f, page.add); err != nil {
 			return err
 		}
 	}
-	var ids []int64
-	for _, rec := range recs {
-		ids = append(ids, rec.GroupIDs...)
-	}
-	groups, err := s.cfg.Store.GroupsByID(r.Context(), r.org.ID, ids)
-	if err != nil {
-		return err
-	}
-	writeRecipientsPage(w, wantPretty(q), recs, groups, next)
+	page.write(w, wantPretty(q), next)
 	return nil
 }
 

@@ -1,0 +1,195 @@
+package schema
+
+import (
+	"encoding/binary"
+	"maps"
+	"math/bits"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Row digests let a caller that kept what an earlier file said skip
+// reading the rows of a new file that say the same (SetKnown): a digest is
+// a 64-bit hash of a row's values (its bytes and where each field ends),
+// under a salt made of everything else that decides what the row reads as
+// (the header, the settings, the encoding of a row above ASCII). Two rows
+// with the same digest under the same salt read as the same record.
+
+// digestVersion is part of every salt: change it whenever what a row
+// decodes to changes (normalisation, trimming, the alias dictionary...), so
+// digests made by an older muster no longer match and every row is read
+// again once. TestDigestsPinned fails when the records of its corpus
+// change, to say so.
+const digestVersion = 2
+
+// SetLazy makes the decoder leave unread the values of the rows that read
+// cleanly so far (not ragged, no control characters or stray quotes, the
+// encoding settled): such a record comes back with only Line, Email, Key,
+// Digest and Lazy set. The caller may know it by its digest; when it
+// needs the values it reads them with a RowReader, on any goroutine (the
+// pipeline reads a file on one core and decides, and reads what changed,
+// on the other). Other rows come back whole, with Digest set when they
+// have no problem. Call it before the first Next; it is meant for a caller
+// that also sets DeferDuplicates. The file's Invalid count (Info) does not
+// count lazy rows the caller finds invalid.
+func (d *Decoder) SetLazy() { d.lazy = true }
+
+// RowSalt returns the salt of the file's digests.
+func (d *Decoder) RowSalt() uint64 { return d.salt }
+
+// RawRow is a row a lazy decoder left unread: its bytes and fields.
+type RawRow struct {
+	row    []byte
+	bounds []int32
+	high   bool
+	quoted bool
+	mode   textMode // the encoding it was left under
+}
+
+// RowReader reads lazy rows of one decoder. Each goroutine needs its own.
+type RowReader struct {
+	d      *Decoder
+	bounds []int
+}
+
+// RowReader returns a reader of the decoder's lazy rows.
+func (d *Decoder) RowReader() *RowReader {
+	c := &Decoder{cr: &csvReader{}, opts: d.opts, m: d.m, mode: d.mode, read: d.read, attrsRead: d.attrsRead,
+		seed: d.seed, salt: d.salt}
+	c.info.Delimiter, c.info.Delta = d.info.Delimiter, d.info.Delta
+	return &RowReader{d: c}
+}
+
+// Read fills rec, a lazy record, with what its row says: exactly the record
+// the decoder makes of the row when not lazy.
+func (rr *RowReader) Read(rec *Record) {
+	raw := rec.Lazy
+	if raw == nil {
+		return
+	}
+	cr := rr.d.cr
+	rr.bounds = rr.bounds[:0]
+	for _, b := range raw.bounds {
+		rr.bounds = append(rr.bounds, int(b))
+	}
+	cr.row, cr.bounds, cr.rowLine, cr.high, cr.ctrl, cr.quotedRow = raw.row, rr.bounds, rec.Line, raw.high, false, raw.quoted
+	cr.afterQuote, cr.innerQuote = 0, 0
+	rr.d.mode = raw.mode
+	digest := rec.Digest
+	*rec = Record{}
+	rr.d.record(rec, &keyAt{})
+	if len(rec.Problems) == 0 {
+		rec.Digest = digest
+	}
+}
+
+// makeSalt hashes what decides how rows read besides their own bytes.
+func (d *Decoder) makeSalt(header [][]byte) {
+	b := []byte("muster row digest " + strconv.Itoa(digestVersion))
+	for _, h := range header {
+		b = binary.AppendUvarint(b, uint64(len(h)))
+		b = append(b, h...)
+	}
+	b = binary.AppendVarint(b, int64(d.info.Delimiter))
+	b = binary.AppendVarint(b, int64(d.opts.Delimiter))
+	if d.opts.DayFirst {
+		b = append(b, 'D')
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.opts.Columns)) {
+		b = append(b, k...)
+		b = append(b, 0)
+		b = append(b, d.opts.Columns[k]...)
+		b = append(b, 0)
+	}
+	d.salt = digestBytes(0x6d7573746572, b)
+}
+
+// lazyRow leaves the current row unread when it may be (see SetLazy): rec
+// gets its line, address, key, digest and a copy of the row. It returns
+// the row's digest (0 when the row must be read now) and whether it did.
+func (d *Decoder) lazyRow(rec *Record) (uint64, bool) {
+	cr := d.cr
+	if cr.nfields() != len(d.m.columns) || cr.ctrl || cr.quotedRow && (cr.afterQuote > 0 || cr.innerQuote > 0) ||
+		cr.high && d.mode == modeASCII { // such a row settles the encoding: it is read
+		return 0, false
+	}
+	raw := cr.field(d.m.col[fEmail])
+	if d.mode == modeWin1252 && hasHighBit(raw) || cr.high && !utf8.Valid(raw) {
+		return 0, false
+	}
+	seed := d.salt
+	if cr.high {
+		seed ^= uint64(d.mode+1) * 0x9E3779B97F4A7C15
+	}
+	digest := rowDigest(seed, cr.row, cr.bounds)
+	a, b := trimBounds(string(raw), 0, len(raw))
+	email, key, err := d.normalizeEmail(string(raw[a:b]))
+	if err != nil {
+		return digest, false
+	}
+	rec.Email, rec.Key, rec.Digest = email, key, digest
+	rec.Lazy = d.keepRaw(cr)
+	return digest, true
+}
+
+// keepRaw copies the current row, carved from shared slabs.
+func (d *Decoder) keepRaw(cr *csvReader) *RawRow {
+	if len(d.raws) == cap(d.raws) {
+		d.raws = make([]RawRow, 0, 256)
+	}
+	n := len(cr.row)
+	if cap(d.rawBytes)-len(d.rawBytes) < n {
+		d.rawBytes = make([]byte, 0, max(64<<10, n))
+	}
+	if cap(d.rawBounds)-len(d.rawBounds) < len(cr.bounds) {
+		d.rawBounds = make([]int32, 0, max(4096, len(cr.bounds)))
+	}
+	row := append(d.rawBytes[len(d.rawBytes):len(d.rawBytes)], cr.row...)
+	d.rawBytes = d.rawBytes[:len(d.rawBytes)+n]
+	start := len(d.rawBounds)
+	for _, b := range cr.bounds {
+		d.rawBounds = append(d.rawBounds, int32(b))
+	}
+	d.raws = append(d.raws, RawRow{row: row[:n:n], bounds: d.rawBounds[start:len(d.rawBounds):len(d.rawBounds)],
+		high: cr.high, quoted: cr.quotedRow, mode: d.mode})
+	return &d.raws[len(d.raws)-1]
+}
+
+// rowDigest hashes a row's bytes and its fields' bounds (wyhash's mixing);
+// never 0.
+func rowDigest(seed uint64, row []byte, bounds []int) uint64 {
+	h := digestBytes(seed, row)
+	for _, b := range bounds {
+		h = mix64(h^uint64(int64(b)), 0x9E3779B97F4A7C15)
+	}
+	h &= 1<<63 - 1 // the caller may keep a flag in the top bit
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+func digestBytes(seed uint64, b []byte) uint64 {
+	const p0, p1, p2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3
+	le := binary.LittleEndian
+	h := seed ^ p0
+	n := uint64(len(b))
+	for len(b) > 16 {
+		h = mix64(le.Uint64(b)^p1, le.Uint64(b[8:])^h)
+		b = b[16:]
+	}
+	var x, y uint64
+	for i := len(b) - 1; i >= 0 && i >= 8; i-- {
+		y = y<<8 | uint64(b[i])
+	}
+	for i := min(len(b), 8) - 1; i >= 0; i-- {
+		x = x<<8 | uint64(b[i])
+	}
+	return mix64(p1^n, mix64(x^p1, y^h)^p2)
+}
+
+func mix64(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
