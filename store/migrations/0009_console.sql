@@ -23,3 +23,11 @@ ALTER TABLE recipients ADD COLUMN search TEXT NOT NULL DEFAULT '';
 UPDATE recipients SET search =
   CASE WHEN muster_fold(email) = key THEN '' ELSE muster_fold(email) || char(31) END
   || muster_fold(first_name || ' ' || last_name);
+
+-- Console sessions signed out (Sign out): a copy of the cookie is refused
+-- by every instance sharing the store, and after a restart. A row can go
+-- once the session would have expired anyway (until_ms, Unix ms).
+CREATE TABLE console_signouts (
+  id       TEXT PRIMARY KEY,
+  until_ms INTEGER NOT NULL
+) WITHOUT ROWID;

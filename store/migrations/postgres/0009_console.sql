@@ -8,3 +8,8 @@ ALTER TABLE recipients ADD COLUMN search text COLLATE "C" NOT NULL DEFAULT '';
 UPDATE recipients SET search =
   CASE WHEN muster_fold(email) COLLATE "C" = key THEN '' ELSE muster_fold(email) || chr(31) END
   || muster_fold(first_name || ' ' || last_name);
+
+CREATE TABLE console_signouts (
+  id       text COLLATE "C" PRIMARY KEY,
+  until_ms bigint NOT NULL
+);
