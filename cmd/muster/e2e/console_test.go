@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -434,3 +439,47 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.signOut(t)
 	})
 }
+
+// consolePage signs in to the console at base with tok (a plain HTTP
+// client with a cookie jar, as a browser without JavaScript) and returns
+// the HTML of path.
+func consolePage(t *testing.T, base string, tok apiToken, path string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	res, err := c.PostForm(base+"/signin", url.Values{"token": {tok.secret}, "next": {path}, "tz": {"UTC"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Request.URL.Path != path {
+		t.Fatalf("console %s as %s: %d at %s\n%s", path, tok.name, res.StatusCode, res.Request.URL, b)
+	}
+	return string(b)
+}
+
+// healthRow returns the cells of the Overview's sources table row of the
+// source name (source, kind, state, last success, last attempt, last
+// error, next run, people, held drops), as text.
+func healthRow(t *testing.T, page, name string) []string {
+	t.Helper()
+	for _, row := range strings.Split(page, "<tr>") {
+		if !strings.Contains(row, `href="/sources/`+name+`"`) {
+			continue
+		}
+		row, _, _ = strings.Cut(row, "</tr>")
+		var cells []string
+		for _, m := range cellRE.FindAllStringSubmatch(row, -1) {
+			cells = append(cells, strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(m[1], ""))))
+		}
+		return cells
+	}
+	t.Fatalf("no row of source %s on the page:\n%s", name, page)
+	return nil
+}
+
+var (
+	cellRE = regexp.MustCompile(`(?s)<t[hd][^>]*>(.*?)</t[hd]>`)
+	tagRE  = regexp.MustCompile(`<[^>]*>`)
+)
