@@ -81,6 +81,11 @@ type Config struct {
 	Runs func() []api.RunStatus
 	// Sync starts a pull of a directory source now (nil: none can be).
 	Sync api.SyncFunc
+	// File, if set, files an applied upload's file as the folder watcher
+	// files a dropped one (ingest.Files.FileUpload: drops/<org>/<source>/
+	// archive|rejected|held): filed false leaves the file to the console,
+	// which deletes it.
+	File func(ctx context.Context, org, source, path, name string, rep *ingest.Report) (filed bool, err error)
 	// IdleTimeout ends a session not used for that long (default 30m);
 	// MaxAge ends any session (default 12h).
 	IdleTimeout, MaxAge time.Duration
