@@ -326,6 +326,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		if n := activeCount(t, r.data); n != 60 {
 			t.Fatalf("audience after the upload: %d, want 60", n)
 		}
+		// Filed as the folder watcher files a dropped file, report beside.
+		loc, err := chromedp.Run(b.ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := strings.TrimPrefix(strings.SplitN(loc, "?", 2)[0], r.base+"/drops/")
+		filed := filepath.Join(r.data, "drops", "default", "hr", "archive", time.Now().UTC().Format("2006-01-02"), id+"-upload.csv")
+		for _, p := range []string{filed, filed + ".report.json"} {
+			if _, err := os.Stat(p); err != nil {
+				t.Fatalf("the upload is not filed like a dropped file: %v", err)
+			}
+		}
+		if left, _ := os.ReadDir(filepath.Join(r.data, "console-uploads")); len(left) != 0 {
+			t.Fatalf("console-uploads/ still holds %d files", len(left))
+		}
 		b.screenshot(t, "10-upload-applied")
 	})
 
