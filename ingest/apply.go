@@ -27,23 +27,26 @@ type applier struct {
 	sources map[int64]SourceInfo
 	others  []int64 // the organisation's other sources, which may list the same people
 	counts  *Counts
-	// emptyOrg and noSuppressions let a first ingest skip lookups that
-	// cannot find anything.
-	emptyOrg       bool
-	noSuppressions bool
+	// emptyOrg and noOffboarding (no tombstone, no lift) let a first
+	// ingest skip lookups that cannot find anything.
+	emptyOrg      bool
+	noOffboarding bool
 	// withdrawOnly: removing the source, not the source deleting people, so
-	// an authoritative source's removal does not offboard (merge rule 5).
+	// an authoritative source's removal leaves no tombstone (merge rule 5),
+	// and its tombstones go with its assertions.
 	withdrawOnly bool
 	// removalsWithdraw: a rollback, whose removals restore a snapshot that
-	// did not list the person rather than say they left, so they withdraw
-	// without offboarding; its status changes still count.
+	// did not list the person rather than say they left, so they leave no
+	// tombstone; a removal of someone the source does not list withdraws
+	// the source's tombstone (one made after the snapshot restored).
 	removalsWithdraw bool
 	// removeSource: the apply removes the source itself (`sources remove`),
 	// marked in the same transaction.
 	removeSource bool
 	// offboardAbsent: a removal of someone the source does not list still
 	// offboards them when the source is authoritative (a user deleted from a
-	// directory before it was pulled); absent counts those removals.
+	// directory before it was pulled); absent counts the removals of people
+	// the source did not list (those, and tombstones withdrawn).
 	offboardAbsent bool
 	absent         int64
 	// inTx runs in the transaction before it commits (Edits.InTx).
@@ -54,6 +57,7 @@ type applier struct {
 	// buffers reused from batch to batch
 	curs, added, replaced []store.Assertion
 	keys, removed         []string
+	tombs, untombs        []string
 	people                []change
 	inserts, updates      []store.Recipient
 }
@@ -65,28 +69,25 @@ func newApplier(tx *store.Tx, src store.Source, seq, dropID int64, counts *Count
 		return nil, err
 	}
 	for _, s := range srcs {
-		a.sources[s.ID] = SourceInfo{ID: s.ID, Name: s.Name, Priority: s.Priority, Authoritative: s.Authoritative}
+		a.sources[s.ID] = sourceInfo(s)
 		if s.ID != src.ID {
 			a.others = append(a.others, s.ID)
 		}
 	}
-	a.sources[src.ID] = SourceInfo{ID: src.ID, Name: src.Name, Priority: src.Priority, Authoritative: src.Authoritative}
-	recipients, suppressions, err := tx.Has()
+	a.sources[src.ID] = sourceInfo(src)
+	recipients, offboarding, err := tx.Has()
 	if err != nil {
 		return nil, err
 	}
-	a.emptyOrg, a.noSuppressions = !recipients, !suppressions
+	a.emptyOrg, a.noOffboarding = !recipients, !offboarding
 	return a, nil
 }
 
 // change is one person a batch derives again: this source's assertion
-// about them is now cur (nil: withdrawn, or unchanged when rederiving), and
-// was old.
+// about them is now cur (nil: withdrawn, or unchanged when rederiving).
 type change struct {
-	key    string
-	cur    *store.Assertion
-	old    schema.Status
-	hadOld bool
+	key string
+	cur *store.Assertion
 }
 
 // apply applies a batch of changes whose keys are distinct.
@@ -110,11 +111,17 @@ func (a *applier) apply(cs []store.Change) error {
 	// curs never grows past its capacity: people point into it.
 	curs := slices.Grow(a.curs[:0], len(cs))
 	added, replaced, removed, people := a.added[:0], a.replaced[:0], a.removed[:0], slices.Grow(a.people[:0], len(cs))
-	defer func() { a.curs, a.added, a.replaced, a.removed, a.people = curs, added, replaced, removed, people }()
+	// A removal by an authoritative source is its deletion of the person,
+	// kept as its tombstone (merge rule 5); a listing ends its tombstone.
+	deletes := a.src.Authoritative && !a.withdrawOnly && !a.removalsWithdraw
+	tombs, untombs := a.tombs[:0], a.untombs[:0]
+	defer func() {
+		a.curs, a.added, a.replaced, a.removed, a.people, a.tombs, a.untombs = curs, added, replaced, removed, people, tombs, untombs
+	}()
 	for i := range cs {
 		c := &cs[i]
-		st, hadOld := old[c.Key]
-		p := change{key: c.Key, old: st, hadOld: hadOld}
+		_, hadOld := old[c.Key]
+		p := change{key: c.Key}
 		switch c.Op {
 		case store.OpAdd, store.OpUpdate:
 			curs = append(curs, c.Assertion)
@@ -126,15 +133,23 @@ func (a *applier) apply(cs []store.Change) error {
 				added = append(added, *n)
 			}
 			p.cur = n
+			untombs = append(untombs, c.Key)
 		case store.OpRemove:
-			if !hadOld {
-				if a.offboardAbsent && a.src.Authoritative && !a.withdrawOnly {
-					a.absent++
-					people = append(people, p) // offboarded all the same
-				}
+			switch {
+			case hadOld:
+				removed = append(removed, c.Key)
+			case a.offboardAbsent && deletes:
+				a.absent++ // deleted though not listed: offboarded all the same
+			case a.withdrawOnly || a.removalsWithdraw:
+				a.absent++ // a tombstone withdrawn (removal, rollback)
+			default:
 				continue
 			}
-			removed = append(removed, c.Key)
+			if deletes {
+				tombs = append(tombs, c.Key)
+			} else {
+				untombs = append(untombs, c.Key)
+			}
 		default:
 			return fmt.Errorf("apply: unknown change %d", c.Op)
 		}
@@ -149,11 +164,23 @@ func (a *applier) apply(cs []store.Change) error {
 	if err := a.tx.DeleteAssertions(a.src.ID, removed); err != nil {
 		return err
 	}
+	if !a.noOffboarding {
+		if err := a.tx.DeleteTombstones(a.src.ID, untombs); err != nil {
+			return err
+		}
+	}
+	if len(tombs) > 0 {
+		if err := a.tx.PutTombstones(a.src.ID, a.seq, a.dropID, tombs); err != nil {
+			return err
+		}
+		a.noOffboarding = false
+	}
 	return a.derive(people)
 }
 
 // derive recomputes the recipients of people after this source's
-// assertions changed, applying offboarding (merge rule 5).
+// assertions (and tombstones) changed: each is a pure function of what
+// every source says about them now (Merge).
 func (a *applier) derive(people []change) error {
 	keys := a.keys[:0]
 	for i := range people {
@@ -167,9 +194,12 @@ func (a *applier) derive(people []change) error {
 			return err
 		}
 	}
-	sups := map[string]store.Suppression{}
-	if !a.noSuppressions {
-		if sups, err = a.tx.ActiveSuppressionsOf(keys); err != nil {
+	tombs, lifts := map[string][]store.Tombstone{}, map[string][]store.Lift{}
+	if !a.noOffboarding {
+		if tombs, err = a.tx.TombstonesOf(keys); err != nil {
+			return err
+		}
+		if lifts, err = a.tx.LiftsOf(keys); err != nil {
 			return err
 		}
 	}
@@ -193,8 +223,8 @@ func (a *applier) derive(people []change) error {
 	for i := range people {
 		p := &people[i]
 		rec, exists := recs[p.key]
-		sup, suppressed := sups[p.key]
-		next, err := a.merge(p, others[p.key], rec, exists, sup, suppressed)
+		says := Says{Asserts: others[p.key], Tombs: tombs[p.key], Lifts: lifts[p.key]}
+		next, err := a.merge(p, says, rec, exists)
 		if err != nil {
 			return fmt.Errorf("derive %s: %w", p.key, err)
 		}
@@ -218,53 +248,29 @@ func (a *applier) derive(people []change) error {
 	return a.tx.UpdateRecipients(updates)
 }
 
-// merge derives one person's recipient from their assertions, offboarding
-// or reinstating them when this source is authoritative.
-func (a *applier) merge(p *change, asserts []store.Assertion, rec store.Recipient, exists bool,
-	sup store.Suppression, suppressed bool) (store.Recipient, error) {
-	if p.cur != nil && !exists && !suppressed && len(asserts) == 0 &&
-		(p.cur.Status == schema.StatusActive || !a.src.Authoritative || a.withdrawOnly) {
+// merge derives one person's recipient from what the sources say (says
+// holds the other sources' assertions; this source's is p.cur).
+func (a *applier) merge(p *change, says Says, rec store.Recipient, exists bool) (store.Recipient, error) {
+	if p.cur != nil && !exists && len(says.Asserts) == 0 && len(says.Tombs) == 0 &&
+		(p.cur.Status == schema.StatusActive || !a.src.Authoritative) {
 		return a.newPerson(p.cur)
 	}
 	if p.cur != nil {
-		asserts = append(asserts, *p.cur)
+		says.Asserts = append(says.Asserts, *p.cur)
 	}
-	if a.src.Authoritative && !a.withdrawOnly {
-		// Offboarding follows transitions of this source's say, so a lifted
-		// suppression stays lifted until the source changes its mind again.
-		oldActive := p.hadOld && p.old == schema.StatusActive
-		curActive := p.cur != nil && p.cur.Status == schema.StatusActive
-		offboard := !curActive && (oldActive || !p.hadOld) && (p.cur != nil || !a.removalsWithdraw)
-		reinstate := curActive && !oldActive
-		switch {
-		case offboard && !suppressed:
-			reason := fmt.Sprintf("marked inactive by authoritative source %s", a.src.Name)
-			if p.cur == nil {
-				reason = fmt.Sprintf("removed by authoritative source %s", a.src.Name)
-			}
-			sup = store.Suppression{Key: p.key, Reason: reason, SourceID: a.src.ID, DropID: a.dropID}
-			if err := a.tx.Suppress(&sup); err != nil {
-				return store.Recipient{}, err
-			}
-			suppressed, a.noSuppressions = true, false
-			a.counts.Suppressed++
-		case reinstate && suppressed:
-			if err := a.tx.Lift(sup.ID, "source "+a.src.Name, "listed as active again by authoritative source "+a.src.Name); err != nil {
-				return store.Recipient{}, err
-			}
-			suppressed = false
-		}
+	m := Merge(says, a.sources)
+	// Suppressed counts who this drop offboarded, and who it lists as
+	// active but who stays offboarded.
+	if m.Status == store.StatusOffboarded && a.src.ID != 0 &&
+		(!exists || rec.Status != store.StatusOffboarded || p.cur != nil && p.cur.Status == schema.StatusActive) {
+		a.counts.Suppressed++
 	}
-	if suppressed && p.cur != nil && p.cur.Status == schema.StatusActive {
-		a.counts.Suppressed++ // added or updated, but offboarded
-	}
-	m := Merge(asserts, a.sources, suppressed)
 	next := store.Recipient{Key: p.key, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName,
 		Attrs: m.Attrs, Status: m.Status, CreatedSeq: a.seq, UpdatedSeq: a.seq}
 	if exists {
 		next.CreatedSeq = rec.CreatedSeq
 	}
-	if len(asserts) == 0 && exists {
+	if len(says.Asserts) == 0 && exists {
 		// Nobody lists them (gone, or offboarded by a deletion): keep the
 		// last known name and address for history, but no attribute (an
 		// allowlist may narrow later).

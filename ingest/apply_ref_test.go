@@ -34,6 +34,7 @@ func refApplyOne(a *applier, c store.Change) error {
 			return err
 		}
 	}
+	deletes := a.src.Authoritative && !a.withdrawOnly && !a.removalsWithdraw
 	var cur *store.Assertion
 	switch c.Op {
 	case store.OpAdd, store.OpUpdate:
@@ -46,70 +47,59 @@ func refApplyOne(a *applier, c store.Change) error {
 		if err := a.tx.Assert(n, prev); err != nil {
 			return err
 		}
+		if err := a.tx.DeleteTombstones(a.src.ID, []string{c.Key}); err != nil {
+			return err
+		}
 		cur = &n
 	case store.OpRemove:
-		if !hadOld {
-			if a.offboardAbsent && a.src.Authoritative && !a.withdrawOnly {
-				a.absent++
-				return refDerive(a, c.Key, nil, nil)
+		switch {
+		case hadOld:
+			if err := a.tx.Withdraw(old, a.seq); err != nil {
+				return err
 			}
+		case a.offboardAbsent && deletes:
+			a.absent++
+		case a.withdrawOnly || a.removalsWithdraw:
+			a.absent++
+		default:
 			return nil
 		}
-		if err := a.tx.Withdraw(old, a.seq); err != nil {
+		if deletes {
+			if err := a.tx.PutTombstones(a.src.ID, a.seq, a.dropID, []string{c.Key}); err != nil {
+				return err
+			}
+		} else if err := a.tx.DeleteTombstones(a.src.ID, []string{c.Key}); err != nil {
 			return err
 		}
 	}
-	var prev *store.Assertion
-	if hadOld {
-		prev = &old
-	}
-	return refDerive(a, c.Key, cur, prev)
+	return refDerive(a, c.Key, cur)
 }
 
-func refDerive(a *applier, key string, cur, old *store.Assertion) error {
+func refDerive(a *applier, key string, cur *store.Assertion) error {
 	asserts, err := a.tx.Assertions(key, a.others)
+	if err != nil {
+		return err
+	}
+	rec, exists, err := a.tx.Recipient(key)
+	if err != nil {
+		return err
+	}
+	tombs, err := a.tx.TombstonesOf([]string{key})
+	if err != nil {
+		return err
+	}
+	lifts, err := a.tx.LiftsOf([]string{key})
 	if err != nil {
 		return err
 	}
 	if cur != nil {
 		asserts = append(asserts, *cur)
 	}
-	rec, exists, err := a.tx.Recipient(key)
-	if err != nil {
-		return err
-	}
-	sup, suppressed, err := a.tx.ActiveSuppression(key)
-	if err != nil {
-		return err
-	}
-	if a.src.Authoritative && !a.withdrawOnly {
-		oldActive := old != nil && old.Status == schema.StatusActive
-		curActive := cur != nil && cur.Status == schema.StatusActive
-		offboard := !curActive && (oldActive || old == nil)
-		reinstate := curActive && !oldActive
-		switch {
-		case offboard && !suppressed:
-			reason := fmt.Sprintf("marked inactive by authoritative source %s", a.src.Name)
-			if cur == nil {
-				reason = fmt.Sprintf("removed by authoritative source %s", a.src.Name)
-			}
-			sup = store.Suppression{Key: key, Reason: reason, SourceID: a.src.ID, DropID: a.dropID}
-			if err := a.tx.Suppress(&sup); err != nil {
-				return err
-			}
-			suppressed = true
-			a.counts.Suppressed++
-		case reinstate && suppressed:
-			if err := a.tx.Lift(sup.ID, "source "+a.src.Name, "listed as active again by authoritative source "+a.src.Name); err != nil {
-				return err
-			}
-			suppressed = false
-		}
-	}
-	if suppressed && cur != nil && cur.Status == schema.StatusActive {
+	m := Merge(Says{Asserts: asserts, Tombs: tombs[key], Lifts: lifts[key]}, a.sources)
+	if m.Status == store.StatusOffboarded && a.src.ID != 0 &&
+		(!exists || rec.Status != store.StatusOffboarded || cur != nil && cur.Status == schema.StatusActive) {
 		a.counts.Suppressed++
 	}
-	m := Merge(asserts, a.sources, suppressed)
 	next := store.Recipient{Key: key, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName,
 		Attrs: m.Attrs, Status: m.Status, CreatedSeq: a.seq, UpdatedSeq: a.seq}
 	if exists {
@@ -359,7 +349,7 @@ func lockstepScenario(t *testing.T, seed uint64, steps int) {
 			})
 		default:
 			key := testKey(pool[r.IntN(len(pool))])
-			l.run("lift "+key, func(in *Ingester) (any, error) { return in.Lift(ctx, org, key, "back", Options{}) })
+			l.run("lift "+key, func(in *Ingester) (any, error) { return in.Lift(ctx, org, key, "", "back", Options{}) })
 		}
 	}
 	var n int64

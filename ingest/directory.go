@@ -63,21 +63,30 @@ type Edits struct {
 	// Name says what the batch is, for people ("workos events").
 	Name  string
 	Edits []Edit
-	// InTx, if set, runs inside the transaction that applies the batch, just
-	// before it commits: what the caller records about the batch (the
-	// events applied, a feed's cursor) then commits with it or not at all.
-	// It does not run when the batch is held, rejected or a dry run; its
-	// error abandons the apply.
+	// InTx, if set, runs inside the transaction that applies or holds the
+	// batch, just before it commits: what the caller records about the
+	// batch (the events applied, a feed's cursor) then commits with it or
+	// not at all. It does not run for a dry run; its error abandons the
+	// batch.
 	InTx func(*store.Tx) error
+	// Window, when set, guards the batch's removals (people the source
+	// lists removed or marked inactive) over a rolling window of that length
+	// (since the source's latest full snapshot, if later): counted with the
+	// removals of the batches applied in it against the source's
+	// max_remove_percent and max_remove_count, a batch that crosses them is
+	// held for an admin with its diff (DESIGN.md, safety rules).
+	Window time.Duration
 }
 
 // ApplyEdits applies a batch of edits as one delta drop of kind stream: the
 // edits are folded, in order, over what the source lists now (read from the
-// store), the net difference goes through the guards (the invalid-row
-// limit, as for a delta file) and is applied in one transaction with its
-// report. A person is found by their directory user id first, so an email
-// change moves the assertion to the new address. Someone deleted from the
-// directory whom the source did not list is still offboarded.
+// store), and the net difference is applied in one transaction with its
+// report, or held by the removal window (Edits.Window). Edits are deltas,
+// not a file: one whose record is invalid (no email, malformed) is skipped
+// with a warning in the report, and never rejects the batch. A person is
+// found by their directory user id first, so an email change moves the
+// assertion to the new address. Someone deleted from the directory whom the
+// source did not list is still offboarded.
 func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Report, error) {
 	start := time.Now()
 	if e.Org == "" {
@@ -106,13 +115,32 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 	c := &rep.Counts
 	c.Unchanged = max(0, c.Rows-c.Invalid-c.Added-c.Updated-c.Removed)
 	rep.Timings.ReadMS = time.Since(start).Milliseconds()
-	guard(rep, &diffResult{}, src, true)
+	rep.Decision = Applied
+	removedRows := max(0, c.Removed-f.moved)
+	removing := removedRows + f.deactivated
+	if e.Window > 0 && removing > 0 && src.ID != 0 {
+		if err := in.guardWindow(ctx, rep, src, removing, e.Window); err != nil {
+			return nil, err
+		}
+	}
 	if opt.DryRun {
 		sample(rep, sp)
 		rep.Timings.TotalMS = time.Since(start).Milliseconds()
 		return rep, nil
 	}
 	drop := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: store.DropKindStream, Name: e.Name, BaseSeq: src.Seq}
+	inTx := e.InTx
+	if e.Window > 0 && removing > 0 {
+		inTx = func(tx *store.Tx) error {
+			if err := tx.RecordRemovals(src.ID, drop.ID, removing, removedRows); err != nil {
+				return err
+			}
+			if e.InTx != nil {
+				return e.InTx(tx)
+			}
+			return nil
+		}
+	}
 	if rep.Decision == Applied {
 		// The drop is recorded in the apply's transaction (applyDropWith).
 		err = in.applyDropWith(ctx, &drop, src, rep, sp.each, int64(sp.Len()), opt, nil, func(a *applier) {
@@ -121,15 +149,12 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 			// apply) would be rewritten for every batch of requests and
 			// never read. The file left behind names an old snapshot token,
 			// so a full diff of the source would read the store instead.
-			a.offboardAbsent, a.inTx, a.noIndex = true, e.InTx, src.Kind == store.KindSCIM
+			a.offboardAbsent, a.inTx, a.noIndex = true, inTx, src.Kind == store.KindSCIM
 		})
 	} else {
-		if err := in.Store.CreateDrop(ctx, &drop); err != nil {
-			return nil, err
-		}
-		rep.DropID = drop.ID
+		sample(rep, sp)
 		rep.Timings.TotalMS = time.Since(start).Milliseconds()
-		err = in.decide(ctx, &drop, rep, opt)
+		err = in.holdEdits(ctx, &drop, rep, sp, e.InTx)
 	}
 	if err != nil {
 		in.abandon(&drop, err)
@@ -151,7 +176,7 @@ func (in *Ingester) WithdrawSource(ctx context.Context, orgName, source, why str
 		return nil, err
 	}
 	none := func(func(store.Assertion) error) error { return nil }
-	return in.replace(ctx, org, src, store.DropKindRemoval, why, "withdrawn", none, withdrawSource, opt)
+	return in.replace(ctx, org, src, store.DropKindRemoval, why, "withdrawn", none, 0, withdrawSource, opt)
 }
 
 // fold computes the net effect of a batch of edits on a source's snapshot.
@@ -166,6 +191,11 @@ type fold struct {
 	uids    map[string]string // directory user id -> key, for people touched
 	stored  map[string]string // directory user id -> key in the store, read once when needed
 	scanned map[string]bool   // groups whose members were read from the store
+	// deactivated counts people the source listed as active and now lists
+	// as inactive: for the guard they leave as surely as a removal. moved
+	// counts active people whose address changed: their old address is
+	// removed, but nobody left.
+	deactivated, moved int64
 }
 
 type person struct {
@@ -268,10 +298,14 @@ func (f *fold) edit(e Edit) error {
 
 func (f *fold) upsert(r *schema.Record, ifListed, newID bool) error {
 	for _, p := range r.Problems {
+		// A batch of edits is not a file: its errors are the one edit's.
+		p.Severity = schema.SeverityWarning
 		f.rep.addProblem(p)
 	}
 	if !r.Valid() || r.Key == "" {
 		f.rep.Counts.Invalid++
+		f.rep.addProblem(schema.Problem{Line: r.Line, Code: "skipped", Severity: schema.SeverityWarning,
+			Message: fmt.Sprintf("edit %d skipped: %s", f.rep.Counts.Rows, skipReason(r))})
 		return nil
 	}
 	var p *person
@@ -296,6 +330,9 @@ func (f *fold) upsert(r *schema.Record, ifListed, newID bool) error {
 	}
 	if p != nil && p.cur.Key != r.Key {
 		p.cur = nil // the address changed: the old one is no longer listed
+		if p.orig != nil && p.orig.Status == schema.StatusActive && r.Status == schema.StatusActive {
+			f.moved++ // not someone leaving
+		}
 	}
 	q, err := f.load(r.Key)
 	if err != nil {
@@ -405,6 +442,9 @@ func (f *fold) changes(sp *spill) error {
 			ch = &store.Change{Op: store.OpRemove, Assertion: store.Assertion{Key: k}}
 		case p.orig != nil && p.orig.Hash&hashMask != p.cur.Hash&hashMask:
 			c.Updated++
+			if p.orig.Status == schema.StatusActive && p.cur.Status != schema.StatusActive {
+				f.deactivated++
+			}
 			ch = &store.Change{Op: store.OpUpdate, Assertion: *p.cur}
 		case p.orig == nil && p.offboard:
 			// not listed, deleted from the directory: offboarded at apply
@@ -417,4 +457,66 @@ func (f *fold) changes(sp *spill) error {
 		}
 	}
 	return nil
+}
+
+// skipReason says why an edit's record was skipped.
+func skipReason(r *schema.Record) string {
+	for _, p := range r.Problems {
+		if p.Message != "" {
+			return p.Message
+		}
+	}
+	if r.SourceID != "" {
+		return fmt.Sprintf("directory user %s has no usable email address", r.SourceID)
+	}
+	return "no usable email address"
+}
+
+// guardWindow holds the batch (rep.Decision Held) when its removals, with
+// those of the source's batches applied in the window, cross the source's
+// thresholds, as a full drop would be held (guard).
+func (in *Ingester) guardWindow(ctx context.Context, rep *Report, src store.Source, removing int64, window time.Duration) error {
+	earlier, earlierRows, err := in.Store.WindowRemovals(ctx, src.ID, in.Store.Clock().Add(-window))
+	if err != nil {
+		return err
+	}
+	total := earlier + removing
+	base := src.Rows + earlierRows // the source's people when the window began
+	over := ""
+	switch {
+	case src.MaxRemoveCount >= 0 && total > int64(src.MaxRemoveCount):
+		over = fmt.Sprintf("over the limit of %d", src.MaxRemoveCount)
+	case src.MaxRemovePercent >= 0 && base > 0 && float64(total)*100 > src.MaxRemovePercent*float64(base):
+		over = fmt.Sprintf("%.1f%%, over the %g%% limit", float64(total)*100/float64(base), src.MaxRemovePercent)
+	}
+	if over == "" {
+		return nil
+	}
+	rep.Decision = Held
+	rep.Reason = fmt.Sprintf("it would remove %d people, %d of %d with the batches of the last %s (since the last full pull, if later), %s",
+		removing, total, base, window, over)
+	return nil
+}
+
+// holdEdits records a batch the removal window held, with its diff, in one
+// transaction with what the caller records about it (inTx).
+func (in *Ingester) holdEdits(ctx context.Context, d *store.Drop, rep *Report, sp *spill, inTx func(*store.Tx) error) error {
+	tx, err := in.Store.Begin(ctx, d.OrgID)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := tx.CreateDrop(d); err != nil {
+		return err
+	}
+	rep.DropID = d.ID
+	if err := tx.HoldChanges(d, rep.JSON(), sp.each); err != nil {
+		return err
+	}
+	if inTx != nil {
+		if err := inTx(tx); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }

@@ -195,20 +195,28 @@ func TestEditsGroupRenameDeleteAndIfListed(t *testing.T) {
 	}
 }
 
-func TestEditsWithInvalidRecordsAreGuarded(t *testing.T) {
+// Edits are deltas, not a file (issue 11): an invalid one is skipped with
+// a warning, and the batch is applied, even when every edit of it is
+// invalid (it used to be rejected by the file rule "more than 2% invalid").
+func TestEditsWithInvalidRecordsAreSkipped(t *testing.T) {
 	in := MustIngester(t)
 	dir := dirSource()
 	MustIngest(t, in, org, dir, "pull", dirRec("ann@example.com", "Ann", "u1", []string{"Eng"}))
 	bad := invalid(schema.Record{SourceID: "u7"}, "directory user u7 has no primary email")
 	rep := mustEdits(t, in, dir, Edit{Kind: EditUpsert, Record: bad})
-	mustDecision(t, rep, Rejected)
-	if rep.Counts.Invalid != 1 || len(rep.Problems) != 1 || rep.DropID == 0 {
+	mustDecision(t, rep, Applied)
+	if rep.Counts.Invalid != 1 || len(rep.Problems) != 2 || rep.DropID == 0 {
 		t.Fatalf("report = %+v", rep)
+	}
+	for _, p := range rep.Problems {
+		if p.Severity != schema.SeverityWarning {
+			t.Fatalf("problem %+v, want a warning", p)
+		}
 	}
 	o, _ := in.Store.LookupOrg(context.Background(), org)
 	d, err := in.Store.Drop(context.Background(), o.ID, rep.DropID)
-	if err != nil || d.Status != store.DropRejected || d.Kind != store.DropKindStream {
-		t.Fatalf("drop = %+v, %v: want a rejected stream drop", d, err)
+	if err != nil || d.Status != store.DropApplied || d.Kind != store.DropKindStream {
+		t.Fatalf("drop = %+v, %v: want an applied stream drop", d, err)
 	}
 	// A dry run writes nothing.
 	before, _, _ := in.Store.Drops(context.Background(), o.ID, store.DropFilter{})

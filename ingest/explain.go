@@ -1,26 +1,31 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"slices"
+	"time"
 
 	"muster/schema"
 	"muster/store"
 )
 
 // Explanation is everything muster knows about one recipient and why:
-// each source's assertion and which won, groups, status, suppression and
-// recent history (`muster recipients explain`).
+// each source's assertion and the fields it wins, groups, status, who
+// offboards them and the lifts, and the recent history, newest first
+// (`muster recipients explain`).
 type Explanation struct {
-	Recipient  store.Recipient    `json:"recipient"`
-	Attrs      map[string]string  `json:"attrs,omitempty"`
-	Groups     []GroupName        `json:"groups"`
-	Assertions []SourceAssertion  `json:"assertions"`
-	Winners    map[string]string  `json:"winners"`
-	Suppressed *store.Suppression `json:"suppressed,omitempty"`
-	// Suppressions lists every suppression, lifted ones included.
-	Suppressions []store.Suppression `json:"suppressions,omitempty"`
-	History      []HistoryEntry      `json:"history"`
+	Recipient  store.Recipient   `json:"recipient"`
+	Attrs      map[string]string `json:"attrs,omitempty"`
+	Groups     []GroupName       `json:"groups"`
+	Assertions []SourceAssertion `json:"assertions"`
+	// Winners names, for each field, the source whose value won.
+	Winners map[string]string `json:"winners"`
+	// Offboarding lists every authoritative source's say that offboards
+	// the person (inactive, or deleted), lifted or not.
+	Offboarding []OffboardingSay `json:"offboarding,omitempty"`
+	History     []HistoryEntry   `json:"history"`
 }
 
 // GroupName is a group with its source's name.
@@ -31,16 +36,35 @@ type GroupName struct {
 
 // SourceAssertion is one source's current say about the recipient.
 type SourceAssertion struct {
-	Source        string            `json:"source"`
-	Priority      int               `json:"priority"`
-	Authoritative bool              `json:"authoritative"`
-	Counts        bool              `json:"counts"`
-	Assertion     store.Assertion   `json:"assertion"`
-	Attrs         map[string]string `json:"attrs,omitempty"`
-	Drop          string            `json:"drop"`
+	Source        string `json:"source"`
+	Priority      int    `json:"priority"`
+	Authoritative bool   `json:"authoritative"`
+	Directory     bool   `json:"directory"`
+	// Counts is false for an inactive assertion, which only withdraws the
+	// source's say (or offboards, for an authoritative source).
+	Counts    bool              `json:"counts"`
+	Assertion store.Assertion   `json:"assertion"`
+	Attrs     map[string]string `json:"attrs,omitempty"`
+	// Drop names the drop that made this assertion: a file, a pull, a
+	// batch of events.
+	Drop string `json:"drop"`
+	// Wins lists the fields whose value comes from this source.
+	Wins []string `json:"wins"`
 }
 
-// HistoryEntry is one change to the recipient, newest first.
+// OffboardingSay is one authoritative source's say that offboards the
+// person: "inactive" (it lists them inactive) or "deleted" (its tombstone).
+type OffboardingSay struct {
+	Source string `json:"source"`
+	Say    string `json:"say"`
+	DropID int64  `json:"drop_id,omitempty"`
+	Drop   string `json:"drop,omitempty"`
+	At     string `json:"at,omitempty"`
+	// Lifted is the admin's lift of it, nil when it is in force.
+	Lifted *store.Lift `json:"lifted,omitempty"`
+}
+
+// HistoryEntry is one change to the recipient.
 type HistoryEntry struct {
 	Seq     int64                `json:"seq,omitempty"`
 	DropID  int64                `json:"drop_id,omitempty"`
@@ -76,14 +100,22 @@ func (in *Ingester) Explain(ctx context.Context, orgName, key string) (*Explanat
 	infos := map[int64]SourceInfo{}
 	byID := map[int64]store.Source{}
 	for _, s := range srcs {
-		infos[s.ID] = SourceInfo{ID: s.ID, Name: s.Name, Priority: s.Priority, Authoritative: s.Authoritative}
 		byID[s.ID] = s
+		if s.RemovedAt == "" {
+			infos[s.ID] = sourceInfo(s)
+		}
 	}
-	asserts, err := in.Store.Assertions(ctx, org.ID, key)
-	if err != nil {
+	var says Says
+	if says.Asserts, err = in.Store.Assertions(ctx, org.ID, key); err != nil {
 		return nil, err
 	}
-	sups, err := in.Store.Suppressions(ctx, org.ID, key)
+	if says.Tombs, err = in.Store.Tombstones(ctx, org.ID, key); err != nil {
+		return nil, err
+	}
+	if says.Lifts, err = in.Store.Lifts(ctx, org.ID, key); err != nil {
+		return nil, err
+	}
+	legacy, err := in.Store.Suppressions(ctx, org.ID, key)
 	if err != nil {
 		return nil, err
 	}
@@ -91,16 +123,24 @@ func (in *Ingester) Explain(ctx context.Context, orgName, key string) (*Explanat
 	if err != nil {
 		return nil, err
 	}
-	ex := &Explanation{Recipient: rec, Attrs: attrMap(rec.Attrs), Winners: map[string]string{}, Suppressions: sups,
-		Groups: []GroupName{}, Assertions: []SourceAssertion{}}
-	for i := range sups {
-		if sups[i].LiftedAt == "" {
-			ex.Suppressed = &sups[i]
-		}
+	seqs := []int64{}
+	for _, v := range versions {
+		seqs = append(seqs, v.Seq, v.UntilSeq)
 	}
-	m := Merge(slices.Clone(asserts), infos, ex.Suppressed != nil)
+	for _, t := range says.Tombs {
+		seqs = append(seqs, t.Seq)
+	}
+	drops, err := in.Store.DropsBySeq(ctx, org.ID, seqs)
+	if err != nil {
+		return nil, err
+	}
+	m := Merge(Says{Asserts: slices.Clone(says.Asserts), Tombs: says.Tombs, Lifts: says.Lifts}, infos)
+	ex := &Explanation{Recipient: rec, Attrs: attrMap(rec.Attrs), Winners: map[string]string{}, Groups: []GroupName{},
+		Assertions: []SourceAssertion{}}
+	wins := map[int64][]string{}
 	for f, id := range m.Winner {
 		ex.Winners[string(f)] = infos[id].Name
+		wins[id] = append(wins[id], string(f))
 	}
 	groups, err := in.Store.GroupsByID(ctx, org.ID, rec.GroupIDs)
 	if err != nil {
@@ -109,25 +149,50 @@ func (in *Ingester) Explain(ctx context.Context, orgName, key string) (*Explanat
 	for _, id := range rec.GroupIDs {
 		ex.Groups = append(ex.Groups, GroupName{Source: groups[id].SourceName, Name: groups[id].Name})
 	}
-	var seqs []int64
-	for _, v := range versions {
-		seqs = append(seqs, v.Seq)
-		if v.UntilSeq > 0 {
-			seqs = append(seqs, v.UntilSeq)
-		}
-	}
-	drops, err := in.Store.DropsBySeq(ctx, org.ID, seqs)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range asserts {
+	slices.SortFunc(says.Asserts, func(a, b store.Assertion) int { return rank(infos[a.SourceID], infos[b.SourceID]) })
+	for _, a := range says.Asserts {
 		s := byID[a.SourceID]
+		w := wins[a.SourceID]
+		slices.Sort(w)
 		ex.Assertions = append(ex.Assertions, SourceAssertion{Source: s.Name, Priority: s.Priority,
-			Authoritative: s.Authoritative, Counts: a.Status == schema.StatusActive, Assertion: a,
-			Attrs: attrMap(a.Attrs), Drop: drops[a.Seq].Name})
+			Authoritative: s.Authoritative, Directory: s.Kind.Directory(), Counts: a.Status == schema.StatusActive,
+			Assertion: a, Attrs: attrMap(a.Attrs), Drop: drops[a.Seq].Name, Wins: append([]string{}, w...)})
 	}
-	ex.History = history(versions, sups, byID, drops)
+	ex.Offboarding = offboardingSays(m, says, byID, drops)
+	ex.History = history(versions, says.Tombs, says.Lifts, legacy, byID, drops)
 	return ex, nil
+}
+
+// offboardingSays lists the authoritative sources' says that offboard the
+// person, lifted or not.
+func offboardingSays(m Merged, says Says, srcs map[int64]store.Source, drops map[int64]store.Drop) []OffboardingSay {
+	var out []OffboardingSay
+	for _, id := range slices.Sorted(slices.Values(append(slices.Clone(m.Offboarders), m.Lifted...))) {
+		o := OffboardingSay{Source: srcs[id].Name, Say: "inactive"}
+		var say int64
+		for _, a := range says.Asserts {
+			if a.SourceID == id {
+				d := drops[a.Seq]
+				o.DropID, o.Drop, o.At, say = a.DropID, d.Name, d.DecidedAt, a.Say()
+			}
+		}
+		if o.DropID == 0 {
+			for _, t := range says.Tombs {
+				if t.SourceID == id {
+					d := drops[t.Seq]
+					o.Say, o.DropID, o.Drop, o.At, say = "deleted", t.DropID, d.Name, d.DecidedAt, t.Say()
+				}
+			}
+		}
+		for _, l := range says.Lifts {
+			if l.SourceID == id && l.Say == say {
+				o.Lifted = &l
+			}
+		}
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b OffboardingSay) int { return cmp.Compare(a.Source, b.Source) })
+	return out
 }
 
 func attrMap(a schema.Attrs) map[string]string {
@@ -146,16 +211,23 @@ func attrMap(a schema.Attrs) map[string]string {
 // history turns snapshot versions into changes: a version that starts
 // where none of its source ended is an addition, one that starts where
 // another ended is an update (with the fields that changed), and one that
-// ends with no successor is a removal. Suppressions add their own entries.
-func history(vs []store.Assertion, sups []store.Suppression, srcs map[int64]store.Source, drops map[int64]store.Drop) []HistoryEntry {
+// ends with no successor is a removal (a deletion when the source's
+// tombstone says so). Lifts, and the offboardings recorded before muster
+// derived them (legacy), add their own entries. Newest first.
+func history(vs []store.Assertion, tombs []store.Tombstone, lifts []store.Lift, legacy []store.Suppression,
+	srcs map[int64]store.Source, drops map[int64]store.Drop) []HistoryEntry {
 	type sk struct{ src, seq int64 }
 	endAt := map[sk]*store.Assertion{}
 	startAt := map[sk]bool{}
+	deleted := map[sk]bool{}
 	for i := range vs {
 		startAt[sk{vs[i].SourceID, vs[i].Seq}] = true
 		if vs[i].UntilSeq > 0 {
 			endAt[sk{vs[i].SourceID, vs[i].UntilSeq}] = &vs[i]
 		}
+	}
+	for _, t := range tombs {
+		deleted[sk{t.SourceID, t.Seq}] = true
 	}
 	var out []HistoryEntry
 	entry := func(seq int64, src int64, kind string, line int) HistoryEntry {
@@ -172,23 +244,44 @@ func history(vs []store.Assertion, sups []store.Suppression, srcs map[int64]stor
 		} else {
 			out = append(out, entry(v.Seq, v.SourceID, HistAdded, v.Line))
 		}
-		if v.UntilSeq > 0 && !startAt[sk{v.SourceID, v.UntilSeq}] {
-			out = append(out, entry(v.UntilSeq, v.SourceID, HistRemoved, 0))
+		if end := (sk{v.SourceID, v.UntilSeq}); v.UntilSeq > 0 && !startAt[end] {
+			kind := HistRemoved
+			if deleted[end] {
+				kind, deleted[end] = HistDeleted, false
+			}
+			out = append(out, entry(v.UntilSeq, v.SourceID, kind, 0))
 		}
 	}
-	slices.SortStableFunc(out, func(a, b HistoryEntry) int { return int(b.Seq - a.Seq) })
-	var sh []HistoryEntry
-	for _, p := range sups {
-		sh = append(sh, HistoryEntry{DropID: p.DropID, At: p.CreatedAt, Source: p.SourceName, Kind: HistOffboarded, Reason: p.Reason})
+	for _, t := range tombs {
+		if deleted[sk{t.SourceID, t.Seq}] { // deleted while not listed
+			out = append(out, entry(t.Seq, t.SourceID, HistDeleted, 0))
+		}
+	}
+	for _, l := range lifts {
+		out = append(out, HistoryEntry{At: l.CreatedAt, Source: srcs[l.SourceID].Name, Kind: HistLifted, Reason: l.Reason, By: l.By})
+	}
+	for _, p := range legacy {
+		out = append(out, HistoryEntry{DropID: p.DropID, At: p.CreatedAt, Source: p.SourceName, Kind: HistOffboarded, Reason: p.Reason})
 		if p.LiftedAt != "" {
-			sh = append(sh, HistoryEntry{At: p.LiftedAt, Kind: HistLifted, Reason: p.LiftedBy + ": " + p.LiftReason})
+			out = append(out, HistoryEntry{At: p.LiftedAt, Kind: HistLifted, Reason: p.LiftReason, By: p.LiftedBy})
 		}
 	}
-	out = append(sh, out...)
+	slices.SortStableFunc(out, func(a, b HistoryEntry) int {
+		return cmp.Or(cmp.Compare(parseTime(b.At), parseTime(a.At)), cmp.Compare(b.Seq, a.Seq))
+	})
 	if len(out) > HistoryLimit {
 		out = out[:HistoryLimit]
 	}
 	return out
+}
+
+// parseTime reads a store timestamp as Unix nanoseconds (0 when empty).
+func parseTime(s string) int64 {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // FieldChanges lists the fields whose values differ between two versions
@@ -228,6 +321,22 @@ const (
 	HistAdded      = "added"      // a source started listing the person
 	HistUpdated    = "updated"    // a source changed what it says
 	HistRemoved    = "removed"    // a source stopped listing them
-	HistOffboarded = "offboarded" // an authoritative source offboarded them
-	HistLifted     = "lifted"     // their suppression was lifted
+	HistDeleted    = "deleted"    // an authoritative source deleted them (its tombstone)
+	HistLifted     = "lifted"     // an admin lifted an offboarding
+	HistOffboarded = "offboarded" // offboarded (recorded before offboarding was derived)
 )
+
+// String says an offboarding say in words, for the CLI.
+func (o OffboardingSay) String() string {
+	s := fmt.Sprintf("%s by authoritative source %s", map[string]string{"inactive": "marked inactive", "deleted": "deleted"}[o.Say], o.Source)
+	if o.DropID != 0 {
+		s += fmt.Sprintf(" (drop %d %q)", o.DropID, o.Drop)
+	}
+	if o.Lifted != nil {
+		s += fmt.Sprintf("; lifted %s by %s", o.Lifted.CreatedAt, o.Lifted.By)
+		if o.Lifted.Reason != "" {
+			s += ": " + o.Lifted.Reason
+		}
+	}
+	return s
+}

@@ -45,6 +45,11 @@ type Drop struct {
 	// final description of the file, whose problems (file-level warnings)
 	// join the report.
 	Info func() schema.FileInfo
+	// ReadFrom is when the source's state the records describe was read
+	// (a pull's start); zero is when the drop arrived. A full snapshot
+	// applied or found unchanged restarts the source's removal window
+	// there (Edits.Window).
+	ReadFrom time.Time
 }
 
 // Options change how a drop or an operation runs.
@@ -198,7 +203,10 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 	widened := prev.Name != "" && src.Attrs&^prev.Attrs != 0
 	delta := d.Delta || src.Mode == store.ModeDelta
 	rep := &Report{Org: d.Org, Source: src.Name, Name: d.Name, Mode: string(store.ModeFull), ContentHash: d.ContentHash,
-		Started: start.UTC(), File: d.FileInfo, DryRun: opt.DryRun}
+		Started: start.UTC(), File: d.FileInfo, DryRun: opt.DryRun, readFrom: d.ReadFrom}
+	if rep.readFrom.IsZero() {
+		rep.readFrom = start
+	}
 	if delta {
 		rep.Mode = string(store.ModeDelta)
 	}
@@ -281,11 +289,24 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 			// pull starts afresh. A file's drop stays "received" instead,
 			// for the watcher to redo the file and close it then.
 			rep.Decision, rep.Reason = Rejected, "interrupted: muster stopped while reading it; nothing from it is used"
+			rep.Interrupted, rep.Counts = true, Counts{Rows: rep.Counts.Rows}
 			finish()
 			if derr := in.decide(context.WithoutCancel(ctx), &drop, rep, opt); derr != nil {
 				return nil, derr
 			}
 			return rep, nil
+		}
+		if d.Kind != store.DropKindFile && !opt.DryRun {
+			// A stream (a pull) that failed part-way is not a bad file: it
+			// is an interrupted pull, and nothing of it is applied (its
+			// counts are of what was read, nothing more).
+			rep.Decision, rep.Interrupted = Rejected, true
+			rep.Reason = fmt.Sprintf("interrupted: the pull failed after %d records; nothing from it is used: %s",
+				rep.Counts.Rows, schema.ErrorMessageOf(err))
+			rep.Counts = Counts{Rows: rep.Counts.Rows}
+			rep.addProblem(schema.Problem{Code: "interrupted", Severity: schema.SeverityError, Message: err.Error()})
+			finish()
+			return rep, in.decide(context.WithoutCancel(ctx), &drop, rep, opt)
 		}
 		if schema.ErrorCodeOf(err) == schema.EInvalid {
 			rep.Decision, rep.Reason = Rejected, "the file broke part-way: nothing from it is used"
@@ -341,7 +362,11 @@ func (in *Ingester) runDrop(ctx context.Context, d Drop, opt Options) (*Report, 
 	}
 	switch rep.Decision {
 	case Applied:
-		err = in.applyDrop(ctx, &drop, src, rep, res.spill.each, int64(res.spill.Len()), opt, false, res.base)
+		err = in.applyDropWith(ctx, &drop, src, rep, res.spill.each, int64(res.spill.Len()), opt, res.base, func(a *applier) {
+			if !delta {
+				a.inTx = func(tx *store.Tx) error { return tx.RestartWindow(src.ID, drop.ID, rep.readFrom, true) }
+			}
+		})
 	case Held:
 		sample(rep, res.spill)
 		finish()
@@ -388,10 +413,17 @@ func (in *Ingester) decide(ctx context.Context, d *store.Drop, rep *Report, opt 
 	if rep.Decision == Duplicate {
 		st = store.DropDuplicate
 	}
-	return in.Store.DecideDrop(ctx, d.OrgID, d.ID, st, rep.JSON(), opt.By)
+	if err := in.Store.DecideDrop(ctx, d.OrgID, d.ID, st, rep.JSON(), opt.By); err != nil {
+		return err
+	}
+	if rep.Decision == Duplicate && rep.Mode == string(store.ModeFull) && d.SourceID != 0 {
+		// A full snapshot found unchanged confirms the source's state.
+		return in.Store.RestartWindow(ctx, d.SourceID, d.ID, rep.readFrom, true)
+	}
+	return nil
 }
 
-// guard decides a drop from its diff (DESIGN.md, safety rules).
+// guard decides a drop from its diff (README: Design, safety rules).
 func guard(rep *Report, res *diffResult, src store.Source, delta bool) {
 	c := &rep.Counts
 	rep.Decision = Applied
@@ -413,19 +445,31 @@ func guard(rep *Report, res *diffResult, src store.Source, delta bool) {
 		return
 	}
 	removing := c.Removed + res.deactivated
+	if why := overRemovalGuard(src, removing); why != "" {
+		rep.Decision, rep.Reason = Held, why
+		return
+	}
 	switch {
-	case src.MaxRemoveCount >= 0 && removing > int64(src.MaxRemoveCount):
-		rep.Decision = Held
-		rep.Reason = fmt.Sprintf("it would remove %d of %d people, over the limit of %d", removing, src.Rows, src.MaxRemoveCount)
-	case src.MaxRemovePercent >= 0 && float64(removing)*100 > src.MaxRemovePercent*float64(src.Rows):
-		rep.Decision = Held
-		rep.Reason = fmt.Sprintf("it would remove %d of %d people (%.1f%%), over the %g%% limit", removing, src.Rows,
-			float64(removing)*100/float64(src.Rows), src.MaxRemovePercent)
 	case res.unidentified > 0 && c.Removed > 0:
 		rep.Decision = Held
 		rep.Reason = fmt.Sprintf("%d invalid rows name nobody (no readable email or id), and it would remove %d people one of them may describe",
 			res.unidentified, c.Removed)
 	}
+}
+
+// overRemovalGuard says why removing that many of the source's people is
+// over its guard ("" when it is not): whatever carries the removal (a full
+// drop, a source's removal).
+func overRemovalGuard(src store.Source, removing int64) string {
+	switch {
+	case src.Rows == 0:
+	case src.MaxRemoveCount >= 0 && removing > int64(src.MaxRemoveCount):
+		return fmt.Sprintf("it would remove %d of %d people, over the limit of %d", removing, src.Rows, src.MaxRemoveCount)
+	case src.MaxRemovePercent >= 0 && float64(removing)*100 > src.MaxRemovePercent*float64(src.Rows):
+		return fmt.Sprintf("it would remove %d of %d people (%.1f%%), over the %g%% limit", removing, src.Rows,
+			float64(removing)*100/float64(src.Rows), src.MaxRemovePercent)
+	}
+	return ""
 }
 
 // sample fills the report's sample of changes from the spill (key order).

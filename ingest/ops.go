@@ -64,7 +64,16 @@ func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, o
 	in.hook("approve-checked")
 	start := time.Now()
 	each := func(fn func(store.Change) error) error { return in.Store.HeldChanges(ctx, d.ID, fn) }
-	if err := in.applyDrop(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, false, nil); err != nil {
+	setup := func(a *applier) {
+		// The admin accepted these removals: the source's removal window
+		// starts again from here.
+		a.inTx = func(tx *store.Tx) error { return tx.RestartWindow(src.ID, d.ID, tx.Clock(), false) }
+		if d.Kind == store.DropKindRemoval {
+			// A source's removal, held by its guard: applied as the removal it is.
+			a.withdrawOnly, a.removalsWithdraw, a.removeSource = true, true, true
+		}
+	}
+	if err := in.applyDropWith(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, nil, setup); err != nil {
 		return nil, err
 	}
 	in.notify(OpApprove, rep, start)
@@ -134,7 +143,7 @@ func (in *Ingester) Rollback(ctx context.Context, orgName, source string, toDrop
 	}
 	name := fmt.Sprintf("rollback of %s to drop %d", src.Name, toDrop)
 	want := func(fn func(store.Assertion) error) error { return in.Store.SnapshotAt(ctx, src.ID, target.Seq, fn) }
-	return in.replace(ctx, org, src, store.DropKindRollback, name, target.ContentHash, want, rollback, opt)
+	return in.replace(ctx, org, src, store.DropKindRollback, name, target.ContentHash, want, target.Seq, rollback, opt)
 }
 
 // RemoveSource withdraws every assertion of a source and marks it removed,
@@ -151,7 +160,7 @@ func (in *Ingester) RemoveSource(ctx context.Context, orgName, source string, op
 		return nil, schema.Errorf(schema.EConflict, "source %s was already removed", src.Name)
 	}
 	none := func(func(store.Assertion) error) error { return nil }
-	return in.replace(ctx, org, src, store.DropKindRemoval, "removal of source "+src.Name, "removed", none, removeSource, opt)
+	return in.replace(ctx, org, src, store.DropKindRemoval, "removal of source "+src.Name, "removed", none, 0, removeSource, opt)
 }
 
 // How replace treats the source.
@@ -165,8 +174,13 @@ const (
 
 // replace makes the source's snapshot equal to want (a key-ordered stream)
 // in one transaction, recorded as a new drop in that transaction.
+//
+// The source's tombstones made after tombsAfter are withdrawn too (not
+// listed by want): a rollback withdraws the deletions made after the
+// snapshot it restores, a withdrawal or removal (tombsAfter 0) every
+// deletion of the source.
 func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source, kind, name, hash string,
-	want func(func(store.Assertion) error) error, mode replaceMode, opt Options) (*Report, error) {
+	want func(func(store.Assertion) error) error, tombsAfter int64, mode replaceMode, opt Options) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Org: org.Name, Source: src.Name, Name: name, Mode: string(store.ModeFull), ContentHash: hash,
 		Started: start.UTC(), DryRun: opt.DryRun, Decision: Applied}
@@ -175,17 +189,38 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 		return nil, err
 	}
 	defer sp.Close()
-	if err := in.snapshotDiff(ctx, src, want, sp, rep); err != nil {
+	if err := in.snapshotDiff(ctx, src, want, tombsAfter, sp, rep); err != nil {
 		return nil, err
 	}
 	in.hook("replace-diffed")
 	rep.Timings.ReadMS = time.Since(start).Milliseconds()
+	if mode == removeSource {
+		// A source's removal withdraws all its people: held when that is over
+		// its guard, as a drop removing them would be (an admin approves it).
+		if why := overRemovalGuard(src, rep.Counts.Removed); why != "" {
+			rep.Decision, rep.Reason = Held, why
+		}
+	}
 	if opt.DryRun {
 		sample(rep, sp)
 		rep.Timings.TotalMS = time.Since(start).Milliseconds()
 		return rep, nil
 	}
 	d := store.Drop{OrgID: org.ID, SourceID: src.ID, Kind: kind, Name: name, ContentHash: hash, BaseSeq: src.Seq}
+	if rep.Decision == Held {
+		sample(rep, sp)
+		if err := in.Store.CreateDrop(ctx, &d); err != nil {
+			return nil, err
+		}
+		rep.DropID = d.ID
+		rep.Timings.TotalMS = time.Since(start).Milliseconds()
+		if err := in.Store.HoldDrop(ctx, d.ID, src.Seq, rep.JSON(), sp.each); err != nil {
+			in.abandon(&d, err)
+			return nil, err
+		}
+		in.notify(OpIngest, rep, start)
+		return rep, nil
+	}
 	setup := func(a *applier) {
 		a.withdrawOnly, a.removalsWithdraw, a.removeSource = mode != rollback, true, mode == removeSource
 	}
@@ -197,16 +232,20 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 }
 
 // snapshotDiff compares the source's current snapshot with want, both in
-// key order, and spills the changes that turn one into the other.
+// key order, and spills the changes that turn one into the other, and a
+// removal of each tombstone made after tombsAfter of someone want does not
+// list (it withdraws the tombstone).
 func (in *Ingester) snapshotDiff(ctx context.Context, src store.Source, want func(func(store.Assertion) error) error,
-	sp *spill, rep *Report) error {
+	tombsAfter int64, sp *spill, rep *Report) error {
 	// The current snapshot's keys and hashes are read first (one scan), then
 	// want is streamed against them.
 	cur := map[string]uint64{}
 	if err := in.Store.SnapshotHashes(ctx, src.ID, func(k string, h uint64, _ schema.Status) { cur[strings.Clone(k)] = h }); err != nil {
 		return err
 	}
+	listed := map[string]bool{}
 	err := want(func(a store.Assertion) error {
+		listed[a.Key] = true
 		rep.Counts.Rows++
 		h, ok := cur[a.Key]
 		delete(cur, a.Key)
@@ -234,12 +273,30 @@ func (in *Ingester) snapshotDiff(ctx context.Context, src store.Source, want fun
 			return err
 		}
 	}
+	var tombs []string
+	err = in.Store.SourceTombstones(ctx, src.ID, tombsAfter, func(t store.Tombstone) {
+		if _, ok := cur[t.Key]; !ok && !listed[t.Key] {
+			tombs = append(tombs, t.Key)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range tombs {
+		if err := sp.add(&store.Change{Op: store.OpRemove, Assertion: store.Assertion{Key: k}}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// Lift lifts the suppression of a person (an admin's decision) and puts
-// them back in the audience if a source lists them as active.
-func (in *Ingester) Lift(ctx context.Context, orgName, key, reason string, opt Options) (store.Recipient, error) {
+// Lift lifts the offboarding of a person (an admin's decision): the say of
+// every authoritative source that offboards them now (source ""), or only
+// of the source named, is lifted, and they are derived again (back in the
+// audience if a source lists them as active). A lift is an assertion too:
+// it stands while that source says exactly what it said when the lift was
+// made, and any change of that source's say ends it.
+func (in *Ingester) Lift(ctx context.Context, orgName, key, source, reason string, opt Options) (store.Recipient, error) {
 	org, err := in.Store.LookupOrg(ctx, orgName)
 	if err != nil {
 		return store.Recipient{}, err
@@ -249,24 +306,37 @@ func (in *Ingester) Lift(ctx context.Context, orgName, key, reason string, opt O
 		return store.Recipient{}, err
 	}
 	defer tx.Rollback()
-	sup, ok, err := tx.ActiveSuppression(key)
-	if err != nil {
-		return store.Recipient{}, err
-	}
-	if !ok {
-		return store.Recipient{}, schema.Errorf(schema.ENotFound, "%s is not offboarded", key)
-	}
-	by := opt.By
-	if by == "" {
-		by = "admin"
-	}
-	if err := tx.Lift(sup.ID, by, strings.TrimSpace(reason)); err != nil {
-		return store.Recipient{}, err
-	}
 	a, err := rederiver(tx)
 	if err != nil {
 		return store.Recipient{}, err
 	}
+	says, err := a.says(key)
+	if err != nil {
+		return store.Recipient{}, err
+	}
+	m := Merge(says, a.sources)
+	by := opt.By
+	if by == "" {
+		by = "admin"
+	}
+	lifted := 0
+	for _, id := range m.Offboarders {
+		if source != "" && a.sources[id].Name != source {
+			continue
+		}
+		l := store.Lift{Key: key, SourceID: id, Say: sayOf(says, id), By: by, Reason: strings.TrimSpace(reason)}
+		if err := tx.PutLift(&l); err != nil {
+			return store.Recipient{}, err
+		}
+		lifted++
+	}
+	if lifted == 0 {
+		if source != "" {
+			return store.Recipient{}, schema.Errorf(schema.ENotFound, "%s is not offboarded by source %s", key, source)
+		}
+		return store.Recipient{}, schema.Errorf(schema.ENotFound, "%s is not offboarded", key)
+	}
+	a.noOffboarding = false
 	rec, err := a.rederive(key)
 	if err != nil {
 		return store.Recipient{}, err
@@ -277,13 +347,54 @@ func (in *Ingester) Lift(ctx context.Context, orgName, key, reason string, opt O
 	return rec, tx.Commit()
 }
 
-// rederiveSource derives every recipient the source lists again, after its
-// priority or authority changed.
+// says reads what every source says about key, in the transaction.
+func (a *applier) says(key string) (Says, error) {
+	var says Says
+	var err error
+	keys := []string{key}
+	if says.Asserts, err = a.tx.Assertions(key, a.others); err != nil {
+		return says, err
+	}
+	tombs, err := a.tx.TombstonesOf(keys)
+	if err != nil {
+		return says, err
+	}
+	lifts, err := a.tx.LiftsOf(keys)
+	if err != nil {
+		return says, err
+	}
+	says.Tombs, says.Lifts = tombs[key], lifts[key]
+	return says, nil
+}
+
+// sayOf is what the source says about the person: its assertion's say,
+// else its tombstone's.
+func sayOf(says Says, src int64) int64 {
+	for _, a := range says.Asserts {
+		if a.SourceID == src {
+			return a.Say()
+		}
+	}
+	for _, t := range says.Tombs {
+		if t.SourceID == src {
+			return t.Say()
+		}
+	}
+	return 0
+}
+
+// rederiveSource derives every recipient the source lists or deleted
+// again, after its priority, authority or kind changed.
 func (in *Ingester) rederiveSource(ctx context.Context, orgID int64, src store.Source) error {
 	var keys []string
 	if err := in.Store.SnapshotHashes(ctx, src.ID, func(k string, _ uint64, _ schema.Status) { keys = append(keys, strings.Clone(k)) }); err != nil {
 		return err
 	}
+	if err := in.Store.SourceTombstones(ctx, src.ID, 0, func(t store.Tombstone) { keys = append(keys, t.Key) }); err != nil {
+		return err
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
 	tx, err := in.Store.Begin(ctx, orgID)
 	if err != nil {
 		return err
@@ -334,8 +445,7 @@ func (in *Ingester) scrubSource(ctx context.Context, orgID int64, src store.Sour
 }
 
 // rederiver returns an applier with no source of its own, which derives
-// recipients from every source's current assertions without any source
-// changing (so nobody is offboarded or reinstated).
+// recipients from every source's current says without any source changing.
 func rederiver(tx *store.Tx) (*applier, error) {
 	a, err := newApplier(tx, store.Source{}, 0, 0, &Counts{})
 	if err != nil {

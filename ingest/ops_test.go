@@ -242,7 +242,9 @@ func TestRollbackOfAuthoritativeSourceWithdrawsWithoutOffboarding(t *testing.T) 
 
 // TestRemoveSourceMarksItRemoved: removing a source withdraws its people and
 // marks it removed in the same transaction, so removing it again is a
-// conflict, and a drop of it brings it back.
+// conflict, and a drop of it brings it back. Withdrawing all of them is
+// over the source's guard: the removal is held, and applied (as a removal)
+// when an admin approves it.
 func TestRemoveSourceMarksItRemoved(t *testing.T) {
 	ctx := context.Background()
 	in := MustIngester(t)
@@ -250,6 +252,13 @@ func TestRemoveSourceMarksItRemoved(t *testing.T) {
 	MustIngest(t, in, org, cfg, "day0", people(3, "p")...)
 	rep, err := in.RemoveSource(ctx, org, "hr", Options{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	mustDecision(t, rep, Held)
+	if r := MustRecipient(t, in, org, "p000@example.com"); r.Status != store.StatusActive {
+		t.Fatalf("a held removal changed p0: %s", r.Status)
+	}
+	if rep, err = in.Approve(ctx, org, rep.DropID, Options{By: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	mustDecision(t, rep, Applied)
@@ -268,4 +277,15 @@ func TestRemoveSourceMarksItRemoved(t *testing.T) {
 	if s, _ = in.Store.LookupSource(ctx, o.ID, "hr"); s.RemovedAt != "" || s.Rows != 3 {
 		t.Fatalf("after a new drop: removed at %q, %d rows; want back, 3 rows", s.RemovedAt, s.Rows)
 	}
+}
+
+// A source whose guard is off is removed at once.
+func TestRemoveSourceWithoutGuardIsApplied(t *testing.T) {
+	in := MustIngester(t)
+	MustIngest(t, in, org, SourceConfig{Name: "hr", MaxRemovePercent: -1, MaxRemoveCount: -1}, "day0", people(3, "p")...)
+	rep, err := in.RemoveSource(context.Background(), org, "hr", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDecision(t, rep, Applied)
 }

@@ -84,7 +84,10 @@ type Report struct {
 	// DryRun is set when nothing was written: Decision is what would happen.
 	DryRun bool `json:"dry_run,omitempty"`
 	// Reason says why a drop was held, rejected or a duplicate.
-	Reason      string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Interrupted: a stream (a pull) that stopped or failed part-way;
+	// nothing of it is applied (Decision Rejected).
+	Interrupted bool   `json:"interrupted,omitempty"`
 	DuplicateOf int64  `json:"duplicate_of,omitempty"`
 	Counts      Counts `json:"counts"`
 	// Problems found in the drop, file-level first, then by line; at most
@@ -100,6 +103,8 @@ type Report struct {
 	// decoder reported it.
 	File json.RawMessage `json:"file,omitempty"`
 
+	// readFrom is when the source's state the drop describes was read.
+	readFrom time.Time
 	// interrupted lists the drops of the same file an earlier run left
 	// "received", closed by this one (settleInterrupted), for the caller to
 	// log.

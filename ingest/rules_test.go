@@ -79,15 +79,20 @@ func TestRule3AttributePrecedence(t *testing.T) {
 	if r := MustRecipient(t, in, org, "p@example.com"); r.FirstName != "High" {
 		t.Fatalf("first name = %q, want High", r.FirstName)
 	}
-	// Equal priority: the most recent change wins.
-	MustIngest(t, in, org, src("tie-a", 5, false), "a", rec(1, "q@example.com", "A", "X"))
+	// Equal priority: the fixed order of the sources (by name) decides,
+	// never which drop came last.
 	MustIngest(t, in, org, src("tie-b", 5, false), "b", rec(1, "q@example.com", "B", "X"))
-	if r := MustRecipient(t, in, org, "q@example.com"); r.FirstName != "B" {
-		t.Fatalf("tie: first name = %q, want B (most recent)", r.FirstName)
+	MustIngest(t, in, org, src("tie-a", 5, false), "a", rec(1, "q@example.com", "A", "X"))
+	if r := MustRecipient(t, in, org, "q@example.com"); r.FirstName != "A" {
+		t.Fatalf("tie: first name = %q, want A (tie-a comes first)", r.FirstName)
+	}
+	MustIngest(t, in, org, src("tie-b", 5, false), "b2", rec(1, "q@example.com", "B2", "X"))
+	if r := MustRecipient(t, in, org, "q@example.com"); r.FirstName != "A" {
+		t.Fatalf("tie: first name = %q, want A (a later change of tie-b does not win)", r.FirstName)
 	}
 	MustIngest(t, in, org, src("tie-a", 5, false), "a2", rec(1, "q@example.com", "A2", "X"))
 	if r := MustRecipient(t, in, org, "q@example.com"); r.FirstName != "A2" {
-		t.Fatalf("tie: first name = %q, want A2 (most recent)", r.FirstName)
+		t.Fatalf("tie: first name = %q, want A2 (tie-a's new value)", r.FirstName)
 	}
 	ex, err := in.Explain(context.Background(), org, "q@example.com")
 	if err != nil {
@@ -154,7 +159,7 @@ func TestRule5Offboarding(t *testing.T) {
 	if o := MustRecipient(t, in, org, "o@example.com"); o.Status != store.StatusOffboarded {
 		t.Fatalf("deleted by the directory: %s, want offboarded", o.Status)
 	}
-	r, err := in.Lift(context.Background(), org, "o@example.com", "contractor now", Options{By: "alice"})
+	r, err := in.Lift(context.Background(), org, "o@example.com", "", "contractor now", Options{By: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,22 +346,71 @@ func TestRule1CasingAcrossSources(t *testing.T) {
 	}
 }
 
-// Ties in priority go to the most recent change.
-func TestRule3TieGoesToMostRecentChange(t *testing.T) {
+// Ties in priority go to a fixed order of the sources (by name), never to
+// the most recent change (it was, before issue 11: the result then
+// depended on which drop came last): both orders give the same winner.
+func TestRule3TieGoesToAFixedOrderNotToRecency(t *testing.T) {
+	for _, order := range [][]string{{"a", "b"}, {"b", "a"}} {
+		in := MustIngester(t)
+		first := map[string]string{"a": "Alpha", "b": "Bravo"}
+		for _, name := range order {
+			MustIngest(t, in, org, src(name, 1, false), name+"1", rec(2, "x@example.org", first[name], "X"))
+		}
+		if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Alpha" {
+			t.Fatalf("order %v: first = %q, want Alpha (a comes before b)", order, r.FirstName)
+		}
+		MustIngest(t, in, org, src("b", 1, false), "b2", rec(2, "x@example.org", "Bravo2", "X"))
+		if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Alpha" {
+			t.Fatalf("order %v: first = %q, want Alpha (b changing last does not win)", order, r.FirstName)
+		}
+		// a withdraws its value: the next in the order gives it.
+		MustIngest(t, in, org, src("a", 1, false), "a2", rec(2, "x@example.org", "", "X"))
+		if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Bravo2" {
+			t.Fatalf("order %v: first = %q, want Bravo2 (a gives none)", order, r.FirstName)
+		}
+	}
+}
+
+// Merge rule 2: while a directory lists a person, a CSV of the same
+// priority changes none of their identity (names, address as written,
+// status, attributes) and adds only its own groups; a CSV configured above
+// the directories wins the values; removing the CSV never touches them.
+func TestRule2DirectoryOutranksFilesForIdentity(t *testing.T) {
 	in := MustIngester(t)
-	MustIngest(t, in, org, src("a", 1, false), "a1", rec(2, "x@example.org", "Alpha", "X"))
-	MustIngest(t, in, org, src("b", 1, false), "b1", rec(2, "x@example.org", "Bravo", "X"))
-	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Bravo" {
-		t.Fatalf("first = %q, want Bravo (b changed last)", r.FirstName)
+	dir := SourceConfig{Name: "okta", Kind: store.KindWorkOS, Authoritative: true, MaxRemovePercent: -1}
+	csv := src("hr", 0, false)
+	MustIngest(t, in, org, csv, "hr.csv", rec(2, "Dee@Example.org", "Dolores", "HR", "All Staff"), rec(3, "eve@example.org", "Eve", "HR", "All Staff"))
+	MustIngest(t, in, org, dir, "pull", rec(0, "dee@example.org", "Dee", "Dir", "Eng"), inactive(rec(0, "eve@example.org", "Eve", "Dir", "Eng")))
+	r := MustRecipient(t, in, org, "dee@example.org")
+	if r.FirstName != "Dee" || r.LastName != "Dir" || r.Email != "dee@example.org" {
+		t.Fatalf("dee = %q %q <%s>, want the directory's name and address", r.FirstName, r.LastName, r.Email)
 	}
-	MustIngest(t, in, org, src("a", 1, false), "a2", rec(2, "x@example.org", "Charlie", "X"))
-	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Charlie" {
-		t.Fatalf("first = %q, want Charlie (a changed last)", r.FirstName)
+	if got := groupsOf(t, in, org, r); strings.Join(got, ",") != "hr/All Staff,okta/Eng" && strings.Join(got, ",") != "okta/Eng,hr/All Staff" {
+		t.Fatalf("dee's groups = %v, want the directory's and the CSV's own", got)
 	}
-	// b sends again, its row for x unchanged: not a change, a still wins.
-	MustIngest(t, in, org, src("b", 1, false), "b2", rec(2, "x@example.org", "Bravo", "X"), rec(3, "y@example.org", "Y", "Y"))
-	if r := MustRecipient(t, in, org, "x@example.org"); r.FirstName != "Charlie" {
-		t.Fatalf("first = %q, want Charlie (b's row did not change)", r.FirstName)
+	// The CSV says active; the (authoritative) directory inactive: out.
+	if e := MustRecipient(t, in, org, "eve@example.org"); e.Status != store.StatusOffboarded || e.FirstName != "Eve" || e.LastName != "Dir" {
+		t.Fatalf("eve = %s %q %q, want offboarded with the directory's name", e.Status, e.FirstName, e.LastName)
+	}
+	// A later CSV change is still no rename.
+	MustIngest(t, in, org, csv, "hr2.csv", rec(2, "dee@example.org", "Dolly", "HR", "All Staff"), rec(3, "eve@example.org", "Eve", "HR", "All Staff"))
+	if r := MustRecipient(t, in, org, "dee@example.org"); r.FirstName != "Dee" {
+		t.Fatalf("dee renamed by the CSV: %q", r.FirstName)
+	}
+	// Configured above the directories, the CSV wins the values.
+	csv.Priority = 5
+	MustIngest(t, in, org, csv, "hr3.csv", rec(2, "dee@example.org", "Dolly", "HR", "All Staff"), rec(3, "eve@example.org", "Eve", "HR", "All Staff"))
+	if r := MustRecipient(t, in, org, "dee@example.org"); r.FirstName != "Dolly" {
+		t.Fatalf("dee = %q, want Dolly (the CSV ranks above)", r.FirstName)
+	}
+	csv.Priority = 0
+	MustIngest(t, in, org, csv, "hr4.csv", rec(2, "dee@example.org", "Dolly", "HR", "All Staff"))
+	if _, err := in.RemoveSource(context.Background(), org, "hr", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r = MustRecipient(t, in, org, "dee@example.org")
+	if r.Status != store.StatusActive || r.FirstName != "Dee" || strings.Join(groupsOf(t, in, org, r), ",") != "okta/Eng" {
+		t.Fatalf("after the CSV's removal dee = %s %q %v", r.Status, r.FirstName, groupsOf(t, in, org, r))
 	}
 }
 

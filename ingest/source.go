@@ -6,7 +6,7 @@
 //
 // and the operations around it: approve or reject a held drop, roll a
 // source back, remove a source, explain a recipient. It applies the merge
-// rules of DESIGN.md through the store's transaction methods.
+// rules of the design (README: Design) through the store's transaction methods.
 package ingest
 
 import "muster/store"

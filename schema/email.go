@@ -19,7 +19,7 @@ const (
 )
 
 // NormalizeEmail turns an email cell into the address muster sends to and
-// the key that identifies the recipient (DESIGN.md, merge rule 1).
+// the key that identifies the recipient (merge rule 1, README: Design).
 //
 // The cell is trimmed of spaces and invisible characters (NBSP, zero-width
 // characters, BOM), a display form such as `Jane Doe <jane@x.org>` or a

@@ -46,13 +46,19 @@ func WriteProblemsCSV(w io.Writer, problems []Problem) error {
 
 // NeutraliseCSV keeps a spreadsheet from running a value as a formula: one
 // that starts with = + - @, a tab, a carriage return or a line feed gets a
-// leading apostrophe (the OWASP advice for CSV injection). So does one
-// where = + - @ follow leading white space, which spreadsheets may trim on
-// import.
+// leading apostrophe (the OWASP advice for CSV injection), and so does one
+// that starts with ; or , (the argument separators: in a locale where ; is
+// the list separator, a cell ";=1+1" opens as two cells, the second a
+// formula). So does one where these follow leading white space, which
+// spreadsheets may trim on import.
 func NeutraliseCSV(s string) string {
 	t := strings.TrimLeftFunc(s, unicode.IsSpace)
-	if t != "" && strings.ContainsRune("=+-@", rune(t[0])) || s != "" && strings.ContainsRune("\t\r\n", rune(s[0])) {
+	if t != "" && strings.ContainsRune(formulaStarts, rune(t[0])) || s != "" && strings.ContainsRune("\t\r\n", rune(s[0])) {
 		return "'" + s
 	}
 	return s
 }
+
+// formulaStarts are the characters a spreadsheet may read a cell's formula
+// from, or split a cell on.
+const formulaStarts = "=+-@;,"

@@ -81,7 +81,7 @@ func (a *Action) UnmarshalText(b []byte) error {
 }
 
 // Attr names one of the optional attributes. They are kept only when the
-// config enables them (DESIGN.md, merge rule 6).
+// config enables them (merge rule 6, README: Design).
 type Attr uint8
 
 // The optional attributes, in the order WorkOS documents them.

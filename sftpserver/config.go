@@ -32,6 +32,9 @@ type Config struct {
 	// should be quick (take the file away, queue it). Close waits for the
 	// calls of the sessions it ends. Nil means uploads are only logged.
 	OnUpload func(Upload)
+	// OnBan, if set, is told of each ban as it is made (notifications). It
+	// is called on the connection's goroutine and must not block.
+	OnBan func(Ban)
 	// Settle is how long a committed upload stays untouched in its inbox,
 	// while its session goes on, before it is handed over. Default
 	// DefaultSettle.

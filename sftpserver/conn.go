@@ -43,6 +43,10 @@ type clientConn struct {
 	scored       bool   // a failed password already scored this connection
 	banner       string // why logins are refused, told the client once
 	bannerSent   bool
+	// offNetwork: refused by the account's allow_networks. Told, and still
+	// scored as a failure (so probing account names from outside costs a
+	// ban as for unknown accounts).
+	offNetwork bool
 }
 
 func (c *clientConn) accountName() string {
@@ -218,6 +222,11 @@ func (c *clientConn) admitLogin(user string) *account {
 	}
 	if !acc.allows(c.ip) {
 		c.failedReason = "address not allowed for this account"
+		// Told, or the client sees only "Permission denied" and its admin
+		// looks for a wrong key (issue 15).
+		c.banner = fmt.Sprintf("muster: account %q may not log in from %s: it is not in the account's allow_networks.\r\n",
+			acc.Name, c.ip)
+		c.offNetwork = true
 		return nil
 	}
 	if max := s.limits().MaxSessionsPerAccount; s.sessionsOf(acc.Name) >= max {
@@ -260,7 +269,12 @@ func (c *clientConn) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.P
 func (c *clientConn) password(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 	acc := c.admitLogin(meta.User())
 	if acc == nil && c.banner != "" {
-		// Banned or over a limit: refused without spending a check.
+		// Banned, over a limit, or off the account's networks: refused
+		// without spending a check.
+		if c.offNetwork && !c.scored {
+			c.scoreFailure()
+			c.scored = true
+		}
 		return nil, c.refused()
 	}
 	h := decoyHash
@@ -322,6 +336,9 @@ func (c *clientConn) scoreFailure() {
 	}
 	if b, ok := c.srv.def.fail(c.ip, user, org, !c.unknownUser); ok {
 		c.srv.stats.bans.Add(1)
+		if f := c.srv.cfg.OnBan; f != nil {
+			f(b)
+		}
 		attrs := []any{logReason, b.Reason, "until", b.Until.Format(time.RFC3339), "failures", b.Failures}
 		if b.Account != "" {
 			attrs = append(attrs, logAccount, b.Account)
@@ -367,7 +384,7 @@ func (c *clientConn) handshakeFailed(err error) {
 		c.log.Debug("handshake ended before login", logErr, err)
 		return
 	}
-	if c.scored || c.failedReason == "" || c.banner != "" {
+	if c.scored || c.failedReason == "" || c.banner != "" && !c.offNetwork {
 		return // passwords scored as they failed; a ban or a limit scores nothing
 	}
 	c.scoreFailure()

@@ -9,10 +9,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // OpenSSH's sftp in batch mode: put, ls, df, reput, and rename over an
@@ -368,5 +371,41 @@ func TestShortOfDiskSpace(t *testing.T) {
 	staged, err := os.ReadDir(filepath.Join(ts.dir, "home", "default", acme, stagingDir))
 	if err != nil || len(staged) != 0 {
 		t.Errorf("staging area holds %d files (%v)", len(staged), err)
+	}
+}
+
+// A client refused by the account's allow_networks is told why, not only
+// "Permission denied": OpenSSH's sftp prints the server's banner.
+func TestOpenSSHToldWhyAllowNetworksRefuses(t *testing.T) {
+	needBinary(t, "sftp")
+	ts := MustServer(t, func(c *Config) { c.Accounts[0].AllowedNetworks = []string{"192.0.2.0/24"} })
+	out, code := ts.sftpBatch(acme, ts.acmeKey.private, "ls\n", "-verbose") // the client's default log level
+	if code == 0 || !strings.Contains(out, `muster: account "`+acme+`" may not log in from 127.0.0.1: it is not in the account's allow_networks.`) {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+// Each ban is told to Config.OnBan as it is made (the daemon's
+// notifications), with the account and its organisation.
+func TestOnBanIsToldOfEachBan(t *testing.T) {
+	var mu sync.Mutex
+	var bans []Ban
+	ts := MustServer(t, func(c *Config) {
+		c.FailDelay = time.Millisecond
+		c.OnBan = func(b Ban) { mu.Lock(); bans = append(bans, b); mu.Unlock() }
+	})
+	for i := 0; i < 20; i++ {
+		ts.sftpClient(acme, ssh.Password("wrong")) // fails
+		mu.Lock()
+		n := len(bans)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bans) != 1 || bans[0].Address != "127.0.0.1" || bans[0].Account != acme || bans[0].Org == "" {
+		t.Fatalf("bans told: %+v", bans)
 	}
 }

@@ -142,14 +142,6 @@ func (t *Tx) RecipientsOf(keys []string) (map[string]Recipient, error) {
 		func(sc scanner) (Recipient, string, error) { r, err := scanRecipient(sc); return r, r.Key, err })
 }
 
-// ActiveSuppressionsOf returns the suppressions of keys that are not
-// lifted, by key.
-func (t *Tx) ActiveSuppressionsOf(keys []string) (map[string]Suppression, error) {
-	return queryByKey(t, keys, "suppressions", `SELECT `+suppressionCols+` FROM suppressions p
-		LEFT JOIN sources s ON s.id=p.source_id WHERE p.org_id=?1 AND p.key IN (%s) AND p.lifted_at IS NULL`,
-		func(sc scanner) (Suppression, string, error) { p, err := scanSuppression(sc); return p, p.Key, err })
-}
-
 // queryByKey runs q (whose ?1 is the organisation and %s the IN list) for
 // keys and returns the rows scan reads, by key.
 func queryByKey[T any](t *Tx, keys []string, what, q string, scan func(scanner) (T, string, error)) (map[string]T, error) {

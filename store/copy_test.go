@@ -44,7 +44,10 @@ func TestCopyToPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Suppress(&Suppression{Key: "p00004@example.com", Reason: "left", SourceID: r.src.ID}); err != nil {
+	if err := tx.PutTombstones(r.src.ID, 2, d.ID, []string{"p00004@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.PutLift(&Lift{Key: "p00004@example.com", SourceID: r.src.ID, Say: -2, By: "admin", Reason: "contractor"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {

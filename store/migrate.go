@@ -148,7 +148,7 @@ func (s *Store) migrateState(ctx context.Context, apply bool) (MigrationState, e
 			s, st.Current, st.Latest)
 	}
 	for _, m := range ms {
-		if m.version <= st.Current {
+		if m.version <= st.Current || s.upTo > 0 && m.version > s.upTo {
 			continue
 		}
 		done, err := s.applyMigration(ctx, m)

@@ -118,8 +118,10 @@ type RecipientFilter struct {
 	GroupIDs []int64
 	// Search keeps recipients whose email or name contains it (any case).
 	Search string
-	After  string
-	Limit  int
+	// SourceID keeps the people that source lists now (any status).
+	SourceID int64
+	After    string
+	Limit    int
 }
 
 // Recipients lists the organisation's recipients in key order. next is the
@@ -219,6 +221,9 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(schema.Fold(f.Search)) + "%"
 		where = append(where, `(r.key LIKE ? ESCAPE '\' OR muster_fold(r.email) LIKE ? ESCAPE '\' OR muster_fold(r.first_name || ' ' || r.last_name) LIKE ? ESCAPE '\')`)
 		args = append(args, like, like, like)
+	}
+	if f.SourceID != 0 {
+		where, args = append(where, "EXISTS (SELECT 1 FROM snapshot a WHERE a.source_id=? AND a.key=r.key)"), append(args, f.SourceID)
 	}
 	if len(f.GroupIDs) > 0 {
 		var or []string

@@ -23,6 +23,11 @@ const (
 	KindSCIM   SourceKind = "scim"   // users and groups an IdP pushes over SCIM 2.0
 )
 
+// Directory reports whether the kind is a directory (WorkOS, SCIM): while a
+// directory source lists a person, their identity comes from directory
+// sources (merge rule 2).
+func (k SourceKind) Directory() bool { return k == KindWorkOS || k == KindSCIM }
+
 // Mode says whether a source's drops are full snapshots or deltas.
 type Mode string
 
@@ -34,7 +39,7 @@ const (
 	ModeDelta Mode = "delta"
 )
 
-// Defaults of the guards (DESIGN.md, safety rules).
+// Defaults of the guards (README: Design, safety rules).
 const (
 	DefaultMaxRemovePercent  = 20.0
 	DefaultMaxRemoveCount    = 500
@@ -66,7 +71,7 @@ type SourceConfig struct {
 }
 
 // WithDefaults returns c with zero fields given their defaults. WorkOS
-// directories are authoritative by default (DESIGN.md, merge rule 5), which
+// directories are authoritative by default (merge rule 5, README: Design), which
 // a caller that means otherwise sets after.
 func (c SourceConfig) WithDefaults() SourceConfig {
 	if c.Kind == "" {

@@ -48,6 +48,8 @@ type Store struct {
 	target string
 	idxDir string
 	now    func() time.Time
+	// upTo stops the migrations at that version (tests of a migration).
+	upTo int
 	// groups caches groups by id: a group's source and name never change
 	// and no group is deleted, so an entry never goes stale.
 	groupsMu sync.RWMutex
@@ -120,6 +122,8 @@ type Options struct {
 	// synchronous overrides synchronous=FULL: BenchmarkCommit measures
 	// what FULL costs against NORMAL.
 	synchronous string
+	// upTo stops the migrations at that version (tests of a migration).
+	upTo int
 }
 
 // IsURL reports whether target names a PostgreSQL database rather than a
@@ -161,7 +165,7 @@ func OpenWith(ctx context.Context, target string, o Options) (*Store, error) {
 	sdb.SetMaxIdleConns(4)
 	sdb.SetConnMaxIdleTime(0)
 	s := &Store{db: db{sdb, sqliteDialect}, d: sqliteDialect, path: path, target: path,
-		idxDir: cmp.Or(o.IndexDir, path+"-index"), now: time.Now}
+		idxDir: cmp.Or(o.IndexDir, path+"-index"), now: time.Now, upTo: o.upTo}
 	if err := s.openSchema(ctx, true, o.Inspect); err != nil {
 		sdb.Close()
 		return nil, err
@@ -271,7 +275,7 @@ func wrapErr(err error, format string, args ...any) error {
 
 // Digest returns a hash of the audience state: every source's snapshot and
 // position (a source nothing was applied to holds nothing and is left
-// out), every recipient and every active suppression. Two stores with
+// out), every recipient, tombstone and lift. Two stores with
 // the same digest hold the same audience; crash tests compare it with the
 // state before and after a drop.
 func (s *Store) Digest(ctx context.Context) (string, error) {
@@ -283,7 +287,8 @@ func (s *Store) Digest(ctx context.Context) (string, error) {
 		`SELECT source_id, key, seq, until_seq, hash FROM snapshot_history ORDER BY source_id, key, seq`,
 		`SELECT org_id, key, email, first_name, last_name, coalesce(attrs, ''), status, group_ids, created_seq, updated_seq
 			FROM recipients ORDER BY org_id, key`,
-		`SELECT org_id, key, reason FROM suppressions WHERE lifted_at IS NULL ORDER BY org_id, key`,
+		`SELECT org_id, source_id, key, seq FROM tombstones ORDER BY source_id, key`,
+		`SELECT org_id, key, source_id, say FROM lifts ORDER BY org_id, key, source_id`,
 	} {
 		rows, err := s.db.QueryContext(ctx, q)
 		if err != nil {

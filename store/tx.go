@@ -211,14 +211,15 @@ func (t *Tx) NextSeq() (int64, error) {
 	return seq, wrapErr(err, "next seq")
 }
 
-// Has says whether the organisation has any recipient and any active
-// suppression, so an apply into an empty organisation can skip lookups
-// that cannot find anything. (EXISTS: counting a million rows would cost
-// more than the lookups it saves.)
-func (t *Tx) Has() (recipients, suppressions bool, err error) {
+// Has says whether the organisation has any recipient, and any tombstone
+// or lift, so an apply into an empty organisation can skip lookups that
+// cannot find anything. (EXISTS: counting a million rows would cost more
+// than the lookups it saves.)
+func (t *Tx) Has() (recipients, offboarding bool, err error) {
 	err = t.tx.QueryRowContext(t.ctx, `SELECT EXISTS(SELECT 1 FROM recipients WHERE org_id=?1),
-		EXISTS(SELECT 1 FROM suppressions WHERE org_id=?1 AND lifted_at IS NULL)`, t.org).Scan(&recipients, &suppressions)
-	return recipients, suppressions, wrapErr(err, "counts")
+		EXISTS(SELECT 1 FROM tombstones WHERE org_id=?1) OR EXISTS(SELECT 1 FROM lifts WHERE org_id=?1)`, t.org).
+		Scan(&recipients, &offboarding)
+	return recipients, offboarding, wrapErr(err, "counts")
 }
 
 // Current returns the source's current assertion about key.
@@ -337,44 +338,6 @@ func (t *Tx) GroupID(sourceID int64, name string) (int64, error) {
 	}
 	t.group[k] = id
 	return id, nil
-}
-
-// ActiveSuppression returns the suppression of key that is not lifted.
-func (t *Tx) ActiveSuppression(key string) (Suppression, bool, error) {
-	row, err := t.queryRow(`SELECT `+suppressionCols+` FROM suppressions p LEFT JOIN sources s ON s.id=p.source_id
-		WHERE p.org_id=? AND p.key=? AND p.lifted_at IS NULL`, t.org, key)
-	if err != nil {
-		return Suppression{}, false, err
-	}
-	p, err := scanSuppression(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Suppression{}, false, nil
-	}
-	return p, err == nil, wrapErr(err, "suppression of %q", key)
-}
-
-// Suppress offboards key; p.ID and p.CreatedAt are set.
-func (t *Tx) Suppress(p *Suppression) error {
-	p.CreatedAt = t.Now()
-	row, err := t.queryRow(`INSERT INTO suppressions(org_id, key, reason, source_id, drop_id, created_at)
-		VALUES(?,?,?,nullif(?, 0),nullif(?, 0),?) RETURNING id`, t.org, p.Key, p.Reason, p.SourceID, p.DropID, p.CreatedAt)
-	if err != nil {
-		return err
-	}
-	return wrapErr(row.Scan(&p.ID), "suppress %q", p.Key)
-}
-
-// Lift lifts the suppression with that id.
-func (t *Tx) Lift(id int64, by, reason string) error {
-	res, err := t.exec("lift suppression", `UPDATE suppressions SET lifted_at=?, lifted_by=?, lift_reason=?
-		WHERE id=? AND org_id=? AND lifted_at IS NULL`, t.Now(), by, reason, id, t.org)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return schema.Errorf(schema.EConflict, "suppression %d is not active", id)
-	}
-	return nil
 }
 
 // SetSource records that the source's snapshot is now the result of the

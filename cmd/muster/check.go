@@ -46,7 +46,7 @@ type checkSettings struct {
 // read with that source's delimiter, day_first and column overrides, and
 // judged by its max_invalid_percent, as the daemon would.
 func cmdCheck(_ context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "check", "FILE")
+	fs := newFlagSet(e, "check", "FILE (or - for standard input)")
 	cf := addConfigFlags(fs, e)
 	source := fs.String("source", "", "the source the file is for: read with its settings in the config (-config)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -78,17 +78,23 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 	}
 	maxInvalid, label, settings := checkSource(cf, *source, conf)
 	path := fs.Arg(0)
-	f, err := openChecked(path)
-	if err != nil {
-		return err
+	var in io.Reader = e.stdin
+	if path == "-" {
+		path = "(standard input)"
+	} else {
+		f, err := openChecked(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
 	}
-	defer f.Close()
 	var res schema.CheckResult
 	if *asJSON {
-		res, err = writeCheckJSON(e.stdout, f, opts, maxInvalid, *records,
+		res, err = writeCheckJSON(e.stdout, in, opts, maxInvalid, *records,
 			checkOutput{Path: path, Source: *source, Settings: settings})
 	} else {
-		err = printCheckStream(e.stdout, f, opts, maxInvalid, *records, path, label, deltaSource(conf), &res)
+		err = printCheckStream(e.stdout, in, opts, maxInvalid, *records, path, label, deltaSource(conf), &res)
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +38,7 @@ type Config struct {
 	Retention  RetentionConf  `toml:"retention"`
 	HTTP       HTTPConf       `toml:"http"`
 	WorkOS     WorkOSConf     `toml:"workos"`
+	Notify     []NotifyConf   `toml:"notify"`
 	Store      StoreConf      `toml:"store"`
 	SCIM       SCIMConf       `toml:"scim"`
 
@@ -79,7 +81,7 @@ type SourceConf struct {
 	TokenHash string `toml:"token_hash"`
 }
 
-// AttributesConf is the attribute allowlist (DESIGN.md, merge rule 6).
+// AttributesConf is the attribute allowlist (merge rule 6, README: Design).
 type AttributesConf struct {
 	Enabled []string `toml:"enabled"`
 }
@@ -140,7 +142,11 @@ func loadConfig(e *env, path, dataDir string) (*Config, error) {
 	} else {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			code := schema.EInvalid
+			if errors.Is(err, fs.ErrNotExist) {
+				code = schema.ENotFound
+			}
+			return nil, schema.WrapError(code, err, "config")
 		}
 		if err := c.parse(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -253,6 +259,7 @@ func (c *Config) setDefaults(e *env) {
 	}
 	c.HTTP.setDefaults()
 	c.WorkOS.setDefaults(c)
+	c.setNotifyDefaults()
 	c.Store.setDefaults(c)
 	c.SCIM.setDefaults(c)
 }
@@ -267,10 +274,8 @@ func (c *Config) resolve(p string) string {
 // Validate checks the whole config; each error names the field, as
 // `sources[2].priority: must be >= 0`, and all of them are reported.
 func (c *Config) Validate() error {
-	var errs []string
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, field+": "+fmt.Sprintf(format, args...))
-	}
+	var errs ConfigError
+	bad := errs.add
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log_format", "%q is not text or json", c.LogFormat)
 	}
@@ -339,6 +344,7 @@ func (c *Config) Validate() error {
 	}
 	c.HTTP.validate(knownOrg, bad)
 	c.validateWorkOS(bad)
+	c.validateNotify(knownOrg, bad)
 	c.validateStore(bad)
 	c.validateSCIM(bad)
 	for _, d := range []struct {
@@ -350,10 +356,46 @@ func (c *Config) Validate() error {
 			bad(d.field, "must not be negative")
 		}
 	}
-	if len(errs) > 0 {
-		return schema.Errorf(schema.EInvalid, "%s", strings.Join(errs, "\n"))
+	return errs.err()
+}
+
+// FieldProblem is one thing wrong with a config: the field, as
+// `sources[2].priority`, and what is wrong with it.
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ConfigError is every problem found in a config, one line each
+// ("field: message"). It is an invalid error of the vocabulary.
+type ConfigError struct {
+	Problems []FieldProblem
+}
+
+func (e *ConfigError) add(field, format string, args ...any) {
+	e.Problems = append(e.Problems, FieldProblem{field, fmt.Sprintf(format, args...)})
+}
+
+func (e *ConfigError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Field + ": " + p.Message
 	}
-	return nil
+	return strings.Join(lines, "\n")
+}
+
+// ProblemLines lists the problems one per line, for the API's error body.
+func (e *ConfigError) ProblemLines() []string { return strings.Split(e.Error(), "\n") }
+
+// Unwrap makes it an invalid error for schema.ErrorCodeOf and the API.
+func (e *ConfigError) Unwrap() error { return schema.Errorf(schema.EInvalid, "%s", e.Error()) }
+
+// err returns e, or nil when it holds no problem.
+func (e *ConfigError) err() error {
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
 }
 
 func (c *Config) validateAttrs(field string, names []string, bad func(string, string, ...any)) {
@@ -531,17 +573,17 @@ func secret(e *env, field, envName, file string) (string, error) {
 	case envName != "":
 		v := strings.TrimSpace(e.getenv(envName))
 		if v == "" {
-			return "", schema.Errorf(schema.EInvalid, "%s_env: environment variable %s is empty or not set", field, envName)
+			return "", fieldErrorf(field+"_env", "environment variable %s is empty or not set", envName)
 		}
 		return v, nil
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", schema.WrapError(schema.EInvalid, err, "%s_file", field)
+			return "", fieldErrorf(field+"_file", "%v", err)
 		}
 		v := strings.TrimSpace(string(b))
 		if v == "" {
-			return "", schema.Errorf(schema.EInvalid, "%s_file: %s is empty", field, file)
+			return "", fieldErrorf(field+"_file", "%s is empty", file)
 		}
 		return v, nil
 	}

@@ -472,8 +472,8 @@ priority = 50
 		t.Errorf("two manual sources: exit %d %s", code, errs)
 	}
 	// Removing a source the config still lists says it will come back.
-	code, out, _ = runEnv(t, nil, "sources", "remove", "-config", cfg, "hand")
-	if code != exitOK || !strings.Contains(out, "note: source hand is still in "+cfg) {
+	code, out, _ = runEnv(t, nil, "sources", "remove", "-yes", "-config", cfg, "hand")
+	if code != exitHeld || !strings.Contains(out, "note: source hand is still in "+cfg) {
 		t.Errorf("sources remove: exit %d\n%s", code, out)
 	}
 }

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"strings"
 
+	"muster/cmd/muster/notify"
 	"muster/schema"
-	"muster/sftpserver"
 	"muster/store"
 )
 
@@ -23,6 +24,7 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "config check", "")
 	cfgPath := fs.String("config", e.getenv("MUSTER_CONFIG"), "config file (TOML); env MUSTER_CONFIG; none: the built-in zero config")
 	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir")
+	asJSON := fs.Bool("json", false, "print the summary (or the problems) as JSON")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -33,56 +35,24 @@ func cmdConfig(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Everything is checked before the summary, which starts "config ok".
-	if err := c.checkKeyFiles(); err != nil {
-		return err
+	// Everything serve checks before it binds: secrets, key files,
+	// addresses, folders. The summary starts "config ok".
+	if _, err := c.prepare(e); err != nil {
+		return configFileError(c.path, err)
 	}
-	if err := c.checkPasswordHashes(e); err != nil {
-		return err
+	if *asJSON {
+		return writeJSON(e.stdout, c.summaryJSON(e))
 	}
 	c.summary(e.stdout, e)
 	return nil
 }
 
-// checkKeyFiles reads every account's authorized_keys_file and checks its
-// keys as the SFTP server will at start.
-func (c *Config) checkKeyFiles() error {
-	for i, a := range c.SFTP.Accounts {
-		if a.AuthorizedKeysFile != "" {
-			if _, err := readKeyFile(fmt.Sprintf("sftp.accounts[%d].authorized_keys_file", i), a.AuthorizedKeysFile); err != nil {
-				return err
-			}
-		}
+// configFileError names the file before its problems, as loadConfig does.
+func configFileError(path string, err error) error {
+	if path == "" {
+		return err
 	}
-	return nil
-}
-
-// checkPasswordHashes checks, as the SFTP server will at start, every
-// account's password hash that is available here (an environment variable
-// set, or a file). The summary already says which are not set; the hash
-// itself is never printed.
-func (c *Config) checkPasswordHashes(e *env) error {
-	for i, a := range c.SFTP.Accounts {
-		field := fmt.Sprintf("sftp.accounts[%d].password_hash", i)
-		if a.PasswordHashEnv != "" && strings.TrimSpace(e.getenv(a.PasswordHashEnv)) == "" {
-			continue
-		}
-		hash, err := secret(e, field, a.PasswordHashEnv, a.PasswordHashFile)
-		if err != nil {
-			return err
-		}
-		if hash == "" {
-			continue
-		}
-		if err := checkAccountPart(sftpserver.Account{PasswordHash: hash}, "password_hash"); err != nil {
-			where := "_file " + a.PasswordHashFile
-			if a.PasswordHashEnv != "" {
-				where = "_env $" + a.PasswordHashEnv
-			}
-			return schema.Errorf(schema.EInvalid, "%s%s: %v", field, where, err)
-		}
-	}
-	return nil
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // summary prints what the config sets up, without any secret: where a
@@ -162,6 +132,7 @@ func (c *Config) summary(w io.Writer, e *env) {
 	}
 	fmt.Fprintf(w, "retention: archive %s, reports %s\n", keep(c.Retention.Archive), keep(c.Retention.Reports))
 	c.HTTP.summary(w)
+	c.summaryNotify(w, e)
 }
 
 // secretSource says where a secret comes from and whether it is there.
@@ -188,4 +159,123 @@ func attrNames(set schema.AttrSet) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// configSummary is `muster config check -json`: what the config sets up,
+// with where each secret comes from and whether it is there, never its
+// value.
+type configSummary struct {
+	OK        bool              `json:"ok"`
+	Config    string            `json:"config"`
+	DataDir   string            `json:"data_dir"`
+	LogFormat string            `json:"log_format"`
+	LogLevel  string            `json:"log_level"`
+	Sources   []sourceSummary   `json:"sources"`
+	SFTP      *sftpSummary      `json:"sftp,omitempty"`
+	Orgs      []orgSummary      `json:"orgs"`
+	WorkOS    bool              `json:"workos"`
+	HTTP      *httpSummary      `json:"http,omitempty"`
+	Notify    []notifySummary   `json:"notify"`
+	Watch     map[string]string `json:"watch"`
+	Retention map[string]string `json:"retention"`
+}
+
+type sourceSummary struct {
+	Org           string `json:"org"`
+	Name          string `json:"name"`
+	Kind          string `json:"kind"`
+	Mode          string `json:"mode"`
+	Priority      int    `json:"priority"`
+	Authoritative bool   `json:"authoritative"`
+	Folder        string `json:"folder,omitempty"`
+	DirectoryID   string `json:"directory_id,omitempty"`
+	Schedule      string `json:"schedule,omitempty"`
+}
+
+type sftpSummary struct {
+	Listen   string           `json:"listen"`
+	Accounts []accountSummary `json:"accounts"`
+}
+
+type accountSummary struct {
+	Name     string   `json:"name"`
+	Org      string   `json:"org"`
+	Source   string   `json:"source"`
+	Login    []string `json:"login"`
+	Networks []string `json:"allow_networks,omitempty"`
+}
+
+type orgSummary struct {
+	Name       string   `json:"name"`
+	Attributes []string `json:"attributes"`
+}
+
+type httpSummary struct {
+	Listen  string         `json:"listen"`
+	Metrics string         `json:"metrics"`
+	Tokens  []tokenSummary `json:"tokens"`
+}
+
+type tokenSummary struct {
+	Name string `json:"name"`
+	Org  string `json:"org"`
+	Role string `json:"role"`
+}
+
+type notifySummary struct {
+	Name         string   `json:"name"`
+	Kind         string   `json:"kind"`
+	Org          string   `json:"org"`
+	Events       []string `json:"events"`
+	FailingAfter int      `json:"failing_after"`
+}
+
+func (c *Config) summaryJSON(e *env) configSummary {
+	out := configSummary{OK: true, Config: cmp.Or(c.path, "built-in zero config"), DataDir: c.DataDir, LogFormat: c.LogFormat,
+		LogLevel: c.LogLevel, Sources: []sourceSummary{}, Orgs: []orgSummary{}, WorkOS: c.needsWorkOS(), Notify: []notifySummary{},
+		Watch: map[string]string{"debounce": c.Watch.Debounce.String(), "retry_max": c.Watch.RetryMax.String(),
+			"grace": c.Watch.Grace.String()}, Retention: map[string]string{"archive": c.Retention.Archive.String(), "reports": c.Retention.Reports.String()}}
+	for _, s := range c.Sources {
+		sc := c.sourceConfig(&s)
+		out.Sources = append(out.Sources, sourceSummary{Org: s.Org, Name: s.Name, Kind: s.Kind, Mode: s.Mode, Priority: sc.Priority,
+			Authoritative: sc.Authoritative, Folder: s.Folder, DirectoryID: s.DirectoryID, Schedule: s.Schedule})
+	}
+	if len(c.SFTP.Accounts) > 0 {
+		out.SFTP = &sftpSummary{Listen: c.SFTP.Listen, Accounts: []accountSummary{}}
+		for _, a := range c.SFTP.Accounts {
+			login := []string{}
+			if n := len(a.Keys); n > 0 {
+				login = append(login, fmt.Sprintf("%d key(s)", n))
+			}
+			if a.AuthorizedKeysFile != "" {
+				login = append(login, "keys from "+a.AuthorizedKeysFile)
+			}
+			login = append(login, secretSource(e, "password hash", a.PasswordHashEnv, a.PasswordHashFile)...)
+			out.SFTP.Accounts = append(out.SFTP.Accounts, accountSummary{Name: a.Name, Org: a.Org, Source: a.Source, Login: login,
+				Networks: a.AllowNetworks})
+		}
+	}
+	for _, o := range c.orgNames() {
+		attrs := []string{}
+		for _, a := range schema.AllAttrs() {
+			if c.attrs(o).Has(a) {
+				attrs = append(attrs, a.String())
+			}
+		}
+		out.Orgs = append(out.Orgs, orgSummary{Name: o, Attributes: attrs})
+	}
+	if c.HTTP.enabled {
+		out.HTTP = &httpSummary{Listen: c.HTTP.Listen, Metrics: c.HTTP.Metrics, Tokens: []tokenSummary{}}
+		for _, t := range c.HTTP.Tokens {
+			out.HTTP.Tokens = append(out.HTTP.Tokens, tokenSummary{Name: t.Name, Org: t.Org, Role: t.Role})
+		}
+	}
+	for _, n := range c.Notify {
+		events := n.Events
+		if len(events) == 0 {
+			events = notify.Kinds
+		}
+		out.Notify = append(out.Notify, notifySummary{Name: n.Name, Kind: n.Kind, Org: n.Org, Events: events, FailingAfter: n.FailingAfter})
+	}
+	return out
 }

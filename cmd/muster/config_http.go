@@ -22,6 +22,9 @@ type HTTPConf struct {
 	// org = "*": the metrics name every organisation and source).
 	Metrics string      `toml:"metrics"`
 	Tokens  []TokenConf `toml:"tokens"`
+	// PublicURL is how people reach this server (behind a proxy, say):
+	// notifications of held drops link to the drop's page under it.
+	PublicURL string `toml:"public_url"`
 
 	enabled bool // the table is in the file, or -http was given
 }
@@ -69,6 +72,11 @@ func (h *HTTPConf) validate(knownOrg func(string) bool, bad func(string, string,
 	if h.Metrics != metricsOpen && h.Metrics != metricsOperator {
 		bad("http.metrics", "%q is not open or operator", h.Metrics)
 	}
+	if h.PublicURL != "" {
+		if err := checkURL(h.PublicURL); err != nil {
+			bad("http.public_url", "%v", err)
+		}
+	}
 	names, hashes := map[string]bool{}, map[string]bool{}
 	for i, t := range h.Tokens {
 		f := fmt.Sprintf("http.tokens[%d]", i)
@@ -81,11 +89,23 @@ func (h *HTTPConf) validate(knownOrg func(string) bool, bad func(string, string,
 		}
 		if _, err := api.ParseTokenHash(t.Hash); err != nil {
 			bad(f+".hash", "%s", schema.ErrorMessageOf(err))
+		} else if strings.EqualFold(strings.TrimSpace(t.Hash), demoTokenHash) && !loopbackListen(h.Listen) {
+			bad(f+".hash", "this is the README's demo token, whose secret is published: it only works with http.listen on a loopback address; make your own with `muster token new`")
 		} else if hashes[strings.ToLower(strings.TrimSpace(t.Hash))] {
 			bad(f+".hash", "the same token is given twice")
 		}
 		hashes[strings.ToLower(strings.TrimSpace(t.Hash))] = true
 	}
+}
+
+// demoTokenHash is the hash of the README's demo token
+// (mst_readme-demo-token-loopback-only, in samples/api.toml).
+const demoTokenHash = "sha256:26f210b29955fbd9f6ffde5d1f0f7b24260ff6e4057f4130c972fbb0ef5a2ed3"
+
+// loopbackListen reports whether a listen address is this machine only.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && loopbackHost(host)
 }
 
 // tokens returns the API's tokens (the config is validated).

@@ -89,8 +89,7 @@ func TestTokenNew(t *testing.T) {
 }
 
 func TestSampleConfigHTTP(t *testing.T) {
-	code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$c2VjcmV0LWhhc2gtdmFsdWU"},
-		"config", "check", "-config", "../../samples/muster.toml")
+	code, out, errs := runEnv(t, sampleSecrets(), "config", "check", "-config", "../../samples/muster.toml")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -100,5 +99,23 @@ func TestSampleConfigHTTP(t *testing.T) {
 	}
 	if strings.Contains(out, "sha256:") {
 		t.Fatal("the summary prints a token hash")
+	}
+}
+
+// The README's demo token (samples/api.toml) is refused off loopback: its
+// secret is published.
+func TestDemoTokenOnlyOnLoopback(t *testing.T) {
+	if api.HashToken("mst_readme-demo-token-loopback-only") != demoTokenHash {
+		t.Fatal("demoTokenHash is not the hash of the README's demo token")
+	}
+	code, out, errs := runEnv(t, nil, "config", "check", "-config", "../../samples/api.toml")
+	if code != exitOK || !strings.Contains(out, "token demo: admin, org default") {
+		t.Fatalf("samples/api.toml: exit %d: %s%s", code, out, errs)
+	}
+	b, _ := os.ReadFile("../../samples/api.toml")
+	p := filepath.Join(t.TempDir(), "api.toml")
+	os.WriteFile(p, []byte(strings.Replace(string(b), `listen = "127.0.0.1:8080"`, `listen = "0.0.0.0:8080"`, 1)), 0o600)
+	if code, _, errs := runEnv(t, nil, "config", "check", "-config", p); code != exitError || !strings.Contains(errs, "http.tokens[0].hash: this is the README's demo token") {
+		t.Fatalf("off loopback: exit %d: %s", code, errs)
 	}
 }

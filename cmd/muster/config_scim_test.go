@@ -1,12 +1,20 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"muster/cmd/muster/api"
 )
@@ -58,6 +66,9 @@ token_hash = "` + scimHash + `"
 
 func TestSCIMConfigCheckSummary(t *testing.T) {
 	dir := t.TempDir()
+	// config check reads the certificate as serve does (a missing one is
+	// refused: TestConfigCheckRefusesWhatServeRefuses).
+	mustCertPair(t, filepath.Join(dir, "scim.crt"), filepath.Join(dir, "scim.key"))
 	cfg := "[scim]\nlisten = \"0.0.0.0:9443\"\ntls_cert_file = \"scim.crt\"\ntls_key_file = \"scim.key\"\n" +
 		"[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_hash = \"" + scimHash + "\"\n"
 	path := filepath.Join(dir, "muster.toml")
@@ -149,4 +160,25 @@ func TestSCIMReloadSwapsTokens(t *testing.T) {
 	if err := m.reloadSCIM(c); err == nil || !strings.Contains(err.Error(), "restart") {
 		t.Fatalf("a changed listen address: %v", err)
 	}
+}
+
+// mustCertPair writes a self-signed certificate and its key as PEM files.
+func mustCertPair(t testing.TB, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "scim"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 }

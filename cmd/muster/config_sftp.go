@@ -66,6 +66,15 @@ func (c *SFTPConfig) limits() sftpserver.Limits {
 		MaxFolderDepth: c.MaxFolderDepth, MaxFolders: c.MaxFolders}
 }
 
+// limitsConf is the [sftp] table's limit keys, for a reload to name what
+// changed.
+func (c *SFTPConfig) limitsConf() SFTPConfig {
+	return SFTPConfig{MaxConnections: c.MaxConnections, MaxConnectionsPerAddress: c.MaxConnectionsPerAddress,
+		MaxUnauthenticated: c.MaxUnauthenticated, MaxSessionsPerAccount: c.MaxSessionsPerAccount, MaxOpenFiles: c.MaxOpenFiles,
+		BanThreshold: c.BanThreshold, BanAddressThreshold: c.BanAddressThreshold, BanWindow: c.BanWindow,
+		BanDuration: c.BanDuration, Safelist: c.Safelist, MaxFolderDepth: c.MaxFolderDepth, MaxFolders: c.MaxFolders}
+}
+
 // validate checks the [sftp] table's own keys (the accounts are checked
 // one by one by the caller).
 func (c *SFTPConfig) validate(bad func(string, string, ...any)) {

@@ -21,24 +21,42 @@ func runEnv(t testing.TB, vars map[string]string, args ...string) (int, string, 
 	return code, out.String(), errb.String()
 }
 
+// sampleSecrets are the secrets samples/muster.toml names, as an operator
+// sets them in serve's environment.
+func sampleSecrets(extra ...string) map[string]string {
+	vars := map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$c2VjcmV0LWhhc2gtdmFsdWU",
+		"WORKOS_API_KEY": "sk_test_sample", "WORKOS_WEBHOOK_SECRET": "whsec_sample",
+		"MUSTER_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T0/B0/x", "MUSTER_WEBHOOK_SECRET": "whsec_comms",
+		"MUSTER_SMTP_PASSWORD": "smtp-sample"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		vars[extra[i]] = extra[i+1]
+	}
+	return vars
+}
+
 func TestSampleConfigChecksWithoutShowingSecrets(t *testing.T) {
-	const hash = "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$c2VjcmV0LWhhc2gtdmFsdWU"
-	code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": hash},
-		"config", "check", "-config", "../../samples/muster.toml")
+	code, out, errs := runEnv(t, sampleSecrets(), "config", "check", "-config", "../../samples/muster.toml")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{"default/workday: sftp, full, priority 20, authoritative true", "default/admin: folder, delta",
 		"listen 127.0.0.1:2022; uploads refused under 1073741824 bytes free on disk", "account bamboohr", "$MUSTER_BAMBOOHR_PASSWORD_HASH (set)", "job_title, department_name, manager_email",
 		"archive 90d, reports 30d", "default/okta: workos, full, priority 30, authoritative true directory directory_01HZ8Q4N7V2Y3K5M6P9R0S1T2U",
-		"workos:    1 directory source(s), https://api.workos.com, key from $WORKOS_API_KEY (NOT SET); pulls @every 30m, events every 1m0s, reconcile 0 3 * * *",
-		"webhook:   listen 127.0.0.1:8089 path /webhooks/workos, secret from $WORKOS_WEBHOOK_SECRET (NOT SET)"} {
+		"workos:    1 directory source(s), https://api.workos.com, key from $WORKOS_API_KEY (set); pulls @every 30m, events every 1m0s, reconcile 0 3 * * *",
+		"webhook:   listen 127.0.0.1:8089 path /webhooks/workos, secret from $WORKOS_WEBHOOK_SECRET (set)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out+errs, "c2VjcmV0") {
-		t.Fatal("the summary shows the password hash")
+	for _, want := range []string{"notify hr-ops-slack: slack URL from $MUSTER_SLACK_WEBHOOK_URL (set), org default: drop.held, drop.rejected, source.failing, source.recovered; failing after 3",
+		"notify it-mail: email smtp.example.com:587 (starttls) to it-ops@example.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errs, "c2VjcmV0") || strings.Contains(out+errs, "sk_test_sample") || strings.Contains(out+errs, "whsec_sample") ||
+		strings.Contains(out+errs, "hooks.slack.example") || strings.Contains(out+errs, "smtp-sample") || strings.Contains(out+errs, "whsec_comms") {
+		t.Fatal("the summary shows a secret")
 	}
 	// Relative paths are taken from the config file's folder.
 	abs, _ := filepath.Abs("../../muster-data/drop")
@@ -125,14 +143,16 @@ api_key_env = "WORKOS_API_KEY"
 	}
 	// The password hash is a secret: read from its file, and a missing one
 	// is an error naming the field.
-	if _, err := c.sftpAccounts(&env{getenv: func(string) string { return "" }}); err == nil ||
-		!strings.Contains(err.Error(), "sftp.accounts[0].password_hash_file") {
-		t.Fatalf("missing hash file: %v", err)
+	var errs ConfigError
+	if c.prepareAccounts(&env{getenv: func(string) string { return "" }}, &errs); errs.err() == nil ||
+		!strings.Contains(errs.Error(), "sftp.accounts[0].password_hash_file") {
+		t.Fatalf("missing hash file: %v", errs.err())
 	}
 	os.WriteFile(filepath.Join(filepath.Dir(p), "hash.txt"), []byte("$2a$10$abc\n"), 0o600)
-	accs, err := c.sftpAccounts(&env{getenv: func(string) string { return "" }})
-	if err != nil || accs[0].PasswordHash != "$2a$10$abc" {
-		t.Fatalf("hash from file: %v %q", err, accs[0].PasswordHash)
+	errs = ConfigError{}
+	accs := c.prepareAccounts(&env{getenv: func(string) string { return "" }}, &errs)
+	if accs[0].PasswordHash != "$2a$10$abc" {
+		t.Fatalf("hash from file: %v %q", errs.err(), accs[0].PasswordHash)
 	}
 }
 
@@ -225,7 +245,7 @@ func TestRetentionZeroKeepsForEver(t *testing.T) {
 		t.Errorf("defaults: %+v", c.Retention)
 	}
 	m := NewMain(load("archive = \"10d\"\nreports = \"0\"\n"), &env{stderr: io.Discard, getenv: func(string) string { return "" }})
-	if f := m.files(); f.Retention != 10*24*time.Hour || f.ReportRetention >= 0 {
+	if f := m.files(m.Config); f.Retention != 10*24*time.Hour || f.ReportRetention >= 0 {
 		t.Errorf("drops: retention %s, reports %s; want 10d and negative (kept for ever)", f.Retention, f.ReportRetention)
 	}
 }
@@ -247,9 +267,9 @@ func TestConfigCheckRefusesABadPasswordHash(t *testing.T) {
 		"plain password": "hunter2-not-a-hash",
 		"short argon2id": "$argon2id$v=19$m=65536,t=3,p=2$c2FsdHNhbHQ$c2hvcnQ",
 	} {
-		code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": hash},
+		code, out, errs := runEnv(t, sampleSecrets("MUSTER_BAMBOOHR_PASSWORD_HASH", hash),
 			"config", "check", "-config", "../../samples/muster.toml")
-		if code != exitError || !strings.Contains(errs, "sftp.accounts[1].password_hash_env $MUSTER_BAMBOOHR_PASSWORD_HASH: ") {
+		if code != exitError || !strings.Contains(errs, "sftp.accounts[1].password_hash_env: $MUSTER_BAMBOOHR_PASSWORD_HASH: ") {
 			t.Errorf("%s: exit %d: %s", name, code, errs)
 		}
 		if strings.Contains(out+errs, "hunter2") || strings.Contains(out+errs, "c2hvcnQ") {
@@ -261,7 +281,7 @@ func TestConfigCheckRefusesABadPasswordHash(t *testing.T) {
 // TestConfigCheckSaysOkOnlyWhenItIs: a refused password hash is not preceded
 // by "config ok" and a summary, which would contradict the exit code.
 func TestConfigCheckSaysOkOnlyWhenItIs(t *testing.T) {
-	code, out, errs := runEnv(t, map[string]string{"MUSTER_BAMBOOHR_PASSWORD_HASH": "not-a-hash"},
+	code, out, errs := runEnv(t, sampleSecrets("MUSTER_BAMBOOHR_PASSWORD_HASH", "not-a-hash"),
 		"config", "check", "-config", "../../samples/muster.toml")
 	if code != exitError || strings.Contains(out, "config ok") {
 		t.Fatalf("exit %d, stdout %q, stderr %q: want exit 1 and no \"config ok\"", code, out, errs)

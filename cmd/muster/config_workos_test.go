@@ -142,7 +142,7 @@ func TestWorkOSConfigPlainHTTPOnlyOnLoopback(t *testing.T) {
 	for _, u := range []string{"http://127.0.0.1:4100", "http://localhost:4100", "http://[::1]:4100", "https://api.workos.com"} {
 		p := filepath.Join(t.TempDir(), "m.toml")
 		os.WriteFile(p, []byte("[[sources]]\nname = \"okta\"\nkind = \"workos\"\ndirectory_id = \"directory_1\"\n[workos]\napi_key_env = \"K\"\nbase_url = \""+u+"\"\n"), 0o600)
-		if code, _, errs := runEnv(t, nil, "config", "check", "-config", p); code != exitOK {
+		if code, _, errs := runEnv(t, map[string]string{"K": "sk_test"}, "config", "check", "-config", p); code != exitOK {
 			t.Errorf("%s refused: %s", u, errs)
 		}
 	}

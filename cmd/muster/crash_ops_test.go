@@ -72,7 +72,7 @@ func TestCrashDuringRollbackAndRemoval(t *testing.T) {
 		removed bool
 	}{
 		{"rollback", []string{"sources", "rollback", "-to", "1", "hr"}, false},
-		{"remove", []string{"sources", "remove", "hr"}, true},
+		{"remove", []string{"sources", "remove", "-yes", "hr"}, true},
 	} {
 		t.Run(op.name, func(t *testing.T) {
 			ref := copyStore(t, base)

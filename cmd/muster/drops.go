@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"muster/cmd/muster/api"
@@ -76,7 +77,7 @@ func dropsList(ctx context.Context, e *env, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSOURCE\tSTATUS\tRECEIVED\tNAME")
 	for _, d := range drops {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", d.ID, d.SourceName, d.Status, d.ReceivedAt, d.Name)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", d.ID, d.SourceName, d.Status, localTime(d.ReceivedAt), d.Name)
 	}
 	if next != 0 {
 		fmt.Fprintf(tw, "(more: -before %d)\n", next)
@@ -128,20 +129,25 @@ func dropsShow(ctx context.Context, e *env, args []string) error {
 		}
 		return writeJSON(e.stdout, out)
 	}
-	fmt.Fprintf(e.stdout, "drop %d of source %s: %s (received %s", d.ID, d.SourceName, d.Status, d.ReceivedAt)
+	fmt.Fprintf(e.stdout, "drop %d of source %s: %s (received %s", d.ID, d.SourceName, d.Status, localTime(d.ReceivedAt))
 	if d.DecidedAt != "" {
-		fmt.Fprintf(e.stdout, ", decided %s", d.DecidedAt)
+		fmt.Fprintf(e.stdout, ", decided %s", localTime(d.DecidedAt))
 		if d.DecidedBy != "" {
 			fmt.Fprintf(e.stdout, " by %s", d.DecidedBy)
 		}
 	}
 	fmt.Fprintf(e.stdout, ")\n  content %s\n", d.ContentHash)
 	if d.Report != nil {
-		if err := rep.WriteText(e.stdout); err != nil {
+		shown := *rep
+		if *changes {
+			shown.Sample = nil // every change follows: the sample would print them twice
+		}
+		if err := shown.WriteText(e.stdout); err != nil {
 			return err
 		}
 	}
 	if *changes {
+		fmt.Fprintf(e.stdout, "  changes (%d):\n", len(list))
 		for _, c := range changeLines(list) {
 			fmt.Fprintf(e.stdout, "  %-8s %s line %d\n", c.Op, c.Key, c.Line)
 		}
@@ -163,15 +169,22 @@ func changeLines(cs []store.Change) []ingest.ChangeLine {
 func dropsDecide(ctx context.Context, e *env, verb string, args []string) error {
 	fs := newFlagSet(e, "drops "+verb, "ID")
 	sf := addStoreFlags(fs, e)
-	reason := fs.String("reason", "", "why (kept with the decision)")
+	reasonHelp := "why (kept with the decision)"
+	if verb == "reject" {
+		reasonHelp = "why it is refused (required; kept with the decision and told to the uploader's report)"
+	}
+	reason := fs.String("reason", "", reasonHelp)
 	dry := fs.Bool("dry-run", false, "say what would happen; write nothing")
-	by := fs.String("by", "admin", "who decides (kept with the decision)")
+	by := fs.String("by", cliUser(e), "who decides (kept with the decision)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	id, err := dropID(fs.Args())
 	if err != nil {
 		return err
+	}
+	if verb == "reject" && strings.TrimSpace(*reason) == "" {
+		return usagef("drops reject needs -reason \"...\": it is kept with the decision and written into the uploader's report")
 	}
 	in, err := sf.ingester(ctx, e, false)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"muster/cmd/muster/console"
 	"muster/ingest"
 	"muster/ingest/workos"
+	"muster/schema"
 	"muster/sftpserver"
 	"muster/store"
 )
@@ -23,7 +24,7 @@ import (
 // client's counters, the directories' runs) is looked up then, once the
 // HTTP server, opened last, serves scrapes.
 func (m *Main) newMetrics() {
-	m.Metrics = api.NewMetrics(api.MetricsConfig{Store: m.Store, Logger: m.Logger,
+	m.Metrics = api.NewMetrics(api.MetricsConfig{Store: m.Store, Logger: m.Logger, Build: apiBuild(),
 		SFTP: func() (sftpserver.Stats, bool) {
 			if m.SFTP == nil {
 				return sftpserver.Stats{}, false
@@ -31,10 +32,13 @@ func (m *Main) newMetrics() {
 			return m.SFTP.Stats(), true
 		},
 		WorkOS: func() (workos.Stats, bool) {
-			if m.WorkOS == nil {
+			m.mu.RLock()
+			client := m.WorkOS
+			m.mu.RUnlock()
+			if client == nil {
 				return workos.Stats{}, false
 			}
-			return m.WorkOS.Stats(), true
+			return client.Stats(), true
 		},
 		Runs: m.runStatus,
 		Lanes: func() []ingest.LaneStatus {
@@ -53,11 +57,12 @@ func (m *Main) newMetrics() {
 // not (it waits for an admin, who may need this very API to approve it,
 // and muster_held_drops shows it).
 func (m *Main) runStatus() []api.RunStatus {
-	if m.Directories == nil {
+	d := m.dirs()
+	if d == nil {
 		return nil
 	}
 	var out []api.RunStatus
-	for _, r := range m.Directories.Runs() {
+	for _, r := range d.Runs() {
 		st := api.RunStatus{Org: r.Org, Source: r.Source, LastRun: r.LastRun, LastSuccess: r.LastSuccess}
 		if r.LastError != "" && (r.LastDecision == "" || r.LastDecision == string(ingest.Rejected)) {
 			st.Err = r.LastError
@@ -68,11 +73,18 @@ func (m *Main) runStatus() []api.RunStatus {
 }
 
 // syncFunc is how the API pulls a directory on demand: nil without any.
+// It asks the scheduler in force when called (a reload may replace it).
 func (m *Main) syncFunc() api.SyncFunc {
-	if m.Directories == nil {
+	if m.dirs() == nil {
 		return nil
 	}
-	return m.Directories.SyncNow
+	return func(ctx context.Context, org, source, by string) error {
+		d := m.dirs()
+		if d == nil {
+			return schema.Errorf(schema.ENotFound, "no workos source %q in the config", source)
+		}
+		return d.SyncNow(ctx, org, source, by)
+	}
 }
 
 // openHTTP starts the admin HTTP server when the config asks for it. It
@@ -110,29 +122,23 @@ func (m *Main) openHTTP() error {
 		return stuckQueues(m.Files.Lanes(), time.Now())
 	}})
 	checks = append(checks, api.Check{Name: "watch", Check: func(context.Context) error {
-		if n := len(m.Files.MissingFolders()); n > 0 {
+		if n := len(m.drops().MissingFolders()); n > 0 {
 			// /readyz needs no token: the log names the folders.
 			return fmt.Errorf("%d watched folder(s) removed or moved away: make them again (see the log)", n)
 		}
 		return nil
 	}})
-	if m.Directories != nil {
-		checks = append(checks, api.RunsCheck(m.runStatus))
+	// Without directories it passes; a reload may add some.
+	checks = append(checks, api.RunsCheck(m.runStatus))
+	live := m.apiLive(c)
+	var reload api.ReloadFunc
+	if !c.zero() {
+		reload = m.Reload
 	}
-	orgs := []string{}
-	for _, o := range c.Orgs {
-		orgs = append(orgs, o.Name)
-	}
-	if len(orgs) == 0 {
-		orgs = append(orgs, "default")
-	}
-	var sources []api.ConfiguredSource
-	for _, s := range c.Sources {
-		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind)})
-	}
-	cfg := api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: c.HTTP.tokens(),
-		Orgs: orgs, Sources: sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
-		Checks: checks, Sync: m.syncFunc(), Logger: m.Logger, Leadership: m.leadership}
+	cfg := api.Config{Addr: c.HTTP.Listen, Store: m.Store, Ingester: m.Ingester, Tokens: live.Tokens,
+		Orgs: live.Orgs, Sources: live.Sources, Metrics: m.Metrics, MetricsAuth: c.HTTP.Metrics == metricsOperator,
+		Checks: checks, Sync: live.Sync, Logger: m.Logger, Build: apiBuild(), Reload: reload,
+		Leadership: m.leadership}
 	if m.SFTP != nil {
 		cfg.SFTP = m.SFTP
 	}
@@ -148,7 +154,7 @@ func (m *Main) openHTTP() error {
 	if err := srv.Open(); err != nil {
 		return err
 	}
-	m.HTTP = srv
+	m.HTTP, m.Console = srv, con
 	m.start("http", srv.Close)
 	if host, _, _ := net.SplitHostPort(srv.Addr().String()); !isLoopback(host) && c.HTTP.Metrics == metricsOpen {
 		m.Logger.Warn("http: /metrics needs no token and the server is not on loopback: set http.metrics = \"operator\" to require an operator token",
@@ -157,11 +163,55 @@ func (m *Main) openHTTP() error {
 	return nil
 }
 
+// apiLive is what the API is told of c: tokens, organisations, sources,
+// and how to sync a directory.
+func (m *Main) apiLive(c *Config) api.Live {
+	orgs := []string{}
+	for _, o := range c.Orgs {
+		orgs = append(orgs, o.Name)
+	}
+	if len(orgs) == 0 {
+		orgs = append(orgs, "default")
+	}
+	var sources []api.ConfiguredSource
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		sources = append(sources, api.ConfiguredSource{Org: s.Org, Name: s.Name, Kind: store.SourceKind(s.Kind), Settings: c.sourceConfig(s)})
+	}
+	return api.Live{Tokens: c.HTTP.tokens(), Orgs: orgs, Sources: sources, Sync: m.syncFunc()}
+}
+
 // newConsole makes the web console the admin HTTP server serves at /: it
 // signs people in with the API's tokens (srv's check) and reads each
 // configured source as the daemon does.
 func (m *Main) newConsole(srv *api.Server) (*console.Console, error) {
 	c := m.Config
+	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.sharedDir(),
+		Sources: consoleSources(c), Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger,
+		Health: consoleHealth{m}})
+}
+
+// consoleHealth gives the console the sources' health (ingest.SourceHealth)
+// of the config in force (a reload may change the sources).
+type consoleHealth struct{ m *Main }
+
+func (h consoleHealth) Sources(ctx context.Context, org store.Org) ([]console.SourceHealth, error) {
+	hs, err := h.m.Ingester.SourcesHealth(ctx, org.Name, h.m.conf().configuredSources())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]console.SourceHealth, 0, len(hs))
+	for _, s := range hs {
+		out = append(out, console.SourceHealth{Name: s.Name, Kind: s.Kind, Configured: s.Configured, State: s.State,
+			LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess, LastError: s.LastError, NextRun: s.NextRun,
+			People: s.People, Held: s.HeldDrops, CanSync: h.m.syncFunc() != nil && s.Configured && s.Kind == store.KindWorkOS && s.RemovedAt == ""})
+	}
+	return out, nil
+}
+
+// consoleSources are c's sources as the console reads them (uploads are
+// read and judged as their folders' files).
+func consoleSources(c *Config) []console.Source {
 	var sources []console.Source
 	for i := range c.Sources {
 		s := &c.Sources[i]
@@ -169,8 +219,7 @@ func (m *Main) newConsole(srv *api.Server) (*console.Console, error) {
 		sources = append(sources, console.Source{Org: s.Org, Name: s.Name, Kind: sc.Kind, Ingest: sc,
 			Decode: s.decodeOptions(), MaxInvalid: console.MaxInvalidShare(sc.WithDefaults().MaxInvalidPercent)})
 	}
-	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.sharedDir(),
-		Sources: sources, Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger})
+	return sources
 }
 
 // storeFileCheck is the readiness check "the store file is still the one
@@ -190,6 +239,16 @@ func storeFileCheck(path string) (api.Check, error) {
 		}
 		return nil
 	}}, nil
+}
+
+// apiBuild is the build info as the API and metrics show it.
+func apiBuild() api.Build {
+	b := buildInfo()
+	commit := b.Commit
+	if b.Modified {
+		commit += "+dirty"
+	}
+	return api.Build{Version: b.Version, Commit: commit, BuildTime: b.BuildTime, GoVersion: b.GoVersion}
 }
 
 func isLoopback(host string) bool {

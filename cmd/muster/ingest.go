@@ -66,11 +66,14 @@ func cmdIngest(ctx context.Context, e *env, args []string) error {
 	defer file.Close()
 	drop := file.Drop
 	drop.Org, drop.Source = sf.org, cfg
-	if p := newProgress(e, file.Size, file.BytesRead); p != nil {
+	p := newProgress(e, file.Size, file.BytesRead)
+	if p != nil {
 		in.Progress = p.report
 		defer p.done()
 	}
-	rep, err := in.Ingest(ctx, drop, ingest.Options{DryRun: *dry, By: "cli"})
+	rep, err := in.Ingest(ctx, drop, ingest.Options{DryRun: *dry, By: cliUser(e)})
+	// The progress line is cleared before anything else is printed.
+	p.done()
 	if err != nil {
 		return err
 	}
@@ -130,8 +133,10 @@ func (p *progress) report(pr ingest.Progress) {
 	p.shown = true
 }
 
+// done clears the progress line, once; nil does nothing.
 func (p *progress) done() {
-	if p.shown {
+	if p != nil && p.shown {
 		fmt.Fprint(p.w, "\r\033[K")
+		p.shown = false
 	}
 }

@@ -31,11 +31,20 @@ func cmdRecipients(ctx context.Context, e *env, args []string) error {
 	return usagef("unknown recipients command %q: list, show, explain, add, remove or lift", args[0])
 }
 
+// recipientRow is a recipient as `recipients list` shows it: with the
+// sources that list them now and their groups ("source/group").
+type recipientRow struct {
+	store.Recipient
+	Sources []string `json:"sources"`
+	Groups  []string `json:"groups"`
+}
+
 func recipientsList(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "recipients list", "")
 	sf := addStoreFlags(fs, e)
 	status := fs.String("status", "active", "only this status: active, offboarded, inactive, gone, or all")
-	group := fs.String("group", "", "only members of groups with this name")
+	group := fs.String("group", "", "only members of groups with this name (of -source's only, with -source)")
+	source := fs.String("source", "", "only the people this source lists now (any of its statuses with -status all)")
 	search := fs.String("search", "", "only those whose email or name contains this")
 	after := fs.String("after", "", "cursor: emails after this key")
 	limit := fs.Int("limit", 100, "at most this many")
@@ -55,34 +64,125 @@ func recipientsList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	var rows []recipientRow
+	next := ""
 	org, err := st.LookupOrg(ctx, sf.org)
-	if err != nil {
+	switch {
+	case schema.ErrorCodeOf(err) == schema.ENotFound && sf.orgKnown():
+		// Configured, nothing of it ingested yet: nobody.
+	case err != nil:
 		return err
-	}
-	if *group != "" {
-		if f.GroupIDs, err = st.FindGroups(ctx, org.ID, *group, ""); err != nil {
+	default:
+		if rows, next, err = listRecipients(ctx, st, org, f, *source, *group, sf); err != nil {
 			return err
 		}
-		if len(f.GroupIDs) == 0 {
-			return schema.Errorf(schema.ENotFound, "no group %q", *group)
-		}
 	}
-	recs, next, err := st.Recipients(ctx, org.ID, f)
+	// What the status filter leaves out, in the organisation: said, so an
+	// admin looking for someone who left knows to ask for -status all.
+	counts, err := st.RecipientCounts(ctx, org.ID)
 	if err != nil {
 		return err
 	}
+	hidden := map[string]int64{}
+	var parts []string
+	for _, s := range []store.RecipientStatus{store.StatusActive, store.StatusInactive, store.StatusOffboarded, store.StatusGone} {
+		if f.Status != "" && s != f.Status && counts[s] > 0 {
+			hidden[string(s)] = counts[s]
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
 	if sf.json {
-		return writeJSON(e.stdout, map[string]any{"recipients": nonNil(recs), "next": next})
+		return writeJSON(e.stdout, map[string]any{"recipients": nonNil(rows), "next": next, "hidden_by_status": hidden})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s %s\t%s\n", r.Email, r.FirstName, r.LastName, r.Status)
+	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS\tSOURCES\tGROUPS")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s %s\t%s\t%s\t%s\n", r.Email, r.FirstName, r.LastName, r.Status, strings.Join(r.Sources, ", "),
+			strings.Join(r.Groups, ", "))
 	}
 	if next != "" {
 		fmt.Fprintf(tw, "(more: -after %s)\n", next)
 	}
+	if len(parts) > 0 {
+		fmt.Fprintf(tw, "(not listed, of another status than %s: %s; -status all lists everyone)\n", f.Status, strings.Join(parts, ", "))
+	}
 	return tw.Flush()
+}
+
+// orgKnown says the organisation of the command is one a command may name
+// before anything was ingested into it: the default one, or the config's.
+func (sf *storeFlags) orgKnown() bool {
+	if sf.org == schema.DefaultOrg {
+		return true
+	}
+	return sf.cfg != nil && slices.Contains(sf.cfg.orgNames(), sf.org)
+}
+
+// listRecipients lists a page of the organisation's recipients, each with
+// its sources and groups.
+func listRecipients(ctx context.Context, st *store.Store, org store.Org, f store.RecipientFilter, source, group string,
+	sf *storeFlags) ([]recipientRow, string, error) {
+	if source != "" {
+		src, err := st.LookupSource(ctx, org.ID, source)
+		switch {
+		case schema.ErrorCodeOf(err) == schema.ENotFound && sf.source(source) != nil:
+			return nil, "", nil // configured, never synced
+		case err != nil:
+			return nil, "", err
+		}
+		f.SourceID = src.ID
+	}
+	if group != "" {
+		ids, err := st.FindGroups(ctx, org.ID, group, source)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(ids) == 0 {
+			if source != "" {
+				return nil, "", schema.Errorf(schema.ENotFound, "no group %q in source %s", group, source)
+			}
+			return nil, "", schema.Errorf(schema.ENotFound, "no group %q", group)
+		}
+		f.GroupIDs = ids
+	}
+	recs, next, err := st.Recipients(ctx, org.ID, f)
+	if err != nil {
+		return nil, "", err
+	}
+	srcs, err := st.Sources(ctx, org.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	names := map[int64]string{}
+	for _, s := range srcs {
+		names[s.ID] = s.Name
+	}
+	var ids []int64
+	for _, r := range recs {
+		ids = append(ids, r.GroupIDs...)
+	}
+	groups, err := st.GroupsByID(ctx, org.ID, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	rows := make([]recipientRow, 0, len(recs))
+	for _, r := range recs {
+		row := recipientRow{Recipient: r, Sources: []string{}, Groups: []string{}}
+		as, err := st.Assertions(ctx, org.ID, r.Key)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, a := range as {
+			row.Sources = append(row.Sources, names[a.SourceID])
+		}
+		slices.Sort(row.Sources)
+		for _, id := range r.GroupIDs {
+			row.Groups = append(row.Groups, groups[id].SourceName+"/"+groups[id].Name)
+		}
+		slices.Sort(row.Groups)
+		rows = append(rows, row)
+	}
+	return rows, next, nil
 }
 
 func recipientsExplain(ctx context.Context, e *env, verb string, args []string) error {
@@ -128,19 +228,17 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 		groups = append(groups, g.Source+"/"+g.Name)
 	}
 	fmt.Fprintf(w, "  groups: %s\n", strings.Join(groups, ", "))
-	if ex.Suppressed != nil {
-		fmt.Fprintf(w, "  offboarded since %s: %s\n", ex.Suppressed.CreatedAt, ex.Suppressed.Reason)
+	for _, o := range ex.Offboarding {
+		fmt.Fprintf(w, "  %s\n", o)
 	}
 	if !full {
 		return nil
 	}
 	fmt.Fprintln(w, "sources:")
 	for _, a := range ex.Assertions {
-		won := []string{}
-		for _, f := range slices.Sorted(maps.Keys(ex.Winners)) {
-			if ex.Winners[f] == a.Source {
-				won = append(won, f)
-			}
+		won := a.Wins
+		if len(won) == 0 {
+			won = []string{"nothing"}
 		}
 		counts := ""
 		if !a.Counts {
@@ -149,11 +247,15 @@ func writeExplanation(e *env, ex *ingest.Explanation, full bool) error {
 		fmt.Fprintf(w, "  %s (priority %d%s)%s: %s %s <%s> status %s, groups %s\n", a.Source, a.Priority,
 			map[bool]string{true: ", authoritative"}[a.Authoritative], counts, a.Assertion.FirstName, a.Assertion.LastName,
 			a.Assertion.Email, a.Assertion.Status, strings.Join(a.Assertion.Groups, "; "))
-		fmt.Fprintf(w, "    from %q line %d (drop %d); wins: %s\n", a.Drop, a.Assertion.Line, a.Assertion.DropID, strings.Join(won, ", "))
+		from := fmt.Sprintf("%q", a.Drop)
+		if a.Assertion.Line > 0 {
+			from += fmt.Sprintf(" line %d", a.Assertion.Line)
+		}
+		fmt.Fprintf(w, "    from %s (drop %d); wins: %s\n", from, a.Assertion.DropID, strings.Join(won, ", "))
 	}
 	fmt.Fprintln(w, "history (newest first):")
 	for _, h := range ex.History {
-		fmt.Fprintf(w, "  %s %-10s %s", h.At, h.Kind, h.Source)
+		fmt.Fprintf(w, "  %s %-10s %s", localTime(h.At), h.Kind, h.Source)
 		if h.DropID != 0 {
 			fmt.Fprintf(w, " drop %d %q", h.DropID, h.Drop)
 		}
@@ -245,7 +347,7 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 	}
 	rep, err := in.Ingest(ctx, ingest.Drop{Org: sf.org, Source: cfg, Kind: store.DropKindManual, Delta: true,
 		Name: fmt.Sprintf("recipients %s %s", verb, email), Records: &schema.SliceStream{Records: []schema.Record{rec}}},
-		ingest.Options{DryRun: *dry, By: "cli"})
+		ingest.Options{DryRun: *dry, By: cliUser(e)})
 	if err != nil {
 		return err
 	}
@@ -265,8 +367,9 @@ func recipientsEdit(ctx context.Context, e *env, verb string, args []string) err
 func recipientsLift(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "recipients lift", "EMAIL")
 	sf := addStoreFlags(fs, e)
-	reason := fs.String("reason", "", "why (kept with the suppression)")
-	by := fs.String("by", "admin", "who lifts it")
+	reason := fs.String("reason", "", "why (kept with the lift)")
+	by := fs.String("by", cliUser(e), "who lifts it")
+	source := fs.String("source", "", "lift only this authoritative source's offboarding (default: every one in force)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -282,14 +385,14 @@ func recipientsLift(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer in.Store.Close()
-	r, err := in.Lift(ctx, sf.org, k, *reason, ingest.Options{By: *by})
+	r, err := in.Lift(ctx, sf.org, k, *source, *reason, ingest.Options{By: *by})
 	if err != nil {
 		return err
 	}
 	if sf.json {
 		return writeJSON(e.stdout, r)
 	}
-	fmt.Fprintf(e.stdout, "%s: suppression lifted, now %s\n", r.Email, r.Status)
+	fmt.Fprintf(e.stdout, "%s: offboarding lifted, now %s (until the source changes what it says)\n", r.Email, r.Status)
 	return nil
 }
 

@@ -56,7 +56,7 @@ func (s *scheduler) Open() error {
 	c := s.conf
 	eng := s.engine
 	sched := cron.New(cron.WithParser(cronParser), cron.WithLogger(cronLog{s.log}))
-	add := func(spec, name string, fn func(ctx context.Context)) error {
+	add := func(spec, name string, fn func(ctx context.Context)) (cron.EntryID, error) {
 		log := cronLog{s.log.With("job", name)}
 		job := cron.NewChain(cron.Recover(log), cron.SkipIfStillRunning(log)).Then(cron.FuncJob(func() {
 			if !s.leading() {
@@ -65,9 +65,9 @@ func (s *scheduler) Open() error {
 			}
 			fn(eng.Context())
 		}))
-		_, err := sched.AddJob(spec, job)
-		return err
+		return sched.AddJob(spec, job)
 	}
+	pulls := map[cron.EntryID]*directory.Source{}
 	sources := eng.Sources()
 	for i := range c.Sources {
 		conf := &c.Sources[i]
@@ -82,12 +82,19 @@ func (s *scheduler) Open() error {
 		if conf.Schedule != "" {
 			spec = conf.Schedule
 		}
-		if err := add(spec, "pull "+src.Key(), func(ctx context.Context) { src.Pull(ctx, "schedule", ingest.Options{}) }); err != nil {
+		var id cron.EntryID
+		id, err = add(spec, "pull "+src.Key(), func(ctx context.Context) {
+			// cron has already planned the next run: every process shows it.
+			s.nextRun(ctx, src, sched.Entry(id))
+			src.Pull(ctx, "schedule", ingest.Options{})
+		})
+		if err != nil {
 			return err
 		}
+		pulls[id] = src
 	}
 	if every := c.WorkOS.eventsPoll(); every > 0 && len(sources) > 0 {
-		err := add("@every "+every.String(), "workos events", func(ctx context.Context) {
+		_, err := add("@every "+every.String(), "workos events", func(ctx context.Context) {
 			if _, err := s.sync.PollEvents(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("workos events poll failed; tried again at the next poll", "error", err)
 			}
@@ -97,12 +104,24 @@ func (s *scheduler) Open() error {
 		}
 	}
 	if c.WorkOS.Reconcile != "off" && len(sources) > 0 {
-		if err := add(c.WorkOS.Reconcile, "reconcile", func(ctx context.Context) { eng.Reconcile(ctx) }); err != nil {
+		if _, err := add(c.WorkOS.Reconcile, "reconcile", func(ctx context.Context) { eng.Reconcile(ctx) }); err != nil {
 			return err
 		}
 	}
 	s.cron = sched
 	sched.Start()
+	if s.leading() {
+		for _, e := range sched.Entries() {
+			if src, ok := pulls[e.ID]; ok {
+				s.nextRun(eng.Context(), src, e)
+			}
+		}
+	}
+	// Batches queued behind a held drop apply once it is decided: at once
+	// when decided in this process, else within settleEvery (on the
+	// leader).
+	eng.Leading = s.leader
+	eng.Start(settleEvery)
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go s.follow(sources)
 	return nil
@@ -136,6 +155,17 @@ func (s *scheduler) follow(sources []*directory.Source) {
 // followEvery is how often the scheduler looks whether it became the
 // leader.
 const followEvery = 250 * time.Millisecond
+
+// settleEvery is how often the engine looks for held drops decided by
+// another process (`muster drops approve`), whose queued batches then apply.
+const settleEvery = 5 * time.Second
+
+// nextRun records the source's next scheduled pull.
+func (s *scheduler) nextRun(ctx context.Context, src *directory.Source, e cron.Entry) {
+	if err := src.SetNextRun(ctx, e.Next); err != nil && ctx.Err() == nil {
+		s.log.Warn("cannot record the next run", "source", src.Key(), "error", err)
+	}
+}
 
 // Close stops the jobs: running pulls see their context end (nothing of an
 // unfinished pull is applied), and Close waits for every run to return.

@@ -9,9 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"muster/cmd/muster/api"
+	"muster/cmd/muster/console"
+	"muster/cmd/muster/notify"
 	"muster/ingest"
 	"muster/ingest/directory"
 	"muster/ingest/leader"
@@ -29,6 +32,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	dataDir := fs.String("data", "", "data directory, overriding the config's data_dir (default: $MUSTER_DATA, else ./muster-data)")
 	sftpAddr := fs.String("sftp", "", "SFTP listen address host:port, overriding sftp.listen (port 0: any free port)")
 	httpAddr := fs.String("http", "", "admin HTTP listen address host:port, overriding http.listen and turning the server on (port 0: any free port)")
+	asJSON := fs.Bool("json", false, "print the start banner as one JSON object (logs stay on stderr)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,19 +43,34 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *sftpAddr != "" {
-		c.SFTP.Listen = *sftpAddr
+	// The flags win over the file, at start and at every reload.
+	flags := func(c *Config) {
+		if *sftpAddr != "" {
+			c.SFTP.Listen = *sftpAddr
+		}
+		if *httpAddr != "" {
+			c.HTTP.Listen, c.HTTP.enabled = *httpAddr, true
+		}
 	}
-	if *httpAddr != "" {
-		c.HTTP.Listen, c.HTTP.enabled = *httpAddr, true
-	}
+	flags(c)
 	m := NewMain(c, e)
+	m.flags, m.dataFlag = flags, *dataDir
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return err
 	}
-	m.printStarted()
-	<-ctx.Done()
+	m.printStarted(*asJSON)
+	b := buildInfo()
+	m.Logger.Info("started", "version", b.Version, "commit", b.Commit, "go", b.GoVersion, "pid", os.Getpid(),
+		"config", cmp.Or(c.path, "built-in zero config"), "data_dir", c.DataDir)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-e.reload:
+			// Reload logs what it did, or why it refused the file.
+			_, _ = m.Reload(ctx, "SIGHUP")
+		}
+	}
 	m.Logger.Info("stopping: finishing or setting aside the drops in progress (a second signal exits at once)")
 	if err := m.Close(); err != nil {
 		return err
@@ -77,6 +96,8 @@ type Main struct {
 	Files   *ingest.Files
 	Metrics *api.Metrics
 	HTTP    *api.Server // nil unless [http] or -http
+	// Console is the web console the HTTP server serves at /.
+	Console *console.Console
 
 	// Directories is the directory engine running the WorkOS directory
 	// sources (nil without any): Runs() says each source's last runs.
@@ -89,6 +110,10 @@ type Main struct {
 	WorkOS          *workos.Client
 	OnWorkOSRequest func(workos.RequestInfo)
 	Webhook         *webhookServer
+	// Notifier tells the [[notify]] targets what needs a person;
+	// NotifyRetryMin, if set before Run, is its first retry's wait (tests).
+	Notifier       *notify.Notifier
+	NotifyRetryMin time.Duration
 
 	// SCIM is the SCIM endpoint (nil without a scim source), served by
 	// SCIMListener; SCIMBackend applies its writes through the pipeline.
@@ -102,7 +127,19 @@ type Main struct {
 	KnownHosts string
 
 	env   *env
+	prep  *prepared
 	parts []part // opened, in order
+
+	// mu guards Config, Files, Directories and WorkOS, which a reload
+	// replaces while the parts' goroutines read them (conf, drops, dirs).
+	mu        sync.RWMutex
+	scheduler *scheduler // the directories' jobs
+	reloadMu  sync.Mutex // one reload at a time
+	level     *slog.LevelVar
+	// flags re-applies serve's -sftp and -http to a reloaded config;
+	// dataFlag is -data.
+	flags    func(*Config)
+	dataFlag string
 }
 
 // part is something Close must stop.
@@ -113,12 +150,15 @@ type part struct {
 
 // NewMain returns a daemon for c that is not yet running.
 func NewMain(c *Config, e *env) *Main {
-	return &Main{Config: c, Logger: newLogger(e, c), env: e}
+	level := new(slog.LevelVar)
+	level.Set(logLevels[c.LogLevel])
+	return &Main{Config: c, Logger: newLogger(e, c, level), env: e, level: level, flags: func(*Config) {}}
 }
 
-// newLogger sets up slog once, as the config says.
-func newLogger(e *env, c *Config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: logLevels[c.LogLevel]}
+// newLogger sets up slog once, as the config says; a reload may change
+// its level.
+func newLogger(e *env, c *Config, level *slog.LevelVar) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(e.stderr, opts))
 	}
@@ -135,6 +175,13 @@ func (m *Main) start(name string, closeFn func() error) {
 // Close to stop what was opened.
 func (m *Main) Run(ctx context.Context) error {
 	c := m.Config
+	// Everything `muster config check` checks, before anything is made or
+	// bound: a config it passes is one serve starts with.
+	prep, err := c.prepare(m.env)
+	if err != nil {
+		return configFileError(c.path, err)
+	}
+	m.prep = prep
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -162,24 +209,31 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Ingester.Progress = func(p ingest.Progress) {
 		plog.Debug("drop progress", "phase", p.Phase, "done", p.Done, "total", p.Total)
 	}
+	m.prepareStore(ctx)
 	m.newMetrics()
+	if err := m.openNotifier(); err != nil {
+		return err
+	}
 	if m.UploadKey, err = ensureUploadKey(c); err != nil {
 		return fmt.Errorf("generate the upload key: %w", err)
 	}
-	accounts, err := c.sftpAccounts(m.env)
-	if err != nil {
-		return err
+	accounts := prep.accounts
+	if m.UploadKey != "" {
+		// Generated just now, or on an earlier start: read it as any key file.
+		var errs ConfigError
+		if accounts = c.prepareAccounts(m.env, &errs); errs.err() != nil {
+			return errs.err()
+		}
 	}
 	if len(accounts) > 0 {
 		m.SFTP, err = sftpserver.New(sftpserver.Config{Addr: c.SFTP.Listen, Dir: filepath.Join(c.sharedDir(), "sftp"),
 			Accounts: accounts, Logger: m.Logger, OnUpload: m.announce, MinFreeSpace: int64(c.SFTP.MinFreeSpace),
-			Settle: time.Duration(c.SFTP.Settle), Limits: c.SFTP.limits()})
+			Settle: time.Duration(c.SFTP.Settle), Limits: c.SFTP.limits(), OnBan: m.notifyBan})
 		if err != nil {
 			return err
 		}
 	}
-	m.Files = m.files()
-	if err := m.fileSources(); err != nil {
+	if m.Files, err = m.newFiles(c); err != nil {
 		return err
 	}
 	// A held drop approved or rejected through this process (the HTTP API)
@@ -190,14 +244,18 @@ func (m *Main) Run(ctx context.Context) error {
 		if metrics != nil {
 			metrics(o)
 		}
-		m.Files.Observe(o)
+		m.drops().Observe(o)
+		m.notifyOutcome(o)
+		if e := m.dirs(); e != nil {
+			e.Observe(o) // batches queued behind a decided held drop apply
+		}
 	}
 	// The queues run before the SFTP server listens, so no upload is
 	// announced to nobody; the start scan finds what arrived while down.
 	if err := m.Files.Open(); err != nil {
 		return err
 	}
-	m.start("drops", m.Files.Close)
+	m.start("drops", func() error { return m.drops().Close() })
 	if m.SFTP != nil {
 		if err := m.SFTP.Open(); err != nil {
 			return err
@@ -233,10 +291,36 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// prepareStore derives the recipients again once when a migration changed
+// the merge rules, and records every configured organisation and source:
+// from the first start every command answers about them (empty, never
+// synced), and a source's settings changed in the config apply now. Both
+// are written when needed only; when that fails (a full disk) it is said,
+// and done at the next start, or by each source's first drop.
+func (m *Main) prepareStore(ctx context.Context) {
+	reps, err := m.Ingester.Upgrade(ctx)
+	if err != nil {
+		m.Logger.Warn("could not derive the recipients again under the current merge rules; tried again at the next start", "error", err)
+	}
+	for _, r := range reps {
+		m.Logger.Info("recipients derived again under the current merge rules (store upgraded)", "org", r.Org,
+			"checked", r.Checked, "differed", r.Differed, "sample", r.Sample)
+	}
+	if err := m.Ingester.EnsureSources(ctx, m.Config.orgNames(), m.Config.configuredSources()); err != nil {
+		m.Logger.Warn("could not record the configured sources; each is recorded with its first drop", "error", err)
+	}
+}
+
+// newFiles returns the drop queues of c, with every file source's
+// folders; Open starts them.
+func (m *Main) newFiles(c *Config) (*ingest.Files, error) {
+	f := m.files(c)
+	return f, m.fileSources(c, f)
+}
+
 // files returns the drop queues as the config says (their sources are
 // added by fileSources).
-func (m *Main) files() *ingest.Files {
-	c := m.Config
+func (m *Main) files(c *Config) *ingest.Files {
 	reports := time.Duration(c.Retention.Reports)
 	if reports == 0 {
 		reports = -1 // for ever; Files reads 0 as "as the archive"
@@ -264,15 +348,14 @@ func (m *Main) announce(u sftpserver.Upload) {
 	if u.Superseded {
 		a.Superseded = cmp.Or(u.Reason, "replaced by its sender before it was taken")
 	}
-	if !m.Files.Take(a) {
+	if !m.drops().Take(a) {
 		u.Taken(0, "")
 	}
 }
 
 // fileSources gives the drop queues every folder source's folder and every
 // SFTP account's inbox, with the account's reports folder for write-back.
-func (m *Main) fileSources() error {
-	c := m.Config
+func (m *Main) fileSources(c *Config, files *ingest.Files) error {
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		fs := ingest.FileSource{Org: s.Org, Config: c.sourceConfig(s), Decode: s.decodeOptions()}
@@ -297,7 +380,7 @@ func (m *Main) fileSources() error {
 					Reports: func(file string, data []byte) error {
 						return m.SFTP.WriteReport(name, file, data)
 					}})
-				m.Files.ReportDirs = append(m.Files.ReportDirs, reports)
+				files.ReportDirs = append(files.ReportDirs, reports)
 			}
 			if len(fs.Folders) == 0 {
 				m.Logger.Warn("sftp source has no account feeding it", "source", s.Org+"/"+s.Name)
@@ -305,9 +388,31 @@ func (m *Main) fileSources() error {
 		default:
 			continue
 		}
-		m.Files.Sources = append(m.Files.Sources, fs)
+		files.Sources = append(files.Sources, fs)
 	}
 	return nil
+}
+
+// conf is the config in force (a reload replaces it).
+func (m *Main) conf() *Config {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.Config
+}
+
+// drops is the drop queues in force (a reload of file sources replaces
+// them).
+func (m *Main) drops() *ingest.Files {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.Files
+}
+
+// dirs is the directory engine in force, nil without directory sources.
+func (m *Main) dirs() *directory.Engine {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.Directories
 }
 
 // closeTimeout bounds Close beyond the drops' grace period.
@@ -318,7 +423,7 @@ const closeTimeout = 15 * time.Second
 // progress; the store last), under a deadline. It may be called after a
 // failed Run, and more than once.
 func (m *Main) Close() error {
-	deadline := time.Duration(m.Config.Watch.Grace) + closeTimeout
+	deadline := time.Duration(m.conf().Watch.Grace) + closeTimeout
 	done := make(chan error, 1)
 	parts := m.parts
 	m.parts = nil

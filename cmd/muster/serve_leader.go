@@ -10,10 +10,11 @@ import (
 // openLeader starts following the scheduler's lease: the instance that
 // holds it runs the scheduled work (directory pulls, the events poll,
 // reconciliation, retention), the others serve everything else and take
-// over when it lapses. Alone on SQLite, this instance leads at once.
+// over when it lapses. On SQLite this instance is the only one (serve.lock)
+// and leads from start to stop, without a lease.
 func (m *Main) openLeader() error {
 	e := &leader.Elector{Store: m.Store, Name: "scheduler", TTL: time.Duration(m.Config.Store.Lease),
-		Logger: m.Logger.With("component", "leader")}
+		Logger: m.Logger.With("component", "leader"), Solo: m.Store.Backend() == "sqlite"}
 	if err := e.Open(); err != nil {
 		return err
 	}

@@ -22,12 +22,19 @@ func (m *Main) openSCIM() error {
 	}
 	refs, srcs := c.scimSources()
 	log := m.Logger.With("component", "scim")
-	eng := m.Directories
+	eng := m.dirs()
 	if eng == nil {
 		// No WorkOS source: the directory engine runs for SCIM alone.
 		eng = directory.New(m.Ingester, log)
 		eng.Orgs = c.orgNames()
 		m.start("directories", eng.Close)
+		// Batches queued behind a held drop apply once it is decided: at
+		// once when decided in this process, else within settleEvery.
+		eng.Leading = m.isLeader // one instance settles when several share a database
+		eng.Start(settleEvery)
+		m.mu.Lock()
+		m.Directories = eng
+		m.mu.Unlock()
 	}
 	b := scimsource.New(eng, log)
 	m.start("scim writes", b.Close)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,38 +51,29 @@ func (c *Config) directories(e *env, in *ingest.Ingester, log *slog.Logger, onRe
 // openDirectories starts the WorkOS directory sources (scheduler, events
 // poll, reconciliation) and the webhook endpoint, when configured. They
 // stop before the drop queues and the store (Close runs in reverse order),
-// the endpoint first so no event arrives for a stopped scheduler.
+// the endpoint first so no event arrives for a stopped scheduler. The
+// scheduler is replaced by a reload that changes the directories
+// (restartDirectories); the endpoint asks the one in force.
 func (m *Main) openDirectories() error {
 	c := m.Config
-	hasDirs := false
-	for _, s := range c.Sources {
-		hasDirs = hasDirs || s.Kind == "workos"
-	}
-	if !hasDirs && c.WorkOS.Webhook.Listen == "" {
+	m.start("workos", func() error {
+		if s := m.sched(); s != nil {
+			return s.Close()
+		}
+		return nil
+	})
+	if !c.needsWorkOS() {
 		return nil
 	}
-	log := m.Logger.With("component", "workos")
-	eng, sync, err := c.directories(m.env, m.Ingester, log, m.OnWorkOSRequest)
-	if err != nil {
+	if err := m.startDirectories(c); err != nil {
 		return err
 	}
-	eng.Prune = m.Files.Prune
-	m.Directories, m.WorkOSSync, m.WorkOS = eng, sync, sync.Client
-	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log, leader: m.isLeader}
-	if err := sched.Open(); err != nil {
-		sched.Close()
-		return err
-	}
-	m.start("workos", sched.Close)
 	if c.WorkOS.Webhook.Listen == "" {
 		return nil
 	}
-	secret, err := c.webhookSecret(m.env)
-	if err != nil {
-		return err
-	}
-	w, err := openWebhook(c.WorkOS.Webhook.Listen, c.WorkOS.Webhook.Path, secret, time.Duration(c.WorkOS.Webhook.Tolerance),
-		sync.WebhookEvent, log.With("part", "webhook"))
+	log := m.Logger.With("component", "workos")
+	w, err := openWebhook(c.WorkOS.Webhook.Listen, c.WorkOS.Webhook.Path, m.prep.webhookSecret, time.Duration(c.WorkOS.Webhook.Tolerance),
+		m.webhookEvent, log.With("part", "webhook"))
 	if err != nil {
 		return err
 	}
@@ -89,6 +81,61 @@ func (m *Main) openDirectories() error {
 	m.start("webhook", w.Close)
 	log.Info("webhook endpoint listening", "addr", w.Addr().String(), "path", c.WorkOS.Webhook.Path)
 	return nil
+}
+
+// startDirectories builds the engine of c's directory sources, wired to
+// the drops' pruning and the notifications, and schedules it.
+func (m *Main) startDirectories(c *Config) error {
+	log := m.Logger.With("component", "workos")
+	eng, sync, err := c.directories(m.env, m.Ingester, log, m.OnWorkOSRequest)
+	if err != nil {
+		return err
+	}
+	eng.Prune = func(now time.Time) int { return m.drops().Prune(now) }
+	eng.OnRun, eng.OnDrift = m.notifyRun, m.notifyDrift
+	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log, leader: m.isLeader}
+	if err := sched.Open(); err != nil {
+		sched.Close()
+		return err
+	}
+	m.mu.Lock()
+	m.Directories, m.WorkOSSync, m.WorkOS, m.scheduler = eng, sync, sync.Client, sched
+	m.mu.Unlock()
+	return nil
+}
+
+// restartDirectories stops the directories' scheduler (a pull in progress
+// is abandoned, nothing of it applied) and starts c's, which pulls each
+// directory once, as at start.
+func (m *Main) restartDirectories(c *Config) error {
+	if s := m.sched(); s != nil {
+		s.Close()
+	}
+	m.mu.Lock()
+	m.Directories, m.WorkOSSync, m.WorkOS, m.scheduler = nil, nil, nil, nil
+	m.mu.Unlock()
+	if !c.needsWorkOS() {
+		return nil
+	}
+	return m.startDirectories(c)
+}
+
+// sched is the directories' scheduler in force, nil without any.
+func (m *Main) sched() *scheduler {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.scheduler
+}
+
+// webhookEvent hands a webhook's event to the WorkOS producer in force.
+func (m *Main) webhookEvent(ctx context.Context, ev workos.Event) error {
+	m.mu.RLock()
+	sync := m.WorkOSSync
+	m.mu.RUnlock()
+	if sync == nil {
+		return schema.Errorf(schema.EUnavailable, "no directory source is configured now")
+	}
+	return sync.WebhookEvent(ctx, ev)
 }
 
 // printDirectories tells the operator which directories are pulled and
@@ -123,6 +170,16 @@ func (c *Config) orgNames() []string {
 	}
 	if len(out) == 0 {
 		out = append(out, schema.DefaultOrg)
+	}
+	return out
+}
+
+// configuredSources lists the config's sources with their settings.
+func (c *Config) configuredSources() []ingest.ConfiguredSource {
+	var out []ingest.ConfiguredSource
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		out = append(out, ingest.ConfiguredSource{Org: s.Org, Config: c.sourceConfig(s)})
 	}
 	return out
 }

@@ -41,6 +41,7 @@ func cmdSftp(ctx context.Context, e *env, args []string) error {
 // password_hash. The password itself is never stored or printed.
 func cmdSftpPasswd(e *env, args []string) error {
 	fs := newFlagSet(e, "sftp passwd", "")
+	asJSON := fs.Bool("json", false, "print JSON: {\"hash\": ...}")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,6 +55,9 @@ func cmdSftpPasswd(e *env, args []string) error {
 	hash, err := sftpserver.HashPassword(pw)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, map[string]string{"hash": hash})
 	}
 	fmt.Fprintln(e.stdout, hash)
 	return nil
@@ -98,6 +102,7 @@ func readPassword(e *env) (string, error) {
 func cmdSftpHostKeys(e *env, args []string) error {
 	fs := newFlagSet(e, "sftp hostkeys", "")
 	dir := addSftpDirFlags(fs, e)
+	asJSON := fs.Bool("json", false, "print JSON: each key's type, fingerprint and authorized_keys line")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -111,6 +116,13 @@ func cmdSftpHostKeys(e *env, args []string) error {
 	keys, err := sftpserver.HostKeys(d)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		out := []map[string]string{}
+		for _, k := range keys {
+			out = append(out, map[string]string{"type": k.Type, "fingerprint": k.Fingerprint, "authorized_key": k.AuthorizedKey})
+		}
+		return writeJSON(e.stdout, map[string]any{"host_keys": out})
 	}
 	for _, k := range keys {
 		fmt.Fprintf(e.stdout, "%s %s\n", k.Fingerprint, k.AuthorizedKey)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"muster/ingest"
+	"muster/ingest/workos"
 	"muster/store"
 )
 
@@ -60,30 +61,67 @@ func sourcesSync(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), "cli", ingest.Options{DryRun: *dry, By: "cli"})
-	if err != nil {
-		return err
-	}
-	if sf.json {
-		if err := writeJSON(e.stdout, struct {
+	rep, stats, err := sync.Pull(ctx, s.Org(), s.Name(), cliUser(e), ingest.Options{DryRun: *dry, By: cliUser(e)})
+	return printPull(e, sf.json, s.Org(), s.Name(), directoryID(c, s.Org(), s.Name()), rep, stats, err)
+}
+
+// printPull prints what `sources sync` did, as text or one JSON object,
+// and returns the exit status: 1 for a pull that failed (before any drop,
+// or part-way: interrupted), else the drop's.
+func printPull(e *env, asJSON bool, org, name, dirID string, rep *ingest.Report, stats workos.PullStats, err error) error {
+	key := org + "/" + name
+	if asJSON {
+		// Always one object: the report, or the failure when the pull
+		// failed before anything was recorded.
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		var out any = struct {
 			*ingest.Report
-			Pull pullJSON `json:"pull"`
-		}{rep, pullJSON(stats)}); err != nil {
+			Error string   `json:"error,omitempty"`
+			Pull  pullJSON `json:"pull"`
+		}{rep, msg, pullOf(stats)}
+		if rep == nil {
+			out = struct {
+				Org      string   `json:"org"`
+				Source   string   `json:"source"`
+				Decision string   `json:"decision"`
+				Error    string   `json:"error"`
+				Pull     pullJSON `json:"pull"`
+			}{org, name, "failed", msg, pullOf(stats)}
+		}
+		if werr := writeJSON(e.stdout, out); werr != nil {
+			return werr
+		}
+	} else if rep != nil {
+		if err := rep.WriteText(e.stdout); err != nil {
 			return err
 		}
-		return reportExit(rep)
+		fmt.Fprintf(e.stdout, "pull: directory %s, %d requests (%d retried), %d users (%d records, %d inactive, %d invalid), %d groups, %d membership pages\n",
+			dirID, stats.Requests, stats.Retries, stats.Users, stats.Records, stats.Inactive, stats.Invalid,
+			stats.Groups, stats.MembershipPages)
 	}
-	if err := rep.WriteText(e.stdout); err != nil {
-		return err
+	switch {
+	case err != nil:
+		return fmt.Errorf("pull of %s failed after %d requests (%d retried); nothing applied: %w", key, stats.Requests, stats.Retries, err)
+	case rep.Interrupted:
+		// Not a refused drop (exit 4): the pull itself failed.
+		return fmt.Errorf("pull of %s interrupted; nothing of it applied (drop %d): %s", key, rep.DropID, rep.Reason)
 	}
-	fmt.Fprintf(e.stdout, "pull: directory %s, %d requests, %d users (%d records, %d inactive, %d invalid), %d groups, %d membership pages\n",
-		directoryID(c, s.Org(), s.Name()), stats.Requests, stats.Users, stats.Records, stats.Inactive, stats.Invalid, stats.Groups, stats.MembershipPages)
 	return reportExit(rep)
+}
+
+// pullOf is a pull's figures as `sources sync -json` prints them.
+func pullOf(st workos.PullStats) pullJSON {
+	return pullJSON{Requests: st.Requests, Retries: st.Retries, Groups: st.Groups, MembershipPages: st.MembershipPages,
+		Users: st.Users, Records: st.Records, Inactive: st.Inactive, Invalid: st.Invalid}
 }
 
 // pullJSON is workos.PullStats as `sources sync -json` prints it.
 type pullJSON struct {
 	Requests        int64 `json:"requests"`
+	Retries         int64 `json:"retries"`
 	Groups          int   `json:"groups"`
 	MembershipPages int   `json:"membership_pages"`
 	Users           int   `json:"users"`

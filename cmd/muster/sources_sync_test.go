@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"muster/ingest/workos/workostest"
 	"muster/store"
 )
 
@@ -48,4 +49,25 @@ func TestSourcesSyncPullsNowAndPrintsTheReport(t *testing.T) {
 	if code, _, errs = runEnv(t, nil, "sources", "sync", "-config", dt.path, "okta"); code != exitError || !strings.Contains(errs, "WORKOS_API_KEY") {
 		t.Fatalf("no key: exit %d %s", code, errs)
 	}
+
+	// A pull that fails before any drop: exit 1, and -json still prints
+	// one object, with the error and the requests made.
+	dt.fake.AddFault(workostest.Fault{Path: "/directories/*", Status: 500})
+	code, out, errs = runEnv(t, vars, "sources", "sync", "okta", "-config", dt.path, "-json")
+	var failed struct {
+		Decision, Error string
+		Pull            struct{ Requests, Retries int64 }
+	}
+	if err := json.Unmarshal([]byte(out), &failed); err != nil || code != exitError || failed.Decision != "failed" ||
+		!strings.Contains(failed.Error, "500") || failed.Pull.Requests < 2 || failed.Pull.Retries < 1 || !strings.Contains(errs, "nothing applied") {
+		t.Fatalf("failed pull: exit %d %v\n%s%s", code, err, out, errs)
+	}
+	// One that fails part-way: an interrupted pull, exit 1, nothing applied.
+	dt.fake.ClearFaults()
+	dt.fake.AddFault(workostest.Fault{Path: "/directory_users", Query: "directory=", Skip: 1, Status: 500})
+	code, out, errs = runEnv(t, vars, "sources", "sync", "okta", "-config", dt.path)
+	if code != exitError || !strings.Contains(out, "interrupted: the pull failed after 100 records") || !strings.Contains(errs, "interrupted") {
+		t.Fatalf("interrupted pull: exit %d\n%s%s", code, out, errs)
+	}
+	dt.mustBe(email(0), store.StatusActive, "okta/Engineering")
 }

@@ -81,7 +81,16 @@ func (sf *storeFlags) open(ctx context.Context, create bool) (*store.Store, erro
 			return nil, schema.Errorf(schema.ENotFound, "no store at %s (set -data, MUSTER_DATA or the config's data_dir)", path)
 		}
 	}
-	return store.Open(ctx, path)
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	// A store made before the current merge rules is derived again once.
+	if _, err := ingest.New(st).Upgrade(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // postgres reports whether the config puts the store in PostgreSQL

@@ -90,6 +90,8 @@ func cmdStoreStatus(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "leader:  %s (term %d, held for %s, renewed %s ago, %s)\n", lease.Holder, lease.Term,
 			lease.Seen.Sub(lease.Acquired).Round(time.Second), lease.Age().Round(time.Millisecond), state)
+	} else if out.Backend == "sqlite" {
+		fmt.Fprintln(e.stdout, "leader:  the one muster serve of this data directory (SQLite: no lease)")
 	} else {
 		fmt.Fprintln(e.stdout, "leader:  none yet (no muster serve has run on this store)")
 	}

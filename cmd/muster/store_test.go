@@ -204,7 +204,7 @@ func TestCLIExportNeutralisesFormulas(t *testing.T) {
 // leading spaces or a line break is neutralised too.
 func TestCLIExportNeutralisesFormulasBehindWhitespace(t *testing.T) {
 	dir := t.TempDir()
-	hostile := []string{" =HYPERLINK(\"http://x\")", "\n+1", "\u00a0@SUM(A1)", " \t-2", "\n=1"}
+	hostile := []string{" =HYPERLINK(\"http://x\")", "\n+1", "\u00a0@SUM(A1)", " \t-2", "\n=1", ";=1+1", ",=2", " ;x"}
 	for i, v := range hostile {
 		email := fmt.Sprintf("p%d@example.com", i)
 		if code, out, errs := MustRunIn(t, dir, "recipients", "add", "-first", v, "-last", v, "-groups", "Team", email); code != exitOK {
@@ -296,8 +296,23 @@ func TestCLIRecipientsAddRemoveExplainRollback(t *testing.T) {
 	if code, out, _ := MustRunIn(t, dir, "sources", "list"); code != exitOK || !strings.Contains(out, "manual") {
 		t.Fatalf("sources: %s", out)
 	}
-	if code, out, _ := MustRunIn(t, dir, "sources", "remove", "hr"); code != exitOK || !strings.Contains(out, "removed 5") {
-		t.Fatalf("remove source: %s", out)
+	// Without -yes (and no terminal to ask on) nothing is removed.
+	if code, _, errs := MustRunIn(t, dir, "sources", "remove", "hr"); code != exitUsage || !strings.Contains(errs, "of 5 people") ||
+		!strings.Contains(errs, "-yes") {
+		t.Fatalf("remove source without -yes: exit %d %s", code, errs)
+	}
+	// Withdrawing all 5 is over hr's guard: held, then approved.
+	code, out, _ = MustRunIn(t, dir, "sources", "remove", "-yes", "-json", "hr")
+	var held struct {
+		DropID   int64  `json:"drop_id"`
+		Decision string `json:"decision"`
+	}
+	mustJSON(t, out, &held)
+	if code != exitHeld || held.Decision != "held" {
+		t.Fatalf("remove source: exit %d %s", code, out)
+	}
+	if code, out, _ := MustRunIn(t, dir, "drops", "approve", itoa(held.DropID)); code != exitOK || !strings.Contains(out, "removed 5") {
+		t.Fatalf("approve the removal: %s", out)
 	}
 	if code, out, _ := MustRunIn(t, dir, "recipients", "list", "-json", "-status", "gone"); code != exitOK || strings.Count(out, `"key"`) != 6 {
 		t.Fatalf("after removing hr (and the manual entries) everyone is gone: %s", out)

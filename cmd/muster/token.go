@@ -23,6 +23,7 @@ func cmdToken(_ context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "who holds the token (recorded with every write it makes); required")
 	org := fs.String("org", schema.DefaultOrg, `the organisation it sees, or "*" for an operator token spanning all`)
 	role := fs.String("role", string(api.RoleViewer), "viewer (reads) or admin (also approves, rejects, rolls back, syncs)")
+	asJSON := fs.Bool("json", false, "print JSON for scripts: the token, its name, org, role, hash and the config table")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -43,9 +44,14 @@ func cmdToken(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	table := fmt.Sprintf("[[http.tokens]]\nname = %q\norg  = %q\nrole = %q\nhash = %q\n", *name, *org, *role, hash)
+	if *asJSON {
+		return writeJSON(e.stdout, map[string]string{"token": secret, "name": *name, "org": *org, "role": *role, "hash": hash,
+			"config": table})
+	}
 	fmt.Fprintf(e.stdout, "token (shown only now; give it to %s and keep it secret):\n\n  %s\n\n", *name, secret)
-	fmt.Fprintf(e.stdout, "add to the config (only the hash is kept), then restart muster serve:\n\n")
-	fmt.Fprintf(e.stdout, "[[http.tokens]]\nname = %q\norg  = %q\nrole = %q\nhash = %q\n", *name, *org, *role, hash)
+	fmt.Fprintf(e.stdout, "add to the config (only the hash is kept), then reload muster serve (kill -HUP, or POST /v1/reload):\n\n")
+	fmt.Fprint(e.stdout, table)
 	return nil
 }
 

@@ -44,6 +44,18 @@ type Engine struct {
 	// EventRetention is how long Reconcile keeps applied event ids; zero is
 	// DefaultEventRetention.
 	EventRetention time.Duration
+	// Window is how long a batch's removals count against the source's
+	// thresholds (since its latest full pull, if later); zero is
+	// DefaultWindow.
+	Window time.Duration
+	// Leading, if set, says whether this instance runs the background
+	// settling (Start): only the leader does, when several share a store.
+	Leading func() bool
+	// OnRun, if set, is told how each pull ended (not one a stop
+	// interrupted), and OnDrift what a Reconcile repaired in an
+	// organisation: the daemon's notifications.
+	OnRun   func(RunStatus)
+	OnDrift func(ingest.RebuildReport)
 
 	mu      sync.Mutex
 	sources []*Source
@@ -51,6 +63,17 @@ type Engine struct {
 	ctx    context.Context // background pulls stop with it (Close)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	kick   chan struct{} // a held drop was decided: Settle soon
+}
+
+// DefaultWindow is the removal window of batches (DESIGN.md, safety rules).
+const DefaultWindow = 24 * time.Hour
+
+func (e *Engine) window() time.Duration {
+	if e.Window > 0 {
+		return e.Window
+	}
+	return DefaultWindow
 }
 
 // DefaultEventRetention is how long applied event ids are kept for
@@ -62,7 +85,7 @@ func New(in *ingest.Ingester, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{Ingester: in, Logger: log}
+	e := &Engine{Ingester: in, Logger: log, kick: make(chan struct{}, 1)}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e
 }
@@ -191,6 +214,66 @@ func (e *Engine) SyncNow(_ context.Context, org, source, by string) error {
 	return nil
 }
 
+// Settle applies the batches queued behind held drops that have since
+// been decided (approved or rejected: by the API, the console, or `muster
+// drops` in another process), for every source that is free. Start runs it
+// in the background.
+func (e *Engine) Settle(ctx context.Context) error {
+	var errs []error
+	for _, s := range e.Sources() {
+		l, ok := s.TryAcquire()
+		if !ok {
+			continue // a pull or a batch runs: it drains the queue itself
+		}
+		ref, err := s.ref(ctx)
+		if err == nil && ref.src.ID != 0 {
+			_, err = l.drain(ctx, ref)
+		}
+		l.Release()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("source %s: %w", s.Key(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Observe is told the pipeline's outcomes (chain it into
+// ingest.Ingester.Observe): a held drop decided has the queues settled at
+// once. It never blocks.
+func (e *Engine) Observe(o ingest.Outcome) {
+	if o.Op != ingest.OpApprove && o.Op != ingest.OpReject {
+		return
+	}
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start settles the queues in the background: at once, every interval,
+// and whenever Observe reports a decision. Close stops it.
+func (e *Engine) Start(every time.Duration) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if e.Leading == nil || e.Leading() {
+				if err := e.Settle(e.ctx); err != nil && e.ctx.Err() == nil {
+					e.Logger.Error("applying queued directory edits failed; tried again later", "error", err)
+				}
+			}
+			select {
+			case <-e.ctx.Done():
+				return
+			case <-t.C:
+			case <-e.kick:
+			}
+		}
+	}()
+}
+
 // Context is the engine's context: it ends with Close. Producers run their
 // background work under it.
 func (e *Engine) Context() context.Context { return e.ctx }
@@ -239,6 +322,9 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 		if rep.Differed > 0 {
 			log.Warn("recipients differed from what their sources say; repaired", "org", org, "checked", rep.Checked,
 				"differed", rep.Differed, "sample", rep.Sample)
+			if e.OnDrift != nil {
+				e.OnDrift(*rep)
+			}
 		} else {
 			log.Info("recipients match their sources", "org", org, "checked", rep.Checked)
 		}

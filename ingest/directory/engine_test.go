@@ -43,7 +43,9 @@ func mustEngine(t testing.TB) *engineTest {
 	et := &engineTest{t: t, st: st, eng: New(in, nil), started: make(chan struct{}, 10)}
 	var err error
 	t.Cleanup(func() { et.eng.Close() })
-	et.scim, err = et.eng.Add(Spec{Config: ingest.SourceConfig{Name: "scim", Kind: store.KindWorkOS, Authoritative: true}})
+	// (Two people: the removal window's 20% share is tested on its own.)
+	et.scim, err = et.eng.Add(Spec{Config: ingest.SourceConfig{Name: "scim", Kind: store.KindSCIM, Authoritative: true,
+		MaxRemovePercent: -1, MaxRemoveCount: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}

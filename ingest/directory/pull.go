@@ -37,6 +37,7 @@ func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (
 	defer lease.Release()
 	start := time.Now()
 	s.setStatus(func(st *RunStatus) { st.LastAttempt = start })
+	srcID := s.recordStart(ctx, start, opt.DryRun)
 	snap, err := s.puller.Pull(ctx)
 	var rep *ingest.Report
 	if err == nil {
@@ -46,19 +47,29 @@ func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (
 		// Reading stops with ctx (a stop); once read, the apply is short and
 		// finishes, so a stop never leaves a drop half-recorded.
 		rep, err = s.e.Ingester.Ingest(context.WithoutCancel(ctx), ingest.Drop{Org: s.org, Source: s.cfg, Name: snap.Name,
-			Kind: store.DropKindStream, Records: snap.Records}, opt)
+			Kind: store.DropKindStream, Records: snap.Records, ReadFrom: start}, opt)
+	}
+	if err == nil && !opt.DryRun && rep.Decision != ingest.Rejected {
+		// Applied, unchanged or held, the pull says what the source's held
+		// drops and queued batches said, as of later.
+		if serr := lease.supersede(context.WithoutCancel(ctx), rep.DropID, start); serr != nil {
+			log.Error("settling the source after its pull failed", "error", serr)
+		}
 	}
 	// A stop while the records are read ends the stream with the context's
 	// error, which the pipeline records as a rejected drop: that is a stop,
 	// not a failure of the pull (nothing of it is applied either way).
 	stopped := ctx.Err() != nil && (err != nil || rep.Decision == ingest.Rejected)
+	if !stopped && !opt.DryRun {
+		s.recordEnd(ctx, srcID, rep, err)
+	}
 	s.setStatus(func(st *RunStatus) {
 		if stopped {
 			return
 		}
 		st.LastError, st.LastDecision, st.LastRun = "", "", time.Now()
 		if err != nil {
-			st.LastError = schema.ErrorMessageOf(err)
+			st.LastError = runError(err)
 			return
 		}
 		st.LastDecision = string(rep.Decision)
@@ -70,6 +81,9 @@ func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (
 			st.LastError = rep.Reason
 		}
 	})
+	if !stopped && s.e.OnRun != nil {
+		s.e.OnRun(s.Status())
+	}
 	attrs := []any{"ms", time.Since(start).Milliseconds()}
 	if snap != nil && snap.Describe != nil {
 		attrs = append(snap.Describe(), attrs...)
@@ -89,3 +103,55 @@ func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (
 	}
 	return rep, err
 }
+
+// recordStart records in the store that a run of the source starts (the
+// source recorded first, with its settings, if it is not yet) and returns
+// its id (0 when it could not be recorded: health is then what the
+// drops say).
+func (s *Source) recordStart(ctx context.Context, at time.Time, dry bool) int64 {
+	if dry {
+		return 0
+	}
+	src, err := s.e.Ingester.EnsureSource(ctx, s.org, s.cfg)
+	if err == nil {
+		err = s.e.store().RunStarted(ctx, src.ID, at)
+	}
+	if err != nil {
+		s.e.Logger.Warn("cannot record the run's start", "source", s.Key(), "error", err)
+		return 0
+	}
+	return src.ID
+}
+
+// recordEnd records how a pull ended: a failure (an error, or its drop
+// rejected) with its message, else a success (applied, unchanged, held).
+func (s *Source) recordEnd(ctx context.Context, srcID int64, rep *ingest.Report, err error) {
+	if srcID == 0 {
+		return
+	}
+	msg := ""
+	switch {
+	case err != nil:
+		msg = runError(err)
+	case rep.Decision == ingest.Rejected:
+		msg = rep.Reason
+	}
+	if err := s.e.store().RunEnded(context.WithoutCancel(ctx), srcID, msg); err != nil {
+		s.e.Logger.Warn("cannot record the run's end", "source", s.Key(), "error", err)
+	}
+}
+
+// SetNextRun records when the scheduler pulls the source next, for every
+// process to show.
+func (s *Source) SetNextRun(ctx context.Context, at time.Time) error {
+	ref, err := s.ref(ctx)
+	if err != nil || ref.src.ID == 0 {
+		return err
+	}
+	return s.e.store().SetNextRun(ctx, ref.src.ID, at)
+}
+
+// runError is a run's failure as the source's health shows it (to admins,
+// never on /readyz): the whole error, as the client reported it (status,
+// WorkOS's message, request id; never a secret).
+func runError(err error) string { return err.Error() }

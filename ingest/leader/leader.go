@@ -2,8 +2,9 @@
 // the one that runs the scheduled work (directory pulls, the events poll,
 // reconciliation, retention): the holder of a lease row in the store
 // (store.TryLease), renewed in the background every third of its length
-// and taken over by another instance once it lapses. On SQLite (one
-// instance) it is always this one.
+// and taken over by another instance once it lapses. Alone (Solo: a
+// SQLite store, one instance per data directory) it is always this one,
+// and no lease is written.
 //
 // Leadership is an optimisation, never a guarantee: an instance that
 // cannot renew steps down at once, but for a moment two may each believe
@@ -43,6 +44,10 @@ type Elector struct {
 	// instance becomes the leader, with a context that ends when it stops
 	// being one.
 	OnElected func(ctx context.Context)
+	// Solo: this instance is the only one (a SQLite store): it leads from
+	// Open to Close and writes no lease (a renewal would wait behind a
+	// long apply for SQLite's one write lock, and step down for nothing).
+	Solo bool
 
 	mu      sync.Mutex
 	leading bool
@@ -94,6 +99,19 @@ func (e *Elector) Open() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	if e.Solo {
+		e.mu.Lock()
+		e.leading, e.validUntil, e.checked = true, time.Now().Add(100*365*24*time.Hour), time.Now()
+		e.lease = store.Lease{Name: e.Name, Holder: e.ID, Acquired: time.Now(), Renewed: time.Now()}
+		lctx, end := context.WithCancel(ctx)
+		e.endLead = end
+		if e.OnElected != nil {
+			e.wg.Add(1)
+			go func() { defer e.wg.Done(); e.OnElected(lctx) }()
+		}
+		e.mu.Unlock()
+		return nil
+	}
 	e.try(ctx)
 	e.wg.Add(1)
 	go e.loop(ctx)
@@ -188,7 +206,10 @@ func (e *Elector) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := Status{Leader: leading, ID: e.ID, Holder: e.lease.Holder, Term: e.lease.Term, Expires: e.lease.Expires, Checked: e.checked}
-	if e.lease.Holder != "" {
+	switch {
+	case e.Solo:
+		st.HeldFor = time.Since(e.lease.Acquired)
+	case e.lease.Holder != "":
 		since := time.Since(e.checked)
 		st.Age = max(e.lease.Age()+since, 0)
 		st.HeldFor = max(e.lease.Seen.Sub(e.lease.Acquired)+since, 0)
@@ -208,12 +229,16 @@ func (e *Elector) Close() error {
 	e.cancel()
 	e.mu.Lock()
 	leading := e.leading
-	if leading {
+	switch {
+	case leading && e.Solo:
+		e.leading = false
+		e.endLead()
+	case leading:
 		e.stepDown("stopping")
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
-	if leading {
+	if leading && !e.Solo {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return e.Store.ReleaseLease(ctx, e.Name, e.ID)

@@ -76,3 +76,27 @@ func TestOneLeaderTakeoverAndRelease(t *testing.T) {
 	b.Close()
 	waitFor(t, "a2 takes over after b released the lease", ttl/3+time.Second, a2.IsLeader)
 }
+
+// TestSoloLeadsWithoutALease: alone (a SQLite store) an instance leads from
+// Open to Close and writes no lease.
+func TestSoloLeadsWithoutALease(t *testing.T) {
+	st := storetest.Open(t)
+	elected := make(chan context.Context, 1)
+	e := &Elector{Store: st, ID: "solo", TTL: 300 * time.Millisecond, Solo: true,
+		OnElected: func(ctx context.Context) { elected <- ctx }}
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := <-elected
+	time.Sleep(time.Second) // past several TTLs: nothing to renew
+	if !e.IsLeader() || !e.Status().Leader {
+		t.Fatal("a solo instance stopped leading")
+	}
+	if _, found, err := st.LeaseOf(context.Background(), "scheduler"); err != nil || found {
+		t.Fatalf("a solo instance wrote a lease (found %v, %v)", found, err)
+	}
+	e.Close()
+	if ctx.Err() == nil {
+		t.Fatal("leadership's context did not end at Close")
+	}
+}

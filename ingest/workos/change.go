@@ -19,7 +19,7 @@ const (
 	// ChangeUpsert: Record is the person as the directory now describes them.
 	// Record.Groups is nil: user events carry no memberships, so the source's
 	// groups for the person are kept. Record.Status inactive asks for
-	// offboarding (DESIGN.md rule 5): never add, remove from every audience.
+	// offboarding (merge rule 5, README: Design): never add, remove from every audience.
 	ChangeUpsert
 	// ChangeOffboard: the user was deleted from the directory. Offboard the
 	// person (Record.SourceID, Record.Key) across all audiences, not just

@@ -16,15 +16,16 @@ type PullOptions struct {
 	// The records then carry only these groups. A name or id that matches no
 	// group fails the pull: a renamed group must not silently empty the source.
 	Groups []string
-	// Attrs is the attribute allowlist (DESIGN.md rule 6); the zero set keeps
+	// Attrs is the attribute allowlist (merge rule 6, README: Design); the zero set keeps
 	// no optional attribute.
 	Attrs schema.AttrSet
 }
 
 // PullStats describes a pull, for its report.
 type PullStats struct {
-	// Requests counts HTTP attempts, retries included.
-	Requests int64
+	// Requests counts HTTP attempts, retries included; Retries the
+	// attempts that were tried again.
+	Requests, Retries int64
 	// Groups is the number of groups of the source (selected ones when limited).
 	Groups int
 	// MembershipPages counts pages of /directory_users?group=.

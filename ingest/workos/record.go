@@ -17,7 +17,7 @@ import (
 //     custom_attributes.emails, else the primary of the deprecated emails;
 //   - FirstName, LastName (split from `name` when both are missing);
 //   - Status from state: active, or inactive for "inactive" and the old
-//     "suspended" (the pipeline offboards, DESIGN.md rule 5); any other state
+//     "suspended" (the pipeline offboards, merge rule 5 (README: Design)); any other state
 //     makes the record invalid rather than guessing either way;
 //   - Groups: the names given, trimmed, de-duplicated and sorted (nil stays
 //     nil: "not known", for event deltas);

@@ -65,7 +65,7 @@ func (c *Client) record(ctx context.Context, info RequestInfo, start time.Time) 
 		c.stats.rateLimited.Add(1)
 	}
 	if n, ok := ctx.Value(counterKey{}).(*requestCounter); ok {
-		n.add()
+		n.add(info.Retrying)
 	}
 	if c.cfg.OnRequest != nil {
 		c.cfg.OnRequest(info)
@@ -77,12 +77,16 @@ func (c *Client) record(ctx context.Context, info RequestInfo, start time.Time) 
 // counter made under another counts into it too.
 type requestCounter struct {
 	atomic.Int64
-	parent *requestCounter
+	retries atomic.Int64
+	parent  *requestCounter
 }
 
-func (n *requestCounter) add() {
+func (n *requestCounter) add(retrying bool) {
 	for ; n != nil; n = n.parent {
 		n.Add(1)
+		if retrying {
+			n.retries.Add(1)
+		}
 	}
 }
 
@@ -93,11 +97,11 @@ func withCounter(ctx context.Context, n *requestCounter) context.Context {
 	return context.WithValue(ctx, counterKey{}, n)
 }
 
-// CountRequests returns a context under which every HTTP attempt (retries
-// included) is counted, and a function reading the count: a caller learns
-// how many requests a pull made even when it failed before its stream
-// existed.
-func CountRequests(ctx context.Context) (context.Context, func() int64) {
+// CountRequests returns a context under which every HTTP attempt is
+// counted, and a function reading the counts: attempts (retries included)
+// and those that were retried. A caller learns how many requests a pull
+// made even when it failed before its stream existed.
+func CountRequests(ctx context.Context) (context.Context, func() (requests, retries int64)) {
 	n := &requestCounter{}
-	return withCounter(ctx, n), n.Load
+	return withCounter(ctx, n), func() (int64, int64) { return n.Load(), n.retries.Load() }
 }

@@ -22,6 +22,11 @@ const (
 	// sinceMargin is how far before "now" a fresh cursor starts reading, for
 	// the skew between our clock and WorkOS's; repeats are de-duplicated.
 	sinceMargin = 5 * time.Minute
+	// pullMargin: an event created this long before a source's latest full
+	// pull started (by our clock) is in that pull, and not applied to it
+	// again; one created later is (applying an event the pull already read
+	// changes nothing).
+	pullMargin = time.Minute
 )
 
 // ErrBusy is WebhookEvent's error while the event's source is being
@@ -44,9 +49,12 @@ func (w *Sync) PollEvents(ctx context.Context) (int, error) {
 	}
 	switch {
 	case !found:
-		// Events from before this daemon started are what its first pulls
-		// read; it follows the directories from there.
-		cur.Since = w.started.Add(-sinceMargin)
+		// Events from before the latest full pull of every source (or this
+		// daemon's start, whose first pulls read them) are in the pulls; it
+		// follows the directories from there.
+		if cur.Since, err = w.pulledSince(ctx); err != nil {
+			return 0, err
+		}
 	case time.Since(cur.Updated) > staleCursor:
 		w.Logger.Warn("the events cursor is too old for the Events API: pulling every directory instead", "updated", cur.Updated)
 		cur.EventID, cur.Since = "", time.Now().Add(-sinceMargin)
@@ -65,7 +73,15 @@ func (w *Sync) PollEvents(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		n, err := w.applyEvents(ctx, page.Events, byEvents, &cur)
+		evs := page.Events
+		if cur.EventID == "" {
+			// Not every server honours range_start (WorkOS's own emulator
+			// ignores it): older events are the pulls', not to replay.
+			evs = skipBefore(evs, cur.Since)
+		}
+		skipped := len(page.Events) - len(evs)
+		n, err := w.applyEvents(ctx, evs, byEvents, &cur)
+		n += skipped
 		total += n
 		switch {
 		case n > 0:
@@ -90,6 +106,53 @@ func (w *Sync) PollEvents(ctx context.Context) (int, error) {
 			return total, err
 		}
 	}
+}
+
+// pulledSince is where a fresh events cursor starts: the earliest of the
+// sources' latest full pulls (each read from its start), or the daemon's
+// start for a source never pulled, less the clock-skew margin.
+func (w *Sync) pulledSince(ctx context.Context) (time.Time, error) {
+	since := w.started
+	for _, s := range w.sources {
+		at, ok, err := w.lastPull(ctx, s)
+		if err != nil {
+			return since, err
+		}
+		if ok && at.Before(since) {
+			since = at
+		}
+	}
+	return since.Add(-sinceMargin), nil
+}
+
+// lastPull returns when the source's latest full pull, applied or found
+// unchanged, started.
+func (w *Sync) lastPull(ctx context.Context, s *source) (time.Time, bool, error) {
+	st := w.Engine.Ingester.Store
+	org, err := st.LookupOrg(ctx, s.spec.Org)
+	if schema.ErrorCodeOf(err) == schema.ENotFound {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	src, err := st.LookupSource(ctx, org.ID, s.spec.Config.Name)
+	if schema.ErrorCodeOf(err) == schema.ENotFound {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return st.LastFullSnapshot(ctx, src.ID)
+}
+
+// skipBefore drops the leading events created before since (events come
+// oldest first).
+func skipBefore(evs []workos.Event, since time.Time) []workos.Event {
+	for len(evs) > 0 && !evs[0].CreatedAt.Time.IsZero() && evs[0].CreatedAt.Time.Before(since) {
+		evs = evs[1:]
+	}
+	return evs
 }
 
 // WebhookEvent applies one event received by the webhook endpoint, through
@@ -158,6 +221,18 @@ func (w *Sync) applyEvents(ctx context.Context, evs []workos.Event, by string, c
 	}
 	var record []store.AppliedEvent
 	var resync []*source
+	pulled := map[*source]time.Time{} // each target's latest full pull, less the margin
+	pulledAt := func(s *source) (time.Time, error) {
+		if at, ok := pulled[s]; ok {
+			return at, nil
+		}
+		at, ok, err := w.lastPull(ctx, s)
+		if ok {
+			at = at.Add(-pullMargin)
+		}
+		pulled[s] = at
+		return at, err
+	}
 	n := 0
 	for i, ev := range evs {
 		if done[ev.ID] || !slices.Contains(workos.DsyncEvents, ev.Event) {
@@ -200,6 +275,11 @@ func (w *Sync) applyEvents(ctx context.Context, evs []workos.Event, by string, c
 			}
 		}
 		for _, s := range targets {
+			if at, err := pulledAt(s); err != nil {
+				return 0, err
+			} else if ev.CreatedAt.Time.Before(at) {
+				continue // the source's latest full pull read what it says
+			}
 			ch, err := workos.MapEvent(ev, s.delta)
 			if err != nil {
 				return 0, err
@@ -321,9 +401,10 @@ func uniqueSources(list []*source) []*source {
 	return out
 }
 
-// flush applies a source's pending edits as one delta drop, running inTx
-// (if set) in its transaction. A batch the guards refuse is reported as
-// refused: a pull puts the source right.
+// flush hands a source's pending edits to the engine as one batch, running
+// inTx (if set) in its transaction: applied, held by the removal window, or
+// queued behind a held drop, the events are dealt with. Only a batch the
+// pipeline refuses is reported as refused: a pull puts the source right.
 func (w *Sync) flush(ctx context.Context, l *directory.Lease, b *pending, by string, inTx func(*store.Tx) error) (refused bool, err error) {
 	if len(b.edits) == 0 {
 		return false, nil
@@ -334,7 +415,7 @@ func (w *Sync) flush(ctx context.Context, l *directory.Lease, b *pending, by str
 	if err != nil {
 		return false, err
 	}
-	return res.Decision() != string(ingest.Applied), nil
+	return res.Decision() == string(ingest.Rejected), nil
 }
 
 // withdraw applies a deleted directory: once the API confirms it is gone,

@@ -43,7 +43,13 @@ func TestBackends(t *testing.T) { storetest.Report(t) }
 
 func mustSyncTest(t testing.TB, users, groups int, edit func(*SourceSpec)) *syncTest {
 	t.Helper()
-	fake := workostest.Start(t, workostest.Options{})
+	return mustSyncTestWith(t, workostest.Options{}, users, groups, edit)
+}
+
+// mustSyncTestWith is mustSyncTest with the fake's options.
+func mustSyncTestWith(t testing.TB, opts workostest.Options, users, groups int, edit func(*SourceSpec)) *syncTest {
+	t.Helper()
+	fake := workostest.Start(t, opts)
 	seed := fake.MustSeed(t, workostest.SeedSpec{Users: users, Groups: groups})
 	dt := &syncTest{t: t, fake: fake, seed: seed, data: t.TempDir()}
 	spec := SourceSpec{Config: ingest.SourceConfig{Name: "okta", Kind: store.KindWorkOS, Authoritative: true},

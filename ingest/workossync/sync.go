@@ -70,7 +70,7 @@ type source struct {
 
 type pullRun struct {
 	stream   atomic.Pointer[workos.DirectoryStream]
-	requests func() int64
+	requests func() (requests, retries int64)
 }
 
 // Trigger names of runs, kept with drops (Options.By) and logs.
@@ -156,7 +156,7 @@ func (s *source) stats() workos.PullStats {
 	if stream := run.stream.Load(); stream != nil {
 		st = stream.Stats()
 	}
-	st.Requests = run.requests()
+	st.Requests, st.Retries = run.requests()
 	return st
 }
 
@@ -169,7 +169,7 @@ func (s *source) read(ctx context.Context) (*directory.Snapshot, error) {
 	s.last.Store(run)
 	describe := func() []any {
 		st := s.stats()
-		return []any{"requests", st.Requests, "users", st.Users, "groups", st.Groups, "directory", s.spec.DirectoryID}
+		return []any{"requests", st.Requests, "retries", st.Retries, "users", st.Users, "groups", st.Groups, "directory", s.spec.DirectoryID}
 	}
 	stream, err := s.w.Client.Pull(ctx, s.spec.DirectoryID, s.pull)
 	if err != nil {

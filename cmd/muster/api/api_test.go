@@ -79,8 +79,11 @@ func TestReadinessFollowsScheduledRuns(t *testing.T) {
 	a.mustStatus("GET", "/readyz", "", "", 200, "")
 	runs[0].Err = "workos: 503"
 	r := a.mustStatus("GET", "/readyz", "", "", http.StatusServiceUnavailable, "")
-	if !strings.Contains(string(r.body), `"schedule"`) || strings.Contains(string(r.body), acme) {
-		t.Fatalf("readyz must name the failing check, not the organisation: %s", r.body)
+	// It names the failing sources (issue 11: operators look there), not
+	// their errors.
+	if !strings.Contains(string(r.body), `"schedule"`) || !strings.Contains(string(r.body), acme+"/dir") ||
+		strings.Contains(string(r.body), "503") {
+		t.Fatalf("readyz must name the failing check and sources, not the errors: %s", r.body)
 	}
 }
 
@@ -344,7 +347,7 @@ func TestBadRequests(t *testing.T) {
 	// Bad parameters.
 	for _, path := range []string{"/v1/drops/abc", "/v1/drops?limit=0", "/v1/drops?limit=5000", "/v1/drops?status=won",
 		"/v1/drops?before=-1", "/v1/recipients?status=happy", "/v1/recipients/not-an-email", "/v1/export",
-		"/v1/export?group=staff&format=xlsx", "/v1/recipients?source=hr"} {
+		"/v1/export?group=staff&format=xlsx"} {
 		s.mustStatus("GET", path, "acme-viewer", "", http.StatusBadRequest, schema.EInvalid)
 	}
 	for _, path := range []string{"/v1/drops/424242", "/v1/sources/nosuch", "/v1/recipients/nobody@acme.example",
@@ -372,8 +375,11 @@ func TestSourcesAndSync(t *testing.T) {
 	s := mustSeeded(t, func(c *Config) { c.Sources = configured })
 	var list struct{ Sources []sourceView }
 	s.mustGet("acme-viewer", "/v1/sources", &list)
-	if len(list.Sources) != 3 || list.Sources[0].Name != "hr" || list.Sources[0].HeldDrops != 1 || list.Sources[0].Rows != 100 ||
-		list.Sources[0].LastSuccess.IsZero() || !list.Sources[0].Configured || list.Sources[1].Name != "dir" || list.Sources[1].Configured != true {
+	// By name: busy and dir configured, never synced; hr held.
+	if len(list.Sources) != 3 || list.Sources[2].Name != "hr" || list.Sources[2].HeldDrops != 1 || list.Sources[2].People != 100 ||
+		list.Sources[2].LastSuccess.IsZero() || !list.Sources[2].Configured || list.Sources[2].State != "held" ||
+		list.Sources[2].Settings.Name != "hr" || list.Sources[1].Name != "dir" || list.Sources[1].Configured != true ||
+		list.Sources[1].State != "never synced" {
 		t.Fatalf("sources: %+v", list.Sources)
 	}
 	if list.Sources[1].CanSync {
@@ -386,7 +392,7 @@ func TestSourcesAndSync(t *testing.T) {
 	}
 	s2 := mustSeeded(t, func(c *Config) { c.Sources, c.Sync = configured, sync })
 	s2.mustGet("acme-viewer", "/v1/sources", &list)
-	if !list.Sources[1].CanSync || list.Sources[0].CanSync {
+	if !list.Sources[1].CanSync || list.Sources[2].CanSync {
 		t.Fatalf("can_sync: %+v", list.Sources)
 	}
 	r = s2.mustStatus("POST", "/v1/sources/dir/sync", "acme-admin", "", http.StatusAccepted, "")
@@ -427,4 +433,31 @@ func TestOrgWithNothingYet(t *testing.T) {
 	}
 	a.mustStatus("GET", "/v1/drops/1", "acme-viewer", "", http.StatusNotFound, schema.ENotFound)
 	a.mustStatus("GET", "/v1/orgs/initech/drops", "ops", "", http.StatusNotFound, schema.ENotFound)
+}
+
+// /v1/recipients?source=S alone lists the people that source lists (issue
+// 11); with group, that source's groups of that name; a configured source
+// never synced lists nobody; an unknown one is 404.
+func TestRecipientsOfASource(t *testing.T) {
+	s := mustSeeded(t, func(c *Config) {
+		c.Sources = []ConfiguredSource{{Org: acme, Name: "later", Kind: store.KindWorkOS}}
+	})
+	s.ingest(acme, ingest.SourceConfig{Name: "board", Kind: store.KindCSV}, "board.csv", people(3, "a", "acme.example", "board"))
+	var list struct {
+		Recipients []recipientView
+	}
+	s.mustGet("acme-viewer", "/v1/recipients?source=board&status=all", &list)
+	if len(list.Recipients) != 3 || list.Recipients[0].Key != "a00000@acme.example" {
+		t.Fatalf("board's people: %+v", list.Recipients)
+	}
+	s.mustGet("acme-viewer", "/v1/recipients?source=hr&group=staff&limit=500", &list)
+	if len(list.Recipients) != 100 {
+		t.Fatalf("hr's staff: %d", len(list.Recipients))
+	}
+	s.mustGet("acme-viewer", "/v1/recipients?source=later", &list)
+	if len(list.Recipients) != 0 {
+		t.Fatalf("a source never synced: %+v", list.Recipients)
+	}
+	s.mustStatus("GET", "/v1/recipients?source=nosuch", "acme-viewer", "", http.StatusNotFound, schema.ENotFound)
+	s.mustStatus("GET", "/v1/recipients?source=dir", "acme-viewer", "", http.StatusNotFound, schema.ENotFound) // globex's
 }

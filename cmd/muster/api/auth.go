@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"time"
 
 	"muster/schema"
 )
@@ -100,9 +101,10 @@ func (s *Server) authenticate(r *http.Request) (*Token, error) {
 func (s *Server) Authenticate(secret string) (*Token, error) {
 	sum := sha256.Sum256([]byte(secret))
 	var found *Token
-	for i := range s.tokens {
-		if subtle.ConstantTimeCompare(sum[:], s.tokens[i].Hash[:]) == 1 && found == nil {
-			found = &s.tokens[i]
+	tokens := s.conf().Tokens
+	for i := range tokens {
+		if subtle.ConstantTimeCompare(sum[:], tokens[i].Hash[:]) == 1 && found == nil {
+			found = &tokens[i]
 		}
 	}
 	if found == nil {
@@ -114,25 +116,28 @@ func (s *Server) Authenticate(secret string) (*Token, error) {
 // TokenNamed returns the configured token of that name: a console session
 // names its token, and ends when the token is removed or replaced.
 func (s *Server) TokenNamed(name string) (*Token, bool) {
-	for i := range s.tokens {
-		if s.tokens[i].Name == name {
-			return &s.tokens[i], true
+	tokens := s.conf().Tokens
+	for i := range tokens {
+		if tokens[i].Name == name {
+			return &tokens[i], true
 		}
 	}
 	return nil, false
 }
 
 // Refused counts and logs a refused credential (a bad token at the
-// console's sign-in) as /v1 does.
-func (s *Server) Refused(r *http.Request, err error) { s.refused(r, err) }
-
-// refused counts and logs a request whose token was missing or unknown:
-// where it came from and why, never what was presented (an operator sees
-// someone guessing; muster_http_auth_failures_total gives the rate).
-func (s *Server) refused(r *http.Request, err error) {
+// console's sign-in) as /v1 does: logged once per address and window
+// (throttle.go).
+func (s *Server) Refused(r *http.Request, err error) {
 	s.cfg.Metrics.authFailed()
-	s.log.Warn("authentication failed", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
-		"reason", schema.ErrorMessageOf(err))
+	s.noteRefusal(r, err)
+}
+
+// Throttled reports whether the request's address presented too many
+// refused tokens this window, and when it may try again: the console's
+// sign-in answers 429 then, as /v1 does.
+func (s *Server) Throttled(r *http.Request) (bool, time.Duration) {
+	return s.throttle.blocked(clientAddr(r))
 }
 
 // Can reports whether the token's role allows what needs role.

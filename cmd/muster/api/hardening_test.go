@@ -31,10 +31,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestFailedAuthenticationLogged: every refused token is logged with where
-// it came from and why, so an operator can see someone guessing, and the
-// secret presented (in the header or, refused, in the query string) is
-// never written to the log.
+// TestFailedAuthenticationLogged: a refused token is logged with where it
+// came from and why, so an operator can see someone guessing (once per
+// address and window: TestRefusedTokensAreThrottledAndLoggedOncePerWindow),
+// and the secret presented (in the header or, refused, in the query
+// string) is never written to the log.
 func TestFailedAuthenticationLogged(t *testing.T) {
 	var logs lockedBuffer
 	a := MustAPI(t, func(c *Config) {
@@ -43,11 +44,21 @@ func TestFailedAuthenticationLogged(t *testing.T) {
 	})
 	guess := "mst_guessed-token-value"
 	a.secret["guess"] = guess
-	a.mustStatus("GET", "/v1/sources", "guess", "", http.StatusUnauthorized, "unauthorized")
-	a.mustStatus("GET", "/v1/sources?access_token="+a.secret["acme-admin"], "", "", http.StatusUnauthorized, "unauthorized")
-	a.mustStatus("GET", "/metrics", "guess", "", http.StatusUnauthorized, "unauthorized")
-	a.mustStatus("GET", "/v1/sources", "acme-viewer", "", http.StatusOK, "")
-	out := logs.String()
+	var out string
+	for i, req := range []func(){
+		func() { a.mustStatus("GET", "/v1/sources", "guess", "", http.StatusUnauthorized, "unauthorized") },
+		func() {
+			a.mustStatus("GET", "/v1/sources?access_token="+a.secret["acme-admin"], "", "", http.StatusUnauthorized, "unauthorized")
+		},
+		func() { a.mustStatus("GET", "/metrics", "guess", "", http.StatusUnauthorized, "unauthorized") },
+	} {
+		a.srv.throttle = newThrottle() // each the first of its window
+		req()
+		if i == 2 {
+			a.mustStatus("GET", "/v1/sources", "acme-viewer", "", http.StatusOK, "")
+		}
+	}
+	out = logs.String()
 	if n := strings.Count(out, "authentication failed"); n != 3 {
 		t.Fatalf("%d failed authentications logged, want 3:\n%s", n, out)
 	}

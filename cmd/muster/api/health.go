@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
 // Check is one readiness check. Its error message is shown on /readyz,
-// which needs no token: it must not name organisations or sources.
+// which needs no token: it must not carry data (the schedule check names
+// the failing sources, which operators must see there: issue 11).
 type Check struct {
 	Name  string
 	Check func(ctx context.Context) error
@@ -27,17 +29,19 @@ type RunStatus struct {
 }
 
 // RunsCheck is the readiness check "the last scheduled runs are not
-// failing": it fails while any source's last run failed.
+// failing": it fails while any source's last run failed, naming them (not
+// their errors: `sources list`, /v1/sources and the log say why).
 func RunsCheck(runs func() []RunStatus) Check {
 	return Check{Name: "schedule", Check: func(context.Context) error {
-		failing := 0
+		var failing []string
 		for _, r := range runs() {
 			if r.Err != "" {
-				failing++
+				failing = append(failing, r.Org+"/"+r.Source)
 			}
 		}
-		if failing > 0 {
-			return fmt.Errorf("the last run of %d scheduled sources failed (see the log and muster_scheduled_run_failing)", failing)
+		if len(failing) > 0 {
+			return fmt.Errorf("the last run of %d scheduled sources failed: %s (see sources list, /v1/sources and the log)",
+				len(failing), strings.Join(failing, ", "))
 		}
 		return nil
 	}}
@@ -47,7 +51,10 @@ func RunsCheck(runs func() []RunStatus) Check {
 const checkTimeout = 2 * time.Second
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, struct {
+		Status string `json:"status"`
+		Build
+	}{"ok", s.cfg.Build})
 }
 
 // checkResult is one check on /readyz.
@@ -82,7 +89,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	body := map[string]any{"ready": ready, "checks": out}
+	body := map[string]any{"ready": ready, "version": s.cfg.Build.Version, "checks": out}
 	if s.cfg.Leadership != nil {
 		body["scheduler"] = s.cfg.Leadership()
 	}

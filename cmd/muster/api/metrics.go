@@ -32,6 +32,8 @@ type MetricsConfig struct {
 	// Lanes returns the file sources' queues (the drops in progress).
 	Lanes  func() []ingest.LaneStatus
 	Logger *slog.Logger
+	// Build labels muster_build_info.
+	Build Build
 }
 
 // Metrics is muster's Prometheus registry: counters of drops as the
@@ -48,6 +50,8 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	requests *prometheus.CounterVec
 	authFail prometheus.Counter
+	throttle prometheus.Counter
+	notified *prometheus.CounterVec
 	scim     scimMetrics
 	handler  http.Handler
 }
@@ -76,7 +80,16 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		Help: "Admin HTTP requests, by route and status code."}, []string{"route", "code"})
 	m.authFail = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "http_auth_failures_total",
 		Help: "Admin API requests refused for a missing or invalid token."})
-	m.reg.MustRegister(m.drops, m.reviews, m.rows, m.duration, m.requests, m.authFail, scrapeCollector{m},
+	m.throttle = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "http_throttled_requests_total",
+		Help: "Admin API requests answered 429: their address presented too many refused tokens."})
+	m.notified = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "notifications_total",
+		Help: "Notifications that reached an end, by target, event and outcome (delivered, failed, dropped)."},
+		[]string{"target", "event", "outcome"})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
+		Help:        "Always 1: which muster runs, in its labels.",
+		ConstLabels: prometheus.Labels{"version": cfg.Build.Version, "commit": cfg.Build.Commit, "goversion": cfg.Build.GoVersion}})
+	build.Set(1)
+	m.reg.MustRegister(build, m.throttle, m.notified, m.drops, m.reviews, m.rows, m.duration, m.requests, m.authFail, scrapeCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.scim = newSCIMMetrics(m.reg)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError,
@@ -133,6 +146,19 @@ func (m *Metrics) request(route string, code int, _ time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 }
 
+// Notification counts a notification's end; set it as notify.Config.OnResult.
+func (m *Metrics) Notification(target, event, outcome string) {
+	if m != nil {
+		m.notified.WithLabelValues(target, event, outcome).Inc()
+	}
+}
+
+func (m *Metrics) throttled() {
+	if m != nil {
+		m.throttle.Inc()
+	}
+}
+
 func (m *Metrics) authFailed() {
 	if m != nil {
 		m.authFail.Inc()
@@ -150,17 +176,19 @@ var (
 		[]string{"org", "source"}, nil)
 	descRunFailing = prometheus.NewDesc(ns+"_scheduled_run_failing", "1 while the source's last scheduled run failed.",
 		[]string{"org", "source"}, nil)
-	descSFTPConns       = prometheus.NewDesc(ns+"_sftp_connections_total", "SFTP connections accepted.", nil, nil)
-	descSFTPActive      = prometheus.NewDesc(ns+"_sftp_connections_active", "SFTP connections open now.", nil, nil)
-	descSFTPRefused     = prometheus.NewDesc(ns+"_sftp_connections_refused_total", "SFTP connections turned away (bans, limits).", nil, nil)
-	descSFTPAuthFail    = prometheus.NewDesc(ns+"_sftp_auth_failures_total", "Failed SFTP password or public key attempts.", nil, nil)
-	descSFTPBans        = prometheus.NewDesc(ns+"_sftp_bans_total", "Addresses banned for failing to log in.", nil, nil)
-	descSFTPBytes       = prometheus.NewDesc(ns+"_sftp_bytes_received_total", "File bytes written by SFTP clients.", nil, nil)
-	descSFTPUploads     = prometheus.NewDesc(ns+"_sftp_uploads_total", "SFTP uploads committed, by outcome.", []string{"outcome"}, nil)
-	descWorkOSRequests  = prometheus.NewDesc(ns+"_workos_requests_total", "WorkOS API requests sent, retries included.", nil, nil)
-	descWorkOSRetries   = prometheus.NewDesc(ns+"_workos_retries_total", "WorkOS API attempts followed by a retry.", nil, nil)
-	descWorkOSLimited   = prometheus.NewDesc(ns+"_workos_rate_limited_total", "WorkOS API answers 429 Too Many Requests.", nil, nil)
-	descWorkOSFailures  = prometheus.NewDesc(ns+"_workos_failures_total", "WorkOS API requests that failed after retries.", nil, nil)
+	descSFTPConns      = prometheus.NewDesc(ns+"_sftp_connections_total", "SFTP connections accepted.", nil, nil)
+	descSFTPActive     = prometheus.NewDesc(ns+"_sftp_connections_active", "SFTP connections open now.", nil, nil)
+	descSFTPRefused    = prometheus.NewDesc(ns+"_sftp_connections_refused_total", "SFTP connections turned away (bans, limits).", nil, nil)
+	descSFTPAuthFail   = prometheus.NewDesc(ns+"_sftp_auth_failures_total", "Failed SFTP password or public key attempts.", nil, nil)
+	descSFTPBans       = prometheus.NewDesc(ns+"_sftp_bans_total", "Addresses banned for failing to log in.", nil, nil)
+	descSFTPBytes      = prometheus.NewDesc(ns+"_sftp_received_bytes_total", "File bytes written by SFTP clients.", nil, nil)
+	descSFTPUploads    = prometheus.NewDesc(ns+"_sftp_uploads_total", "SFTP uploads committed, by outcome.", []string{"outcome"}, nil)
+	descWorkOSRequests = prometheus.NewDesc(ns+"_workos_requests_total", "WorkOS API requests sent, retries included.", nil, nil)
+	descWorkOSRetries  = prometheus.NewDesc(ns+"_workos_retries_total", "WorkOS API attempts followed by a retry.", nil, nil)
+	descWorkOSLimited  = prometheus.NewDesc(ns+"_workos_rate_limited_total", "WorkOS API answers 429 Too Many Requests.", nil, nil)
+	descWorkOSFailures = prometheus.NewDesc(ns+"_workos_failures_total", "WorkOS API requests that failed after retries.", nil, nil)
+	descRecipients     = prometheus.NewDesc(ns+"_recipients", "Recipients of the organisation's audience store, by status (active ones receive).",
+		[]string{"org", "status"}, nil)
 	descStoreScrapeFail = prometheus.NewDesc(ns+"_store_scrape_errors", "1 when the store could not be read for this scrape.", nil, nil)
 	descQueueFailing    = prometheus.NewDesc(ns+"_drop_queue_failing_seconds",
 		"How long the drop in progress in the source's queue has been failing (0 when none is): the source's later drops wait behind it.",
@@ -174,7 +202,7 @@ type scrapeCollector struct{ m *Metrics }
 func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeld, descLastSuccess, descPeople, descRunFailing, descSFTPConns, descSFTPActive,
 		descSFTPRefused, descSFTPAuthFail, descSFTPBans, descSFTPBytes, descSFTPUploads, descWorkOSRequests, descWorkOSRetries,
-		descWorkOSLimited, descWorkOSFailures, descStoreScrapeFail, descQueueFailing} {
+		descWorkOSLimited, descWorkOSFailures, descStoreScrapeFail, descRecipients, descQueueFailing} {
 		ch <- d
 	}
 }
@@ -228,6 +256,9 @@ func (c scrapeCollector) collectStore(ch chan<- prometheus.Metric) {
 	if cfg.Store != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		stats, err := cfg.Store.SourceStats(ctx, 0)
+		if err == nil {
+			err = c.collectRecipients(ctx, ch)
+		}
 		cancel()
 		failed := 0.0
 		if err != nil {
@@ -261,6 +292,29 @@ func (c scrapeCollector) collectStore(ch chan<- prometheus.Metric) {
 	}
 }
 
+// recipientStatuses are the statuses muster_recipients counts, each
+// exposed (0 when none) so a series never vanishes.
+var recipientStatuses = []store.RecipientStatus{store.StatusActive, store.StatusInactive, store.StatusOffboarded, store.StatusGone}
+
+// collectRecipients counts every organisation's recipients by status.
+func (c scrapeCollector) collectRecipients(ctx context.Context, ch chan<- prometheus.Metric) error {
+	st := c.m.cfg.Store
+	orgs, err := st.Orgs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		counts, err := st.RecipientCounts(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		for _, s := range recipientStatuses {
+			ch <- prometheus.MustNewConstMetric(descRecipients, prometheus.GaugeValue, float64(counts[s]), o.Name, string(s))
+		}
+	}
+	return nil
+}
+
 // serveMetrics serves /metrics: open, or with MetricsAuth only to an
 // operator token (the exposition names every organisation and source).
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
@@ -271,8 +325,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.MetricsAuth {
 		t, err := s.authenticate(r)
 		if err != nil {
-			s.refused(r, err)
-			s.writeError(w, r, err)
+			s.refusedToken(w, r, err)
 			return
 		}
 		if t.Org != AllOrgs {

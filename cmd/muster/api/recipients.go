@@ -70,16 +70,24 @@ func (s *Server) listRecipients(w http.ResponseWriter, r *request) error {
 	if f.Limit, err = pageSize(q.Get("limit")); err != nil {
 		return err
 	}
-	if groups := q["group"]; len(groups) > 0 {
+	// source alone: the people that source lists now; with group: the
+	// members of that source's groups of that name.
+	empty := false
+	if name := q.Get("source"); name != "" {
+		src, err := s.lookupSource(r, name)
+		if err != nil {
+			return err
+		}
+		f.SourceID, empty = src.ID, src.ID == 0 // configured, never synced
+	}
+	if groups := q["group"]; len(groups) > 0 && !empty {
 		if f.GroupIDs, err = s.groupIDs(r, groups, q.Get("source")); err != nil {
 			return err
 		}
-	} else if q.Get("source") != "" {
-		return schema.Errorf(schema.EInvalid, "source filters groups: give group too")
 	}
 	page := newPageWriter(r.Context(), s.cfg.Store, r.org.ID)
 	var next string
-	if r.org.ID != 0 {
+	if r.org.ID != 0 && !empty {
 		if next, err = s.cfg.Store.EachRecipientPage(r.Context(), r.org.ID, f, page.add); err != nil {
 			return err
 		}

@@ -34,6 +34,8 @@ type errorBody struct {
 	Error struct {
 		Code    schema.ErrorCode `json:"code"`
 		Message string           `json:"message"`
+		// Problems lists a refused config's problems, one per line.
+		Problems []string `json:"problems,omitempty"`
 	} `json:"error"`
 }
 
@@ -68,6 +70,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = code, schema.ErrorMessageOf(err)
+	if code != schema.EInternal {
+		body.Error.Problems = problemsOf(err)
+	}
 	writeJSON(w, status, body)
 }
 

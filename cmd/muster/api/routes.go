@@ -32,14 +32,13 @@ type endpoint struct {
 // routes registers every path. A /v1 resource is served both as
 // /v1/RESOURCE (the token's organisation) and /v1/orgs/{org}/RESOURCE
 // (an organisation named: any for an operator token, only its own for
-// another).
+// another). Every route is in the OpenAPI description (openapi.go);
+// TestOpenAPIDescribesEveryRoute holds the two together.
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /metrics", s.serveMetrics)
-	s.methods("/healthz", "GET")
-	s.methods("/readyz", "GET")
-	s.methods("/metrics", "GET")
+	s.public("GET", "/healthz", s.healthz)
+	s.public("GET", "/readyz", s.readyz)
+	s.public("GET", "/metrics", s.serveMetrics)
+	s.public("GET", "/v1/openapi.json", s.openAPI)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if s.ui != nil && !strings.HasPrefix(r.URL.Path, "/v1/") && r.URL.Path != "/v1" {
 			s.ui.ServeHTTP(w, r)
@@ -48,9 +47,18 @@ func (s *Server) routes() {
 		s.writeError(w, r, schema.Errorf(schema.ENotFound, "no such path %s", r.URL.Path))
 	})
 	s.handle("/v1/orgs", false, map[string]endpoint{"GET": {RoleViewer, s.listOrgs}})
+	s.handle("/v1/reload", false, map[string]endpoint{"POST": {RoleAdmin, s.reload}})
 	s.handle("/v1/sftp/bans", false, map[string]endpoint{"GET": {RoleViewer, s.listBans}})
 	s.handle("/v1/sftp/bans/{address}", false, map[string]endpoint{"DELETE": {RoleAdmin, s.liftBans}})
-	for path, eps := range map[string]map[string]endpoint{
+	for path, eps := range s.resources() {
+		s.handle("/v1"+path, true, eps)
+		s.handle("/v1/orgs/{org}"+path, true, eps)
+	}
+}
+
+// resources are the /v1 resources of an organisation, by path and method.
+func (s *Server) resources() map[string]map[string]endpoint {
+	return map[string]map[string]endpoint{
 		"/sources":                   {"GET": {RoleViewer, s.listSources}},
 		"/sources/{source}":          {"GET": {RoleViewer, s.showSource}},
 		"/sources/{source}/rollback": {"POST": {RoleAdmin, s.rollback}},
@@ -64,10 +72,30 @@ func (s *Server) routes() {
 		"/recipients/{email}":        {"GET": {RoleViewer, s.explainRecipient}},
 		"/groups":                    {"GET": {RoleViewer, s.listGroups}},
 		"/export":                    {"GET": {RoleViewer, s.export}},
-	} {
-		s.handle("/v1"+path, true, eps)
-		s.handle("/v1/orgs/{org}"+path, true, eps)
+		"/notifications":             {"GET": {RoleViewer, s.listNotifications}},
 	}
+}
+
+// route is a method and path the server answers, for the OpenAPI test.
+type route struct {
+	Method, Path string
+}
+
+// Routes lists every method and path registered (HEAD, which every GET
+// answers, aside).
+func (s *Server) Routes() []route {
+	out := append([]route(nil), s.routeList...)
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Path < out[j].Path || out[i].Path == out[j].Path && out[i].Method < out[j].Method
+	})
+	return out
+}
+
+// public registers a path that needs no token (or checks one itself).
+func (s *Server) public(method, path string, h http.HandlerFunc) {
+	s.mux.HandleFunc(method+" "+path, h)
+	s.routeList = append(s.routeList, route{method, path})
+	s.methods(path, method)
 }
 
 // handle registers a /v1 path's methods, and a JSON 405 for the others.
@@ -76,6 +104,7 @@ func (s *Server) handle(path string, inOrg bool, eps map[string]endpoint) {
 	for method, ep := range eps {
 		allowed = append(allowed, method)
 		s.mux.Handle(method+" "+path, s.v1(ep, inOrg))
+		s.routeList = append(s.routeList, route{method, path})
 	}
 	s.methods(path, allowed...)
 }
@@ -99,8 +128,7 @@ func (s *Server) v1(ep endpoint, inOrg bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := s.authenticate(r)
 		if err != nil {
-			s.refused(r, err)
-			s.writeError(w, r, err)
+			s.refusedToken(w, r, err)
 			return
 		}
 		if !t.Can(ep.role) {
@@ -134,6 +162,12 @@ func (s *Server) OrgOf(ctx context.Context, t *Token, named string) (store.Org, 
 // token's own). An organisation the token may not see is not found, in the
 // same words as one that does not exist.
 func (s *Server) orgOf(ctx context.Context, t *Token, named string) (store.Org, error) {
+	if named != "" && !schema.ValidName(named) {
+		// "*" names every organisation in a token's config, never one in
+		// a path: a request is about one organisation.
+		return store.Org{}, schema.Errorf(schema.EInvalid,
+			"%q is not an organisation's name: a request names one organisation, as /v1/orgs/{org}/...", named)
+	}
 	name := named
 	if name == "" {
 		if t.Org == AllOrgs {
@@ -146,7 +180,7 @@ func (s *Server) orgOf(ctx context.Context, t *Token, named string) (store.Org, 
 		return store.Org{}, schema.Errorf(schema.ENotFound, "no organisation %q", name)
 	}
 	org, err := s.cfg.Store.LookupOrg(ctx, name)
-	if schema.ErrorCodeOf(err) == schema.ENotFound && (t.Org == name || slices.Contains(s.cfg.Orgs, name)) {
+	if schema.ErrorCodeOf(err) == schema.ENotFound && (t.Org == name || slices.Contains(s.conf().Orgs, name)) {
 		// Known, with nothing ingested yet: id 0 matches no row.
 		return store.Org{Name: name}, nil
 	}
@@ -180,7 +214,7 @@ func (s *Server) OrgNames(ctx context.Context, t *Token) ([]string, error) {
 		for _, o := range orgs {
 			names = append(names, o.Name)
 		}
-		for _, o := range s.cfg.Orgs {
+		for _, o := range s.conf().Orgs {
 			if !slices.Contains(names, o) {
 				names = append(names, o)
 			}

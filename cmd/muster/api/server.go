@@ -58,6 +58,19 @@ type Config struct {
 	// MaxBody bounds request bodies. Default 64 KiB.
 	MaxBody int64
 	Logger  *slog.Logger
+	// Build says which muster this is, on /healthz.
+	Build Build
+	// Reload, if set, re-reads the config: POST /v1/reload.
+	Reload ReloadFunc
+}
+
+// Build says which muster serves: on /healthz, and as the labels of
+// muster_build_info.
+type Build struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	BuildTime string `json:"build_time"`
+	GoVersion string `json:"go_version"`
 }
 
 // DefaultAddr is where the server listens unless told otherwise.
@@ -68,6 +81,9 @@ type ConfiguredSource struct {
 	Org  string
 	Name string
 	Kind store.SourceKind
+	// Settings, if set, are its settings in the config (a source not in the
+	// store yet is shown with them).
+	Settings store.SourceConfig
 }
 
 // SyncFunc starts a pull of the organisation's source now, in the
@@ -83,12 +99,14 @@ const writeTimeout = time.Minute
 
 // Server is the admin HTTP server.
 type Server struct {
-	cfg          Config
+	cfg          Config // its Tokens, Orgs, Sources and Sync change with Reload: read them with conf()
+	cfgMu        sync.RWMutex
 	log          *slog.Logger
-	tokens       []Token
 	maxBody      int64
 	writeTimeout time.Duration
+	throttle     *throttle
 	mux          *http.ServeMux
+	routeList    []route
 	ui           http.Handler
 	srv          *http.Server
 	ln           net.Listener
@@ -109,20 +127,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "http"), tokens: cfg.Tokens, maxBody: cfg.MaxBody,
-		writeTimeout: writeTimeout}
-	names := map[string]bool{}
-	for _, t := range cfg.Tokens {
-		if t.Name == "" || names[t.Name] {
-			return nil, schema.Errorf(schema.EInvalid, "http: token names must be set and unique (%q)", t.Name)
-		}
-		names[t.Name] = true
-		if t.Role != RoleViewer && t.Role != RoleAdmin {
-			return nil, schema.Errorf(schema.EInvalid, "http: token %s: role %q is not viewer or admin", t.Name, t.Role)
-		}
-		if t.Org == "" {
-			return nil, schema.Errorf(schema.EInvalid, "http: token %s: no organisation", t.Name)
-		}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "http"), maxBody: cfg.MaxBody,
+		writeTimeout: writeTimeout, throttle: newThrottle()}
+	if err := checkTokens(cfg.Tokens); err != nil {
+		return nil, err
 	}
 	s.mux = http.NewServeMux()
 	s.routes()
@@ -138,6 +146,51 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+func checkTokens(tokens []Token) error {
+	names := map[string]bool{}
+	for _, t := range tokens {
+		if t.Name == "" || names[t.Name] {
+			return schema.Errorf(schema.EInvalid, "http: token names must be set and unique (%q)", t.Name)
+		}
+		names[t.Name] = true
+		if t.Role != RoleViewer && t.Role != RoleAdmin {
+			return schema.Errorf(schema.EInvalid, "http: token %s: role %q is not viewer or admin", t.Name, t.Role)
+		}
+		if t.Org == "" {
+			return schema.Errorf(schema.EInvalid, "http: token %s: no organisation", t.Name)
+		}
+	}
+	return nil
+}
+
+// conf returns the config as it stands (Reload changes it).
+func (s *Server) conf() Config {
+	s.cfgMu.RLock()
+	defer s.cfgMu.RUnlock()
+	return s.cfg
+}
+
+// Live is what a reload of the config may change while the server runs.
+type Live struct {
+	Tokens  []Token
+	Orgs    []string
+	Sources []ConfiguredSource
+	Sync    SyncFunc
+}
+
+// Reload replaces the tokens, organisations, sources and sync of a running
+// server: requests from then on use them (a request in progress keeps
+// what it started with).
+func (s *Server) Reload(l Live) error {
+	if err := checkTokens(l.Tokens); err != nil {
+		return err
+	}
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
+	s.cfg.Tokens, s.cfg.Orgs, s.cfg.Sources, s.cfg.Sync = l.Tokens, l.Orgs, l.Sources, l.Sync
+	return nil
+}
+
 // Open binds the address and starts serving. It returns once the port is
 // bound, so a bad address fails at start.
 func (s *Server) Open() error {
@@ -146,7 +199,7 @@ func (s *Server) Open() error {
 		return fmt.Errorf("http listen %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
-	s.log.Info("listening", "addr", ln.Addr().String(), "tokens", len(s.tokens))
+	s.log.Info("listening", "addr", ln.Addr().String(), "tokens", len(s.conf().Tokens))
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -2,72 +2,62 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"muster/ingest"
 	"muster/schema"
 	"muster/store"
 )
 
-// sourceView is a source as the API shows it: its stored settings and
-// state, whether the config names it, and what an operator watches.
+// sourceView is a source as the API shows it: its sync health
+// (ingest.SourceHealth: state, last attempt and success, last error, next
+// run, people, held drops...), its stored settings, and whether it can be
+// pulled now.
 type sourceView struct {
-	store.Source
-	Configured  bool      `json:"configured"`
-	HeldDrops   int64     `json:"held_drops"`
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	CanSync     bool      `json:"can_sync"`
+	ingest.SourceHealth
+	CanSync bool `json:"can_sync"`
 	// SCIM is a scim source's requests: last request, counts, last error.
 	SCIM *store.SCIMStats `json:"scim,omitempty"`
 }
 
-// sources returns the organisation's sources: those in the store, then
-// configured ones that have had no drop yet.
+// sources returns the organisation's sources with their health: those in
+// the store, and configured ones not there yet (never synced).
 func (s *Server) sources(r *request) ([]sourceView, error) {
 	ctx := r.Context()
-	out := []sourceView{}
-	stored, stats, scimStats := []store.Source{}, []store.SourceStat{}, map[string]store.SCIMStats{}
+	var configured []ingest.ConfiguredSource
+	for _, c := range s.conf().Sources {
+		cfg := c.Settings
+		if cfg.Name == "" {
+			cfg = store.SourceConfig{Name: c.Name, Kind: c.Kind}
+		}
+		configured = append(configured, ingest.ConfiguredSource{Org: c.Org, Config: cfg})
+	}
+	hs, err := s.cfg.Ingester.SourcesHealth(ctx, r.org.Name, configured)
+	if err != nil {
+		return nil, err
+	}
+	scimStats := map[string]store.SCIMStats{}
 	if r.org.ID != 0 {
-		var err error
-		if stored, err = s.cfg.Store.Sources(ctx, r.org.ID); err != nil {
-			return nil, err
-		}
-		if stats, err = s.cfg.Store.SourceStats(ctx, r.org.ID); err != nil {
-			return nil, err
-		}
 		if scimStats, err = s.cfg.Store.SCIMStatsByOrg(ctx, r.org.ID); err != nil {
 			return nil, err
 		}
 	}
-	seen := map[string]bool{}
-	for _, src := range stored {
-		v := sourceView{Source: src, Configured: s.configured(r.org.Name, src.Name) != nil}
-		for _, st := range stats {
-			if st.Source == src.Name {
-				v.HeldDrops, v.LastSuccess = st.Held, st.LastSuccess
-			}
-		}
-		v.CanSync = v.Configured && s.cfg.Sync != nil && src.Kind == store.KindWorkOS
-		if st, ok := scimStats[src.Name]; ok && src.Kind == store.KindSCIM {
+	out := make([]sourceView, 0, len(hs))
+	for _, h := range hs {
+		v := sourceView{SourceHealth: h}
+		v.CanSync = h.Configured && s.conf().Sync != nil && h.Kind == store.KindWorkOS && h.RemovedAt == ""
+		if st, ok := scimStats[h.Name]; ok && h.Kind == store.KindSCIM {
 			v.SCIM = &st
 		}
-		seen[src.Name] = true
 		out = append(out, v)
-	}
-	for _, c := range s.cfg.Sources {
-		if c.Org == r.org.Name && !seen[c.Name] {
-			v := sourceView{Source: store.Source{SourceConfig: store.SourceConfig{Name: c.Name, Kind: c.Kind}}, Configured: true}
-			v.CanSync = s.cfg.Sync != nil && c.Kind == store.KindWorkOS
-			out = append(out, v)
-		}
 	}
 	return out, nil
 }
 
 func (s *Server) configured(org, name string) *ConfiguredSource {
-	for i, c := range s.cfg.Sources {
+	sources := s.conf().Sources
+	for i, c := range sources {
 		if c.Org == org && c.Name == name {
-			return &s.cfg.Sources[i]
+			return &sources[i]
 		}
 	}
 	return nil
@@ -154,10 +144,10 @@ func (s *Server) sync(w http.ResponseWriter, r *request) error {
 		return schema.Errorf(schema.EInvalid, "source %s is of kind %s: only workos sources are pulled; %s", name, kind, howFed(kind))
 	case s.configured(r.org.Name, name) == nil:
 		return schema.Errorf(schema.EInvalid, "source %s is not in the config: only configured sources are pulled", name)
-	case s.cfg.Sync == nil:
+	case s.conf().Sync == nil:
 		return schema.Errorf(schema.EUnavailable, "sync is not available for source %s: no WorkOS scheduler runs in this muster", name)
 	}
-	if err := s.cfg.Sync(r.Context(), r.org.Name, name, r.token.By()); err != nil {
+	if err := s.conf().Sync(r.Context(), r.org.Name, name, r.token.By()); err != nil {
 		return err
 	}
 	s.log.Info("sync requested", "org", r.org.Name, "source", name, "token", r.token.Name)

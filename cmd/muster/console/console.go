@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"muster/cmd/muster/api"
@@ -43,6 +44,9 @@ type Auth interface {
 	OrgOf(ctx context.Context, t *api.Token, named string) (store.Org, error)
 	OrgNames(ctx context.Context, t *api.Token) ([]string, error)
 	Refused(r *http.Request, err error)
+	// Throttled says the request's address presented too many refused
+	// tokens this window (as /v1 counts them) and when it may try again.
+	Throttled(r *http.Request) (bool, time.Duration)
 }
 
 // Source is a configured source as the daemon reads it: its settings for
@@ -100,6 +104,20 @@ type Console struct {
 	mu      sync.Mutex
 	revoked map[string]int64 // signed-out session ids, until they would expire
 	cache   *cache
+
+	// live is what a config reload changes: the configured sources, their
+	// health and how to sync (SetSources).
+	live atomic.Pointer[liveConfig]
+	// ownHealth: the health is the StoreHealth New made (not given), so a
+	// reload rebuilds it.
+	ownHealth bool
+}
+
+// liveConfig is the part of the config a reload replaces.
+type liveConfig struct {
+	sources []Source
+	health  Health
+	sync    func(ctx context.Context, org, source, by string) error
 }
 
 // New checks cfg, reads (or makes) the session key and parses the pages.
@@ -126,7 +144,9 @@ func New(cfg Config) (*Console, error) {
 		uploads: filepath.Join(cfg.DataDir, "console-uploads")}
 	if cfg.Health == nil {
 		c.cfg.Health = &StoreHealth{Store: cfg.Store, Configured: cfg.Sources, Runs: cfg.Runs, CanSync: cfg.Sync != nil}
+		c.ownHealth = true
 	}
+	c.live.Store(&liveConfig{sources: cfg.Sources, health: c.cfg.Health, sync: cfg.Sync})
 	c.cache = newCache(cfg.Store, cfg.Now)
 	var err error
 	if c.key, err = sessionKey(filepath.Join(cfg.DataDir, keyFile)); err != nil {
@@ -144,6 +164,23 @@ func New(cfg Config) (*Console, error) {
 	}))
 	c.handler = cop.Handler(c.mux)
 	return c, nil
+}
+
+// SetSources replaces the configured sources and how to sync a directory
+// (a config reload): pages from then on use them.
+func (c *Console) SetSources(list []Source, sync func(ctx context.Context, org, source, by string) error) {
+	l := &liveConfig{sources: list, health: c.live.Load().health, sync: sync}
+	if c.ownHealth {
+		l.health = &StoreHealth{Store: c.cfg.Store, Configured: list, Runs: c.cfg.Runs, CanSync: sync != nil}
+	}
+	c.live.Store(l)
+}
+
+// sources, health and syncFn are the live config's.
+func (c *Console) sources() []Source { return c.live.Load().sources }
+func (c *Console) health() Health    { return c.live.Load().health }
+func (c *Console) syncFn() func(ctx context.Context, org, source, by string) error {
+	return c.live.Load().sync
 }
 
 // csp allows nothing but this origin's own script, styles and forms: no

@@ -50,7 +50,7 @@ func (c *Console) drops(w http.ResponseWriter, r *req) error {
 		}
 	}
 	source := q.Get("source")
-	sources, err := c.cfg.Health.Sources(r.Context(), r.org)
+	sources, err := c.health().Sources(r.Context(), r.org)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 // the latest drops.
 func (c *Console) overview(w http.ResponseWriter, r *req) error {
 	ctx := r.Context()
-	sources, err := c.cfg.Health.Sources(ctx, r.org)
+	sources, err := c.health().Sources(ctx, r.org)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (c *Console) overview(w http.ResponseWriter, r *req) error {
 
 // sourcesPage lists the sources (the Overview's table alone).
 func (c *Console) sourcesPage(w http.ResponseWriter, r *req) error {
-	sources, err := c.cfg.Health.Sources(r.Context(), r.org)
+	sources, err := c.health().Sources(r.Context(), r.org)
 	if err != nil {
 		return err
 	}

@@ -145,7 +145,7 @@ func (c *Console) recipient(w http.ResponseWriter, r *req) error {
 
 // kindOf says a source's kind, from the config or the store.
 func (c *Console) kindOf(r *req, name string) store.SourceKind {
-	for _, s := range c.cfg.Sources {
+	for _, s := range c.sources() {
 		if s.Org == r.org.Name && s.Name == name {
 			return s.Kind
 		}
@@ -160,7 +160,7 @@ func (c *Console) kindOf(r *req, name string) store.SourceKind {
 // configured manual sources, else the stored ones, else "manual".
 func (c *Console) manualSources(r *req) []Source {
 	var out []Source
-	for _, s := range c.cfg.Sources {
+	for _, s := range c.sources() {
 		if s.Org == r.org.Name && s.Kind == store.KindManual {
 			out = append(out, s)
 		}
@@ -185,7 +185,7 @@ func (c *Console) manualSources(r *req) []Source {
 }
 
 func (c *Console) configuredKind(org, name string) store.SourceKind {
-	for _, s := range c.cfg.Sources {
+	for _, s := range c.sources() {
 		if s.Org == org && s.Name == name {
 			return s.Kind
 		}

@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -211,6 +213,15 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	t, err := c.cfg.Auth.Authenticate(secret)
 	if secret == "" {
 		err = schema.Errorf(schema.EUnauthorized, "paste your API token")
+	}
+	if err != nil && secret != "" {
+		if limited, wait := c.cfg.Auth.Throttled(r); limited {
+			// As /v1 answers: a valid token still signs in, guesses wait.
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+			c.render(w, r, nil, http.StatusTooManyRequests, "signin", "Sign in", map[string]any{"Next": next,
+				"Error": fmt.Sprintf("Too many refused tokens from your address: try again in %d s.", int(wait.Seconds()+0.999))})
+			return
+		}
 	}
 	if err != nil {
 		if secret != "" {

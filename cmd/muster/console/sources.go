@@ -16,7 +16,7 @@ import (
 func (c *Console) source(w http.ResponseWriter, r *req) error {
 	ctx := r.Context()
 	name := r.PathValue("name")
-	all, err := c.cfg.Health.Sources(ctx, r.org)
+	all, err := c.health().Sources(ctx, r.org)
 	if err != nil {
 		return err
 	}
@@ -101,10 +101,10 @@ func (c *Console) sync(w http.ResponseWriter, r *req) error {
 		return schema.Errorf(schema.ENotFound, "no configured source %q", name)
 	case kind != store.KindWorkOS:
 		return schema.Errorf(schema.EInvalid, "source %s is of kind %s: only directory sources are pulled", name, kind)
-	case c.cfg.Sync == nil:
+	case c.syncFn() == nil:
 		return schema.Errorf(schema.EUnavailable, "no scheduler runs in this muster: source %s cannot be pulled now", name)
 	}
-	if err := c.cfg.Sync(r.Context(), r.org.Name, name, r.by()); err != nil {
+	if err := c.syncFn()(r.Context(), r.org.Name, name, r.by()); err != nil {
 		return err
 	}
 	c.log.Info("sync requested", "org", r.org.Name, "source", name, "token", r.token.Name)

@@ -36,7 +36,7 @@ type uploadMeta struct {
 // not name (read with their stored settings).
 func (c *Console) uploadSources(r *req) []Source {
 	var out []Source
-	for _, s := range c.cfg.Sources {
+	for _, s := range c.sources() {
 		if s.Org == r.org.Name && (s.Kind == store.KindFolder || s.Kind == store.KindManual) {
 			out = append(out, s)
 		}

@@ -56,11 +56,12 @@ func TestAPISyncAndReadinessWithWorkOS(t *testing.T) {
 	var src struct {
 		Source struct {
 			CanSync bool `json:"can_sync"`
-			Rows    int
+			People  int
+			State   string
 		}
 	}
 	c.want(200, "GET", "/v1/sources/okta", &viewer, "", &src)
-	if !src.Source.CanSync || src.Source.Rows != 40 {
+	if !src.Source.CanSync || src.Source.People != 40 || src.Source.State != "ok" {
 		t.Fatalf("source okta: %+v", src)
 	}
 

@@ -241,7 +241,7 @@ func TestAdminAPIWithTheBinary(t *testing.T) {
 		Checks []struct{ Name string }
 	}
 	c.want(200, "GET", "/readyz", nil, "", &ready)
-	if !ready.Ready || (withSFTP && fmt.Sprint(ready.Checks) != "[{store} {store_file} {sftp} {drops} {watch}]") {
+	if !ready.Ready || (withSFTP && fmt.Sprint(ready.Checks) != "[{store} {store_file} {sftp} {drops} {watch} {schedule}]") {
 		t.Fatalf("readyz: %+v", ready)
 	}
 
@@ -402,11 +402,11 @@ func sftpMetrics(t *testing.T, d *daemon, c *client, ops, viewer *apiToken, work
 		t.Fatal(err)
 	}
 	writeCSV(t, up, "export.csv", "acme.example", 50)
-	before := c.metric(ops, "muster_sftp_bytes_received_total")
+	before := c.metric(ops, "muster_sftp_received_bytes_total")
 	d.sftp("acme-hris", up, "put export.csv")
 	c.waitDrops(viewer, 3)
 	size, _ := os.Stat(filepath.Join(up, "export.csv"))
-	if got := c.metric(ops, "muster_sftp_bytes_received_total"); got-before != float64(size.Size()) {
+	if got := c.metric(ops, "muster_sftp_received_bytes_total"); got-before != float64(size.Size()) {
 		t.Errorf("sftp bytes received went from %g to %g, want +%d", before, got, size.Size())
 	}
 	if c.metric(ops, "muster_sftp_connections_total") < 1 || c.metric(ops, "muster_sftp_uploads_total", "outcome", "committed") != 1 {

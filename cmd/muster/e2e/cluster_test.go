@@ -76,6 +76,8 @@ shared_dir = %q
 lease = %q
 [watch]
 debounce = "30s"
+[sftp]
+ban_threshold = 3
 [http]
 listen = "127.0.0.1:0"
 [[sources]]
@@ -338,6 +340,28 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	filed := func() int { return strings.Count(a.stderr.String()+b.stderr.String(), "held drop decided: filed") }
 	waitFor(t, "the filing logged", func() bool { return filed() > 0 })
 	t.Logf("held drop %d uploaded through a, approved through b, filed once as %s", held.ID, archived)
+
+	// Bans are shared: an address that fails at a's login is refused by b.
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", wrong).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	for range 3 {
+		cmd := exec.Command("sftp", "-b", "-", "-P", a.port(), "-i", wrong, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+			"-o", "UserKnownHostsFile="+filepath.Join(a.data, "known_hosts"), "payroll@127.0.0.1")
+		cmd.Stdin = strings.NewReader("ls\n")
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Fatalf("a wrong key logged in:\n%s", out)
+		}
+	}
+	waitFor(t, "b to list a's ban", func() bool {
+		_, body := b.api.do("GET", "/v1/sftp/bans", &c.token, "")
+		return bytes.Contains(body, []byte(`"payroll"`))
+	})
+	if msg := b.sftpQuiet("payroll", up, "ls"); !strings.Contains(msg, "refused") {
+		t.Fatalf("b did not refuse an account from an address a banned:\n%s", msg)
+	}
+	t.Logf("3 failed logins at a's SFTP server: b lists the ban and refuses the account from that address")
 
 	// A third instance dies in the middle of an apply: nothing of it
 	// stays, and another instance takes its file from the spool.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,7 +135,13 @@ func MustServe(t testing.TB, data, dir string, env []string, args ...string) *da
 	})
 	// The state file is written before the start banner is printed: wait for
 	// its last line, so tests reading the banner read all of it.
-	waitFor(t, "muster serve's start banner", func() bool { return strings.Contains(d.stdout.String(), "Stop with Ctrl-C.") })
+	asJSON := slices.Contains(args, "-json")
+	waitFor(t, "muster serve's start banner", func() bool {
+		if asJSON { // one object, ending with its closing brace
+			return strings.HasSuffix(d.stdout.String(), "}\n")
+		}
+		return strings.Contains(d.stdout.String(), "Stop with Ctrl-C.")
+	})
 	return d
 }
 

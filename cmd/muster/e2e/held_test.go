@@ -41,7 +41,7 @@ func TestHeldDropsFiledWhenDecidedByTheCLI(t *testing.T) {
 	if code, out := musterCode(t, "ingest", "-config", cfg, "-source", "admin", byHand); code != 3 || !strings.Contains(out, "held") {
 		t.Fatalf("muster ingest of a header-only file: exit %d\n%s", code, out)
 	}
-	if code, out := musterCode(t, "drops", "reject", "-config", cfg, "4"); code != 0 {
+	if code, out := musterCode(t, "drops", "reject", "-config", cfg, "-reason", "header only", "4"); code != 0 {
 		t.Fatalf("reject 4: exit %d\n%s", code, out)
 	}
 	if b, err := os.ReadFile(byHand); err != nil || string(b) != "Email,First Name\n" {
@@ -83,7 +83,7 @@ func TestHeldDropsFiledWhenDecidedByTheCLI(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(got, "workday.csv.report.json"))
 		return json.Unmarshal(b, &rep) == nil && rep.Decision == "applied"
 	})
-	if rep.DropID != workday.ID || !strings.Contains(rep.Reason, "approved by admin") {
+	if rep.DropID != workday.ID || !strings.Contains(rep.Reason, "approved by cli:") {
 		t.Fatalf("uploader's report: %+v", rep)
 	}
 	if b, _ := os.ReadFile(filepath.Join(got, "workday.csv.errors.csv")); !strings.Contains(string(b), "empty_file") {

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -294,6 +295,53 @@ listen = "127.0.0.1:0"
 	if out := muster(t, "sources", "list", "-data", data); !strings.Contains(out, "okta: last request") {
 		t.Fatalf("sources list does not show the SCIM requests:\n%s", out)
 	}
+	// A burst deactivating 30% of the source (6 of its 20 people, at once):
+	// every answer succeeds and the resources read back inactive, but the
+	// audience change that crosses the removal guard (20%) is held for an
+	// admin, and what follows waits behind it; approving applies them all.
+	var wg sync.WaitGroup
+	for i := 2; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := ids[fmt.Sprintf("user%02d@example.org", i)]
+			if status, m := c.do(okta.secret, "PATCH", "/default/okta/Users/"+id, `{"Operations":[{"op":"replace","value":{"active":false}}]}`); status != 200 || m["active"] != false {
+				t.Errorf("deactivate user%02d: %d %v", i, status, m)
+			}
+		}()
+	}
+	wg.Wait()
+	var held struct {
+		Drops []struct {
+			ID     int64
+			Source string
+			Status string
+		}
+	}
+	api.want(200, "GET", "/v1/drops?status=held", &admin, "", &held)
+	if len(held.Drops) != 1 || held.Drops[0].Source != "okta" {
+		t.Fatalf("held drops after the burst: %+v", held.Drops)
+	}
+	stillActive := 0
+	for i := 2; i < 8; i++ {
+		if statusOf(api, &admin, fmt.Sprintf("user%02d@example.org", i)) == "active" {
+			stillActive++
+		}
+	}
+	if stillActive == 0 {
+		t.Fatal("the whole burst was applied: nothing held")
+	}
+	t.Logf("burst of 6 deactivations: 6 answered 200, drop %d held, %d of the 6 still active until it is approved", held.Drops[0].ID, stillActive)
+	api.want(200, "POST", fmt.Sprintf("/v1/drops/%d/approve", held.Drops[0].ID), &admin, "", nil)
+	waitFor(t, "the approved burst and the batches behind it", func() bool {
+		for i := 2; i < 8; i++ {
+			if statusOf(api, &admin, fmt.Sprintf("user%02d@example.org", i)) != "offboarded" {
+				return false
+			}
+		}
+		return true
+	})
+
 	// The log has a line per request with its id, and never a token.
 	d.stop()
 	logs := d.stderr.String()

@@ -21,14 +21,15 @@ func TestZeroConfigPrintedCommandUploads(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	d := MustServe(t, data, repo, nil, "-sftp", "127.0.0.1:0")
 	out := d.stdout.String()
-	line := regexp.MustCompile(`(?m)^\s*(sftp -P .*)$`).FindStringSubmatch(out)
+	line := regexp.MustCompile(`(?m)^Upload a sample:\n\s*(.*)$`).FindStringSubmatch(out)
 	if line == nil {
 		t.Fatalf("no sftp command printed:\n%s", out)
 	}
 	if !strings.Contains(line[1], "put samples/workday.csv") || !strings.Contains(line[1], "upload_key") {
 		t.Fatalf("printed command: %s", line[1])
 	}
-	cmd := exec.Command("bash", "-c", line[1])
+	// A POSIX shell runs it: the reader's shell may not be bash.
+	cmd := exec.Command("sh", "-c", line[1])
 	cmd.Dir = repo
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the printed command failed: %v\n%s", err, b)

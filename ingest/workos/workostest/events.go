@@ -46,6 +46,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 			*rg.t = t
 		}
 	}
+	if s.opts.IgnoreRangeStart {
+		start, end = time.Time{}, time.Time{}
+	}
 	org := q.Get("organization_id")
 	s.mu.Lock()
 	var match []storedEvent

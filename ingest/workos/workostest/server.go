@@ -117,6 +117,9 @@ type Options struct {
 	// EventRetention, if set, hides events older than this from GET /events
 	// (production keeps 90 days, §5.1).
 	EventRetention time.Duration
+	// IgnoreRangeStart ignores range_start and range_end on GET /events, as
+	// WorkOS's own emulator does (§9): a client must not rely on them.
+	IgnoreRangeStart bool
 	// DuplicateWebhooks delivers every subscribed webhook twice.
 	DuplicateWebhooks bool
 	// Logger, if set, gets one line per request.
