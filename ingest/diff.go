@@ -248,11 +248,17 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 			return false
 		}
 	}
+	into, _ := stream.(interface{ NextInto(*schema.Record) error })
 	for {
-		b.recs = append(b.recs, schema.Record{})
+		// The slot is reused (the batch came back): written over whole.
+		b.recs = b.recs[:len(b.recs)+1]
 		r := &b.recs[len(b.recs)-1]
 		var err error
-		*r, err = stream.Next()
+		if into != nil {
+			err = into.NextInto(r)
+		} else {
+			*r, err = stream.Next()
+		}
 		// Only a bare io.EOF ends a stream (schema.Stream's contract). An
 		// error that merely wraps it, like net/http's for a connection
 		// dropped mid-body, is a failure: treating it as the end would
