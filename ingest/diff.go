@@ -141,8 +141,9 @@ func (df *differ) run(d *Drop) error {
 		close(ready)
 	} else {
 		var salt uint64
-		if lr, ok := d.Records.(lazyRows); ok && (d.ContentHash != "" || d.Hash != nil) {
-			// (Without a content hash the records are hashed whole: all read.)
+		if lr, ok := d.Records.(lazyRows); ok && (d.ContentHash != "" || d.Hash != nil) && df.src.Rows > 0 {
+			// (Without a content hash the records are hashed whole: all
+			// read; with an empty snapshot none can be known.)
 			// The decoder splits rows and leaves their values unread;
 			// prepare, on the other core, reads those the snapshot does not
 			// hold exactly as the file says them (by their digest).
