@@ -91,7 +91,13 @@ type Config struct {
 	IdleTimeout, MaxAge time.Duration
 	// MaxUpload bounds an uploaded file (default 64 MiB).
 	MaxUpload int64
-	Logger    *slog.Logger
+	// SearchWindow and SearchBudget bound a filtered list of recipients:
+	// it looks at SearchWindow recipients at a time (default 100,000) until
+	// its page is full or SearchBudget is spent (default 120 ms), then
+	// answers with what it found and where it stopped.
+	SearchWindow int
+	SearchBudget time.Duration
+	Logger       *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -138,6 +144,12 @@ func New(cfg Config) (*Console, error) {
 	}
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 64 << 20
+	}
+	if cfg.SearchWindow <= 0 {
+		cfg.SearchWindow = 100_000
+	}
+	if cfg.SearchBudget <= 0 {
+		cfg.SearchBudget = 120 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

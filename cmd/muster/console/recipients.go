@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"muster/cmd/muster/api"
 	"muster/ingest"
@@ -27,17 +26,6 @@ type hidden struct {
 	Status string
 	N      int64
 }
-
-// A filtered list of recipients (a search, a group, a status) looks at the
-// organisation's recipients a window at a time, in key order, until its
-// page is full or it has spent searchBudget: on a million recipients a
-// search that matches few people answers within the budget with what it
-// found so far and a "Search further" link that goes on where it stopped,
-// instead of holding the page until the whole audience was scanned.
-const (
-	searchWindow = 100_000
-	searchBudget = 120 * time.Millisecond
-)
 
 // recipients is /recipients: search (Unicode-folded, as the CLI and the
 // API: the same store query), filters by status, group and source (alone:
@@ -129,7 +117,7 @@ func (c *Console) recipients(w http.ResponseWriter, r *req) error {
 		"Rows": rows, "Next": next, "Q": f.Search, "Status": status, "Group": group, "Source": source,
 		"Groups": groupNames(groups), "Sources": names, "Hidden": hide, "Counts": counts, "First": f.After == "",
 		"Filtered": f.Search != "" || group != "" || source != "",
-		// Partial: the page stopped looking before it was full (searchBudget).
+		// Partial: the page stopped looking before it was full (SearchBudget).
 		"Partial": next != "" && len(rows) < pageSize,
 	})
 	return nil
@@ -137,23 +125,26 @@ func (c *Console) recipients(w http.ResponseWriter, r *req) error {
 
 // findRecipients reads a page of f. A list that may match few people
 // (a search, a group, a status other than active) is read a window of
-// searchWindow recipients at a time while the page is not full, for at
-// most searchBudget; the rest read their page at once (a source's people
-// are read from its own snapshot).
+// SearchWindow recipients at a time while the page is not full, for at
+// most SearchBudget: on a million recipients a search that matches few
+// people answers within the budget with what it found so far and a
+// "Search further" link that goes on where it stopped, instead of holding
+// the page until the whole audience was scanned. The rest read their
+// page at once (a source's people are read from its own snapshot).
 func (c *Console) findRecipients(ctx context.Context, orgID int64, f store.RecipientFilter) ([]store.Recipient, string, error) {
 	if f.Search == "" && len(f.GroupIDs) == 0 && f.Status == store.StatusActive {
 		return c.cfg.Store.Recipients(ctx, orgID, f)
 	}
 	start := c.cfg.Now()
 	var out []store.Recipient
-	f.Scan = searchWindow
+	f.Scan = c.cfg.SearchWindow
 	for {
 		page, next, err := c.cfg.Store.Recipients(ctx, orgID, f)
 		if err != nil {
 			return nil, "", err
 		}
 		out = append(out, page...)
-		if len(out) >= pageSize || next == "" || c.cfg.Now().Sub(start) >= searchBudget {
+		if len(out) >= pageSize || next == "" || c.cfg.Now().Sub(start) >= c.cfg.SearchBudget {
 			return out, next, nil
 		}
 		f.After, f.Limit = next, pageSize-len(out)
