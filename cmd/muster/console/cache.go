@@ -12,9 +12,12 @@ import (
 // cache keeps what costs a scan of the whole audience (counts by status,
 // groups with their member counts) and the applied drops the chart adds
 // up, per organisation. Counts and groups are read again when the
-// organisation's newest drop changed, when the console itself wrote, and
-// at most cacheTTL after they were read (a lift, or a drop decided by
-// another process, changes the audience without a new drop).
+// organisation's newest drop changed and when the console itself wrote
+// (the page waits for them), and cacheTTL after they were read (a lift,
+// or a drop decided by another process, changes the audience without a
+// new drop): then the page is served what was read and they are read
+// again behind it, so a page is not held by a scan of a million people
+// every cacheTTL.
 type cache struct {
 	st  *store.Store
 	now func() time.Time
@@ -34,6 +37,8 @@ type orgCache struct {
 	seq      int64       // the last applied drop's seq added to points
 	points   []dropPoint // applied drops in seq order, the last chartDays+1 days
 	pointsAt time.Time   // when points were last brought up to date
+	// refreshing: counts and groups are being read again behind the pages.
+	refreshing bool
 }
 
 // dropPoint is an applied drop as the chart sees it.
@@ -78,19 +83,43 @@ func (c *cache) fresh(ctx context.Context, orgID int64, o *orgCache) error {
 	if len(ds) > 0 {
 		key = ds[0].Kind + string(ds[0].Status) + ds[0].DecidedAt + "/" + itoa(ds[0].ID)
 	}
-	if key == o.key && c.now().Sub(o.read) < cacheTTL {
+	if key == o.key {
+		if c.now().Sub(o.read) >= cacheTTL && !o.refreshing {
+			o.refreshing = true
+			go c.refresh(orgID, o, key)
+		}
 		return nil
 	}
-	counts, err := c.st.RecipientCounts(ctx, orgID)
-	if err != nil {
-		return err
-	}
-	groups, err := c.st.Groups(ctx, orgID)
+	counts, groups, err := c.read(ctx, orgID)
 	if err != nil {
 		return err
 	}
 	o.key, o.read, o.counts, o.groups = key, c.now(), counts, groups
 	return nil
+}
+
+// read reads the organisation's counts by status and groups.
+func (c *cache) read(ctx context.Context, orgID int64) (map[store.RecipientStatus]int64, []store.Group, error) {
+	counts, err := c.st.RecipientCounts(ctx, orgID)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups, err := c.st.Groups(ctx, orgID)
+	return counts, groups, err
+}
+
+// refresh reads o's counts and groups again without holding o (pages go
+// on with what o holds) and keeps them unless o changed meanwhile.
+func (c *cache) refresh(orgID int64, o *orgCache, key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	counts, groups, err := c.read(ctx, orgID)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.refreshing = false
+	if err == nil && o.key == key {
+		o.read, o.counts, o.groups = c.now(), counts, groups
+	}
 }
 
 // counts returns the organisation's recipients by status.

@@ -92,8 +92,8 @@ type Config struct {
 	// MaxUpload bounds an uploaded file (default 64 MiB).
 	MaxUpload int64
 	// SearchWindow and SearchBudget bound a filtered list of recipients:
-	// it looks at SearchWindow recipients at a time (default 100,000) until
-	// its page is full or SearchBudget is spent (default 120 ms), then
+	// it looks at SearchWindow recipients at a time (default 50,000) until
+	// its page is full or SearchBudget is spent (default 100 ms), then
 	// answers with what it found and where it stopped.
 	SearchWindow int
 	SearchBudget time.Duration
@@ -146,10 +146,10 @@ func New(cfg Config) (*Console, error) {
 		cfg.MaxUpload = 64 << 20
 	}
 	if cfg.SearchWindow <= 0 {
-		cfg.SearchWindow = 100_000
+		cfg.SearchWindow = 50_000
 	}
 	if cfg.SearchBudget <= 0 {
-		cfg.SearchBudget = 120 * time.Millisecond
+		cfg.SearchBudget = 100 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
