@@ -43,7 +43,12 @@ func (s *Store) Versions(ctx context.Context, orgID int64, key string) ([]Assert
 // (snapshot_seq, snapshot_history_start, snapshot_history_seq: migration
 // 0009) of at most limit+1 rows, and merged: a page costs the same for a
 // drop of three changes as for one of 100,000, however many people the
-// source lists.
+// source lists. The versions the drop ended are its removals and the
+// versions its updates replaced, told apart only by looking for a
+// successor: once the asserted ones fill a page, its last key bounds the
+// ended ones read, so an update-only drop's page does not read every
+// version the drop replaced looking for a removal (at most the page's
+// updates and limit+1 removals are read).
 func (s *Store) DropChanges(ctx context.Context, d Drop, after string, limit int) (out []Change, next string, err error) {
 	if d.Seq == 0 {
 		return nil, "", nil
@@ -57,26 +62,44 @@ func (s *Store) DropChanges(ctx context.Context, d Drop, after string, limit int
 		WHERE source_id=?1 AND seq=?2 AND key>?3 ORDER BY key LIMIT ?4`,
 		`SELECT ` + assertionCols + `, ` + replaced + ` FROM snapshot_history c` + s.d.indexedBy("snapshot_history_start") + `
 		WHERE source_id=?1 AND seq=?2 AND key>?3 ORDER BY key LIMIT ?4`,
-		`SELECT ` + assertionCols + `, -1 FROM snapshot_history h` + s.d.indexedBy("snapshot_history_seq") + `
-		WHERE source_id=?1 AND until_seq=?2 AND key>?3
-		AND NOT EXISTS (SELECT 1 FROM snapshot n WHERE n.source_id=?1 AND n.key=h.key AND n.seq=?2)
-		AND NOT EXISTS (SELECT 1 FROM snapshot_history n WHERE n.source_id=?1 AND n.key=h.key AND n.seq=?2)
-		ORDER BY key LIMIT ?4`,
 	} {
-		if out, err = s.appendChanges(ctx, out, q, d, after, limit+1); err != nil {
+		if out, err = s.appendChanges(ctx, out, q, d, after, limit+1, ""); err != nil {
 			return nil, "", wrapErr(err, "changes of drop %d", d.ID)
 		}
 	}
 	// A key is in one of the three at most (a drop asserts a key once).
+	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.Key, b.Key) })
+	bound := ""
+	if len(out) > limit {
+		out = out[:limit+1]
+		bound = out[limit].Key
+	}
+	removed := `SELECT ` + assertionCols + `, -1 FROM snapshot_history h` + s.d.indexedBy("snapshot_history_seq") + `
+		WHERE source_id=?1 AND until_seq=?2 AND key>?3`
+	if bound != "" {
+		removed += ` AND key<=?5`
+	}
+	removed += `
+		AND NOT EXISTS (SELECT 1 FROM snapshot n WHERE n.source_id=?1 AND n.key=h.key AND n.seq=?2)
+		AND NOT EXISTS (SELECT 1 FROM snapshot_history n WHERE n.source_id=?1 AND n.key=h.key AND n.seq=?2)
+		ORDER BY key LIMIT ?4`
+	if out, err = s.appendChanges(ctx, out, removed, d, after, limit+1, bound); err != nil {
+		return nil, "", wrapErr(err, "changes of drop %d", d.ID)
+	}
 	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.Key, b.Key) })
 	out, next = cutPage(out, limit, changeKey)
 	return out, next, nil
 }
 
 // appendChanges appends the changes q reads (assertion columns, then -1
-// for a removal, 0 for an add, more for an update).
-func (s *Store) appendChanges(ctx context.Context, out []Change, q string, d Drop, after string, n int) ([]Change, error) {
-	rows, err := s.db.QueryContext(ctx, q, d.SourceID, d.Seq, after, n)
+// for a removal, 0 for an add, more for an update); bound, if not "", is
+// q's ?5.
+func (s *Store) appendChanges(ctx context.Context, out []Change, q string, d Drop, after string, n int, bound string) ([]Change, error) {
+	args := []any{d.SourceID, d.Seq, after, n}
+	if bound != "" {
+		args = append(args, bound)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return out, err
 	}
