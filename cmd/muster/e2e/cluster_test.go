@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -340,6 +342,27 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	filed := func() int { return strings.Count(a.stderr.String()+b.stderr.String(), "held drop decided: filed") }
 	waitFor(t, "the filing logged", func() bool { return filed() > 0 })
 	t.Logf("held drop %d uploaded through a, approved through b, filed once as %s", held.ID, archived)
+
+	// Console sessions are shared: signed in at a, the cookie works at b
+	// (one key in the shared folder); signed out at a, a copy of it is
+	// refused at b (the sign-out is in the store).
+	ca, _ := consoleSignIn(t, a.api.base, c.token, "/drops")
+	au, _ := url.Parse(a.api.base)
+	copied, _ := cookiejar.New(nil)
+	copied.SetCookies(au, ca.Jar.Cookies(au))
+	cb := &http.Client{Jar: copied, Timeout: 30 * time.Second}
+	if at := landsAt(t, cb, b.api.base, "/drops"); at != "/drops" {
+		t.Fatalf("a's console session at b lands at %s, want /drops", at)
+	}
+	if res, err := ca.PostForm(a.api.base+"/signout", nil); err != nil || res.Request.URL.Path != "/signin" {
+		t.Fatalf("sign out at a: %v", err)
+	} else {
+		res.Body.Close()
+	}
+	if at := landsAt(t, cb, b.api.base, "/drops"); at != "/signin" {
+		t.Fatalf("the signed-out session at b lands at %s, want /signin", at)
+	}
+	t.Logf("console: signed in at a, the session works at b; signed out at a, its copy is refused at b")
 
 	// Bans are shared: an address that fails at a's login is refused by b.
 	wrong := filepath.Join(t.TempDir(), "wrong")

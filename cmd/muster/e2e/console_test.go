@@ -455,10 +455,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 }
 
-// consolePage signs in to the console at base with tok (a plain HTTP
-// client with a cookie jar, as a browser without JavaScript) and returns
-// the HTML of path.
-func consolePage(t *testing.T, base string, tok apiToken, path string) string {
+// consoleSignIn signs in to the console at base with tok: a plain HTTP
+// client with a cookie jar (a browser without JavaScript), at path.
+func consoleSignIn(t *testing.T, base string, tok apiToken, path string) (*http.Client, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
@@ -471,7 +470,29 @@ func consolePage(t *testing.T, base string, tok apiToken, path string) string {
 	if res.StatusCode != http.StatusOK || res.Request.URL.Path != path {
 		t.Fatalf("console %s as %s: %d at %s\n%s", path, tok.name, res.StatusCode, res.Request.URL, b)
 	}
-	return string(b)
+	return c, string(b)
+}
+
+// consolePage signs in and returns the HTML of path.
+func consolePage(t *testing.T, base string, tok apiToken, path string) string {
+	t.Helper()
+	_, page := consoleSignIn(t, base, tok, path)
+	return page
+}
+
+// landsAt follows a GET of base+path with c and returns the path it ends
+// at (/signin when the session is refused).
+func landsAt(t *testing.T, c *http.Client, base, path string) string {
+	t.Helper()
+	res, err := c.Get(base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, res.StatusCode)
+	}
+	return res.Request.URL.Path
 }
 
 // healthRow returns the cells of the Overview's sources table row of the
