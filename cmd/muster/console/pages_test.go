@@ -51,7 +51,7 @@ func TestEveryPageRenders(t *testing.T) {
 			}
 			if full {
 				pages["/drops/1"] = "Changes, field by field"
-				pages["/drops/"+itoa(int(held))] = "Held for a decision"
+				pages["/drops/"+itoa(int(held))] = "Held since"
 				pages["/recipients/p1@example.com"] = "What each source says"
 				pages["/sources/hr?to=1"] = "Rolling back to drop 1"
 			}
