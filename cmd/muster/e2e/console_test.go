@@ -280,8 +280,14 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("search and explain a recipient", func(t *testing.T) {
 		b.open(t, "/recipients")
+		// The unfiltered page lists p00000-p00009: wait for the search's
+		// answer (p00001 gone), then it must hold p00007 alone.
 		b.do(t, chromedp.SendKeys(chromedp.CSS("#q"), "FIRST7"), chromedp.Click(chromedp.CSS("form[role=search] button")),
+			chromedp.WaitNotPresent(chromedp.CSS(`a[href="/recipients/p00001@example.com"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`a[href="/recipients/p00007@example.com"]`)))
+		if n := b.count(t, `td a[href^="/recipients/"]`); n != 1 {
+			t.Fatalf("the search FIRST7 lists %d people, want p00007 alone", n)
+		}
 		b.screenshot(t, "06-recipients-search")
 		b.do(t, chromedp.Click(chromedp.CSS(`a[href="/recipients/p00007@example.com"]`)), chromedp.WaitVisible(chromedp.CSS("table.explain")))
 		ex := b.text(t, "table.explain")
