@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -69,31 +70,43 @@ func (p *pageWriter) add(r *store.Recipient) error {
 
 // write answers the page with the cursor of the next page ("" at the end).
 func (p *pageWriter) write(w http.ResponseWriter, pretty bool, next string) {
-	out := make([]byte, 0, len(p.b)+len(next)+64)
-	out = append(out, '{')
+	// The page's elements are written from the buffer they were appended
+	// to, between the object's head and tail: no copy of 300 KB a page.
+	head := make([]byte, 0, len(next)+32)
+	head = append(head, '{')
 	if next != "" {
-		out = append(out, `"next":`...)
-		out = appendJSONString(out, next)
-		out = append(out, ',')
+		head = append(head, `"next":`...)
+		head = appendJSONString(head, next)
+		head = append(head, ',')
 	}
-	out = append(out, `"recipients":[`...)
-	out = append(out, p.b...)
-	out = append(out, "]}"...)
-	if cap(p.b) <= 4<<20 {
-		*p.buf = p.b
-	}
-	pageBuffers.Put(p.buf)
+	head = append(head, `"recipients":[`...)
+	const tail = "]}\n"
+	defer func() {
+		if cap(p.b) <= 4<<20 {
+			*p.buf = p.b
+		}
+		pageBuffers.Put(p.buf)
+	}()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if pretty {
 		var ind bytes.Buffer
-		if json.Indent(&ind, out, "", "  ") == nil {
-			out = ind.Bytes()
+		whole := slices.Concat(head, p.b, []byte(tail[:2]))
+		if json.Indent(&ind, whole, "", "  ") == nil {
+			whole = ind.Bytes()
+		}
+		whole = append(whole, '\n')
+		w.Header().Set("Content-Length", strconv.Itoa(len(whole)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(whole)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(head)+len(p.b)+len(tail)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(head); err == nil {
+		if _, err = w.Write(p.b); err == nil {
+			_, _ = w.Write([]byte(tail))
 		}
 	}
-	out = append(out, '\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
 }
 
 // writeRecipientsPage answers a page of recipients with the names of their
@@ -142,35 +155,37 @@ func appendRecipient(b []byte, r *store.Recipient, groups map[int64]store.Group)
 // appendAttrs appends the attributes that have a value as an object sorted
 // by name (as encoding/json writes a map), or nothing when none has one.
 func appendAttrs(b []byte, a *schema.Attrs) []byte {
-	var set []schema.Attr
-	for i, v := range a {
-		if v != "" {
-			set = append(set, schema.Attr(i))
+	n := 0
+	for _, at := range attrsByName {
+		if a[at] == "" {
+			continue
 		}
-	}
-	if len(set) == 0 {
-		return b
-	}
-	slices.SortFunc(set, func(x, y schema.Attr) int {
-		switch xs, ys := x.String(), y.String(); {
-		case xs < ys:
-			return -1
-		case xs > ys:
-			return 1
-		}
-		return 0
-	})
-	b = append(b, `,"attrs":{`...)
-	for i, at := range set {
-		if i > 0 {
+		if n == 0 {
+			b = append(b, `,"attrs":{`...)
+		} else {
 			b = append(b, ',')
 		}
+		n++
 		b = appendJSONString(b, at.String())
 		b = append(b, ':')
 		b = appendJSONString(b, a[at])
 	}
+	if n == 0 {
+		return b
+	}
 	return append(b, '}')
 }
+
+// attrsByName are the attributes in the order of their names, the order
+// encoding/json writes a map's keys in.
+var attrsByName = func() []schema.Attr {
+	out := make([]schema.Attr, schema.NumAttrs)
+	for i := range out {
+		out[i] = schema.Attr(i)
+	}
+	slices.SortFunc(out, func(x, y schema.Attr) int { return strings.Compare(x.String(), y.String()) })
+	return out
+}()
 
 // appendJSONString appends s as a JSON string, escaped as encoding/json
 // escapes it (HTML characters, U+2028 and U+2029 included; invalid UTF-8
