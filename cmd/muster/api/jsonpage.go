@@ -188,40 +188,65 @@ var attrsByName = func() []schema.Attr {
 }()
 
 // appendJSONString appends s as a JSON string, escaped as encoding/json
-// escapes it (HTML characters, U+2028 and U+2029 included; invalid UTF-8
-// becomes U+FFFD). Plain text, nearly every value, is copied as it is.
+// escapes it (its appendString with HTML escaping: quotes, backslashes,
+// control characters, <, > and &, U+2028 and U+2029; invalid UTF-8 becomes
+// U+FFFD). Plain text, nearly every value, is copied as it is.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			if c >= 0x80 && plainUTF8(s[i:]) {
-				break
-			}
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
+	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	b = append(b, s...)
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default: // other control characters, <, > and &
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
 
-// plainUTF8 says s is valid UTF-8 whose ASCII needs no escaping and which
-// has no U+2028 or U+2029 (which encoding/json escapes).
-func plainUTF8(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < 0x80 {
-			if c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-		i += n
+// jsonSafe holds the ASCII bytes appendJSONString copies as they are: all
+// but control characters, the quote, the backslash and the HTML characters
+// (encoding/json's htmlSafeSet).
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}
-	return true
-}
+	return t
+}()
