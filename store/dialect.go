@@ -26,6 +26,10 @@ import (
 //   - locks: SQLite has one writer (BEGIN IMMEDIATE); PostgreSQL takes a
 //     transaction-level advisory lock (lockOrg, lockGlobal);
 //   - bulk writes: SQLite multi-row INSERTs, PostgreSQL COPY (bulk.go);
+//   - the foreign keys of the per-person tables (snapshot.source_id,
+//     recipients.org_id): SQLite checks them per row; PostgreSQL's
+//     per-row check (a query and a row lock each) is replaced by triggers
+//     checking once per statement (migration 0010), same meaning;
 //   - reading a snapshot's (key, hash) pairs: SQLite joins them in one
 //     text per page (fewer trips through cgo), PostgreSQL reads rows.
 type dialect struct {
