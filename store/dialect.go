@@ -222,7 +222,7 @@ func (x *txn) flush() error {
 			continue
 		}
 		rows := pc.rows
-		err := pg.CopyFrom(x.ctx, x.conn, pc.table, pc.cols, len(rows), func(i int) ([]any, error) { return rows[i], nil })
+		err := pg.CopyRows(x.ctx, x.conn, pc.table, pc.cols, rows)
 		pc.rows = pc.rows[:0]
 		if err != nil {
 			x.err = err
