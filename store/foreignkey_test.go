@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"muster/schema"
@@ -123,6 +124,32 @@ func TestForeignKeysOfPerPersonTables(t *testing.T) {
 	refused("moving snapshot rows to a source that does not exist", err)
 	if _, err := s.db.Exec(`DELETE FROM snapshot WHERE source_id=901`); err != nil {
 		t.Fatal(err)
+	}
+	if testBackend == "postgres" {
+		// As the constraint's check does, a transaction writing rows of a
+		// source holds it (FOR KEY SHARE) until it ends: a delete of the
+		// source waits (here: gives up after 300 ms) instead of deleting
+		// it under rows about to commit.
+		writer, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := writer.Exec(`INSERT INTO snapshot(source_id, key, seq, drop_id, line, hash, status, data) VALUES(901, 'w', 1, 1, 1, 1, 0, ?)`, []byte{0}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Exec(`SET LOCAL lock_timeout = '300ms'`); err != nil {
+			t.Fatal(err)
+		}
+		_, err = other.Exec(`DELETE FROM sources WHERE id=901`)
+		other.Rollback()
+		if err == nil || !strings.Contains(err.Error(), "55P03") {
+			t.Fatalf("deleting a source while another transaction writes its rows: %v, want to wait for it (lock timeout, 55P03)", err)
+		}
+		writer.Rollback()
 	}
 	if _, err := s.db.Exec(`DELETE FROM sources WHERE id=901`); err != nil {
 		t.Fatalf("deleting a source nothing names: %v", err)
