@@ -30,6 +30,8 @@ import (
 //     recipients.org_id): SQLite checks them per row; PostgreSQL's
 //     per-row check (a query and a row lock each) is replaced by triggers
 //     checking once per statement (migration 0010), same meaning;
+//   - statistics: PostgreSQL analyses a table right after a transaction
+//     copied many rows into it (analyze.go); SQLite needs none;
 //   - reading a snapshot's (key, hash) pairs: SQLite joins them in one
 //     text per page (fewer trips through cgo), PostgreSQL reads rows.
 type dialect struct {
@@ -163,7 +165,8 @@ type txn struct {
 	conn   *sql.Conn
 	ctx    context.Context
 	copies []*pendingCopy
-	err    error // a failed COPY: the transaction cannot commit
+	err    error          // a failed COPY: the transaction cannot commit
+	copied map[string]int // rows copied, by table (analyze.go)
 }
 
 // pendingCopy is rows waiting to be copied into table.
@@ -223,6 +226,7 @@ func (x *txn) flush() error {
 		}
 		rows := pc.rows
 		err := pg.CopyRows(x.ctx, x.conn, pc.table, pc.cols, rows)
+		x.countCopied(pc.table, len(rows))
 		pc.rows = pc.rows[:0]
 		if err != nil {
 			x.err = err
@@ -274,6 +278,9 @@ func (x *txn) Commit() error {
 		return err
 	}
 	err := x.Tx.Commit()
+	if err == nil {
+		x.analyzeCopied()
+	}
 	x.release()
 	return err
 }
