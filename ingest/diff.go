@@ -141,8 +141,9 @@ func (df *differ) run(d *Drop) error {
 		close(ready)
 	} else {
 		var salt uint64
-		if lr, ok := d.Records.(lazyRows); ok && (d.ContentHash != "" || d.Hash != nil) {
-			// (Without a content hash the records are hashed whole: all read.)
+		if lr, ok := d.Records.(lazyRows); ok && (d.ContentHash != "" || d.Hash != nil) && df.src.Rows > 0 {
+			// (Without a content hash the records are hashed whole: all
+			// read; with an empty snapshot none can be known.)
 			// The decoder splits rows and leaves their values unread;
 			// prepare, on the other core, reads those the snapshot does not
 			// hold exactly as the file says them (by their digest).
@@ -248,11 +249,17 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 			return false
 		}
 	}
+	into, _ := stream.(interface{ NextInto(*schema.Record) error })
 	for {
-		b.recs = append(b.recs, schema.Record{})
+		// The slot is reused (the batch came back): written over whole.
+		b.recs = b.recs[:len(b.recs)+1]
 		r := &b.recs[len(b.recs)-1]
 		var err error
-		*r, err = stream.Next()
+		if into != nil {
+			err = into.NextInto(r)
+		} else {
+			*r, err = stream.Next()
+		}
 		// Only a bare io.EOF ends a stream (schema.Stream's contract). An
 		// error that merely wraps it, like net/http's for a connection
 		// dropped mid-body, is a failure: treating it as the end would

@@ -360,30 +360,41 @@ func (d *Decoder) Info() FileInfo { return d.info }
 // quote never closed). Each record carries its own problems; check
 // Record.Valid.
 func (d *Decoder) Next() (Record, error) {
-	if d.next < len(d.batch) {
-		rec := &d.batch[d.next]
-		d.next++
-		d.info.Rows++
-		if !rec.Valid() {
-			d.info.Invalid++
+	var rec Record
+	err := d.NextInto(&rec)
+	return rec, err
+}
+
+// NextInto is Next into rec, which it overwrites: a record is copied once
+// (a reader of millions of rows into a slice of its own saves a copy).
+func (d *Decoder) NextInto(rec *Record) error {
+	for {
+		if d.next < len(d.batch) {
+			r := &d.batch[d.next]
+			d.next++
+			d.info.Rows++
+			if !r.Valid() {
+				d.info.Invalid++
+			}
+			*rec = *r
+			return nil
 		}
-		return *rec, nil
+		if d.fatal != nil {
+			return d.fatal
+		}
+		if d.done {
+			return io.EOF
+		}
+		err := d.readBatch()
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			d.finish()
+			return io.EOF
+		}
+		return d.fail(err)
 	}
-	if d.fatal != nil {
-		return Record{}, d.fatal
-	}
-	if d.done {
-		return Record{}, io.EOF
-	}
-	err := d.readBatch()
-	if err == nil {
-		return d.Next()
-	}
-	if errors.Is(err, io.EOF) {
-		d.finish()
-		return Record{}, io.EOF
-	}
-	return Record{}, d.fail(err)
 }
 
 // batchSize is how many rows the decoder reads ahead of Next. Checking a

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Row digests let a caller that kept what an earlier file said skip
@@ -38,7 +39,9 @@ func (d *Decoder) SetLazy() { d.lazy = true }
 // RowSalt returns the salt of the file's digests.
 func (d *Decoder) RowSalt() uint64 { return d.salt }
 
-// RawRow is a row a lazy decoder left unread: its bytes and fields.
+// RawRow is a row a lazy decoder left unread: a copy of its bytes, never
+// written again (the record's Email and Key are views of it), and, for a
+// row that had quotes, its fields' bounds (an unquoted row is split again).
 type RawRow struct {
 	row    []byte
 	bounds []int32
@@ -55,8 +58,8 @@ type RowReader struct {
 
 // RowReader returns a reader of the decoder's lazy rows.
 func (d *Decoder) RowReader() *RowReader {
-	c := &Decoder{cr: &csvReader{}, opts: d.opts, m: d.m, mode: d.mode, read: d.read, attrsRead: d.attrsRead,
-		seed: d.seed, salt: d.salt}
+	c := &Decoder{cr: &csvReader{delim: d.cr.delim}, opts: d.opts, m: d.m, mode: d.mode, read: d.read,
+		attrsRead: d.attrsRead, seed: d.seed, salt: d.salt}
 	c.info.Delimiter, c.info.Delta = d.info.Delimiter, d.info.Delta
 	return &RowReader{d: c}
 }
@@ -69,12 +72,16 @@ func (rr *RowReader) Read(rec *Record) {
 		return
 	}
 	cr := rr.d.cr
-	rr.bounds = rr.bounds[:0]
-	for _, b := range raw.bounds {
-		rr.bounds = append(rr.bounds, int(b))
+	if raw.quoted {
+		rr.bounds = rr.bounds[:0]
+		for _, b := range raw.bounds {
+			rr.bounds = append(rr.bounds, int(b))
+		}
+		cr.row, cr.bounds, cr.high, cr.ctrl, cr.quotedRow = raw.row, rr.bounds, raw.high, false, true
+	} else if !cr.split(raw.row) {
+		panic("schema: a lazy row no longer splits") // it did when it was read
 	}
-	cr.row, cr.bounds, cr.rowLine, cr.high, cr.ctrl, cr.quotedRow = raw.row, rr.bounds, rec.Line, raw.high, false, raw.quoted
-	cr.afterQuote, cr.innerQuote = 0, 0
+	cr.rowLine, cr.afterQuote, cr.innerQuote = rec.Line, 0, 0
 	rr.d.mode = raw.mode
 	digest := rec.Digest
 	*rec = Record{}
@@ -123,13 +130,21 @@ func (d *Decoder) lazyRow(rec *Record) (uint64, bool) {
 		seed ^= uint64(d.mode+1) * 0x9E3779B97F4A7C15
 	}
 	digest := rowDigest(seed, cr.row, cr.bounds)
-	a, b := trimBounds(string(raw), 0, len(raw))
-	email, key, err := d.normalizeEmail(string(raw[a:b]))
+	lazy := d.keepRaw(cr)
+	// The address is a view of the row's copy: no string of its own.
+	col := d.m.col[fEmail]
+	lo, hi := cr.bounds[col]+1, cr.bounds[col+1]
+	view := ""
+	if hi > lo {
+		view = unsafe.String(&lazy.row[lo], hi-lo)
+	}
+	a, b := trimBounds(view, 0, len(view))
+	email, key, err := d.normalizeEmail(view[a:b])
 	if err != nil {
+		d.dropRaw()
 		return digest, false
 	}
-	rec.Email, rec.Key, rec.Digest = email, key, digest
-	rec.Lazy = d.keepRaw(cr)
+	rec.Email, rec.Key, rec.Digest, rec.Lazy = email, key, digest, lazy
 	return digest, true
 }
 
@@ -142,18 +157,29 @@ func (d *Decoder) keepRaw(cr *csvReader) *RawRow {
 	if cap(d.rawBytes)-len(d.rawBytes) < n {
 		d.rawBytes = make([]byte, 0, max(64<<10, n))
 	}
-	if cap(d.rawBounds)-len(d.rawBounds) < len(cr.bounds) {
-		d.rawBounds = make([]int32, 0, max(4096, len(cr.bounds)))
-	}
 	row := append(d.rawBytes[len(d.rawBytes):len(d.rawBytes)], cr.row...)
 	d.rawBytes = d.rawBytes[:len(d.rawBytes)+n]
-	start := len(d.rawBounds)
-	for _, b := range cr.bounds {
-		d.rawBounds = append(d.rawBounds, int32(b))
+	r := RawRow{row: row[:n:n], high: cr.high, quoted: cr.quotedRow, mode: d.mode}
+	if cr.quotedRow {
+		if cap(d.rawBounds)-len(d.rawBounds) < len(cr.bounds) {
+			d.rawBounds = make([]int32, 0, max(4096, len(cr.bounds)))
+		}
+		start := len(d.rawBounds)
+		for _, b := range cr.bounds {
+			d.rawBounds = append(d.rawBounds, int32(b))
+		}
+		r.bounds = d.rawBounds[start:len(d.rawBounds):len(d.rawBounds)]
 	}
-	d.raws = append(d.raws, RawRow{row: row[:n:n], bounds: d.rawBounds[start:len(d.rawBounds):len(d.rawBounds)],
-		high: cr.high, quoted: cr.quotedRow, mode: d.mode})
+	d.raws = append(d.raws, r)
 	return &d.raws[len(d.raws)-1]
+}
+
+// dropRaw forgets the copy keepRaw made last (the row is read at once).
+func (d *Decoder) dropRaw() {
+	r := d.raws[len(d.raws)-1]
+	d.raws = d.raws[:len(d.raws)-1]
+	d.rawBytes = d.rawBytes[:len(d.rawBytes)-len(r.row)]
+	d.rawBounds = d.rawBounds[:len(d.rawBounds)-len(r.bounds)]
 }
 
 // rowDigest hashes a row's bytes and its fields' bounds (wyhash's mixing);

@@ -54,6 +54,10 @@ type Store struct {
 	// and no group is deleted, so an entry never goes stale.
 	groupsMu sync.RWMutex
 	groups   map[int64]cachedGroup
+	// reserveReleased and reserveErr: what became of the reserve at open
+	// (reserve.go).
+	reserveReleased bool
+	reserveErr      error
 }
 
 // dsn builds the connection string. Every per-connection setting lives here
@@ -124,6 +128,10 @@ type Options struct {
 	synchronous string
 	// upTo stops the migrations at that version (tests of a migration).
 	upTo int
+	// Reserve keeps a reserve file of ReserveSize bytes beside a SQLite
+	// store, given up when the disk is too full to open the store
+	// (reserve.go). For the daemon; tools opening a store need none.
+	Reserve bool
 }
 
 // IsURL reports whether target names a PostgreSQL database rather than a
@@ -156,6 +164,30 @@ func OpenWith(ctx context.Context, target string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
+	s, err := openSQLite(ctx, path, o)
+	if err != nil && o.Reserve && noSpace(err) {
+		released, rerr := releaseReserve(path)
+		if released {
+			s, err = openSQLite(ctx, path, o)
+			if s != nil {
+				s.reserveReleased = true
+			}
+		} else if rerr != nil {
+			err = fmt.Errorf("%w (and the store's reserve could not be removed: %v)", err, rerr)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.Reserve && !s.reserveReleased {
+		s.reserveErr = keepReserve(path)
+	}
+	return s, nil
+}
+
+// openSQLite opens the SQLite file at path and brings its schema up to
+// date.
+func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 	sdb, err := sql.Open(driverName, dsn(path, o))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

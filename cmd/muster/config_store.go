@@ -90,11 +90,16 @@ func (c *Config) storeTarget(e *env) (string, error) {
 // date only by `muster store migrate` (migrate); a SQLite file always is.
 // Snapshot index files (a cache) stay in this instance's data directory.
 func (c *Config) openStore(ctx context.Context, e *env, migrate bool) (*store.Store, error) {
+	return c.openStoreWith(ctx, e, store.Options{Migrate: migrate})
+}
+
+// openStoreWith is openStore with the store's options (the daemon keeps a
+// reserve beside a SQLite file, so it can start on a full disk).
+func (c *Config) openStoreWith(ctx context.Context, e *env, o store.Options) (*store.Store, error) {
 	target, err := c.storeTarget(e)
 	if err != nil {
 		return nil, err
 	}
-	o := store.Options{Migrate: migrate}
 	if store.IsURL(target) {
 		// The data directory still holds this instance's own files (a
 		// drop's spill, the index cache), whatever holds the store.

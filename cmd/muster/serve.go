@@ -190,9 +190,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.start("lock", release)
-	st, err := c.openStore(ctx, m.env, false)
+	st, err := c.openStoreWith(ctx, m.env, store.Options{Reserve: true})
 	if err != nil {
 		return err
+	}
+	if st.ReserveReleased() {
+		m.Logger.Warn("the disk holding the store is full: its reserve was removed so the store could open; free some space (the reserve is kept again at the next start)",
+			"store", st.String(), "reserve_bytes", store.ReserveSize)
+	} else if err := st.ReserveErr(); err != nil {
+		m.Logger.Warn("the disk holding the store is nearly full: "+err.Error(), "store", st.String())
 	}
 	if st.Backend() != "sqlite" {
 		m.Logger.Info("store", "backend", st.Backend(), "url", st.String())

@@ -15,11 +15,10 @@ import (
 // muster is killed, the disk fills up, muster is started again: it starts
 // (its convenience files, known_hosts and serve.json, cannot be written: it
 // says so and goes on), refuses uploads while the disk is full, and stops
-// cleanly. (The store needs its write-ahead log files, which a crash
-// leaves; after a clean stop SQLite must create them again, and a disk
-// without a byte free cannot hold them: serve then says so and exits.) It
-// needs to mount a tmpfs (root, or CAP_SYS_ADMIN): skipped with a message
-// elsewhere.
+// cleanly. Started once more after that clean stop, when SQLite must create
+// its write-ahead log files again on a disk without a byte free, it gives up
+// the store's reserve (muster.db-reserve), says so, and starts. It needs to
+// mount a tmpfs (root, or CAP_SYS_ADMIN): skipped with a message elsewhere.
 func TestServeStartsOnAFullDisk(t *testing.T) {
 	needSFTP(t)
 	mnt := t.TempDir()
@@ -30,18 +29,58 @@ func TestServeStartsOnAFullDisk(t *testing.T) {
 	data := filepath.Join(mnt, "data")
 	d := MustServe(t, data, t.TempDir(), nil, "-sftp", "127.0.0.1:0")
 	d.kill()
-	fill, err := os.Create(filepath.Join(mnt, "fill"))
-	if err != nil {
-		t.Fatal(err)
+	fillDisk(t, filepath.Join(mnt, "fill"))
+
+	if _, err := os.Stat(filepath.Join(data, "muster.db-reserve")); err != nil {
+		t.Fatalf("no store reserve kept by the first start: %v", err)
 	}
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := fill.Write(buf); err != nil {
-			break // ENOSPC: the disk is full
+	cmd, stdout, stderr, done := startOnFullDisk(t, data)
+	for _, want := range []string{"could not write the known_hosts file", "could not write serve.json", "no space left on device"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, stderr)
 		}
 	}
-	fill.Close()
+	// Uploads are refused while the disk is full.
+	port := regexp.MustCompile(`sftp +127\.0\.0\.1:(\d+)`).FindStringSubmatch(stdout.String())
+	if port == nil {
+		t.Fatalf("no SFTP address printed:\n%s", stdout)
+	}
+	up := exec.Command("sftp", "-b", "-", "-P", port[1], "-i", filepath.Join(data, "upload_key"),
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "upload@127.0.0.1")
+	up.Dir, up.Stdin = repo, strings.NewReader("put samples/workday.csv\n")
+	if out, err := up.CombinedOutput(); err == nil {
+		t.Errorf("an upload was taken on a full disk:\n%s", out)
+	}
+	if !strings.Contains(stderr.String(), "the server is short of disk space") {
+		t.Errorf("the refused upload was not logged:\n%s", stderr)
+	}
+	stopOnFullDisk(t, cmd, stderr, done)
 
+	// With room again muster starts and stops cleanly, and SQLite removes
+	// its write-ahead log at that stop; the disk fills up again: the next
+	// start needs room to create the log, and takes it from the reserve.
+	if err := os.Remove(filepath.Join(mnt, "fill")); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _, stderr, done = startOnFullDisk(t, data)
+	stopOnFullDisk(t, cmd, stderr, done)
+	if _, err := os.Stat(filepath.Join(data, "muster.db-wal")); err == nil {
+		t.Fatal("the clean stop left muster.db-wal: this test no longer shows a start that must create it")
+	}
+	fillDisk(t, filepath.Join(mnt, "fill"))
+	cmd, _, stderr, done = startOnFullDisk(t, data)
+	if !strings.Contains(stderr.String(), "the disk holding the store is full: its reserve was removed") {
+		t.Errorf("the start after a clean stop does not say it used the reserve:\n%s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "muster.db-reserve")); err == nil {
+		t.Errorf("the reserve is still there")
+	}
+	stopOnFullDisk(t, cmd, stderr, done)
+}
+
+// startOnFullDisk starts muster serve on data and waits for its banner.
+func startOnFullDisk(t *testing.T, data string) (*exec.Cmd, *syncBuffer, *syncBuffer, chan error) {
+	t.Helper()
 	cmd := exec.Command(binary, "serve", "-data", data, "-sftp", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
@@ -62,25 +101,12 @@ func TestServeStartsOnAFullDisk(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	for _, want := range []string{"could not write the known_hosts file", "could not write serve.json", "no space left on device"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("the log does not say %q:\n%s", want, stderr)
-		}
-	}
-	// Uploads are refused while the disk is full.
-	port := regexp.MustCompile(`sftp +127\.0\.0\.1:(\d+)`).FindStringSubmatch(stdout.String())
-	if port == nil {
-		t.Fatalf("no SFTP address printed:\n%s", stdout)
-	}
-	up := exec.Command("sftp", "-b", "-", "-P", port[1], "-i", filepath.Join(data, "upload_key"),
-		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "upload@127.0.0.1")
-	up.Dir, up.Stdin = repo, strings.NewReader("put samples/workday.csv\n")
-	if out, err := up.CombinedOutput(); err == nil {
-		t.Errorf("an upload was taken on a full disk:\n%s", out)
-	}
-	if !strings.Contains(stderr.String(), "the server is short of disk space") {
-		t.Errorf("the refused upload was not logged:\n%s", stderr)
-	}
+	return cmd, stdout, stderr, done
+}
+
+// stopOnFullDisk stops muster serve with SIGTERM: it must exit 0.
+func stopOnFullDisk(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer, done chan error) {
+	t.Helper()
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
@@ -90,4 +116,20 @@ func TestServeStartsOnAFullDisk(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("muster serve did not stop")
 	}
+}
+
+// fillDisk writes the file at path until the disk is full.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	fill, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := fill.Write(buf); err != nil {
+			break // ENOSPC: the disk is full
+		}
+	}
+	fill.Close()
 }
