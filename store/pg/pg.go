@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -136,7 +138,10 @@ func CopyFrom(ctx context.Context, c *sql.Conn, table string, cols []string, n i
 // ingest). A value of another type is an error before anything is sent;
 // a column of another type is refused by the server.
 func CopyRows(ctx context.Context, c *sql.Conn, table string, cols []string, rows [][]any) error {
-	buf, err := appendCopyBinary(make([]byte, 0, 64*len(rows)+32), len(cols), rows)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf, err := appendCopyBinary(slices.Grow((*bp)[:0], copyBinarySize(rows)), len(cols), rows)
+	*bp = buf[:0]
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", table, err)
 	}
@@ -153,6 +158,31 @@ func CopyRows(ctx context.Context, c *sql.Conn, table string, cols []string, row
 		_, err := pc.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), q)
 		return err
 	})
+}
+
+// copyBufs keeps the buffers CopyRows encodes into (a few MB each), so a
+// first ingest does not allocate one per COPY.
+var copyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// copyBinarySize is the size of rows in COPY's binary format, so they are
+// encoded into a buffer grown once (values of other types count nothing:
+// appendCopyBinary refuses them).
+func copyBinarySize(rows [][]any) int {
+	n := 21 // header and trailer
+	for _, row := range rows {
+		n += 2 + 4*len(row)
+		for _, v := range row {
+			switch v := v.(type) {
+			case int64:
+				n += 8
+			case string:
+				n += len(v)
+			case []byte:
+				n += len(v)
+			}
+		}
+	}
+	return n
 }
 
 // appendCopyBinary appends rows of n values in COPY's binary format: a

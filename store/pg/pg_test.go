@@ -112,3 +112,18 @@ func same(a, b any) bool {
 	}
 	return a == b
 }
+
+// TestCopyBinarySize: the size computed before encoding is the encoding's.
+func TestCopyBinarySize(t *testing.T) {
+	rows := [][]any{
+		{int64(1), "a@example.com", []byte{0, 1}, nil},
+		{int64(-5), "", []byte(nil), "Zoë"},
+	}
+	b, err := appendCopyBinary(nil, 4, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := copyBinarySize(rows); n != len(b) {
+		t.Fatalf("size %d, encoded %d bytes", n, len(b))
+	}
+}
