@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,15 +32,20 @@ import (
 // as separate batches), and each source's consecutive batches of edits
 // folded into one. After each run the organisation is rebuilt: it must
 // find nothing to repair. Every run must leave the same audience.
+//
+// MUSTER_DERIVE_SEEDS and MUSTER_DERIVE_ORDERS raise the number of histories
+// and of orders per history for a long run (defaults 8 and 12).
 func TestDerivedStateIsAPureFunctionOfAssertions(t *testing.T) {
-	seeds := 8
+	seeds, maxOrders := envInt("MUSTER_DERIVE_SEEDS", 8), envInt("MUSTER_DERIVE_ORDERS", 12)
 	if testing.Short() {
 		seeds = 3
 	}
+	total := 0
+	defer func() { t.Logf("%d histories, %d runs compared", seeds, total) }()
 	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			h := randomHistory(rand.New(rand.NewPCG(uint64(seed), 11)))
-			orders := h.interleavings(rand.New(rand.NewPCG(uint64(seed), 12)), 12)
+			orders := h.interleavings(rand.New(rand.NewPCG(uint64(seed), 12)), maxOrders)
 			var want, wantFrom string
 			for i, order := range orders {
 				for _, mode := range []runMode{batched, oneAtATime, foldedEdits} {
@@ -46,6 +53,7 @@ func TestDerivedStateIsAPureFunctionOfAssertions(t *testing.T) {
 						continue
 					}
 					got := h.run(t, order, mode)
+					total++
 					what := fmt.Sprintf("order %v %s", order, mode)
 					if want == "" {
 						want, wantFrom = got, what
@@ -383,4 +391,12 @@ func audienceOf(t *testing.T, in *Ingester) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// envInt reads a positive integer from the environment, else def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }

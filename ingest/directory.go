@@ -169,15 +169,20 @@ func (in *Ingester) ApplyEdits(ctx context.Context, e Edits, opt Options) (*Repo
 // WithdrawSource withdraws every assertion of a source, as a drop of kind
 // removal named for why, without offboarding anyone and without removing
 // the source: a deleted WorkOS directory no longer says anything about its
-// people, which is not the same as saying they left (merge rule 5).
+// people, which is not the same as saying they left (merge rule 5). Like
+// any mass removal it is held for an admin when over the source's guard.
 func (in *Ingester) WithdrawSource(ctx context.Context, orgName, source, why string, opt Options) (*Report, error) {
 	org, src, err := in.lookup(ctx, orgName, source)
 	if err != nil {
 		return nil, err
 	}
 	none := func(func(store.Assertion) error) error { return nil }
-	return in.replace(ctx, org, src, store.DropKindRemoval, why, "withdrawn", none, 0, withdrawSource, opt)
+	return in.replace(ctx, org, src, store.DropKindRemoval, why, withdrawnHash, none, 0, withdrawSource, opt)
 }
+
+// withdrawnHash is the content hash of a withdrawal's drop (a removal's is
+// "removed"): approving a held one withdraws without removing the source.
+const withdrawnHash = "withdrawn"
 
 // fold computes the net effect of a batch of edits on a source's snapshot.
 // people holds everyone an edit touched, as the store had them (orig) and

@@ -69,8 +69,10 @@ func (in *Ingester) Approve(ctx context.Context, orgName string, dropID int64, o
 		// starts again from here.
 		a.inTx = func(tx *store.Tx) error { return tx.RestartWindow(src.ID, d.ID, tx.Clock(), false) }
 		if d.Kind == store.DropKindRemoval {
-			// A source's removal, held by its guard: applied as the removal it is.
-			a.withdrawOnly, a.removalsWithdraw, a.removeSource = true, true, true
+			// A source's removal, or the withdrawal of a deleted directory,
+			// held by its guard: applied as what it is (the source stays
+			// when it was a withdrawal: replace's content hash says which).
+			a.withdrawOnly, a.removalsWithdraw, a.removeSource = true, true, d.ContentHash != withdrawnHash
 		}
 	}
 	if err := in.applyDropWith(ctx, &d, src, rep, each, rep.Counts.Added+rep.Counts.Updated+rep.Counts.Removed, opt, nil, setup); err != nil {
@@ -194,9 +196,10 @@ func (in *Ingester) replace(ctx context.Context, org store.Org, src store.Source
 	}
 	in.hook("replace-diffed")
 	rep.Timings.ReadMS = time.Since(start).Milliseconds()
-	if mode == removeSource {
-		// A source's removal withdraws all its people: held when that is over
-		// its guard, as a drop removing them would be (an admin approves it).
+	if mode != rollback {
+		// A source's removal, or a deleted directory's withdrawal, takes all
+		// its people out: held when that is over its guard, as a drop
+		// removing them would be (an admin approves it).
 		if why := overRemovalGuard(src, rep.Counts.Removed); why != "" {
 			rep.Decision, rep.Reason = Held, why
 		}

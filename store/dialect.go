@@ -33,7 +33,10 @@ import (
 //   - statistics: PostgreSQL analyses a table right after a transaction
 //     copied many rows into it (analyze.go); SQLite needs none;
 //   - reading a snapshot's (key, hash) pairs: SQLite joins them in one
-//     text per page (fewer trips through cgo), PostgreSQL reads rows.
+//     text per page (fewer trips through cgo), PostgreSQL reads rows;
+//   - index hints (indexedBy): SQLite, without statistics, prefers a
+//     primary key that gives the order asked to an index that gives only
+//     the rows asked (DropChanges); PostgreSQL plans from its statistics.
 type dialect struct {
 	name     string
 	postgres bool
@@ -43,6 +46,15 @@ type dialect struct {
 	nowMillis string
 	// jsonInt(doc, field) reads an integer field of a JSON text.
 	jsonInt func(doc, field string) string
+}
+
+// indexedBy makes a query read a table through the named index: what
+// follows the table's name (and alias) in FROM.
+func (d *dialect) indexedBy(index string) string {
+	if d.postgres {
+		return ""
+	}
+	return " INDEXED BY " + index
 }
 
 var sqliteDialect = &dialect{

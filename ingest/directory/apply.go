@@ -288,12 +288,19 @@ func (l *Lease) supersede(ctx context.Context, id int64, start time.Time) error 
 // Withdraw withdraws every assertion of the leased source (its directory
 // was deleted), without offboarding anyone: a deleted directory no longer
 // says anything about its people, which is not the same as saying they
-// left. A source that never had a drop has nothing to withdraw.
+// left. Over the source's guard it is held for an admin (the source's
+// later batches then wait behind it). A source that never had a drop has
+// nothing to withdraw.
 func (l *Lease) Withdraw(ctx context.Context, why, by string) (*ingest.Report, error) {
 	s := l.s
 	rep, err := s.e.Ingester.WithdrawSource(ctx, s.org, s.cfg.Name, why, ingest.Options{By: by})
 	if err != nil {
 		return nil, err
+	}
+	if rep.Decision == ingest.Held {
+		s.e.Logger.Warn(string(s.cfg.Kind)+" directory deleted: withdrawing the source's assertions is held for an admin",
+			"source", s.Key(), "drop", rep.DropID, "reason", rep.Reason)
+		return rep, nil
 	}
 	s.e.Logger.Warn(string(s.cfg.Kind)+" directory deleted: the source's assertions are withdrawn", "source", s.Key(),
 		"drop", rep.DropID, "removed", rep.Counts.Removed)

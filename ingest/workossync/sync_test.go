@@ -247,10 +247,25 @@ func TestDeletedDirectoryWithdrawsWithoutOffboarding(t *testing.T) {
 	if _, err := dt.w.PollEvents(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Like any mass removal, withdrawing a whole directory is held for an
+	// admin (issue 11: every removal is guarded, whatever carries it).
+	ds := dt.drops()
+	if ds[0].Status != store.DropHeld || ds[0].Kind != store.DropKindRemoval {
+		t.Fatalf("newest drop = %s %s, want the withdrawal held", ds[0].Kind, ds[0].Status)
+	}
+	dt.mustBe(email(1), store.StatusActive, "okta/"+workostest.GroupName(1))
+	if _, err := dt.eng.Ingester.Approve(ctx, schema.DefaultOrg, ds[0].ID, ingest.Options{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
 	dt.mustBe(email(0), store.StatusActive, "hr/All")
 	dt.mustBe(email(1), store.StatusGone)
 	if n := dt.counts(); n[store.StatusOffboarded] != 0 || n[store.StatusGone] != 19 {
 		t.Fatalf("recipients = %v, want 19 gone, none offboarded", n)
+	}
+	// Withdrawn, not removed: the source stays (its directory may come back).
+	src, err := dt.st.LookupSource(ctx, dt.org().ID, "okta")
+	if err != nil || src.RemovedAt != "" || src.Rows != 0 {
+		t.Fatalf("source after the withdrawal: %+v, %v", src, err)
 	}
 }
 
