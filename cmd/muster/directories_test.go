@@ -236,9 +236,10 @@ func TestScheduledPullsAndPollFollowTheDirectoryAndStopCleanly(t *testing.T) {
 	})
 	dt.fake.DeactivateUser(dt.seed.UserIDs[2])
 	waitUntil(t, "the deactivation", func() bool { st, _ := dt.recipient(email(2)); return st == store.StatusOffboarded })
-	if err := sched.Close(); err != nil {
-		t.Fatal(err)
-	}
+	// Stopped as the daemon stops them: the scheduler, then the engine
+	// (which outlives the scheduler: a reload replaces only the scheduler).
+	sched.Close()
+	dt.eng.Close()
 	// Stopped: nothing runs any more.
 	n := dt.fake.TotalRequests()
 	time.Sleep(1500 * time.Millisecond)
