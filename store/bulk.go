@@ -179,7 +179,7 @@ func (t *Tx) InsertRecipients(rs []Recipient) error {
 func (t *Tx) UpdateRecipients(rs []Recipient) error {
 	return t.putRecipients(rs, ` ON CONFLICT(org_id, key) DO UPDATE SET email=excluded.email,
 		first_name=excluded.first_name, last_name=excluded.last_name, attrs=excluded.attrs, status=excluded.status,
-		group_ids=excluded.group_ids, updated_seq=excluded.updated_seq`)
+		group_ids=excluded.group_ids, updated_seq=excluded.updated_seq, search=excluded.search`)
 }
 
 func (t *Tx) putRecipients(rs []Recipient, tail string) error {
@@ -194,17 +194,18 @@ func (t *Tx) putRecipients(rs []Recipient, tail string) error {
 		if r.UpdatedSeq != r0.UpdatedSeq || (tail == "" && r.CreatedSeq != r0.CreatedSeq) {
 			return fmt.Errorf("save recipients: rows of different drops in one batch")
 		}
-		args = append(args, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status), groupList(r.GroupIDs))
+		args = append(args, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status), groupList(r.GroupIDs),
+			searchText(r))
 	}
 	t.bulkArgs = args[:0]
 	if tail == "" && t.s.d.postgres {
 		return t.copyRows("save recipients", "recipients", []string{"org_id", "created_seq", "updated_seq", "key", "email",
-			"first_name", "last_name", "attrs", "status", "group_ids"}, []any{t.org, r0.CreatedSeq, r0.UpdatedSeq}, 7, args)
+			"first_name", "last_name", "attrs", "status", "group_ids", "search"}, []any{t.org, r0.CreatedSeq, r0.UpdatedSeq}, 8, args)
 	}
 	// created_seq of an update is not written (ON CONFLICT leaves it).
 	consts := fmt.Sprintf("%d,%d,%d,", t.org, r0.CreatedSeq, r0.UpdatedSeq)
 	return t.bulkExec("save recipients", `INSERT INTO recipients(org_id, created_seq, updated_seq, key, email,
-		first_name, last_name, attrs, status, group_ids) VALUES`, consts, tail, 7, args)
+		first_name, last_name, attrs, status, group_ids, search) VALUES`, consts, tail, 8, args)
 }
 
 // bulkExec runs head VALUES rows (each the constants then cols

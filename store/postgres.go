@@ -27,7 +27,7 @@ func openPostgres(ctx context.Context, url string, o Options) (*Store, error) {
 		h := sha256.Sum256([]byte(pg.Redact(url)))
 		dir = filepath.Join(os.TempDir(), "muster-index-"+hex.EncodeToString(h[:6]))
 	}
-	s := &Store{db: db{sdb, postgresDialect}, d: postgresDialect, target: url, idxDir: dir, now: time.Now}
+	s := &Store{db: db{sdb, postgresDialect}, d: postgresDialect, target: url, idxDir: dir, now: time.Now, upTo: o.upTo}
 	if err := s.openSchema(ctx, o.Migrate, o.Inspect); err != nil {
 		sdb.Close()
 		return nil, err

@@ -122,12 +122,39 @@ type RecipientFilter struct {
 	SourceID int64
 	After    string
 	Limit    int
+	// Scan, if positive, bounds the work of a page: only the next Scan
+	// recipients of the organisation in key order (after After, whatever
+	// their status) are looked at. A filter that matches few people (a
+	// rare search) then answers a short page, even an empty one, whose
+	// next cursor is where the look stopped: the following page goes on
+	// from there. Zero looks until the page is full or the list ends.
+	Scan int
+	// until is the last key the page may hold (Scan's bound; "" none).
+	until string
+}
+
+// bound sets f's until when f.Scan asks: the key Scan recipients after
+// f.After ("" when fewer remain: the page may go to the end).
+func (s *Store) bound(ctx context.Context, orgID int64, f *RecipientFilter) error {
+	if f.Scan <= 0 {
+		return nil
+	}
+	err := s.db.QueryRowContext(ctx, `SELECT key FROM recipients WHERE org_id=? AND key>? ORDER BY key LIMIT 1 OFFSET ?`,
+		orgID, f.After, f.Scan-1).Scan(&f.until)
+	if errors.Is(err, sql.ErrNoRows) {
+		f.until = ""
+		return nil
+	}
+	return wrapErr(err, "list recipients")
 }
 
 // Recipients lists the organisation's recipients in key order. next is the
 // cursor for the following page ("" at the end).
 func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) (out []Recipient, next string, err error) {
 	limit := pageLimit(f.Limit)
+	if err := s.bound(ctx, orgID, &f); err != nil {
+		return nil, "", err
+	}
 	out = make([]Recipient, 0, min(limit+1, 1024))
 	ids := make([]int64, 0, 4*cap(out)) // every recipient's GroupIDs, one allocation
 	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
@@ -141,6 +168,9 @@ func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) 
 		return err
 	})
 	out, next = cutPage(out, limit, func(r Recipient) string { return r.Key })
+	if next == "" {
+		next = f.until
+	}
 	return out, next, err
 }
 
@@ -150,6 +180,9 @@ func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) 
 // what it keeps. A page is read without building a slice of it.
 func (s *Store) EachRecipientPage(ctx context.Context, orgID int64, f RecipientFilter, fn func(r *Recipient) error) (next string, err error) {
 	limit := pageLimit(f.Limit)
+	if err := s.bound(ctx, orgID, &f); err != nil {
+		return "", err
+	}
 	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
 	var ids []int64
 	var r Recipient
@@ -171,6 +204,9 @@ func (s *Store) EachRecipientPage(ctx context.Context, orgID int64, f RecipientF
 		last = r.Key
 		return fn(&r)
 	})
+	if next == "" {
+		next = f.until
+	}
 	return next, err
 }
 
@@ -207,23 +243,58 @@ func (s *Store) EachAudienceMember(ctx context.Context, orgID int64, groupIDs []
 	})
 }
 
+// searchSep separates the fields of a recipient's search text.
+const searchSep = "\x1f"
+
+// searchText is what a search matches in a recipient besides its key, as
+// stored in recipients.search: the address as written, folded, when that
+// is not the key (most are), then the folded "first last". A search
+// (RecipientFilter.Search, folded) matches when it is part of the key or
+// of one of these fields, as muster_fold of each field would: the
+// separator is a control character no address or name holds.
+func searchText(r *Recipient) string {
+	name := schema.Fold(r.FirstName + " " + r.LastName)
+	if email := schema.Fold(r.Email); email != r.Key {
+		return email + searchSep + name
+	}
+	return name
+}
+
 // recipientQuery selects cols of the recipients matching f, in key order.
 func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (string, []any) {
+	// With a source, its snapshot (keyed by source and key) is read in key
+	// order and each of its people looked up: a page of a source of ten
+	// people among a million reads ten rows. Without, the recipients are.
+	from, key := `recipients r`, "r.key"
 	where := []string{"r.org_id=?"}
 	args := []any{orgID}
+	if f.SourceID != 0 {
+		// CROSS JOIN: SQLite takes the tables in the order written.
+		from, key = `snapshot a CROSS JOIN recipients r`, "a.key"
+		where, args = []string{"a.source_id=?", "r.org_id=?", "r.key=a.key"}, []any{f.SourceID, orgID}
+	}
 	if f.Status != "" {
 		where, args = append(where, "r.status=?"), append(args, string(f.Status))
 	}
 	if f.After != "" {
-		where, args = append(where, "r.key>?"), append(args, f.After)
+		where, args = append(where, key+">?"), append(args, f.After)
+	}
+	if f.until != "" {
+		where, args = append(where, key+"<=?"), append(args, f.until)
 	}
 	if f.Search != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(schema.Fold(f.Search)) + "%"
-		where = append(where, `(r.key LIKE ? ESCAPE '\' OR muster_fold(r.email) LIKE ? ESCAPE '\' OR muster_fold(r.first_name || ' ' || r.last_name) LIKE ? ESCAPE '\')`)
-		args = append(args, like, like, like)
-	}
-	if f.SourceID != 0 {
-		where, args = append(where, "EXISTS (SELECT 1 FROM snapshot a WHERE a.source_id=? AND a.key=r.key)"), append(args, f.SourceID)
+		folded := schema.Fold(f.Search)
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(folded) + "%"
+		if strings.Contains(folded, searchSep) {
+			// Only a search holding the separator could match across two
+			// fields of the stored text: it is matched field by field.
+			where = append(where, `(r.key LIKE ? ESCAPE '\' OR muster_fold(r.email) LIKE ? ESCAPE '\' OR muster_fold(r.first_name || ' ' || r.last_name) LIKE ? ESCAPE '\')`)
+			args = append(args, like, like, like)
+		} else {
+			n := strconv.Itoa(len(args) + 1)
+			where = append(where, `(r.key LIKE ?`+n+` ESCAPE '\' OR r.search LIKE ?`+n+` ESCAPE '\')`)
+			args = append(args, like)
+		}
 	}
 	if len(f.GroupIDs) > 0 {
 		var or []string
@@ -232,7 +303,7 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 		}
 		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
-	q := `SELECT ` + cols + ` FROM recipients r WHERE ` + strings.Join(where, " AND ") + ` ORDER BY r.key`
+	q := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + key
 	if limit > 0 {
 		q += ` LIMIT ` + strconv.Itoa(limit)
 	}

@@ -307,18 +307,18 @@ func (t *Tx) SaveRecipient(r *Recipient, exists bool) error {
 	r.OrgID = t.org
 	if exists {
 		_, err := t.exec("update recipient", `UPDATE recipients SET email=?, first_name=?, last_name=?, attrs=?,
-			status=?, group_ids=?, updated_seq=? WHERE org_id=? AND key=?`, r.Email, r.FirstName, r.LastName,
-			encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs), r.UpdatedSeq, t.org, r.Key)
+			status=?, group_ids=?, updated_seq=?, search=? WHERE org_id=? AND key=?`, r.Email, r.FirstName, r.LastName,
+			encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs), r.UpdatedSeq, searchText(r), t.org, r.Key)
 		return err
 	}
 	_, err := t.exec("add recipient", `INSERT INTO recipients(org_id, key, email, first_name, last_name, attrs,
-		status, group_ids, created_seq, updated_seq) VALUES(?,?,?,?,?,?,?,?,?,?)`, recipientArgs(t.org, r)...)
+		status, group_ids, created_seq, updated_seq, search) VALUES(?,?,?,?,?,?,?,?,?,?,?)`, recipientArgs(t.org, r)...)
 	return err
 }
 
 func recipientArgs(org int64, r *Recipient) []any {
 	return []any{org, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs),
-		r.CreatedSeq, r.UpdatedSeq}
+		r.CreatedSeq, r.UpdatedSeq, searchText(r)}
 }
 
 // GroupID returns the id of the source's group with that name, creating it.

@@ -188,7 +188,17 @@ func (m *Main) newConsole(srv *api.Server) (*console.Console, error) {
 	c := m.Config
 	return console.New(console.Config{Auth: srv, Store: m.Store, Ingester: m.Ingester, DataDir: c.sharedDir(),
 		Sources: consoleSources(c), Runs: m.runStatus, Sync: m.syncFunc(), Logger: m.Logger,
-		Health: consoleHealth{m}})
+		Health: consoleHealth{m}, File: m.fileUpload})
+}
+
+// fileUpload files a console upload's file as the drop queues in force
+// file a dropped one (not filed without file sources).
+func (m *Main) fileUpload(ctx context.Context, org, source, path, name string, rep *ingest.Report) (bool, error) {
+	f := m.drops()
+	if f == nil {
+		return false, nil
+	}
+	return f.FileUpload(ctx, org, source, path, name, rep)
 }
 
 // consoleHealth gives the console the sources' health (ingest.SourceHealth)

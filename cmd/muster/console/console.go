@@ -81,12 +81,23 @@ type Config struct {
 	Runs func() []api.RunStatus
 	// Sync starts a pull of a directory source now (nil: none can be).
 	Sync api.SyncFunc
+	// File, if set, files an applied upload's file as the folder watcher
+	// files a dropped one (ingest.Files.FileUpload: drops/<org>/<source>/
+	// archive|rejected|held): filed false leaves the file to the console,
+	// which deletes it.
+	File func(ctx context.Context, org, source, path, name string, rep *ingest.Report) (filed bool, err error)
 	// IdleTimeout ends a session not used for that long (default 30m);
 	// MaxAge ends any session (default 12h).
 	IdleTimeout, MaxAge time.Duration
 	// MaxUpload bounds an uploaded file (default 64 MiB).
 	MaxUpload int64
-	Logger    *slog.Logger
+	// SearchWindow and SearchBudget bound a filtered list of recipients:
+	// it looks at SearchWindow recipients at a time (default 100,000) until
+	// its page is full or SearchBudget is spent (default 120 ms), then
+	// answers with what it found and where it stopped.
+	SearchWindow int
+	SearchBudget time.Duration
+	Logger       *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -133,6 +144,12 @@ func New(cfg Config) (*Console, error) {
 	}
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 64 << 20
+	}
+	if cfg.SearchWindow <= 0 {
+		cfg.SearchWindow = 100_000
+	}
+	if cfg.SearchBudget <= 0 {
+		cfg.SearchBudget = 120 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -234,41 +251,50 @@ func (c *Console) routes() {
 	})
 }
 
-// keyFile is the session key's file in the data directory.
+// keyFile is the session key's file in the shared folder (store.shared_dir,
+// by default the data directory), so every instance sharing the store
+// signs and reads the same sessions.
 const keyFile = "console.key"
 
 // sessionKey reads the 32-byte key that signs session cookies, or makes
 // one (readable by muster alone) on first start. Sessions survive a
-// restart; deleting the file signs everyone out.
+// restart; deleting the file signs everyone out (at each instance's next
+// start). The key is written whole under a temporary name and linked into
+// place, so an instance starting at the same moment never reads half of
+// it: whoever links first wins, the other reads that one.
 func sessionKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != 32 {
-			return nil, schema.Errorf(schema.EInvalid, "console: %s holds %d bytes, not a 32-byte key: delete it to make a new one", path, len(b))
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			if len(b) != 32 {
+				return nil, schema.Errorf(schema.EInvalid, "console: %s holds %d bytes, not a 32-byte key: delete it to make a new one", path, len(b))
+			}
+			return b, nil
 		}
-		return b, nil
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(path), ".console.key-*")
+		if err != nil {
+			return nil, err
+		}
+		_, err = tmp.Write(randomBytes(32))
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Link(tmp.Name(), path)
+		}
+		os.Remove(tmp.Name())
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		// Linked, or another instance linked its key first: read it.
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	b = randomBytes(32)
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return sessionKey(path) // another process made it first
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return b, f.Close()
 }

@@ -19,7 +19,14 @@ import (
 	"muster/ingest"
 	"muster/schema"
 	"muster/store"
+	"muster/store/storetest"
 )
+
+// The console's tests run on SQLite, and again on PostgreSQL when
+// MUSTER_TEST_POSTGRES names a server (storetest).
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func TestBackends(t *testing.T) { storetest.Report(t) }
 
 // rig is a console served by a real admin API server over a real store.
 type rig struct {
@@ -29,34 +36,33 @@ type rig struct {
 	in     *ingest.Ingester
 	con    *console.Console
 	tokens map[string]string // name → secret
+	// target is the store (a file or a URL), dir the console's shared
+	// folder, toks the API's tokens: a twin shares them.
+	target string
+	dir    string
+	toks   []api.Token
+	opts   []func(*console.Config)
 	// timed, if set before the server starts, is told each request's
 	// server time.
 	timed func(*http.Request, time.Duration)
 }
 
-// MustRig starts the API server with the console mounted, on a temp store,
-// with tokens: admin and viewer of "default", admin of "other", operator.
+// MustRig starts the API server with the console mounted, on a fresh store
+// (storetest: a file, or a PostgreSQL schema), with tokens: admin and
+// viewer of "default", admin of "other", operator.
 func MustRig(t testing.TB, opts ...func(*console.Config)) *rig {
 	t.Helper()
 	return MustRigAt(t, "", opts...)
 }
 
-// MustRigAt is MustRig over the store file at path ("": a new one).
-func MustRigAt(t testing.TB, path string, opts ...func(*console.Config)) *rig {
+// MustRigAt is MustRig over the store at target: a SQLite file or a
+// PostgreSQL URL ("": a new one).
+func MustRigAt(t testing.TB, target string, opts ...func(*console.Config)) *rig {
 	t.Helper()
-	dir := t.TempDir()
-	if path == "" {
-		path = filepath.Join(dir, store.FileName)
+	if target == "" {
+		target = storetest.Target(t)
 	}
-	st, err := store.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	in := ingest.New(st)
-	in.TempDir = dir
-	r := &rig{t: t, st: st, in: in, tokens: map[string]string{}, timed: timedHook}
-	var toks []api.Token
+	r := &rig{t: t, target: target, dir: t.TempDir(), tokens: map[string]string{}, timed: timedHook, opts: opts}
 	for _, tk := range []struct{ name, org, role string }{
 		{"ada", "default", "admin"}, {"vic", "default", "viewer"}, {"oscar", "other", "admin"}, {"ops", "*", "admin"},
 	} {
@@ -65,20 +71,40 @@ func MustRigAt(t testing.TB, path string, opts ...func(*console.Config)) *rig {
 			t.Fatal(err)
 		}
 		h, _ := api.ParseTokenHash(hash)
-		toks = append(toks, api.Token{Name: tk.name, Org: tk.org, Role: api.Role(tk.role), Hash: h})
+		r.toks = append(r.toks, api.Token{Name: tk.name, Org: tk.org, Role: api.Role(tk.role), Hash: h})
 		r.tokens[tk.name] = secret
 	}
-	srv, err := api.New(api.Config{Addr: "127.0.0.1:0", Store: st, Ingester: in, Tokens: toks, Orgs: []string{"default", "other"}})
+	r.start()
+	return r
+}
+
+// twin is another instance beside r: its own server and console over the
+// same store (opened again) and shared folder, with the same tokens; or,
+// after r's end, r restarted.
+func (r *rig) twin() *rig {
+	r.t.Helper()
+	tw := &rig{t: r.t, target: r.target, dir: r.dir, tokens: r.tokens, toks: r.toks, opts: r.opts}
+	tw.start()
+	return tw
+}
+
+func (r *rig) start() {
+	t := r.t
+	t.Helper()
+	r.st = storetest.OpenAt(t, r.target)
+	r.in = ingest.New(r.st)
+	r.in.TempDir = t.TempDir()
+	srv, err := api.New(api.Config{Addr: "127.0.0.1:0", Store: r.st, Ingester: r.in, Tokens: r.toks, Orgs: []string{"default", "other"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := console.Config{Auth: srv, Store: st, Ingester: in, DataDir: dir, Sources: []console.Source{
+	cfg := console.Config{Auth: srv, Store: r.st, Ingester: r.in, DataDir: r.dir, Sources: []console.Source{
 		{Org: "default", Name: "hr", Kind: store.KindFolder, Ingest: ingest.SourceConfig{Name: "hr", Kind: store.KindFolder},
 			MaxInvalid: 0.02},
 		{Org: "default", Name: "manual", Kind: store.KindManual, Ingest: ingest.SourceConfig{Name: "manual", Kind: store.KindManual, Priority: 100},
 			MaxInvalid: 0.02},
 	}}
-	for _, o := range opts {
+	for _, o := range r.opts {
 		o(&cfg)
 	}
 	con, err := console.New(cfg)
@@ -98,7 +124,6 @@ func MustRigAt(t testing.TB, path string, opts ...func(*console.Config)) *rig {
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	r.url = hs.URL
-	return r
 }
 
 // browser is a client with its own cookie jar, that does not follow

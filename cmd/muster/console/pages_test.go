@@ -98,6 +98,41 @@ func TestSignInAndOut(t *testing.T) {
 	}
 }
 
+// A sign-out is kept in the store: a copy of the cookie, which another
+// instance sharing the store and the shared folder accepted (the same key
+// signs both), is refused there after the sign-out, and by a console
+// started again (nothing of it in memory).
+func TestSignOutSharedAndKept(t *testing.T) {
+	r := MustRig(t)
+	other := r.twin()
+	b := r.signIn("ada")
+	u, _ := url.Parse(r.url)
+	cookie := b.c.Jar.Cookies(u) // a copy, kept
+	ou, _ := url.Parse(other.url)
+	ob := other.browser()
+	ob.c.Jar.SetCookies(ou, cookie)
+	if code, _ := ob.get("/drops"); code != http.StatusOK {
+		t.Fatalf("the session at the other instance: %d, want 200", code)
+	}
+	if code, _, _ := b.post("/signout", nil); code != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", code)
+	}
+	if code, _ := ob.get("/drops"); code != http.StatusSeeOther {
+		t.Fatalf("the signed-out session at the other instance: %d, want a redirect to sign in", code)
+	}
+	again := r.twin()
+	au, _ := url.Parse(again.url)
+	ab := again.browser()
+	ab.c.Jar.SetCookies(au, cookie)
+	if code, _ := ab.get("/drops"); code != http.StatusSeeOther {
+		t.Fatalf("the signed-out session after a restart: %d, want a redirect", code)
+	}
+	// Another session of the same token goes on.
+	if code, _ := again.signIn("ada").get("/drops"); code != http.StatusOK {
+		t.Fatalf("a new session: %d", code)
+	}
+}
+
 // TestRefusals: a viewer can neither see nor post an admin action; a post
 // from another origin is refused; another organisation's drop is 404.
 func TestRefusals(t *testing.T) {

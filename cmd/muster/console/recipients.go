@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -26,9 +27,11 @@ type hidden struct {
 	N      int64
 }
 
-// recipients is /recipients: search (Unicode-folded, as the CLI), filters
-// by status, group and the group's source, paged by key (after=), with the
-// counts the status filter hides.
+// recipients is /recipients: search (Unicode-folded, as the CLI and the
+// API: the same store query), filters by status, group and source (alone:
+// the people that source lists now; with a group: that source's groups of
+// that name, as /v1/recipients), paged by key (after=), with the counts
+// the status filter hides.
 func (c *Console) recipients(w http.ResponseWriter, r *req) error {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -43,7 +46,29 @@ func (c *Console) recipients(w http.ResponseWriter, r *req) error {
 	if err != nil {
 		return err
 	}
-	if group != "" && r.org.ID != 0 {
+	sources, err := c.health().Sources(ctx, r.org)
+	if err != nil {
+		return err
+	}
+	empty := r.org.ID == 0 // nothing of the organisation in the store yet
+	if source != "" && !empty {
+		known := false
+		for _, s := range sources {
+			known = known || s.Name == source
+		}
+		if !known {
+			return schema.Errorf(schema.ENotFound, "no source %q", source)
+		}
+		src, err := c.cfg.Store.LookupSource(ctx, r.org.ID, source)
+		switch {
+		case schema.ErrorCodeOf(err) == schema.ENotFound:
+			empty = true // configured, nothing of it yet
+		case err != nil:
+			return err
+		}
+		f.SourceID = src.ID
+	}
+	if group != "" && !empty {
 		if f.GroupIDs, err = c.cfg.Store.FindGroups(ctx, r.org.ID, group, source); err != nil {
 			return err
 		}
@@ -53,8 +78,8 @@ func (c *Console) recipients(w http.ResponseWriter, r *req) error {
 	}
 	var recs []store.Recipient
 	var next string
-	if r.org.ID != 0 {
-		if recs, next, err = c.cfg.Store.Recipients(ctx, r.org.ID, f); err != nil {
+	if !empty {
+		if recs, next, err = c.findRecipients(ctx, r.org.ID, f); err != nil {
 			return err
 		}
 	}
@@ -84,19 +109,46 @@ func (c *Console) recipients(w http.ResponseWriter, r *req) error {
 			hide = append(hide, hidden{Status: string(st), N: counts[st]})
 		}
 	}
-	var sources []string
-	for _, g := range groups {
-		if !slices.Contains(sources, g.SourceName) {
-			sources = append(sources, g.SourceName)
-		}
+	var names []string
+	for _, s := range sources {
+		names = append(names, s.Name)
 	}
-	slices.Sort(sources)
 	c.render(w, r.Request, r, http.StatusOK, "recipients", "Recipients", map[string]any{
 		"Rows": rows, "Next": next, "Q": f.Search, "Status": status, "Group": group, "Source": source,
-		"Groups": groupNames(groups), "Sources": sources, "Hidden": hide, "Counts": counts, "First": f.After == "",
-		"Filtered": f.Search != "" || group != "",
+		"Groups": groupNames(groups), "Sources": names, "Hidden": hide, "Counts": counts, "First": f.After == "",
+		"Filtered": f.Search != "" || group != "" || source != "",
+		// Partial: the page stopped looking before it was full (SearchBudget).
+		"Partial": next != "" && len(rows) < pageSize,
 	})
 	return nil
+}
+
+// findRecipients reads a page of f. A list that may match few people
+// (a search, a group, a status other than active) is read a window of
+// SearchWindow recipients at a time while the page is not full, for at
+// most SearchBudget: on a million recipients a search that matches few
+// people answers within the budget with what it found so far and a
+// "Search further" link that goes on where it stopped, instead of holding
+// the page until the whole audience was scanned. The rest read their
+// page at once (a source's people are read from its own snapshot).
+func (c *Console) findRecipients(ctx context.Context, orgID int64, f store.RecipientFilter) ([]store.Recipient, string, error) {
+	if f.Search == "" && len(f.GroupIDs) == 0 && f.Status == store.StatusActive {
+		return c.cfg.Store.Recipients(ctx, orgID, f)
+	}
+	start := c.cfg.Now()
+	var out []store.Recipient
+	f.Scan = c.cfg.SearchWindow
+	for {
+		page, next, err := c.cfg.Store.Recipients(ctx, orgID, f)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, page...)
+		if len(out) >= pageSize || next == "" || c.cfg.Now().Sub(start) >= c.cfg.SearchBudget {
+			return out, next, nil
+		}
+		f.After, f.Limit = next, pageSize-len(out)
+	}
 }
 
 func groupNames(gs []store.Group) []string {

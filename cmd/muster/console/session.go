@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -56,33 +57,60 @@ func (c *Console) seal(s *session) string {
 
 // open reads a cookie's session if its signature holds and it has not
 // expired (idle, too old) or been signed out.
-func (c *Console) open(v string) (*session, bool) {
+func (c *Console) open(ctx context.Context, v string) (*session, bool, error) {
 	body, sig, ok := strings.Cut(v, ".")
 	if !ok {
-		return nil, false
+		return nil, false, nil
 	}
 	b, err1 := base64.RawURLEncoding.DecodeString(body)
 	got, err2 := base64.RawURLEncoding.DecodeString(sig)
 	if err1 != nil || err2 != nil {
-		return nil, false
+		return nil, false, nil
 	}
 	mac := hmac.New(sha256.New, c.key)
 	mac.Write(b)
 	if !hmac.Equal(got, mac.Sum(nil)) {
-		return nil, false
+		return nil, false, nil
 	}
 	var s session
 	if json.Unmarshal(b, &s) != nil || s.ID == "" {
-		return nil, false
+		return nil, false, nil
 	}
 	now := c.cfg.Now()
 	if now.Sub(time.Unix(s.Seen, 0)) > c.cfg.IdleTimeout || now.Sub(time.Unix(s.Issued, 0)) > c.cfg.MaxAge {
-		return nil, false
+		return nil, false, nil
 	}
 	c.mu.Lock()
 	_, out := c.revoked[s.ID]
 	c.mu.Unlock()
-	return &s, !out
+	if !out {
+		// Signed out here or by another instance sharing the store, before
+		// or after a restart: the store says.
+		var err error
+		if out, err = c.cfg.Store.SignedOut(ctx, s.ID); err != nil {
+			return nil, false, err
+		}
+		if out {
+			c.remember(s.ID, s.Issued)
+		}
+	}
+	return &s, !out, nil
+}
+
+// remember keeps a signed-out session id in memory until it would have
+// expired (a cache of the store's sign-outs: they stay signed out).
+func (c *Console) remember(id string, issued int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now().Unix()
+	if len(c.revoked) > 10_000 {
+		for k, until := range c.revoked {
+			if until < now {
+				delete(c.revoked, k)
+			}
+		}
+	}
+	c.revoked[id] = issued + int64(c.cfg.MaxAge/time.Second)
 }
 
 // setCookie sends the session: HttpOnly, SameSite=Strict, and Secure when
@@ -117,28 +145,33 @@ func (r *req) by() string { return "console:" + r.token.Name }
 
 type handler func(w http.ResponseWriter, r *req) error
 
-// current returns the request's live session and its token, or nil.
-func (c *Console) current(r *http.Request) (*session, *api.Token) {
+// current returns the request's live session and its token, or nil; an
+// error when the store cannot say whether the session was signed out.
+func (c *Console) current(r *http.Request) (*session, *api.Token, error) {
 	ck, err := r.Cookie(cookieName)
 	if err != nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	s, ok := c.open(ck.Value)
-	if !ok {
-		return nil, nil
+	s, ok, err := c.open(r.Context(), ck.Value)
+	if !ok || err != nil {
+		return nil, nil, err
 	}
 	t, ok := c.cfg.Auth.TokenNamed(s.Token)
 	if !ok || tokenTag(t) != s.Hash {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return s, t
+	return s, t, nil
 }
 
 // session wraps a handler that needs a signed-in person (any role, any or
 // no organisation chosen yet).
 func (c *Console) session(fn handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, t := c.current(r)
+		s, t, err := c.current(r)
+		if err != nil {
+			c.renderError(w, r, nil, err)
+			return
+		}
 		if s == nil {
 			c.toSignin(w, r)
 			return
@@ -198,7 +231,7 @@ func localPath(next string) string {
 }
 
 func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
-	if s, _ := c.current(r); s != nil {
+	if s, _, _ := c.current(r); s != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
@@ -246,18 +279,22 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 // signout ends the session: the cookie is cleared and its id refused until
-// it would have expired anyway, so a copy of the cookie is worthless too.
+// it would have expired anyway, so a copy of the cookie is worthless too,
+// at every instance sharing the store and after a restart (the store
+// keeps the sign-out).
 func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
-	if s, t := c.current(r); s != nil {
-		c.mu.Lock()
-		now := c.cfg.Now().Unix()
-		for id, until := range c.revoked {
-			if until < now {
-				delete(c.revoked, id)
-			}
+	s, t, err := c.current(r)
+	if err != nil {
+		c.renderError(w, r, nil, err)
+		return
+	}
+	if s != nil {
+		until := time.Unix(s.Issued, 0).Add(c.cfg.MaxAge)
+		if err := c.cfg.Store.SignOut(r.Context(), s.ID, until); err != nil {
+			c.renderError(w, r, nil, err)
+			return
 		}
-		c.revoked[s.ID] = s.Issued + int64(c.cfg.MaxAge/time.Second)
-		c.mu.Unlock()
+		c.remember(s.ID, s.Issued)
 		c.log.Info("signed out", "token", t.Name)
 	}
 	c.clearCookie(w, r)

@@ -313,7 +313,18 @@ func (c *Console) uploadApply(w http.ResponseWriter, r *req) error {
 	}
 	id := r.PathValue("id")
 	os.Remove(filepath.Join(c.uploads, id+".json"))
-	os.Remove(path)
+	filed := false
+	if c.cfg.File != nil {
+		// Filed like a dropped file; the drop is recorded whatever happens
+		// to its file, so a failure here is told, not returned.
+		if filed, err = c.cfg.File(r.Context(), r.org.Name, src.Name, path, meta.Name, rep); err != nil {
+			c.log.Warn("upload applied, its file not filed: deleted", "org", r.org.Name, "source", src.Name,
+				"drop", rep.DropID, "err", err)
+		}
+	}
+	if !filed {
+		os.Remove(path)
+	}
 	org, _ := c.cfg.Store.LookupOrg(r.Context(), r.org.Name)
 	c.cache.forget(org.ID)
 	c.log.Info("upload applied", "org", r.org.Name, "source", src.Name, "file", meta.Name, "drop", rep.DropID,

@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -321,6 +326,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		if n := activeCount(t, r.data); n != 60 {
 			t.Fatalf("audience after the upload: %d, want 60", n)
 		}
+		// Filed as the folder watcher files a dropped file, report beside.
+		loc, err := chromedp.Run(b.ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := strings.TrimPrefix(strings.SplitN(loc, "?", 2)[0], r.base+"/drops/")
+		filed := filepath.Join(r.data, "drops", "default", "hr", "archive", time.Now().UTC().Format("2006-01-02"), id+"-upload.csv")
+		for _, p := range []string{filed, filed + ".report.json"} {
+			if _, err := os.Stat(p); err != nil {
+				t.Fatalf("the upload is not filed like a dropped file: %v", err)
+			}
+		}
+		if left, _ := os.ReadDir(filepath.Join(r.data, "console-uploads")); len(left) != 0 {
+			t.Fatalf("console-uploads/ still holds %d files", len(left))
+		}
 		b.screenshot(t, "10-upload-applied")
 	})
 
@@ -434,3 +454,47 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.signOut(t)
 	})
 }
+
+// consolePage signs in to the console at base with tok (a plain HTTP
+// client with a cookie jar, as a browser without JavaScript) and returns
+// the HTML of path.
+func consolePage(t *testing.T, base string, tok apiToken, path string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	res, err := c.PostForm(base+"/signin", url.Values{"token": {tok.secret}, "next": {path}, "tz": {"UTC"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Request.URL.Path != path {
+		t.Fatalf("console %s as %s: %d at %s\n%s", path, tok.name, res.StatusCode, res.Request.URL, b)
+	}
+	return string(b)
+}
+
+// healthRow returns the cells of the Overview's sources table row of the
+// source name (source, kind, state, last success, last attempt, last
+// error, next run, people, held drops), as text.
+func healthRow(t *testing.T, page, name string) []string {
+	t.Helper()
+	for _, row := range strings.Split(page, "<tr>") {
+		if !strings.Contains(row, `href="/sources/`+name+`"`) {
+			continue
+		}
+		row, _, _ = strings.Cut(row, "</tr>")
+		var cells []string
+		for _, m := range cellRE.FindAllStringSubmatch(row, -1) {
+			cells = append(cells, strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(m[1], ""))))
+		}
+		return cells
+	}
+	t.Fatalf("no row of source %s on the page:\n%s", name, page)
+	return nil
+}
+
+var (
+	cellRE = regexp.MustCompile(`(?s)<t[hd][^>]*>(.*?)</t[hd]>`)
+	tagRE  = regexp.MustCompile(`<[^>]*>`)
+)

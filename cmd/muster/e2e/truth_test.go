@@ -367,6 +367,13 @@ func TestTwoDirectoriesAnyOrderSameAudience(t *testing.T) {
 		t.Fatalf("sources list:\n%s", text)
 	}
 	t.Logf("sources list during the storm:\n%s", text)
+	// The console's Overview shows the same health: failing, the error,
+	// and when the scheduler pulls next.
+	row := healthRow(t, consolePage(t, c.base, admin, "/"), "okta")
+	if len(row) != 9 || row[2] != "failing" || !strings.Contains(row[5], "500") || row[6] == "—" || row[6] == "" || row[4] == "" {
+		t.Fatalf("the console's Overview row of okta during the storm: %q", row)
+	}
+	t.Logf("console Overview, okta during the storm: %q", row)
 	var src struct{ Source health }
 	c.want(200, "GET", "/v1/sources/okta", &admin, "", &src)
 	if src.Source.State != "failing" || !strings.Contains(src.Source.LastError, "500") {
