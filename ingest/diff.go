@@ -79,9 +79,10 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 }
 
 // lazyRows is a stream that can leave rows unread for its caller
-// (schema.Decoder.SetLazy).
+// (schema.Decoder.SetLazy), or give their digests (SetDigests).
 type lazyRows interface {
 	SetLazy()
+	SetDigests()
 	RowSalt() uint64
 	RowReader() *schema.RowReader
 }
@@ -141,15 +142,22 @@ func (df *differ) run(d *Drop) error {
 		close(ready)
 	} else {
 		var salt uint64
-		if lr, ok := d.Records.(lazyRows); ok && (d.ContentHash != "" || d.Hash != nil) && df.src.Rows > 0 {
+		if lr, ok := d.Records.(lazyRows); ok && (d.ContentHash != "" || d.Hash != nil) {
 			// (Without a content hash the records are hashed whole: all
-			// read; with an empty snapshot none can be known.)
-			// The decoder splits rows and leaves their values unread;
-			// prepare, on the other core, reads those the snapshot does not
-			// hold exactly as the file says them (by their digest).
+			// read.)
 			salt = digestSalt(lr.RowSalt(), df.src)
-			lr.SetLazy()
-			df.rows = lr.RowReader()
+			if df.src.Rows > 0 {
+				// The decoder splits rows and leaves their values unread;
+				// prepare, on the other core, reads those the snapshot does
+				// not hold exactly as the file says them (by their digest).
+				lr.SetLazy()
+				df.rows = lr.RowReader()
+			} else {
+				// With an empty snapshot no row can be known: all are read
+				// at once, but keep their digests, so that the next file
+				// is known by them.
+				lr.SetDigests()
+			}
 		}
 		go func() {
 			// From the index file in a few milliseconds, or from the store.

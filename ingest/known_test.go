@@ -95,3 +95,36 @@ func TestKnownRowsChangeNothing(t *testing.T) {
 		}
 	}
 }
+
+// A first ingest reads every row but keeps their digests: the next file
+// that says the same rows (here in other bytes: CR LF line ends) is known
+// by them, row for row, without reading any.
+func TestFirstIngestKeepsDigests(t *testing.T) {
+	in := MustIngester(t)
+	cfg := SourceConfig{Name: "hr", MaxRemovePercent: -1, MaxRemoveCount: -1, MaxInvalidPercent: -1}
+	for step, crlf := range []bool{false, true} {
+		var b bytes.Buffer
+		if err := gen.Write(&b, gen.Options{Rows: 700, Seed: 3, CRLF: crlf}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := FileDrop(&b, fmt.Sprintf("day%d.csv", step), fmt.Sprintf("sha256:%d", step), schema.DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Source = cfg
+		rep, err := in.Ingest(context.Background(), d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Decision != Applied {
+			t.Fatalf("step %d: %s", step, rep.Decision)
+		}
+		known := in.knownRows.Load()
+		if step == 0 && (rep.Counts.Added != 700 || known != 0) {
+			t.Fatalf("first ingest: %+v, %d rows known", rep.Counts, known)
+		}
+		if step == 1 && (rep.Counts.Unchanged != 700 || known != 700) {
+			t.Fatalf("the same rows again: %+v, %d of 700 rows known by their digest", rep.Counts, known)
+		}
+	}
+}

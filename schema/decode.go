@@ -158,8 +158,10 @@ type Decoder struct {
 
 	seed maphash.Seed
 	seen lineSet
-	// lazy, salt and the slabs lazy rows are copied into: see SetLazy.
+	// lazy, salt and the slabs lazy rows are copied into: see SetLazy;
+	// digests: see SetDigests.
 	lazy      bool
+	digests   bool
 	salt      uint64
 	raws      []RawRow
 	rawBytes  []byte

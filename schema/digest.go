@@ -36,6 +36,12 @@ const digestVersion = 2
 // count lazy rows the caller finds invalid.
 func (d *Decoder) SetLazy() { d.lazy = true }
 
+// SetDigests makes the decoder give every row it reads whole without a
+// problem the digest a lazy decoder gives it, while leaving no row unread:
+// for a caller that reads every row anyway but keeps their digests for the
+// next file (a first ingest). Call it before the first Next.
+func (d *Decoder) SetDigests() { d.digests = true }
+
 // RowSalt returns the salt of the file's digests.
 func (d *Decoder) RowSalt() uint64 { return d.salt }
 
@@ -115,6 +121,7 @@ func (d *Decoder) makeSalt(header [][]byte) {
 // lazyRow leaves the current row unread when it may be (see SetLazy): rec
 // gets its line, address, key, digest and a copy of the row. It returns
 // the row's digest (0 when the row must be read now) and whether it did.
+// A decoder that is not lazy (SetDigests) only gets the digest.
 func (d *Decoder) lazyRow(rec *Record) (uint64, bool) {
 	cr := d.cr
 	if cr.nfields() != len(d.m.columns) || cr.ctrl || cr.quotedRow && (cr.afterQuote > 0 || cr.innerQuote > 0) ||
@@ -130,6 +137,9 @@ func (d *Decoder) lazyRow(rec *Record) (uint64, bool) {
 		seed ^= uint64(d.mode+1) * 0x9E3779B97F4A7C15
 	}
 	digest := rowDigest(seed, cr.row, cr.bounds)
+	if !d.lazy {
+		return digest, false
+	}
 	lazy := d.keepRaw(cr)
 	// The address is a view of the row's copy: no string of its own.
 	col := d.m.col[fEmail]

@@ -196,3 +196,40 @@ func TestDigestsPinned(t *testing.T) {
 		t.Fatalf("the corpus decodes to %s, pinned %s: see the comment", got, pinned)
 	}
 }
+
+// SetDigests reads every row whole, as a plain decoder, and gives each the
+// digest a lazy decoder gives it.
+func TestSetDigestsAsLazy(t *testing.T) {
+	for _, f := range []string{digestFile, strings.Replace(digestFile, "Zoë", "Zo\xeb", 1)} {
+		_, plain := decodeWith(t, f, DecodeOptions{DeferDuplicates: true}, false, false, nil)
+		_, lazy := decodeWith(t, f, DecodeOptions{DeferDuplicates: true}, true, true, nil)
+		d, err := NewDecoder(strings.NewReader(f), DecodeOptions{DeferDuplicates: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SetDigests()
+		n := 0
+		for i := 0; ; i++ {
+			r, err := d.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Lazy != nil || r.Digest != lazy[i].Digest {
+				t.Fatalf("line %d: digest %x (lazy: %x), left unread %v", r.Line, r.Digest, lazy[i].Digest, r.Lazy != nil)
+			}
+			if r.Digest != 0 {
+				n++
+			}
+			r.Digest = 0
+			if fmt.Sprint(r) != fmt.Sprint(plain[i]) {
+				t.Fatalf("line %d:\n%+v\n%+v", r.Line, r, plain[i])
+			}
+		}
+		if n < 3 {
+			t.Fatalf("%d rows with a digest", n)
+		}
+	}
+}

@@ -16,7 +16,7 @@ func (d *Decoder) record(rec *Record, k *keyAt) {
 	cr := d.cr
 	rec.Line = cr.rowLine
 	var digest uint64
-	if d.lazy {
+	if d.lazy || d.digests {
 		var left bool
 		if digest, left = d.lazyRow(rec); left {
 			return

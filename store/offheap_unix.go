@@ -11,5 +11,6 @@ func mapAnon(size int) ([]byte, func()) {
 	if err != nil {
 		return make([]byte, size), func() {}
 	}
+	hugePages(mem)
 	return mem, func() { _ = syscall.Munmap(mem) }
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -69,31 +70,43 @@ func (p *pageWriter) add(r *store.Recipient) error {
 
 // write answers the page with the cursor of the next page ("" at the end).
 func (p *pageWriter) write(w http.ResponseWriter, pretty bool, next string) {
-	out := make([]byte, 0, len(p.b)+len(next)+64)
-	out = append(out, '{')
+	// The page's elements are written from the buffer they were appended
+	// to, between the object's head and tail: no copy of 300 KB a page.
+	head := make([]byte, 0, len(next)+32)
+	head = append(head, '{')
 	if next != "" {
-		out = append(out, `"next":`...)
-		out = appendJSONString(out, next)
-		out = append(out, ',')
+		head = append(head, `"next":`...)
+		head = appendJSONString(head, next)
+		head = append(head, ',')
 	}
-	out = append(out, `"recipients":[`...)
-	out = append(out, p.b...)
-	out = append(out, "]}"...)
-	if cap(p.b) <= 4<<20 {
-		*p.buf = p.b
-	}
-	pageBuffers.Put(p.buf)
+	head = append(head, `"recipients":[`...)
+	const tail = "]}\n"
+	defer func() {
+		if cap(p.b) <= 4<<20 {
+			*p.buf = p.b
+		}
+		pageBuffers.Put(p.buf)
+	}()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if pretty {
 		var ind bytes.Buffer
-		if json.Indent(&ind, out, "", "  ") == nil {
-			out = ind.Bytes()
+		whole := slices.Concat(head, p.b, []byte(tail[:2]))
+		if json.Indent(&ind, whole, "", "  ") == nil {
+			whole = ind.Bytes()
+		}
+		whole = append(whole, '\n')
+		w.Header().Set("Content-Length", strconv.Itoa(len(whole)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(whole)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(head)+len(p.b)+len(tail)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(head); err == nil {
+		if _, err = w.Write(p.b); err == nil {
+			_, _ = w.Write([]byte(tail))
 		}
 	}
-	out = append(out, '\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
 }
 
 // writeRecipientsPage answers a page of recipients with the names of their
@@ -142,71 +155,98 @@ func appendRecipient(b []byte, r *store.Recipient, groups map[int64]store.Group)
 // appendAttrs appends the attributes that have a value as an object sorted
 // by name (as encoding/json writes a map), or nothing when none has one.
 func appendAttrs(b []byte, a *schema.Attrs) []byte {
-	var set []schema.Attr
-	for i, v := range a {
-		if v != "" {
-			set = append(set, schema.Attr(i))
+	n := 0
+	for _, at := range attrsByName {
+		if a[at] == "" {
+			continue
 		}
-	}
-	if len(set) == 0 {
-		return b
-	}
-	slices.SortFunc(set, func(x, y schema.Attr) int {
-		switch xs, ys := x.String(), y.String(); {
-		case xs < ys:
-			return -1
-		case xs > ys:
-			return 1
-		}
-		return 0
-	})
-	b = append(b, `,"attrs":{`...)
-	for i, at := range set {
-		if i > 0 {
+		if n == 0 {
+			b = append(b, `,"attrs":{`...)
+		} else {
 			b = append(b, ',')
 		}
+		n++
 		b = appendJSONString(b, at.String())
 		b = append(b, ':')
 		b = appendJSONString(b, a[at])
 	}
+	if n == 0 {
+		return b
+	}
 	return append(b, '}')
 }
 
-// appendJSONString appends s as a JSON string, escaped as encoding/json
-// escapes it (HTML characters, U+2028 and U+2029 included; invalid UTF-8
-// becomes U+FFFD). Plain text, nearly every value, is copied as it is.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			if c >= 0x80 && plainUTF8(s[i:]) {
-				break
-			}
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
+// attrsByName are the attributes in the order of their names, the order
+// encoding/json writes a map's keys in.
+var attrsByName = func() []schema.Attr {
+	out := make([]schema.Attr, schema.NumAttrs)
+	for i := range out {
+		out[i] = schema.Attr(i)
 	}
+	slices.SortFunc(out, func(x, y schema.Attr) int { return strings.Compare(x.String(), y.String()) })
+	return out
+}()
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it (its appendString with HTML escaping: quotes, backslashes,
+// control characters, <, > and &, U+2028 and U+2029; invalid UTF-8 becomes
+// U+FFFD). Plain text, nearly every value, is copied as it is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	b = append(b, s...)
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default: // other control characters, <, > and &
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
 
-// plainUTF8 says s is valid UTF-8 whose ASCII needs no escaping and which
-// has no U+2028 or U+2029 (which encoding/json escapes).
-func plainUTF8(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < 0x80 {
-			if c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-		i += n
+// jsonSafe holds the ASCII bytes appendJSONString copies as they are: all
+// but control characters, the quote, the backslash and the HTML characters
+// (encoding/json's htmlSafeSet).
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}
-	return true
-}
+	return t
+}()

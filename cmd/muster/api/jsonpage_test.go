@@ -22,7 +22,7 @@ import (
 func TestRecipientsPageJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pieces := []string{"a", "Zoë", "O'Brien", `"q"`, `back\slash`, "<b>&", "tab\there", "nl\n", "\x00", "\x7f", "\u2028",
-		"\u2029", "\xff", "\xe2\x82", "日本", "😀", "", " ", "+1 555", "=SUM(A1)"}
+		"\u2029", "\xff", "\xe2\x82", "日本", "😀", "", " ", "+1 555", "=SUM(A1)", "\r", "\b\f", "\x1f", "Research & Development"}
 	str := func() string {
 		var b strings.Builder
 		for range rng.IntN(4) {
@@ -138,4 +138,20 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAppendJSONString appends the plain values a page is mostly
+// made of.
+//
+//	go test -run X -bench AppendJSONString ./cmd/muster/api
+func BenchmarkAppendJSONString(b *testing.B) {
+	vals := []string{"aisha.andersson.1000296@mail.northwind-traders.example", "Aisha", "Andersson", "active",
+		"Research & Development", "Lyon Office", "2021-11-28", "Full Time", "fr-FR"}
+	buf := make([]byte, 0, 4096)
+	for range b.N {
+		buf = buf[:0]
+		for _, v := range vals {
+			buf = appendJSONString(buf, v)
+		}
+	}
 }
