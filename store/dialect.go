@@ -26,6 +26,12 @@ import (
 //   - locks: SQLite has one writer (BEGIN IMMEDIATE); PostgreSQL takes a
 //     transaction-level advisory lock (lockOrg, lockGlobal);
 //   - bulk writes: SQLite multi-row INSERTs, PostgreSQL COPY (bulk.go);
+//   - the foreign keys of the per-person tables (snapshot.source_id,
+//     recipients.org_id): SQLite checks them per row; PostgreSQL's
+//     per-row check (a query and a row lock each) is replaced by triggers
+//     checking once per statement (migration 0010), same meaning;
+//   - statistics: PostgreSQL analyses a table right after a transaction
+//     copied many rows into it (analyze.go); SQLite needs none;
 //   - reading a snapshot's (key, hash) pairs: SQLite joins them in one
 //     text per page (fewer trips through cgo), PostgreSQL reads rows;
 //   - index hints (indexedBy): SQLite, without statistics, prefers a
@@ -171,7 +177,8 @@ type txn struct {
 	conn   *sql.Conn
 	ctx    context.Context
 	copies []*pendingCopy
-	err    error // a failed COPY: the transaction cannot commit
+	err    error          // a failed COPY: the transaction cannot commit
+	copied map[string]int // rows copied, by table (analyze.go)
 }
 
 // pendingCopy is rows waiting to be copied into table.
@@ -230,7 +237,8 @@ func (x *txn) flush() error {
 			continue
 		}
 		rows := pc.rows
-		err := pg.CopyFrom(x.ctx, x.conn, pc.table, pc.cols, len(rows), func(i int) ([]any, error) { return rows[i], nil })
+		err := pg.CopyRows(x.ctx, x.conn, pc.table, pc.cols, rows)
+		x.countCopied(pc.table, len(rows))
 		pc.rows = pc.rows[:0]
 		if err != nil {
 			x.err = err
@@ -282,6 +290,9 @@ func (x *txn) Commit() error {
 		return err
 	}
 	err := x.Tx.Commit()
+	if err == nil {
+		x.analyzeCopied()
+	}
 	x.release()
 	return err
 }

@@ -5,14 +5,17 @@
 //
 //	go run ./cmd/muster-pgbench -url postgres://user@host:port/db -rows 1000000 -rounds 3
 //
-// It builds ./cmd/muster, writes the deterministic day-0 export and its
+// It builds ./cmd/muster (or takes -muster BIN), writes the deterministic day-0 export and its
 // next-day version with samples/gen, then each round, in fresh schemas,
 // alternating which goes first: psql \copy of day 0; muster ingest of day
 // 0 (first ingest into an empty store); muster ingest of day 1 (the next
 // day). It prints every time, the ratios to \copy with their min, median
 // and max, and the load average. The figures are wall times: the work is
 // split between muster and the server, whose CPU muster's rusage does not
-// see. (cmd/muster-bench is the same against sqlite3 .import.)
+// see. With -compare OLD, another muster binary (an older build) runs
+// beside it in every round, the three in a rotating order, so a change is
+// measured against what it replaces under the same load. (cmd/muster-bench
+// is the same against sqlite3 .import.)
 package main
 
 import (
@@ -35,14 +38,16 @@ func main() {
 	rows := flag.Int("rows", 1000000, "people in the export")
 	rounds := flag.Int("rounds", 3, "rounds (A and B alternate which goes first)")
 	dir := flag.String("dir", "bench-out", "working directory")
+	bin := flag.String("muster", "", "muster binary to measure (default: build ./cmd/muster)")
+	old := flag.String("compare", "", "another muster binary measured beside it in every round")
 	flag.Parse()
-	if err := run(*url, *rows, *rounds, *dir); err != nil {
+	if err := run(*url, *rows, *rounds, *dir, *bin, *old); err != nil {
 		fmt.Fprintln(os.Stderr, "muster-pgbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(url string, rows, rounds int, dir string) error {
+func run(url string, rows, rounds int, dir, bin, old string) error {
 	if !pg.IsURL(url) {
 		return fmt.Errorf("-url: a postgres:// URL is needed")
 	}
@@ -52,9 +57,11 @@ func run(url string, rows, rounds int, dir string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	bin := filepath.Join(dir, "muster")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/muster").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
+	if bin == "" {
+		bin = filepath.Join(dir, "muster")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/muster").CombinedOutput(); err != nil {
+			return fmt.Errorf("build: %v\n%s", err, out)
+		}
 	}
 	day0, day1 := filepath.Join(dir, "day0.csv"), filepath.Join(dir, "day1.csv")
 	for d, p := range []string{day0, day1} {
@@ -67,7 +74,7 @@ func run(url string, rows, rounds int, dir string) error {
 		}
 	}
 	fmt.Printf("load average before: %s\n", loadavg())
-	var cp, first, next []time.Duration
+	var cp, first, next, ofirst, onext []time.Duration
 	for i := range rounds {
 		anchor := func() error {
 			d, err := copyAnchor(url, day0)
@@ -80,24 +87,41 @@ func run(url string, rows, rounds int, dir string) error {
 			return err
 		}
 		order := []func() error{anchor, muster}
-		if i%2 == 1 {
-			order[0], order[1] = muster, anchor
+		if old != "" {
+			order = append(order, func() error {
+				f, n, err := ingest(old, dir, url, day0, day1)
+				ofirst, onext = append(ofirst, f), append(onext, n)
+				return err
+			})
 		}
+		// Each round starts with the next one: A B C, B C A, C A B, ...
+		order = append(order[i%len(order):], order[:i%len(order)]...)
 		for _, f := range order {
 			if err := f(); err != nil {
 				return err
 			}
 		}
-		fmt.Printf("round %d: \\copy %v  first ingest %v (%.2fx)  next day %v (%.2fx)  load %s\n", i+1,
+		fmt.Printf("round %d: \\copy %v  first ingest %v (%.2fx)  next day %v (%.2fx)", i+1,
 			cp[i].Round(time.Millisecond), first[i].Round(time.Millisecond), ratio(first[i], cp[i]),
-			next[i].Round(time.Millisecond), ratio(next[i], cp[i]), loadavg())
+			next[i].Round(time.Millisecond), ratio(next[i], cp[i]))
+		if old != "" {
+			fmt.Printf("  | -compare: first %v (%.2fx)  next day %v (%.2fx)", ofirst[i].Round(time.Millisecond),
+				ratio(ofirst[i], cp[i]), onext[i].Round(time.Millisecond), ratio(onext[i], cp[i]))
+		}
+		fmt.Printf("  load %s\n", loadavg())
 	}
-	var rf, rn []float64
-	for i := range cp {
-		rf, rn = append(rf, ratio(first[i], cp[i])), append(rn, ratio(next[i], cp[i]))
+	summary := func(label string, first, next []time.Duration) {
+		var rf, rn []float64
+		for i := range cp {
+			rf, rn = append(rf, ratio(first[i], cp[i])), append(rn, ratio(next[i], cp[i]))
+		}
+		fmt.Printf("\n%sfirst ingest / \\copy: min %.2fx median %.2fx max %.2fx (target <= 1.5x)\n", append([]any{label}, spread(rf)...)...)
+		fmt.Printf("%snext day / \\copy:     min %.2fx median %.2fx max %.2fx (target <= 0.3x)\n", append([]any{label}, spread(rn)...)...)
 	}
-	fmt.Printf("\nfirst ingest / \\copy: min %.2fx median %.2fx max %.2fx (target <= 1.5x)\n", spread(rf)...)
-	fmt.Printf("next day / \\copy:     min %.2fx median %.2fx max %.2fx (target <= 0.3x)\n", spread(rn)...)
+	summary("", first, next)
+	if old != "" {
+		summary("-compare "+old+": ", ofirst, onext)
+	}
 	fmt.Printf("load average after: %s\n", loadavg())
 	return nil
 }

@@ -72,10 +72,10 @@ func (m *Main) runStatus() []api.RunStatus {
 	return out
 }
 
-// syncFunc is how the API pulls a directory on demand: nil without any.
-// It asks the scheduler in force when called (a reload may replace it).
+// syncFunc is how the API pulls a directory on demand: nil without a
+// WorkOS directory in the config in force.
 func (m *Main) syncFunc() api.SyncFunc {
-	if m.dirs() == nil {
+	if m.dirs() == nil || !m.conf().needsWorkOS() {
 		return nil
 	}
 	return func(ctx context.Context, org, source, by string) error {

@@ -151,7 +151,9 @@ func planReload(old, c *Config, oldPrep, prep *prepared) *reloadPlan {
 			p.directories = true
 		}
 		if kindChanged("scim", old.Sources, c.Sources) {
-			p.scim = true
+			// The engine's SCIM sources change in place; the scheduler
+			// restarts (the reconciliation runs while any directory exists).
+			p.scim, p.directories = true, true
 			if !old.hasSCIM() {
 				p.add(true, "scim: a source added where no SCIM endpoint runs (it starts with the first scim source)")
 			}
@@ -170,15 +172,17 @@ func planReload(old, c *Config, oldPrep, prep *prepared) *reloadPlan {
 		{"retention", old.Retention, c.Retention}} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
 			p.add(false, "[%s] changed", sec.name)
-			p.files, p.api, p.directories = true, true, p.directories || sec.name == "attributes" || sec.name == "orgs"
+			p.files, p.api = true, true
+			if sec.name == "attributes" || sec.name == "orgs" {
+				// Directory sources' settings (attributes, organisations).
+				p.directories, p.scim = true, p.scim || old.hasSCIM()
+			}
 		}
 	}
 	// WorkOS: the scheduler restarts with its new settings; the webhook
 	// endpoint is bound at start.
-	ow, nw := old.WorkOS, c.WorkOS
-	ow.Webhook, nw.Webhook = WebhookConf{}, WebhookConf{}
-	if !reflect.DeepEqual(ow, nw) || oldPrep.workosKey != prep.workosKey {
-		p.add(false, "[workos] changed (its scheduler restarts, pulling each directory once as at start)")
+	if workosChanged(old, c, oldPrep, prep) {
+		p.add(false, "[workos] changed (its scheduler restarts, pulling each directory once)")
 		p.directories = true
 	}
 	if !reflect.DeepEqual(old.WorkOS.Webhook, c.WorkOS.Webhook) || oldPrep.webhookSecret != prep.webhookSecret {
@@ -209,6 +213,14 @@ func planReload(old, c *Config, oldPrep, prep *prepared) *reloadPlan {
 	return p
 }
 
+// workosChanged reports whether [workos] (its webhook aside) or the API
+// key changed: every directory is pulled once with the new settings.
+func workosChanged(old, c *Config, oldPrep, prep *prepared) bool {
+	ow, nw := old.WorkOS, c.WorkOS
+	ow.Webhook, nw.Webhook = WebhookConf{}, WebhookConf{}
+	return !reflect.DeepEqual(ow, nw) || oldPrep.workosKey != prep.workosKey
+}
+
 // apply makes the planned changes, parts in dependency order: SFTP
 // accounts (whose homes the drop queues watch), the drop queues, the
 // directories, then the API and the notifications.
@@ -230,7 +242,7 @@ func (m *Main) apply(p *reloadPlan, c *Config, prep *prepared) error {
 		}
 	}
 	if p.directories {
-		if err := m.restartDirectories(c); err != nil {
+		if err := m.restartDirectories(m.conf(), c, workosChanged(m.conf(), c, m.prep, prep)); err != nil {
 			errs = append(errs, fmt.Errorf("directories: %w", err))
 		}
 	}

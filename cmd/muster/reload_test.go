@@ -116,7 +116,7 @@ schedule = %q
 	waitUntil(t, "the start pull", func() bool {
 		return slices.Equal(sourceDropStatuses(t, m, "okta"), []store.DropStatus{store.DropApplied})
 	})
-	oldDirs := m.dirs()
+	oldDirs, oldSched := m.dirs(), m.sched()
 
 	r.write("log_level = \"debug\"\n" + sources(9, "@every 1s", "[[sources]]\nname = \"extra\"\nkind = \"folder\"\nfolder = \"extra\"\n") +
 		target("b", b.URL))
@@ -139,8 +139,8 @@ schedule = %q
 	}
 	// The directory follows its new schedule (a pull at the restart of its
 	// scheduler, then every second).
-	if m.dirs() == oldDirs {
-		t.Fatal("the directories' scheduler was not restarted")
+	if m.sched() == oldSched || m.dirs() != oldDirs {
+		t.Fatal("the directories' scheduler was not restarted, or the engine was replaced")
 	}
 	waitUntil(t, "pulls on the new schedule", func() bool { return len(sourceDropStatuses(t, m, "okta")) >= 4 })
 	// The new folder is watched; hr's next drop has its new priority.

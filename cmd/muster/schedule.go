@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -10,6 +11,7 @@ import (
 	"muster/ingest"
 	"muster/ingest/directory"
 	"muster/ingest/workossync"
+	"muster/store"
 )
 
 // cronLog adapts slog to cron's logger: cron's own chatter (schedule, wake,
@@ -29,11 +31,13 @@ func (c cronLog) Error(err error, msg string, kv ...any) {
 }
 
 // scheduler runs the directory engine's jobs with robfig/cron, as the
-// config says: a pull per source on its schedule, the events poll, the
-// reconciliation.
+// config says: a pull per WorkOS source on its schedule, the events poll,
+// and the reconciliation whenever the config has a directory source
+// (WorkOS or SCIM). The engine outlives it: a reload replaces the
+// scheduler, not the engine.
 type scheduler struct {
 	engine *directory.Engine
-	sync   *workossync.Sync
+	sync   *workossync.Sync // nil without WorkOS
 	conf   *Config
 	log    *slog.Logger
 	cron   *cron.Cron
@@ -41,20 +45,43 @@ type scheduler struct {
 	// the scheduler's lease): a job that comes due on a follower is
 	// skipped. Nil: always.
 	leader func() bool
-	stop   chan struct{}
-	done   chan struct{}
+	// wasLeading says this instance led already when the scheduler
+	// started (a reload): then only pullFirst are pulled at once, not
+	// every directory as when it starts leading.
+	wasLeading bool
+	pullFirst  []*directory.Source
+
+	ctx     context.Context // the jobs' context: ends with Close
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	running map[*directory.Source]bool // scheduled pulls in progress
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // leading reports whether the jobs run here now.
 func (s *scheduler) leading() bool { return s.leader == nil || s.leader() }
 
+// hasDirectories reports whether the config has a directory source.
+func (c *Config) hasDirectories() bool {
+	for _, s := range c.Sources {
+		if store.SourceKind(s.Kind).Directory() {
+			return true
+		}
+	}
+	return false
+}
+
 // Open starts the jobs (each skips a run while its previous one is still
 // going, with a log line), and a first pull of every directory in the
-// background: it catches up with what changed while muster was stopped
-// (events older than the daemon are not read). It returns at once.
+// background when this instance leads: it catches up with what changed
+// while muster was stopped (events older than the daemon are not read).
+// It returns at once.
 func (s *scheduler) Open() error {
 	c := s.conf
 	eng := s.engine
+	s.ctx, s.cancel = context.WithCancel(eng.Context())
+	s.running = map[*directory.Source]bool{}
 	sched := cron.New(cron.WithParser(cronParser), cron.WithLogger(cronLog{s.log}))
 	add := func(spec, name string, fn func(ctx context.Context)) (cron.EntryID, error) {
 		log := cronLog{s.log.With("job", name)}
@@ -63,21 +90,22 @@ func (s *scheduler) Open() error {
 				s.log.Debug("job skipped: another instance leads", "job", name)
 				return
 			}
-			fn(eng.Context())
+			fn(s.ctx)
 		}))
 		return sched.AddJob(spec, job)
 	}
 	pulls := map[cron.EntryID]*directory.Source{}
-	sources := eng.Sources()
+	var sources []*directory.Source
 	for i := range c.Sources {
 		conf := &c.Sources[i]
-		if conf.Kind != "workos" {
+		if conf.Kind != "workos" || s.sync == nil {
 			continue
 		}
-		src, err := eng.Source(conf.Org, conf.Name)
+		src, err := s.sync.Source(conf.Org, conf.Name)
 		if err != nil {
 			return err
 		}
+		sources = append(sources, src)
 		spec := c.WorkOS.Schedule
 		if conf.Schedule != "" {
 			spec = conf.Schedule
@@ -86,7 +114,7 @@ func (s *scheduler) Open() error {
 		id, err = add(spec, "pull "+src.Key(), func(ctx context.Context) {
 			// cron has already planned the next run: every process shows it.
 			s.nextRun(ctx, src, sched.Entry(id))
-			src.Pull(ctx, "schedule", ingest.Options{})
+			s.pull(ctx, src)
 		})
 		if err != nil {
 			return err
@@ -103,7 +131,7 @@ func (s *scheduler) Open() error {
 			return err
 		}
 	}
-	if c.WorkOS.Reconcile != "off" && len(sources) > 0 {
+	if c.WorkOS.Reconcile != "off" && c.hasDirectories() {
 		if _, err := add(c.WorkOS.Reconcile, "reconcile", func(ctx context.Context) { eng.Reconcile(ctx) }); err != nil {
 			return err
 		}
@@ -113,28 +141,43 @@ func (s *scheduler) Open() error {
 	if s.leading() {
 		for _, e := range sched.Entries() {
 			if src, ok := pulls[e.ID]; ok {
-				s.nextRun(eng.Context(), src, e)
+				s.nextRun(s.ctx, src, e)
 			}
 		}
 	}
-	// Batches queued behind a held drop apply once it is decided: at once
-	// when decided in this process, else within settleEvery (on the
-	// leader).
-	eng.Leading = s.leader
-	eng.Start(settleEvery)
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go s.follow(sources)
 	return nil
 }
 
+// pull runs a scheduled pull, noting it in progress: one the scheduler's
+// Close stops is pulled again by the next scheduler.
+func (s *scheduler) pull(ctx context.Context, src *directory.Source) {
+	s.mu.Lock()
+	s.running[src] = true
+	s.mu.Unlock()
+	src.Pull(ctx, "schedule", ingest.Options{})
+	if ctx.Err() == nil {
+		s.mu.Lock()
+		delete(s.running, src)
+		s.mu.Unlock()
+	}
+}
+
 // follow pulls every directory each time this instance becomes the leader
 // (at start when alone): it catches up with what changed while no
-// instance of muster followed them (or while the one that did died).
+// instance of muster followed them (or while the one that did died). A
+// scheduler started by a reload on the leader pulls only pullFirst.
 func (s *scheduler) follow(sources []*directory.Source) {
 	defer close(s.done)
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
-	was := false
+	was := s.wasLeading
+	if was && s.leading() {
+		for _, src := range s.pullFirst {
+			s.engine.PullAsync(src, "reload", ingest.Options{})
+		}
+	}
 	for {
 		if lead := s.leading(); lead != was {
 			was = lead
@@ -167,16 +210,29 @@ func (s *scheduler) nextRun(ctx context.Context, src *directory.Source, e cron.E
 	}
 }
 
-// Close stops the jobs: running pulls see their context end (nothing of an
-// unfinished pull is applied), and Close waits for every run to return.
-func (s *scheduler) Close() error {
+// Close stops the jobs: running pulls and a reconciliation see their
+// context end (nothing of an unfinished pull is applied), and Close waits
+// for every run to return. It returns the sources whose scheduled pull it
+// stopped. The engine keeps running (its own Close stops it).
+func (s *scheduler) Close() []*directory.Source {
 	if s.cron == nil {
-		return s.engine.Close()
+		if s.cancel != nil {
+			s.cancel()
+		}
+		return nil
 	}
 	close(s.stop)
 	<-s.done
 	running := s.cron.Stop()
-	err := s.engine.Close()
+	s.cancel()
 	<-running.Done()
-	return err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*directory.Source
+	for src := range s.running {
+		if !src.Removed() {
+			out = append(out, src)
+		}
+	}
+	return out
 }

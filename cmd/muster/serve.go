@@ -99,8 +99,9 @@ type Main struct {
 	// Console is the web console the HTTP server serves at /.
 	Console *console.Console
 
-	// Directories is the directory engine running the WorkOS directory
-	// sources (nil without any): Runs() says each source's last runs.
+	// Directories is the daemon's one directory engine, holding the WorkOS
+	// and SCIM sources for its whole life (a reload changes its sources,
+	// never the engine): Runs() says each source's last runs.
 	// WorkOSSync is its WorkOS producer, WorkOS the client, whose Stats()
 	// count requests; OnWorkOSRequest, if set before Run, is called after
 	// every WorkOS HTTP attempt (metrics). Webhook is the endpoint WorkOS
@@ -130,8 +131,9 @@ type Main struct {
 	prep  *prepared
 	parts []part // opened, in order
 
-	// mu guards Config, Files, Directories and WorkOS, which a reload
-	// replaces while the parts' goroutines read them (conf, drops, dirs).
+	// mu guards Config, Files, WorkOSSync, WorkOS and the scheduler, which
+	// a reload replaces while the parts' goroutines read them (conf,
+	// drops, sched), and Directories, set once at start (dirs).
 	mu        sync.RWMutex
 	scheduler *scheduler // the directories' jobs
 	reloadMu  sync.Mutex // one reload at a time
@@ -414,7 +416,7 @@ func (m *Main) drops() *ingest.Files {
 	return m.Files
 }
 
-// dirs is the directory engine in force, nil without directory sources.
+// dirs is the daemon's directory engine (nil before Run opens it).
 func (m *Main) dirs() *directory.Engine {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

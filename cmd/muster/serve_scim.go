@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 
-	"muster/ingest/directory"
 	"muster/ingest/scim"
 	"muster/ingest/scimsource"
 )
@@ -22,21 +21,9 @@ func (m *Main) openSCIM() error {
 	}
 	refs, srcs := c.scimSources()
 	log := m.Logger.With("component", "scim")
-	eng := m.dirs()
-	if eng == nil {
-		// No WorkOS source: the directory engine runs for SCIM alone.
-		eng = directory.New(m.Ingester, log)
-		eng.Orgs = c.orgNames()
-		m.start("directories", eng.Close)
-		// Batches queued behind a held drop apply once it is decided: at
-		// once when decided in this process, else within settleEvery.
-		eng.Leading = m.isLeader // one instance settles when several share a database
-		eng.Start(settleEvery)
-		m.mu.Lock()
-		m.Directories = eng
-		m.mu.Unlock()
-	}
-	b := scimsource.New(eng, log)
+	// The daemon's directory engine (openDirectories), which a reload
+	// keeps: SCIM writes always reach the engine in force.
+	b := scimsource.New(m.dirs(), log)
 	m.start("scim writes", b.Close)
 	if err := b.SetSources(srcs); err != nil {
 		return err
@@ -74,10 +61,10 @@ func (m *Main) printSCIM(w io.Writer) {
 
 // reloadSCIM applies a new config's SCIM settings to the running endpoint:
 // the sources' tokens at once (requests in progress finish with the old
-// ones), new sources registered, the certificate read again. A changed
-// listen address, or a changed setting of a source already registered
-// (priority, allowlist), needs a restart: the error says so. For the
-// config reload (issue 15) to call.
+// ones), the sources in the directory engine (new ones registered,
+// changed settings such as priority or allowlist in force from the next
+// batch, removed ones no longer served), the certificate read again. A
+// changed listen address needs a restart: the error says so.
 func (m *Main) reloadSCIM(c *Config) error {
 	if m.SCIM == nil {
 		if c.hasSCIM() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"time"
 
@@ -16,15 +17,27 @@ import (
 	"muster/store"
 )
 
-// directories builds the directory engine over in with the WorkOS sources
-// of the config registered (its producer reads the API key). Nothing runs
-// until it is scheduled (openDirectories) or a source is pulled.
+// directories builds a directory engine over in with the WorkOS sources
+// of the config registered (its producer reads the API key), for the
+// commands that pull one source once. Nothing runs until a source is
+// pulled.
 func (c *Config) directories(e *env, in *ingest.Ingester, log *slog.Logger, onRequest func(workos.RequestInfo)) (*directory.Engine, *workossync.Sync, error) {
 	eng := directory.New(in, log)
 	eng.Orgs = c.orgNames()
-	client, err := c.workosClient(e, onRequest)
+	sync, err := c.workosSync(context.Background(), e, eng, log, onRequest)
 	if err != nil {
 		return nil, nil, err
+	}
+	return eng, sync, nil
+}
+
+// workosSync makes the WorkOS producer of c's workos sources over eng: it
+// registers them, updates those registered already and removes eng's
+// WorkOS sources c no longer has (workossync.New).
+func (c *Config) workosSync(ctx context.Context, e *env, eng *directory.Engine, log *slog.Logger, onRequest func(workos.RequestInfo)) (*workossync.Sync, error) {
+	client, err := c.workosClient(e, onRequest)
+	if err != nil {
+		return nil, err
 	}
 	claimed := map[string]string{}
 	for _, o := range c.Orgs {
@@ -41,83 +54,134 @@ func (c *Config) directories(e *env, in *ingest.Ingester, log *slog.Logger, onRe
 		specs = append(specs, workossync.SourceSpec{Org: s.Org, Config: c.sourceConfig(s), DirectoryID: s.DirectoryID,
 			Groups: s.Groups, OrganizationID: c.expectedOrganization(s)})
 	}
-	sync, err := workossync.New(client, eng, log, claimed, specs)
-	if err != nil {
-		return nil, nil, err
-	}
-	return eng, sync, nil
+	return workossync.New(ctx, client, eng, log, claimed, specs)
 }
 
-// openDirectories starts the WorkOS directory sources (scheduler, events
-// poll, reconciliation) and the webhook endpoint, when configured. They
-// stop before the drop queues and the store (Close runs in reverse order),
-// the endpoint first so no event arrives for a stopped scheduler. The
-// scheduler is replaced by a reload that changes the directories
-// (restartDirectories); the endpoint asks the one in force.
+// openDirectories starts the daemon's one directory engine, which holds
+// the WorkOS and SCIM sources for its whole life (a reload adds, updates
+// and removes sources in it), the WorkOS producer and the scheduler
+// (pulls, events poll, reconciliation), and the webhook endpoint, when
+// configured. They stop before the drop queues and the store (Close runs
+// in reverse order): the endpoint first so no event arrives for a stopped
+// scheduler, the scheduler, then the engine. A reload replaces the
+// producer and the scheduler (restartDirectories); the endpoint asks the
+// producer in force.
 func (m *Main) openDirectories() error {
 	c := m.Config
-	m.start("workos", func() error {
+	log := m.Logger.With("component", "directories")
+	eng := directory.New(m.Ingester, log)
+	eng.Orgs = c.orgNames()
+	eng.Prune = func(now time.Time) int { return m.drops().Prune(now) }
+	eng.OnRun, eng.OnDrift = m.notifyRun, m.notifyDrift
+	// Batches queued behind a held drop apply once it is decided: at once
+	// when decided in this process, else within settleEvery (on the
+	// leader: one instance settles when several share a database).
+	eng.Leading = m.isLeader
+	eng.Start(settleEvery)
+	m.mu.Lock()
+	m.Directories = eng
+	m.mu.Unlock()
+	m.start("directories", eng.Close)
+	m.start("scheduler", func() error {
 		if s := m.sched(); s != nil {
-			return s.Close()
+			s.Close()
 		}
 		return nil
 	})
-	if !c.needsWorkOS() {
-		return nil
-	}
-	if err := m.startDirectories(c); err != nil {
+	if err := m.startDirectories(nil, c, false, nil); err != nil {
 		return err
 	}
 	if c.WorkOS.Webhook.Listen == "" {
 		return nil
 	}
-	log := m.Logger.With("component", "workos")
+	wlog := m.Logger.With("component", "workos")
 	w, err := openWebhook(c.WorkOS.Webhook.Listen, c.WorkOS.Webhook.Path, m.prep.webhookSecret, time.Duration(c.WorkOS.Webhook.Tolerance),
-		m.webhookEvent, log.With("part", "webhook"))
+		m.webhookEvent, wlog.With("part", "webhook"))
 	if err != nil {
 		return err
 	}
 	m.Webhook = w
 	m.start("webhook", w.Close)
-	log.Info("webhook endpoint listening", "addr", w.Addr().String(), "path", c.WorkOS.Webhook.Path)
+	wlog.Info("webhook endpoint listening", "addr", w.Addr().String(), "path", c.WorkOS.Webhook.Path)
 	return nil
 }
 
-// startDirectories builds the engine of c's directory sources, wired to
-// the drops' pruning and the notifications, and schedules it.
-func (m *Main) startDirectories(c *Config) error {
+// startDirectories makes the engine's WorkOS sources c's (its producer
+// registers, updates and removes them) and schedules c's jobs. old is the
+// config c replaces (nil at start: every directory is pulled once when
+// this instance leads); after a reload the directories pulled at once are
+// those new or changed in c and those whose scheduled pull the reload
+// stopped (again).
+func (m *Main) startDirectories(old, c *Config, pullAll bool, again []*directory.Source) error {
 	log := m.Logger.With("component", "workos")
-	eng, sync, err := c.directories(m.env, m.Ingester, log, m.OnWorkOSRequest)
-	if err != nil {
-		return err
+	eng := m.dirs()
+	var sync *workossync.Sync
+	if c.needsWorkOS() {
+		var err error
+		if sync, err = c.workosSync(eng.Context(), m.env, eng, log, m.OnWorkOSRequest); err != nil {
+			return err
+		}
+	} else {
+		for _, s := range eng.Sources() {
+			if s.Kind() == store.KindWorkOS {
+				eng.Remove(s.Org(), s.Name())
+			}
+		}
 	}
-	eng.Prune = func(now time.Time) int { return m.drops().Prune(now) }
-	eng.OnRun, eng.OnDrift = m.notifyRun, m.notifyDrift
 	sched := &scheduler{engine: eng, sync: sync, conf: c, log: log, leader: m.isLeader}
+	if old != nil {
+		sched.pullFirst = append(pullsAfterReload(old, c, pullAll, eng), again...)
+		sched.wasLeading = m.isLeader()
+	}
 	if err := sched.Open(); err != nil {
 		sched.Close()
 		return err
 	}
 	m.mu.Lock()
-	m.Directories, m.WorkOSSync, m.WorkOS, m.scheduler = eng, sync, sync.Client, sched
+	m.WorkOSSync, m.scheduler = sync, sched
+	m.WorkOS = nil
+	if sync != nil {
+		m.WorkOS = sync.Client
+	}
 	m.mu.Unlock()
 	return nil
 }
 
-// restartDirectories stops the directories' scheduler (a pull in progress
-// is abandoned, nothing of it applied) and starts c's, which pulls each
-// directory once, as at start.
-func (m *Main) restartDirectories(c *Config) error {
+// restartDirectories applies a reloaded config to the directories: the
+// scheduler stops (a scheduled pull or reconciliation in progress stops,
+// nothing of it applied), the engine's sources become c's (the engine
+// and its SCIM sources keep running), and c's scheduler starts.
+func (m *Main) restartDirectories(old, c *Config, pullAll bool) error {
+	var again []*directory.Source
 	if s := m.sched(); s != nil {
-		s.Close()
+		again = s.Close()
 	}
 	m.mu.Lock()
-	m.Directories, m.WorkOSSync, m.WorkOS, m.scheduler = nil, nil, nil, nil
+	m.scheduler = nil
 	m.mu.Unlock()
-	if !c.needsWorkOS() {
-		return nil
+	m.dirs().SetOrgs(c.orgNames())
+	return m.startDirectories(old, c, pullAll, again)
+}
+
+// pullsAfterReload lists the engine's WorkOS sources that a reload from
+// old to c must pull at once: new ones, and those whose directory or
+// settings changed (all of them when all, or [attributes] changed).
+func pullsAfterReload(old, c *Config, all bool, eng *directory.Engine) []*directory.Source {
+	before := sourcesByKey(old.Sources)
+	all = all || !reflect.DeepEqual(old.Attributes, c.Attributes)
+	var out []*directory.Source
+	for _, s := range c.Sources {
+		if s.Kind != string(store.KindWorkOS) {
+			continue
+		}
+		if prev, ok := before[s.Org+"/"+s.Name]; ok && !all && reflect.DeepEqual(prev, s) {
+			continue
+		}
+		if src, err := eng.Source(s.Org, s.Name); err == nil {
+			out = append(out, src)
+		}
 	}
-	return m.startDirectories(c)
+	return out
 }
 
 // sched is the directories' scheduler in force, nil without any.

@@ -96,7 +96,7 @@ func (l *Lease) Apply(ctx context.Context, b Batch) (*Result, error) {
 		}
 	}
 	inTx := b.InTx
-	if s.puller == nil && ref.src.ID != 0 {
+	if !s.pulled && ref.src.ID != 0 {
 		// A pushed source's health is its batches' (a pulled one's is its
 		// pulls').
 		inTx = func(tx *store.Tx) error {
@@ -111,7 +111,7 @@ func (l *Lease) Apply(ctx context.Context, b Batch) (*Result, error) {
 	}
 	rep, err := s.applyEdits(ctx, b.Name, b.By, b.Edits, inTx)
 	if err != nil {
-		if s.puller == nil && ref.src.ID != 0 {
+		if !s.pulled && ref.src.ID != 0 {
 			if rerr := s.e.store().RunEnded(context.WithoutCancel(ctx), ref.src.ID, runError(err)); rerr != nil {
 				s.e.Logger.Warn("cannot record the batch's failure", "source", s.Key(), "error", rerr)
 			}
@@ -158,7 +158,7 @@ func (s *Source) ref(ctx context.Context) (sourceRef, error) {
 	if err != nil {
 		return sourceRef{}, err
 	}
-	src, err := st.LookupSource(ctx, org.ID, s.cfg.Name)
+	src, err := st.LookupSource(ctx, org.ID, s.name)
 	if schema.ErrorCodeOf(err) == schema.ENotFound {
 		return sourceRef{org: org}, nil
 	}
@@ -176,7 +176,7 @@ func (s *Source) held(ctx context.Context, ref sourceRef) (int64, error) {
 
 // applyEdits applies a batch through the pipeline with the removal window.
 func (s *Source) applyEdits(ctx context.Context, name, by string, edits []ingest.Edit, inTx func(*store.Tx) error) (*ingest.Report, error) {
-	rep, err := s.e.Ingester.ApplyEdits(ctx, ingest.Edits{Org: s.org, Source: s.cfg, Name: name, Edits: edits, InTx: inTx,
+	rep, err := s.e.Ingester.ApplyEdits(ctx, ingest.Edits{Org: s.org, Source: s.Config(), Name: name, Edits: edits, InTx: inTx,
 		Window: s.e.window()}, ingest.Options{By: by})
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", s.Key(), err)
@@ -187,11 +187,11 @@ func (s *Source) applyEdits(ctx context.Context, name, by string, edits []ingest
 		"added", c.Added, "updated", c.Updated, "removed", c.Removed, "suppressed", c.Suppressed, "invalid", c.Invalid, "via", by)
 	switch rep.Decision {
 	case ingest.Applied:
-		log.Info(string(s.cfg.Kind) + " edits applied")
+		log.Info(string(s.kind) + " edits applied")
 	case ingest.Held:
-		log.Warn(string(s.cfg.Kind)+" edits held for an admin: later changes of the source wait behind them", "reason", rep.Reason)
+		log.Warn(string(s.kind)+" edits held for an admin: later changes of the source wait behind them", "reason", rep.Reason)
 	default:
-		log.Warn(string(s.cfg.Kind)+" edits not applied", "reason", rep.Reason)
+		log.Warn(string(s.kind)+" edits not applied", "reason", rep.Reason)
 	}
 	return rep, nil
 }
@@ -221,7 +221,7 @@ func (l *Lease) enqueue(ctx context.Context, ref sourceRef, b Batch, held int64)
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	s.e.Logger.Info(string(s.cfg.Kind)+" edits queued behind a held drop", "source", s.Key(), "held", held, "edits", len(b.Edits),
+	s.e.Logger.Info(string(s.kind)+" edits queued behind a held drop", "source", s.Key(), "held", held, "edits", len(b.Edits),
 		"via", b.By)
 	return &Result{Queued: true, Behind: held}, nil
 }
@@ -268,7 +268,7 @@ func (l *Lease) supersede(ctx context.Context, id int64, start time.Time) error 
 	}
 	for _, d := range ds {
 		why := fmt.Sprintf("superseded by drop %d, a full pull of the source read after it", id)
-		if _, err := s.e.Ingester.Reject(ctx, s.org, d.ID, why, ingest.Options{By: string(s.cfg.Kind)}); err != nil &&
+		if _, err := s.e.Ingester.Reject(ctx, s.org, d.ID, why, ingest.Options{By: string(s.kind)}); err != nil &&
 			schema.ErrorCodeOf(err) != schema.EConflict {
 			return err
 		}
@@ -293,16 +293,16 @@ func (l *Lease) supersede(ctx context.Context, id int64, start time.Time) error 
 // nothing to withdraw.
 func (l *Lease) Withdraw(ctx context.Context, why, by string) (*ingest.Report, error) {
 	s := l.s
-	rep, err := s.e.Ingester.WithdrawSource(ctx, s.org, s.cfg.Name, why, ingest.Options{By: by})
+	rep, err := s.e.Ingester.WithdrawSource(ctx, s.org, s.name, why, ingest.Options{By: by})
 	if err != nil {
 		return nil, err
 	}
 	if rep.Decision == ingest.Held {
-		s.e.Logger.Warn(string(s.cfg.Kind)+" directory deleted: withdrawing the source's assertions is held for an admin",
+		s.e.Logger.Warn(string(s.kind)+" directory deleted: withdrawing the source's assertions is held for an admin",
 			"source", s.Key(), "drop", rep.DropID, "reason", rep.Reason)
 		return rep, nil
 	}
-	s.e.Logger.Warn(string(s.cfg.Kind)+" directory deleted: the source's assertions are withdrawn", "source", s.Key(),
+	s.e.Logger.Warn(string(s.kind)+" directory deleted: the source's assertions are withdrawn", "source", s.Key(),
 		"drop", rep.DropID, "removed", rep.Counts.Removed)
 	return rep, nil
 }

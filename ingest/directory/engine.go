@@ -36,7 +36,8 @@ type Engine struct {
 	Ingester *ingest.Ingester
 	Logger   *slog.Logger
 	// Orgs are the organisations Reconcile rebuilds, besides those of the
-	// sources (the config's).
+	// sources (the config's). Set it before the engine runs; SetOrgs
+	// changes it later.
 	Orgs []string
 	// Prune, if set, is called by Reconcile to prune the drops' archive and
 	// returns what it removed.
@@ -128,61 +129,11 @@ type Snapshot struct {
 	Describe func() []any
 }
 
-// Add registers a directory source. Nothing runs until it is pulled or a
-// batch is applied.
-func (e *Engine) Add(spec Spec) (*Source, error) {
-	if spec.Org == "" {
-		spec.Org = schema.DefaultOrg
-	}
-	cfg := spec.Config.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, s := range e.sources {
-		if s.org == spec.Org && s.cfg.Name == cfg.Name {
-			return nil, schema.Errorf(schema.EConflict, "directory source %s/%s is registered twice", spec.Org, cfg.Name)
-		}
-	}
-	s := &Source{e: e, org: spec.Org, cfg: cfg, puller: spec.Puller, lock: make(chan struct{}, 1),
-		status: RunStatus{Org: spec.Org, Source: cfg.Name}}
-	e.sources = append(e.sources, s)
-	return s, nil
-}
-
-// Source returns the registered source named, in org ("": any
-// organisation, if the name is unique): ENotFound if there is none.
-func (e *Engine) Source(org, name string) (*Source, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var found []*Source
-	for _, s := range e.sources {
-		if s.cfg.Name == name && (org == "" || s.org == org) {
-			found = append(found, s)
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		return nil, schema.Errorf(schema.ENotFound, "no directory source %q", name)
-	}
-	return nil, schema.Errorf(schema.EInvalid, "directory source %q is in several organisations: name one", name)
-}
-
-// Sources returns the registered sources, in the order they were added.
-func (e *Engine) Sources() []*Source {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.sources)
-}
-
 // PullAsync pulls a source in the background (on start, when an event asks
 // for it, when an operator asks); Close waits for it. A pull already
 // running, or a stopping engine, makes it a no-op.
 func (e *Engine) PullAsync(s *Source, trigger string, opt ingest.Options) {
-	if e.ctx.Err() != nil || s.puller == nil {
+	if s.gone() != nil || !s.pulled {
 		return
 	}
 	e.wg.Add(1)
@@ -201,7 +152,7 @@ func (e *Engine) SyncNow(_ context.Context, org, source, by string) error {
 	if err != nil {
 		return err
 	}
-	if s.puller == nil {
+	if !s.pulled {
 		return schema.Errorf(schema.EInvalid, "source %s is not pulled: its directory pushes its changes", s.Key())
 	}
 	if s.pulling.Load() {
@@ -274,6 +225,13 @@ func (e *Engine) Start(every time.Duration) {
 	}()
 }
 
+// SetOrgs changes the organisations Reconcile rebuilds (a config reload).
+func (e *Engine) SetOrgs(orgs []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Orgs = slices.Clone(orgs)
+}
+
 // Context is the engine's context: it ends with Close. Producers run their
 // background work under it.
 func (e *Engine) Context() context.Context { return e.ctx }
@@ -298,12 +256,14 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	start := time.Now()
 	log := e.Logger.With("run", "reconcile")
 	var errs []error
+	e.mu.Lock()
 	orgs := slices.Clone(e.Orgs)
+	e.mu.Unlock()
 	for _, s := range e.Sources() {
 		if !slices.Contains(orgs, s.org) {
 			orgs = append(orgs, s.org)
 		}
-		if s.puller == nil {
+		if !s.pulled {
 			continue
 		}
 		if ctx.Err() != nil {

@@ -39,12 +39,12 @@ func TestSourceHealthFollowsTheRuns(t *testing.T) {
 	}
 	var fail error
 	et.people = func() []schema.Record { return staff(20) }
-	et.pulled.puller = PullerFunc(func(ctx context.Context) (*Snapshot, error) {
+	et.pulled.puller.Store(&pullerRef{PullerFunc(func(ctx context.Context) (*Snapshot, error) {
 		if fail != nil {
 			return nil, fail
 		}
 		return &Snapshot{Name: "hr pull", Records: &schema.SliceStream{Records: et.people()}}, nil
-	})
+	})})
 	fail = schema.Errorf(schema.EUnavailable, "workos: GET /directories/d1: 500 Internal Server Error [request id r1]")
 	for range 3 {
 		if _, err := et.pulled.Pull(ctx, "test", ingest.Options{}); err == nil {

@@ -20,25 +20,39 @@ import (
 // not a failure: nothing of it is applied and the status keeps what it
 // said.
 func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (*ingest.Report, error) {
-	if s.puller == nil {
+	if !s.pulled {
 		return nil, schema.Errorf(schema.EInvalid, "source %s is not pulled: its directory pushes its changes", s.Key())
 	}
 	log := s.e.Logger.With("source", s.Key(), "trigger", trigger)
-	kind := string(s.cfg.Kind)
+	kind := string(s.kind)
 	if !s.pulling.CompareAndSwap(false, true) {
 		log.Info(kind + " pull skipped: the previous one is still running")
 		return nil, ErrPullRunning
 	}
 	defer s.pulling.Store(false)
+	// The pull also stops when the source is removed, or when its settings
+	// change (Update starts it again with them).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+	s.mu.Lock()
+	s.stopPull = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.stopPull = nil
+		s.mu.Unlock()
+	}()
 	lease, err := s.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer lease.Release()
+	cfg, puller := s.Config(), s.puller.Load().Puller // in force for the whole pull
 	start := time.Now()
 	s.setStatus(func(st *RunStatus) { st.LastAttempt = start })
-	srcID := s.recordStart(ctx, start, opt.DryRun)
-	snap, err := s.puller.Pull(ctx)
+	srcID := s.recordStart(ctx, cfg, start, opt.DryRun)
+	snap, err := puller.Pull(ctx)
 	var rep *ingest.Report
 	if err == nil {
 		if opt.By == "" {
@@ -46,7 +60,7 @@ func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (
 		}
 		// Reading stops with ctx (a stop); once read, the apply is short and
 		// finishes, so a stop never leaves a drop half-recorded.
-		rep, err = s.e.Ingester.Ingest(context.WithoutCancel(ctx), ingest.Drop{Org: s.org, Source: s.cfg, Name: snap.Name,
+		rep, err = s.e.Ingester.Ingest(context.WithoutCancel(ctx), ingest.Drop{Org: s.org, Source: cfg, Name: snap.Name,
 			Kind: store.DropKindStream, Records: snap.Records, ReadFrom: start}, opt)
 	}
 	if err == nil && !opt.DryRun && rep.Decision != ingest.Rejected {
@@ -108,11 +122,11 @@ func (s *Source) Pull(ctx context.Context, trigger string, opt ingest.Options) (
 // source recorded first, with its settings, if it is not yet) and returns
 // its id (0 when it could not be recorded: health is then what the
 // drops say).
-func (s *Source) recordStart(ctx context.Context, at time.Time, dry bool) int64 {
+func (s *Source) recordStart(ctx context.Context, cfg ingest.SourceConfig, at time.Time, dry bool) int64 {
 	if dry {
 		return 0
 	}
-	src, err := s.e.Ingester.EnsureSource(ctx, s.org, s.cfg)
+	src, err := s.e.Ingester.EnsureSource(ctx, s.org, cfg)
 	if err == nil {
 		err = s.e.store().RunStarted(ctx, src.ID, at)
 	}

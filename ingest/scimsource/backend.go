@@ -53,16 +53,23 @@ type Backend struct {
 	wg      sync.WaitGroup
 }
 
-// source is one SCIM source's state: its settings, its store ids once
-// known, and the queue its writer goroutine takes batches from.
+// source is one SCIM source's state: its engine source (whose settings
+// are in force), its store ids once known, and the queue its writer
+// goroutine takes batches from.
 type source struct {
 	ref   scim.Ref
-	dir   *directory.Source
 	mu    sync.Mutex
-	cfg   store.SourceConfig
+	dir   *directory.Source
 	orgID int64
 	srcID int64
 	reqs  chan *pending
+}
+
+// directory returns the source's engine source.
+func (s *source) directory() *directory.Source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dir
 }
 
 type pending struct {
@@ -87,27 +94,44 @@ func New(eng *directory.Engine, log *slog.Logger) *Backend {
 	return b
 }
 
-// SetSources registers the sources with the engine and starts their
-// writers. A source already known keeps its registration (the engine has
-// no way yet to change a registered source's settings: a reload that
-// changes them needs a restart); a source no longer listed keeps its
-// writer until Close, but the server stops routing to it.
+// SetSources makes the sources listed those of the engine's SCIM sources
+// and starts the writers of new ones: a source new to the engine is
+// registered, one registered has its settings updated
+// (directory.Engine.Update: batches already running commit with the old
+// ones), and the engine's SCIM sources not listed are removed from it. A
+// source no longer listed keeps its writer until Close (the server stops
+// routing to it; a write already queued is refused); listed again, it
+// serves again.
 func (b *Backend) SetSources(list []Source) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	listed := map[string]bool{}
 	for _, s := range list {
-		key := s.Org + "/" + s.Config.Name
-		if b.sources[key] != nil {
-			continue
+		org := s.Org
+		if org == "" {
+			org = schema.DefaultOrg
 		}
-		dir, err := b.eng.Add(directory.Spec{Org: s.Org, Config: s.Config})
+		key := org + "/" + s.Config.Name
+		listed[key] = true
+		dir, err := b.eng.Put(b.ctx, directory.Spec{Org: org, Config: s.Config})
 		if err != nil {
 			return err
 		}
-		src := &source{ref: scim.Ref{Org: s.Org, Name: s.Config.Name}, dir: dir, cfg: dir.Config(), reqs: make(chan *pending, 1024)}
+		if src := b.sources[key]; src != nil {
+			src.mu.Lock()
+			src.dir = dir
+			src.mu.Unlock()
+			continue
+		}
+		src := &source{ref: scim.Ref{Org: org, Name: s.Config.Name}, dir: dir, reqs: make(chan *pending, 1024)}
 		b.sources[key] = src
 		b.wg.Add(1)
 		go b.writer(src)
+	}
+	for _, d := range b.eng.Sources() {
+		if d.Kind() == store.KindSCIM && !listed[d.Key()] {
+			b.eng.Remove(d.Org(), d.Name())
+		}
 	}
 	return nil
 }
@@ -136,7 +160,7 @@ func (b *Backend) source(ref scim.Ref) (*source, error) {
 func (b *Backend) ids(ctx context.Context, s *source, create bool) (orgID, srcID int64, cfg store.SourceConfig, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cfg = s.cfg
+	cfg = s.dir.Config()
 	if s.srcID != 0 {
 		return s.orgID, s.srcID, cfg, nil
 	}

@@ -264,9 +264,12 @@ func (b *Backend) run(s *source, reqs []*pending) {
 	}
 	// The source's lease: no pull, reconciliation or other batch of the
 	// source runs while this batch reads and writes it.
-	lease, err := s.dir.Acquire(ctx)
+	lease, err := s.directory().Acquire(ctx)
 	if err != nil {
-		finish(schema.WrapError(schema.EUnavailable, err, "muster is stopping"))
+		if schema.ErrorCodeOf(err) != schema.ENotFound {
+			err = schema.WrapError(schema.EUnavailable, err, "muster is stopping")
+		}
+		finish(err)
 		return
 	}
 	defer lease.Release()

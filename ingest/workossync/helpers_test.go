@@ -76,7 +76,7 @@ func (dt *syncTest) restart() (*directory.Engine, *Sync) {
 	if err != nil {
 		dt.t.Fatal(err)
 	}
-	w, err := New(client, eng, testLogger(dt.t), nil, dt.specs)
+	w, err := New(context.Background(), client, eng, testLogger(dt.t), nil, dt.specs)
 	if err != nil {
 		dt.t.Fatal(err)
 	}

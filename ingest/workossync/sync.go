@@ -81,12 +81,18 @@ const (
 )
 
 // New registers the sources with the engine and returns the producer.
-// Nothing runs until a source is pulled or events are read.
-func New(client *workos.Client, e *directory.Engine, log *slog.Logger, claimed map[string]string, specs []SourceSpec) (*Sync, error) {
+// Nothing runs until a source is pulled or events are read. It may
+// replace the producer of a running engine (a config reload): a source
+// registered already is updated (directory.Engine.Update: its new Puller
+// is this producer's, its settings change between its batches), and the
+// engine's WorkOS sources not in specs are removed from it (their pulls
+// stop). ctx bounds the wait for a source to be free.
+func New(ctx context.Context, client *workos.Client, e *directory.Engine, log *slog.Logger, claimed map[string]string, specs []SourceSpec) (*Sync, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Sync{Client: client, Engine: e, Logger: log, Claimed: claimed, byDir: map[string][]*source{}, started: time.Now()}
+	listed := map[string]bool{}
 	for _, spec := range specs {
 		if spec.Org == "" {
 			spec.Org = schema.DefaultOrg
@@ -95,13 +101,19 @@ func New(client *workos.Client, e *directory.Engine, log *slog.Logger, claimed m
 		cfg.Kind = store.KindWorkOS
 		s := &source{spec: spec, w: w, pull: workos.PullOptions{Groups: spec.Groups, Attrs: cfg.Attrs},
 			delta: workos.DeltaOptions{Groups: spec.Groups, Attrs: cfg.Attrs}}
-		ds, err := e.Add(directory.Spec{Org: spec.Org, Config: cfg, Puller: directory.PullerFunc(s.read)})
+		ds, err := e.Put(ctx, directory.Spec{Org: spec.Org, Config: cfg, Puller: directory.PullerFunc(s.read)})
 		if err != nil {
 			return nil, err
 		}
 		s.ds = ds
+		listed[ds.Key()] = true
 		w.sources = append(w.sources, s)
 		w.byDir[spec.DirectoryID] = append(w.byDir[spec.DirectoryID], s)
+	}
+	for _, d := range e.Sources() {
+		if d.Kind() == store.KindWorkOS && !listed[d.Key()] {
+			e.Remove(d.Org(), d.Name())
+		}
 	}
 	return w, nil
 }

@@ -7,14 +7,18 @@
 package pg
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -123,6 +127,99 @@ func CopyFrom(ctx context.Context, c *sql.Conn, table string, cols []string, n i
 		_, err := pc.Conn().CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromSlice(n, row))
 		return err
 	})
+}
+
+// CopyRows writes rows into table's columns with COPY, on the connection
+// of c, as CopyFrom does, for rows whose values are all int64 (bigint
+// columns), string (text), []byte (bytea) or nil (NULL): the store's
+// bulk rows. It encodes them in COPY's binary format itself, where pgx
+// would look up each column's type first (a round trip) and plan each
+// value's encoding on its own (an eighth of muster's CPU in a first
+// ingest). A value of another type is an error before anything is sent;
+// a column of another type is refused by the server.
+func CopyRows(ctx context.Context, c *sql.Conn, table string, cols []string, rows [][]any) error {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf, err := appendCopyBinary(slices.Grow((*bp)[:0], copyBinarySize(rows)), len(cols), rows)
+	*bp = buf[:0]
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", table, err)
+	}
+	quoted := make([]string, len(cols))
+	for i, col := range cols {
+		quoted[i] = Quote(col)
+	}
+	q := "COPY " + Quote(table) + " (" + strings.Join(quoted, ", ") + ") FROM STDIN (FORMAT binary)"
+	return c.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("copy into %s: not a pgx connection", table)
+		}
+		_, err := pc.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), q)
+		return err
+	})
+}
+
+// copyBufs keeps the buffers CopyRows encodes into (a few MB each), so a
+// first ingest does not allocate one per COPY.
+var copyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// copyBinarySize is the size of rows in COPY's binary format, so they are
+// encoded into a buffer grown once (values of other types count nothing:
+// appendCopyBinary refuses them).
+func copyBinarySize(rows [][]any) int {
+	n := 21 // header and trailer
+	for _, row := range rows {
+		n += 2 + 4*len(row)
+		for _, v := range row {
+			switch v := v.(type) {
+			case int64:
+				n += 8
+			case string:
+				n += len(v)
+			case []byte:
+				n += len(v)
+			}
+		}
+	}
+	return n
+}
+
+// appendCopyBinary appends rows of n values in COPY's binary format: a
+// header, each row as its number of fields then each field's length (-1:
+// NULL) and bytes (bigint: 8 bytes big-endian), and a trailer.
+func appendCopyBinary(b []byte, n int, rows [][]any) ([]byte, error) {
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0) // flags
+	b = binary.BigEndian.AppendUint32(b, 0) // header extension
+	for _, row := range rows {
+		if len(row) != n {
+			return nil, fmt.Errorf("a row of %d values for %d columns", len(row), n)
+		}
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+		for i, v := range row {
+			switch v := v.(type) {
+			case nil:
+				b = binary.BigEndian.AppendUint32(b, 0xffffffff)
+			case int64:
+				b = binary.BigEndian.AppendUint32(b, 8)
+				b = binary.BigEndian.AppendUint64(b, uint64(v))
+			case string:
+				b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+				b = append(b, v...)
+			case []byte:
+				if v == nil { // NULL, as pgx sends a nil slice
+					b = binary.BigEndian.AppendUint32(b, 0xffffffff)
+					continue
+				}
+				b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+				b = append(b, v...)
+			default:
+				return nil, fmt.Errorf("value %d is a %T (int64, string, []byte or nil only)", i+1, v)
+			}
+		}
+	}
+	return binary.BigEndian.AppendUint16(b, 0xffff), nil
 }
 
 // Quote returns name as an identifier.
