@@ -267,12 +267,8 @@ func waitDecided(t testing.TB, data string, n int) []drop {
 func activeCount(t testing.TB, data string) int64 {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(data, store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, org, err := dataStore(t, data)
 	defer st.Close()
-	org, err := st.LookupOrg(ctx, schema.DefaultOrg)
 	if err != nil {
 		return 0
 	}
@@ -311,4 +307,16 @@ func files(dir string) []string {
 		return nil
 	})
 	return out
+}
+
+// dataStore opens the store of a data dir and looks up the default
+// organisation (err: not there yet); the caller closes the store.
+func dataStore(t testing.TB, data string) (*store.Store, store.Org, error) {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(data, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := st.LookupOrg(context.Background(), schema.DefaultOrg)
+	return st, org, err
 }

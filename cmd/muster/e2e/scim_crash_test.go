@@ -117,12 +117,8 @@ func TestSCIMKilledMidBurst(t *testing.T) {
 func checkAudience(t *testing.T, data string, users int64) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(data, store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, org, err := dataStore(t, data)
 	defer st.Close()
-	org, err := st.LookupOrg(ctx, schema.DefaultOrg)
 	if err != nil {
 		t.Fatal(err)
 	}

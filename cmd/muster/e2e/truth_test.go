@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"muster/ingest/workos/workostest"
-	"muster/schema"
 	"muster/store"
 )
 
@@ -101,12 +100,8 @@ reconcile = "off"
 func audienceLines(t testing.TB, data string) (lines []string, active int) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(data, store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, org, err := dataStore(t, data)
 	defer st.Close()
-	org, err := st.LookupOrg(ctx, schema.DefaultOrg)
 	if err != nil {
 		t.Fatal(err)
 	}
