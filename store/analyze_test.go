@@ -15,15 +15,7 @@ func TestLargeCopyAnalysed(t *testing.T) {
 		t.Skip("PostgreSQL only: SQLite plans without statistics gathered by ANALYZE")
 	}
 	ctx := context.Background()
-	s := openTarget(t, testTarget(t))
-	org, err := s.EnsureOrg(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _, err := s.EnsureSource(ctx, org.ID, SourceConfig{Name: "hr"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, org, src := mustOrgSource(t)
 	write := func(from, n int) {
 		tx, err := s.Begin(ctx, org.ID)
 		if err != nil {

@@ -300,13 +300,12 @@ func (b *bulkWriter) close(conn *sql.Conn) {
 }
 
 // copyRows writes new rows with COPY (PostgreSQL's bulk path, in the
-// transaction): each row is consts then per values of args. They wait in
-// the transaction until enough of them do, or another statement runs.
+// transaction): each row is consts then per values of args. They go by
+// COPY as enough of them wait, beside the apply, or before another
+// statement runs (copystream.go).
 func (t *Tx) copyRows(what, table string, cols []string, consts []any, per int, args []any) error {
 	for i := 0; i+per <= len(args); i += per {
-		row := make([]any, 0, len(consts)+per)
-		row = append(append(row, consts...), args[i:i+per]...)
-		if err := t.tx.copyLater(table, cols, row); err != nil {
+		if err := t.tx.copyLater(table, cols, consts, args[i:i+per]); err != nil {
 			return wrapErr(err, "%s", what)
 		}
 	}

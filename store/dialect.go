@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
-
-	"muster/store/pg"
 )
 
 // The store's logic is written once, in SQL both SQLite and PostgreSQL
@@ -25,7 +23,8 @@ import (
 //     the database clock in milliseconds (nowMillis);
 //   - locks: SQLite has one writer (BEGIN IMMEDIATE); PostgreSQL takes a
 //     transaction-level advisory lock (lockOrg, lockGlobal);
-//   - bulk writes: SQLite multi-row INSERTs, PostgreSQL COPY (bulk.go);
+//   - bulk writes: SQLite multi-row INSERTs, PostgreSQL COPY streamed
+//     beside the apply (bulk.go, copystream.go);
 //   - the foreign keys of the per-person tables (snapshot.source_id,
 //     recipients.org_id): SQLite checks them per row; PostgreSQL's
 //     per-row check (a query and a row lock each) is replaced by triggers
@@ -166,30 +165,16 @@ func (x db) Exec(q string, args ...any) (sql.Result, error) {
 }
 
 // txn is a transaction with every query rebound for its dialect. On
-// PostgreSQL it keeps its connection, for COPY, and the rows of new
-// snapshot rows and recipients wait in copies until a COPY is worth it
-// (copyRowsMax rows), or until any other statement runs, which then sees
-// them (flush): an apply writes batches of a few hundred people, and a
-// COPY costs two round trips whatever its size.
+// PostgreSQL it keeps its connection, for COPY, and new snapshot rows and
+// recipients go by COPY, streamed beside the apply (copystream.go): every
+// other statement first waits for them (flush), so it sees them.
 type txn struct {
 	*sql.Tx
-	d      *dialect
-	conn   *sql.Conn
-	ctx    context.Context
-	copies []*pendingCopy
-	err    error          // a failed COPY: the transaction cannot commit
-	copied map[string]int // rows copied, by table (analyze.go)
+	d    *dialect
+	conn *sql.Conn
+	ctx  context.Context
+	copyStream
 }
-
-// pendingCopy is rows waiting to be copied into table.
-type pendingCopy struct {
-	table string
-	cols  []string
-	rows  [][]any
-}
-
-// copyRowsMax is how many rows wait before they are copied.
-const copyRowsMax = 8192
 
 // BeginTx starts a transaction on a connection of its own, kept for the
 // bulk writes that go straight to the driver (SQLite's multi-row INSERTs,
@@ -205,47 +190,6 @@ func (x db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
 		return nil, err
 	}
 	return &txn{Tx: tx, d: x.d, conn: c, ctx: ctx}, nil
-}
-
-// copyLater queues a row for table (PostgreSQL), copying what waits once
-// copyRowsMax rows do.
-func (x *txn) copyLater(table string, cols []string, row []any) error {
-	var pc *pendingCopy
-	for _, c := range x.copies {
-		if c.table == table {
-			pc = c
-		}
-	}
-	if pc == nil {
-		pc = &pendingCopy{table: table, cols: cols}
-		x.copies = append(x.copies, pc)
-	}
-	pc.rows = append(pc.rows, row)
-	if len(pc.rows) >= copyRowsMax {
-		return x.flush()
-	}
-	return nil
-}
-
-// flush copies every row waiting, so the statements that follow see them.
-func (x *txn) flush() error {
-	if x.err != nil {
-		return x.err
-	}
-	for _, pc := range x.copies {
-		if len(pc.rows) == 0 {
-			continue
-		}
-		rows := pc.rows
-		err := pg.CopyRows(x.ctx, x.conn, pc.table, pc.cols, rows)
-		x.countCopied(pc.table, len(rows))
-		pc.rows = pc.rows[:0]
-		if err != nil {
-			x.err = err
-			return err
-		}
-	}
-	return nil
 }
 
 func (x *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -297,14 +241,17 @@ func (x *txn) Commit() error {
 	return err
 }
 
-// Rollback rolls back (safe after Commit) and gives the connection back.
+// Rollback rolls back (safe after Commit) and gives the connection back,
+// once the COPY in flight, if any, has ended (it uses the connection).
 func (x *txn) Rollback() error {
+	x.wait()
 	err := x.Tx.Rollback()
 	x.release()
 	return err
 }
 
 func (x *txn) release() {
+	x.releaseCopies()
 	if x.conn != nil {
 		x.conn.Close()
 		x.conn = nil

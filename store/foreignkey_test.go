@@ -16,15 +16,7 @@ import (
 // per statement, COPY included).
 func TestForeignKeysOfPerPersonTables(t *testing.T) {
 	ctx := context.Background()
-	s := openTarget(t, testTarget(t))
-	org, err := s.EnsureOrg(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _, err := s.EnsureSource(ctx, org.ID, SourceConfig{Name: "hr"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, org, src := mustOrgSource(t)
 	refused := func(what string, err error) {
 		t.Helper()
 		if err == nil {

@@ -14,8 +14,11 @@
 // split between muster and the server, whose CPU muster's rusage does not
 // see. With -compare OLD, another muster binary (an older build) runs
 // beside it in every round, the three in a rotating order, so a change is
-// measured against what it replaces under the same load. (cmd/muster-bench
-// is the same against sqlite3 .import.)
+// measured against what it replaces under the same load. Each timed step
+// starts with a CHECKPOINT (untimed), so none pays for the dirty buffers
+// and WAL the steps before it left (the anchor otherwise often ran after
+// an ingest's checkpoint had begun); -checkpoint=false leaves them.
+// (cmd/muster-bench is the same against sqlite3 .import.)
 package main
 
 import (
@@ -40,14 +43,15 @@ func main() {
 	dir := flag.String("dir", "bench-out", "working directory")
 	bin := flag.String("muster", "", "muster binary to measure (default: build ./cmd/muster)")
 	old := flag.String("compare", "", "another muster binary measured beside it in every round")
+	cp := flag.Bool("checkpoint", true, "run CHECKPOINT (untimed) before each timed step")
 	flag.Parse()
-	if err := run(*url, *rows, *rounds, *dir, *bin, *old); err != nil {
+	if err := run(*url, *rows, *rounds, *dir, *bin, *old, *cp); err != nil {
 		fmt.Fprintln(os.Stderr, "muster-pgbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(url string, rows, rounds int, dir, bin, old string) error {
+func run(url string, rows, rounds int, dir, bin, old string, checkpoints bool) error {
 	if !pg.IsURL(url) {
 		return fmt.Errorf("-url: a postgres:// URL is needed")
 	}
@@ -73,23 +77,28 @@ func run(url string, rows, rounds int, dir, bin, old string) error {
 			return err
 		}
 	}
+	if checkpoints {
+		fmt.Println("each timed step (\\copy, first ingest, next day) starts after a CHECKPOINT, untimed")
+	} else {
+		fmt.Println("no CHECKPOINT between steps (-checkpoint=false): a step may pay for the checkpoints of those before it")
+	}
 	fmt.Printf("load average before: %s\n", loadavg())
 	var cp, first, next, ofirst, onext []time.Duration
 	for i := range rounds {
 		anchor := func() error {
-			d, err := copyAnchor(url, day0)
+			d, err := copyAnchor(url, day0, checkpoints)
 			cp = append(cp, d)
 			return err
 		}
 		muster := func() error {
-			f, n, err := ingest(bin, dir, url, day0, day1)
+			f, n, err := ingest(bin, dir, url, day0, day1, checkpoints)
 			first, next = append(first, f), append(next, n)
 			return err
 		}
 		order := []func() error{anchor, muster}
 		if old != "" {
 			order = append(order, func() error {
-				f, n, err := ingest(old, dir, url, day0, day1)
+				f, n, err := ingest(old, dir, url, day0, day1, checkpoints)
 				ofirst, onext = append(ofirst, f), append(onext, n)
 				return err
 			})
@@ -140,7 +149,7 @@ func writeGen(path string, rows, day int) error {
 
 // copyAnchor is the least a store keyed by email must do: every row into
 // a table whose email column is the primary key, with psql's \copy.
-func copyAnchor(url, file string) (time.Duration, error) {
+func copyAnchor(url, file string, checkpoints bool) (time.Duration, error) {
 	u, drop, err := pg.NewSchema(context.Background(), url, "anchor")
 	if err != nil {
 		return 0, err
@@ -161,6 +170,9 @@ func copyAnchor(url, file string) (time.Duration, error) {
 	}
 	cmd := exec.Command("psql", "-q", "-v", "ON_ERROR_STOP=1", conn, "-c",
 		fmt.Sprintf(`\copy %s.people FROM '%s' WITH (FORMAT csv, HEADER true)`, schema, file))
+	if err := checkpoint(url, checkpoints); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("psql \\copy: %v\n%s", err, out)
@@ -186,7 +198,7 @@ func psqlURL(u string) (string, string) {
 
 // ingest runs muster's first ingest of day0 and then day1 into a fresh
 // schema, and returns each wall time.
-func ingest(bin, dir, url, day0, day1 string) (first, next time.Duration, err error) {
+func ingest(bin, dir, url, day0, day1 string, checkpoints bool) (first, next time.Duration, err error) {
 	u, drop, err := pg.NewSchema(context.Background(), url, "bench")
 	if err != nil {
 		return 0, 0, err
@@ -204,6 +216,9 @@ func ingest(bin, dir, url, day0, day1 string) (first, next time.Duration, err er
 	}
 	for i, f := range []string{day0, day1} {
 		c := command(env, bin, "ingest", "-config", cfg, "-source", "hr", "-max-remove", "20000", "-json", f)
+		if err := checkpoint(url, checkpoints); err != nil {
+			return 0, 0, err
+		}
 		start := time.Now()
 		if out, err := c.CombinedOutput(); err != nil {
 			return 0, 0, fmt.Errorf("muster ingest %s: %v\n%.2000s", f, err, out)
@@ -215,6 +230,24 @@ func ingest(bin, dir, url, day0, day1 string) (first, next time.Duration, err er
 		}
 	}
 	return first, next, nil
+}
+
+// checkpoint writes out what earlier steps left in the server's buffers
+// and WAL, so the next step is timed on its own work (unless not on).
+func checkpoint(url string, on bool) error {
+	if !on {
+		return nil
+	}
+	ctx := context.Background()
+	db, err := pg.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("CHECKPOINT (the benchmark's role needs pg_checkpoint or superuser; or -checkpoint=false): %w", err)
+	}
+	return nil
 }
 
 func command(env []string, name string, args ...string) *exec.Cmd {

@@ -16,9 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -131,95 +129,112 @@ func CopyFrom(ctx context.Context, c *sql.Conn, table string, cols []string, n i
 
 // CopyRows writes rows into table's columns with COPY, on the connection
 // of c, as CopyFrom does, for rows whose values are all int64 (bigint
-// columns), string (text), []byte (bytea) or nil (NULL): the store's
-// bulk rows. It encodes them in COPY's binary format itself, where pgx
-// would look up each column's type first (a round trip) and plan each
-// value's encoding on its own (an eighth of muster's CPU in a first
-// ingest). A value of another type is an error before anything is sent;
-// a column of another type is refused by the server.
+// columns), string (text), []byte (bytea) or nil (NULL): see CopyBuffer.
 func CopyRows(ctx context.Context, c *sql.Conn, table string, cols []string, rows [][]any) error {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf, err := appendCopyBinary(slices.Grow((*bp)[:0], copyBinarySize(rows)), len(cols), rows)
-	*bp = buf[:0]
-	if err != nil {
-		return fmt.Errorf("copy into %s: %w", table, err)
+	var b CopyBuffer
+	for _, row := range rows {
+		if len(row) != len(cols) {
+			return fmt.Errorf("copy into %s: a row of %d values for %d columns", table, len(row), len(cols))
+		}
+		if err := b.Add(row, nil); err != nil {
+			return fmt.Errorf("copy into %s: %w", table, err)
+		}
+	}
+	return b.Copy(ctx, c, table, cols)
+}
+
+// A CopyBuffer holds rows for one COPY, encoded in COPY's binary format as
+// they are added: the store's bulk rows (new snapshot rows and
+// recipients), whose values are all int64 (bigint columns), string (text),
+// []byte (bytea) or nil (NULL). The store encodes them itself, where pgx's
+// CopyFrom would look up each column's type first (a round trip) and plan
+// each value's encoding on its own, and keeps no value of a row once it is
+// added (a row costs its bytes, not a slice of interfaces). A value of
+// another type is refused when its row is added, before anything is sent;
+// a column of another type is refused by the server. The zero value is
+// empty and ready to use.
+type CopyBuffer struct {
+	b    []byte
+	rows int
+}
+
+// copyHeader opens COPY's binary format: a signature, flags, and the
+// length of a header extension (none).
+const copyHeader = "PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+
+// Add appends one row whose values are those of head then those of tail.
+// A refused value leaves the buffer as it was.
+func (c *CopyBuffer) Add(head, tail []any) error {
+	if len(c.b) == 0 {
+		c.b = append(c.b, copyHeader...)
+	}
+	start := len(c.b)
+	n := len(head) + len(tail)
+	c.b = binary.BigEndian.AppendUint16(c.b, uint16(n))
+	for i := range n {
+		v := any(nil)
+		if i < len(head) {
+			v = head[i]
+		} else {
+			v = tail[i-len(head)]
+		}
+		switch v := v.(type) {
+		case nil:
+			c.b = binary.BigEndian.AppendUint32(c.b, 0xffffffff)
+		case int64:
+			c.b = binary.BigEndian.AppendUint32(c.b, 8)
+			c.b = binary.BigEndian.AppendUint64(c.b, uint64(v))
+		case string:
+			c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
+			c.b = append(c.b, v...)
+		case []byte:
+			if v == nil { // NULL, as pgx sends a nil slice
+				c.b = binary.BigEndian.AppendUint32(c.b, 0xffffffff)
+				continue
+			}
+			c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
+			c.b = append(c.b, v...)
+		default:
+			c.b = c.b[:start]
+			return fmt.Errorf("value %d is a %T (int64, string, []byte or nil only)", i+1, v)
+		}
+	}
+	c.rows++
+	return nil
+}
+
+// Rows returns how many rows the buffer holds.
+func (c *CopyBuffer) Rows() int { return c.rows }
+
+// Reset empties the buffer, keeping its memory.
+func (c *CopyBuffer) Reset() { c.b, c.rows = c.b[:0], 0 }
+
+// Copy writes the buffer's rows into table's columns with one COPY, on
+// the connection of conn (inside whatever transaction it is in). Each row
+// must have a value for each column (the server refuses the COPY
+// otherwise). The buffer is left as it was.
+func (c *CopyBuffer) Copy(ctx context.Context, conn *sql.Conn, table string, cols []string) error {
+	if c.rows == 0 {
+		return nil
 	}
 	quoted := make([]string, len(cols))
 	for i, col := range cols {
 		quoted[i] = Quote(col)
 	}
 	q := "COPY " + Quote(table) + " (" + strings.Join(quoted, ", ") + ") FROM STDIN (FORMAT binary)"
-	return c.Raw(func(dc any) error {
+	data := binary.BigEndian.AppendUint16(c.b, 0xffff) // trailer
+	err := conn.Raw(func(dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
-			return fmt.Errorf("copy into %s: not a pgx connection", table)
+			return errors.New("not a pgx connection")
 		}
-		_, err := pc.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf), q)
+		_, err := pc.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), q)
 		return err
 	})
-}
-
-// copyBufs keeps the buffers CopyRows encodes into (a few MB each), so a
-// first ingest does not allocate one per COPY.
-var copyBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// copyBinarySize is the size of rows in COPY's binary format, so they are
-// encoded into a buffer grown once (values of other types count nothing:
-// appendCopyBinary refuses them).
-func copyBinarySize(rows [][]any) int {
-	n := 21 // header and trailer
-	for _, row := range rows {
-		n += 2 + 4*len(row)
-		for _, v := range row {
-			switch v := v.(type) {
-			case int64:
-				n += 8
-			case string:
-				n += len(v)
-			case []byte:
-				n += len(v)
-			}
-		}
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", table, err)
 	}
-	return n
-}
-
-// appendCopyBinary appends rows of n values in COPY's binary format: a
-// header, each row as its number of fields then each field's length (-1:
-// NULL) and bytes (bigint: 8 bytes big-endian), and a trailer.
-func appendCopyBinary(b []byte, n int, rows [][]any) ([]byte, error) {
-	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
-	b = binary.BigEndian.AppendUint32(b, 0) // flags
-	b = binary.BigEndian.AppendUint32(b, 0) // header extension
-	for _, row := range rows {
-		if len(row) != n {
-			return nil, fmt.Errorf("a row of %d values for %d columns", len(row), n)
-		}
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-		for i, v := range row {
-			switch v := v.(type) {
-			case nil:
-				b = binary.BigEndian.AppendUint32(b, 0xffffffff)
-			case int64:
-				b = binary.BigEndian.AppendUint32(b, 8)
-				b = binary.BigEndian.AppendUint64(b, uint64(v))
-			case string:
-				b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
-				b = append(b, v...)
-			case []byte:
-				if v == nil { // NULL, as pgx sends a nil slice
-					b = binary.BigEndian.AppendUint32(b, 0xffffffff)
-					continue
-				}
-				b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
-				b = append(b, v...)
-			default:
-				return nil, fmt.Errorf("value %d is a %T (int64, string, []byte or nil only)", i+1, v)
-			}
-		}
-	}
-	return binary.BigEndian.AppendUint16(b, 0xffff), nil
+	return nil
 }
 
 // Quote returns name as an identifier.

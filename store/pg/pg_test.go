@@ -21,10 +21,11 @@ func TestCopyRows(t *testing.T) {
 		{int64(math.MaxInt64), "Zoë Ångström 東京", []byte(nil), "tab\tand\nnewline, \"quoted\""},
 		{int64(math.MinInt64), strings.Repeat("long ", 4000), bytes.Repeat([]byte{7}, 70000), ""},
 	}
-	if _, err := appendCopyBinary(nil, 4, [][]any{{1, "x", nil, nil}}); err == nil || !strings.Contains(err.Error(), "value 1 is a int") {
+	var b CopyBuffer
+	if err := b.Add([]any{1}, []any{"x", nil, nil}); err == nil || !strings.Contains(err.Error(), "value 1 is a int") {
 		t.Fatalf("an int (not int64): %v, want refused before anything is sent", err)
 	}
-	if _, err := appendCopyBinary(nil, 4, [][]any{{int64(1)}}); err == nil {
+	if err := CopyRows(context.Background(), nil, "a", []string{"n", "s", "b", "t"}, [][]any{{int64(1)}}); err == nil {
 		t.Fatal("a row of 1 value for 4 columns accepted")
 	}
 	u := os.Getenv("MUSTER_TEST_POSTGRES")
@@ -113,17 +114,30 @@ func same(a, b any) bool {
 	return a == b
 }
 
-// TestCopyBinarySize: the size computed before encoding is the encoding's.
-func TestCopyBinarySize(t *testing.T) {
-	rows := [][]any{
-		{int64(1), "a@example.com", []byte{0, 1}, nil},
-		{int64(-5), "", []byte(nil), "Zoë"},
+// TestCopyBufferRefusesARowWhole: a row with a value COPY's encoder does
+// not know is refused whole, and the rows before it are kept as they
+// were.
+func TestCopyBufferRefusesARowWhole(t *testing.T) {
+	var a, b CopyBuffer
+	for _, r := range [][]any{{int64(1), "a@example.com", []byte{0, 1}, nil}, {int64(-5), "", []byte(nil), "Zoë"}} {
+		if err := a.Add(r[:1], r[1:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(r, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	b, err := appendCopyBinary(nil, 4, rows)
-	if err != nil {
-		t.Fatal(err)
+	if err := b.Add([]any{int64(3), "x"}, []any{[]byte{1}, 3.5}); err == nil || !strings.Contains(err.Error(), "value 4 is a float64") {
+		t.Fatalf("a float64: %v, want refused", err)
 	}
-	if n := copyBinarySize(rows); n != len(b) {
-		t.Fatalf("size %d, encoded %d bytes", n, len(b))
+	if a.Rows() != 2 || b.Rows() != 2 || !bytes.Equal(a.b, b.b) {
+		t.Fatalf("after a refused row: %d rows, %d bytes; want 2 rows, %d bytes as before", b.Rows(), len(b.b), len(a.b))
+	}
+	if !bytes.HasPrefix(a.b, []byte("PGCOPY\n\xff\r\n\x00")) || len(copyHeader) != 19 {
+		t.Fatalf("header %q (%d bytes of it), want COPY's binary signature, flags and extension (19 bytes)", a.b[:min(19, len(a.b))], len(copyHeader))
+	}
+	a.Reset()
+	if a.Rows() != 0 || len(a.b) != 0 {
+		t.Fatal("Reset left rows")
 	}
 }
