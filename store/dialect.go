@@ -172,6 +172,7 @@ type txn struct {
 	*sql.Tx
 	d    *dialect
 	conn *sql.Conn
+	pool *sql.DB // for work beside the transaction (analyze.go)
 	ctx  context.Context
 	copyStream
 }
@@ -189,7 +190,7 @@ func (x db) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
 		c.Close()
 		return nil, err
 	}
-	return &txn{Tx: tx, d: x.d, conn: c, ctx: ctx}, nil
+	return &txn{Tx: tx, d: x.d, conn: c, pool: x.DB, ctx: ctx}, nil
 }
 
 func (x *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
