@@ -310,7 +310,28 @@ func (f *Files) Prune(now time.Time) int {
 	if n > 0 {
 		f.Logger.Info("pruned old archives and reports", "removed", n)
 	}
+	f.pruneClaims()
 	return n
+}
+
+// staleClaim is how old a file claim no process holds must be before it
+// is pruned (see store.PruneFileClaims).
+const staleClaim = 10 * time.Minute
+
+// pruneClaims deletes the file claims instances that died left behind
+// (PostgreSQL: several instances share the drops' folders).
+func (f *Files) pruneClaims() {
+	if f.Ingester == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := f.Ingester.Store.PruneFileClaims(ctx, staleClaim)
+	if err != nil {
+		f.Logger.Warn("cannot prune stale file claims", "err", err)
+	} else if n > 0 {
+		f.Logger.Info("pruned stale file claims", "removed", n)
+	}
 }
 
 func (f *Files) pruneDays(cutoff time.Time) int {

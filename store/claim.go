@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 )
 
 // ClaimFile claims the file name (its path relative to the folder every
@@ -59,4 +60,23 @@ func (s *Store) ClaimFile(ctx context.Context, name, lane string) (release func(
 		_ = tx.Commit()
 	}
 	return release, true, nil
+}
+
+// PruneFileClaims deletes the claims no process holds that were made
+// more than olderThan ago (by the database's clock): the rows an instance
+// that died while it held them left behind (its lock ended with its
+// connection). A held claim is locked and skipped, however old; a claim
+// is unlocked only for the moment between its row's insert and its lock,
+// so olderThan of minutes never takes one being made. It returns how many
+// it deleted. SQLite keeps no claims: 0.
+func (s *Store) PruneFileClaims(ctx context.Context, olderThan time.Duration) (int64, error) {
+	if !s.d.postgres {
+		return 0, nil
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM file_claims WHERE name IN (SELECT name FROM file_claims
+		WHERE claimed_ms < `+s.d.nowMillis+` - ? FOR UPDATE SKIP LOCKED)`, olderThan.Milliseconds())
+	if err != nil {
+		return 0, wrapErr(err, "prune file claims")
+	}
+	return res.RowsAffected()
 }
