@@ -18,6 +18,10 @@
 // starts with a CHECKPOINT (untimed), so none pays for the dirty buffers
 // and WAL the steps before it left (the anchor otherwise often ran after
 // an ingest's checkpoint had begun); -checkpoint=false leaves them.
+// When the server runs on this machine, each step's CPU time (the
+// client's and the server's processes') is printed beside its wall time,
+// with its ratios: the work done, which the waits of a shared machine do
+// not blur (cpu.go).
 // (cmd/muster-bench is the same against sqlite3 .import.)
 package main
 
@@ -82,23 +86,29 @@ func run(url string, rows, rounds int, dir, bin, old string, checkpoints bool) e
 	} else {
 		fmt.Println("no CHECKPOINT between steps (-checkpoint=false): a step may pay for the checkpoints of those before it")
 	}
+	pm := postmaster(url)
+	if pm == 0 {
+		fmt.Println("the server's processes cannot be read here: wall times only")
+	} else {
+		fmt.Println("cpu: the step's client (psql, muster) and the server's processes, from /proc")
+	}
 	fmt.Printf("load average before: %s\n", loadavg())
-	var cp, first, next, ofirst, onext []time.Duration
+	var cp, first, next, ofirst, onext []timing
 	for i := range rounds {
 		anchor := func() error {
-			d, err := copyAnchor(url, day0, checkpoints)
+			d, err := copyAnchor(url, day0, checkpoints, pm)
 			cp = append(cp, d)
 			return err
 		}
 		muster := func() error {
-			f, n, err := ingest(bin, dir, url, day0, day1, checkpoints)
+			f, n, err := ingest(bin, dir, url, day0, day1, checkpoints, pm)
 			first, next = append(first, f), append(next, n)
 			return err
 		}
 		order := []func() error{anchor, muster}
 		if old != "" {
 			order = append(order, func() error {
-				f, n, err := ingest(old, dir, url, day0, day1, checkpoints)
+				f, n, err := ingest(old, dir, url, day0, day1, checkpoints, pm)
 				ofirst, onext = append(ofirst, f), append(onext, n)
 				return err
 			})
@@ -111,21 +121,34 @@ func run(url string, rows, rounds int, dir, bin, old string, checkpoints bool) e
 			}
 		}
 		fmt.Printf("round %d: \\copy %v  first ingest %v (%.2fx)  next day %v (%.2fx)", i+1,
-			cp[i].Round(time.Millisecond), first[i].Round(time.Millisecond), ratio(first[i], cp[i]),
-			next[i].Round(time.Millisecond), ratio(next[i], cp[i]))
+			ms(cp[i].wall), ms(first[i].wall), ratio(first[i].wall, cp[i].wall), ms(next[i].wall), ratio(next[i].wall, cp[i].wall))
 		if old != "" {
-			fmt.Printf("  | -compare: first %v (%.2fx)  next day %v (%.2fx)", ofirst[i].Round(time.Millisecond),
-				ratio(ofirst[i], cp[i]), onext[i].Round(time.Millisecond), ratio(onext[i], cp[i]))
+			fmt.Printf("  | -compare: first %v (%.2fx)  next day %v (%.2fx)", ms(ofirst[i].wall),
+				ratio(ofirst[i].wall, cp[i].wall), ms(onext[i].wall), ratio(onext[i].wall, cp[i].wall))
 		}
 		fmt.Printf("  load %s\n", loadavg())
+		if pm != 0 {
+			fmt.Printf("    cpu: \\copy %v  first ingest %v (%.2fx)  next day %v (%.2fx)", ms(cp[i].cpu),
+				ms(first[i].cpu), ratio(first[i].cpu, cp[i].cpu), ms(next[i].cpu), ratio(next[i].cpu, cp[i].cpu))
+			if old != "" {
+				fmt.Printf("  | -compare: first %v (%.2fx)  next day %v (%.2fx)", ms(ofirst[i].cpu),
+					ratio(ofirst[i].cpu, cp[i].cpu), ms(onext[i].cpu), ratio(onext[i].cpu, cp[i].cpu))
+			}
+			fmt.Println()
+		}
 	}
-	summary := func(label string, first, next []time.Duration) {
-		var rf, rn []float64
+	summary := func(label string, first, next []timing) {
+		var rf, rn, cf, cn []float64
 		for i := range cp {
-			rf, rn = append(rf, ratio(first[i], cp[i])), append(rn, ratio(next[i], cp[i]))
+			rf, rn = append(rf, ratio(first[i].wall, cp[i].wall)), append(rn, ratio(next[i].wall, cp[i].wall))
+			cf, cn = append(cf, ratio(first[i].cpu, cp[i].cpu)), append(cn, ratio(next[i].cpu, cp[i].cpu))
 		}
 		fmt.Printf("\n%sfirst ingest / \\copy: min %.2fx median %.2fx max %.2fx (target <= 1.5x)\n", append([]any{label}, spread(rf)...)...)
 		fmt.Printf("%snext day / \\copy:     min %.2fx median %.2fx max %.2fx (target <= 0.3x)\n", append([]any{label}, spread(rn)...)...)
+		if pm != 0 {
+			fmt.Printf("%scpu: first ingest / \\copy: min %.2fx median %.2fx max %.2fx\n", append([]any{label}, spread(cf)...)...)
+			fmt.Printf("%scpu: next day / \\copy:     min %.2fx median %.2fx max %.2fx\n", append([]any{label}, spread(cn)...)...)
+		}
 	}
 	summary("", first, next)
 	if old != "" {
@@ -149,10 +172,10 @@ func writeGen(path string, rows, day int) error {
 
 // copyAnchor is the least a store keyed by email must do: every row into
 // a table whose email column is the primary key, with psql's \copy.
-func copyAnchor(url, file string, checkpoints bool) (time.Duration, error) {
+func copyAnchor(url, file string, checkpoints bool, pm int) (timing, error) {
 	u, drop, err := pg.NewSchema(context.Background(), url, "anchor")
 	if err != nil {
-		return 0, err
+		return timing{}, err
 	}
 	defer drop()
 	cols := make([]string, len(gen.Header))
@@ -166,18 +189,18 @@ func copyAnchor(url, file string, checkpoints bool) (time.Duration, error) {
 	setup := exec.Command("psql", "-q", "-v", "ON_ERROR_STOP=1", conn, "-c",
 		fmt.Sprintf("CREATE TABLE %s.people(%s)", schema, strings.Join(cols, ", ")))
 	if out, err := setup.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("psql: %v\n%s", err, out)
+		return timing{}, fmt.Errorf("psql: %v\n%s", err, out)
 	}
 	cmd := exec.Command("psql", "-q", "-v", "ON_ERROR_STOP=1", conn, "-c",
 		fmt.Sprintf(`\copy %s.people FROM '%s' WITH (FORMAT csv, HEADER true)`, schema, file))
 	if err := checkpoint(url, checkpoints); err != nil {
-		return 0, err
+		return timing{}, err
 	}
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("psql \\copy: %v\n%s", err, out)
+	t, out, err := timed(cmd, pm)
+	if err != nil {
+		return timing{}, fmt.Errorf("psql \\copy: %v\n%s", err, out)
 	}
-	return time.Since(start), nil
+	return t, nil
 }
 
 // psqlURL returns a URL psql takes (without the search_path parameter
@@ -198,35 +221,35 @@ func psqlURL(u string) (string, string) {
 
 // ingest runs muster's first ingest of day0 and then day1 into a fresh
 // schema, and returns each wall time.
-func ingest(bin, dir, url, day0, day1 string, checkpoints bool) (first, next time.Duration, err error) {
+func ingest(bin, dir, url, day0, day1 string, checkpoints bool, pm int) (first, next timing, err error) {
 	u, drop, err := pg.NewSchema(context.Background(), url, "bench")
 	if err != nil {
-		return 0, 0, err
+		return timing{}, timing{}, err
 	}
 	defer drop()
 	data := filepath.Join(dir, "data")
 	os.RemoveAll(data)
 	cfg := filepath.Join(dir, "bench.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir = %q\n[store]\nurl_env = \"MUSTER_STORE_URL\"\n", data)), 0o600); err != nil {
-		return 0, 0, err
+		return timing{}, timing{}, err
 	}
 	env := append(os.Environ(), "MUSTER_STORE_URL="+u)
 	if out, err := command(env, bin, "store", "migrate", "-config", cfg).CombinedOutput(); err != nil {
-		return 0, 0, fmt.Errorf("migrate: %v\n%s", err, out)
+		return timing{}, timing{}, fmt.Errorf("migrate: %v\n%s", err, out)
 	}
 	for i, f := range []string{day0, day1} {
 		c := command(env, bin, "ingest", "-config", cfg, "-source", "hr", "-max-remove", "20000", "-json", f)
 		if err := checkpoint(url, checkpoints); err != nil {
-			return 0, 0, err
+			return timing{}, timing{}, err
 		}
-		start := time.Now()
-		if out, err := c.CombinedOutput(); err != nil {
-			return 0, 0, fmt.Errorf("muster ingest %s: %v\n%.2000s", f, err, out)
+		t, out, err := timed(c, pm)
+		if err != nil {
+			return timing{}, timing{}, fmt.Errorf("muster ingest %s: %v\n%.2000s", f, err, out)
 		}
 		if i == 0 {
-			first = time.Since(start)
+			first = t
 		} else {
-			next = time.Since(start)
+			next = t
 		}
 	}
 	return first, next, nil
@@ -264,6 +287,8 @@ func loadavg() string {
 	f := strings.Fields(string(b))
 	return strings.Join(f[:3], " ")
 }
+
+func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 
 func ratio(a, b time.Duration) float64 {
 	if b == 0 {
