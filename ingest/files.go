@@ -204,6 +204,7 @@ func (f *Files) Open() error {
 		}}
 	if err := f.watcher.Open(); err != nil {
 		f.lanes.close(0)
+		f.lanes = nil // not open: Take refuses, Close has nothing to stop
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

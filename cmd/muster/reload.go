@@ -279,22 +279,36 @@ func (m *Main) apply(p *reloadPlan, c *Config, prep *prepared) error {
 
 // restartFiles replaces the drop queues with c's: the old ones finish (or
 // set aside, for the new ones to take) the drop in progress, as at a stop;
-// files announced meanwhile wait in their spool and are taken by the new
-// queues' start scan.
+// files found meanwhile wait in their folder or spool and are taken by the
+// new queues' start scan, uploads handed over meanwhile wait in m.swap.
+// The new queues are published only once open (their sources are read by
+// the hand-over, the console's upload and Observe). If they cannot open,
+// the running config's queues are opened again, so that drops keep
+// flowing, and the error says so.
 func (m *Main) restartFiles(c *Config) error {
 	files, err := m.newFiles(c)
 	if err != nil {
 		return err
 	}
+	m.swap.begin()
 	old := m.drops()
-	closeErr := old.Close()
+	err = old.Close()
+	if openErr := files.Open(); openErr != nil {
+		err = errors.Join(err, openErr)
+		if again, aerr := m.newFiles(m.conf()); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("the previous drop queues: %w", aerr))
+		} else if aerr := again.Open(); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("the previous drop queues: %w", aerr))
+		} else {
+			files = again
+			err = errors.Join(err, errors.New("the previous sources' drop queues run again"))
+		}
+	}
 	m.mu.Lock()
 	m.Files = files
 	m.mu.Unlock()
-	if err := files.Open(); err != nil {
-		return errors.Join(closeErr, err)
-	}
-	return closeErr
+	m.swap.end(files)
+	return err
 }
 
 // diffNamed compares two sets of named things and says what was added,

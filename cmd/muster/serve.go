@@ -137,6 +137,7 @@ type Main struct {
 	mu        sync.RWMutex
 	scheduler *scheduler // the directories' jobs
 	reloadMu  sync.Mutex // one reload at a time
+	swap      queueSwap  // uploads handed over while a reload replaces Files
 	level     *slog.LevelVar
 	// flags re-applies serve's -sftp and -http to a reloaded config;
 	// dataFlag is -data.
@@ -356,9 +357,7 @@ func (m *Main) announce(u sftpserver.Upload) {
 	if u.Superseded {
 		a.Superseded = cmp.Or(u.Reason, "replaced by its sender before it was taken")
 	}
-	if !m.drops().Take(a) {
-		u.Taken(0, "")
-	}
+	m.swap.take(m.drops, a, func() { u.Taken(0, "") })
 }
 
 // fileSources gives the drop queues every folder source's folder and every
