@@ -94,6 +94,9 @@ func (f *Files) waiting(key, dir string) []job {
 			if !e.Type().IsRegular() || schema.IsTempName(e.Name()) {
 				continue
 			}
+			if f.Pending != nil && f.Pending(filepath.Join(dir, filepath.FromSlash(name))) {
+				continue // its hand-over will queue it
+			}
 			if fi, err := e.Info(); err == nil {
 				items = append(items, item{job{key: key, path: filepath.Join(dir, filepath.FromSlash(name)), name: name}, fi.ModTime()})
 			}

@@ -38,6 +38,19 @@ func (q *queueSwap) take(current func() *ingest.Files, a ingest.Arrival, refused
 	}
 }
 
+// waits reports whether an arrival of path waits for the new queues: their
+// start scan must leave it to end.
+func (q *queueSwap) waits(path string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, w := range q.waiting {
+		if w.a.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
 // begin starts a swap: from now on arrivals wait.
 func (q *queueSwap) begin() {
 	q.mu.Lock()

@@ -11,6 +11,7 @@ import (
 
 	"muster/cmd/muster/api"
 	"muster/cmd/muster/notify"
+	"muster/ingest"
 	"muster/schema"
 	"muster/sftpserver"
 )
@@ -293,22 +294,32 @@ func (m *Main) restartFiles(c *Config) error {
 	m.swap.begin()
 	old := m.drops()
 	err = old.Close()
+	old.PassOn(files)
 	if openErr := files.Open(); openErr != nil {
-		err = errors.Join(err, openErr)
-		if again, aerr := m.newFiles(m.conf()); aerr != nil {
-			err = errors.Join(err, fmt.Errorf("the previous drop queues: %w", aerr))
-		} else if aerr := again.Open(); aerr != nil {
-			err = errors.Join(err, fmt.Errorf("the previous drop queues: %w", aerr))
-		} else {
-			files = again
-			err = errors.Join(err, errors.New("the previous sources' drop queues run again"))
-		}
+		var againErr error
+		files, againErr = m.reopenFiles(files)
+		err = errors.Join(err, openErr, againErr)
 	}
 	m.mu.Lock()
 	m.Files = files
 	m.mu.Unlock()
 	m.swap.end(files)
 	return err
+}
+
+// reopenFiles opens the running config's drop queues again when failed,
+// which were to replace them, could not open; it returns them, or failed
+// if they cannot open either, and says which.
+func (m *Main) reopenFiles(failed *ingest.Files) (*ingest.Files, error) {
+	again, err := m.newFiles(m.conf())
+	if err == nil {
+		failed.PassOn(again)
+		err = again.Open()
+	}
+	if err != nil {
+		return failed, fmt.Errorf("the previous drop queues: %w", err)
+	}
+	return again, errors.New("the previous sources' drop queues run again")
 }
 
 // diffNamed compares two sets of named things and says what was added,

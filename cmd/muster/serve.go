@@ -324,6 +324,11 @@ func (m *Main) prepareStore(ctx context.Context) {
 // folders; Open starts them.
 func (m *Main) newFiles(c *Config) (*ingest.Files, error) {
 	f := m.files(c)
+	// Uploads the SFTP server has yet to hand over, or handed over while
+	// a reload replaces these queues, are not the start scan's to take.
+	f.Pending = func(path string) bool {
+		return m.SFTP != nil && m.SFTP.Pending(path) || m.swap.waits(path)
+	}
 	return f, m.fileSources(c, f)
 }
 
