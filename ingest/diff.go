@@ -125,6 +125,11 @@ type batch struct {
 	lazyRead, lazyInvalid int64
 	// ixErr is the snapshot index's, reading a row's content hash.
 	ixErr error
+	// rows holds the rows the decoder left unread, which the records'
+	// Lazy, Email and Key point into: reused with the batch, so nothing
+	// may keep those strings past the batch (problems are formatted
+	// copies; changes are of rows read whole).
+	rows schema.RowBuf
 }
 
 // run reads the stream and diffs it. Two things happen at once on their
@@ -242,6 +247,7 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 		case b := <-free:
 			b.recs, b.as, b.err, b.ixErr = b.recs[:0], b.as[:0], nil, nil
 			b.lazyRead, b.lazyInvalid = 0, 0
+			b.rows.Reset()
 			return b
 		default:
 			return &batch{recs: make([]schema.Record, 0, batchSize), as: make([]store.Assertion, 0, batchSize)}
@@ -258,14 +264,20 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 		}
 	}
 	into, _ := stream.(interface{ NextInto(*schema.Record) error })
+	intoBuf, _ := stream.(interface {
+		NextIntoBuf(*schema.Record, *schema.RowBuf) error
+	})
 	for {
 		// The slot is reused (the batch came back): written over whole.
 		b.recs = b.recs[:len(b.recs)+1]
 		r := &b.recs[len(b.recs)-1]
 		var err error
-		if into != nil {
+		switch {
+		case intoBuf != nil:
+			err = intoBuf.NextIntoBuf(r, &b.rows)
+		case into != nil:
 			err = into.NextInto(r)
-		} else {
+		default:
 			*r, err = stream.Next()
 		}
 		// Only a bare io.EOF ends a stream (schema.Stream's contract). An

@@ -140,7 +140,12 @@ func (d *Decoder) lazyRow(rec *Record) (uint64, bool) {
 	if !d.lazy {
 		return digest, false
 	}
-	lazy := d.keepRaw(cr)
+	var lazy *RawRow
+	if d.rowBufs {
+		lazy = d.pendRaw(cr)
+	} else {
+		lazy = d.keepRaw(cr)
+	}
 	// The address is a view of the row's copy: no string of its own.
 	col := d.m.col[fEmail]
 	lo, hi := cr.bounds[col]+1, cr.bounds[col+1]
@@ -171,21 +176,39 @@ func (d *Decoder) keepRaw(cr *csvReader) *RawRow {
 	d.rawBytes = d.rawBytes[:len(d.rawBytes)+n]
 	r := RawRow{row: row[:n:n], high: cr.high, quoted: cr.quotedRow, mode: d.mode}
 	if cr.quotedRow {
-		if cap(d.rawBounds)-len(d.rawBounds) < len(cr.bounds) {
-			d.rawBounds = make([]int32, 0, max(4096, len(cr.bounds)))
-		}
-		start := len(d.rawBounds)
-		for _, b := range cr.bounds {
-			d.rawBounds = append(d.rawBounds, int32(b))
-		}
-		r.bounds = d.rawBounds[start:len(d.rawBounds):len(d.rawBounds)]
+		r.bounds = carveBounds(&d.rawBounds, cr.bounds, 4096)
 	}
 	d.raws = append(d.raws, r)
 	return &d.raws[len(d.raws)-1]
 }
 
-// dropRaw forgets the copy keepRaw made last (the row is read at once).
+// carveBounds copies bounds into the slab, replaced by a new one of at
+// least size entries when full (the bounds carved before stay where they
+// are), and returns the copy.
+func carveBounds(slab *[]int32, bounds []int, size int) []int32 {
+	if cap(*slab)-len(*slab) < len(bounds) {
+		*slab = make([]int32, 0, max(size, len(bounds)))
+	}
+	s, start := *slab, len(*slab)
+	for _, b := range bounds {
+		s = append(s, int32(b))
+	}
+	*slab = s
+	return s[start:len(s):len(s)]
+}
+
+// dropRaw forgets the copy keepRaw (or pendRaw) made last (the row is read
+// at once).
 func (d *Decoder) dropRaw() {
+	if d.rowBufs {
+		r := d.pend[len(d.pend)-1]
+		d.pend = d.pend[:len(d.pend)-1]
+		if r.quoted {
+			d.pendBytes = d.pendBytes[:len(d.pendBytes)-len(r.row)]
+			d.pendBounds = d.pendBounds[:len(d.pendBounds)-len(r.bounds)]
+		}
+		return
+	}
 	r := d.raws[len(d.raws)-1]
 	d.raws = d.raws[:len(d.raws)-1]
 	d.rawBytes = d.rawBytes[:len(d.rawBytes)-len(r.row)]
