@@ -158,6 +158,35 @@ func (ix *SnapshotIndex) Find(kh uint64) int {
 	return -1
 }
 
+// FindAll sets pos[i] to Find(khs[i]) for every i (pos as long as khs).
+// The directory is read for every hash
+// first, then the rows: each read is a cache miss, and the processor
+// overlaps the misses of independent reads, not those of a read that
+// waits for the one before.
+func (ix *SnapshotIndex) FindAll(khs []uint64, pos []int32) {
+	if ix.n == 0 {
+		for i := range pos {
+			pos[i] = -1
+		}
+		return
+	}
+	for i, kh := range khs {
+		pos[i] = int32(ix.dir[kh>>ix.shift])
+	}
+	for i, kh := range khs {
+		p, end := int32(-1), ix.dir[kh>>ix.shift+1]
+		for j := uint32(pos[i]); j < end; j++ {
+			if e := ix.ents[j].kh; e >= kh {
+				if e == kh {
+					p = int32(j)
+				}
+				break
+			}
+		}
+		pos[i] = p
+	}
+}
+
 // Known says the row at position i came from a file row with this digest
 // (made under the index's salt): a row with the same digest says exactly
 // what the snapshot holds.
