@@ -65,6 +65,8 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 	}
 	if in.spillLimit > 0 {
 		sp.limit = in.spillLimit
+	} else {
+		sp.sizeFor(d.Size, src.Rows == 0 && !delta)
 	}
 	df := &differ{ctx: ctx, in: in, src: src, delta: delta, rep: rep, res: &diffResult{spill: sp}, uids: map[string]bool{}}
 	if dp, ok := d.Records.(duplicateProblems); ok && dp.DefersDuplicates() {
