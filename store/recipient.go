@@ -43,14 +43,16 @@ type Recipient struct {
 	UpdatedSeq int64   `json:"updated_seq"`
 }
 
-const recipientCols = `org_id, key, email, first_name, last_name, attrs, status, group_ids, created_seq, updated_seq`
+// recipientCols are a recipient's columns: the organisation, pageCols' in
+// their order, then the status.
+const recipientCols = `org_id, key, email, first_name, last_name, attrs, group_ids, created_seq, updated_seq, status`
 
 func scanRecipient(sc scanner) (Recipient, error) {
 	var r Recipient
 	var attrs sql.NullString
 	var gids string
-	err := sc.Scan(&r.OrgID, &r.Key, &r.Email, &r.FirstName, &r.LastName, &attrs, &r.Status, &gids,
-		&r.CreatedSeq, &r.UpdatedSeq)
+	err := sc.Scan(&r.OrgID, &r.Key, &r.Email, &r.FirstName, &r.LastName, &attrs, &gids,
+		&r.CreatedSeq, &r.UpdatedSeq, &r.Status)
 	r.Attrs = decodeAttrs(attrs)
 	r.GroupIDs = parseIDs(gids)
 	return r, err
@@ -159,11 +161,7 @@ func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) 
 	ids := make([]int64, 0, 4*cap(out)) // every recipient's GroupIDs, one allocation
 	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
 	err = s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
-		r, err := recipientOf(v, &ids)
-		r.OrgID = orgID
-		if f.Status != "" {
-			r.Status = f.Status
-		}
+		r, err := pageRecipientOf(v, orgID, f.Status, &ids)
 		out = append(out, r)
 		return err
 	})
@@ -194,12 +192,8 @@ func (s *Store) EachRecipientPage(ctx context.Context, orgID int64, f RecipientF
 		}
 		ids = ids[:0]
 		var err error
-		if r, err = recipientOf(v, &ids); err != nil {
+		if r, err = pageRecipientOf(v, orgID, f.Status, &ids); err != nil {
 			return err
-		}
-		r.OrgID = orgID
-		if f.Status != "" {
-			r.Status = f.Status
 		}
 		last = r.Key
 		return fn(&r)
@@ -310,46 +304,39 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 	return q, args
 }
 
-// pageCols are recipientCols as a page reads them: what the caller knows
-// (the organisation, the status it asked for) and an address that is the
-// key as it is (most are) are not read, so not copied out of SQLite.
+// pageCols are the columns a page reads: recipientCols without what the
+// caller knows (the organisation; the status when it asked for one), and
+// the address only when it is not the key as it is (most are). Each column
+// costs a crossing into SQLite and a Go string: fewer is cheaper.
 func pageCols(f RecipientFilter) string {
-	status := "r.status"
-	if f.Status != "" {
-		status = "NULL"
+	cols := "r.key, nullif(r.email, r.key), r.first_name, r.last_name, r.attrs, r.group_ids, r.created_seq, r.updated_seq"
+	if f.Status == "" {
+		cols += ", r.status"
 	}
-	return "NULL, r.key, nullif(r.email, r.key), r.first_name, r.last_name, r.attrs, " + status +
-		", r.group_ids, r.created_seq, r.updated_seq"
+	return cols
 }
 
-// recipientOf makes a recipient of the values of recipientCols (or
-// pageCols: a NULL organisation or status is left for the caller, a NULL
-// email is the key). Its
-// GroupIDs are appended to *ids when ids is not nil (a page's recipients
-// share one array).
-func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
-	var r Recipient
-	var ok [10]bool
-	r.OrgID, ok[0] = v[0].(int64)
-	ok[0] = ok[0] || v[0] == nil
-	r.Key, ok[1] = v[1].(string)
-	r.Email, ok[2] = v[2].(string)
-	if v[2] == nil {
-		r.Email, ok[2] = r.Key, true
+// pageRecipientOf makes a recipient of orgID of the values of pageCols
+// for a filter of that status (when not "", the values hold none; a NULL
+// email is the key). Its GroupIDs are appended to *ids when ids is not nil
+// (a page's recipients share one array).
+func pageRecipientOf(v []driver.Value, orgID int64, status RecipientStatus, ids *[]int64) (Recipient, error) {
+	r := Recipient{OrgID: orgID, Status: status}
+	var ok [9]bool
+	r.Key, ok[0] = v[0].(string)
+	r.Email, ok[1] = v[1].(string)
+	if v[1] == nil {
+		r.Email, ok[1] = r.Key, true
 	}
-	r.FirstName, ok[3] = v[3].(string)
-	r.LastName, ok[4] = v[4].(string)
-	attrs, isText := v[5].(string)
-	ok[5] = isText || v[5] == nil
+	r.FirstName, ok[2] = v[2].(string)
+	r.LastName, ok[3] = v[3].(string)
+	attrs, isText := v[4].(string)
+	ok[4] = isText || v[4] == nil
 	if isText {
 		r.Attrs = decodeAttrs(sql.NullString{String: attrs, Valid: true})
 	}
-	var st string
-	st, ok[6] = v[6].(string)
-	ok[6] = ok[6] || v[6] == nil
-	r.Status = RecipientStatus(st)
 	var gids string
-	gids, ok[7] = v[7].(string)
+	gids, ok[5] = v[5].(string)
 	if ids == nil {
 		r.GroupIDs = parseIDs(gids)
 	} else if gids != "" {
@@ -357,14 +344,29 @@ func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
 		*ids = appendIDs(*ids, gids)
 		r.GroupIDs = (*ids)[start:len(*ids):len(*ids)]
 	}
-	r.CreatedSeq, ok[8] = v[8].(int64)
-	r.UpdatedSeq, ok[9] = v[9].(int64)
+	r.CreatedSeq, ok[6] = v[6].(int64)
+	r.UpdatedSeq, ok[7] = v[7].(int64)
+	ok[8] = true
+	if status == "" {
+		var st string
+		st, ok[8] = v[8].(string)
+		r.Status = RecipientStatus(st)
+	}
 	for i, good := range ok {
 		if !good {
 			return r, fmt.Errorf("recipient %q: column %d is %T", r.Key, i, v[i])
 		}
 	}
 	return r, nil
+}
+
+// recipientOf makes a recipient of the values of recipientCols.
+func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
+	org, ok := v[0].(int64)
+	if !ok {
+		return Recipient{}, fmt.Errorf("recipient: organisation column is %T", v[0])
+	}
+	return pageRecipientOf(v[1:], org, "", ids)
 }
 
 // prefixed qualifies a plain comma-separated column list with an alias.
