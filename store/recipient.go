@@ -43,16 +43,14 @@ type Recipient struct {
 	UpdatedSeq int64   `json:"updated_seq"`
 }
 
-// recipientCols are a recipient's columns: the organisation, pageCols' in
-// their order, then the status.
-const recipientCols = `org_id, key, email, first_name, last_name, attrs, group_ids, created_seq, updated_seq, status`
+const recipientCols = `org_id, key, email, first_name, last_name, attrs, status, group_ids, created_seq, updated_seq`
 
 func scanRecipient(sc scanner) (Recipient, error) {
 	var r Recipient
 	var attrs sql.NullString
 	var gids string
-	err := sc.Scan(&r.OrgID, &r.Key, &r.Email, &r.FirstName, &r.LastName, &attrs, &gids,
-		&r.CreatedSeq, &r.UpdatedSeq, &r.Status)
+	err := sc.Scan(&r.OrgID, &r.Key, &r.Email, &r.FirstName, &r.LastName, &attrs, &r.Status, &gids,
+		&r.CreatedSeq, &r.UpdatedSeq)
 	r.Attrs = decodeAttrs(attrs)
 	r.GroupIDs = parseIDs(gids)
 	return r, err
@@ -159,9 +157,8 @@ func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) 
 	}
 	out = make([]Recipient, 0, min(limit+1, 1024))
 	ids := make([]int64, 0, 4*cap(out)) // every recipient's GroupIDs, one allocation
-	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
-	err = s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
-		r, err := pageRecipientOf(v, orgID, f.Status, &ids)
+	err = s.readJoined(ctx, pageQuery(orgID, f, limit+1), func(t []string, rest []driver.Value) error {
+		r, err := pageRecipient(t, rest, orgID, f.Status, &ids)
 		out = append(out, r)
 		return err
 	})
@@ -181,18 +178,17 @@ func (s *Store) EachRecipientPage(ctx context.Context, orgID int64, f RecipientF
 	if err := s.bound(ctx, orgID, &f); err != nil {
 		return "", err
 	}
-	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
 	var ids []int64
 	var r Recipient
 	n, last := 0, ""
-	err = s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
+	err = s.readJoined(ctx, pageQuery(orgID, f, limit+1), func(t []string, rest []driver.Value) error {
 		if n++; n > limit {
 			next = last
 			return nil
 		}
 		ids = ids[:0]
 		var err error
-		if r, err = pageRecipientOf(v, orgID, f.Status, &ids); err != nil {
+		if r, err = pageRecipient(t, rest, orgID, f.Status, &ids); err != nil {
 			return err
 		}
 		last = r.Key
@@ -228,12 +224,16 @@ func (s *Store) EachRecipient(ctx context.Context, orgID int64, f RecipientFilte
 // (an audience, merge rule 4), in key order: what an export writes, and no
 // other column.
 func (s *Store) EachAudienceMember(ctx context.Context, orgID int64, groupIDs []int64, fn func(email, firstName, lastName string) error) error {
-	q, args := recipientQuery("r.email, r.first_name, r.last_name", orgID, RecipientFilter{Status: StatusActive, GroupIDs: groupIDs}, 0)
-	return s.readRows(ctx, "export recipients", q, args, func(v []driver.Value) error {
-		email, _ := v[0].(string)
-		first, _ := v[1].(string)
-		last, _ := v[2].(string)
-		return fn(email, first, last)
+	f := RecipientFilter{Status: StatusActive, GroupIDs: groupIDs}
+	jq := joinedQuery{what: "export recipients", n: 3, query: func(joined bool) (string, []any) {
+		cols := "r.email, r.first_name, r.last_name"
+		if joined {
+			cols = joinCols("r.email", "r.first_name", "r.last_name")
+		}
+		return recipientQuery(cols, orgID, f, 0)
+	}}
+	return s.readJoined(ctx, jq, func(t []string, _ []driver.Value) error {
+		return fn(t[0], t[1], t[2])
 	})
 }
 
@@ -304,57 +304,71 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 	return q, args
 }
 
-// pageCols are the columns a page reads: recipientCols without what the
-// caller knows (the organisation; the status when it asked for one), and
-// the address only when it is not the key as it is (most are). Each column
-// costs a crossing into SQLite and a Go string: fewer is cheaper.
-func pageCols(f RecipientFilter) string {
-	cols := "r.key, nullif(r.email, r.key), r.first_name, r.last_name, r.attrs, r.group_ids, r.created_seq, r.updated_seq"
+// pageQuery reads a page of f: the text columns key, first and last names
+// and group ids (joined on SQLite, see readJoined), then the address when
+// it is not the key as it is (most are), the attributes, the sequences and,
+// unless f asks for one, the status. What the caller knows (the
+// organisation, the status it asked for) is not read.
+func pageQuery(orgID int64, f RecipientFilter, limit int) joinedQuery {
+	rest := ", nullif(r.email, r.key), r.attrs, r.created_seq, r.updated_seq"
 	if f.Status == "" {
-		cols += ", r.status"
+		rest += ", r.status"
 	}
-	return cols
+	return joinedQuery{what: "list recipients", n: 4, query: func(joined bool) (string, []any) {
+		texts := []string{"r.key", "r.first_name", "r.last_name", "r.group_ids"}
+		cols := strings.Join(texts, ", ")
+		if joined {
+			cols = joinCols(texts...)
+		}
+		return recipientQuery(cols+rest, orgID, f, limit)
+	}}
 }
 
-// pageRecipientOf makes a recipient of orgID of the values of pageCols
-// for a filter of that status (when not "", the values hold none; a NULL
-// email is the key). Its GroupIDs are appended to *ids when ids is not nil
-// (a page's recipients share one array).
-func pageRecipientOf(v []driver.Value, orgID int64, status RecipientStatus, ids *[]int64) (Recipient, error) {
-	r := Recipient{OrgID: orgID, Status: status}
-	var ok [9]bool
-	r.Key, ok[0] = v[0].(string)
-	r.Email, ok[1] = v[1].(string)
-	if v[1] == nil {
-		r.Email, ok[1] = r.Key, true
+// emailOf is the address read as nullif(email, key): NULL is the key.
+func emailOf(key string, v driver.Value) (string, error) {
+	if v == nil {
+		return key, nil
 	}
-	r.FirstName, ok[2] = v[2].(string)
-	r.LastName, ok[3] = v[3].(string)
-	attrs, isText := v[4].(string)
-	ok[4] = isText || v[4] == nil
+	email, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("recipient %q: the address is %T", key, v)
+	}
+	return email, nil
+}
+
+// pageRecipient makes a recipient of orgID of the values of a pageQuery
+// for a filter of that status. Its GroupIDs are appended to *ids when ids
+// is not nil (a page's recipients share one array).
+func pageRecipient(t []string, rest []driver.Value, orgID int64, status RecipientStatus, ids *[]int64) (Recipient, error) {
+	r := Recipient{OrgID: orgID, Key: t[0], FirstName: t[1], LastName: t[2], Status: status}
+	var err error
+	if r.Email, err = emailOf(r.Key, rest[0]); err != nil {
+		return r, err
+	}
+	var ok [4]bool
+	attrs, isText := rest[1].(string)
+	ok[0] = isText || rest[1] == nil
 	if isText {
 		r.Attrs = decodeAttrs(sql.NullString{String: attrs, Valid: true})
 	}
-	var gids string
-	gids, ok[5] = v[5].(string)
 	if ids == nil {
-		r.GroupIDs = parseIDs(gids)
-	} else if gids != "" {
+		r.GroupIDs = parseIDs(t[3])
+	} else if t[3] != "" {
 		start := len(*ids)
-		*ids = appendIDs(*ids, gids)
+		*ids = appendIDs(*ids, t[3])
 		r.GroupIDs = (*ids)[start:len(*ids):len(*ids)]
 	}
-	r.CreatedSeq, ok[6] = v[6].(int64)
-	r.UpdatedSeq, ok[7] = v[7].(int64)
-	ok[8] = true
+	r.CreatedSeq, ok[1] = rest[2].(int64)
+	r.UpdatedSeq, ok[2] = rest[3].(int64)
+	ok[3] = true
 	if status == "" {
 		var st string
-		st, ok[8] = v[8].(string)
+		st, ok[3] = rest[4].(string)
 		r.Status = RecipientStatus(st)
 	}
 	for i, good := range ok {
 		if !good {
-			return r, fmt.Errorf("recipient %q: column %d is %T", r.Key, i, v[i])
+			return r, fmt.Errorf("recipient %q: column %d is %T", r.Key, i+1, rest[i+1])
 		}
 	}
 	return r, nil
@@ -366,7 +380,13 @@ func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
 	if !ok {
 		return Recipient{}, fmt.Errorf("recipient: organisation column is %T", v[0])
 	}
-	return pageRecipientOf(v[1:], org, "", ids)
+	var t [4]string
+	for i, c := range []int{1, 3, 4, 7} {
+		if t[i], ok = v[c].(string); !ok {
+			return Recipient{}, fmt.Errorf("recipient: column %d is %T", c, v[c])
+		}
+	}
+	return pageRecipient(t[:], []driver.Value{v[2], v[5], v[8], v[9], v[6]}, org, "", ids)
 }
 
 // prefixed qualifies a plain comma-separated column list with an alias.

@@ -100,6 +100,7 @@ func dsn(path string, o Options) string {
 	v.Set("_txlock", "immediate")
 	v.Set("_cache_size", "-8192")
 	v.Set("_mutex", "no")
+	v.Set("_stmt_cache_size", "32")
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
 }
 
