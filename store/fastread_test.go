@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 
 	"muster/schema"
@@ -155,6 +156,16 @@ func TestSplitJoined(t *testing.T) {
 		ok := splitJoined(c.in, out)
 		if ok != c.ok || ok && !slices.Equal(out, c.want) {
 			t.Errorf("splitJoined(%q) = %v %q, want %v %q", c.in, ok, out, c.ok, c.want)
+		}
+	}
+}
+
+func TestParseIDAsParseInt(t *testing.T) {
+	for _, s := range []string{"0", "7", "42", "007", "-3", "+5", "12a", "999999999999999999", "9223372036854775807",
+		"9223372036854775808", "18446744073709551616", "1_000"} {
+		want, err := strconv.ParseInt(s, 10, 64)
+		if got, ok := parseID(s); ok != (err == nil) || ok && got != want {
+			t.Errorf("parseID(%q) = %d %v, want %d (%v)", s, got, ok, want, err)
 		}
 	}
 }

@@ -90,13 +90,33 @@ func appendIDs(out []int64, s string) []int64 {
 			i = len(s)
 		}
 		if i > 0 {
-			if id, err := strconv.ParseInt(s[:i], 10, 64); err == nil {
+			if id, ok := parseID(s[:i]); ok {
 				out = append(out, id)
 			}
 		}
 		s = s[min(i+1, len(s)):]
 	}
 	return out
+}
+
+// parseID reads a stored group id: decimal digits, as strconv.ParseInt
+// would (a page reads some 3,000 of them), and ParseInt itself for
+// anything else.
+func parseID(s string) (int64, bool) {
+	if len(s) > 18 {
+		id, err := strconv.ParseInt(s, 10, 64)
+		return id, err == nil
+	}
+	var id int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			id, err := strconv.ParseInt(s, 10, 64)
+			return id, err == nil
+		}
+		id = id*10 + int64(c-'0')
+	}
+	return id, true
 }
 
 // Recipient returns the organisation's recipient with that key (a
