@@ -33,13 +33,46 @@ type pageWriter struct {
 	// groups holds each group of the page as its JSON object, written
 	// once: a page of a thousand names a few dozen groups three thousand
 	// times.
-	groups map[int64][]byte
+	groups groupJSON
 	err    error
+}
+
+// groupJSON holds groups' JSON objects by id: in a slice for the small ids
+// (most stores' groups), in a map for others.
+type groupJSON struct {
+	dense  [][]byte
+	sparse map[int64][]byte
+}
+
+// denseGroups bounds the ids groupJSON keeps in its slice.
+const denseGroups = 4096
+
+func (g *groupJSON) get(id int64) ([]byte, bool) {
+	if id >= 0 && id < int64(len(g.dense)) {
+		b := g.dense[id]
+		return b, b != nil
+	}
+	b, ok := g.sparse[id]
+	return b, ok
+}
+
+func (g *groupJSON) set(id int64, b []byte) {
+	if id >= 0 && id < denseGroups {
+		if id >= int64(len(g.dense)) {
+			g.dense = append(g.dense, make([][]byte, int(id)+1-len(g.dense))...)
+		}
+		g.dense[id] = b
+		return
+	}
+	if g.sparse == nil {
+		g.sparse = map[int64][]byte{}
+	}
+	g.sparse[id] = b
 }
 
 func newPageWriter(ctx context.Context, st *store.Store, org int64) *pageWriter {
 	buf := pageBuffers.Get().(*[]byte)
-	return &pageWriter{st: st, ctx: ctx, org: org, buf: buf, b: (*buf)[:0], groups: map[int64][]byte{}}
+	return &pageWriter{st: st, ctx: ctx, org: org, buf: buf, b: (*buf)[:0]}
 }
 
 // addGroups sets the JSON objects of groups (a group not found by the store
@@ -51,7 +84,7 @@ func (p *pageWriter) addGroups(ids []int64, gs map[int64]store.Group) {
 		b = appendJSONString(b, g.SourceName)
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, g.Name)
-		p.groups[id] = append(b, '}')
+		p.groups.set(id, append(b, '}'))
 	}
 }
 
@@ -63,7 +96,7 @@ var pageBuffers = sync.Pool{New: func() any { return new([]byte) }}
 func (p *pageWriter) add(r *store.Recipient) error {
 	var missing []int64
 	for _, id := range r.GroupIDs {
-		if _, ok := p.groups[id]; !ok {
+		if _, ok := p.groups.get(id); !ok {
 			missing = append(missing, id)
 		}
 	}
@@ -78,7 +111,7 @@ func (p *pageWriter) add(r *store.Recipient) error {
 		p.b = append(p.b, ',')
 	}
 	p.n++
-	p.b = appendRecipient(p.b, r, p.groups)
+	p.b = appendRecipient(p.b, r, &p.groups)
 	return nil
 }
 
@@ -138,7 +171,7 @@ func writeRecipientsPage(w http.ResponseWriter, pretty bool, recs []store.Recipi
 
 // appendRecipient appends one recipient as recipientView would marshal,
 // with the JSON objects of its groups.
-func appendRecipient(b []byte, r *store.Recipient, groups map[int64][]byte) []byte {
+func appendRecipient(b []byte, r *store.Recipient, groups *groupJSON) []byte {
 	b = append(b, `{"key":`...)
 	key := len(b)
 	b = appendJSONString(b, r.Key)
@@ -165,7 +198,8 @@ func appendRecipient(b []byte, r *store.Recipient, groups map[int64][]byte) []by
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, groups[id]...)
+		g, _ := groups.get(id)
+		b = append(b, g...)
 	}
 	return append(b, "]}"...)
 }
