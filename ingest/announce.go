@@ -36,9 +36,16 @@ func (f *Files) Announce(org, source, path string) bool {
 
 // Take queues a file handed over complete (an SFTP upload) without waiting
 // for it to settle, or the record of one superseded. It never blocks, and
-// reports false for a source it does not know or after Close.
+// reports false for a source it does not know, after Close, or when Open
+// failed. It must not be called while Open runs.
 func (f *Files) Take(a Arrival) bool {
 	key := sourceKey(a.Org, a.Source)
+	if f.lanes == nil {
+		if f.Logger != nil {
+			f.Logger.Error("file announced to drop queues that are not open", "source", key, "file", filepath.Base(a.Path))
+		}
+		return false
+	}
 	s := f.sources[key]
 	if s == nil {
 		f.Logger.Error("file announced for an unknown source", "source", key, "file", filepath.Base(a.Path))
@@ -86,6 +93,9 @@ func (f *Files) waiting(key, dir string) []job {
 			}
 			if !e.Type().IsRegular() || schema.IsTempName(e.Name()) {
 				continue
+			}
+			if f.Pending != nil && f.Pending(filepath.Join(dir, filepath.FromSlash(name))) {
+				continue // its hand-over will queue it
 			}
 			if fi, err := e.Info(); err == nil {
 				items = append(items, item{job{key: key, path: filepath.Join(dir, filepath.FromSlash(name)), name: name}, fi.ModTime()})

@@ -65,6 +65,8 @@ func (in *Ingester) diff(ctx context.Context, src store.Source, delta bool, d *D
 	}
 	if in.spillLimit > 0 {
 		sp.limit = in.spillLimit
+	} else {
+		sp.sizeFor(d.Size, src.Rows == 0 && !delta)
 	}
 	df := &differ{ctx: ctx, in: in, src: src, delta: delta, rep: rep, res: &diffResult{spill: sp}, uids: map[string]bool{}}
 	if dp, ok := d.Records.(duplicateProblems); ok && dp.DefersDuplicates() {
@@ -117,14 +119,25 @@ type duplicateProblems interface {
 type batch struct {
 	recs []schema.Record
 	as   []store.Assertion
-	pos  []int32 // full snapshots: where the key's hash is in the snapshot
-	same []bool  // and whether that row has the record's content hash
-	err  error   // the stream's, after the records
+	// Full snapshots: where the record's key is in the snapshot (-1: not
+	// there), whether that row has the record's content hash, and the line
+	// of the row that listed the key before (-1: none, the record lists it).
+	khs    []uint64
+	pos    []int32
+	same   []bool
+	first  []int32
+	listed int   // rows found listed before the batch (the marks read early)
+	err    error // the stream's, after the records
 	// lazyInvalid counts the rows left unread by the decoder that prepare
 	// read and found invalid (lazyRead all it read).
 	lazyRead, lazyInvalid int64
 	// ixErr is the snapshot index's, reading a row's content hash.
 	ixErr error
+	// rows holds the rows the decoder left unread, which the records'
+	// Lazy, Email and Key point into: reused with the batch, so nothing
+	// may keep those strings past the batch (problems are formatted
+	// copies; changes are of rows read whole).
+	rows schema.RowBuf
 }
 
 // run reads the stream and diffs it. Two things happen at once on their
@@ -200,7 +213,11 @@ func (df *differ) run(d *Drop) error {
 			if df.hasher != nil {
 				hashRecord(df.hasher, &b.recs[i])
 			}
-			if err := df.record(&b.recs[i], &b.as[i], int(b.pos[i]), b.same[i]); err != nil {
+			listed := -1
+			if i < len(b.first) {
+				listed = int(b.first[i])
+			}
+			if err := df.record(&b.recs[i], &b.as[i], int(b.pos[i]), b.same[i], listed); err != nil {
 				return err
 			}
 		}
@@ -242,6 +259,7 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 		case b := <-free:
 			b.recs, b.as, b.err, b.ixErr = b.recs[:0], b.as[:0], nil, nil
 			b.lazyRead, b.lazyInvalid = 0, 0
+			b.rows.Reset()
 			return b
 		default:
 			return &batch{recs: make([]schema.Record, 0, batchSize), as: make([]store.Assertion, 0, batchSize)}
@@ -258,14 +276,20 @@ func produce(ctx context.Context, stream schema.Stream, out chan<- *batch, free 
 		}
 	}
 	into, _ := stream.(interface{ NextInto(*schema.Record) error })
+	intoBuf, _ := stream.(interface {
+		NextIntoBuf(*schema.Record, *schema.RowBuf) error
+	})
 	for {
 		// The slot is reused (the batch came back): written over whole.
 		b.recs = b.recs[:len(b.recs)+1]
 		r := &b.recs[len(b.recs)-1]
 		var err error
-		if into != nil {
+		switch {
+		case intoBuf != nil:
+			err = intoBuf.NextIntoBuf(r, &b.rows)
+		case into != nil:
 			err = into.NextInto(r)
-		} else {
+		default:
 			*r, err = stream.Next()
 		}
 		// Only a bare io.EOF ends a stream (schema.Stream's contract). An
@@ -296,13 +320,35 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, r
 		b.as, b.pos = b.as[:0], b.pos[:0]
 		// The lookups first, in a loop of their own: each is a cache miss,
 		// and the processor overlaps the misses of independent ones.
-		for i := range b.recs {
-			pos := -1
-			if r := &b.recs[i]; base != nil && r.Key != "" {
-				pos = base.Find(base.KeyHash(r.Key))
+		b.pos = slices.Grow(b.pos, len(b.recs))[:len(b.recs)]
+		if base != nil {
+			b.khs = b.khs[:0]
+			for i := range b.recs {
+				kh := uint64(0)
+				if r := &b.recs[i]; r.Key != "" {
+					kh = base.KeyHash(r.Key)
+				}
+				b.khs = append(b.khs, kh)
 			}
-			b.pos = append(b.pos, int32(pos))
+			base.FindAll(b.khs, b.pos)
+			for i := range b.recs {
+				if b.recs[i].Key == "" {
+					b.pos[i] = -1
+				}
+			}
+		} else {
+			for i := range b.pos {
+				b.pos[i] = -1
+			}
 		}
+		// And the rows' listing marks (list below), likewise.
+		listed := 0
+		for _, p := range b.pos {
+			if p >= 0 && base.Listed(int(p)) {
+				listed++
+			}
+		}
+		b.listed = listed
 		// A row left unread is known when the snapshot's row came from a
 		// row with its digest; the others are read now.
 		n := int64(0)
@@ -344,6 +390,10 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, r
 			}
 			b.same = append(b.same, same)
 		}
+		b.first = b.first[:0]
+		if base != nil {
+			list(base, b)
+		}
 		select {
 		case out <- b:
 		case <-ctx.Done():
@@ -354,37 +404,57 @@ func prepare(ctx context.Context, src store.Source, base *store.SnapshotIndex, r
 	}
 }
 
-// record diffs one record; for a full snapshot, pos is where its key's hash
-// is in the snapshot and same says that row has the record's content hash.
-func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, same bool) error {
+// list marks, in file order, the snapshot rows a batch's records list
+// (SnapshotIndex.List), settling each record's position (a key hash found
+// may be another key's) and whether an earlier row listed the key: on the
+// goroutine that found the rows, whose cache holds them.
+func list(base *store.SnapshotIndex, b *batch) {
+	for i := range b.recs {
+		r := &b.recs[i]
+		p, first := int(b.pos[i]), -1
+		if r.Key == "" {
+			b.first = append(b.first, -1)
+			continue
+		}
+		if p >= 0 && !(r.Valid() && b.same[i] && !base.Listed(p)) {
+			// Not the same content as the row at its key's hash, or listed
+			// before: is it the same key? (The content hash covers the
+			// address, so same content and a row not listed yet is the
+			// same person.)
+			var err error
+			if p, err = base.Confirm(r.Key, p, nil); err != nil {
+				if b.ixErr == nil {
+					b.ixErr = err
+				}
+				p = -1
+			}
+		}
+		if p >= 0 {
+			if f, listed := base.List(p, r.Line); !listed {
+				first = f
+			}
+		}
+		b.pos[i] = int32(p)
+		b.first = append(b.first, int32(first))
+	}
+}
+
+// record diffs one record; for a full snapshot, pos is where its key is in
+// the snapshot, same says that row has the record's content hash, and
+// listed is the line of an earlier row listing the key (-1: none).
+func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, same bool, listed int) error {
 	// A row repeating an earlier row's address is found here when the
-	// earlier row is known now (a delta's, or a snapshot row's); among the
-	// addresses the snapshot does not hold, by the spill's dedup at the end.
+	// earlier row is known now (a delta's, or a snapshot row's, by list);
+	// among the addresses the snapshot does not hold, by the spill's dedup
+	// at the end.
 	first, repeats := 0, false
 	if r.Key != "" && df.delta {
 		if first, repeats = df.dseen[r.Key]; !repeats {
 			df.dseen[r.Key] = r.Line
 		}
 	}
-	if r.Key != "" && !df.delta {
-		i := pos
-		if i >= 0 && !(r.Valid() && same && !df.base.Listed(i)) {
-			// Not the same content as the row at its key's hash, or listed
-			// before: is it the same key? (The content hash covers the
-			// address, so same content and a row not listed yet is the
-			// same person.)
-			var err error
-			if i, err = df.base.Confirm(r.Key, i, nil); err != nil {
-				return err
-			}
-		}
-		if i >= 0 {
-			var listed bool
-			if first, listed = df.base.List(i, r.Line); !listed {
-				repeats = true
-			}
-		}
-		pos = i
+	if r.Key != "" && !df.delta && listed >= 0 {
+		first, repeats = listed, true
 	}
 	valid := r.Valid()
 	if repeats && df.dups != nil {

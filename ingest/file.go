@@ -58,7 +58,7 @@ func OpenFile(path, name string, opts schema.DecodeOptions) (*DropFile, error) {
 		df.Close()
 		return nil, err
 	}
-	df.Drop.Hash = df.hash.wait
+	df.Drop.Hash, df.Drop.Size = df.hash.wait, st.Size()
 	return df, nil
 }
 

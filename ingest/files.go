@@ -94,6 +94,12 @@ type Files struct {
 	// (several instances share the folders): the hourly pruning runs only
 	// while it does.
 	Leader func() bool
+	// Pending, if set, reports whether a file in an announced folder is
+	// still to be handed over (Take) by what announces it: the SFTP server
+	// holds an upload committed into an inbox until its session ends or it
+	// settles, and a reload's start scan must leave it to that hand-over
+	// (taking it early makes two drops of one upload, one superseded).
+	Pending func(path string) bool
 	// Shared says several instances share Dir (and one PostgreSQL store):
 	// the spools are listed again at every held check, so a file left
 	// there by an instance that died is taken by another. Which instance
@@ -113,6 +119,10 @@ type Files struct {
 
 	skipMu  sync.Mutex
 	skipped map[string]fileStamp // see skipFile
+
+	// left are the jobs Close dropped from the queues, carried are those a
+	// previous Files passed on (PassOn) for Open to take up.
+	left, carried []job
 
 	watcher *Watcher
 	lanes   *lanes
@@ -185,16 +195,18 @@ func (f *Files) Open() error {
 		}
 	}
 	f.lanes = newLanes(f.run)
+	carried := f.takeCarried()
 	for key, s := range f.sources {
 		for _, p := range f.spooled(s) {
 			f.Logger.Info("taking again a drop interrupted by a stop", "source", key, "file", filepath.Base(p))
-			f.lanes.add(job{key: key, path: p, name: nameOfSpooled(filepath.Base(p)), announced: true})
+			f.lanes.add(carried.attach(job{key: key, path: p, name: nameOfSpooled(filepath.Base(p)), announced: true}))
 		}
 	}
 	for _, j := range announced {
 		f.Logger.Info("taking an upload handed over while muster was down", "source", j.key, "file", j.name)
-		f.lanes.add(j)
+		f.lanes.add(carried.attach(j))
 	}
+	carried.rest(f)
 	f.skipped = make(map[string]fileStamp)
 	f.watcher = &Watcher{Dirs: dirs, Debounce: f.Debounce, Logger: f.Logger,
 		Ready: func(fd Found) {
@@ -203,7 +215,8 @@ func (f *Files) Open() error {
 			}
 		}}
 	if err := f.watcher.Open(); err != nil {
-		f.lanes.close(0)
+		f.left = f.lanes.close(0)
+		f.lanes = nil // not open: Take refuses, Close has nothing to stop
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -238,7 +251,7 @@ func (f *Files) Close() error {
 		return nil
 	}
 	err := f.watcher.Close()
-	f.lanes.close(f.Grace)
+	f.left = f.lanes.close(f.Grace)
 	f.cancel()
 	f.wg.Wait()
 	return err

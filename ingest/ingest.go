@@ -41,6 +41,9 @@ type Drop struct {
 	FileProblems []schema.Problem
 	// FileInfo is the decoder's description of the file, kept in the report.
 	FileInfo json.RawMessage
+	// Size, when known (not 0), is how many bytes Records reads (a file's):
+	// the diff of a small drop is sorted in memory.
+	Size int64
 	// Info, if set, is called once the records are read: the decoder's
 	// final description of the file, whose problems (file-level warnings)
 	// join the report.

@@ -167,15 +167,20 @@ func (ls *lanes) work(l *lane) {
 // close stops taking and starting jobs, gives the jobs in progress up to
 // grace to finish, then cancels them (they leave their file to be redone on
 // the next start) and waits for them to return. Jobs still queued are
-// dropped: their files stay where they are, and the next start finds them.
-func (ls *lanes) close(grace time.Duration) {
+// dropped, and returned: their files stay where they are, and the next
+// start finds them.
+func (ls *lanes) close(grace time.Duration) (left []job) {
 	ls.mu.Lock()
 	if ls.closed {
 		ls.mu.Unlock()
-		return
+		return nil
 	}
 	ls.closed = true
 	close(ls.stop)
+	for _, l := range ls.byKey {
+		left = append(left, l.queue...)
+		l.queue = nil
+	}
 	ls.mu.Unlock()
 	done := make(chan struct{})
 	go func() { ls.wg.Wait(); close(done) }()
@@ -187,4 +192,5 @@ func (ls *lanes) close(grace time.Duration) {
 	}
 	ls.cancel()
 	<-done
+	return left
 }

@@ -13,47 +13,66 @@ import (
 )
 
 // TestSpillSortsAcrossRuns writes more than one chunk so the external merge
-// runs, and checks every change comes back once, whole, in key order.
+// runs, and checks every change comes back once, whole, in key order; and
+// so does a small drop's diff, sorted in memory whatever its length. Keys
+// share long prefixes (beyond the 16 bytes sorting compares first) and
+// short ones.
 func TestSpillSortsAcrossRuns(t *testing.T) {
 	for _, n := range []int{0, 1, 1000, 120000} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			sp, _ := newSpill(t.TempDir())
-			defer sp.Close()
-			sp.limit = 1 << 20 // many runs
-			want := make([]string, 0, n)
-			r := rand.New(rand.NewPCG(1, 2))
-			for i := 0; i < n; i++ {
-				k := fmt.Sprintf("k%08d@example.com", r.IntN(1<<30))
-				k += fmt.Sprint(i) // unique
-				want = append(want, k)
-				c := store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: k, Email: k, FirstName: "F" + k,
-					Line: i + 2, Hash: uint64(i), Groups: []string{"a", "b"}, Status: schema.StatusInactive}}
-				c.Attrs[schema.AttrCity] = "City" + k
-				if err := sp.add(&c); err != nil {
-					t.Fatal(err)
-				}
+		for _, sized := range []bool{false, true} {
+			t.Run(fmt.Sprint(n, sized), func(t *testing.T) { testSpillSorts(t, n, sized) })
+		}
+	}
+}
+
+func testSpillSorts(t *testing.T, n int, sized bool) {
+	sp, _ := newSpill(t.TempDir())
+	defer sp.Close()
+	sp.limit = 1 << 20 // many runs
+	if sized {
+		sp.sizeFor(smallDrop, true) // a drop's file of smallDrop bytes: one chunk
+	}
+	want := make([]string, 0, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("k%08d@example.com", r.IntN(1<<30))
+		switch i % 3 {
+		case 1:
+			k = fmt.Sprintf("isabella.johnson.%d@x.org", r.IntN(1<<30))
+		case 2:
+			k = fmt.Sprint("a", r.IntN(100))
+		}
+		k += fmt.Sprint(i) // unique
+		want = append(want, k)
+		c := store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: k, Email: k, FirstName: "F" + k,
+			Line: i + 2, Hash: uint64(i), Groups: []string{"a", "b"}, Status: schema.StatusInactive}}
+		c.Attrs[schema.AttrCity] = "City" + k
+		if err := sp.add(&c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n == 120000 && !sized && len(sp.runs) < 2 {
+		t.Fatalf("%d runs: the merge is not exercised", len(sp.runs))
+	}
+	if sized && len(sp.runs) != 0 {
+		t.Fatalf("a small drop's diff wrote %d runs", len(sp.runs))
+	}
+	slices.Sort(want)
+	for pass := 0; pass < 2; pass++ {
+		var got []string
+		err := sp.each(func(c store.Change) error {
+			if c.FirstName != "F"+c.Key || c.Attrs[schema.AttrCity] != "City"+c.Key || len(c.Groups) != 2 || c.Status != schema.StatusInactive {
+				return fmt.Errorf("change %q came back altered: %+v", c.Key, c)
 			}
-			if n == 120000 && len(sp.runs) < 2 {
-				t.Fatalf("%d runs: the merge is not exercised", len(sp.runs))
-			}
-			slices.Sort(want)
-			for pass := 0; pass < 2; pass++ {
-				var got []string
-				err := sp.each(func(c store.Change) error {
-					if c.FirstName != "F"+c.Key || c.Attrs[schema.AttrCity] != "City"+c.Key || len(c.Groups) != 2 || c.Status != schema.StatusInactive {
-						return fmt.Errorf("change %q came back altered: %+v", c.Key, c)
-					}
-					got = append(got, c.Key)
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(got, want) {
-					t.Fatalf("pass %d: %d keys back, want %d in order", pass, len(got), len(want))
-				}
-			}
+			got = append(got, c.Key)
+			return nil
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("pass %d: %d keys back, want %d in order", pass, len(got), len(want))
+		}
 	}
 }
 

@@ -166,7 +166,13 @@ type Decoder struct {
 	raws      []RawRow
 	rawBytes  []byte
 	rawBounds []int32
-	sink      uint64 // keeps the duplicate table's early reads from being dropped
+	// rowBufs: the caller copies lazy rows as it takes them (NextIntoBuf);
+	// until then they are in pend (rowbuf.go), reset for each batch.
+	rowBufs    bool
+	pend       []RawRow
+	pendBytes  []byte
+	pendBounds []int32
+	sink       uint64 // keeps the duplicate table's early reads from being dropped
 
 	// The batch of records read ahead of Next (see readBatch).
 	batch   []Record
@@ -422,6 +428,8 @@ type keyAt struct {
 // no row it is returned.
 func (d *Decoder) readBatch() error {
 	d.batch, d.keys, d.next = d.batch[:0], d.keys[:0], 0
+	// Every record of the last batch has been taken: its rows were copied.
+	d.pend, d.pendBytes, d.pendBounds = d.pend[:0], d.pendBytes[:0], d.pendBounds[:0]
 	if d.pending != nil {
 		err := d.pending
 		d.pending = nil

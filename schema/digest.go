@@ -22,7 +22,7 @@ import (
 // digests made by an older muster no longer match and every row is read
 // again once. TestDigestsPinned fails when the records of its corpus
 // change, to say so.
-const digestVersion = 2
+const digestVersion = 3
 
 // SetLazy makes the decoder leave unread the values of the rows that read
 // cleanly so far (not ragged, no control characters or stray quotes, the
@@ -136,11 +136,16 @@ func (d *Decoder) lazyRow(rec *Record) (uint64, bool) {
 	if cr.high {
 		seed ^= uint64(d.mode+1) * 0x9E3779B97F4A7C15
 	}
-	digest := rowDigest(seed, cr.row, cr.bounds)
+	digest := rowDigest(seed, cr.row, cr.bounds, cr.quotedRow)
 	if !d.lazy {
 		return digest, false
 	}
-	lazy := d.keepRaw(cr)
+	var lazy *RawRow
+	if d.rowBufs {
+		lazy = d.pendRaw(cr)
+	} else {
+		lazy = d.keepRaw(cr)
+	}
 	// The address is a view of the row's copy: no string of its own.
 	col := d.m.col[fEmail]
 	lo, hi := cr.bounds[col]+1, cr.bounds[col+1]
@@ -171,33 +176,58 @@ func (d *Decoder) keepRaw(cr *csvReader) *RawRow {
 	d.rawBytes = d.rawBytes[:len(d.rawBytes)+n]
 	r := RawRow{row: row[:n:n], high: cr.high, quoted: cr.quotedRow, mode: d.mode}
 	if cr.quotedRow {
-		if cap(d.rawBounds)-len(d.rawBounds) < len(cr.bounds) {
-			d.rawBounds = make([]int32, 0, max(4096, len(cr.bounds)))
-		}
-		start := len(d.rawBounds)
-		for _, b := range cr.bounds {
-			d.rawBounds = append(d.rawBounds, int32(b))
-		}
-		r.bounds = d.rawBounds[start:len(d.rawBounds):len(d.rawBounds)]
+		r.bounds = carveBounds(&d.rawBounds, cr.bounds, 4096)
 	}
 	d.raws = append(d.raws, r)
 	return &d.raws[len(d.raws)-1]
 }
 
-// dropRaw forgets the copy keepRaw made last (the row is read at once).
+// carveBounds copies bounds into the slab, replaced by a new one of at
+// least size entries when full (the bounds carved before stay where they
+// are), and returns the copy.
+func carveBounds(slab *[]int32, bounds []int, size int) []int32 {
+	if cap(*slab)-len(*slab) < len(bounds) {
+		*slab = make([]int32, 0, max(size, len(bounds)))
+	}
+	s, start := *slab, len(*slab)
+	for _, b := range bounds {
+		s = append(s, int32(b))
+	}
+	*slab = s
+	return s[start:len(s):len(s)]
+}
+
+// dropRaw forgets the copy keepRaw (or pendRaw) made last (the row is read
+// at once).
 func (d *Decoder) dropRaw() {
+	if d.rowBufs {
+		r := d.pend[len(d.pend)-1]
+		d.pend = d.pend[:len(d.pend)-1]
+		if r.quoted {
+			d.pendBytes = d.pendBytes[:len(d.pendBytes)-len(r.row)]
+			d.pendBounds = d.pendBounds[:len(d.pendBounds)-len(r.bounds)]
+		}
+		return
+	}
 	r := d.raws[len(d.raws)-1]
 	d.raws = d.raws[:len(d.raws)-1]
 	d.rawBytes = d.rawBytes[:len(d.rawBytes)-len(r.row)]
 	d.rawBounds = d.rawBounds[:len(d.rawBounds)-len(r.bounds)]
 }
 
-// rowDigest hashes a row's bytes and its fields' bounds (wyhash's mixing);
-// never 0.
-func rowDigest(seed uint64, row []byte, bounds []int) uint64 {
+// rowDigest hashes a row's bytes (wyhash's mixing) and, for a row read
+// with quotes (values unescaped, which may hold the delimiter), its fields'
+// bounds: an unquoted row's bounds are where its delimiters are, which its
+// bytes say already. Never 0.
+func rowDigest(seed uint64, row []byte, bounds []int, quoted bool) uint64 {
+	if quoted {
+		seed = mix64(seed^0x71756f746564, 0x9E3779B97F4A7C15)
+	}
 	h := digestBytes(seed, row)
-	for _, b := range bounds {
-		h = mix64(h^uint64(int64(b)), 0x9E3779B97F4A7C15)
+	if quoted {
+		for _, b := range bounds {
+			h = mix64(h^uint64(int64(b)), 0x9E3779B97F4A7C15)
+		}
 	}
 	h &= 1<<63 - 1 // the caller may keep a flag in the top bit
 	if h == 0 {
@@ -211,6 +241,17 @@ func digestBytes(seed uint64, b []byte) uint64 {
 	le := binary.LittleEndian
 	h := seed ^ p0
 	n := uint64(len(b))
+	if len(b) > 32 {
+		// Two lanes, so that the multiplications of one do not wait for
+		// the other's.
+		h2 := h
+		for len(b) > 32 {
+			h = mix64(le.Uint64(b)^p1, le.Uint64(b[8:])^h)
+			h2 = mix64(le.Uint64(b[16:])^p2, le.Uint64(b[24:])^h2)
+			b = b[32:]
+		}
+		h ^= h2
+	}
 	for len(b) > 16 {
 		h = mix64(le.Uint64(b)^p1, le.Uint64(b[8:])^h)
 		b = b[16:]

@@ -351,6 +351,17 @@ func (s *Server) announce(p *pending) {
 	s.cfg.OnUpload(p.up)
 }
 
+// Pending reports whether path is an upload committed into an inbox that
+// the server has not handed over yet: OnUpload will be called with it (as
+// handed over or superseded), so a scan of the inboxes must leave it alone.
+// Once OnUpload has been called for it, it is no longer pending.
+func (s *Server) Pending(path string) bool {
+	ho := &s.hand
+	ho.mu.Lock()
+	defer ho.mu.Unlock()
+	return ho.pend[filepath.Clean(path)] != nil
+}
+
 // Taken logs the upload with the drop the pipeline made of it (0: none)
 // and that drop's decision: the one log line of an upload, once its drop
 // exists. The caller of OnUpload calls it when the drop is decided.

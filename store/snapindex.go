@@ -158,6 +158,35 @@ func (ix *SnapshotIndex) Find(kh uint64) int {
 	return -1
 }
 
+// FindAll sets pos[i] to Find(khs[i]) for every i (pos as long as khs).
+// The directory is read for every hash
+// first, then the rows: each read is a cache miss, and the processor
+// overlaps the misses of independent reads, not those of a read that
+// waits for the one before.
+func (ix *SnapshotIndex) FindAll(khs []uint64, pos []int32) {
+	if ix.n == 0 {
+		for i := range pos {
+			pos[i] = -1
+		}
+		return
+	}
+	for i, kh := range khs {
+		pos[i] = int32(ix.dir[kh>>ix.shift])
+	}
+	for i, kh := range khs {
+		p, end := int32(-1), ix.dir[kh>>ix.shift+1]
+		for j := uint32(pos[i]); j < end; j++ {
+			if e := ix.ents[j].kh; e >= kh {
+				if e == kh {
+					p = int32(j)
+				}
+				break
+			}
+		}
+		pos[i] = p
+	}
+}
+
 // Known says the row at position i came from a file row with this digest
 // (made under the index's salt): a row with the same digest says exactly
 // what the snapshot holds.
@@ -462,21 +491,28 @@ func (s *Store) readIndex(src Source, salt uint64) (ix *SnapshotIndex, err error
 	ix.keys, ix.vals, ix.valsOff, ix.valsStride = f, f, indexHeaderSize+8, indexEntrySize
 	r := bufio.NewReaderSize(f, 1<<20)
 	sum := crc32.New(castagnoli)
-	var b [indexEntrySize]byte
-	for i := range n {
-		if _, err := io.ReadFull(r, b[:]); err != nil {
+	// Entries are read and summed some thousands at a time: a call or two
+	// per entry cost more than the entries' checks.
+	chunk := make([]byte, 2730*indexEntrySize)
+	for i := 0; i < n; {
+		m := min(n-i, len(chunk)/indexEntrySize)
+		c := chunk[:m*indexEntrySize]
+		if _, err := io.ReadFull(r, c); err != nil {
 			return nil, err
 		}
-		sum.Write(b[:])
-		kh, v, raw := le.Uint64(b[0:]), le.Uint64(b[8:]), le.Uint64(b[16:])
-		if (i > 0 && kh <= ix.ents[i-1].kh) || v&digestFlag != 0 {
-			return nil, errors.New("snapshot index: bad entry")
-		}
-		ix.ents[i].kh = kh
-		if ix.ents[i].x = v; useDigests && raw != 0 {
-			ix.ents[i].x = raw | digestFlag
+		sum.Write(c)
+		for ; len(c) > 0; c, i = c[indexEntrySize:], i+1 {
+			kh, v, raw := le.Uint64(c[0:]), le.Uint64(c[8:]), le.Uint64(c[16:])
+			if (i > 0 && kh <= ix.ents[i-1].kh) || v&digestFlag != 0 {
+				return nil, errors.New("snapshot index: bad entry")
+			}
+			ix.ents[i].kh = kh
+			if ix.ents[i].x = v; useDigests && raw != 0 {
+				ix.ents[i].x = raw | digestFlag
+			}
 		}
 	}
+	var b [8]byte
 	if sum.Sum32() != le.Uint32(h[56:]) {
 		return nil, errors.New("snapshot index: entries checksum")
 	}

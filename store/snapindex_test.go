@@ -501,6 +501,19 @@ func TestSnapshotIndexLayoutFindsEveryEntry(t *testing.T) {
 			if ix.Find(0) >= 0 && !has[0] || ix.Find(^uint64(0)) >= 0 && !has[^uint64(0)] {
 				t.Fatal("an end of the range was found")
 			}
+			// FindAll finds what Find finds, present or not.
+			var ask []uint64
+			for _, kh := range khs {
+				ask = append(ask, kh, kh+1, kh-1)
+			}
+			ask = append(ask, 0, ^uint64(0))
+			pos := make([]int32, len(ask))
+			ix.FindAll(ask, pos)
+			for i, kh := range ask {
+				if int(pos[i]) != ix.Find(kh) {
+					t.Fatalf("FindAll(%x) = %d, Find %d", kh, pos[i], ix.Find(kh))
+				}
+			}
 			ix.Close()
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"muster/cmd/muster/api"
 	"muster/cmd/muster/notify"
+	"muster/ingest"
 	"muster/schema"
 	"muster/sftpserver"
 )
@@ -279,22 +280,46 @@ func (m *Main) apply(p *reloadPlan, c *Config, prep *prepared) error {
 
 // restartFiles replaces the drop queues with c's: the old ones finish (or
 // set aside, for the new ones to take) the drop in progress, as at a stop;
-// files announced meanwhile wait in their spool and are taken by the new
-// queues' start scan.
+// files found meanwhile wait in their folder or spool and are taken by the
+// new queues' start scan, uploads handed over meanwhile wait in m.swap.
+// The new queues are published only once open (their sources are read by
+// the hand-over, the console's upload and Observe). If they cannot open,
+// the running config's queues are opened again, so that drops keep
+// flowing, and the error says so.
 func (m *Main) restartFiles(c *Config) error {
 	files, err := m.newFiles(c)
 	if err != nil {
 		return err
 	}
+	m.swap.begin()
 	old := m.drops()
-	closeErr := old.Close()
+	err = old.Close()
+	old.PassOn(files)
+	if openErr := files.Open(); openErr != nil {
+		var againErr error
+		files, againErr = m.reopenFiles(files)
+		err = errors.Join(err, openErr, againErr)
+	}
 	m.mu.Lock()
 	m.Files = files
 	m.mu.Unlock()
-	if err := files.Open(); err != nil {
-		return errors.Join(closeErr, err)
+	m.swap.end(files)
+	return err
+}
+
+// reopenFiles opens the running config's drop queues again when failed,
+// which were to replace them, could not open; it returns them, or failed
+// if they cannot open either, and says which.
+func (m *Main) reopenFiles(failed *ingest.Files) (*ingest.Files, error) {
+	again, err := m.newFiles(m.conf())
+	if err == nil {
+		failed.PassOn(again)
+		err = again.Open()
 	}
-	return closeErr
+	if err != nil {
+		return failed, fmt.Errorf("the previous drop queues: %w", err)
+	}
+	return again, errors.New("the previous sources' drop queues run again")
 }
 
 // diffNamed compares two sets of named things and says what was added,

@@ -62,8 +62,9 @@ func (r *reloadRig) start() *Main {
 	return m
 }
 
-// drops lists the source's drops' statuses, oldest first.
-func sourceDropStatuses(t testing.TB, m *Main, source string) []store.DropStatus {
+// sourceDrops lists the source's drops (of organisation default), newest
+// first; none while the source is not recorded.
+func sourceDrops(t testing.TB, m *Main, source string) []store.Drop {
 	ctx := context.Background()
 	org, err := m.Store.LookupOrg(ctx, "default")
 	if err != nil {
@@ -77,6 +78,12 @@ func sourceDropStatuses(t testing.TB, m *Main, source string) []store.DropStatus
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ds
+}
+
+// sourceDropStatuses lists the source's drops' statuses, oldest first.
+func sourceDropStatuses(t testing.TB, m *Main, source string) []store.DropStatus {
+	ds := sourceDrops(t, m, source)
 	var out []store.DropStatus
 	for i := len(ds) - 1; i >= 0; i-- {
 		out = append(out, ds[i].Status)

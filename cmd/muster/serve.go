@@ -137,6 +137,7 @@ type Main struct {
 	mu        sync.RWMutex
 	scheduler *scheduler // the directories' jobs
 	reloadMu  sync.Mutex // one reload at a time
+	swap      queueSwap  // uploads handed over while a reload replaces Files
 	level     *slog.LevelVar
 	// flags re-applies serve's -sftp and -http to a reloaded config;
 	// dataFlag is -data.
@@ -323,6 +324,11 @@ func (m *Main) prepareStore(ctx context.Context) {
 // folders; Open starts them.
 func (m *Main) newFiles(c *Config) (*ingest.Files, error) {
 	f := m.files(c)
+	// Uploads the SFTP server has yet to hand over, or handed over while
+	// a reload replaces these queues, are not the start scan's to take.
+	f.Pending = func(path string) bool {
+		return m.SFTP != nil && m.SFTP.Pending(path) || m.swap.waits(path)
+	}
 	return f, m.fileSources(c, f)
 }
 
@@ -356,9 +362,7 @@ func (m *Main) announce(u sftpserver.Upload) {
 	if u.Superseded {
 		a.Superseded = cmp.Or(u.Reason, "replaced by its sender before it was taken")
 	}
-	if !m.drops().Take(a) {
-		u.Taken(0, "")
-	}
+	m.swap.take(m.drops, a, func() { u.Taken(0, "") })
 }
 
 // fileSources gives the drop queues every folder source's folder and every
