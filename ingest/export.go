@@ -44,11 +44,11 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 		}
 		var line []byte
 		each = func(email, first, last string) error {
-			line = appendCSVField(line[:0], NeutraliseCSV(email))
+			line = appendExportField(line[:0], email)
 			line = append(line, ',')
-			line = appendCSVField(line, NeutraliseCSV(first))
+			line = appendExportField(line, first)
 			line = append(line, ',')
-			line = appendCSVField(line, NeutraliseCSV(last))
+			line = appendExportField(line, last)
 			line = append(line, '\n')
 			_, err := w.Write(line)
 			return err
@@ -114,6 +114,32 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 	}
 	return n, err
 }
+
+// appendExportField appends a value as an export writes it: neutralised
+// (NeutraliseCSV), then as encoding/csv writes a field. Most values start
+// with a letter or digit and hold no comma, quote or line end: they are
+// copied as they are, after one look at each byte.
+func appendExportField(b []byte, s string) []byte {
+	if s == "" || !csvPlainStart[s[0]] {
+		return appendCSVField(b, NeutraliseCSV(s))
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; c == ',' || c == '"' || c == '\r' || c == '\n' {
+			return appendCSVField(b, NeutraliseCSV(s))
+		}
+	}
+	return append(b, s...)
+}
+
+// csvPlainStart holds the bytes a value may start with and need neither
+// neutralising nor quoting for it: printable ASCII but formulaStarts, the
+// quote and the backslash (of \.).
+var csvPlainStart = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune(`=+-@;,"\`, c)
+	}
+	return t
+}()
 
 // appendCSVField appends a field as encoding/csv's Writer writes it (comma
 // separated, LF line ends): quoted when it holds a comma, a quote, CR or LF,

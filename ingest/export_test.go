@@ -38,3 +38,19 @@ func TestExportCSVLikeEncodingCSV(t *testing.T) {
 		}
 	}
 }
+
+func TestExportFieldAsNeutralisedCSV(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{"a", "Z9", "b c", ",", `"`, "\r", "\n", " ", "\t", "\u00a0", `\.`, `\`, ".", "é", "\xff", "'",
+		"=1", "+", "-", "@", ";", "!", "~", "\x7f", "\x00", ""}
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(4) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		if got, want := string(appendExportField([]byte("x"), s)), "x"+string(appendCSVField(nil, NeutraliseCSV(s))); got != want {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	}
+}

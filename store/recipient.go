@@ -90,13 +90,33 @@ func appendIDs(out []int64, s string) []int64 {
 			i = len(s)
 		}
 		if i > 0 {
-			if id, err := strconv.ParseInt(s[:i], 10, 64); err == nil {
+			if id, ok := parseID(s[:i]); ok {
 				out = append(out, id)
 			}
 		}
 		s = s[min(i+1, len(s)):]
 	}
 	return out
+}
+
+// parseID reads a stored group id: decimal digits, as strconv.ParseInt
+// would (a page reads some 3,000 of them), and ParseInt itself for
+// anything else.
+func parseID(s string) (int64, bool) {
+	if len(s) > 18 {
+		id, err := strconv.ParseInt(s, 10, 64)
+		return id, err == nil
+	}
+	var id int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			id, err := strconv.ParseInt(s, 10, 64)
+			return id, err == nil
+		}
+		id = id*10 + int64(c-'0')
+	}
+	return id, true
 }
 
 // Recipient returns the organisation's recipient with that key (a
@@ -157,13 +177,8 @@ func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) 
 	}
 	out = make([]Recipient, 0, min(limit+1, 1024))
 	ids := make([]int64, 0, 4*cap(out)) // every recipient's GroupIDs, one allocation
-	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
-	err = s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
-		r, err := recipientOf(v, &ids)
-		r.OrgID = orgID
-		if f.Status != "" {
-			r.Status = f.Status
-		}
+	err = s.readJoined(ctx, pageQuery(orgID, f, limit+1), func(t []string, rest []driver.Value) error {
+		r, err := pageRecipient(t, rest, orgID, f.Status, &ids)
 		out = append(out, r)
 		return err
 	})
@@ -183,23 +198,18 @@ func (s *Store) EachRecipientPage(ctx context.Context, orgID int64, f RecipientF
 	if err := s.bound(ctx, orgID, &f); err != nil {
 		return "", err
 	}
-	q, args := recipientQuery(pageCols(f), orgID, f, limit+1)
 	var ids []int64
 	var r Recipient
 	n, last := 0, ""
-	err = s.readRows(ctx, "list recipients", q, args, func(v []driver.Value) error {
+	err = s.readJoined(ctx, pageQuery(orgID, f, limit+1), func(t []string, rest []driver.Value) error {
 		if n++; n > limit {
 			next = last
 			return nil
 		}
 		ids = ids[:0]
 		var err error
-		if r, err = recipientOf(v, &ids); err != nil {
+		if r, err = pageRecipient(t, rest, orgID, f.Status, &ids); err != nil {
 			return err
-		}
-		r.OrgID = orgID
-		if f.Status != "" {
-			r.Status = f.Status
 		}
 		last = r.Key
 		return fn(&r)
@@ -234,12 +244,16 @@ func (s *Store) EachRecipient(ctx context.Context, orgID int64, f RecipientFilte
 // (an audience, merge rule 4), in key order: what an export writes, and no
 // other column.
 func (s *Store) EachAudienceMember(ctx context.Context, orgID int64, groupIDs []int64, fn func(email, firstName, lastName string) error) error {
-	q, args := recipientQuery("r.email, r.first_name, r.last_name", orgID, RecipientFilter{Status: StatusActive, GroupIDs: groupIDs}, 0)
-	return s.readRows(ctx, "export recipients", q, args, func(v []driver.Value) error {
-		email, _ := v[0].(string)
-		first, _ := v[1].(string)
-		last, _ := v[2].(string)
-		return fn(email, first, last)
+	f := RecipientFilter{Status: StatusActive, GroupIDs: groupIDs}
+	jq := joinedQuery{what: "export recipients", n: 3, query: func(joined bool) (string, []any) {
+		cols := "r.email, r.first_name, r.last_name"
+		if joined {
+			cols = joinCols("r.email", "r.first_name", "r.last_name")
+		}
+		return recipientQuery(cols, orgID, f, 0)
+	}}
+	return s.readJoined(ctx, jq, func(t []string, _ []driver.Value) error {
+		return fn(t[0], t[1], t[2])
 	})
 }
 
@@ -310,61 +324,89 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 	return q, args
 }
 
-// pageCols are recipientCols as a page reads them: what the caller knows
-// (the organisation, the status it asked for) and an address that is the
-// key as it is (most are) are not read, so not copied out of SQLite.
-func pageCols(f RecipientFilter) string {
-	status := "r.status"
-	if f.Status != "" {
-		status = "NULL"
+// pageQuery reads a page of f: the text columns key, first and last names
+// and group ids (joined on SQLite, see readJoined), then the address when
+// it is not the key as it is (most are), the attributes, the sequences and,
+// unless f asks for one, the status. What the caller knows (the
+// organisation, the status it asked for) is not read.
+func pageQuery(orgID int64, f RecipientFilter, limit int) joinedQuery {
+	rest := ", nullif(r.email, r.key), r.attrs, r.created_seq, r.updated_seq"
+	if f.Status == "" {
+		rest += ", r.status"
 	}
-	return "NULL, r.key, nullif(r.email, r.key), r.first_name, r.last_name, r.attrs, " + status +
-		", r.group_ids, r.created_seq, r.updated_seq"
+	return joinedQuery{what: "list recipients", n: 4, query: func(joined bool) (string, []any) {
+		texts := []string{"r.key", "r.first_name", "r.last_name", "r.group_ids"}
+		cols := strings.Join(texts, ", ")
+		if joined {
+			cols = joinCols(texts...)
+		}
+		return recipientQuery(cols+rest, orgID, f, limit)
+	}}
 }
 
-// recipientOf makes a recipient of the values of recipientCols (or
-// pageCols: a NULL organisation or status is left for the caller, a NULL
-// email is the key). Its
-// GroupIDs are appended to *ids when ids is not nil (a page's recipients
-// share one array).
-func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
-	var r Recipient
-	var ok [10]bool
-	r.OrgID, ok[0] = v[0].(int64)
-	ok[0] = ok[0] || v[0] == nil
-	r.Key, ok[1] = v[1].(string)
-	r.Email, ok[2] = v[2].(string)
-	if v[2] == nil {
-		r.Email, ok[2] = r.Key, true
+// emailOf is the address read as nullif(email, key): NULL is the key.
+func emailOf(key string, v driver.Value) (string, error) {
+	if v == nil {
+		return key, nil
 	}
-	r.FirstName, ok[3] = v[3].(string)
-	r.LastName, ok[4] = v[4].(string)
-	attrs, isText := v[5].(string)
-	ok[5] = isText || v[5] == nil
+	email, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("recipient %q: the address is %T", key, v)
+	}
+	return email, nil
+}
+
+// pageRecipient makes a recipient of orgID of the values of a pageQuery
+// for a filter of that status. Its GroupIDs are appended to *ids when ids
+// is not nil (a page's recipients share one array).
+func pageRecipient(t []string, rest []driver.Value, orgID int64, status RecipientStatus, ids *[]int64) (Recipient, error) {
+	r := Recipient{OrgID: orgID, Key: t[0], FirstName: t[1], LastName: t[2], Status: status}
+	var err error
+	if r.Email, err = emailOf(r.Key, rest[0]); err != nil {
+		return r, err
+	}
+	var ok [4]bool
+	attrs, isText := rest[1].(string)
+	ok[0] = isText || rest[1] == nil
 	if isText {
 		r.Attrs = decodeAttrs(sql.NullString{String: attrs, Valid: true})
 	}
-	var st string
-	st, ok[6] = v[6].(string)
-	ok[6] = ok[6] || v[6] == nil
-	r.Status = RecipientStatus(st)
-	var gids string
-	gids, ok[7] = v[7].(string)
 	if ids == nil {
-		r.GroupIDs = parseIDs(gids)
-	} else if gids != "" {
+		r.GroupIDs = parseIDs(t[3])
+	} else if t[3] != "" {
 		start := len(*ids)
-		*ids = appendIDs(*ids, gids)
+		*ids = appendIDs(*ids, t[3])
 		r.GroupIDs = (*ids)[start:len(*ids):len(*ids)]
 	}
-	r.CreatedSeq, ok[8] = v[8].(int64)
-	r.UpdatedSeq, ok[9] = v[9].(int64)
+	r.CreatedSeq, ok[1] = rest[2].(int64)
+	r.UpdatedSeq, ok[2] = rest[3].(int64)
+	ok[3] = true
+	if status == "" {
+		var st string
+		st, ok[3] = rest[4].(string)
+		r.Status = RecipientStatus(st)
+	}
 	for i, good := range ok {
 		if !good {
-			return r, fmt.Errorf("recipient %q: column %d is %T", r.Key, i, v[i])
+			return r, fmt.Errorf("recipient %q: column %d is %T", r.Key, i+1, rest[i+1])
 		}
 	}
 	return r, nil
+}
+
+// recipientOf makes a recipient of the values of recipientCols.
+func recipientOf(v []driver.Value, ids *[]int64) (Recipient, error) {
+	org, ok := v[0].(int64)
+	if !ok {
+		return Recipient{}, fmt.Errorf("recipient: organisation column is %T", v[0])
+	}
+	var t [4]string
+	for i, c := range []int{1, 3, 4, 7} {
+		if t[i], ok = v[c].(string); !ok {
+			return Recipient{}, fmt.Errorf("recipient: column %d is %T", c, v[c])
+		}
+	}
+	return pageRecipient(t[:], []driver.Value{v[2], v[5], v[8], v[9], v[6]}, org, "", ids)
 }
 
 // prefixed qualifies a plain comma-separated column list with an alias.

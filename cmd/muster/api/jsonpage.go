@@ -24,19 +24,68 @@ import (
 // pageWriter writes a page of recipients as they are read, looking up the
 // names of their groups (the store caches them).
 type pageWriter struct {
-	st     *store.Store
-	ctx    context.Context
-	org    int64
-	buf    *[]byte
-	b      []byte
-	n      int
-	groups map[int64]store.Group
+	st  *store.Store
+	ctx context.Context
+	org int64
+	buf *[]byte
+	b   []byte
+	n   int
+	// groups holds each group of the page as its JSON object, written
+	// once: a page of a thousand names a few dozen groups three thousand
+	// times.
+	groups groupJSON
 	err    error
+}
+
+// groupJSON holds groups' JSON objects by id: in a slice for the small ids
+// (most stores' groups), in a map for others.
+type groupJSON struct {
+	dense  [][]byte
+	sparse map[int64][]byte
+}
+
+// denseGroups bounds the ids groupJSON keeps in its slice.
+const denseGroups = 4096
+
+func (g *groupJSON) get(id int64) ([]byte, bool) {
+	if id >= 0 && id < int64(len(g.dense)) {
+		b := g.dense[id]
+		return b, b != nil
+	}
+	b, ok := g.sparse[id]
+	return b, ok
+}
+
+func (g *groupJSON) set(id int64, b []byte) {
+	if id >= 0 && id < denseGroups {
+		if id >= int64(len(g.dense)) {
+			g.dense = append(g.dense, make([][]byte, int(id)+1-len(g.dense))...)
+		}
+		g.dense[id] = b
+		return
+	}
+	if g.sparse == nil {
+		g.sparse = map[int64][]byte{}
+	}
+	g.sparse[id] = b
 }
 
 func newPageWriter(ctx context.Context, st *store.Store, org int64) *pageWriter {
 	buf := pageBuffers.Get().(*[]byte)
-	return &pageWriter{st: st, ctx: ctx, org: org, buf: buf, b: (*buf)[:0], groups: map[int64]store.Group{}}
+	return &pageWriter{st: st, ctx: ctx, org: org, buf: buf, b: (*buf)[:0]}
+}
+
+// addGroups sets the JSON objects of groups (a group not found by the store
+// is written with empty names, as encoding/json writes a zero Group).
+func (p *pageWriter) addGroups(ids []int64, gs map[int64]store.Group) {
+	for _, id := range ids {
+		g := gs[id]
+		b := []byte(`{"source":`)
+		b = appendJSONString(b, g.SourceName)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, g.Name)
+		p.groups.set(id, append(b, '}'))
+	}
 }
 
 // pageBuffers keeps the buffers pages are written in: a page of a thousand
@@ -47,7 +96,7 @@ var pageBuffers = sync.Pool{New: func() any { return new([]byte) }}
 func (p *pageWriter) add(r *store.Recipient) error {
 	var missing []int64
 	for _, id := range r.GroupIDs {
-		if _, ok := p.groups[id]; !ok {
+		if _, ok := p.groups.get(id); !ok {
 			missing = append(missing, id)
 		}
 	}
@@ -56,15 +105,13 @@ func (p *pageWriter) add(r *store.Recipient) error {
 		if err != nil {
 			return err
 		}
-		for id, g := range gs {
-			p.groups[id] = g
-		}
+		p.addGroups(missing, gs)
 	}
 	if p.n > 0 {
 		p.b = append(p.b, ',')
 	}
 	p.n++
-	p.b = appendRecipient(p.b, r, p.groups)
+	p.b = appendRecipient(p.b, r, &p.groups)
 	return nil
 }
 
@@ -113,19 +160,28 @@ func (p *pageWriter) write(w http.ResponseWriter, pretty bool, next string) {
 // groups and the cursor of the next page ("" at the end).
 func writeRecipientsPage(w http.ResponseWriter, pretty bool, recs []store.Recipient, groups map[int64]store.Group, next string) {
 	p := newPageWriter(context.Background(), nil, 0)
-	p.groups = groups
+	for i := range recs {
+		p.addGroups(recs[i].GroupIDs, groups)
+	}
 	for i := range recs {
 		_ = p.add(&recs[i])
 	}
 	p.write(w, pretty, next)
 }
 
-// appendRecipient appends one recipient as recipientView would marshal.
-func appendRecipient(b []byte, r *store.Recipient, groups map[int64]store.Group) []byte {
+// appendRecipient appends one recipient as recipientView would marshal,
+// with the JSON objects of its groups.
+func appendRecipient(b []byte, r *store.Recipient, groups *groupJSON) []byte {
 	b = append(b, `{"key":`...)
+	key := len(b)
 	b = appendJSONString(b, r.Key)
+	end := len(b)
 	b = append(b, `,"email":`...)
-	b = appendJSONString(b, r.Email)
+	if r.Email == r.Key { // most are: the same JSON
+		b = append(b, b[key:end]...)
+	} else {
+		b = appendJSONString(b, r.Email)
+	}
 	b = append(b, `,"first_name":`...)
 	b = appendJSONString(b, r.FirstName)
 	b = append(b, `,"last_name":`...)
@@ -142,12 +198,8 @@ func appendRecipient(b []byte, r *store.Recipient, groups map[int64]store.Group)
 		if i > 0 {
 			b = append(b, ',')
 		}
-		g := groups[id]
-		b = append(b, `{"source":`...)
-		b = appendJSONString(b, g.SourceName)
-		b = append(b, `,"name":`...)
-		b = appendJSONString(b, g.Name)
-		b = append(b, '}')
+		g, _ := groups.get(id)
+		b = append(b, g...)
 	}
 	return append(b, "]}"...)
 }
