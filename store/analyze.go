@@ -12,10 +12,13 @@ import (
 // planner, and the next apply's reads by key (a few hundred keys a
 // statement) were planned as a scan of every row of the organisation: 330
 // ms a statement on a million recipients instead of 14. A transaction that
-// copied many rows into a table therefore gathers the statistics of its
-// key columns right after it commits, snapshot and recipients at once
-// (ANALYZE reads a sample of 30,000 rows: 0.15 to 0.2 s each at a million
-// people, 0.19 to 0.31 s for every column). SQLite plans on its own indexes, without statistics to
+// copied many rows into a table therefore gathers its statistics right
+// after it commits, snapshot and recipients at once (ANALYZE reads a
+// sample of 30,000 rows: 0.19 to 0.31 s each at a million people). Every
+// column: an ANALYZE of some columns leaves the table's count of changes
+// since its last analysis, and autovacuum then analyses the whole table
+// again within a minute (seen at 200k: autoanalyze_count 1), work done
+// twice. SQLite plans on its own indexes, without statistics to
 // go stale (and copies nothing: this is PostgreSQL's COPY path only).
 
 // analyzeMinRows is how many rows a transaction copies into a table before
@@ -23,17 +26,6 @@ import (
 // rows the table had at its last analysis (autovacuum's own default
 // threshold), or the table was never analysed.
 const analyzeMinRows = 10000
-
-// analyzeColumns are the columns whose statistics the apply's reads by
-// key are planned on, by table: ANALYZE reads only these (the wide ones,
-// the packed assertion, names and attributes, cost as much again to
-// sort). A partial ANALYZE leaves the table's count of changes since its
-// last full analysis as it was, so autovacuum still analyses every column
-// soon after, as it would have without this one.
-var analyzeColumns = map[string]string{
-	"snapshot":   "(source_id, key, seq)",
-	"recipients": "(org_id, key, status)",
-}
 
 func (x *txn) countCopied(table string, n int) {
 	if x.copied == nil {
@@ -56,7 +48,7 @@ func (x *txn) analyzeCopied() {
 			continue
 		}
 		if before < 0 || float64(n) >= before/10 {
-			q := `ANALYZE ` + pg.Quote(table) + analyzeColumns[table]
+			q := `ANALYZE ` + pg.Quote(table)
 			wg.Go(func() { _, _ = x.pool.ExecContext(x.ctx, q) })
 		}
 	}
