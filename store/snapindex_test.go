@@ -25,16 +25,7 @@ type indexRig struct {
 
 func newIndexRig(t *testing.T) *indexRig {
 	t.Helper()
-	ctx := context.Background()
-	s := openTarget(t, testTarget(t))
-	org, err := s.EnsureOrg(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, _, err := s.EnsureSource(ctx, org.ID, SourceConfig{Name: "hr"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, src := mustOrgSource(t)
 	return &indexRig{t: t, s: s, src: src}
 }
 
