@@ -25,11 +25,13 @@ as_postgres() {
   fi
 }
 
-# free_port prints a local TCP port nothing listens on.
+# free_port prints a local TCP port nothing listens on, below Linux's
+# ephemeral range (32768 and up), where a client's connection may hold a
+# port nothing listens on: the server's bind would then fail.
 free_port() {
   local p
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   return 1
@@ -48,11 +50,21 @@ start)
   chmod 755 "$dir"
   mkdir "$dir/data"
   chown postgres "$dir" "$dir/data"
-  port=$(free_port)
   as_postgres "'$bin/initdb' -D '$dir/data' -A trust -U postgres --encoding=UTF8 --locale=C.UTF-8 >'$dir/initdb.log' 2>&1" ||
     { cat "$dir/initdb.log" >&2; exit 1; }
-  as_postgres "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w -t 60 -o \"-c listen_addresses=127.0.0.1 -p $port -k '$dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400\" start >&2" ||
-    { cat "$dir/server.log" >&2; exit 1; }
+  # A port free when chosen may be taken before the server binds it: then
+  # another port, a few times.
+  started=""
+  for _ in 1 2 3 4 5; do
+    port=$(free_port)
+    if as_postgres "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w -t 60 -o \"-c listen_addresses=127.0.0.1 -p $port -k '$dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400\" start >&2"; then
+      started=1
+      break
+    fi
+    grep -q "Address already in use" "$dir/server.log" || break
+    echo "postgres.sh: port $port was taken; trying another" >&2
+  done
+  [ -n "$started" ] || { cat "$dir/server.log" >&2; exit 1; }
   echo "export MUSTER_TEST_POSTGRES='postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable'"
   echo "export MUSTER_TEST_POSTGRES_DIR='$dir'"
   ;;
