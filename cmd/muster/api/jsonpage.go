@@ -242,7 +242,12 @@ func appendRecipient(b []byte, r *store.Recipient, groups *groupJSON) []byte {
 	b = append(b, `,"last_name":`...)
 	b = appendJSONString(b, r.LastName)
 	b = append(b, `,"status":`...)
-	b = appendJSONString(b, string(r.Status))
+	switch r.Status {
+	case store.StatusActive:
+		b = append(b, `"active"`...)
+	default:
+		b = appendJSONString(b, string(r.Status))
+	}
 	b = append(b, `,"created_seq":`...)
 	b = strconv.AppendInt(b, r.CreatedSeq, 10)
 	b = append(b, `,"updated_seq":`...)
@@ -262,7 +267,11 @@ func appendRecipient(b []byte, r *store.Recipient, groups *groupJSON) []byte {
 // appendAttrs appends the attributes that have a value as an object sorted
 // by name (as encoding/json writes a map), or nothing when none has one.
 func appendAttrs(b []byte, a *schema.Attrs) []byte {
-	if *a == (schema.Attrs{}) { // most recipients of most stores
+	set := 0
+	for i := range a {
+		set |= len(a[i])
+	}
+	if set == 0 { // most recipients of most stores
 		return b
 	}
 	n := 0

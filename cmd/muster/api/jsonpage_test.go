@@ -52,6 +52,9 @@ func TestRecipientsPageJSON(t *testing.T) {
 			if rng.IntN(2) == 0 {
 				r.Email = r.Key // most addresses are their key
 			}
+			if rng.IntN(2) == 0 {
+				r.Status = []store.RecipientStatus{store.StatusActive, store.StatusGone}[rng.IntN(2)]
+			}
 			for _, id := range ids {
 				if rng.IntN(2) == 0 {
 					r.GroupIDs = append(r.GroupIDs, id)
