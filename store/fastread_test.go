@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strconv"
@@ -193,6 +194,27 @@ func TestPageQueryBindsOnlyTheCursor(t *testing.T) {
 		}
 		if !slices.Equal(args, c.args) {
 			t.Errorf("%+v: args %v, want %v", c.f, args, c.args)
+		}
+	}
+}
+
+// appendIDs reads a list of digits and commas in one pass: the same ids as
+// parseID reads from each element, for any list (signs, letters, empty
+// elements, numbers too long for 18 digits or for int64), after what out
+// held.
+func TestAppendIDsAsEach(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{",", ",", "0", "7", "42", "007", "-3", "+5", "x", "999999999999999999", "9223372036854775807",
+		"9223372036854775808", "1234567890123456789", " "}
+	for range 20_000 {
+		var b strings.Builder
+		for range rng.IntN(8) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		got, want := appendIDs([]int64{-1}, s), appendIDsEach([]int64{-1}, s)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: %v, want %v", s, got, want)
 		}
 	}
 }

@@ -82,8 +82,35 @@ func parseIDs(s string) []int64 {
 	return appendIDs(make([]int64, 0, strings.Count(s, ",")), s)
 }
 
-// appendIDs appends the ids of a stored list to out.
+// appendIDs appends the ids of a stored list to out: in one pass over a
+// list of digits and commas (what the store writes), else as
+// appendIDsEach.
 func appendIDs(out []int64, s string) []int64 {
+	start := len(out)
+	var id int64
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9' && digits < 18:
+			id, digits = id*10+int64(c-'0'), digits+1
+		case c == ',':
+			if digits > 0 {
+				out = append(out, id)
+			}
+			id, digits = 0, 0
+		default:
+			return appendIDsEach(out[:start], s)
+		}
+	}
+	if digits > 0 {
+		out = append(out, id)
+	}
+	return out
+}
+
+// appendIDsEach appends the ids of a stored list to out, each read by
+// parseID.
+func appendIDsEach(out []int64, s string) []int64 {
 	for len(s) > 0 {
 		i := strings.IndexByte(s, ',')
 		if i < 0 {

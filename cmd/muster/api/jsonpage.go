@@ -315,9 +315,8 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) && plain8(s[i:i+8]) {
-			i += 8
-			continue
+		if i = skipPlain(s, i); i == len(s) {
+			break
 		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if jsonSafe[c] {
@@ -364,22 +363,27 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// plain8 reports whether the 8 bytes of s are all ASCII bytes that
-// appendJSONString copies as they are (jsonSafe), testing them at once:
-// a page's values are mostly long plain addresses.
-func plain8(s string) bool {
-	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+// skipPlain returns the first index from i on of s whose 8 bytes are not
+// all ASCII bytes that appendJSONString copies as they are (jsonSafe), or
+// len(s) when no 8 bytes are left, testing 8 bytes at once: a page's values
+// are mostly long plain addresses.
+func skipPlain(s string, i int) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	if w&highs != 0 {
-		return false // not ASCII
-	}
 	// With every byte below 0x80, (x - n*ones) &^ x & highs is not zero
 	// exactly when some byte of x is below n, and a byte equal to c is a
 	// zero byte of w ^ c*ones.
 	below := func(x uint64, n uint64) uint64 { return (x - n*ones) &^ x & highs }
-	return below(w, 0x20)|below(w^'"'*ones, 1)|below(w^'\\'*ones, 1)|
-		below(w^'<'*ones, 1)|below(w^'>'*ones, 1)|below(w^'&'*ones, 1) == 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		_ = b[7]
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if w&highs != 0 || below(w, 0x20)|below(w^'"'*ones, 1)|below(w^'\\'*ones, 1)|
+			below(w^'<'*ones, 1)|below(w^'>'*ones, 1)|below(w^'&'*ones, 1) != 0 {
+			return i
+		}
+	}
+	return i
 }
 
 // jsonSafe holds the ASCII bytes appendJSONString copies as they are: all
