@@ -54,13 +54,20 @@ func (t *Tx) putAssertions(as []Assertion, replace bool) error {
 	}
 	t.bulkArgs = args[:0]
 	if !replace && t.s.d.postgres {
-		return t.copyRows("add snapshot rows", "snapshot", []string{"source_id", "seq", "drop_id", "key", "line", "hash", "status", "data"},
-			[]any{first.SourceID, first.Seq, first.DropID}, 5, args)
+		fd, err := t.firstDrop(first.SourceID, first.DropID)
+		if err != nil {
+			return err
+		}
+		return t.copyRows("add snapshot rows", "snapshot", []string{"source_id", "seq", "drop_id", "first_drop", "key", "line", "hash", "status", "data"},
+			[]any{first.SourceID, first.Seq, first.DropID, fd}, 5, args)
 	}
 	tail := ""
 	if replace {
 		tail = ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
 			line=excluded.line, hash=excluded.hash, status=excluded.status, data=excluded.data`
+		if t.s.d.postgres {
+			tail += `, first_drop=false` // another seq: in snapshot_seq (firstdrop.go)
+		}
 	}
 	// The source, seq and drop are the same for every row of a drop: they
 	// are written into the statement (integers from the store, so safe to

@@ -23,6 +23,8 @@ type copyStream struct {
 	err      error           // a failed COPY: the transaction cannot commit
 	// copied counts the rows copied, by table (analyze.go).
 	copied map[string]int
+	// firstDrops caches Tx.firstDrop, by drop id (firstdrop.go).
+	firstDrops map[int64]bool
 }
 
 // pendingCopy is rows waiting to be copied into table.

@@ -146,7 +146,7 @@ func CopyRows(ctx context.Context, c *sql.Conn, table string, cols []string, row
 // A CopyBuffer holds rows for one COPY, encoded in COPY's binary format as
 // they are added: the store's bulk rows (new snapshot rows and
 // recipients), whose values are all int64 (bigint columns), string (text),
-// []byte (bytea) or nil (NULL). The store encodes them itself, where pgx's
+// []byte (bytea), bool (boolean) or nil (NULL). The store encodes them itself, where pgx's
 // CopyFrom would look up each column's type first (a round trip) and plan
 // each value's encoding on its own, and keeps no value of a row once it is
 // added (a row costs its bytes, not a slice of interfaces). A value of
@@ -187,6 +187,13 @@ func (c *CopyBuffer) Add(head, tail []any) error {
 		case string:
 			c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
 			c.b = append(c.b, v...)
+		case bool:
+			c.b = binary.BigEndian.AppendUint32(c.b, 1)
+			if v {
+				c.b = append(c.b, 1)
+			} else {
+				c.b = append(c.b, 0)
+			}
 		case []byte:
 			if v == nil { // NULL, as pgx sends a nil slice
 				c.b = binary.BigEndian.AppendUint32(c.b, 0xffffffff)
@@ -196,7 +203,7 @@ func (c *CopyBuffer) Add(head, tail []any) error {
 			c.b = append(c.b, v...)
 		default:
 			c.b = c.b[:start]
-			return fmt.Errorf("value %d is a %T (int64, string, []byte or nil only)", i+1, v)
+			return fmt.Errorf("value %d is a %T (int64, string, []byte, bool or nil only)", i+1, v)
 		}
 	}
 	c.rows++

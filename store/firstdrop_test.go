@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// TestFirstDropChanges: a source's first drop adds its rows by COPY on
+// PostgreSQL with first_drop set (left out of snapshot_seq), and every
+// later write that gives one of them another seq (an update through
+// Assert or ReplaceAssertions) clears it, so each drop's changes are
+// listed whole on both backends: the first drop's through the primary key,
+// the next drop's (updates by both paths and an add) through the index.
+func TestFirstDropChanges(t *testing.T) {
+	ctx := context.Background()
+	s, org, src := mustOrgSource(t)
+	// apply runs one drop of the source as an apply does: recorded
+	// against the source's seq, its rows written, then applied.
+	apply := func(write func(tx *Tx, d Drop) error) Drop {
+		t.Helper()
+		tx, err := s.Begin(ctx, org.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		cur, err := tx.Source(src.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := Drop{SourceID: src.ID, Kind: DropKindFile, Name: fmt.Sprint("day", cur.Seq), BaseSeq: cur.Seq}
+		if err := tx.CreateDrop(&d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Seq, err = tx.NextSeq(); err != nil {
+			t.Fatal(err)
+		}
+		if err := write(tx, d); err != nil {
+			t.Fatal(err)
+		}
+		d.Status = DropApplied
+		if err := tx.FinishDrop(d); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.SetSource(src.ID, d.Seq, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	row := func(d Drop, i int, last string) Assertion {
+		k := fmt.Sprintf("p%04d@example.com", i)
+		return Assertion{SourceID: src.ID, Seq: d.Seq, DropID: d.ID, Key: k, Line: i + 2, Email: k, FirstName: "P", LastName: last}
+	}
+	const n = 300
+	first := apply(func(tx *Tx, d Drop) error {
+		var as []Assertion
+		for i := range n {
+			as = append(as, row(d, i, "First"))
+		}
+		return tx.InsertAssertions(as)
+	})
+	if s.d.postgres {
+		var flagged int
+		if err := s.db.QueryRow(`SELECT count(*) FROM snapshot WHERE first_drop`).Scan(&flagged); err != nil {
+			t.Fatal(err)
+		}
+		if flagged != n {
+			t.Fatalf("%d rows of the first drop have first_drop, want %d", flagged, n)
+		}
+	}
+	second := apply(func(tx *Tx, d Drop) error {
+		for _, i := range []int{5, 200} { // one row at a time (Assert)
+			old, ok, err := tx.Current(src.ID, row(first, i, "").Key)
+			if err != nil || !ok {
+				return fmt.Errorf("current %d: %v %v", i, ok, err)
+			}
+			if err := tx.Assert(row(d, i, "Second"), &old); err != nil {
+				return err
+			}
+		}
+		// In bulk (ReplaceAssertions), the versions replaced kept first.
+		keys := []string{row(first, 7, "").Key, row(first, 150, "").Key}
+		if _, err := tx.ArchiveAssertions(src.ID, keys, d.Seq); err != nil {
+			return err
+		}
+		if err := tx.ReplaceAssertions([]Assertion{row(d, 7, "Second"), row(d, 150, "Second")}); err != nil {
+			return err
+		}
+		return tx.InsertAssertions([]Assertion{row(d, n+1, "Second")})
+	})
+	if second.BaseSeq != first.Seq || first.BaseSeq != 0 {
+		t.Fatalf("base seqs %d, %d", first.BaseSeq, second.BaseSeq)
+	}
+	list := func(d Drop, limit int) []string {
+		var out []string
+		after := ""
+		for {
+			page, next, err := s.DropChanges(ctx, d, after, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range page {
+				out = append(out, fmt.Sprintf("%v %s %s", c.Op, c.Key, c.LastName))
+			}
+			if next == "" {
+				return out
+			}
+			after = next
+		}
+	}
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("%v %s First", OpAdd, row(first, i, "").Key))
+	}
+	wantSecond := []string{}
+	for _, i := range []int{5, 7, 150, 200} {
+		wantSecond = append(wantSecond, fmt.Sprintf("%v %s Second", OpUpdate, row(first, i, "").Key))
+	}
+	wantSecond = append(wantSecond, fmt.Sprintf("%v %s Second", OpAdd, row(first, n+1, "").Key))
+	for _, limit := range []int{1, 7, 1000} {
+		// The first drop's changes: the rows it added, those updated since
+		// included (as they were then, from their kept versions).
+		if got := list(first, limit); !slices.Equal(got, want) {
+			t.Fatalf("first drop's changes (pages of %d): %d, want %d\n%v", limit, len(got), len(want), diffLines(got, want))
+		}
+		if got := list(second, limit); !slices.Equal(got, wantSecond) {
+			t.Fatalf("second drop's changes (pages of %d):\n%q\nwant\n%q", limit, got, wantSecond)
+		}
+	}
+}
+
+// diffLines returns the first lines where got and want differ.
+func diffLines(got, want []string) []string {
+	var out []string
+	for i := 0; i < max(len(got), len(want)) && len(out) < 6; i++ {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			out = append(out, fmt.Sprintf("%d: got %q want %q", i, g, w))
+		}
+	}
+	return out
+}
