@@ -220,6 +220,11 @@ func (t *Tx) putRecipients(rs []Recipient, tail string) error {
 // values: strings, int64, []byte, nil), in statements of bulkRows rows and
 // then of powers of two, through the transaction's bulk writer.
 func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) error {
+	if t.s.d.postgres && len(args) >= cols {
+		if done, err := t.unnestExec(what, head, consts, tail, cols, args); done || err != nil {
+			return err
+		}
+	}
 	for n := len(args) / cols; n > 0; {
 		k := bulkRows
 		for k > n {
