@@ -7,18 +7,20 @@ import (
 	"testing"
 )
 
-// TestFirstDropChanges: a source's first drop adds its rows by COPY on
-// PostgreSQL with first_drop set (left out of snapshot_seq), and every
-// later write that gives one of them another seq (an update through
-// Assert or ReplaceAssertions) clears it, so each drop's changes are
-// listed whole on both backends: the first drop's through the primary key,
-// the next drop's (updates by both paths and an add) through the index.
+// TestFirstDropChanges: a source's large first drop adds its rows by COPY
+// on PostgreSQL, those after its first firstDropIndexed with first_drop set
+// (left out of snapshot_seq) and the drop listed in first_drops; a small
+// first drop leaves nothing out; every later write that gives a row
+// another seq (an update through Assert or ReplaceAssertions) clears it.
+// Each drop's changes are listed whole on both backends: the large first
+// drop's through the primary key, the others' (the small first drop's, and
+// updates by both paths and an add) through the index.
 func TestFirstDropChanges(t *testing.T) {
 	ctx := context.Background()
 	s, org, src := mustOrgSource(t)
 	// apply runs one drop of the source as an apply does: recorded
 	// against the source's seq, its rows written, then applied.
-	apply := func(write func(tx *Tx, d Drop) error) Drop {
+	apply := func(src Source, write func(tx *Tx, d Drop) error) Drop {
 		t.Helper()
 		tx, err := s.Begin(ctx, org.ID)
 		if err != nil {
@@ -51,50 +53,6 @@ func TestFirstDropChanges(t *testing.T) {
 		}
 		return d
 	}
-	row := func(d Drop, i int, last string) Assertion {
-		k := fmt.Sprintf("p%04d@example.com", i)
-		return Assertion{SourceID: src.ID, Seq: d.Seq, DropID: d.ID, Key: k, Line: i + 2, Email: k, FirstName: "P", LastName: last}
-	}
-	const n = 300
-	first := apply(func(tx *Tx, d Drop) error {
-		var as []Assertion
-		for i := range n {
-			as = append(as, row(d, i, "First"))
-		}
-		return tx.InsertAssertions(as)
-	})
-	if s.d.postgres {
-		var flagged int
-		if err := s.db.QueryRow(`SELECT count(*) FROM snapshot WHERE first_drop`).Scan(&flagged); err != nil {
-			t.Fatal(err)
-		}
-		if flagged != n {
-			t.Fatalf("%d rows of the first drop have first_drop, want %d", flagged, n)
-		}
-	}
-	second := apply(func(tx *Tx, d Drop) error {
-		for _, i := range []int{5, 200} { // one row at a time (Assert)
-			old, ok, err := tx.Current(src.ID, row(first, i, "").Key)
-			if err != nil || !ok {
-				return fmt.Errorf("current %d: %v %v", i, ok, err)
-			}
-			if err := tx.Assert(row(d, i, "Second"), &old); err != nil {
-				return err
-			}
-		}
-		// In bulk (ReplaceAssertions), the versions replaced kept first.
-		keys := []string{row(first, 7, "").Key, row(first, 150, "").Key}
-		if _, err := tx.ArchiveAssertions(src.ID, keys, d.Seq); err != nil {
-			return err
-		}
-		if err := tx.ReplaceAssertions([]Assertion{row(d, 7, "Second"), row(d, 150, "Second")}); err != nil {
-			return err
-		}
-		return tx.InsertAssertions([]Assertion{row(d, n+1, "Second")})
-	})
-	if second.BaseSeq != first.Seq || first.BaseSeq != 0 {
-		t.Fatalf("base seqs %d, %d", first.BaseSeq, second.BaseSeq)
-	}
 	list := func(d Drop, limit int) []string {
 		var out []string
 		after := ""
@@ -112,16 +70,83 @@ func TestFirstDropChanges(t *testing.T) {
 			after = next
 		}
 	}
+	row := func(d Drop, i int, last string) Assertion {
+		k := fmt.Sprintf("p%04d@example.com", i)
+		return Assertion{SourceID: src.ID, Seq: d.Seq, DropID: d.ID, Key: k, Line: i + 2, Email: k, FirstName: "P", LastName: last}
+	}
+	const n = firstDropIndexed + 300
+	first := apply(src, func(tx *Tx, d Drop) error {
+		var as []Assertion
+		for i := range n {
+			as = append(as, row(d, i, "First"))
+		}
+		return tx.InsertAssertions(as)
+	})
+	other, _, err := s.EnsureSource(ctx, org.ID, SourceConfig{Name: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := apply(other, func(tx *Tx, d Drop) error {
+		return tx.InsertAssertions([]Assertion{
+			{SourceID: other.ID, Seq: d.Seq, DropID: d.ID, Key: "a@example.com", Email: "a@example.com"},
+			{SourceID: other.ID, Seq: d.Seq, DropID: d.ID, Key: "b@example.com", Email: "b@example.com"},
+		})
+	})
+	if s.d.postgres {
+		var flagged, listed int
+		if err := s.db.QueryRow(`SELECT count(*) FROM snapshot WHERE first_drop AND source_id=? AND seq=?`, src.ID, first.Seq).Scan(&flagged); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.QueryRow(`SELECT count(*) FROM first_drops WHERE drop_id=?`, first.ID).Scan(&listed); err != nil {
+			t.Fatal(err)
+		}
+		if flagged != n-firstDropIndexed || listed != 1 {
+			t.Fatalf("%d rows of the first drop have first_drop (want %d), listed %d", flagged, n-firstDropIndexed, listed)
+		}
+		if err := s.db.QueryRow(`SELECT (SELECT count(*) FROM snapshot WHERE first_drop AND source_id=?)
+			+ (SELECT count(*) FROM first_drops WHERE drop_id=?)`, other.ID, small.ID).Scan(&flagged); err != nil {
+			t.Fatal(err)
+		}
+		if flagged != 0 {
+			t.Fatalf("a first drop of 2 rows: %d rows left out or listed", flagged)
+		}
+	}
+	if got := len(list(small, 1)); got != 2 {
+		t.Fatalf("%d changes of the small first drop, want 2", got)
+	}
+	second := apply(src, func(tx *Tx, d Drop) error {
+		for _, i := range []int{5, n - 100} { // one row at a time (Assert)
+			old, ok, err := tx.Current(src.ID, row(first, i, "").Key)
+			if err != nil || !ok {
+				return fmt.Errorf("current %d: %v %v", i, ok, err)
+			}
+			if err := tx.Assert(row(d, i, "Second"), &old); err != nil {
+				return err
+			}
+		}
+		// In bulk (ReplaceAssertions), the versions replaced kept first.
+		keys := []string{row(first, 7, "").Key, row(first, n-150, "").Key}
+		if _, err := tx.ArchiveAssertions(src.ID, keys, d.Seq); err != nil {
+			return err
+		}
+		if err := tx.ReplaceAssertions([]Assertion{row(d, 7, "Second"), row(d, n-150, "Second")}); err != nil {
+			return err
+		}
+		return tx.InsertAssertions([]Assertion{row(d, n+1, "Second")})
+	})
+	if second.BaseSeq != first.Seq || first.BaseSeq != 0 {
+		t.Fatalf("base seqs %d, %d", first.BaseSeq, second.BaseSeq)
+	}
 	var want []string
 	for i := range n {
 		want = append(want, fmt.Sprintf("%v %s First", OpAdd, row(first, i, "").Key))
 	}
 	wantSecond := []string{}
-	for _, i := range []int{5, 7, 150, 200} {
+	for _, i := range []int{5, 7, n - 150, n - 100} {
 		wantSecond = append(wantSecond, fmt.Sprintf("%v %s Second", OpUpdate, row(first, i, "").Key))
 	}
 	wantSecond = append(wantSecond, fmt.Sprintf("%v %s Second", OpAdd, row(first, n+1, "").Key))
-	for _, limit := range []int{1, 7, 1000} {
+	for _, limit := range []int{97, 1000} {
 		// The first drop's changes: the rows it added, those updated since
 		// included (as they were then, from their kept versions).
 		if got := list(first, limit); !slices.Equal(got, want) {
