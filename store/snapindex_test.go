@@ -553,6 +553,17 @@ func TestSnapshotIndexWriterStartedBeforeTheApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A writer with nothing to change in the file (a drop that changes no
+	// row) writes nothing from Start.
+	idle, err := r.s.NewSnapshotIndexWriter(r.load(), r.salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle.Start()
+	if idle.Needed() || idle.done != nil {
+		t.Fatalf("a writer with nothing to write started (needed %v)", idle.Needed())
+	}
+	idle.Abort()
 	w, err := r.s.NewSnapshotIndexWriter(ix, r.salt)
 	if err != nil {
 		t.Fatal(err)

@@ -133,9 +133,10 @@ func (w *SnapshotIndexWriter) Needed() bool {
 // Start writes the file but for its header on a goroutine of its own, once
 // every change is added: an apply's SQLite work goes on beside it (on a
 // second core), and Commit then only waits for it and writes the header.
-// Without Start, Commit writes the whole file.
+// Without Start, Commit writes the whole file. A writer whose file is not
+// Needed writes nothing (the caller leaves the file as it is).
 func (w *SnapshotIndexWriter) Start() {
-	if w.done != nil || w.err != nil {
+	if w.done != nil || w.err != nil || !w.Needed() {
 		return
 	}
 	w.done = make(chan struct{})
