@@ -44,23 +44,28 @@ func (t *Tx) putAssertions(as []Assertion, replace bool) error {
 	}
 	first := &as[0]
 	t.touch(first.SourceID)
-	args := t.bulkArgs[:0]
 	for i := range as {
 		a := &as[i]
 		if a.SourceID != first.SourceID || a.Seq != first.Seq || a.DropID != first.DropID {
 			return fmt.Errorf("add snapshot rows: rows of different drops in one batch")
 		}
+	}
+	if !replace && t.s.d.postgres {
+		return t.copyAssertions(as)
+	}
+	args := t.bulkArgs[:0]
+	for i := range as {
+		a := &as[i]
 		args = append(args, a.Key, int64(a.Line), int64(a.Hash), int64(a.Status), encodeData(a))
 	}
 	t.bulkArgs = args[:0]
-	if !replace && t.s.d.postgres {
-		return t.copyRows("add snapshot rows", "snapshot", []string{"source_id", "seq", "drop_id", "key", "line", "hash", "status", "data"},
-			[]any{first.SourceID, first.Seq, first.DropID}, 5, args)
-	}
 	tail := ""
 	if replace {
 		tail = ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
 			line=excluded.line, hash=excluded.hash, status=excluded.status, data=excluded.data`
+		if t.s.d.postgres {
+			tail += `, first_drop=false` // another seq: in snapshot_seq (firstdrop.go)
+		}
 	}
 	// The source, seq and drop are the same for every row of a drop: they
 	// are written into the statement (integers from the store, so safe to
@@ -194,14 +199,16 @@ func (t *Tx) putRecipients(rs []Recipient, tail string) error {
 		if r.UpdatedSeq != r0.UpdatedSeq || (tail == "" && r.CreatedSeq != r0.CreatedSeq) {
 			return fmt.Errorf("save recipients: rows of different drops in one batch")
 		}
+	}
+	if tail == "" && t.s.d.postgres {
+		return t.copyRecipients(rs)
+	}
+	for i := range rs {
+		r := &rs[i]
 		args = append(args, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status), groupList(r.GroupIDs),
 			searchText(r))
 	}
 	t.bulkArgs = args[:0]
-	if tail == "" && t.s.d.postgres {
-		return t.copyRows("save recipients", "recipients", []string{"org_id", "created_seq", "updated_seq", "key", "email",
-			"first_name", "last_name", "attrs", "status", "group_ids", "search"}, []any{t.org, r0.CreatedSeq, r0.UpdatedSeq}, 8, args)
-	}
 	// created_seq of an update is not written (ON CONFLICT leaves it).
 	consts := fmt.Sprintf("%d,%d,%d,", t.org, r0.CreatedSeq, r0.UpdatedSeq)
 	return t.bulkExec("save recipients", `INSERT INTO recipients(org_id, created_seq, updated_seq, key, email,
@@ -213,6 +220,11 @@ func (t *Tx) putRecipients(rs []Recipient, tail string) error {
 // values: strings, int64, []byte, nil), in statements of bulkRows rows and
 // then of powers of two, through the transaction's bulk writer.
 func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) error {
+	if t.s.d.postgres && len(args) >= cols {
+		if done, err := t.unnestExec(what, head, consts, tail, cols, args); done || err != nil {
+			return err
+		}
+	}
 	for n := len(args) / cols; n > 0; {
 		k := bulkRows
 		for k > n {
@@ -224,7 +236,7 @@ func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) err
 		q := bulkInsert(head, consts, cols, k) + tail
 		if t.s.d.postgres {
 			// PostgreSQL's upserts of a batch go as any statement (its
-			// new rows go by COPY, copyRows).
+			// new rows go by COPY, copystream.go).
 			if _, err := t.exec(what, q, args[:k*cols]...); err != nil {
 				return err
 			}
@@ -297,19 +309,6 @@ func (b *bulkWriter) close(conn *sql.Conn) {
 		}
 		return nil
 	})
-}
-
-// copyRows writes new rows with COPY (PostgreSQL's bulk path, in the
-// transaction): each row is consts then per values of args. They go by
-// COPY as enough of them wait, beside the apply, or before another
-// statement runs (copystream.go).
-func (t *Tx) copyRows(what, table string, cols []string, consts []any, per int, args []any) error {
-	for i := 0; i+per <= len(args); i += per {
-		if err := t.tx.copyLater(table, cols, consts, args[i:i+per]); err != nil {
-			return wrapErr(err, "%s", what)
-		}
-	}
-	return nil
 }
 
 // bulkInsert returns an INSERT of n rows, each the constants then cols

@@ -23,6 +23,8 @@ type copyStream struct {
 	err      error           // a failed COPY: the transaction cannot commit
 	// copied counts the rows copied, by table (analyze.go).
 	copied map[string]int
+	// firstDrops holds Tx.firstDrop's state, by drop id (firstdrop.go).
+	firstDrops map[int64]*firstDropState
 }
 
 // pendingCopy is rows waiting to be copied into table.
@@ -46,29 +48,107 @@ const copyRowsMax = 8192
 // apply does not allocate one per COPY.
 var copyBufs = sync.Pool{New: func() any { return new(pg.CopyBuffer) }}
 
-// copyLater adds a row (the values of head then those of vals) for table,
-// and starts its COPY once copyRowsMax rows wait. A value the encoder does
-// not know is refused here, with nothing sent; a COPY's own failure
-// (a row the server refuses, a lost connection, ctx cancelled) is
-// returned by a later call, flush or Commit.
-func (x *txn) copyLater(table string, cols []string, head, vals []any) error {
-	if x.err != nil {
-		return x.err
-	}
-	var pc *pendingCopy
-	for _, c := range x.copies {
-		if c.table == table {
-			pc = c
-			break
-		}
-	}
-	if pc == nil {
-		pc = &pendingCopy{table: table, cols: cols, buf: copyBufs.Get().(*pg.CopyBuffer)}
-		x.copies = append(x.copies, pc)
-	}
-	if err := pc.buf.Add(head, vals); err != nil {
+// snapshotCopyCols and recipientCopyCols are the columns the COPYs of new
+// snapshot rows and recipients write, in the order copyAssertions and
+// copyRecipients encode them.
+var (
+	snapshotCopyCols  = []string{"source_id", "seq", "drop_id", "first_drop", "key", "line", "hash", "status", "data"}
+	recipientCopyCols = []string{"org_id", "created_seq", "updated_seq", "key", "email", "first_name", "last_name",
+		"attrs", "status", "group_ids", "search"}
+)
+
+// copyAssertions adds new snapshot rows, all of one source and drop, to
+// the snapshot's COPY: each encoded straight into COPY's format (no value
+// boxed on the way). A large first drop's rows carry first_drop
+// (firstdrop.go). A COPY's failure is returned by a later call, flush or
+// Commit.
+func (t *Tx) copyAssertions(as []Assertion) error {
+	first := &as[0]
+	st, err := t.firstDrop(first.SourceID, first.DropID)
+	if err != nil {
 		return err
 	}
+	for i := range as {
+		a := &as[i]
+		fd, err := t.leaveOut(st, first.DropID)
+		if err != nil {
+			return err
+		}
+		pc, err := t.tx.pending("snapshot", snapshotCopyCols)
+		if err != nil {
+			return wrapErr(err, "add snapshot rows")
+		}
+		b := pc.buf
+		b.Row(len(snapshotCopyCols))
+		b.Int64(first.SourceID)
+		b.Int64(first.Seq)
+		b.Int64(first.DropID)
+		b.Bool(fd)
+		b.Text(a.Key)
+		b.Int64(int64(a.Line))
+		b.Int64(int64(a.Hash))
+		b.Int64(int64(a.Status))
+		b.Bytes(encodeData(a))
+		if err := t.tx.added(pc); err != nil {
+			return wrapErr(err, "add snapshot rows")
+		}
+	}
+	return nil
+}
+
+// copyRecipients adds new recipients, all made by one drop, to the
+// recipients' COPY, as copyAssertions.
+func (t *Tx) copyRecipients(rs []Recipient) error {
+	r0 := &rs[0]
+	for i := range rs {
+		r := &rs[i]
+		pc, err := t.tx.pending("recipients", recipientCopyCols)
+		if err != nil {
+			return wrapErr(err, "save recipients")
+		}
+		b := pc.buf
+		b.Row(len(recipientCopyCols))
+		b.Int64(t.org)
+		b.Int64(r0.CreatedSeq)
+		b.Int64(r0.UpdatedSeq)
+		b.Text(r.Key)
+		b.Text(r.Email)
+		b.Text(r.FirstName)
+		b.Text(r.LastName)
+		if attrs, ok := encodeAttrs(&r.Attrs).(string); ok {
+			b.Text(attrs)
+		} else {
+			b.Null()
+		}
+		b.Text(string(r.Status))
+		b.Text(groupList(r.GroupIDs))
+		b.Text(searchText(r))
+		if err := t.tx.added(pc); err != nil {
+			return wrapErr(err, "save recipients")
+		}
+	}
+	return nil
+}
+
+// pending returns the rows waiting to be copied into table, for the
+// caller to add one to its buffer (then call added), or the failure of an
+// earlier COPY.
+func (x *txn) pending(table string, cols []string) (*pendingCopy, error) {
+	if x.err != nil {
+		return nil, x.err
+	}
+	for _, c := range x.copies {
+		if c.table == table {
+			return c, nil
+		}
+	}
+	pc := &pendingCopy{table: table, cols: cols, buf: copyBufs.Get().(*pg.CopyBuffer)}
+	x.copies = append(x.copies, pc)
+	return pc, nil
+}
+
+// added starts pc's COPY once copyRowsMax rows wait.
+func (x *txn) added(pc *pendingCopy) error {
 	if pc.buf.Rows() >= copyRowsMax {
 		return x.send(pc)
 	}

@@ -146,7 +146,7 @@ func CopyRows(ctx context.Context, c *sql.Conn, table string, cols []string, row
 // A CopyBuffer holds rows for one COPY, encoded in COPY's binary format as
 // they are added: the store's bulk rows (new snapshot rows and
 // recipients), whose values are all int64 (bigint columns), string (text),
-// []byte (bytea) or nil (NULL). The store encodes them itself, where pgx's
+// []byte (bytea), bool (boolean) or nil (NULL). The store encodes them itself, where pgx's
 // CopyFrom would look up each column's type first (a round trip) and plan
 // each value's encoding on its own, and keeps no value of a row once it is
 // added (a row costs its bytes, not a slice of interfaces). A value of
@@ -180,28 +180,70 @@ func (c *CopyBuffer) Add(head, tail []any) error {
 		}
 		switch v := v.(type) {
 		case nil:
-			c.b = binary.BigEndian.AppendUint32(c.b, 0xffffffff)
+			c.Null()
 		case int64:
-			c.b = binary.BigEndian.AppendUint32(c.b, 8)
-			c.b = binary.BigEndian.AppendUint64(c.b, uint64(v))
+			c.Int64(v)
 		case string:
-			c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
-			c.b = append(c.b, v...)
+			c.Text(v)
+		case bool:
+			c.Bool(v)
 		case []byte:
-			if v == nil { // NULL, as pgx sends a nil slice
-				c.b = binary.BigEndian.AppendUint32(c.b, 0xffffffff)
-				continue
-			}
-			c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
-			c.b = append(c.b, v...)
+			c.Bytes(v) // nil: NULL, as pgx sends a nil slice
 		default:
 			c.b = c.b[:start]
-			return fmt.Errorf("value %d is a %T (int64, string, []byte or nil only)", i+1, v)
+			return fmt.Errorf("value %d is a %T (int64, string, []byte, bool or nil only)", i+1, v)
 		}
 	}
 	c.rows++
 	return nil
 }
+
+// Row starts a row of n values, each then appended by Int64, Text,
+// Bytes, Bool or Null, in the columns' order: the store's rows encoded
+// without a value boxed in an interface each (Add's []any). The caller
+// appends exactly n values.
+func (c *CopyBuffer) Row(n int) {
+	if len(c.b) == 0 {
+		c.b = append(c.b, copyHeader...)
+	}
+	c.b = binary.BigEndian.AppendUint16(c.b, uint16(n))
+	c.rows++
+}
+
+// Int64 appends a bigint.
+func (c *CopyBuffer) Int64(v int64) {
+	c.b = binary.BigEndian.AppendUint32(c.b, 8)
+	c.b = binary.BigEndian.AppendUint64(c.b, uint64(v))
+}
+
+// Text appends a text value.
+func (c *CopyBuffer) Text(v string) {
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
+	c.b = append(c.b, v...)
+}
+
+// Bytes appends a bytea value (NULL if v is nil, as Add).
+func (c *CopyBuffer) Bytes(v []byte) {
+	if v == nil {
+		c.Null()
+		return
+	}
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
+	c.b = append(c.b, v...)
+}
+
+// Bool appends a boolean.
+func (c *CopyBuffer) Bool(v bool) {
+	c.b = binary.BigEndian.AppendUint32(c.b, 1)
+	if v {
+		c.b = append(c.b, 1)
+	} else {
+		c.b = append(c.b, 0)
+	}
+}
+
+// Null appends NULL.
+func (c *CopyBuffer) Null() { c.b = binary.BigEndian.AppendUint32(c.b, 0xffffffff) }
 
 // Rows returns how many rows the buffer holds.
 func (c *CopyBuffer) Rows() int { return c.rows }

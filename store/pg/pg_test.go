@@ -16,17 +16,17 @@ import (
 // CopyFrom read back the same.
 func TestCopyRows(t *testing.T) {
 	rows := [][]any{
-		{int64(1), "a@example.com", []byte{0, 1, 2, 0xff}, "x"},
-		{int64(-1), "", []byte{}, nil},
-		{int64(math.MaxInt64), "Zoë Ångström 東京", []byte(nil), "tab\tand\nnewline, \"quoted\""},
-		{int64(math.MinInt64), strings.Repeat("long ", 4000), bytes.Repeat([]byte{7}, 70000), ""},
+		{int64(1), "a@example.com", []byte{0, 1, 2, 0xff}, "x", true},
+		{int64(-1), "", []byte{}, nil, false},
+		{int64(math.MaxInt64), "Zoë Ångström 東京", []byte(nil), "tab\tand\nnewline, \"quoted\"", true},
+		{int64(math.MinInt64), strings.Repeat("long ", 4000), bytes.Repeat([]byte{7}, 70000), "", false},
 	}
 	var b CopyBuffer
-	if err := b.Add([]any{1}, []any{"x", nil, nil}); err == nil || !strings.Contains(err.Error(), "value 1 is a int") {
+	if err := b.Add([]any{1}, []any{"x", nil, nil, true}); err == nil || !strings.Contains(err.Error(), "value 1 is a int") {
 		t.Fatalf("an int (not int64): %v, want refused before anything is sent", err)
 	}
-	if err := CopyRows(context.Background(), nil, "a", []string{"n", "s", "b", "t"}, [][]any{{int64(1)}}); err == nil {
-		t.Fatal("a row of 1 value for 4 columns accepted")
+	if err := CopyRows(context.Background(), nil, "a", []string{"n", "s", "b", "t", "f"}, [][]any{{int64(1)}}); err == nil {
+		t.Fatal("a row of 1 value for 5 columns accepted")
 	}
 	u := os.Getenv("MUSTER_TEST_POSTGRES")
 	if u == "" {
@@ -43,8 +43,8 @@ func TestCopyRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE TABLE a (n bigint, s text, b bytea, t text);
-		CREATE TABLE b (n bigint, s text, b bytea, t text)`); err != nil {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE a (n bigint, s text, b bytea, t text, f boolean);
+		CREATE TABLE b (n bigint, s text, b bytea, t text, f boolean)`); err != nil {
 		t.Fatal(err)
 	}
 	c, err := db.Conn(ctx)
@@ -52,7 +52,7 @@ func TestCopyRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	cols := []string{"n", "s", "b", "t"}
+	cols := []string{"n", "s", "b", "t", "f"}
 	if err := CopyRows(ctx, c, "a", cols, rows); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestCopyRows(t *testing.T) {
 		t.Fatal("text into a bigint column accepted")
 	}
 	read := func(table string) [][]any {
-		r, err := db.QueryContext(ctx, `SELECT n, s, b, t FROM `+table+` ORDER BY n`)
+		r, err := db.QueryContext(ctx, `SELECT n, s, b, t, f FROM `+table+` ORDER BY n`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,14 +74,15 @@ func TestCopyRows(t *testing.T) {
 			var s string
 			var b []byte
 			var tx sql.NullString
-			if err := r.Scan(&n, &s, &b, &tx); err != nil {
+			var f bool
+			if err := r.Scan(&n, &s, &b, &tx, &f); err != nil {
 				t.Fatal(err)
 			}
 			var tv any
 			if tx.Valid {
 				tv = tx.String
 			}
-			out = append(out, []any{n, s, b, tv})
+			out = append(out, []any{n, s, b, tv, f})
 		}
 		return out
 	}
