@@ -56,13 +56,16 @@ func TestConnectionSettingsFromDSN(t *testing.T) {
 		}
 		conns = append(conns, c)
 		var mode string
-		var fk, sync, busy int
+		var fk, sync, busy, temp int
 		c.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
 		c.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk)
 		c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync)
 		c.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy)
-		if mode != "wal" || fk != 1 || sync != 2 || busy < 1000 { // synchronous 2: FULL
-			t.Fatalf("connection %d: journal %s, foreign_keys %d, synchronous %d, busy_timeout %d", i, mode, fk, sync, busy)
+		c.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp)
+		// synchronous 2: FULL; temp_store 2: MEMORY (statement journals).
+		if mode != "wal" || fk != 1 || sync != 2 || busy < 1000 || temp != 2 {
+			t.Fatalf("connection %d: journal %s, foreign_keys %d, synchronous %d, busy_timeout %d, temp_store %d",
+				i, mode, fk, sync, busy, temp)
 		}
 	}
 	for _, c := range conns {
