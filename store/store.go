@@ -151,25 +151,8 @@ func IsURL(target string) bool { return pg.IsURL(target) }
 // ASCII only).
 const driverName = "sqlite3_muster"
 
-// init registers the driver. Its connections also keep SQLite's temporary
-// files in memory (temp_store=MEMORY, which the DSN cannot set). The one
-// such file a store's work makes is the statement journal: every multi-row
-// statement in a transaction (an apply's INSERT of 64 rows, an upsert, a
-// DELETE of a key list) copies each page it changes that an earlier
-// statement of the transaction wrote, so that a constraint failure can undo
-// the statement alone. On disk that was a scratch file written page by
-// page: 116 MB for a 39 MB store built by a first ingest of 100,000 rows,
-// 200 MB for a next day of 20,000 changes at a million rows. In memory it
-// holds the pages of one statement at a time (a few hundred KB; a statement
-// of 512 keys a few MB). The other users are transient tables (an IN list's
-// keys, a subquery's results), small in the store's queries. Sorts (ORDER
-// BY, GROUP BY) are not affected: SQLite's sorter spills to files of its
-// own beyond the page cache whatever this says.
 func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		if _, err := c.Exec("PRAGMA temp_store=MEMORY", nil); err != nil {
-			return err
-		}
 		return c.RegisterFunc("muster_fold", schema.Fold, true)
 	}})
 }
