@@ -3,8 +3,6 @@
 -- (a column first_drop, a partial index, and a table first_drops naming the
 -- drops read through the primary key instead), where each index entry
 -- costs a first ingest a B-tree insert and its WAL; SQLite's store keeps
--- the index whole. It also makes the statement-level foreign key check of
--- its 0010 cheaper when a statement's rows name one parent (SQLite checks
--- its own per row). The statement below keeps this file a migration SQLite
+-- the index whole. The statement below keeps this file a migration SQLite
 -- runs and records, like any other.
 SELECT 1;
