@@ -548,6 +548,19 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		ix = in.indexWriter(cur, base)
 		defer ix.abort()
 	}
+	// A drop diffed against the index file that changes at most half of
+	// the source's rows (a next day) gives the index its changes ahead of
+	// the apply (a second reading of the changes, a small part of the
+	// rows), so the new file is written beside the apply's SQLite work
+	// instead of after it. A first ingest's changes are all its rows: they
+	// are read once, and the file written after.
+	early := ix != nil && base != nil && 2*total <= cur.Rows
+	if early {
+		if err := each(func(c store.Change) error { ix.add(c); return nil }); err != nil {
+			return err
+		}
+		ix.start()
+	}
 	rows := cur.Rows
 	var done int64
 	size := applyBatch
@@ -598,7 +611,9 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 			rows--
 		}
 		rep.addSample(c.Op, c.Key, c.Line)
-		ix.add(c)
+		if !early {
+			ix.add(c)
+		}
 		batch = append(batch, c)
 		inBatch[c.Key] = true
 		if len(batch) == size {

@@ -52,6 +52,14 @@ func (u *indexUpdate) add(c store.Change) {
 	}
 }
 
+// start writes the file but for its header beside the apply, once every
+// change is added (store.SnapshotIndexWriter.Start).
+func (u *indexUpdate) start() {
+	if u != nil && u.w != nil {
+		u.w.Start()
+	}
+}
+
 // commit puts the file in place under the snapshot token tx will commit;
 // when the apply changed nothing the file says, it stays as it is (and the
 // snapshot keeps its token).

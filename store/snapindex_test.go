@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -21,6 +22,8 @@ type indexRig struct {
 	src  Source
 	seq  int64
 	salt uint64 // the digests' salt: each key's digest is its hash+salt
+	// start: the writer writes its file (Start) before the rows are.
+	start bool
 }
 
 func newIndexRig(t *testing.T) *indexRig {
@@ -74,6 +77,9 @@ func (r *indexRig) apply(base *SnapshotIndex, adds map[string]uint64, removes ..
 				r.t.Fatal(err)
 			}
 		}
+	}
+	if w != nil && r.start {
+		w.Start()
 	}
 	if _, err := tx.ArchiveAssertions(r.src.ID, removes, r.seq); err != nil {
 		r.t.Fatal(err)
@@ -507,5 +513,73 @@ func TestSnapshotIndexLayoutFindsEveryEntry(t *testing.T) {
 			}
 			ix.Close()
 		}
+	}
+}
+
+// A writer started before the apply's rows are written (a next day's
+// apply: the file is written beside SQLite's work) leaves the same index;
+// one aborted after Start leaves no file behind; no change is taken after
+// Start.
+func TestSnapshotIndexWriterStartedBeforeTheApply(t *testing.T) {
+	r := newIndexRig(t)
+	r.salt, r.start = 777, true
+	want := people(5000, 0)
+	r.apply(r.load(), want)
+	adds := people(300, 9000)
+	for k, h := range people(200, 1000) {
+		adds[k] = h + 1
+	}
+	var removes []string
+	for k := range people(200, 3000) {
+		removes = append(removes, k)
+		delete(want, k)
+	}
+	r.apply(r.load(), adds, removes...)
+	for k, h := range adds {
+		want[k] = h
+	}
+	ix := r.load()
+	if !ix.FromFile || ix.Salt() != r.salt {
+		t.Fatalf("the file written from Start was not used (from file %v, salt %d)", ix.FromFile, ix.Salt())
+	}
+	mustHold(t, ix, want)
+	for k, h := range want {
+		i, _ := ix.Locate(k, nil)
+		if !ix.Known(i, r.digest(h)) {
+			t.Fatalf("%s: the digest of its row is not known", k)
+		}
+	}
+	before, err := os.ReadFile(r.s.indexPath(r.src.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A writer with nothing to change in the file (a drop that changes no
+	// row) writes nothing from Start.
+	idle, err := r.s.NewSnapshotIndexWriter(r.load(), r.salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle.Start()
+	if idle.Needed() || idle.done != nil {
+		t.Fatalf("a writer with nothing to write started (needed %v)", idle.Needed())
+	}
+	idle.Abort()
+	w, err := r.s.NewSnapshotIndexWriter(ix, r.salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(OpUpdate, "p01001@example.com", 5, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	w.Start()
+	if err := w.Add(OpUpdate, "p01002@example.com", 5, 0, 5); err == nil {
+		t.Fatal("a change added after Start was taken")
+	}
+	w.Abort()
+	if m, _ := filepath.Glob(filepath.Join(r.s.IndexDir(), "*.tmp")); len(m) != 0 {
+		t.Fatalf("left behind: %v", m)
+	}
+	if after, err := os.ReadFile(r.s.indexPath(r.src.ID)); err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("an aborted writer changed the index file (%v)", err)
 	}
 }

@@ -38,6 +38,18 @@ type SnapshotIndexWriter struct {
 	// noDigests: the changes carry none (their rows get none).
 	noDigests bool
 	err       error
+	// done is closed when the body written by Start is (body, bodyErr).
+	done    chan struct{}
+	body    *indexBody
+	bodyErr error
+}
+
+// indexBody is a file written but for its header, which holds the
+// snapshot token and the checksums.
+type indexBody struct {
+	f              *os.File
+	n              int
+	entSum, blkSum uint32
 }
 
 // NewSnapshotIndexWriter starts the index file of base's source after an
@@ -64,6 +76,9 @@ func (s *Store) NewSnapshotIndexWriter(base *SnapshotIndex, salt uint64) (*Snaps
 // digest of the file row it came from (0: none). A removal of a key the
 // snapshot does not hold changes nothing, as in the store.
 func (w *SnapshotIndexWriter) Add(op ChangeOp, key string, hash uint64, st schema.Status, digest uint64) error {
+	if w.done != nil && w.err == nil {
+		w.err = errors.New("snapshot index: a change added after Start")
+	}
 	if w.err == nil {
 		w.err = w.add(op, key, hash, st, digest)
 	}
@@ -115,14 +130,51 @@ func (w *SnapshotIndexWriter) Needed() bool {
 	return w.added > 0 || w.gone > 0 || w.changes.n > 0 || w.base.dirty || !w.base.FromFile
 }
 
+// Start writes the file but for its header on a goroutine of its own, once
+// every change is added: an apply's SQLite work goes on beside it (on a
+// second core), and Commit then only waits for it and writes the header.
+// Without Start, Commit writes the whole file. A writer whose file is not
+// Needed writes nothing (the caller leaves the file as it is).
+func (w *SnapshotIndexWriter) Start() {
+	if w.done != nil || w.err != nil || !w.Needed() {
+		return
+	}
+	w.done = make(chan struct{})
+	go func() {
+		defer close(w.done)
+		w.body, w.bodyErr = w.writeBody()
+	}()
+}
+
+// wait waits for the body Start writes, if it was started.
+func (w *SnapshotIndexWriter) wait() {
+	if w.done != nil {
+		<-w.done
+		if w.err == nil {
+			w.err = w.bodyErr
+		}
+	}
+}
+
 // Commit finishes the file and puts it in place as the index of the
 // snapshot whose token (to be committed by the caller's transaction) is
 // token.
 func (w *SnapshotIndexWriter) Commit(token int64) error {
+	w.wait()
 	err := w.err
+	body := w.body
+	if err == nil && body == nil {
+		body, err = w.writeBody()
+	}
+	w.body = nil
 	var tmp string
-	if err == nil {
-		tmp, err = w.write(token)
+	if body != nil {
+		tmp = body.f.Name()
+		if err == nil {
+			err = w.writeHeader(body, token)
+		} else {
+			body.f.Close()
+		}
 	}
 	if err == nil {
 		err = os.Rename(tmp, w.s.indexPath(w.base.SourceID))
@@ -134,16 +186,26 @@ func (w *SnapshotIndexWriter) Commit(token int64) error {
 	return err
 }
 
-// Abort drops what the writer holds.
-func (w *SnapshotIndexWriter) Abort() { w.changes.close() }
+// Abort drops what the writer holds (after the body Start writes, which it
+// removes).
+func (w *SnapshotIndexWriter) Abort() {
+	w.wait()
+	if w.body != nil {
+		w.body.f.Close()
+		os.Remove(w.body.f.Name())
+		w.body = nil
+	}
+	w.changes.close()
+}
 
-// write writes the new file under a temporary name and returns it.
-func (w *SnapshotIndexWriter) write(token int64) (string, error) {
+// writeBody writes the new file under a temporary name, all but its
+// header.
+func (w *SnapshotIndexWriter) writeBody() (body *indexBody, err error) {
 	base := w.base
 	n := base.n - w.gone + w.added
 	nb := (n + keyBlock - 1) / keyBlock
 	if n > 1<<32-1 || w.keysLen > 1<<32-1 {
-		return "", errors.New("snapshot index: too large")
+		return nil, errors.New("snapshot index: too large")
 	}
 	prefix := "source-" + strconv.FormatInt(base.SourceID, 10) + "-"
 	if old, _ := filepath.Glob(filepath.Join(w.s.IndexDir(), prefix+"*.tmp")); len(old) > 0 {
@@ -153,9 +215,14 @@ func (w *SnapshotIndexWriter) write(token int64) (string, error) {
 	}
 	f, err := os.CreateTemp(w.s.IndexDir(), prefix+"*.tmp")
 	if err != nil {
-		return "", fmt.Errorf("snapshot index: %w", err)
+		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
-	defer f.Close()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
 	blocksOff := int64(indexHeaderSize) + int64(n)*indexEntrySize
 	keysOff := blocksOff + int64(nb)*8
 	entSum := crc32.New(castagnoli)
@@ -195,25 +262,25 @@ func (w *SnapshotIndexWriter) write(token int64) (string, error) {
 	for b := range spillBuckets {
 		recs, err := w.changes.bucket(b)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		k := 0
 		for ; pos < base.n && spillBucket(base.ents[pos].kh) == b; pos++ {
 			kh := base.ents[pos].kh
 			key, v, err := nextBase()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			for ; k < len(recs) && recs[k].kh < kh; k++ {
 				if recs[k].update {
-					return "", errors.New("snapshot index: an update of no row")
+					return nil, errors.New("snapshot index: an update of no row")
 				}
 				put(recs[k].kh, recs[k].v, recs[k].raw, recs[k].key)
 				written++
 			}
 			if w.removed[pos/64]&(1<<(pos%64)) != 0 {
 				if k < len(recs) && recs[k].kh == kh {
-					return "", errors.New("snapshot index: a removed row changed")
+					return nil, errors.New("snapshot index: a removed row changed")
 				}
 				continue
 			}
@@ -225,7 +292,7 @@ func (w *SnapshotIndexWriter) write(token int64) (string, error) {
 			}
 			if k < len(recs) && recs[k].kh == kh {
 				if !recs[k].update {
-					return "", errSharedHash
+					return nil, errSharedHash
 				}
 				v, raw = recs[k].v, recs[k].raw
 				k++
@@ -235,18 +302,18 @@ func (w *SnapshotIndexWriter) write(token int64) (string, error) {
 		}
 		for ; k < len(recs); k++ {
 			if recs[k].update || k > 0 && recs[k].kh == recs[k-1].kh {
-				return "", errSharedHash
+				return nil, errSharedHash
 			}
 			put(recs[k].kh, recs[k].v, recs[k].raw, recs[k].key)
 			written++
 		}
 	}
 	if written != n || blk.off != w.keysLen {
-		return "", fmt.Errorf("snapshot index: wrote %d rows and %d key bytes, want %d and %d", written, blk.off, n, w.keysLen)
+		return nil, fmt.Errorf("snapshot index: wrote %d rows and %d key bytes, want %d and %d", written, blk.off, n, w.keysLen)
 	}
 	for _, bw := range []*bufio.Writer{ents, keys} {
 		if err := bw.Flush(); err != nil {
-			return "", fmt.Errorf("snapshot index: %w", err)
+			return nil, fmt.Errorf("snapshot index: %w", err)
 		}
 	}
 	blocks := blk.finish()
@@ -256,27 +323,33 @@ func (w *SnapshotIndexWriter) write(token int64) (string, error) {
 		bb = binary.LittleEndian.AppendUint32(bb, kb.sum)
 	}
 	if _, err := f.WriteAt(bb, blocksOff); err != nil {
-		return "", fmt.Errorf("snapshot index: %w", err)
+		return nil, fmt.Errorf("snapshot index: %w", err)
 	}
+	return &indexBody{f: f, n: n, entSum: entSum.Sum32(), blkSum: crc32.Checksum(bb, castagnoli)}, nil
+}
+
+// writeHeader writes the header of body, naming token, and closes it.
+func (w *SnapshotIndexWriter) writeHeader(body *indexBody, token int64) error {
 	var h [indexHeaderSize]byte
 	le := binary.LittleEndian
 	copy(h[:], indexMagic)
-	le.PutUint64(h[8:], uint64(base.SourceID))
+	le.PutUint64(h[8:], uint64(w.base.SourceID))
 	le.PutUint64(h[16:], uint64(token))
-	le.PutUint64(h[24:], base.seed)
-	le.PutUint64(h[32:], uint64(n))
+	le.PutUint64(h[24:], w.base.seed)
+	le.PutUint64(h[32:], uint64(body.n))
 	le.PutUint64(h[40:], uint64(w.keysLen))
 	le.PutUint64(h[48:], w.salt)
-	le.PutUint32(h[56:], entSum.Sum32())
-	le.PutUint32(h[60:], crc32.Checksum(bb, castagnoli))
+	le.PutUint32(h[56:], body.entSum)
+	le.PutUint32(h[60:], body.blkSum)
 	le.PutUint32(h[76:], crc32.Checksum(h[:76], castagnoli))
-	if _, err := f.WriteAt(h[:], 0); err != nil {
-		return "", fmt.Errorf("snapshot index: %w", err)
+	if _, err := body.f.WriteAt(h[:], 0); err != nil {
+		body.f.Close()
+		return fmt.Errorf("snapshot index: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("snapshot index: %w", err)
+	if err := body.f.Close(); err != nil {
+		return fmt.Errorf("snapshot index: %w", err)
 	}
-	return f.Name(), nil
+	return nil
 }
 
 func uvarintLen(v uint64) int {

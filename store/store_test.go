@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -56,17 +57,82 @@ func TestConnectionSettingsFromDSN(t *testing.T) {
 		}
 		conns = append(conns, c)
 		var mode string
-		var fk, sync, busy int
+		var fk, sync, busy, temp int
 		c.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
 		c.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk)
 		c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync)
 		c.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy)
-		if mode != "wal" || fk != 1 || sync != 2 || busy < 1000 { // synchronous 2: FULL
-			t.Fatalf("connection %d: journal %s, foreign_keys %d, synchronous %d, busy_timeout %d", i, mode, fk, sync, busy)
+		c.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp)
+		// synchronous 2: FULL; temp_store 0: DEFAULT (files: SQLite's
+		// sorter spills; see beginWrite for the write transactions').
+		if mode != "wal" || fk != 1 || sync != 2 || busy < 1000 || temp != 0 {
+			t.Fatalf("connection %d: journal %s, foreign_keys %d, synchronous %d, busy_timeout %d, temp_store %d",
+				i, mode, fk, sync, busy, temp)
 		}
 	}
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// An organisation's write transaction keeps its statement journal in
+// memory (temp_store=MEMORY) and its connection goes back to the pool with
+// the default, committed or rolled back.
+func TestWriteTransactionsKeepTempFilesInMemory(t *testing.T) {
+	skipUnlessSQLite(t, "SQLite's temp_store")
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	org, err := s.EnsureOrg(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, commit := range []bool{true, false} {
+		tx, err := s.Begin(ctx, org.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var temp int
+		if err := tx.tx.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp); err != nil {
+			t.Fatal(err)
+		}
+		if temp != 2 {
+			t.Fatalf("temp_store %d in a write transaction, want 2 (MEMORY)", temp)
+		}
+		if commit {
+			err = tx.Commit()
+		} else {
+			err = tx.Rollback()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every idle connection, the transaction's among them, is back to
+		// the default.
+		idle := s.db.Stats().Idle
+		if idle == 0 {
+			t.Fatal("no idle connection after the transaction")
+		}
+		conns := make([]*sql.Conn, 0, idle)
+		for range idle {
+			c, err := s.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			if err := c.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp); err != nil {
+				t.Fatal(err)
+			}
+			if temp != 0 {
+				t.Fatalf("commit %v: a pooled connection has temp_store %d after the transaction, want 0", commit, temp)
+			}
+		}
+		for _, c := range conns {
+			c.Close()
+		}
 	}
 }
 

@@ -53,7 +53,7 @@ func (s *Store) Begin(ctx context.Context, orgID int64) (*Tx, error) {
 
 // beginOrg starts a write transaction holding the organisation's lock.
 func (s *Store) beginOrg(ctx context.Context, orgID int64) (*txn, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.beginWrite(ctx)
 	if err != nil {
 		return nil, wrapErr(err, "begin")
 	}
