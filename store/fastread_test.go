@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"muster/schema"
@@ -166,6 +168,53 @@ func TestParseIDAsParseInt(t *testing.T) {
 		want, err := strconv.ParseInt(s, 10, 64)
 		if got, ok := parseID(s); ok != (err == nil) || ok && got != want {
 			t.Errorf("parseID(%q) = %d %v, want %d (%v)", s, got, ok, want, err)
+		}
+	}
+}
+
+// A page's query binds only what changes from page to page (the cursor,
+// a search, groups): the organisation, a source and a known status are in
+// its text, so that SQLite runs the statement it has prepared instead of
+// preparing it again for each page. A status no recipient has is bound,
+// never written into the text.
+func TestPageQueryBindsOnlyTheCursor(t *testing.T) {
+	for _, c := range []struct {
+		f        RecipientFilter
+		args     []any
+		has, not string
+	}{
+		{RecipientFilter{Status: StatusActive, After: "k"}, []any{"k"}, "r.org_id=42 AND r.status='active' AND r.key>?", ""},
+		{RecipientFilter{After: "k", until: "z"}, []any{"k", "z"}, "r.org_id=42 AND r.key>? AND r.key<=?", "r.status="},
+		{RecipientFilter{SourceID: 7, Status: StatusGone}, nil, "a.source_id=7 AND r.org_id=42 AND r.key=a.key AND r.status='gone'", ""},
+		{RecipientFilter{Status: "x' OR 1=1 --"}, []any{"x' OR 1=1 --"}, "r.status=?", "OR 1=1"},
+	} {
+		q, args := pageQuery(42, c.f, 1001).query(true)
+		if !strings.Contains(q, c.has) || c.not != "" && strings.Contains(q, c.not) {
+			t.Errorf("%+v: query %s", c.f, q)
+		}
+		if !slices.Equal(args, c.args) {
+			t.Errorf("%+v: args %v, want %v", c.f, args, c.args)
+		}
+	}
+}
+
+// appendIDs reads a list of digits and commas in one pass: the same ids as
+// parseID reads from each element, for any list (signs, letters, empty
+// elements, numbers too long for 18 digits or for int64), after what out
+// held.
+func TestAppendIDsAsEach(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{",", ",", "0", "7", "42", "007", "-3", "+5", "x", "999999999999999999", "9223372036854775807",
+		"9223372036854775808", "1234567890123456789", " "}
+	for range 20_000 {
+		var b strings.Builder
+		for range rng.IntN(8) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		got, want := appendIDs([]int64{-1}, s), appendIDsEach([]int64{-1}, s)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: %v, want %v", s, got, want)
 		}
 	}
 }

@@ -82,8 +82,35 @@ func parseIDs(s string) []int64 {
 	return appendIDs(make([]int64, 0, strings.Count(s, ",")), s)
 }
 
-// appendIDs appends the ids of a stored list to out.
+// appendIDs appends the ids of a stored list to out: in one pass over a
+// list of digits and commas (what the store writes), else as
+// appendIDsEach.
 func appendIDs(out []int64, s string) []int64 {
+	start := len(out)
+	var id int64
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9' && digits < 18:
+			id, digits = id*10+int64(c-'0'), digits+1
+		case c == ',':
+			if digits > 0 {
+				out = append(out, id)
+			}
+			id, digits = 0, 0
+		default:
+			return appendIDsEach(out[:start], s)
+		}
+	}
+	if digits > 0 {
+		out = append(out, id)
+	}
+	return out
+}
+
+// appendIDsEach appends the ids of a stored list to out, each read by
+// parseID.
+func appendIDsEach(out []int64, s string) []int64 {
 	for len(s) > 0 {
 		i := strings.IndexByte(s, ',')
 		if i < 0 {
@@ -279,15 +306,26 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 	// With a source, its snapshot (keyed by source and key) is read in key
 	// order and each of its people looked up: a page of a source of ten
 	// people among a million reads ten rows. Without, the recipients are.
+	//
+	// The organisation, the source and a status are written into the query,
+	// not bound: SQLite (3.54) prepares a statement again at its first step
+	// whenever a value compared by one of its equality terms was bound
+	// again, and a walk runs the same page query a thousand times with only
+	// the cursor changed (a page's query planned again cost some 70 us).
+	org := strconv.FormatInt(orgID, 10)
 	from, key := `recipients r`, "r.key"
-	where := []string{"r.org_id=?"}
-	args := []any{orgID}
+	where := []string{"r.org_id=" + org}
+	var args []any
 	if f.SourceID != 0 {
 		// CROSS JOIN: SQLite takes the tables in the order written.
 		from, key = `snapshot a CROSS JOIN recipients r`, "a.key"
-		where, args = []string{"a.source_id=?", "r.org_id=?", "r.key=a.key"}, []any{f.SourceID, orgID}
+		where = []string{"a.source_id=" + strconv.FormatInt(f.SourceID, 10), "r.org_id=" + org, "r.key=a.key"}
 	}
-	if f.Status != "" {
+	switch f.Status {
+	case "":
+	case StatusActive, StatusOffboarded, StatusInactive, StatusGone:
+		where = append(where, "r.status='"+string(f.Status)+"'")
+	default: // none matches, but a value never goes into the text
 		where, args = append(where, "r.status=?"), append(args, string(f.Status))
 	}
 	if f.After != "" {

@@ -54,6 +54,10 @@ type Store struct {
 	// and no group is deleted, so an entry never goes stale.
 	groupsMu sync.RWMutex
 	groups   map[int64]cachedGroup
+	// orgs caches LookupOrg's answers by name (Org values): no organisation
+	// is renamed or deleted, so an id found stays right. Every API request
+	// looks its organisation up.
+	orgs sync.Map
 	// reserveReleased and reserveErr: what became of the reserve at open
 	// (reserve.go).
 	reserveReleased bool
@@ -273,6 +277,9 @@ func (s *Store) LookupOrg(ctx context.Context, name string) (Org, error) {
 	if name == "" {
 		name = schema.DefaultOrg
 	}
+	if o, ok := s.orgs.Load(name); ok {
+		return o.(Org), nil
+	}
 	var o Org
 	err := s.db.QueryRowContext(ctx, `SELECT id, name FROM orgs WHERE name=?`, name).Scan(&o.ID, &o.Name)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -281,6 +288,7 @@ func (s *Store) LookupOrg(ctx context.Context, name string) (Org, error) {
 	if err != nil {
 		return Org{}, fmt.Errorf("org %q: %w", name, err)
 	}
+	s.orgs.Store(name, o)
 	return o, nil
 }
 

@@ -200,3 +200,33 @@ func TestParseIDs(t *testing.T) {
 		}
 	}
 }
+
+// LookupOrg keeps the organisations it found (no query a request) and
+// nothing about names it did not find: an organisation created later is
+// found, and the answer is the same with and without the cache.
+func TestLookupOrgCachesOnlyWhatItFound(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t)
+	if _, err := s.LookupOrg(ctx, "acme"); schema.ErrorCodeOf(err) != schema.ENotFound {
+		t.Fatalf("before EnsureOrg: %v", err)
+	}
+	made, err := s.EnsureOrg(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the first from the database, the second from the cache
+		got, err := s.LookupOrg(ctx, "acme")
+		if err != nil || got != made {
+			t.Fatalf("LookupOrg = %+v, %v; want %+v", got, err, made)
+		}
+	}
+	if _, ok := s.orgs.Load("acme"); !ok {
+		t.Fatal("acme not kept")
+	}
+	if _, err := s.LookupOrg(ctx, "other"); schema.ErrorCodeOf(err) != schema.ENotFound {
+		t.Fatalf("other: %v", err)
+	}
+	if _, ok := s.orgs.Load("other"); ok {
+		t.Fatal("a name not found was kept")
+	}
+}

@@ -24,12 +24,13 @@ import (
 // pageWriter writes a page of recipients as they are read, looking up the
 // names of their groups (the store caches them).
 type pageWriter struct {
-	st  *store.Store
-	ctx context.Context
-	org int64
-	buf *[]byte
-	b   []byte
-	n   int
+	st   *store.Store
+	ctx  context.Context
+	org  int64
+	objs *groupObjects // nil: every page builds its own
+	buf  *[]byte
+	b    []byte
+	n    int
 	// groups holds each group of the page as its JSON object, written
 	// once: a page of a thousand names a few dozen groups three thousand
 	// times.
@@ -70,35 +71,85 @@ func (g *groupJSON) set(id int64, b []byte) {
 	g.sparse[id] = b
 }
 
-func newPageWriter(ctx context.Context, st *store.Store, org int64) *pageWriter {
-	buf := pageBuffers.Get().(*[]byte)
-	return &pageWriter{st: st, ctx: ctx, org: org, buf: buf, b: (*buf)[:0]}
+func newPageWriter(ctx context.Context, st *store.Store, objs *groupObjects, org int64) *pageWriter {
+	var buf *[]byte
+	select {
+	case buf = <-pageBuffers:
+	default:
+		buf = new([]byte)
+	}
+	return &pageWriter{st: st, ctx: ctx, objs: objs, org: org, buf: buf, b: (*buf)[:0]}
 }
 
 // addGroups sets the JSON objects of groups (a group not found by the store
-// is written with empty names, as encoding/json writes a zero Group).
+// is written with empty names, as encoding/json writes a zero Group, and
+// not kept in p.objs).
 func (p *pageWriter) addGroups(ids []int64, gs map[int64]store.Group) {
 	for _, id := range ids {
-		g := gs[id]
+		g, found := gs[id]
 		b := []byte(`{"source":`)
 		b = appendJSONString(b, g.SourceName)
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, g.Name)
-		p.groups.set(id, append(b, '}'))
+		b = append(b, '}')
+		p.groups.set(id, b)
+		if found && p.objs != nil {
+			p.objs.put(p.org, id, b)
+		}
 	}
 }
 
-// pageBuffers keeps the buffers pages are written in: a page of a thousand
-// is some 300 KB.
-var pageBuffers = sync.Pool{New: func() any { return new([]byte) }}
+// groupObjects keeps the JSON objects of the groups pages have named, by
+// id, for every page: a group's source and name never change and no group
+// is deleted (the store caches them so too), so an object never goes
+// stale. A page then builds none and asks the store nothing.
+type groupObjects struct {
+	mu sync.RWMutex
+	m  map[int64]groupObject
+}
+
+type groupObject struct {
+	org  int64
+	json []byte
+}
+
+// get returns the object of group id of org.
+func (g *groupObjects) get(org, id int64) ([]byte, bool) {
+	g.mu.RLock()
+	o, ok := g.m[id]
+	g.mu.RUnlock()
+	return o.json, ok && o.org == org
+}
+
+func (g *groupObjects) put(org, id int64, b []byte) {
+	g.mu.Lock()
+	if g.m == nil {
+		g.m = map[int64]groupObject{}
+	}
+	g.m[id] = groupObject{org: org, json: b}
+	g.mu.Unlock()
+}
+
+// pageBuffers keeps the buffers pages are written in (a page of a
+// thousand is some 300 KB), at most four of at most 4 MiB. Not a
+// sync.Pool: that one is emptied by every garbage collection, some every
+// dozen pages, and each page after one grew its buffer again.
+var pageBuffers = make(chan *[]byte, 4)
 
 // add appends a recipient to the page (the array's elements only).
 func (p *pageWriter) add(r *store.Recipient) error {
 	var missing []int64
 	for _, id := range r.GroupIDs {
-		if _, ok := p.groups.get(id); !ok {
-			missing = append(missing, id)
+		if _, ok := p.groups.get(id); ok {
+			continue
 		}
+		if p.objs != nil {
+			if b, ok := p.objs.get(p.org, id); ok {
+				p.groups.set(id, b)
+				continue
+			}
+		}
+		missing = append(missing, id)
 	}
 	if len(missing) > 0 {
 		gs, err := p.st.GroupsByID(p.ctx, p.org, missing)
@@ -129,10 +180,14 @@ func (p *pageWriter) write(w http.ResponseWriter, pretty bool, next string) {
 	head = append(head, `"recipients":[`...)
 	const tail = "]}\n"
 	defer func() {
-		if cap(p.b) <= 4<<20 {
-			*p.buf = p.b
+		if cap(p.b) > 4<<20 {
+			return
 		}
-		pageBuffers.Put(p.buf)
+		*p.buf = p.b
+		select {
+		case pageBuffers <- p.buf:
+		default:
+		}
 	}()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if pretty {
@@ -159,7 +214,7 @@ func (p *pageWriter) write(w http.ResponseWriter, pretty bool, next string) {
 // writeRecipientsPage answers a page of recipients with the names of their
 // groups and the cursor of the next page ("" at the end).
 func writeRecipientsPage(w http.ResponseWriter, pretty bool, recs []store.Recipient, groups map[int64]store.Group, next string) {
-	p := newPageWriter(context.Background(), nil, 0)
+	p := newPageWriter(context.Background(), nil, nil, 0)
 	for i := range recs {
 		p.addGroups(recs[i].GroupIDs, groups)
 	}
@@ -187,7 +242,12 @@ func appendRecipient(b []byte, r *store.Recipient, groups *groupJSON) []byte {
 	b = append(b, `,"last_name":`...)
 	b = appendJSONString(b, r.LastName)
 	b = append(b, `,"status":`...)
-	b = appendJSONString(b, string(r.Status))
+	switch r.Status {
+	case store.StatusActive:
+		b = append(b, `"active"`...)
+	default:
+		b = appendJSONString(b, string(r.Status))
+	}
 	b = append(b, `,"created_seq":`...)
 	b = strconv.AppendInt(b, r.CreatedSeq, 10)
 	b = append(b, `,"updated_seq":`...)
@@ -207,6 +267,13 @@ func appendRecipient(b []byte, r *store.Recipient, groups *groupJSON) []byte {
 // appendAttrs appends the attributes that have a value as an object sorted
 // by name (as encoding/json writes a map), or nothing when none has one.
 func appendAttrs(b []byte, a *schema.Attrs) []byte {
+	set := 0
+	for i := range a {
+		set |= len(a[i])
+	}
+	if set == 0 { // most recipients of most stores
+		return b
+	}
 	n := 0
 	for _, at := range attrsByName {
 		if a[at] == "" {
@@ -248,6 +315,9 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i = skipPlain(s, i); i == len(s) {
+			break
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if jsonSafe[c] {
 				i++
@@ -291,6 +361,29 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// skipPlain returns the first index from i on of s whose 8 bytes are not
+// all ASCII bytes that appendJSONString copies as they are (jsonSafe), or
+// len(s) when no 8 bytes are left, testing 8 bytes at once: a page's values
+// are mostly long plain addresses.
+func skipPlain(s string, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// With every byte below 0x80, (x - n*ones) &^ x & highs is not zero
+	// exactly when some byte of x is below n, and a byte equal to c is a
+	// zero byte of w ^ c*ones.
+	below := func(x uint64, n uint64) uint64 { return (x - n*ones) &^ x & highs }
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		_ = b[7]
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if w&highs != 0 || below(w, 0x20)|below(w^'"'*ones, 1)|below(w^'\\'*ones, 1)|
+			below(w^'<'*ones, 1)|below(w^'>'*ones, 1)|below(w^'&'*ones, 1) != 0 {
+			return i
+		}
+	}
+	return i
 }
 
 // jsonSafe holds the ASCII bytes appendJSONString copies as they are: all

@@ -52,6 +52,9 @@ func TestRecipientsPageJSON(t *testing.T) {
 			if rng.IntN(2) == 0 {
 				r.Email = r.Key // most addresses are their key
 			}
+			if rng.IntN(2) == 0 {
+				r.Status = []store.RecipientStatus{store.StatusActive, store.StatusGone}[rng.IntN(2)]
+			}
 			for _, id := range ids {
 				if rng.IntN(2) == 0 {
 					r.GroupIDs = append(r.GroupIDs, id)
@@ -161,5 +164,39 @@ func BenchmarkAppendJSONString(b *testing.B) {
 		for _, v := range vals {
 			buf = appendJSONString(buf, v)
 		}
+	}
+}
+
+// appendJSONString tests eight bytes at a time (plain8): every byte value
+// at every place of a value longer than eight, and long random values made
+// of plain runs and the pieces JSON escapes, come out as encoding/json
+// writes them.
+func TestAppendJSONStringAsEncodingJSON(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q:\n got %s\nwant %s", s, got, want)
+		}
+	}
+	plain := "abcdefghijklmnopqrstuvwxyz.@-_0123"
+	for c := range 256 {
+		for at := range 20 {
+			check(plain[:at] + string([]byte{byte(c)}) + plain[at:])
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{`"`, `\`, "<", ">", "&", "\x00", "\x1f", " ", "\x7f", "~", "é", "\u2028", "\u2029", "\xff", "\xe2\x80", "😀"}
+	for range 20_000 {
+		var b strings.Builder
+		for range rng.IntN(6) {
+			b.WriteString(plain[:rng.IntN(len(plain))])
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		b.WriteString(plain[:rng.IntN(len(plain))])
+		check(b.String())
 	}
 }

@@ -85,7 +85,7 @@ func (s *Server) listRecipients(w http.ResponseWriter, r *request) error {
 			return err
 		}
 	}
-	page := newPageWriter(r.Context(), s.cfg.Store, r.org.ID)
+	page := newPageWriter(r.Context(), s.cfg.Store, &s.groupObjs, r.org.ID)
 	var next string
 	if r.org.ID != 0 && !empty {
 		if next, err = s.cfg.Store.EachRecipientPage(r.Context(), r.org.ID, f, page.add); err != nil {

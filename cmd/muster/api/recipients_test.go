@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -161,4 +162,59 @@ func (a *testAPI) recipients(token, path string) recipientPage {
 	var p recipientPage
 	a.mustGet(token, path, &p)
 	return p
+}
+
+// The JSON objects of groups are built once for every page (the server
+// keeps them by id with their organisation): pages come out the same the
+// second time, an object kept for another organisation is not used, and a
+// group the store does not know is not kept.
+func TestGroupObjectsKeptAcrossPages(t *testing.T) {
+	a := MustAPI(t)
+	recs := people(30, "p", "acme.example", "staff")
+	for i := range recs {
+		if i%2 == 1 {
+			recs[i].Groups = []string{"staff", "odd <&>"}
+		}
+	}
+	if rep := a.ingest(acme, csvSource("hr"), "g.csv", recs); rep.Decision != ingest.Applied {
+		t.Fatalf("ingest: %s", rep.Decision)
+	}
+	first := a.do("GET", "/v1/recipients?limit=20", "acme-viewer", "")
+	if first.status != 200 {
+		t.Fatal(first)
+	}
+	objs := &a.srv.groupObjs
+	if len(objs.m) != 2 {
+		t.Fatalf("kept %d group objects, want 2: %v", len(objs.m), objs.m)
+	}
+	want := map[string]bool{`{"source":"hr","name":"staff"}`: true, `{"source":"hr","name":"odd \u003c\u0026\u003e"}`: true}
+	var id int64
+	for gid, o := range objs.m {
+		if !want[string(o.json)] || o.org == 0 {
+			t.Fatalf("group %d kept as %s (org %d)", gid, o.json, o.org)
+		}
+		id = gid
+	}
+	if again := a.do("GET", "/v1/recipients?limit=20", "acme-viewer", ""); !bytes.Equal(again.body, first.body) {
+		t.Fatalf("second page differs:\n%s\n%s", again.body, first.body)
+	}
+	// An object kept under another organisation is not this one's.
+	org := objs.m[id].org
+	objs.put(org+1, id, []byte(`{"source":"x","name":"y"}`))
+	if again := a.do("GET", "/v1/recipients?limit=20", "acme-viewer", ""); !bytes.Equal(again.body, first.body) {
+		t.Fatalf("page with another organisation's object differs:\n%s\n%s", again.body, first.body)
+	}
+	if objs.m[id].org != org {
+		t.Fatalf("group %d kept for org %d, want %d", id, objs.m[id].org, org)
+	}
+	// A group the store does not know is written with empty names, and
+	// not kept.
+	p := newPageWriter(context.Background(), a.st, objs, org)
+	p.addGroups([]int64{1 << 40}, map[int64]store.Group{})
+	if _, ok := objs.get(org, 1<<40); ok {
+		t.Fatal("an unknown group was kept")
+	}
+	if b, _ := p.groups.get(1 << 40); string(b) != `{"source":"","name":""}` {
+		t.Fatalf("unknown group written as %s", b)
+	}
 }

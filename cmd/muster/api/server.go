@@ -111,6 +111,8 @@ type Server struct {
 	srv          *http.Server
 	ln           net.Listener
 	wg           sync.WaitGroup
+	// groupObjs keeps the JSON of the groups recipient pages name.
+	groupObjs groupObjects
 }
 
 // New checks cfg and returns a server that is not yet listening.
