@@ -102,7 +102,8 @@ type Files struct {
 	Pending func(path string) bool
 	// Shared says several instances share Dir (and one PostgreSQL store):
 	// the spools are listed again at every held check, so a file left
-	// there by an instance that died is taken by another. Which instance
+	// there by an instance that died is taken by another (once two checks
+	// a HeldCheck apart have listed it: see rescanSpools). Which instance
 	// takes a file is settled by its claim in the store (see claimJob);
 	// alone, every claim is this instance's.
 	Shared bool
@@ -116,6 +117,9 @@ type Files struct {
 	// heldIgnored names held files that are no drop of their source
 	// (dir/id), warned about once; only heldLoop uses it.
 	heldIgnored map[string]bool
+	// sighted: when rescanSpools first listed each spooled file; only
+	// heldLoop uses it.
+	sighted sightings
 
 	skipMu  sync.Mutex
 	skipped map[string]fileStamp // see skipFile
@@ -634,16 +638,59 @@ func (f *Files) claimJob(ctx context.Context, path, lane string, log *slog.Logge
 
 // rescanSpools queues the files in the spools that this process is not
 // taking through: with several instances sharing the folders, those an
-// instance that died left there (their claims ended with it).
+// instance that died left there (their claims ended with it). A file is
+// queued once an earlier rescan listed it at least HeldCheck ago: the
+// instance that moved it into the spool claims it in moments, and taking
+// it from under that claim (which the store would settle, but after the
+// instance an upload went to had lost it to another) is not what a rescan
+// is for.
 func (f *Files) rescanSpools() {
+	var listed []spooledFile
 	for key, s := range f.sources {
 		for _, p := range f.spooled(s) {
-			f.busyMu.Lock()
-			busy := f.busy[p]
-			f.busyMu.Unlock()
-			if !busy && !f.lanes.isWaiting(key, p) {
-				f.lanes.add(job{key: key, path: p, announced: true})
-			}
+			listed = append(listed, spooledFile{key, p})
 		}
 	}
+	if f.sighted == nil {
+		f.sighted = sightings{}
+	}
+	for _, sp := range f.sighted.due(listed, time.Now(), f.HeldCheck) {
+		f.busyMu.Lock()
+		busy := f.busy[sp.path]
+		f.busyMu.Unlock()
+		if !busy && !f.lanes.isWaiting(sp.key, sp.path) {
+			f.lanes.add(job{key: sp.key, path: sp.path, announced: true})
+		}
+	}
+}
+
+// spooledFile is a file a rescan found in a source's spool.
+type spooledFile struct{ key, path string }
+
+// sightings remembers when each spooled file was first listed by a rescan.
+type sightings map[spooledFile]time.Time
+
+// due returns the files of listed first listed at least wait before now,
+// and forgets the files no longer listed (one listed again later starts
+// over).
+func (s sightings) due(listed []spooledFile, now time.Time, wait time.Duration) []spooledFile {
+	var out []spooledFile
+	keep := make(map[spooledFile]bool, len(listed))
+	for _, sp := range listed {
+		keep[sp] = true
+		first, ok := s[sp]
+		if !ok {
+			s[sp] = now
+			continue
+		}
+		if now.Sub(first) >= wait {
+			out = append(out, sp)
+		}
+	}
+	for sp := range s {
+		if !keep[sp] {
+			delete(s, sp)
+		}
+	}
+	return out
 }

@@ -61,8 +61,9 @@ type instance struct {
 // start starts an instance with its own data directory and config. Every
 // upload is announced by the SFTP server that took it, which moves it into
 // the spool at once; the watchers (which see the shared inboxes too) wait
-// 30 s for a file to settle, so the instance an upload went to is the one
-// that takes it (the crash below needs it to be c). Which one takes a
+// 30 s for a file to settle, and a rescan of the spools takes only a file
+// an earlier rescan listed 5 s before, so the instance an upload went to
+// is the one that takes it (the crash below needs it to be c). Which one takes a
 // file never matters to what is applied.
 func (c *cluster) start(name string, env ...string) *instance {
 	c.t.Helper()
