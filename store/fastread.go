@@ -54,13 +54,9 @@ func (s *Store) eachRow(ctx context.Context, qc driver.QueryerContext, q string,
 	// pgx's database/sql driver reads rows the same way (strings, int64,
 	// []byte, nil), with PostgreSQL's placeholders.
 	q = s.d.rebind(q)
-	named := make([]driver.NamedValue, len(args))
-	for i, a := range args {
-		v, err := driver.DefaultParameterConverter.ConvertValue(a)
-		if err != nil {
-			return err
-		}
-		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	named, err := namedValues(args)
+	if err != nil {
+		return err
 	}
 	// Without a context the driver steps without watching one (a
 	// goroutine hand-off per step otherwise); the loop checks ctx.
@@ -85,6 +81,19 @@ func (s *Store) eachRow(ctx context.Context, qc driver.QueryerContext, q string,
 			return err
 		}
 	}
+}
+
+// namedValues are args as a driver takes them.
+func namedValues(args []any) ([]driver.NamedValue, error) {
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		v, err := driver.DefaultParameterConverter.ConvertValue(a)
+		if err != nil {
+			return nil, err
+		}
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return named, nil
 }
 
 // joinSep joins text columns into one (joinedQuery): the byte 0xFE, which

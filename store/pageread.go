@@ -32,17 +32,16 @@ func (s *Store) readPage(ctx context.Context, jq joinedQuery, orgID int64, statu
 	var fnErr error
 	tried := false
 	err := s.rawConn(ctx, func(qc driver.QueryerContext) error {
-		c, ok := qc.(driver.Conn)
-		if !ok {
-			return nil
-		}
 		q, args := jq.query(false)
+		named, err := namedValues(args)
+		if err != nil {
+			return err
+		}
 		ncol := jq.n + 4 // nullif(email, key), attrs, the sequences
 		if status == "" {
 			ncol++ // the status
 		}
-		var err error
-		tried, err = readRaw(ctx, c, q, args, ncol, func(cols []rawCol) error {
+		tried, err = readRaw(ctx, qc, q, named, ncol, func(cols []rawCol) error {
 			ids = ids[:0]
 			if !rawPageRecipient(cols, orgID, status, &ids, &r) {
 				return errRawShape

@@ -13,20 +13,10 @@ extern int sqlite3_column_type(sqlite3_stmt*, int);
 extern const unsigned char *sqlite3_column_text(sqlite3_stmt*, int);
 extern int sqlite3_column_bytes(sqlite3_stmt*, int);
 extern long long sqlite3_column_int64(sqlite3_stmt*, int);
-extern int sqlite3_bind_text(sqlite3_stmt*, int, const char*, int, void(*)(void*));
-extern int sqlite3_bind_int64(sqlite3_stmt*, int, long long);
-extern int sqlite3_bind_parameter_count(sqlite3_stmt*);
-extern int sqlite3_column_count(sqlite3_stmt*);
 extern sqlite3 *sqlite3_db_handle(sqlite3_stmt*);
 extern const char *sqlite3_errmsg(sqlite3*);
 
 #define MUSTER_MAXCOLS 16
-
-// muster_bind_text binds a copy of n bytes at p (SQLITE_TRANSIENT): p is
-// Go memory, not to be kept past the call.
-static int muster_bind_text(sqlite3_stmt *st, int i, const char *p, int n) {
-	return sqlite3_bind_text(st, i, n ? p : "", n, (void (*)(void*))-1);
-}
 
 static const char *muster_errmsg(sqlite3_stmt *st) {
 	return sqlite3_errmsg(sqlite3_db_handle(st));
@@ -115,7 +105,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
-	"strings"
+	"io"
 	"unsafe"
 
 	"github.com/mattn/go-sqlite3"
@@ -146,62 +136,67 @@ const rawBufSize = 64 << 10
 // its reader expects: the reads from that row on go through the driver.
 var errRawShape = fmt.Errorf("a value of another type")
 
-// rawStmt is the C handle of a statement prepared by go-sqlite3: its
-// unexported field s (*C.sqlite3_stmt). Nil when the driver does not hold
-// one there (another version of it): reads then take the driver's path.
-func rawStmt(st driver.Stmt) *C.sqlite3_stmt {
-	v := reflect.ValueOf(st)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return nil
+// rawStmt is the C handle of the statement go-sqlite3's rows read: the
+// unexported fields s of its SQLiteRows (the *SQLiteStmt) and of that
+// (the *C.sqlite3_stmt). Nil when the driver does not hold them there
+// (another version of it): reads then take the driver's path.
+func rawStmt(rows driver.Rows) *C.sqlite3_stmt {
+	field := func(v reflect.Value, name string) reflect.Value {
+		if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+			return reflect.Value{}
+		}
+		f := v.Elem().FieldByName(name)
+		if !f.IsValid() || f.Kind() != reflect.Pointer || f.IsNil() {
+			return reflect.Value{}
+		}
+		return f
 	}
-	f := v.Elem().FieldByName("s")
-	if !f.IsValid() || f.Kind() != reflect.Pointer || f.IsNil() || !strings.HasSuffix(f.Type().Elem().Name(), "sqlite3_stmt") {
+	f := field(field(reflect.ValueOf(rows), "s"), "s")
+	if !f.IsValid() || f.Type().Elem().Name() != "_Ctype_struct_sqlite3_stmt" {
 		return nil
 	}
 	return (*C.sqlite3_stmt)(f.UnsafePointer())
 }
 
-// readRaw runs q on the SQLite connection c through SQLite's C API, which
-// go-sqlite3 compiles in, and calls fn with each row's ncol values (the
-// slice and the values' bytes are reused: fn copies what it keeps). Rows
-// are copied out of SQLite in batches of one C call, with no Go value made
-// per column: a page of a thousand recipients allocates nothing. The
-// statement comes from, and goes back to, go-sqlite3's statement cache.
-// ok is false when the driver's statement has no handle readRaw knows
-// (nothing was read). When fn returns errRawShape, rest is called with
-// the number of rows read before that one, while the statement is still
-// open (a second query on the connection then reads the same snapshot),
-// and its error returned. Other errors of fn are returned as they are.
-func readRaw(ctx context.Context, c driver.Conn, q string, args []any, ncol int, fn func(cols []rawCol) error, rest func(skip int) error) (ok bool, err error) {
+// readRaw runs q on the SQLite connection qc and calls fn with each row's
+// ncol values (the slice and the values' bytes are reused: fn copies what
+// it keeps). The driver runs the query (its statement cache, its binding)
+// and reads the first row; the rows after it are copied out of SQLite
+// through its C API, which go-sqlite3 compiles in, in batches of one C
+// call, with no Go value made per column: a page of a thousand recipients
+// allocates nothing. ctx is checked between batches. ok is false when the driver's rows hold no statement
+// handle readRaw knows (nothing was read). When fn returns errRawShape,
+// rest is called with the number of rows read before that one, while the
+// statement is still open (a second query on the connection then reads the
+// same snapshot), and its error returned. Other errors of fn are returned
+// as they are.
+func readRaw(ctx context.Context, qc driver.QueryerContext, q string, args []driver.NamedValue, ncol int, fn func(cols []rawCol) error, rest func(skip int) error) (ok bool, err error) {
 	if ncol > C.MUSTER_MAXCOLS {
 		return false, nil
 	}
-	pc, isPC := c.(driver.ConnPrepareContext)
-	if !isPC {
-		return false, nil
-	}
-	st, err := pc.PrepareContext(ctx, q)
+	rows, err := qc.QueryContext(context.Background(), q, args)
 	if err != nil {
 		return true, err
 	}
-	defer st.Close() // back to the cache, reset and unbound
-	h := rawStmt(st)
-	if h == nil || int(C.sqlite3_column_count(h)) != ncol || int(C.sqlite3_bind_parameter_count(h)) != len(args) {
+	defer rows.Close() // the statement goes back to the cache, reset
+	h := rawStmt(rows)
+	if h == nil || len(rows.Columns()) != ncol {
 		return false, nil
 	}
-	for i, a := range args {
-		var rc C.int
-		switch v := a.(type) {
-		case string:
-			rc = C.muster_bind_text(h, C.int(i+1), (*C.char)(unsafe.Pointer(unsafe.StringData(v))), C.int(len(v)))
-		case int64:
-			rc = C.sqlite3_bind_int64(h, C.int(i+1), C.longlong(v))
-		default:
-			return false, nil
-		}
-		if rc != 0 {
-			return true, rawError(h, rc)
-		}
+	cols := make([]rawCol, ncol)
+	dest := make([]driver.Value, ncol)
+	if err := rows.Next(dest); err == io.EOF {
+		return true, nil
+	} else if err != nil {
+		return true, err
+	}
+	for i, v := range dest {
+		cols[i] = rawColOf(v)
+	}
+	if err := fn(cols); err == errRawShape {
+		return true, rest(0)
+	} else if err != nil {
+		return true, err
 	}
 	var pooled []byte
 	select {
@@ -216,8 +211,7 @@ func readRaw(ctx context.Context, c driver.Conn, q string, args []any, ncol int,
 		}
 	}()
 	buf := pooled
-	cols := make([]rawCol, ncol)
-	pending, read := 0, 0
+	pending, read := 0, 1
 	for {
 		if err := ctx.Err(); err != nil {
 			return true, err
@@ -264,6 +258,19 @@ func readRaw(ctx context.Context, c driver.Conn, q string, args []any, ncol int,
 func rawError(h *C.sqlite3_stmt, rc C.int) error {
 	se := sqlite3.Error{Code: sqlite3.ErrNo(rc & 0xff), ExtendedCode: sqlite3.ErrNoExtended(rc)}
 	return fmt.Errorf("%s: %w", C.GoString(C.muster_errmsg(h)), se)
+}
+
+// rawColOf is a value the driver read as readRaw's column.
+func rawColOf(v driver.Value) rawCol {
+	switch v := v.(type) {
+	case int64:
+		return rawCol{typ: rawInt, i: v}
+	case string:
+		return rawCol{typ: rawText, text: unsafe.Slice(unsafe.StringData(v), len(v))}
+	case nil:
+		return rawCol{typ: rawNull}
+	}
+	return rawCol{} // of a type no raw read expects
 }
 
 // viewString is b as a string without a copy: valid while b's bytes are
