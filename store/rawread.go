@@ -104,8 +104,8 @@ import (
 	"database/sql/driver"
 	"encoding/binary"
 	"fmt"
-	"reflect"
 	"io"
+	"reflect"
 	"unsafe"
 
 	"github.com/mattn/go-sqlite3"
