@@ -9,10 +9,12 @@ package store
 typedef struct sqlite3 sqlite3;
 typedef struct sqlite3_stmt sqlite3_stmt;
 extern int sqlite3_step(sqlite3_stmt*);
-extern int sqlite3_column_type(sqlite3_stmt*, int);
-extern const unsigned char *sqlite3_column_text(sqlite3_stmt*, int);
-extern int sqlite3_column_bytes(sqlite3_stmt*, int);
-extern long long sqlite3_column_int64(sqlite3_stmt*, int);
+typedef struct sqlite3_value sqlite3_value;
+extern sqlite3_value *sqlite3_column_value(sqlite3_stmt*, int);
+extern int sqlite3_value_type(sqlite3_value*);
+extern const unsigned char *sqlite3_value_text(sqlite3_value*);
+extern int sqlite3_value_bytes(sqlite3_value*);
+extern long long sqlite3_value_int64(sqlite3_value*);
 extern sqlite3 *sqlite3_db_handle(sqlite3_stmt*);
 extern const char *sqlite3_errmsg(sqlite3*);
 
@@ -32,9 +34,14 @@ static const char *muster_errmsg(sqlite3_stmt *st) {
 // Returns SQLITE_DONE at the end; SQLITE_ROW when buf is full and a row is
 // pending; -1 when not even that one row fits (*used is then its size);
 // SQLite's error code otherwise. *used and *nrows say what buf holds.
+// Values are read through sqlite3_column_value, one look-up of the column
+// each: SQLite calls such values unprotected, not to be read from two
+// threads at once, and this connection is one goroutine's (the caller
+// holds it through database/sql's Conn.Raw; it is opened NOMUTEX anyway).
 static int muster_rows(sqlite3_stmt *st, int ncol, int pending, unsigned char *buf, int cap, int *used, int *nrows) {
 	int n = 0, rows = 0;
 	int types[MUSTER_MAXCOLS];
+	sqlite3_value *vals[MUSTER_MAXCOLS];
 	const unsigned char *text[MUSTER_MAXCOLS];
 	int len[MUSTER_MAXCOLS];
 	if (ncol > MUSTER_MAXCOLS) {
@@ -52,14 +59,16 @@ static int muster_rows(sqlite3_stmt *st, int ncol, int pending, unsigned char *b
 		pending = 0;
 		int need = 0;
 		for (int i = 0; i < ncol; i++) {
-			int t = sqlite3_column_type(st, i);
+			sqlite3_value *v = sqlite3_column_value(st, i);
+			int t = sqlite3_value_type(v);
+			vals[i] = v;
 			types[i] = t;
 			need += 1;
 			if (t == 1) {
 				need += 8;
 			} else if (t == 3) {
-				text[i] = sqlite3_column_text(st, i);
-				len[i] = sqlite3_column_bytes(st, i);
+				text[i] = sqlite3_value_text(v);
+				len[i] = sqlite3_value_bytes(v);
 				if (text[i] == 0) { // out of memory
 					*used = n;
 					*nrows = rows;
@@ -78,7 +87,7 @@ static int muster_rows(sqlite3_stmt *st, int ncol, int pending, unsigned char *b
 			p[0] = (unsigned char)types[i];
 			n++;
 			if (types[i] == 1) {
-				uint64_t v = (uint64_t)sqlite3_column_int64(st, i);
+				uint64_t v = (uint64_t)sqlite3_value_int64(vals[i]);
 				for (int k = 0; k < 8; k++) {
 					p[1 + k] = (unsigned char)(v >> (8 * k));
 				}
