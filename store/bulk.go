@@ -59,20 +59,33 @@ func (t *Tx) putAssertions(as []Assertion, replace bool) error {
 		args = append(args, a.Key, int64(a.Line), int64(a.Hash), int64(a.Status), encodeData(a))
 	}
 	t.bulkArgs = args[:0]
-	tail := ""
-	if replace {
-		tail = ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
-			line=excluded.line, hash=excluded.hash, status=excluded.status, data=excluded.data`
-		if t.s.d.postgres {
-			tail += `, first_drop=false` // another seq: in snapshot_seq (firstdrop.go)
-		}
-	}
 	// The source, seq and drop are the same for every row of a drop: they
 	// are written into the statement (integers from the store, so safe to
 	// format) instead of bound per row.
 	consts := fmt.Sprintf("%d,%d,%d,", first.SourceID, first.Seq, first.DropID)
-	return t.bulkExec("add snapshot rows", `INSERT INTO snapshot(source_id, seq, drop_id, key, line, hash, status, data) VALUES`,
-		consts, tail, 5, args)
+	if replace {
+		// Another seq: in snapshot_seq (firstdrop.go).
+		return t.bulkExec("add snapshot rows", `INSERT INTO snapshot(source_id, seq, drop_id, key, line, hash, status, data) VALUES`,
+			consts, ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
+			line=excluded.line, hash=excluded.hash, status=excluded.status, data=excluded.data, first_drop=false`, 5, args)
+	}
+	// A large first drop's rows after its first firstDropIndexed are left
+	// out of snapshot_seq (firstdrop.go): the first k rows of these go in,
+	// the others carry first_drop, written into the statement as the drop
+	// is.
+	st, err := t.firstDrop(first.SourceID, first.DropID)
+	if err != nil {
+		return err
+	}
+	k, err := t.indexedOf(st, first.DropID, len(as))
+	if err != nil {
+		return err
+	}
+	const head = `INSERT INTO snapshot(source_id, seq, drop_id, first_drop, key, line, hash, status, data) VALUES`
+	if err := t.bulkExec("add snapshot rows", head, consts+"0,", "", 5, args[:k*5]); err != nil {
+		return err
+	}
+	return t.bulkExec("add snapshot rows", head, consts+"1,", "", 5, args[k*5:])
 }
 
 // ArchiveAssertions keeps the source's current rows for keys as versions
