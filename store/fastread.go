@@ -54,13 +54,9 @@ func (s *Store) eachRow(ctx context.Context, qc driver.QueryerContext, q string,
 	// pgx's database/sql driver reads rows the same way (strings, int64,
 	// []byte, nil), with PostgreSQL's placeholders.
 	q = s.d.rebind(q)
-	named := make([]driver.NamedValue, len(args))
-	for i, a := range args {
-		v, err := driver.DefaultParameterConverter.ConvertValue(a)
-		if err != nil {
-			return err
-		}
-		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	named, err := namedValues(args)
+	if err != nil {
+		return err
 	}
 	// Without a context the driver steps without watching one (a
 	// goroutine hand-off per step otherwise); the loop checks ctx.
@@ -85,6 +81,19 @@ func (s *Store) eachRow(ctx context.Context, qc driver.QueryerContext, q string,
 			return err
 		}
 	}
+}
+
+// namedValues are args as a driver takes them.
+func namedValues(args []any) ([]driver.NamedValue, error) {
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		v, err := driver.DefaultParameterConverter.ConvertValue(a)
+		if err != nil {
+			return nil, err
+		}
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return named, nil
 }
 
 // joinSep joins text columns into one (joinedQuery): the byte 0xFE, which
@@ -116,55 +125,69 @@ type joinedQuery struct {
 // same rows in the same order. On PostgreSQL the values come in columns
 // of their own.
 func (s *Store) readJoined(ctx context.Context, jq joinedQuery, fn func(texts []string, rest []driver.Value) error) error {
-	texts := make([]string, jq.n)
 	var fnErr error
-	call := func(rest []driver.Value) error {
-		fnErr = fn(texts, rest)
+	call := func(t []string, rest []driver.Value) error {
+		fnErr = fn(t, rest)
 		return fnErr
 	}
-	plain := func(qc driver.QueryerContext, skip int) error {
-		q, args := jq.query(false)
-		return s.eachRow(ctx, qc, q, args, func(v []driver.Value) error {
-			if skip > 0 {
-				skip--
-				return nil
-			}
-			for i := range texts {
-				t, ok := v[i].(string)
-				if !ok {
-					return fmt.Errorf("column %d is %T, not text", i, v[i])
-				}
-				texts[i] = t
-			}
-			return call(v[jq.n:])
-		})
-	}
 	err := s.rawConn(ctx, func(qc driver.QueryerContext) error {
-		if s.d.postgres {
-			return plain(qc, 0)
-		}
-		q, args := jq.query(true)
-		read := 0
-		err := s.eachRow(ctx, qc, q, args, func(v []driver.Value) error {
-			joined, ok := v[0].(string)
-			if !ok || !splitJoined(joined, texts) {
-				if err := plain(qc, read); err != nil {
-					return err
-				}
-				return errReadOn
-			}
-			read++
-			return call(v[1:])
-		})
-		if err == errReadOn {
-			return nil
-		}
-		return err
+		return s.readJoinedFrom(ctx, qc, jq, 0, call)
 	})
 	if err != nil && err == fnErr {
 		return err
 	}
 	return wrapErr(err, "%s", jq.what)
+}
+
+// readJoinedFrom is readJoined on qc from row skip on.
+func (s *Store) readJoinedFrom(ctx context.Context, qc driver.QueryerContext, jq joinedQuery, skip int, fn func(texts []string, rest []driver.Value) error) error {
+	if s.d.postgres {
+		return s.readPlain(ctx, qc, jq, skip, fn)
+	}
+	texts := make([]string, jq.n)
+	q, args := jq.query(true)
+	read := 0
+	err := s.eachRow(ctx, qc, q, args, func(v []driver.Value) error {
+		if read < skip {
+			read++
+			return nil
+		}
+		joined, ok := v[0].(string)
+		if !ok || !splitJoined(joined, texts) {
+			if err := s.readPlain(ctx, qc, jq, read, fn); err != nil {
+				return err
+			}
+			return errReadOn
+		}
+		read++
+		return fn(texts, v[1:])
+	})
+	if err == errReadOn {
+		return nil
+	}
+	return err
+}
+
+// readPlain reads jq's rows with its text values in columns of their own,
+// from row skip on, and calls fn with each row's n text values and its
+// other values.
+func (s *Store) readPlain(ctx context.Context, qc driver.QueryerContext, jq joinedQuery, skip int, fn func(texts []string, rest []driver.Value) error) error {
+	texts := make([]string, jq.n)
+	q, args := jq.query(false)
+	return s.eachRow(ctx, qc, q, args, func(v []driver.Value) error {
+		if skip > 0 {
+			skip--
+			return nil
+		}
+		for i := range texts {
+			t, ok := v[i].(string)
+			if !ok {
+				return fmt.Errorf("column %d is %T, not text", i, v[i])
+			}
+			texts[i] = t
+		}
+		return fn(texts, v[jq.n:])
+	})
 }
 
 // errReadOn ends a joined read that the plain query finished.

@@ -91,9 +91,7 @@ func TestJoinedReadsEqualPlainReads(t *testing.T) {
 				}
 				got = append(got, page...)
 				nextEach, err := s.EachRecipientPage(ctx, org.ID, RecipientFilter{Status: status, After: after, Limit: limit}, func(r *Recipient) error {
-					c := *r
-					c.GroupIDs = slices.Clone(r.GroupIDs)
-					gotEach = append(gotEach, c)
+					gotEach = append(gotEach, cloneRecipient(r))
 					return nil
 				})
 				if err != nil {
@@ -131,6 +129,21 @@ func TestJoinedReadsEqualPlainReads(t *testing.T) {
 	if !reflect.DeepEqual(members, wantMembers) {
 		t.Fatalf("audience: %d members, want %d (first difference near %v)", len(members), len(wantMembers), firstDiff(members, wantMembers))
 	}
+}
+
+// cloneRecipient copies what EachRecipientPage reuses: the recipient's
+// strings, attributes and group ids.
+func cloneRecipient(r *Recipient) Recipient {
+	c := *r
+	for _, s := range []*string{&c.Key, &c.Email, &c.FirstName, &c.LastName} {
+		*s = strings.Clone(*s)
+	}
+	c.Status = RecipientStatus(strings.Clone(string(r.Status)))
+	for i := range c.Attrs {
+		c.Attrs[i] = strings.Clone(r.Attrs[i])
+	}
+	c.GroupIDs = slices.Clone(r.GroupIDs)
+	return c
 }
 
 func firstDiff(a, b [][3]string) string {

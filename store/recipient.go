@@ -226,28 +226,23 @@ func (s *Store) Recipients(ctx context.Context, orgID int64, f RecipientFilter) 
 
 // EachRecipientPage calls fn with each recipient of the page of f, in key
 // order, and returns the cursor of the next page ("" at the end). The
-// recipient and its GroupIDs are reused from call to call: fn must copy
-// what it keeps. A page is read without building a slice of it.
+// recipient, its GroupIDs and the bytes of its strings are reused from call
+// to call (readPage): fn must copy what it keeps, strings with
+// strings.Clone. A page is read without building a slice of it.
 func (s *Store) EachRecipientPage(ctx context.Context, orgID int64, f RecipientFilter, fn func(r *Recipient) error) (next string, err error) {
 	limit := pageLimit(f.Limit)
 	if err := s.bound(ctx, orgID, &f); err != nil {
 		return "", err
 	}
-	var ids []int64
-	var r Recipient
-	n, last := 0, ""
-	err = s.readJoined(ctx, pageQuery(orgID, f, limit+1), func(t []string, rest []driver.Value) error {
+	n := 0
+	var last []byte // the key of the page's last recipient, copied
+	err = s.readPage(ctx, pageQuery(orgID, f, limit+1), orgID, f.Status, func(r *Recipient) error {
 		if n++; n > limit {
-			next = last
+			next = string(last)
 			return nil
 		}
-		ids = ids[:0]
-		var err error
-		if r, err = pageRecipient(t, rest, orgID, f.Status, &ids); err != nil {
-			return err
-		}
-		last = r.Key
-		return fn(&r)
+		last = append(last[:0], r.Key...)
+		return fn(r)
 	})
 	if next == "" {
 		next = f.until

@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"strings"
+
+	"muster/schema"
+)
+
+// readPage reads the page query jq (pageQuery) of a filter of that status
+// and calls fn with each recipient, reused from call to call. On SQLite the
+// rows are read through its C API (readRaw) and the recipient's strings
+// are views of the reader's buffer, overwritten by the rows after it: fn
+// must copy (strings.Clone) what it keeps. A row of unexpected types, and
+// every row after it, is read as readJoined reads them instead, in the same
+// snapshot, as are PostgreSQL's rows.
+func (s *Store) readPage(ctx context.Context, jq joinedQuery, orgID int64, status RecipientStatus, fn func(r *Recipient) error) error {
+	var ids []int64
+	var r Recipient
+	viaDriver := func(t []string, rest []driver.Value) error {
+		ids = ids[:0]
+		var err error
+		if r, err = pageRecipient(t, rest, orgID, status, &ids); err != nil {
+			return err
+		}
+		return fn(&r)
+	}
+	if s.d.postgres {
+		return s.readJoined(ctx, jq, viaDriver)
+	}
+	var fnErr error
+	tried := false
+	err := s.rawConn(ctx, func(qc driver.QueryerContext) error {
+		q, args := jq.query(false)
+		named, err := namedValues(args)
+		if err != nil {
+			return err
+		}
+		ncol := jq.n + 4 // nullif(email, key), attrs, the sequences
+		if status == "" {
+			ncol++ // the status
+		}
+		tried, err = readRaw(ctx, qc, q, named, ncol, func(cols []rawCol) error {
+			ids = ids[:0]
+			if !rawPageRecipient(cols, orgID, status, &ids, &r) {
+				return errRawShape
+			}
+			fnErr = fn(&r)
+			return fnErr
+		}, func(skip int) error {
+			return s.readJoinedFrom(ctx, qc, jq, skip, func(t []string, rest []driver.Value) error {
+				fnErr = viaDriver(t, rest)
+				return fnErr
+			})
+		})
+		return err
+	})
+	if err == nil && !tried {
+		return s.readJoined(ctx, jq, viaDriver)
+	}
+	if err != nil && err == fnErr {
+		return err
+	}
+	return wrapErr(err, "%s", jq.what)
+}
+
+// rawPageRecipient sets *r to the recipient of orgID of a row of pageQuery
+// (its text columns apart) read by readRaw, for a filter of that status,
+// as pageRecipient would: its strings are views of the row's bytes, its
+// GroupIDs appended to *ids. False when a value is not of the column's
+// type (the row is then read through the driver, whose error says which).
+func rawPageRecipient(c []rawCol, orgID int64, status RecipientStatus, ids *[]int64, r *Recipient) bool {
+	for _, col := range c[:4] {
+		if col.typ != rawText {
+			return false
+		}
+	}
+	key := viewString(c[0].text)
+	*r = Recipient{OrgID: orgID, Key: key, Email: key, FirstName: viewString(c[1].text), LastName: viewString(c[2].text), Status: status}
+	switch c[4].typ {
+	case rawNull:
+	case rawText:
+		r.Email = viewString(c[4].text)
+	default:
+		return false
+	}
+	switch c[5].typ {
+	case rawNull:
+	case rawText:
+		attrsOf(&r.Attrs, viewString(c[5].text))
+	default:
+		return false
+	}
+	if c[6].typ != rawInt || c[7].typ != rawInt {
+		return false
+	}
+	r.CreatedSeq, r.UpdatedSeq = c[6].i, c[7].i
+	if status == "" {
+		if c[8].typ != rawText {
+			return false
+		}
+		r.Status = statusOf(c[8].text)
+	}
+	if g := c[3].text; len(g) > 0 {
+		start := len(*ids)
+		*ids = appendIDs(*ids, viewString(g))
+		r.GroupIDs = (*ids)[start:len(*ids):len(*ids)]
+	}
+	return true
+}
+
+// statusOf is a stored status as its constant (a copy for any other).
+func statusOf(b []byte) RecipientStatus {
+	switch string(b) {
+	case string(StatusActive):
+		return StatusActive
+	case string(StatusOffboarded):
+		return StatusOffboarded
+	case string(StatusInactive):
+		return StatusInactive
+	case string(StatusGone):
+		return StatusGone
+	}
+	return RecipientStatus(b)
+}
+
+// attrsOf sets a to the stored attributes s, as decodeAttrs does, without
+// a slice of them.
+func attrsOf(a *schema.Attrs, s string) {
+	for i := range len(a) - 1 {
+		j := strings.Index(s, sep)
+		if j < 0 {
+			a[i] = s
+			return
+		}
+		a[i], s = s[:j], s[j+len(sep):]
+	}
+	a[len(a)-1] = s
+}
