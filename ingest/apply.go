@@ -286,7 +286,7 @@ func (a *applier) merge(p *change, says Says, rec store.Recipient, exists bool) 
 
 // groupIDs returns the ids of groups, ascending.
 func (a *applier) groupIDs(groups []GroupRef) ([]int64, error) {
-	var ids []int64
+	ids := make([]int64, 0, len(groups))
 	for _, g := range groups {
 		id, err := a.tx.GroupID(g.SourceID, g.Name)
 		if err != nil {
@@ -294,8 +294,15 @@ func (a *applier) groupIDs(groups []GroupRef) ([]int64, error) {
 		}
 		ids = append(ids, id)
 	}
+	return sortedIDs(ids), nil
+}
+
+func sortedIDs(ids []int64) []int64 {
+	if len(ids) == 0 {
+		return nil
+	}
 	slices.Sort(ids)
-	return slices.Compact(ids), nil
+	return slices.Compact(ids)
 }
 
 // newPerson is merge for someone nobody else lists, who has no recipient
@@ -311,13 +318,17 @@ func (a *applier) newPerson(cur *store.Assertion) (store.Recipient, error) {
 		return r, nil
 	}
 	r.Status = store.StatusActive
-	groups := make([]GroupRef, len(cur.Groups))
-	for i, g := range cur.Groups {
-		groups[i] = GroupRef{SourceID: a.src.ID, Name: g}
+	// groupIDs of the source's groups, without a GroupRef each.
+	ids := make([]int64, 0, len(cur.Groups))
+	for _, g := range cur.Groups {
+		id, err := a.tx.GroupID(a.src.ID, g)
+		if err != nil {
+			return r, err
+		}
+		ids = append(ids, id)
 	}
-	var err error
-	r.GroupIDs, err = a.groupIDs(groups)
-	return r, err
+	r.GroupIDs = sortedIDs(ids)
+	return r, nil
 }
 
 func sameRecipient(a, b *store.Recipient) bool {

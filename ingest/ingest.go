@@ -553,7 +553,8 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 	// the apply (a second reading of the changes, a small part of the
 	// rows), so the new file is written beside the apply's SQLite work
 	// instead of after it. A first ingest's changes are all its rows: they
-	// are read once, and the file written after.
+	// are read once, and the file written beside the transaction's commit
+	// (indexUpdate.begin).
 	early := ix != nil && base != nil && 2*total <= cur.Rows
 	if early {
 		if err := each(func(c store.Change) error { ix.add(c); return nil }); err != nil {
@@ -644,7 +645,7 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 	rep.Decision, rep.Seq = Applied, seq
 	rep.Timings.ApplyMS = time.Since(applyStart).Milliseconds()
 	rep.Timings.TotalMS = time.Since(rep.Started).Milliseconds()
-	ix.commit(tx, src.ID)
+	ix.begin(tx, src.ID)
 	d.Status, d.Seq, d.Report, d.DecidedBy = store.DropApplied, seq, rep.JSON(), opt.By
 	if err := tx.FinishDrop(*d); err != nil {
 		return err
@@ -653,6 +654,7 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	ix.finish()
 	in.hook("apply-done")
 	return nil
 }

@@ -13,6 +13,9 @@ type indexUpdate struct {
 	in   *Ingester
 	w    *store.SnapshotIndexWriter
 	base *store.SnapshotIndex // opened here, closed here
+	// token is the snapshot token the apply's transaction commits
+	// (begin).
+	token int64
 }
 
 // indexWriter starts the index update of an apply to src (as read in the
@@ -60,10 +63,16 @@ func (u *indexUpdate) start() {
 	}
 }
 
-// commit puts the file in place under the snapshot token tx will commit;
-// when the apply changed nothing the file says, it stays as it is (and the
-// snapshot keeps its token).
-func (u *indexUpdate) commit(tx *store.Tx, sourceID int64) {
+// begin draws the snapshot token tx will commit and writes the file but
+// for its header beside the rest of the transaction, its commit included
+// (store.SnapshotIndexWriter.Start); finish, once tx committed, puts it in
+// place. When the apply changed nothing the file says, it stays as it is
+// (and the snapshot keeps its token).
+//
+// The file goes in place after the commit: a process that dies between
+// the two leaves the file of the snapshot before (its token no longer the
+// source's: unused, the next diff reads the store), or none.
+func (u *indexUpdate) begin(tx *store.Tx, sourceID int64) {
 	if u == nil || u.w == nil {
 		return
 	}
@@ -71,7 +80,16 @@ func (u *indexUpdate) commit(tx *store.Tx, sourceID int64) {
 		u.abort()
 		return
 	}
-	if err := u.w.Commit(tx.NewSnapshotToken(sourceID)); err != nil {
+	u.token = tx.NewSnapshotToken(sourceID)
+	u.w.Start()
+}
+
+// finish puts the file begun by begin in place, after the commit.
+func (u *indexUpdate) finish() {
+	if u == nil || u.w == nil {
+		return
+	}
+	if err := u.w.Commit(u.token); err != nil {
 		u.fail(err)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"muster/schema"
 	"muster/store"
@@ -305,7 +306,9 @@ func (s *spill) each(fn func(store.Change) error) error {
 			if store.ChangeOp(body[n]) == opMarker {
 				continue
 			}
-			c, _, err := decodeChange(body[n:])
+			// The chunk is not written again once read (final, no
+			// runs): the change's strings are views of it.
+			c, _, err := decodeChangeIn(body[n:], true)
 			if err != nil {
 				return err
 			}
@@ -465,7 +468,11 @@ func appendString(b []byte, v string) []byte {
 
 var errCorrupt = errors.New("spill: corrupt record")
 
-func decodeChange(b []byte) (store.Change, int, error) {
+func decodeChange(b []byte) (store.Change, int, error) { return decodeChangeIn(b, false) }
+
+// decodeChangeIn decodes a change whose strings are views of b when view
+// is set (b must then never be written again), else copies.
+func decodeChangeIn(b []byte, view bool) (store.Change, int, error) {
 	var c store.Change
 	bad := errCorrupt
 	if len(b) < 2 {
@@ -487,7 +494,12 @@ func decodeChange(b []byte) (store.Change, int, error) {
 	c.Digest = binary.LittleEndian.Uint64(b[8:])
 	b = b[16:]
 	// One string holds every value; each field is a slice of it.
-	all := string(b)
+	var all string
+	if view && len(b) > 0 {
+		all = unsafe.String(&b[0], len(b))
+	} else {
+		all = string(b)
+	}
 	p := 0
 	var groups string
 	for _, dst := range [...]*string{&c.Key, &c.Email, &c.FirstName, &c.LastName, &c.UID, &groups} {

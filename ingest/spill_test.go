@@ -201,3 +201,40 @@ func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 		t.Fatal("an error from each was lost")
 	}
 }
+
+// TestSpillInMemoryChangesAreViews: a diff sorted in memory gives its
+// changes back as views of the chunk, not copies (a string a change was a
+// 100k first ingest's most common allocation), and changes kept from one
+// reading are whole after another.
+func TestSpillInMemoryChangesAreViews(t *testing.T) {
+	sp, _ := newSpill(t.TempDir())
+	defer sp.Close()
+	sp.sizeFor(1<<20, true)
+	const n = 1000
+	for i := range n {
+		k := fmt.Sprintf("p%04d@example.com", n-i)
+		c := store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: k, Email: k, FirstName: "F" + k, Line: i + 2}}
+		c.Attrs[schema.AttrCity] = "City" + k
+		if err := sp.add(&c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kept []store.Change
+	if err := sp.each(func(c store.Change) error { kept = append(kept, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(3, func() {
+		if err := sp.each(func(store.Change) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs >= n/10 {
+		t.Fatalf("%.0f allocations to read %d changes in memory", allocs, n)
+	}
+	for i, c := range kept {
+		k := fmt.Sprintf("p%04d@example.com", i+1)
+		if c.Key != k || c.Email != k || c.FirstName != "F"+k || c.Attrs[schema.AttrCity] != "City"+k || c.Line != n-i+1 {
+			t.Fatalf("change %d: %+v, want key %s", i, c, k)
+		}
+	}
+}

@@ -444,6 +444,31 @@ func lowerASCII(s string) string {
 	return s
 }
 
+// IsASCII reports whether s holds only ASCII.
+func IsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendFold appends Fold(s) to b.
+func AppendFold(b []byte, s string) []byte {
+	if !IsASCII(s) {
+		return append(b, Fold(s)...)
+	}
+	start := len(b)
+	b = append(b, s...)
+	for i := start; i < len(b); i++ {
+		if c := b[i]; c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
+}
+
 // lowerLocal lower-cases the local part for the key only, as Fold does.
 func lowerLocal(s string) string { return Fold(s) }
 
@@ -451,10 +476,8 @@ func lowerLocal(s string) string { return Fold(s) }
 // addresses: Unicode lower case of the NFC form, so that "özil", "ÖZIL"
 // and an "Özil" typed with a combining diaeresis all find "Özil".
 func Fold(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return strings.ToLower(norm.NFC.String(s))
-		}
+	if !IsASCII(s) {
+		return strings.ToLower(norm.NFC.String(s))
 	}
 	return lowerASCII(s)
 }

@@ -52,17 +52,20 @@ func splitList(s string) []string {
 // encodeAttrs stores the optional attributes as one column, NULL when none
 // is set (the default allowlist keeps none).
 func encodeAttrs(a *schema.Attrs) any {
-	empty := true
-	for _, v := range a {
-		if v != "" {
-			empty = false
-			break
-		}
-	}
-	if empty {
+	if attrsEmpty(a) {
 		return nil
 	}
 	return strings.Join(a[:], sep)
+}
+
+// attrsEmpty reports whether every attribute is empty (stored as NULL).
+func attrsEmpty(a *schema.Attrs) bool {
+	for _, v := range a {
+		if v != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeAttrs(s sql.NullString) (a schema.Attrs) {
@@ -79,7 +82,11 @@ func decodeAttrs(s sql.NullString) (a schema.Attrs) {
 // length-prefixed strings (the email empty when it equals the key), the
 // number of groups and each, then the attributes set as (index, value).
 func encodeData(a *Assertion) []byte {
-	b := make([]byte, 0, 64)
+	return appendData(make([]byte, 0, 64), a)
+}
+
+// appendData appends encodeData(a) to b.
+func appendData(b []byte, a *Assertion) []byte {
 	email := a.Email
 	if email == a.Key {
 		email = ""

@@ -54,25 +54,38 @@ func (t *Tx) putAssertions(as []Assertion, replace bool) error {
 		return t.copyAssertions(as)
 	}
 	args := t.bulkArgs[:0]
+	vals := newBulkVals(len(as), 1, 2, 1, len(as)*96)
 	for i := range as {
-		a := &as[i]
-		args = append(args, a.Key, int64(a.Line), int64(a.Hash), int64(a.Status), encodeData(a))
+		args = vals.assertion(args, &as[i])
 	}
 	t.bulkArgs = args[:0]
-	tail := ""
-	if replace {
-		tail = ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
-			line=excluded.line, hash=excluded.hash, status=excluded.status, data=excluded.data`
-		if t.s.d.postgres {
-			tail += `, first_drop=false` // another seq: in snapshot_seq (firstdrop.go)
-		}
-	}
 	// The source, seq and drop are the same for every row of a drop: they
 	// are written into the statement (integers from the store, so safe to
 	// format) instead of bound per row.
 	consts := fmt.Sprintf("%d,%d,%d,", first.SourceID, first.Seq, first.DropID)
-	return t.bulkExec("add snapshot rows", `INSERT INTO snapshot(source_id, seq, drop_id, key, line, hash, status, data) VALUES`,
-		consts, tail, 5, args)
+	if replace {
+		// Another seq: in snapshot_seq (firstdrop.go).
+		return t.bulkExec("add snapshot rows", `INSERT INTO snapshot(source_id, seq, drop_id, key, line, hash, status, data) VALUES`,
+			consts, ` ON CONFLICT(source_id, key) DO UPDATE SET seq=excluded.seq, drop_id=excluded.drop_id,
+			line=excluded.line, hash=excluded.hash, status=excluded.status, data=excluded.data, first_drop=false`, 5, args)
+	}
+	// A large first drop's rows after its first firstDropIndexed are left
+	// out of snapshot_seq (firstdrop.go): the first k rows of these go in,
+	// the others carry first_drop, written into the statement as the drop
+	// is.
+	st, err := t.firstDrop(first.SourceID, first.DropID)
+	if err != nil {
+		return err
+	}
+	k, err := t.indexedOf(st, first.DropID, len(as))
+	if err != nil {
+		return err
+	}
+	const head = `INSERT INTO snapshot(source_id, seq, drop_id, first_drop, key, line, hash, status, data) VALUES`
+	if err := t.bulkExec("add snapshot rows", head, consts+"0,", "", 5, args[:k*5]); err != nil {
+		return err
+	}
+	return t.bulkExec("add snapshot rows", head, consts+"1,", "", 5, args[k*5:])
 }
 
 // ArchiveAssertions keeps the source's current rows for keys as versions
@@ -203,10 +216,9 @@ func (t *Tx) putRecipients(rs []Recipient, tail string) error {
 	if tail == "" && t.s.d.postgres {
 		return t.copyRecipients(rs)
 	}
+	vals := newBulkVals(len(rs), 8, 0, 0, len(rs)*128)
 	for i := range rs {
-		r := &rs[i]
-		args = append(args, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status), groupList(r.GroupIDs),
-			searchText(r))
+		args = vals.recipient(args, &rs[i])
 	}
 	t.bulkArgs = args[:0]
 	// created_seq of an update is not written (ON CONFLICT leaves it).
@@ -233,14 +245,14 @@ func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) err
 		if err := t.ctx.Err(); err != nil {
 			return err
 		}
-		q := bulkInsert(head, consts, cols, k) + tail
+		key := bulkKey{head: head, consts: consts, tail: tail, cols: cols, rows: k}
 		if t.s.d.postgres {
 			// PostgreSQL's upserts of a batch go as any statement (its
 			// new rows go by COPY, copystream.go).
-			if _, err := t.exec(what, q, args[:k*cols]...); err != nil {
+			if _, err := t.exec(what, key.query(), args[:k*cols]...); err != nil {
 				return err
 			}
-		} else if err := t.bulk.exec(t.tx.conn, q, args[:k*cols]); err != nil {
+		} else if err := t.bulk.exec(t.tx.conn, key, args[:k*cols]); err != nil {
 			return wrapErr(err, "%s", what)
 		}
 		args, n = args[k*cols:], n-k
@@ -256,26 +268,38 @@ func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) err
 // SQLite-specific write path, behind bulkExec: another database puts its
 // own bulk load there (PostgreSQL's COPY).
 type bulkWriter struct {
-	stmts map[string]driver.Stmt
+	stmts map[bulkKey]driver.Stmt
 	named []driver.NamedValue
 }
 
-func (b *bulkWriter) exec(conn *sql.Conn, q string, args []any) error {
+// bulkKey names a statement of bulkExec: head, then rows rows of the
+// constants and cols placeholders, then tail. A transaction's statements
+// are found by it without writing their text again (a few KB each).
+type bulkKey struct {
+	head, consts, tail string
+	cols, rows         int
+}
+
+func (k bulkKey) query() string {
+	return bulkInsert(k.head, k.consts, k.cols, k.rows) + k.tail
+}
+
+func (b *bulkWriter) exec(conn *sql.Conn, key bulkKey, args []any) error {
 	return conn.Raw(func(dc any) error {
-		st, ok := b.stmts[q]
+		st, ok := b.stmts[key]
 		if !ok {
 			pc, ok := dc.(driver.ConnPrepareContext)
 			if !ok {
 				return errors.New("the SQLite driver cannot prepare on a connection")
 			}
 			var err error
-			if st, err = pc.PrepareContext(context.Background(), q); err != nil {
+			if st, err = pc.PrepareContext(context.Background(), key.query()); err != nil {
 				return err
 			}
 			if b.stmts == nil {
-				b.stmts = map[string]driver.Stmt{}
+				b.stmts = map[bulkKey]driver.Stmt{}
 			}
-			b.stmts[q] = st
+			b.stmts[key] = st
 		}
 		sq, ok := st.(driver.StmtQueryContext)
 		if !ok {

@@ -154,11 +154,6 @@ type column struct {
 	pk        int    // position in the primary key, 0 if not in it
 }
 
-// postgresOnly lists the columns only PostgreSQL's schema has, by table:
-// a copy leaves them to their default. snapshot.first_drop (firstdrop.go)
-// is false on every row a copy writes: all are in snapshot_seq.
-var postgresOnly = map[string][]string{"snapshot": {"first_drop"}}
-
 // columns returns a table's columns as SQLite has them, with PostgreSQL's
 // type of each (from the target), refusing tables whose columns differ.
 func copyColumns(ctx context.Context, src, dst *txn, table string) ([]column, error) {
@@ -191,9 +186,6 @@ func copyColumns(ctx context.Context, src, dst *txn, table string) ([]column, er
 		types[n] = t
 	}
 	trows.Close()
-	for _, c := range postgresOnly[table] {
-		delete(types, c) // left to its default
-	}
 	if len(types) != len(cols) {
 		return nil, schema.Errorf(schema.EInvalid, "copy: table %s has %d columns in SQLite and %d in PostgreSQL", table, len(cols), len(types))
 	}

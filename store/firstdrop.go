@@ -2,13 +2,14 @@ package store
 
 import "context"
 
-// A source's large first drop on PostgreSQL (migrations/postgres/
-// 0011_first_drop.sql): the snapshot rows it adds after its first
-// firstDropIndexed carry first_drop, which leaves them out of the
+// A source's large first drop (PostgreSQL's migration 0011_first_drop,
+// SQLite's 0013_first_drop_sqlite): the snapshot rows it adds after its
+// first firstDropIndexed carry first_drop, which leaves them out of the
 // snapshot_seq index, and the drop is listed in first_drops, so that
 // DropChanges reads its rows through the primary key (they were every row
 // its source had after it). A row with any other seq is in the index:
-// first_drop is set only by the COPY of a drop listed in first_drops,
+// first_drop is set only by the insert (PostgreSQL's COPY, SQLite's
+// multi-row INSERT) of a drop listed in first_drops,
 // applied on a source whose seq is 0 and whose diff was computed against
 // seq 0 (base_seq, checked against the source's seq under the write lock
 // when the drop is applied), and every write that gives a row another seq
@@ -54,42 +55,45 @@ func (t *Tx) firstDrop(sourceID, dropID int64) (*firstDropState, error) {
 }
 
 // leaveOut counts one more row of the drop and reports whether it is left
-// out of snapshot_seq (first_drop), listing the drop in first_drops before
-// its first such row. Called before the row is encoded: listing it runs a
-// statement, which first copies every complete row waiting.
+// out of snapshot_seq (first_drop), as indexedOf. Called before the row is
+// encoded: listing the drop runs a statement, which first copies every
+// complete row waiting.
 func (t *Tx) leaveOut(st *firstDropState, dropID int64) (bool, error) {
+	k, err := t.indexedOf(st, dropID, 1)
+	return k == 0, err
+}
+
+// indexedOf counts n more rows of the drop and returns how many of them,
+// the first ones, go into snapshot_seq; the others are left out
+// (first_drop), the drop listed in first_drops before its first such row.
+func (t *Tx) indexedOf(st *firstDropState, dropID int64, n int) (int, error) {
 	if !st.first {
-		return false, nil
+		return n, nil
 	}
-	st.rows++
-	if st.rows <= firstDropIndexed {
-		return false, nil
-	}
-	if !st.listed {
+	k := max(0, min(n, firstDropIndexed-st.rows))
+	st.rows += n
+	if k < n && !st.listed {
 		if _, err := t.exec("add snapshot rows", `INSERT INTO first_drops(drop_id) VALUES(?)`, dropID); err != nil {
-			return false, err
+			return 0, err
 		}
 		st.listed = true
 	}
-	return true, nil
+	return k, nil
 }
 
-// notFirstDrop is what DropChanges adds to its read of the snapshot rows
-// with a drop's seq: on PostgreSQL, for a drop not in first_drops, "AND NOT
-// first_drop", which is true of all its rows and lets the server read them
-// from snapshot_seq (a partial index, used only when the query implies its
-// condition); for a listed drop nothing, so its rows, most of them not in
-// the index, are read through the primary key.
-func (s *Store) notFirstDrop(ctx context.Context, d Drop) (string, error) {
-	if !s.d.postgres {
-		return "", nil
-	}
+// dropRows is how DropChanges reads the snapshot rows with a drop's seq
+// (?1 its source, ?2 its seq): for a drop not in first_drops, through
+// snapshot_seq, with "AND NOT first_drop", which is true of all its rows
+// and which a partial index needs the query to imply before it is used
+// (SQLite's INDEXED BY fails without it); for a listed drop through the
+// primary key, since most of its rows are not in the index.
+func (s *Store) dropRows(ctx context.Context, d Drop) (string, error) {
 	var listed bool
 	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM first_drops WHERE drop_id=?)`, d.ID).Scan(&listed); err != nil {
 		return "", wrapErr(err, "changes of drop %d", d.ID)
 	}
 	if listed {
-		return "", nil
+		return ` WHERE source_id=?1 AND seq=?2`, nil
 	}
-	return ` AND NOT first_drop`, nil
+	return s.d.indexedBy("snapshot_seq") + ` WHERE source_id=?1 AND seq=?2 AND NOT first_drop`, nil
 }

@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// TestFirstDropChanges: a source's large first drop adds its rows by COPY
-// on PostgreSQL, those after its first firstDropIndexed with first_drop set
-// (left out of snapshot_seq) and the drop listed in first_drops; a small
-// first drop leaves nothing out; every later write that gives a row
+// TestFirstDropChanges: a source's large first drop adds its rows (by COPY
+// on PostgreSQL, multi-row INSERTs on SQLite), those after its first
+// firstDropIndexed with first_drop set (left out of snapshot_seq) and the
+// drop listed in first_drops; a small first drop leaves nothing out; every later write that gives a row
 // another seq (an update through Assert or ReplaceAssertions) clears it.
 // Each drop's changes are listed whole on both backends: the large first
 // drop's through the primary key, the others' (the small first drop's, and
@@ -92,24 +92,22 @@ func TestFirstDropChanges(t *testing.T) {
 			{SourceID: other.ID, Seq: d.Seq, DropID: d.ID, Key: "b@example.com", Email: "b@example.com"},
 		})
 	})
-	if s.d.postgres {
-		var flagged, listed int
-		if err := s.db.QueryRow(`SELECT count(*) FROM snapshot WHERE first_drop AND source_id=? AND seq=?`, src.ID, first.Seq).Scan(&flagged); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.db.QueryRow(`SELECT count(*) FROM first_drops WHERE drop_id=?`, first.ID).Scan(&listed); err != nil {
-			t.Fatal(err)
-		}
-		if flagged != n-firstDropIndexed || listed != 1 {
-			t.Fatalf("%d rows of the first drop have first_drop (want %d), listed %d", flagged, n-firstDropIndexed, listed)
-		}
-		if err := s.db.QueryRow(`SELECT (SELECT count(*) FROM snapshot WHERE first_drop AND source_id=?)
-			+ (SELECT count(*) FROM first_drops WHERE drop_id=?)`, other.ID, small.ID).Scan(&flagged); err != nil {
-			t.Fatal(err)
-		}
-		if flagged != 0 {
-			t.Fatalf("a first drop of 2 rows: %d rows left out or listed", flagged)
-		}
+	var flagged, listed int
+	if err := s.db.QueryRow(`SELECT count(*) FROM snapshot WHERE first_drop AND source_id=? AND seq=?`, src.ID, first.Seq).Scan(&flagged); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.QueryRow(`SELECT count(*) FROM first_drops WHERE drop_id=?`, first.ID).Scan(&listed); err != nil {
+		t.Fatal(err)
+	}
+	if flagged != n-firstDropIndexed || listed != 1 {
+		t.Fatalf("%d rows of the first drop have first_drop (want %d), listed %d", flagged, n-firstDropIndexed, listed)
+	}
+	if err := s.db.QueryRow(`SELECT (SELECT count(*) FROM snapshot WHERE first_drop AND source_id=?)
+		+ (SELECT count(*) FROM first_drops WHERE drop_id=?)`, other.ID, small.ID).Scan(&flagged); err != nil {
+		t.Fatal(err)
+	}
+	if flagged != 0 {
+		t.Fatalf("a first drop of 2 rows: %d rows left out or listed", flagged)
 	}
 	if got := len(list(small, 1)); got != 2 {
 		t.Fatalf("%d changes of the small first drop, want 2", got)

@@ -58,10 +58,18 @@ func scanRecipient(sc scanner) (Recipient, error) {
 
 // groupList formats group ids as stored: ",3,17," (empty for none).
 func groupList(ids []int64) string {
+	return string(appendGroupList(nil, ids))
+}
+
+// appendGroupList appends groupList(ids) to b.
+func appendGroupList(b []byte, ids []int64) []byte {
 	if len(ids) == 0 {
-		return ""
+		return b
 	}
-	return "," + formatIDs(ids) + ","
+	for _, id := range ids {
+		b = strconv.AppendInt(append(b, ','), id, 10)
+	}
+	return append(b, ',')
 }
 
 func formatIDs(ids []int64) string {
@@ -295,11 +303,25 @@ const searchSep = "\x1f"
 // of one of these fields, as muster_fold of each field would: the
 // separator is a control character no address or name holds.
 func searchText(r *Recipient) string {
-	name := schema.Fold(r.FirstName + " " + r.LastName)
-	if email := schema.Fold(r.Email); email != r.Key {
-		return email + searchSep + name
+	return string(appendSearchText(nil, r))
+}
+
+// appendSearchText appends searchText(r) to b.
+func appendSearchText(b []byte, r *Recipient) []byte {
+	start := len(b)
+	b = schema.AppendFold(b, r.Email)
+	if string(b[start:]) == r.Key {
+		b = b[:start]
+	} else {
+		b = append(b, searchSep...)
 	}
-	return name
+	if !schema.IsASCII(r.FirstName) || !schema.IsASCII(r.LastName) {
+		// Folded whole: NFC may compose across the space.
+		return append(b, schema.Fold(r.FirstName+" "+r.LastName)...)
+	}
+	b = schema.AppendFold(b, r.FirstName)
+	b = append(b, ' ')
+	return schema.AppendFold(b, r.LastName)
 }
 
 // recipientQuery selects cols of the recipients matching f, in key order.

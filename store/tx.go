@@ -267,12 +267,9 @@ func (t *Tx) Assert(a Assertion, old *Assertion) error {
 		return err
 	}
 	args := assertionArgs(&a)
-	set := ""
-	if t.s.d.postgres {
-		set = ", first_drop=false" // another seq: in snapshot_seq (firstdrop.go)
-	}
-	_, err := t.exec("update snapshot row", `UPDATE snapshot SET seq=?3, drop_id=?4, line=?5, hash=?6, status=?7, data=?8`+set+`
-		WHERE source_id=?1 AND key=?2`, args...)
+	// Another seq: in snapshot_seq (firstdrop.go).
+	_, err := t.exec("update snapshot row", `UPDATE snapshot SET seq=?3, drop_id=?4, line=?5, hash=?6, status=?7, data=?8,
+		first_drop=false WHERE source_id=?1 AND key=?2`, args...)
 	return err
 }
 

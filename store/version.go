@@ -57,13 +57,12 @@ func (s *Store) DropChanges(ctx context.Context, d Drop, after string, limit int
 	// A version the drop asserted replaced one it ended (an update), or
 	// none (an add).
 	replaced := `(SELECT count(*) FROM snapshot_history p WHERE p.source_id=?1 AND p.key=c.key AND p.until_seq=?2)`
-	// A large first drop's rows on PostgreSQL are mostly not in
-	// snapshot_seq: see notFirstDrop (firstdrop.go).
-	notFirst, err := s.notFirstDrop(ctx, d)
+	// A large first drop's rows are mostly not in snapshot_seq: see
+	// dropRows (firstdrop.go).
+	current, err := s.dropRows(ctx, d)
 	if err != nil {
 		return nil, "", err
 	}
-	current := s.d.indexedBy("snapshot_seq") + ` WHERE source_id=?1 AND seq=?2` + notFirst
 	for _, q := range []string{
 		`SELECT ` + assertionCols + `, ` + replaced + ` FROM snapshot c` + current + ` AND key>?3 ORDER BY key LIMIT ?4`,
 		`SELECT ` + assertionCols + `, ` + replaced + ` FROM snapshot_history c` + s.d.indexedBy("snapshot_history_start") + `
