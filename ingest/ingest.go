@@ -96,7 +96,8 @@ type Ingester struct {
 	Observe func(Outcome)
 
 	// applyFunc, if set, replaces applier.apply (tests compare the batched
-	// apply with one change at a time); batch, if set, replaces applyBatch.
+	// apply with one change at a time); batch, if set, replaces the batch size
+	// (applyBatch, applyBatchRead).
 	applyFunc func(a *applier, cs []store.Change) error
 	batch     int
 	// spillLimit, if set, bounds a diff's in-memory chunk (tests make it
@@ -565,6 +566,9 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 	rows := cur.Rows
 	var done int64
 	size := applyBatch
+	if !a.emptyOrg {
+		size = applyBatchRead
+	}
 	if in.batch > 0 {
 		size = in.batch
 	}

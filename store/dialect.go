@@ -178,6 +178,9 @@ type txn struct {
 	// tempInMemory: the connection's temp_store is MEMORY until release
 	// (beginWrite).
 	tempInMemory bool
+	// writeback of an organisation's write transaction on SQLite, stopped
+	// at release (writeback.go).
+	writeback *writeback
 	copyStream
 }
 
@@ -298,6 +301,7 @@ func (x *txn) Rollback() error {
 }
 
 func (x *txn) release() {
+	x.writeback.close()
 	x.releaseCopies()
 	if x.conn == nil {
 		return

@@ -61,6 +61,9 @@ func (s *Store) beginOrg(ctx context.Context, orgID int64) (*txn, error) {
 		tx.Rollback()
 		return nil, wrapErr(err, "begin: lock organisation %d", orgID)
 	}
+	if !s.d.postgres && s.path != "" {
+		tx.writeback = startWriteback(s.path, s.path+"-wal")
+	}
 	return tx, nil
 }
 
