@@ -48,6 +48,11 @@ type spill struct {
 
 type run struct{ off, n int64 }
 
+// walkAhead is how many records ahead of the one it reads a sorted walk
+// of the in-memory chunk asks for (cacheAhead): 16 read a 100k-row first
+// ingest's dedup and each some 20 ms faster than none, 8 or 32 less.
+const walkAhead = 16
+
 // chunkRec locates one encoded change in the chunk, with the first 16 bytes
 // of its key as integers so most comparisons while sorting read no key (8
 // were not enough: addresses such as first.last@ share them by thousands).
@@ -250,6 +255,9 @@ func (s *spill) dedup(fn func(d spillDup) error) error {
 		var prev []byte
 		firstLine := 0
 		for i := range s.index {
+			if j := i + walkAhead; j < len(s.index) {
+				cacheAhead(&s.chunk[s.index[j].keyStart])
+			}
 			rec := &s.index[i]
 			body := s.chunk[rec.off : rec.off+rec.len]
 			_, n := binary.Uvarint(body)
@@ -297,7 +305,10 @@ func (s *spill) each(fn func(store.Change) error) error {
 		return err
 	}
 	if len(s.runs) == 0 {
-		for _, rec := range s.index {
+		for i, rec := range s.index {
+			if j := i + walkAhead; j < len(s.index) {
+				cacheAhead(&s.chunk[s.index[j].off])
+			}
 			if rec.len == 0 {
 				continue
 			}
