@@ -433,7 +433,16 @@ func encodeChange(b []byte, c *store.Change, rat int) []byte {
 	b = binary.AppendUvarint(b, uint64(c.Line))
 	b = binary.LittleEndian.AppendUint64(b, c.Hash)
 	b = binary.LittleEndian.AppendUint64(b, c.Digest)
-	for _, v := range [...]string{c.Key, c.Email, c.FirstName, c.LastName, c.UID} {
+	b = appendString(b, c.Key)
+	// The address, as most are, the key: one byte (0) instead of its copy;
+	// another is written with its length plus one.
+	if c.Email == c.Key {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(c.Email))+1)
+		b = append(b, c.Email...)
+	}
+	for _, v := range [...]string{c.FirstName, c.LastName, c.UID} {
 		b = appendString(b, v)
 	}
 	n := 0
@@ -513,7 +522,26 @@ func decodeChangeIn(b []byte, view bool) (store.Change, int, error) {
 	}
 	p := 0
 	var groups string
-	for _, dst := range [...]*string{&c.Key, &c.Email, &c.FirstName, &c.LastName, &c.UID, &groups} {
+	if p = readString(all, p, &c.Key); p < 0 {
+		return c, 0, bad
+	}
+	// The address: 0 for the key, else its length plus one (encodeChange).
+	if p >= len(all) {
+		return c, 0, bad
+	}
+	if all[p] == 0 {
+		c.Email = c.Key
+		p++
+	} else {
+		l, n := binary.Uvarint([]byte(all[p:min(len(all), p+binary.MaxVarintLen64)]))
+		if n <= 0 || uint64(len(all)-p-n) < l-1 {
+			return c, 0, bad
+		}
+		p += n
+		c.Email = all[p : p+int(l-1)]
+		p += int(l - 1)
+	}
+	for _, dst := range [...]*string{&c.FirstName, &c.LastName, &c.UID, &groups} {
 		if p = readString(all, p, dst); p < 0 {
 			return c, 0, bad
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"muster/schema"
@@ -267,5 +268,35 @@ func BenchmarkSpillDedupEach(b *testing.B) {
 		b.StopTimer()
 		sp.Close()
 		b.StartTimer()
+	}
+}
+
+// TestChangeEncodingRoundTrip: a spilled change decodes to itself whether
+// its address is its key (stored as one byte, not a copy), another
+// address, or none (a removal's), copied or viewed.
+func TestChangeEncodingRoundTrip(t *testing.T) {
+	base := store.Change{Op: store.OpUpdate, Assertion: store.Assertion{Key: "ann.lee@example.com", FirstName: "Ann",
+		LastName: "Lee", UID: "E7", Line: 300, Hash: 1 << 60, Groups: []string{"a", "b"}, Status: schema.StatusActive}}
+	base.Attrs[schema.AttrCity] = "Lyon"
+	base.Digest = 42
+	for _, email := range []string{base.Key, "Ann.Lee@Example.com", "", strings.Repeat("x", 200) + "@example.com"} {
+		c := base
+		c.Email = email
+		enc := encodeChange(nil, &c, 3)
+		for _, view := range []bool{false, true} {
+			got, rat, err := decodeChangeIn(enc, view)
+			if err != nil || rat != 3 || got.Email != email || got.Key != c.Key || got.UID != "E7" || got.Attrs != c.Attrs ||
+				!slices.Equal(got.Groups, c.Groups) || got.Line != 300 || got.Hash != c.Hash || got.Digest != 42 {
+				t.Fatalf("email %q (view %v): %+v, %d, %v", email, view, got, rat, err)
+			}
+		}
+		if _, _, err := decodeChange(enc[:len(enc)-len(c.Attrs[schema.AttrCity])-2]); err == nil {
+			t.Fatalf("email %q: a cut record decoded", email)
+		}
+	}
+	same, none := base, base
+	same.Email = base.Key
+	if a, b := len(encodeChange(nil, &same, 0)), len(encodeChange(nil, &none, 0)); a != b {
+		t.Fatalf("an address equal to the key takes %d bytes more than none", a-b)
 	}
 }
