@@ -32,18 +32,18 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 		return 0, schema.Errorf(schema.EInvalid, "an export needs at least one group")
 	}
 	w := bufio.NewWriterSize(out, 1<<16)
-	var each func(email, first, last string) error
+	var each func(email, first, last []byte) error
 	if format == ExportJSON {
 		enc := json.NewEncoder(w)
-		each = func(email, first, last string) error {
-			return enc.Encode(map[string]string{"email": email, "first_name": first, "last_name": last})
+		each = func(email, first, last []byte) error {
+			return enc.Encode(map[string]string{"email": string(email), "first_name": string(first), "last_name": string(last)})
 		}
 	} else {
 		if _, err := w.WriteString("email,first_name,last_name\n"); err != nil {
 			return 0, err
 		}
 		var line []byte
-		each = func(email, first, last string) error {
+		each = func(email, first, last []byte) error {
 			line = appendExportField(line[:0], email)
 			line = append(line, ',')
 			line = appendExportField(line, first)
@@ -55,16 +55,17 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 		}
 	}
 	// Reading rows out of SQLite and writing them out run on a core each:
-	// rows go from one to the other a thousand at a time.
-	type member [3]string
-	batches, free := make(chan []member, 4), make(chan []member, 6)
+	// rows go from one to the other a thousand at a time, their values
+	// copied back to back into the batch's bytes (the store's strings are
+	// only good until the next row).
+	batches, free := make(chan *memberBatch, 4), make(chan *memberBatch, 6)
 	written := make(chan error, 1)
 	stop := make(chan struct{})
 	go func() {
 		var err error
 		for b := range batches {
-			for i := 0; i < len(b) && err == nil; i++ {
-				err = each(b[i][0], b[i][1], b[i][2])
+			for i := 0; i < b.len() && err == nil; i++ {
+				err = each(b.member(i))
 			}
 			if err == nil {
 				err = w.Flush()
@@ -75,15 +76,16 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 				}
 				break
 			}
+			b.reset()
 			select {
-			case free <- b[:0]:
+			case free <- b:
 			default:
 			}
 		}
 		written <- err
 	}()
 	var n int64
-	b := make([]member, 0, 1024)
+	b := newMemberBatch()
 	send := func() error {
 		select {
 		case batches <- b:
@@ -93,18 +95,18 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 		select {
 		case b = <-free:
 		default:
-			b = make([]member, 0, 1024)
+			b = newMemberBatch()
 		}
 		return nil
 	}
 	err := st.EachAudienceMember(ctx, orgID, groupIDs, func(email, first, last string) error {
 		n++
-		if b = append(b, member{email, first, last}); len(b) == cap(b) {
+		if b.add(email, first, last); b.len() == memberBatchSize {
 			return send()
 		}
 		return nil
 	})
-	if err == nil && len(b) > 0 {
+	if err == nil && b.len() > 0 {
 		err = send()
 	}
 	close(batches)
@@ -115,17 +117,55 @@ func ExportAudience(ctx context.Context, st *store.Store, orgID int64, groupIDs 
 	return n, err
 }
 
+// memberBatchSize is how many members an export hands from reader to
+// writer at once.
+const memberBatchSize = 1024
+
+// memberBatch holds members' email, first and last names back to back in
+// one array of bytes.
+type memberBatch struct {
+	text []byte
+	ends []int // where each value ends in text, three a member
+}
+
+func newMemberBatch() *memberBatch {
+	return &memberBatch{text: make([]byte, 0, 128*memberBatchSize), ends: make([]int, 0, 3*memberBatchSize)}
+}
+
+func (b *memberBatch) add(email, first, last string) {
+	for _, v := range [3]string{email, first, last} {
+		b.text = append(b.text, v...)
+		b.ends = append(b.ends, len(b.text))
+	}
+}
+
+func (b *memberBatch) len() int { return len(b.ends) / 3 }
+
+// member returns the values of member i: views of the batch's bytes.
+func (b *memberBatch) member(i int) (email, first, last []byte) {
+	start := 0
+	if i > 0 {
+		start = b.ends[3*i-1]
+	}
+	e := b.ends[3*i : 3*i+3]
+	return b.text[start:e[0]], b.text[e[0]:e[1]], b.text[e[1]:e[2]]
+}
+
+func (b *memberBatch) reset() {
+	b.text, b.ends = b.text[:0], b.ends[:0]
+}
+
 // appendExportField appends a value as an export writes it: neutralised
 // (NeutraliseCSV), then as encoding/csv writes a field. Most values start
 // with a letter or digit and hold no comma, quote or line end: they are
 // copied as they are, after one look at each byte.
-func appendExportField(b []byte, s string) []byte {
-	if s == "" || !csvPlainStart[s[0]] {
-		return appendCSVField(b, NeutraliseCSV(s))
+func appendExportField[S string | []byte](b []byte, s S) []byte {
+	if len(s) == 0 || !csvPlainStart[s[0]] {
+		return appendCSVField(b, NeutraliseCSV(string(s)))
 	}
 	for i := 1; i < len(s); i++ {
 		if c := s[i]; c == ',' || c == '"' || c == '\r' || c == '\n' {
-			return appendCSVField(b, NeutraliseCSV(s))
+			return appendCSVField(b, NeutraliseCSV(string(s)))
 		}
 	}
 	return append(b, s...)

@@ -121,7 +121,7 @@ func TestJoinedReadsEqualPlainReads(t *testing.T) {
 		}
 	}
 	if err := s.EachAudienceMember(ctx, org.ID, []int64{1, 3}, func(email, first, last string) error {
-		members = append(members, [3]string{email, first, last})
+		members = append(members, [3]string{strings.Clone(email), strings.Clone(first), strings.Clone(last)})
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -9,25 +9,43 @@ import (
 )
 
 // readPage reads the page query jq (pageQuery) of a filter of that status
-// and calls fn with each recipient, reused from call to call. On SQLite the
-// rows are read through its C API (readRaw) and the recipient's strings
-// are views of the reader's buffer, overwritten by the rows after it: fn
-// must copy (strings.Clone) what it keeps. A row of unexpected types, and
-// every row after it, is read as readJoined reads them instead, in the same
-// snapshot, as are PostgreSQL's rows.
+// and calls fn with each recipient, reused from call to call: on SQLite its
+// strings are views of readRaw's buffer (readFast), and fn must copy
+// (strings.Clone) what it keeps.
 func (s *Store) readPage(ctx context.Context, jq joinedQuery, orgID int64, status RecipientStatus, fn func(r *Recipient) error) error {
 	var ids []int64
 	var r Recipient
-	viaDriver := func(t []string, rest []driver.Value) error {
+	ncol := jq.n + 4 // nullif(email, key), attrs, the sequences
+	if status == "" {
+		ncol++ // the status
+	}
+	return s.readFast(ctx, jq, ncol, func(cols []rawCol) (bool, error) {
+		ids = ids[:0]
+		if !rawPageRecipient(cols, orgID, status, &ids, &r) {
+			return false, nil
+		}
+		return true, fn(&r)
+	}, func(t []string, rest []driver.Value) error {
 		ids = ids[:0]
 		var err error
 		if r, err = pageRecipient(t, rest, orgID, status, &ids); err != nil {
 			return err
 		}
 		return fn(&r)
-	}
+	})
+}
+
+// readFast reads jq's rows, with its text values in columns of their own,
+// ncol in all. On SQLite they are read through its C API (readRaw) and
+// given to raw, whose views of the values are overwritten by the rows
+// after them; raw says false, having done nothing, for a row whose values
+// are not of the types it expects: that row and every row after it are
+// given to joined as readJoined reads them, in the same snapshot. On
+// PostgreSQL (and with a driver readRaw does not know) every row goes to
+// joined. An error of raw or joined is returned as it is.
+func (s *Store) readFast(ctx context.Context, jq joinedQuery, ncol int, raw func(cols []rawCol) (bool, error), joined func(t []string, rest []driver.Value) error) error {
 	if s.d.postgres {
-		return s.readJoined(ctx, jq, viaDriver)
+		return s.readJoined(ctx, jq, joined)
 	}
 	var fnErr error
 	tried := false
@@ -37,27 +55,23 @@ func (s *Store) readPage(ctx context.Context, jq joinedQuery, orgID int64, statu
 		if err != nil {
 			return err
 		}
-		ncol := jq.n + 4 // nullif(email, key), attrs, the sequences
-		if status == "" {
-			ncol++ // the status
-		}
 		tried, err = readRaw(ctx, qc, q, named, ncol, func(cols []rawCol) error {
-			ids = ids[:0]
-			if !rawPageRecipient(cols, orgID, status, &ids, &r) {
+			ok, err := raw(cols)
+			if !ok {
 				return errRawShape
 			}
-			fnErr = fn(&r)
-			return fnErr
+			fnErr = err
+			return err
 		}, func(skip int) error {
 			return s.readJoinedFrom(ctx, qc, jq, skip, func(t []string, rest []driver.Value) error {
-				fnErr = viaDriver(t, rest)
+				fnErr = joined(t, rest)
 				return fnErr
 			})
 		})
 		return err
 	})
 	if err == nil && !tried {
-		return s.readJoined(ctx, jq, viaDriver)
+		return s.readJoined(ctx, jq, joined)
 	}
 	if err != nil && err == fnErr {
 		return err

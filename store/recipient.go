@@ -272,7 +272,8 @@ func (s *Store) EachRecipient(ctx context.Context, orgID int64, f RecipientFilte
 // EachAudienceMember calls fn with the email, first and last name of each
 // of the organisation's active recipients who belong to any of the groups
 // (an audience, merge rule 4), in key order: what an export writes, and no
-// other column.
+// other column. On SQLite the strings are views of a buffer the rows after
+// them overwrite (readFast): fn must copy (strings.Clone) what it keeps.
 func (s *Store) EachAudienceMember(ctx context.Context, orgID int64, groupIDs []int64, fn func(email, firstName, lastName string) error) error {
 	f := RecipientFilter{Status: StatusActive, GroupIDs: groupIDs}
 	jq := joinedQuery{what: "export recipients", n: 3, query: func(joined bool) (string, []any) {
@@ -282,7 +283,12 @@ func (s *Store) EachAudienceMember(ctx context.Context, orgID int64, groupIDs []
 		}
 		return recipientQuery(cols, orgID, f, 0)
 	}}
-	return s.readJoined(ctx, jq, func(t []string, _ []driver.Value) error {
+	return s.readFast(ctx, jq, 3, func(c []rawCol) (bool, error) {
+		if c[0].typ != rawText || c[1].typ != rawText || c[2].typ != rawText {
+			return false, nil
+		}
+		return true, fn(viewString(c[0].text), viewString(c[1].text), viewString(c[2].text))
+	}, func(t []string, _ []driver.Value) error {
 		return fn(t[0], t[1], t[2])
 	})
 }
