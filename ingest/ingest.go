@@ -573,7 +573,7 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		size = in.batch
 	}
 	batch := make([]store.Change, 0, size)
-	inBatch := make(map[string]bool, size)
+	var keys batchKeys // a batch holds distinct people (see applier)
 	half := false
 	flush := func() error {
 		if len(batch) == 0 {
@@ -589,7 +589,7 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		before := done
 		done += int64(len(batch))
 		batch = batch[:0]
-		clear(inBatch)
+		keys.reset()
 		if before>>16 != done>>16 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -603,11 +603,11 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		return nil
 	}
 	err = prefetch(ctx, each)(func(c store.Change) error {
-		if inBatch[c.Key] {
-			// A batch holds distinct people (see applier).
+		if keys.seen(c.Key, batch) {
 			if err := flush(); err != nil {
 				return err
 			}
+			keys.seen(c.Key, batch) // the first of the new batch
 		}
 		switch c.Op {
 		case store.OpAdd:
@@ -620,7 +620,6 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 			ix.add(c)
 		}
 		batch = append(batch, c)
-		inBatch[c.Key] = true
 		if len(batch) == size {
 			return flush()
 		}
@@ -661,4 +660,46 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 	ix.finish()
 	in.hook("apply-done")
 	return nil
+}
+
+// batchKeys tells whether a key is already in the batch being built.
+// Changes mostly come in key order (a spill's): while a batch's keys
+// increase, its last key is its greatest and a greater one is new to it,
+// so no key is hashed; the first key out of order fills a set with the
+// batch's keys, which answers from then on.
+type batchKeys struct {
+	disorder bool
+	last     string
+	set      map[string]bool
+}
+
+// seen reports whether k is among the keys of batch (the changes before
+// this one since the last reset) and notes it as the next one.
+func (b *batchKeys) seen(k string, batch []store.Change) bool {
+	if !b.disorder {
+		if len(batch) == 0 || k > b.last {
+			b.last = k
+			return false
+		}
+		b.disorder = true
+		if b.set == nil {
+			b.set = map[string]bool{}
+		}
+		for i := range batch {
+			b.set[batch[i].Key] = true
+		}
+	}
+	if b.set[k] {
+		return true
+	}
+	b.set[k] = true
+	return false
+}
+
+// reset starts a new batch.
+func (b *batchKeys) reset() {
+	if b.disorder {
+		clear(b.set)
+	}
+	b.disorder, b.last = false, ""
 }

@@ -48,6 +48,11 @@ type spill struct {
 
 type run struct{ off, n int64 }
 
+// walkAhead is how many records ahead of the one it reads a sorted walk
+// of the in-memory chunk asks for (cacheAhead): 16 read a 100k-row first
+// ingest's dedup and each some 20 ms faster than none, 8 or 32 less.
+const walkAhead = 16
+
 // chunkRec locates one encoded change in the chunk, with the first 16 bytes
 // of its key as integers so most comparisons while sorting read no key (8
 // were not enough: addresses such as first.last@ share them by thousands).
@@ -250,6 +255,9 @@ func (s *spill) dedup(fn func(d spillDup) error) error {
 		var prev []byte
 		firstLine := 0
 		for i := range s.index {
+			if j := i + walkAhead; j < len(s.index) {
+				cacheAhead(&s.chunk[s.index[j].keyStart])
+			}
 			rec := &s.index[i]
 			body := s.chunk[rec.off : rec.off+rec.len]
 			_, n := binary.Uvarint(body)
@@ -297,7 +305,10 @@ func (s *spill) each(fn func(store.Change) error) error {
 		return err
 	}
 	if len(s.runs) == 0 {
-		for _, rec := range s.index {
+		for i, rec := range s.index {
+			if j := i + walkAhead; j < len(s.index) {
+				cacheAhead(&s.chunk[s.index[j].off])
+			}
 			if rec.len == 0 {
 				continue
 			}
@@ -422,7 +433,16 @@ func encodeChange(b []byte, c *store.Change, rat int) []byte {
 	b = binary.AppendUvarint(b, uint64(c.Line))
 	b = binary.LittleEndian.AppendUint64(b, c.Hash)
 	b = binary.LittleEndian.AppendUint64(b, c.Digest)
-	for _, v := range [...]string{c.Key, c.Email, c.FirstName, c.LastName, c.UID} {
+	b = appendString(b, c.Key)
+	// The address, as most are, the key: one byte (0) instead of its copy;
+	// another is written with its length plus one.
+	if c.Email == c.Key {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(c.Email))+1)
+		b = append(b, c.Email...)
+	}
+	for _, v := range [...]string{c.FirstName, c.LastName, c.UID} {
 		b = appendString(b, v)
 	}
 	n := 0
@@ -502,7 +522,26 @@ func decodeChangeIn(b []byte, view bool) (store.Change, int, error) {
 	}
 	p := 0
 	var groups string
-	for _, dst := range [...]*string{&c.Key, &c.Email, &c.FirstName, &c.LastName, &c.UID, &groups} {
+	if p = readString(all, p, &c.Key); p < 0 {
+		return c, 0, bad
+	}
+	// The address: 0 for the key, else its length plus one (encodeChange).
+	if p >= len(all) {
+		return c, 0, bad
+	}
+	if all[p] == 0 {
+		c.Email = c.Key
+		p++
+	} else {
+		l, n := binary.Uvarint([]byte(all[p:min(len(all), p+binary.MaxVarintLen64)]))
+		if n <= 0 || uint64(len(all)-p-n) < l-1 {
+			return c, 0, bad
+		}
+		p += n
+		c.Email = all[p : p+int(l-1)]
+		p += int(l - 1)
+	}
+	for _, dst := range [...]*string{&c.FirstName, &c.LastName, &c.UID, &groups} {
 		if p = readString(all, p, dst); p < 0 {
 			return c, 0, bad
 		}

@@ -20,6 +20,7 @@ type bucketSpill struct {
 	size   int64
 	n      int
 	buf    []byte
+	recs   []spillRec // bucket's result, reused
 }
 
 type spillChunk struct{ off, n int64 }
@@ -92,7 +93,7 @@ func (s *bucketSpill) bucket(b int) ([]spillRec, error) {
 	data = append(data, s.mem[b]...)
 	s.mem[b] = nil
 	s.buf = data
-	var out []spillRec
+	out := s.recs[:0]
 	le := binary.LittleEndian
 	for p := 0; p < len(data); {
 		if len(data)-p < 25 {
@@ -110,6 +111,7 @@ func (s *bucketSpill) bucket(b int) ([]spillRec, error) {
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b spillRec) int { return cmp.Compare(a.kh, b.kh) })
+	s.recs = out
 	return out, nil
 }
 

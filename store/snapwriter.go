@@ -226,8 +226,8 @@ func (w *SnapshotIndexWriter) writeBody() (body *indexBody, err error) {
 	blocksOff := int64(indexHeaderSize) + int64(n)*indexEntrySize
 	keysOff := blocksOff + int64(nb)*8
 	entSum := crc32.New(castagnoli)
-	ents := bufio.NewWriterSize(io.MultiWriter(io.NewOffsetWriter(f, indexHeaderSize), entSum), 1<<20)
-	keys := bufio.NewWriterSize(io.NewOffsetWriter(f, keysOff), 1<<20)
+	ents := bufio.NewWriterSize(io.MultiWriter(io.NewOffsetWriter(f, indexHeaderSize), entSum), 256<<10)
+	keys := bufio.NewWriterSize(io.NewOffsetWriter(f, keysOff), 256<<10)
 	// The base's keys and values, read in position order.
 	bkeys := bufio.NewReaderSize(io.NewSectionReader(base.keys, base.keysOff, base.keysLen), 256<<10)
 	bvals := bufio.NewReaderSize(io.NewSectionReader(base.vals, base.valsOff, int64(base.n)*base.valsStride), 256<<10)
