@@ -3,7 +3,6 @@ package ingest
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
@@ -44,6 +43,12 @@ type spill struct {
 	// skips holds, per run, the ordinals of the records dedup found
 	// repeating an earlier one, ascending.
 	skips [][]int
+	// sorted is how many records of the in-memory index are in key order
+	// (the last sortChunk's), markers how many of the chunk's are markers,
+	// and equalKeys says the last sortChunk compared two equal keys.
+	sorted, markers int
+	equalKeys       bool
+	tmp             []chunkRec // radixSort's
 }
 
 type run struct{ off, n int64 }
@@ -127,6 +132,8 @@ func (s *spill) put(c *store.Change, rat int) error {
 	}
 	if c.Op != opMarker {
 		s.n++
+	} else {
+		s.markers++
 	}
 	start := len(s.chunk)
 	s.body = encodeChange(s.body[:0], c, rat)
@@ -149,23 +156,6 @@ func keyPrefix(k string) [2]uint64 {
 }
 
 func (s *spill) key(r chunkRec) []byte { return s.chunk[r.keyStart : r.keyStart+r.keyLen] }
-
-// sortChunk sorts the chunk by key, rows of the same key in the order they
-// came.
-func (s *spill) sortChunk() {
-	slices.SortFunc(s.index, func(a, b chunkRec) int {
-		switch {
-		case a.prefix[0] != b.prefix[0]:
-			return cmp.Compare(a.prefix[0], b.prefix[0])
-		case a.prefix[1] != b.prefix[1]:
-			return cmp.Compare(a.prefix[1], b.prefix[1])
-		}
-		if c := bytes.Compare(s.key(a), s.key(b)); c != 0 {
-			return c
-		}
-		return int(a.off) - int(b.off)
-	})
-}
 
 // flushChunk writes the chunk as a sorted run.
 func (s *spill) flushChunk() error {
@@ -196,7 +186,7 @@ func (s *spill) flushChunk() error {
 	}
 	s.size += r.n
 	s.runs = append(s.runs, r)
-	s.chunk, s.index = s.chunk[:0], s.index[:0]
+	s.chunk, s.index, s.sorted, s.markers = s.chunk[:0], s.index[:0], 0, 0
 	return nil
 }
 
@@ -208,7 +198,12 @@ func (s *spill) finish() error {
 	}
 	s.final = true
 	if len(s.runs) == 0 {
-		s.sortChunk()
+		if s.sorted != len(s.index) {
+			// Records came after dedup's sort (removals): a first
+			// ingest's chunk is in order already, and sorting it again
+			// was a second walk over its keys.
+			s.sortChunk()
+		}
 		return nil
 	}
 	if err := s.flushChunk(); err != nil {
@@ -238,6 +233,11 @@ func (s *spill) dedup(fn func(d spillDup) error) error {
 	}
 	if len(s.runs) == 0 {
 		s.sortChunk()
+		if !s.equalKeys && s.markers == 0 {
+			// No key twice and no marker: nothing to report, and the walk
+			// over the records (a cache miss each) is not needed.
+			return nil
+		}
 	} else if err := s.flushChunk(); err != nil {
 		return err
 	}
