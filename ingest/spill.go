@@ -36,7 +36,6 @@ type spill struct {
 	size  int64 // bytes written to f
 	chunk []byte
 	index []chunkRec
-	body  []byte
 	limit int // chunk size in bytes
 	n     int // changes to apply
 	final bool
@@ -136,11 +135,11 @@ func (s *spill) put(c *store.Change, rat int) error {
 		s.markers++
 	}
 	start := len(s.chunk)
-	s.body = encodeChange(s.body[:0], c, rat)
-	b := binary.AppendUvarint(s.chunk, uint64(len(s.body)))
-	ko, _ := keySpan(s.body)
+	// Written in place: its length first, known before (changeSize).
+	b := binary.AppendUvarint(s.chunk, uint64(changeSize(c, rat)))
+	ko := keyOffset(c, rat)
 	keyStart := len(b) + ko
-	s.chunk = append(b, s.body...)
+	s.chunk = encodeChange(b, c, rat)
 	s.index = append(s.index, chunkRec{prefix: keyPrefix(c.Key), off: uint32(start), len: uint32(len(s.chunk) - start),
 		keyStart: uint32(keyStart), keyLen: uint32(len(c.Key))})
 	if len(s.chunk) >= s.limit {
@@ -460,6 +459,41 @@ func encodeChange(b []byte, c *store.Change, rat int) []byte {
 		b = appendString(b, v)
 	}
 	return b
+}
+
+// uvarintLen is the length of v as a uvarint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// keyOffset is where the key's bytes start in c's encoding (keySpan).
+func keyOffset(c *store.Change, rat int) int {
+	return 2 + uvarintLen(uint64(rat)) + uvarintLen(uint64(c.Line)) + 16 + uvarintLen(uint64(len(c.Key)))
+}
+
+// changeSize is the length of c's encoding (encodeChange).
+func changeSize(c *store.Change, rat int) int {
+	n := keyOffset(c, rat) + len(c.Key) + 1
+	if c.Email != c.Key {
+		n += uvarintLen(uint64(len(c.Email))+1) - 1 + len(c.Email)
+	}
+	for _, v := range [...]string{c.FirstName, c.LastName, c.UID} {
+		n += uvarintLen(uint64(len(v))) + len(v)
+	}
+	g := 0
+	for _, v := range c.Groups {
+		g += len(v) + 1
+	}
+	g = max(g-1, 0)
+	n += uvarintLen(uint64(g)) + g
+	for _, v := range c.Attrs {
+		n += uvarintLen(uint64(len(v))) + len(v)
+	}
+	return n
 }
 
 // keySpan returns where the key's bytes start in an encoded change, and

@@ -387,6 +387,34 @@ func BenchmarkSpillDedupEach(b *testing.B) {
 	}
 }
 
+// TestChangeSizeAsEncoded: a change's encoding is written in place after
+// its length, known beforehand: changeSize and keyOffset must say what
+// encodeChange writes, for values of every length around a varint's steps.
+func TestChangeSizeAsEncoded(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	str := func() string { return strings.Repeat("v", []int{0, 1, 126, 127, 128, 300, 16383, 16384}[r.IntN(8)]) }
+	for range 2000 {
+		c := store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: "k" + str(), FirstName: str(), LastName: str(),
+			UID: str(), Line: r.IntN(1 << 22)}}
+		switch r.IntN(3) {
+		case 0:
+			c.Email = c.Key
+		case 1:
+			c.Email = str()
+		}
+		for range r.IntN(4) {
+			c.Groups = append(c.Groups, str())
+		}
+		c.Attrs[r.IntN(len(c.Attrs))] = str()
+		rat := r.IntN(300)
+		enc := encodeChange(nil, &c, rat)
+		ko, kl := keySpan(enc)
+		if len(enc) != changeSize(&c, rat) || ko != keyOffset(&c, rat) || kl != len(c.Key) {
+			t.Fatalf("encoded %d bytes, key at %d; changeSize %d, keyOffset %d", len(enc), ko, changeSize(&c, rat), keyOffset(&c, rat))
+		}
+	}
+}
+
 // TestChangeEncodingRoundTrip: a spilled change decodes to itself whether
 // its address is its key (stored as one byte, not a copy), another
 // address, or none (a removal's), copied or viewed.
