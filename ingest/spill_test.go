@@ -292,7 +292,7 @@ func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 		return nil
 	}
 	next := 0
-	err := prefetch(context.Background(), each)(func(c store.Change) error {
+	err := prefetch(context.Background(), each)(func(c *store.Change) error {
 		if c.Line != next {
 			return fmt.Errorf("change %d came %dth", c.Line, next)
 		}
@@ -304,7 +304,7 @@ func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	n := 0
-	err = prefetch(context.Background(), each)(func(store.Change) error {
+	err = prefetch(context.Background(), each)(func(*store.Change) error {
 		if n++; n == 10 {
 			return stop
 		}
@@ -314,7 +314,7 @@ func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 		t.Fatalf("error from fn: %v, want stop", err)
 	}
 	failing := func(fn func(store.Change) error) error { return errors.New("disk on fire") }
-	if err := prefetch(context.Background(), failing)(func(store.Change) error { return nil }); err == nil {
+	if err := prefetch(context.Background(), failing)(func(*store.Change) error { return nil }); err == nil {
 		t.Fatal("an error from each was lost")
 	}
 }
