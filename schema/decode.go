@@ -154,7 +154,8 @@ type Decoder struct {
 	pack      []byte
 	slab      []string        // groups of successive records are carved from it
 	block     strings.Builder // row strings of successive records are carved from it
-	domain    string          // the last email domain found valid (lower case)
+	domain    string          // the last email domain found valid (lower case), in domainBuf
+	domainBuf []byte
 
 	seed maphash.Seed
 	seen lineSet

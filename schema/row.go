@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // record turns the current row into a Record with its problems. The values
@@ -331,10 +332,16 @@ func (d *Decoder) names(rec *Record, v *values) {
 
 // normalizeEmail is NormalizeEmail with a cache of the last domain found
 // valid: the addresses of a file share a few domains, and checking one is
-// most of the work.
+// most of the work. The cache holds a copy of the domain: the address may
+// be a view of memory read into again (a lazy row still in the reader's
+// buffer), and a cached domain whose bytes changed would let an address
+// with those bytes as its domain through unchecked.
 func (d *Decoder) normalizeEmail(s string) (email, key string, err error) {
 	if key, domain, ok := fastEmail(s, d.domain); ok {
-		d.domain = domain
+		if domain != d.domain {
+			d.domainBuf = append(d.domainBuf[:0], domain...)
+			d.domain = unsafe.String(unsafe.SliceData(d.domainBuf), len(d.domainBuf))
+		}
 		return s, key, nil
 	}
 	return NormalizeEmail(s)
