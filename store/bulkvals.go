@@ -83,10 +83,10 @@ func (b *bulkVals) textFrom(start int) any {
 	return b.str(unsafe.String(&b.text[start], len(b.text)-start))
 }
 
-// recipient appends the driver values of r's columns key, email,
+// recipient appends the driver values of r's columns key, email (storedEmail),
 // first_name, last_name, attrs, status, group_ids and search to args.
 func (b *bulkVals) recipient(args []any, r *Recipient) []any {
-	args = append(args, b.str(r.Key), b.str(r.Email), b.str(r.FirstName), b.str(r.LastName))
+	args = append(args, b.str(r.Key), b.str(storedEmail(r)), b.str(r.FirstName), b.str(r.LastName))
 	if attrsEmpty(&r.Attrs) {
 		args = append(args, nil)
 	} else {

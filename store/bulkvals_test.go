@@ -10,7 +10,7 @@ import (
 // TestBulkValsAsBoxed: the driver values bulkVals makes for recipients and
 // snapshot rows are, type and value, those plain conversions make
 // (encodeAttrs, groupList, encodeData and the search text as it was first
-// defined), for ASCII and non-ASCII names, addresses that are and are not
+// defined; the address as storedEmail keeps it), for ASCII and non-ASCII names, addresses that are and are not
 // the key, empty and full attributes and groups, small and large
 // integers. Every value is compared only after all rows were made, so a
 // value whose element was written again, or moved as its slice grew, is
@@ -59,7 +59,11 @@ func TestBulkValsAsBoxed(t *testing.T) {
 	var want []any
 	for i := range rs {
 		r, a := &rs[i], &as[i]
-		want = append(want, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status),
+		email := r.Email
+		if email == r.Key {
+			email = "" // the key, kept once
+		}
+		want = append(want, r.Key, email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status),
 			groupList(r.GroupIDs), search(r))
 		want = append(want, a.Key, int64(a.Line), int64(a.Hash), int64(a.Status), encodeData(a))
 	}
