@@ -101,3 +101,35 @@ func TestBulkValsAllocateNothingPerValue(t *testing.T) {
 		t.Fatalf("%.1f allocations a recipient and snapshot row, want 0", allocs)
 	}
 }
+
+// TestBulkValsResetKeepsItsArrays: a transaction's next batch reuses the
+// arrays of the one before (reset): no allocation once they are large
+// enough, and its values are those a new bulkVals makes.
+func TestBulkValsResetKeepsItsArrays(t *testing.T) {
+	rs := make([]Recipient, 64)
+	for i := range rs {
+		k := fmt.Sprintf("p%d@example.com", i)
+		rs[i] = Recipient{Key: k, Email: k, FirstName: "Ann", LastName: fmt.Sprint("Lee", i), Status: StatusActive,
+			GroupIDs: []int64{3, int64(i) + 1000}}
+		if i%2 == 1 {
+			rs[i].Email = "Other." + k
+		}
+	}
+	batch := func(vals *bulkVals, args []any, rs []Recipient) []any {
+		vals.reset(len(rs), 8, 0, 0, len(rs)*128)
+		for i := range rs {
+			args = vals.recipient(args, &rs[i])
+		}
+		return args
+	}
+	var vals bulkVals
+	args := batch(&vals, nil, rs)
+	if allocs := testing.AllocsPerRun(10, func() { args = batch(&vals, args[:0], rs) }); allocs != 0 {
+		t.Fatalf("%.1f allocations a batch after the first, want 0", allocs)
+	}
+	// The second half again, into the arrays of the first batch.
+	got := fmt.Sprintf("%q", batch(&vals, nil, rs[32:]))
+	if want := fmt.Sprintf("%q", batch(&bulkVals{}, nil, rs[32:])); got != want {
+		t.Fatalf("values of a reused bulkVals:\n%s\nwant\n%s", got, want)
+	}
+}
