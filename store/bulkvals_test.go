@@ -40,6 +40,12 @@ func TestBulkValsAsBoxed(t *testing.T) {
 		case 3:
 			r.Email = "Mixed.Case@Example.com"
 			r.FirstName, r.LastName = "", ""
+		case 4: // an address that is the key but does not fold to itself
+			r.Key = fmt.Sprintf("Ö%d@example.com", i)
+			if i%10 == 9 {
+				r.Key = fmt.Sprintf("UP%d@example.com", i)
+			}
+			r.Email = r.Key
 		}
 		if i%2 == 0 {
 			r.Attrs[0], r.Attrs[3] = "Engineering", "Lyon"

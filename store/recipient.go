@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"muster/schema"
 )
@@ -341,12 +342,16 @@ func searchText(r *Recipient) string {
 
 // appendSearchText appends searchText(r) to b.
 func appendSearchText(b []byte, r *Recipient) []byte {
-	start := len(b)
-	b = schema.AppendFold(b, r.Email)
-	if string(b[start:]) == r.Key {
-		b = b[:start]
-	} else {
-		b = append(b, searchSep...)
+	// An address that is its key and folds to itself (lower-case ASCII, as
+	// most keys are) is left out without folding it.
+	if r.Email != r.Key || !foldsToItself(r.Key) {
+		start := len(b)
+		b = schema.AppendFold(b, r.Email)
+		if string(b[start:]) == r.Key {
+			b = b[:start]
+		} else {
+			b = append(b, searchSep...)
+		}
 	}
 	if !schema.IsASCII(r.FirstName) || !schema.IsASCII(r.LastName) {
 		// Folded whole: NFC may compose across the space.
@@ -355,6 +360,17 @@ func appendSearchText(b []byte, r *Recipient) []byte {
 	b = schema.AppendFold(b, r.FirstName)
 	b = append(b, ' ')
 	return schema.AppendFold(b, r.LastName)
+}
+
+// foldsToItself says schema.Fold(s) is s for certain: s is ASCII without
+// an upper-case letter.
+func foldsToItself(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || c >= 'A' && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // recipientQuery selects cols of the recipients matching f, in key order.
