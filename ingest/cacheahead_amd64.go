@@ -9,3 +9,10 @@ package ingest
 //
 //go:noescape
 func cacheAhead(p *byte)
+
+// cacheSpan asks for every cache line of the n bytes from p (cacheAhead).
+// Only addresses are computed from p: nothing there is read, so the span
+// may run past p's object.
+//
+//go:noescape
+func cacheSpan(p *byte, n uintptr)

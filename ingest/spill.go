@@ -3,7 +3,6 @@ package ingest
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
@@ -37,13 +36,18 @@ type spill struct {
 	size  int64 // bytes written to f
 	chunk []byte
 	index []chunkRec
-	body  []byte
 	limit int // chunk size in bytes
 	n     int // changes to apply
 	final bool
 	// skips holds, per run, the ordinals of the records dedup found
 	// repeating an earlier one, ascending.
 	skips [][]int
+	// sorted is how many records of the in-memory index are in key order
+	// (the last sortChunk's), markers how many of the chunk's are markers,
+	// and equalKeys says the last sortChunk compared two equal keys.
+	sorted, markers int
+	equalKeys       bool
+	tmp             []chunkRec // radixSort's
 }
 
 type run struct{ off, n int64 }
@@ -127,13 +131,15 @@ func (s *spill) put(c *store.Change, rat int) error {
 	}
 	if c.Op != opMarker {
 		s.n++
+	} else {
+		s.markers++
 	}
 	start := len(s.chunk)
-	s.body = encodeChange(s.body[:0], c, rat)
-	b := binary.AppendUvarint(s.chunk, uint64(len(s.body)))
-	ko, _ := keySpan(s.body)
+	// Written in place: its length first, known before (changeSize).
+	b := binary.AppendUvarint(s.chunk, uint64(changeSize(c, rat)))
+	ko := keyOffset(c, rat)
 	keyStart := len(b) + ko
-	s.chunk = append(b, s.body...)
+	s.chunk = encodeChange(b, c, rat)
 	s.index = append(s.index, chunkRec{prefix: keyPrefix(c.Key), off: uint32(start), len: uint32(len(s.chunk) - start),
 		keyStart: uint32(keyStart), keyLen: uint32(len(c.Key))})
 	if len(s.chunk) >= s.limit {
@@ -149,23 +155,6 @@ func keyPrefix(k string) [2]uint64 {
 }
 
 func (s *spill) key(r chunkRec) []byte { return s.chunk[r.keyStart : r.keyStart+r.keyLen] }
-
-// sortChunk sorts the chunk by key, rows of the same key in the order they
-// came.
-func (s *spill) sortChunk() {
-	slices.SortFunc(s.index, func(a, b chunkRec) int {
-		switch {
-		case a.prefix[0] != b.prefix[0]:
-			return cmp.Compare(a.prefix[0], b.prefix[0])
-		case a.prefix[1] != b.prefix[1]:
-			return cmp.Compare(a.prefix[1], b.prefix[1])
-		}
-		if c := bytes.Compare(s.key(a), s.key(b)); c != 0 {
-			return c
-		}
-		return int(a.off) - int(b.off)
-	})
-}
 
 // flushChunk writes the chunk as a sorted run.
 func (s *spill) flushChunk() error {
@@ -196,7 +185,7 @@ func (s *spill) flushChunk() error {
 	}
 	s.size += r.n
 	s.runs = append(s.runs, r)
-	s.chunk, s.index = s.chunk[:0], s.index[:0]
+	s.chunk, s.index, s.sorted, s.markers = s.chunk[:0], s.index[:0], 0, 0
 	return nil
 }
 
@@ -208,7 +197,12 @@ func (s *spill) finish() error {
 	}
 	s.final = true
 	if len(s.runs) == 0 {
-		s.sortChunk()
+		if s.sorted != len(s.index) {
+			// Records came after dedup's sort (removals): a first
+			// ingest's chunk is in order already, and sorting it again
+			// was a second walk over its keys.
+			s.sortChunk()
+		}
 		return nil
 	}
 	if err := s.flushChunk(); err != nil {
@@ -238,6 +232,11 @@ func (s *spill) dedup(fn func(d spillDup) error) error {
 	}
 	if len(s.runs) == 0 {
 		s.sortChunk()
+		if !s.equalKeys && s.markers == 0 {
+			// No key twice and no marker: nothing to report, and the walk
+			// over the records (a cache miss each) is not needed.
+			return nil
+		}
 	} else if err := s.flushChunk(); err != nil {
 		return err
 	}
@@ -460,6 +459,41 @@ func encodeChange(b []byte, c *store.Change, rat int) []byte {
 		b = appendString(b, v)
 	}
 	return b
+}
+
+// uvarintLen is the length of v as a uvarint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// keyOffset is where the key's bytes start in c's encoding (keySpan).
+func keyOffset(c *store.Change, rat int) int {
+	return 2 + uvarintLen(uint64(rat)) + uvarintLen(uint64(c.Line)) + 16 + uvarintLen(uint64(len(c.Key)))
+}
+
+// changeSize is the length of c's encoding (encodeChange).
+func changeSize(c *store.Change, rat int) int {
+	n := keyOffset(c, rat) + len(c.Key) + 1
+	if c.Email != c.Key {
+		n += uvarintLen(uint64(len(c.Email))+1) - 1 + len(c.Email)
+	}
+	for _, v := range [...]string{c.FirstName, c.LastName, c.UID} {
+		n += uvarintLen(uint64(len(v))) + len(v)
+	}
+	g := 0
+	for _, v := range c.Groups {
+		g += len(v) + 1
+	}
+	g = max(g-1, 0)
+	n += uvarintLen(uint64(g)) + g
+	for _, v := range c.Attrs {
+		n += uvarintLen(uint64(len(v))) + len(v)
+	}
+	return n
 }
 
 // keySpan returns where the key's bytes start in an encoded change, and

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -166,6 +167,121 @@ func TestSpillDedup(t *testing.T) {
 	}
 }
 
+// TestSpillDedupWithoutMarkers: a chunk of valid rows only is walked by
+// dedup only when its sort compared two equal keys; a sort compares every
+// two records it leaves next to each other, so a key there twice is always
+// found, wherever its rows are and however many there are.
+func TestSpillDedupWithoutMarkers(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 2, 3, 17, 100, 1000, 5000} {
+		for _, dups := range []int{0, 1, 2, 50} {
+			sp, _ := newSpill(t.TempDir())
+			first := map[string]int{}
+			var repeats []int
+			keys := r.Perm(4 * n)
+			for line := 2; line < n+2; line++ {
+				// Keys sharing their first 16 bytes, some the same.
+				k := fmt.Sprintf("isabella.johnson.%06d@example.com", keys[line-2])
+				if dups > 0 && line > 2 && r.IntN(n) < dups {
+					k = fmt.Sprintf("isabella.johnson.%06d@example.com", keys[r.IntN(line-2)])
+				}
+				if _, ok := first[k]; ok {
+					repeats = append(repeats, line)
+				} else {
+					first[k] = line
+				}
+				if err := sp.addFresh(&store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: k, Email: k, Line: line}}, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []int
+			err := sp.dedup(func(d spillDup) error {
+				if !d.repeats || d.first != first[d.c.Key] {
+					return fmt.Errorf("reported %+v", d)
+				}
+				got = append(got, d.c.Line)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, repeats) {
+				t.Fatalf("%d rows, %d repeats: dedup found %d", n, len(repeats), len(got))
+			}
+			back := 0
+			if err := sp.each(func(c store.Change) error {
+				if first[c.Key] != c.Line {
+					return fmt.Errorf("repeat given back: %+v", c)
+				}
+				back++
+				return nil
+			}); err != nil || back != len(first) {
+				t.Fatalf("%d rows: %d back (%v), want %d", n, back, err, len(first))
+			}
+			sp.Close()
+		}
+	}
+}
+
+// TestSortChunkAsComparing: the chunk sorted by prefix bytes, then by
+// comparing, is in the order of a plain sort by key and arrival, for keys
+// short and long, sharing short or long beginnings, repeated or not, in
+// piles small and large; and the sort says two keys were equal exactly
+// when one is there twice.
+func TestSortChunkAsComparing(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	letters := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "abcz.\xc3\xa9"[r.IntN(7)]
+		}
+		return string(b)
+	}
+	shapes := []func(i int) string{
+		func(int) string { return letters(1 + r.IntN(40)) },
+		func(int) string { return letters(1 + r.IntN(3)) },
+		func(i int) string { return fmt.Sprintf("isabella.johnson.%d@example.com", r.IntN(1<<20)) },
+		func(i int) string { return fmt.Sprintf("%s.%s.%d@x.org", letters(2), letters(3), r.IntN(300)) },
+		func(i int) string { return strings.Repeat("q", 16) + letters(r.IntN(3)) },
+	}
+	for _, n := range []int{1, 2, 50, 97, 500, 3000, 20000} {
+		for si, shape := range shapes {
+			for _, dup := range []bool{false, true} {
+				sp, _ := newSpill(t.TempDir())
+				seen := map[string]bool{}
+				twice := false
+				for line := 0; line < n; line++ {
+					k := shape(line)
+					if seen[k] && !dup {
+						continue
+					}
+					twice = twice || seen[k]
+					seen[k] = true
+					if err := sp.add(&store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: k, Line: line}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want := slices.Clone(sp.index)
+				slices.SortFunc(want, func(a, b chunkRec) int {
+					if c := strings.Compare(string(sp.key(a)), string(sp.key(b))); c != 0 {
+						return c
+					}
+					return cmp.Compare(a.off, b.off)
+				})
+				sp.sortChunk()
+				if !slices.Equal(sp.index, want) {
+					t.Fatalf("%d keys of shape %d: not in order", len(want), si)
+				}
+				if sp.equalKeys != twice {
+					t.Fatalf("%d keys of shape %d: equal keys %v, want %v", len(want), si, sp.equalKeys, twice)
+				}
+				sp.Close()
+			}
+		}
+	}
+}
+
 func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 	each := func(fn func(store.Change) error) error {
 		for i := 0; i < 1000; i++ {
@@ -268,6 +384,34 @@ func BenchmarkSpillDedupEach(b *testing.B) {
 		b.StopTimer()
 		sp.Close()
 		b.StartTimer()
+	}
+}
+
+// TestChangeSizeAsEncoded: a change's encoding is written in place after
+// its length, known beforehand: changeSize and keyOffset must say what
+// encodeChange writes, for values of every length around a varint's steps.
+func TestChangeSizeAsEncoded(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	str := func() string { return strings.Repeat("v", []int{0, 1, 126, 127, 128, 300, 16383, 16384}[r.IntN(8)]) }
+	for range 2000 {
+		c := store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: "k" + str(), FirstName: str(), LastName: str(),
+			UID: str(), Line: r.IntN(1 << 22)}}
+		switch r.IntN(3) {
+		case 0:
+			c.Email = c.Key
+		case 1:
+			c.Email = str()
+		}
+		for range r.IntN(4) {
+			c.Groups = append(c.Groups, str())
+		}
+		c.Attrs[r.IntN(len(c.Attrs))] = str()
+		rat := r.IntN(300)
+		enc := encodeChange(nil, &c, rat)
+		ko, kl := keySpan(enc)
+		if len(enc) != changeSize(&c, rat) || ko != keyOffset(&c, rat) || kl != len(c.Key) {
+			t.Fatalf("encoded %d bytes, key at %d; changeSize %d, keyOffset %d", len(enc), ko, changeSize(&c, rat), keyOffset(&c, rat))
+		}
 	}
 }
 
