@@ -157,6 +157,10 @@ const driverName = "sqlite3_muster"
 
 func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		// The WAL outlives the last connection (walreuse.go).
+		if err := c.SetFileControlInt("main", sqlite3.SQLITE_FCNTL_PERSIST_WAL, 1); err != nil {
+			return fmt.Errorf("keep the WAL: %w", err)
+		}
 		return c.RegisterFunc("muster_fold", schema.Fold, true)
 	}})
 }
@@ -222,7 +226,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	if !s.d.postgres {
-		// A passive checkpoint on close keeps the WAL small between runs.
+		// The WAL is kept for the next process, restarted; a passive
+		// checkpoint then copies what is left of it.
+		s.restartWAL()
 		_, _ = s.db.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 	}
 	return s.db.Close()
