@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"muster/schema"
 	"muster/store"
@@ -70,6 +71,11 @@ type applier struct {
 	// noIndex: the apply does not write the source's snapshot index file.
 	noIndex bool
 	hook    func(string)
+	// ownGroups holds the ids of this source's groups by name, as
+	// tx.GroupID gives them: a map keyed by the name alone is looked up
+	// for each group of each new person at about half the cost of the
+	// transaction's, keyed by source and name.
+	ownGroups map[string]int64
 	// buffers reused from batch to batch
 	curs, added, replaced []store.Assertion
 	keys, removed         []string
@@ -126,13 +132,13 @@ func (a *applier) apply(cs []store.Change) error {
 	}
 	// curs never grows past its capacity: people point into it.
 	curs := slices.Grow(a.curs[:0], len(cs))
-	added, replaced, removed, people := a.added[:0], a.replaced[:0], a.removed[:0], slices.Grow(a.people[:0], len(cs))
+	replaced, removed, people := a.replaced[:0], a.removed[:0], slices.Grow(a.people[:0], len(cs))
 	// A removal by an authoritative source is its deletion of the person,
 	// kept as its tombstone (merge rule 5); a listing ends its tombstone.
 	deletes := a.src.Authoritative && !a.withdrawOnly && !a.removalsWithdraw
 	tombs, untombs := a.tombs[:0], a.untombs[:0]
 	defer func() {
-		a.curs, a.added, a.replaced, a.removed, a.people, a.tombs, a.untombs = curs, added, replaced, removed, people, tombs, untombs
+		a.curs, a.replaced, a.removed, a.people, a.tombs, a.untombs = curs, replaced, removed, people, tombs, untombs
 	}()
 	for i := range cs {
 		c := &cs[i]
@@ -145,8 +151,6 @@ func (a *applier) apply(cs []store.Change) error {
 			n.SourceID, n.Seq, n.DropID = a.src.ID, a.seq, a.dropID
 			if hadOld {
 				replaced = append(replaced, *n)
-			} else {
-				added = append(added, *n)
 			}
 			p.cur = n
 			untombs = append(untombs, c.Key)
@@ -170,6 +174,18 @@ func (a *applier) apply(cs []store.Change) error {
 			return fmt.Errorf("apply: unknown change %d", c.Op)
 		}
 		people = append(people, p)
+	}
+	// The rows without an old one are added: all of curs unless some
+	// replace one (a first ingest's are all new: not copied again).
+	added := curs
+	if len(replaced) > 0 {
+		added = a.added[:0]
+		for i := range curs {
+			if _, hadOld := old[curs[i].Key]; !hadOld {
+				added = append(added, curs[i])
+			}
+		}
+		a.added = added
 	}
 	if err := a.tx.InsertAssertions(added); err != nil {
 		return err
@@ -337,9 +353,16 @@ func (a *applier) newPerson(cur *store.Assertion) (store.Recipient, error) {
 	// groupIDs of the source's groups, without a GroupRef each.
 	ids := make([]int64, 0, len(cur.Groups))
 	for _, g := range cur.Groups {
-		id, err := a.tx.GroupID(a.src.ID, g)
-		if err != nil {
-			return r, err
+		id, ok := a.ownGroups[g]
+		if !ok {
+			var err error
+			if id, err = a.tx.GroupID(a.src.ID, g); err != nil {
+				return r, err
+			}
+			if a.ownGroups == nil {
+				a.ownGroups = map[string]int64{}
+			}
+			a.ownGroups[strings.Clone(g)] = id
 		}
 		ids = append(ids, id)
 	}
