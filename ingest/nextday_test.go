@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"muster/samples/gen"
 	"muster/schema"
+	"muster/store"
 )
 
 // A next day's snapshot index file goes in place before the commit (the
@@ -53,12 +55,34 @@ func TestNextDayIndexInPlaceBeforeCommit(t *testing.T) {
 		}
 		return fi
 	}
+	// The audience, without seqs and group ids: on PostgreSQL a rolled
+	// back transaction still uses up sequence values.
+	audience := func(in *Ingester) string {
+		t.Helper()
+		o, err := in.Store.LookupOrg(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		err = in.Store.EachRecipient(ctx, o.ID, store.RecipientFilter{}, 0, func(r store.Recipient) error {
+			fmt.Fprintf(&b, "%s %s %s %s %s %d\n", r.Key, r.Email, r.FirstName, r.LastName, r.Status, len(r.GroupIDs))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
 	same := func(step int, a, b *Report) {
 		t.Helper()
+		if a.Counts != b.Counts || audience(ref) != audience(in) {
+			t.Fatalf("step %d: %+v and %+v, audiences equal %v", step, a.Counts, b.Counts, audience(ref) == audience(in))
+		}
+		// On SQLite a rolled back transaction leaves no trace at all.
 		da, _ := ref.Store.Digest(ctx)
 		db, _ := in.Store.Digest(ctx)
-		if a.Counts != b.Counts || da != db {
-			t.Fatalf("step %d: %+v and %+v, stores equal %v", step, a.Counts, b.Counts, da == db)
+		if !store.IsURL(in.Store.Target()) && da != db {
+			t.Fatalf("step %d: the stores differ", step)
 		}
 	}
 	same(0, ingest(ref, 0), ingest(in, 0))
