@@ -118,3 +118,60 @@ func dupFile(rng *rand.Rand, rows, day int) string {
 	}
 	return b.String()
 }
+
+// TestFarRowsRememberedPastTheirBatch: a record's strings live in its
+// pipeline batch (schema.NextIntoBuf), reused once the batch is diffed;
+// what the diff remembers of a row for later rows (a delta's addresses
+// seen, an invalid row's id that protects its person) must be its own
+// copy. Rows thousands of lines apart, many batches in between.
+func TestFarRowsRememberedPastTheirBatch(t *testing.T) {
+	const n = 8000
+	in := MustIngester(t)
+	// A delta: the last row repeats the first one's address.
+	var b strings.Builder
+	b.WriteString("Email,First Name,Action\n")
+	for i := range n {
+		fmt.Fprintf(&b, "a%05d@x.org,Ann,add\n", i)
+	}
+	b.WriteString("a00000@x.org,Ann,add\n")
+	d, err := FileDrop(strings.NewReader(b.String()), "delta.csv", "", schema.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Source = SourceConfig{Name: "delta", MaxInvalidPercent: -1}
+	rep, err := in.Ingest(context.Background(), d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts.Added != n || rep.Counts.Invalid != 1 || len(rep.Problems) != 1 || rep.Problems[0].Line != n+2 {
+		t.Fatalf("delta: %+v, problems %v; want %d added and line %d a repeat", rep.Counts, rep.Problems, n, n+2)
+	}
+	// A full snapshot, then the next one without p00000 but with an
+	// invalid row carrying their id first: they are kept.
+	full := func(name string, skip bool) *Report {
+		var b strings.Builder
+		b.WriteString("Email,First Name,Employee ID\n")
+		if skip {
+			b.WriteString("not an address,Ann,E00000\n")
+		}
+		for i := range n {
+			if i > 0 || !skip {
+				fmt.Fprintf(&b, "p%05d@x.org,Ann,E%05d\n", i, i)
+			}
+		}
+		d, err := FileDrop(strings.NewReader(b.String()), name, "sha256:"+name, schema.DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Source = SourceConfig{Name: "hr", MaxRemovePercent: -1, MaxRemoveCount: -1, MaxInvalidPercent: -1}
+		rep, err := in.Ingest(context.Background(), d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	full("day0.csv", false)
+	if rep := full("day1.csv", true); rep.Decision != Applied || rep.Counts.Removed != 0 || rep.Counts.Invalid != 1 {
+		t.Fatalf("day 1: %s, %+v: the invalid row's id no longer protects p00000", rep.Decision, rep.Counts)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"muster/schema"
@@ -133,10 +134,11 @@ type batch struct {
 	lazyRead, lazyInvalid int64
 	// ixErr is the snapshot index's, reading a row's content hash.
 	ixErr error
-	// rows holds the rows the decoder left unread, which the records'
-	// Lazy, Email and Key point into: reused with the batch, so nothing
-	// may keep those strings past the batch (problems are formatted
-	// copies; changes are of rows read whole).
+	// rows holds what the records point into (schema.NextIntoBuf): the
+	// rows the decoder left unread, the values and groups of those read
+	// whole. It is reused with the batch, so nothing may keep a record's
+	// strings past the batch without a copy (problems are formatted
+	// copies; the spill copies changes; dseen and uids clone theirs).
 	rows schema.RowBuf
 }
 
@@ -450,7 +452,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 	first, repeats := 0, false
 	if r.Key != "" && df.delta {
 		if first, repeats = df.dseen[r.Key]; !repeats {
-			df.dseen[r.Key] = r.Line
+			df.dseen[strings.Clone(r.Key)] = r.Line
 		}
 	}
 	if r.Key != "" && !df.delta && listed >= 0 {
@@ -484,7 +486,7 @@ func (df *differ) record(r *schema.Record, prepared *store.Assertion, pos int, s
 		switch {
 		case r.Key != "":
 		case r.SourceID != "":
-			df.uids[r.SourceID] = true
+			df.uids[strings.Clone(r.SourceID)] = true
 		default:
 			df.res.unidentified++
 		}

@@ -627,7 +627,7 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		}
 		return nil
 	}
-	err = prefetch(ctx, each)(func(c store.Change) error {
+	err = prefetch(ctx, each)(func(c *store.Change) error {
 		if keys.seen(c.Key, batch) {
 			if err := flush(); err != nil {
 				return err
@@ -642,9 +642,9 @@ func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.
 		}
 		rep.addSample(c.Op, c.Key, c.Line)
 		if !early {
-			ix.add(c)
+			ix.add(*c)
 		}
-		batch = append(batch, c)
+		batch = append(batch, *c)
 		if len(batch) == size {
 			return flush()
 		}

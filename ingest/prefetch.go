@@ -10,9 +10,11 @@ import (
 // prefetch runs each (reading and decoding a drop's changes) on its own
 // goroutine, a batch ahead of fn, so the decoding of changes overlaps the
 // store's writing them: on two cores a first ingest's apply is bound by
-// SQLite alone. Batches go back to the reader once fn is done with them.
-func prefetch(ctx context.Context, each func(func(store.Change) error) error) func(func(store.Change) error) error {
-	return func(fn func(store.Change) error) error {
+// SQLite alone. Batches go back to the reader once fn is done with them:
+// fn is given each change where it lies in its batch (a change is some 340
+// bytes), valid until fn returns.
+func prefetch(ctx context.Context, each func(func(store.Change) error) error) func(func(*store.Change) error) error {
+	return func(fn func(*store.Change) error) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		// Batches of 1024, three ahead: with 256, eight ahead, the reader
@@ -52,11 +54,11 @@ func prefetch(ctx context.Context, each func(func(store.Change) error) error) fu
 			errc <- err
 		}()
 		for b := range ch {
-			for i, c := range b {
+			for i := range b {
 				if j := i + walkAhead; j < len(b) {
 					cacheChange(&b[j])
 				}
-				if err := fn(c); err != nil {
+				if err := fn(&b[i]); err != nil {
 					cancel()
 					for range ch {
 					}

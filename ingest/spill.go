@@ -203,12 +203,13 @@ func (s *spill) finish() error {
 			// was a second walk over its keys.
 			s.sortChunk()
 		}
+		s.tmp = nil
 		return nil
 	}
 	if err := s.flushChunk(); err != nil {
 		return err
 	}
-	s.chunk, s.index = nil, nil
+	s.chunk, s.index, s.tmp = nil, nil, nil
 	return nil
 }
 
@@ -232,6 +233,9 @@ func (s *spill) dedup(fn func(d spillDup) error) error {
 	}
 	if len(s.runs) == 0 {
 		s.sortChunk()
+		// The sort's scratch is not kept through the apply (the heap's
+		// goal grows with what is live).
+		s.tmp = nil
 		if !s.equalKeys && s.markers == 0 {
 			// No key twice and no marker: nothing to report, and the walk
 			// over the records (a cache miss each) is not needed.
@@ -304,9 +308,11 @@ func (s *spill) each(fn func(store.Change) error) error {
 		return err
 	}
 	if len(s.runs) == 0 {
+		var groups []string // the changes' group lists, carved from it
 		for i, rec := range s.index {
 			if j := i + walkAhead; j < len(s.index) {
-				cacheAhead(&s.chunk[s.index[j].off])
+				// The whole record: decoding reads all its lines.
+				cacheSpan(&s.chunk[s.index[j].off], uintptr(s.index[j].len))
 			}
 			if rec.len == 0 {
 				continue
@@ -318,7 +324,7 @@ func (s *spill) each(fn func(store.Change) error) error {
 			}
 			// The chunk is not written again once read (final, no
 			// runs): the change's strings are views of it.
-			c, _, err := decodeChangeIn(body[n:], true)
+			c, _, err := decodeChangeIn(body[n:], true, &groups)
 			if err != nil {
 				return err
 			}
@@ -522,11 +528,13 @@ func appendString(b []byte, v string) []byte {
 
 var errCorrupt = errors.New("spill: corrupt record")
 
-func decodeChange(b []byte) (store.Change, int, error) { return decodeChangeIn(b, false) }
+func decodeChange(b []byte) (store.Change, int, error) { return decodeChangeIn(b, false, nil) }
 
 // decodeChangeIn decodes a change whose strings are views of b when view
-// is set (b must then never be written again), else copies.
-func decodeChangeIn(b []byte, view bool) (store.Change, int, error) {
+// is set (b must then never be written again), else copies. Its group
+// list is carved from *groups when not nil (splitInto), else a slice of
+// its own.
+func decodeChangeIn(b []byte, view bool, groups *[]string) (store.Change, int, error) {
 	var c store.Change
 	bad := errCorrupt
 	if len(b) < 2 {
@@ -555,7 +563,7 @@ func decodeChangeIn(b []byte, view bool) (store.Change, int, error) {
 		all = string(b)
 	}
 	p := 0
-	var groups string
+	var gs string
 	if p = readString(all, p, &c.Key); p < 0 {
 		return c, 0, bad
 	}
@@ -575,13 +583,17 @@ func decodeChangeIn(b []byte, view bool) (store.Change, int, error) {
 		c.Email = all[p : p+int(l-1)]
 		p += int(l - 1)
 	}
-	for _, dst := range [...]*string{&c.FirstName, &c.LastName, &c.UID, &groups} {
+	for _, dst := range [...]*string{&c.FirstName, &c.LastName, &c.UID, &gs} {
 		if p = readString(all, p, dst); p < 0 {
 			return c, 0, bad
 		}
 	}
-	if groups != "" {
-		c.Groups = strings.Split(groups, "\x1f")
+	switch {
+	case gs == "":
+	case groups != nil:
+		c.Groups = splitInto(groups, gs)
+	default:
+		c.Groups = strings.Split(gs, "\x1f")
 	}
 	for i := range c.Attrs {
 		if p = readString(all, p, &c.Attrs[i]); p < 0 {
@@ -613,4 +625,26 @@ func readString(s string, p int, dst *string) int {
 	}
 	*dst = s[p : p+int(l)]
 	return p + int(l)
+}
+
+// splitInto splits s at each 0x1f into strings carved from *arena: a new
+// one when it is full (the slices carved before stay as they are), one
+// allocation for thousands of changes instead of one a change.
+func splitInto(arena *[]string, s string) []string {
+	n := strings.Count(s, "\x1f") + 1
+	if cap(*arena)-len(*arena) < n {
+		*arena = make([]string, 0, max(4096, n))
+	}
+	a := *arena
+	start := len(a)
+	for {
+		i := strings.IndexByte(s, 0x1f)
+		if i < 0 {
+			a = append(a, s)
+			break
+		}
+		a, s = append(a, s[:i]), s[i+1:]
+	}
+	*arena = a
+	return a[start:len(a):len(a)]
 }

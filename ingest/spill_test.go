@@ -292,7 +292,7 @@ func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 		return nil
 	}
 	next := 0
-	err := prefetch(context.Background(), each)(func(c store.Change) error {
+	err := prefetch(context.Background(), each)(func(c *store.Change) error {
 		if c.Line != next {
 			return fmt.Errorf("change %d came %dth", c.Line, next)
 		}
@@ -304,7 +304,7 @@ func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	n := 0
-	err = prefetch(context.Background(), each)(func(store.Change) error {
+	err = prefetch(context.Background(), each)(func(*store.Change) error {
 		if n++; n == 10 {
 			return stop
 		}
@@ -314,7 +314,7 @@ func TestPrefetchKeepsOrderAndStopsOnError(t *testing.T) {
 		t.Fatalf("error from fn: %v, want stop", err)
 	}
 	failing := func(fn func(store.Change) error) error { return errors.New("disk on fire") }
-	if err := prefetch(context.Background(), failing)(func(store.Change) error { return nil }); err == nil {
+	if err := prefetch(context.Background(), failing)(func(*store.Change) error { return nil }); err == nil {
 		t.Fatal("an error from each was lost")
 	}
 }
@@ -330,7 +330,8 @@ func TestSpillInMemoryChangesAreViews(t *testing.T) {
 	const n = 1000
 	for i := range n {
 		k := fmt.Sprintf("p%04d@example.com", n-i)
-		c := store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: k, Email: k, FirstName: "F" + k, Line: i + 2}}
+		c := store.Change{Op: store.OpAdd, Assertion: store.Assertion{Key: k, Email: k, FirstName: "F" + k, Line: i + 2,
+			Groups: []string{"All", "G" + k}}}
 		c.Attrs[schema.AttrCity] = "City" + k
 		if err := sp.add(&c); err != nil {
 			t.Fatal(err)
@@ -350,7 +351,8 @@ func TestSpillInMemoryChangesAreViews(t *testing.T) {
 	}
 	for i, c := range kept {
 		k := fmt.Sprintf("p%04d@example.com", i+1)
-		if c.Key != k || c.Email != k || c.FirstName != "F"+k || c.Attrs[schema.AttrCity] != "City"+k || c.Line != n-i+1 {
+		if c.Key != k || c.Email != k || c.FirstName != "F"+k || c.Attrs[schema.AttrCity] != "City"+k || c.Line != n-i+1 ||
+			!slices.Equal(c.Groups, []string{"All", "G" + k}) {
 			t.Fatalf("change %d: %+v, want key %s", i, c, k)
 		}
 	}
@@ -427,11 +429,18 @@ func TestChangeEncodingRoundTrip(t *testing.T) {
 		c := base
 		c.Email = email
 		enc := encodeChange(nil, &c, 3)
-		for _, view := range []bool{false, true} {
-			got, rat, err := decodeChangeIn(enc, view)
+		// Copied or viewed; group lists of their own or carved from an
+		// arena with room for one list only, then none.
+		arena := make([]string, 4095, 4097)
+		for i, view := range []bool{false, true, false, true, true} {
+			groups := &arena
+			if i < 2 {
+				groups = nil
+			}
+			got, rat, err := decodeChangeIn(enc, view, groups)
 			if err != nil || rat != 3 || got.Email != email || got.Key != c.Key || got.UID != "E7" || got.Attrs != c.Attrs ||
 				!slices.Equal(got.Groups, c.Groups) || got.Line != 300 || got.Hash != c.Hash || got.Digest != 42 {
-				t.Fatalf("email %q (view %v): %+v, %d, %v", email, view, got, rat, err)
+				t.Fatalf("email %q (view %v, %d): %+v, %d, %v", email, view, i, got, rat, err)
 			}
 		}
 		if _, _, err := decodeChange(enc[:len(enc)-len(c.Attrs[schema.AttrCity])-2]); err == nil {

@@ -154,7 +154,8 @@ type Decoder struct {
 	pack      []byte
 	slab      []string        // groups of successive records are carved from it
 	block     strings.Builder // row strings of successive records are carved from it
-	domain    string          // the last email domain found valid (lower case)
+	domain    string          // the last email domain found valid (lower case), in domainBuf
+	domainBuf []byte
 
 	seed maphash.Seed
 	seen lineSet
@@ -167,11 +168,17 @@ type Decoder struct {
 	rawBytes  []byte
 	rawBounds []int32
 	// rowBufs: the caller copies lazy rows as it takes them (NextIntoBuf);
-	// until then they are in pend (rowbuf.go), reset for each batch.
+	// until then they are in pend (rowbuf.go), reset for each batch. It
+	// copies the values of the records read whole too: until then they are
+	// in batchBytes and their groups in slab, both reset for each batch.
+	// kept holds each record of the batch's values (keep), "" for none.
 	rowBufs    bool
 	pend       []RawRow
 	pendBytes  []byte
 	pendBounds []int32
+	batchBytes []byte
+	kept       []string
+	lastKept   string
 	sink       uint64 // keeps the duplicate table's early reads from being dropped
 
 	// The batch of records read ahead of Next (see readBatch).
@@ -427,9 +434,13 @@ type keyAt struct {
 // returned. A reading error after some rows is kept for after them; with
 // no row it is returned.
 func (d *Decoder) readBatch() error {
-	d.batch, d.keys, d.next = d.batch[:0], d.keys[:0], 0
+	d.batch, d.keys, d.next, d.kept = d.batch[:0], d.keys[:0], 0, d.kept[:0]
 	// Every record of the last batch has been taken: its rows were copied.
 	d.pend, d.pendBytes, d.pendBounds = d.pend[:0], d.pendBytes[:0], d.pendBounds[:0]
+	if d.rowBufs {
+		// And so were the values and groups of those read whole.
+		d.batchBytes, d.slab = d.batchBytes[:0], d.slab[:0]
+	}
 	if d.pending != nil {
 		err := d.pending
 		d.pending = nil
@@ -473,7 +484,9 @@ func (d *Decoder) readBatch() error {
 		}
 		d.batch = append(d.batch, Record{})
 		d.keys = append(d.keys, keyAt{})
+		d.lastKept = ""
 		d.record(&d.batch[len(d.batch)-1], &d.keys[len(d.keys)-1])
+		d.kept = append(d.kept, d.lastKept)
 	}
 	if !d.opts.DeferDuplicates {
 		d.checkDuplicates()

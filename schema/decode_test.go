@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // codesOf lists a record's problem codes.
@@ -388,5 +389,28 @@ func TestWriteProblemsCSV(t *testing.T) {
 	b.Reset()
 	if err := WriteProblemsCSV(&b, nil); err != nil || b.String() != "line,column,severity,code,message\n" {
 		t.Fatalf("no problems: %q %v", b.String(), err)
+	}
+}
+
+// TestEmailDomainCacheKeepsItsOwnCopy: the decoder remembers the last
+// domain found valid, to skip checking it again; an address read as a view
+// of memory that is read into again (a lazy row in the reader's buffer)
+// must not leave the cache pointing there: once those bytes change, an
+// address with them as its domain went through unchecked.
+func TestEmailDomainCacheKeepsItsOwnCopy(t *testing.T) {
+	d, err := NewDecoder(strings.NewReader("Email\na@example.org\n"), DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := []byte("ann@example.org")
+	if _, _, err := d.normalizeEmail(unsafe.String(&buf[0], len(buf))); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "ann@exa..le.org") // the buffer read into again
+	if _, key, err := d.normalizeEmail("bob@exa..le.org"); err == nil {
+		t.Fatalf("bob@exa..le.org accepted (key %q): the cached domain followed the buffer", key)
+	}
+	if _, key, err := d.normalizeEmail("bob@example.org"); err != nil || key != "bob@example.org" {
+		t.Fatalf("bob@example.org: %q, %v", key, err)
 	}
 }

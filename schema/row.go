@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // record turns the current row into a Record with its problems. The values
@@ -183,8 +184,24 @@ const blockSize = 16 << 10
 
 // keep returns a copy of b as a string that shares a block of memory with
 // the rows around it. A builder's bytes are never written again once
-// written, so the strings cut from it stay as they are.
+// written, so the strings cut from it stay as they are. For a caller that
+// copies each record's values as it takes them (NextIntoBuf), the copy is
+// in batchBytes instead, written over by the next batch: a 100k-row file's
+// 25 MB of values were that much fresh memory, page faults and garbage.
 func (d *Decoder) keep(b []byte) string {
+	if d.rowBufs {
+		if len(b) == 0 {
+			return ""
+		}
+		if cap(d.batchBytes)-len(d.batchBytes) < len(b) {
+			// Replaced, not grown: the values kept before stay where they are.
+			d.batchBytes = make([]byte, 0, max(2*cap(d.batchBytes), 32<<10, len(b)))
+		}
+		start := len(d.batchBytes)
+		d.batchBytes = append(d.batchBytes, b...)
+		d.lastKept = unsafe.String(&d.batchBytes[start], len(b))
+		return d.lastKept
+	}
 	if d.block.Cap()-d.block.Len() < len(b) {
 		if len(b) > blockSize/4 {
 			return string(b) // a long row has a block of its own
@@ -331,10 +348,16 @@ func (d *Decoder) names(rec *Record, v *values) {
 
 // normalizeEmail is NormalizeEmail with a cache of the last domain found
 // valid: the addresses of a file share a few domains, and checking one is
-// most of the work.
+// most of the work. The cache holds a copy of the domain: the address may
+// be a view of memory read into again (a lazy row still in the reader's
+// buffer), and a cached domain whose bytes changed would let an address
+// with those bytes as its domain through unchecked.
 func (d *Decoder) normalizeEmail(s string) (email, key string, err error) {
 	if key, domain, ok := fastEmail(s, d.domain); ok {
-		d.domain = domain
+		if domain != d.domain {
+			d.domainBuf = append(d.domainBuf[:0], domain...)
+			d.domain = unsafe.String(unsafe.SliceData(d.domainBuf), len(d.domainBuf))
+		}
 		return s, key, nil
 	}
 	return NormalizeEmail(s)

@@ -13,28 +13,67 @@ type RowBuf struct {
 	bytes  []byte
 	raws   []RawRow
 	bounds []int32
+	groups []string
 }
 
-// Reset forgets the rows buf holds: the records made with it (their Lazy,
-// Email and Key) must no longer be used.
+// Reset forgets the rows buf holds: the records made with it (their
+// strings, groups and Lazy) must no longer be used.
 func (b *RowBuf) Reset() {
 	b.bytes, b.raws, b.bounds = b.bytes[:0], b.raws[:0], b.bounds[:0]
+	clear(b.groups)
+	b.groups = b.groups[:0]
 }
 
-// NextIntoBuf is NextInto for a lazy decoder (SetLazy) whose caller keeps
-// the rows left unread in buf: such a record's Lazy, Email and Key point
-// into buf until buf.Reset. Until a record is returned its row stays where
-// the decoder read it (no copy of its own). A caller that uses NextIntoBuf
-// must use it for every record.
+// NextIntoBuf is NextInto for a caller that handles records in batches and
+// keeps what each record points to in its batch's buf: a lazy record's row
+// (SetLazy), or the values and groups of a record read whole. Every string
+// of the record, its Groups and its Lazy point into buf until buf.Reset:
+// nothing may keep them past that without a copy. Until a record is
+// returned its values stay where the decoder read them (no copy of their
+// own). A caller that uses NextIntoBuf must use it for every record.
 func (d *Decoder) NextIntoBuf(rec *Record, buf *RowBuf) error {
 	d.rowBufs = true
 	if err := d.NextInto(rec); err != nil {
 		return err
 	}
-	if rec.Lazy != nil {
+	switch {
+	case rec.Lazy != nil:
 		buf.keep(rec)
+	case d.next <= len(d.kept):
+		buf.keepValues(rec, d.kept[d.next-1])
 	}
 	return nil
+}
+
+// keepValues copies the values of a record read whole (kept: the string
+// its values are views of) into b and points rec at the copy, its groups
+// too. A slab that is full is replaced, not grown.
+func (b *RowBuf) keepValues(rec *Record, kept string) {
+	var from, to []byte
+	if n := len(kept); n > 0 {
+		if cap(b.bytes)-len(b.bytes) < n {
+			b.bytes = make([]byte, 0, max(2*cap(b.bytes), 64<<10, n))
+		}
+		start := len(b.bytes)
+		b.bytes = append(b.bytes, kept...)
+		from, to = unsafe.Slice(unsafe.StringData(kept), n), b.bytes[start:len(b.bytes):len(b.bytes)]
+		for _, p := range [...]*string{&rec.Email, &rec.Key, &rec.FirstName, &rec.LastName, &rec.SourceID} {
+			*p = rebase(*p, from, to)
+		}
+		for i := range rec.Attrs {
+			rec.Attrs[i] = rebase(rec.Attrs[i], from, to)
+		}
+	}
+	if len(rec.Groups) > 0 {
+		if cap(b.groups)-len(b.groups) < len(rec.Groups) {
+			b.groups = make([]string, 0, max(2*cap(b.groups), 1024, len(rec.Groups)))
+		}
+		start := len(b.groups)
+		for _, g := range rec.Groups {
+			b.groups = append(b.groups, rebase(g, from, to))
+		}
+		rec.Groups = b.groups[start:len(b.groups):len(b.groups)]
+	}
 }
 
 // keep copies rec's row into b and points rec at the copy. A slab that is

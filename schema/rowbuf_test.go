@@ -19,8 +19,9 @@ func (c sizedReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p)
 
 // Records taken with NextIntoBuf into batches whose RowBufs are reused, as
 // the pipeline does, read back as the decoder makes them, while the next
-// batch is being decoded: no row is written over before its batch is done
-// with, whatever the line ends, quotes and fills.
+// batch is being decoded: no row, value or group list is written over
+// before its batch is done with, whatever the line ends, quotes, fills,
+// encodings and whether rows are left unread (lazy) or read whole.
 func TestNextIntoBufBatchesReused(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("Email,First Name,Last Name,Status,Groups\r\n")
@@ -38,18 +39,29 @@ func TestNextIntoBufBatchesReused(t *testing.T) {
 			fmt.Fprintf(&b, "  s%d@x.org ,Eve,Vu,Active,\"g;%d\"\r\n", i, i)
 		case 5:
 			fmt.Fprintf(&b, "t%d@x.org,Fay,Ng,Active\n", i) // ragged
-		default:
+		case 6:
 			fmt.Fprintf(&b, "u%d@x.org,Gus,%s,Inactive,b\n", i, strings.Repeat("x", i%300))
+		}
+		if i%500 == 499 {
+			fmt.Fprintf(&b, "w%d@x.org,J\xe9r\xf4me,L\xe9a,Active,\"c;d;e\"\n", i) // Windows-1252 from here on
 		}
 	}
 	in := b.String()
 	_, plain := decodeWith(t, in, DecodeOptions{DeferDuplicates: true}, false, false, nil)
-	for _, chunk := range []int{1 << 20, 4096, 61} {
+	for _, c := range []struct {
+		chunk int
+		lazy  bool
+	}{{1 << 20, true}, {4096, true}, {61, true}, {1 << 20, false}, {4096, false}, {61, false}} {
+		chunk := c.chunk
 		d, err := NewDecoder(sizedReader{strings.NewReader(in), chunk}, DecodeOptions{DeferDuplicates: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.SetLazy()
+		if c.lazy {
+			d.SetLazy()
+		} else {
+			d.SetDigests()
+		}
 		type batch struct {
 			recs []Record
 			buf  RowBuf
@@ -97,7 +109,7 @@ func TestNextIntoBufBatchesReused(t *testing.T) {
 				break
 			}
 		}
-		if got != len(plain) || lazy < len(plain)/3 {
+		if got != len(plain) || c.lazy && lazy < len(plain)/3 || !c.lazy && lazy > 0 {
 			t.Fatalf("chunk %d: %d records of %d, %d lazy", chunk, got, len(plain), lazy)
 		}
 	}

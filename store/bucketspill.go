@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"os"
 	"slices"
 )
@@ -21,6 +22,8 @@ type bucketSpill struct {
 	n      int
 	buf    []byte
 	recs   []spillRec // bucket's result, reused
+	sorted []spillRec // sortByKeyHash's, reused
+	counts []int32
 }
 
 type spillChunk struct{ off, n int64 }
@@ -110,10 +113,61 @@ func (s *bucketSpill) bucket(b int) ([]spillRec, error) {
 		p += int(l)
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b spillRec) int { return cmp.Compare(a.kh, b.kh) })
 	s.recs = out
-	return out, nil
+	return s.sortByKeyHash(out), nil
 }
+
+// sortByKeyHash returns recs (entries of one bucket) sorted by key hash,
+// in s.sorted. Key hashes are uniform (a seeded hash of the key), so one
+// counting pass on the bits below the bucket's spreads n entries over
+// about n slots, nearly one a slot; the few sharing a slot are then
+// sorted by insertion, or by a comparison sort when unusually many do.
+// A comparison sort of the whole bucket moved its 56-byte entries some
+// log2(n) times each: a twentieth of a 100k first ingest's CPU.
+func (s *bucketSpill) sortByKeyHash(recs []spillRec) []spillRec {
+	n := len(recs)
+	if n < 64 {
+		slices.SortFunc(recs, cmpKeyHash)
+		return recs
+	}
+	bits := min(bits.Len(uint(n)), 16)
+	shift := 64 - spillBucketBits - bits
+	mask := uint64(1)<<bits - 1
+	counts := slices.Grow(s.counts[:0], 1<<bits+1)[:1<<bits+1]
+	clear(counts)
+	for i := range recs {
+		counts[recs[i].kh>>shift&mask+1]++
+	}
+	for i := 1; i < len(counts); i++ {
+		counts[i] += counts[i-1]
+	}
+	out := slices.Grow(s.sorted[:0], n)[:n]
+	next := counts[:1<<bits] // the next place of each slot
+	for i := range recs {
+		slot := recs[i].kh >> shift & mask
+		out[next[slot]] = recs[i]
+		next[slot]++
+	}
+	// next[slot] is now where the slot ends: the next slot's start.
+	start := int32(0)
+	for _, end := range next {
+		switch part := out[start:end]; {
+		case len(part) > 32:
+			slices.SortFunc(part, cmpKeyHash)
+		case len(part) > 1:
+			for i := 1; i < len(part); i++ {
+				for j := i; j > 0 && part[j].kh < part[j-1].kh; j-- {
+					part[j], part[j-1] = part[j-1], part[j]
+				}
+			}
+		}
+		start = end
+	}
+	s.sorted, s.counts = out, counts
+	return out
+}
+
+func cmpKeyHash(a, b spillRec) int { return cmp.Compare(a.kh, b.kh) }
 
 var errCorruptScratch = fmt.Errorf("snapshot index: corrupt scratch")
 

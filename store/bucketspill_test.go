@@ -2,7 +2,9 @@ package store
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -51,5 +53,42 @@ func TestBucketSpillReusesItsBuffers(t *testing.T) {
 	}
 	if allocs := after.Mallocs - before.Mallocs; allocs > spillBuckets {
 		t.Fatalf("%d allocations to read %d buckets after the first", allocs, spillBuckets-1)
+	}
+}
+
+// TestSortByKeyHash: a bucket's entries come back in key hash order, every
+// one once, however their hashes spread below the bucket's bits: evenly,
+// all in one slot of the counting pass (only the lowest bits differ), in
+// a few slots, with equal hashes, and for small buckets.
+func TestSortByKeyHash(t *testing.T) {
+	const b = uint64(37) << (64 - spillBucketBits) // one bucket's top bits
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := map[string]func(i int) uint64{
+		"even":     func(int) uint64 { return b | rng.Uint64()>>spillBucketBits },
+		"one slot": func(int) uint64 { return b | rng.Uint64()>>40 },
+		"few":      func(i int) uint64 { return b | uint64(i%3)<<40 | rng.Uint64()>>50 },
+		"equal":    func(i int) uint64 { return b | uint64(i%7)<<20 },
+	}
+	var s bucketSpill
+	for name, kh := range cases {
+		for _, n := range []int{0, 1, 5, 63, 64, 65, 1000, 20000} {
+			recs := make([]spillRec, n)
+			for i := range recs {
+				recs[i] = spillRec{kh: kh(i), v: uint64(i)}
+			}
+			want := slices.Clone(recs)
+			slices.SortFunc(want, cmpKeyHash)
+			got := s.sortByKeyHash(slices.Clone(recs))
+			if len(got) != n {
+				t.Fatalf("%s, %d: %d entries back", name, n, len(got))
+			}
+			seen := make([]bool, n)
+			for i, r := range got {
+				if r.kh != want[i].kh || seen[r.v] || recs[r.v].kh != r.kh {
+					t.Fatalf("%s, %d: entry %d is %+v, want key hash %x, each entry once", name, n, i, r, want[i].kh)
+				}
+				seen[r.v] = true
+			}
+		}
 	}
 }

@@ -54,7 +54,8 @@ func (t *Tx) putAssertions(as []Assertion, replace bool) error {
 		return t.copyAssertions(as)
 	}
 	args := t.bulkArgs[:0]
-	vals := newBulkVals(len(as), 1, 2, 1, len(as)*96)
+	vals := &t.bulk.vals
+	vals.reset(len(as), 1, 2, 1, len(as)*96)
 	for i := range as {
 		args = vals.assertion(args, &as[i])
 	}
@@ -216,7 +217,8 @@ func (t *Tx) putRecipients(rs []Recipient, tail string) error {
 	if tail == "" && t.s.d.postgres {
 		return t.copyRecipients(rs)
 	}
-	vals := newBulkVals(len(rs), 8, 0, 0, len(rs)*128)
+	vals := &t.bulk.vals
+	vals.reset(len(rs), 8, 0, 0, len(rs)*128)
 	for i := range rs {
 		args = vals.recipient(args, &rs[i])
 	}
@@ -270,6 +272,9 @@ func (t *Tx) bulkExec(what, head, consts, tail string, cols int, args []any) err
 type bulkWriter struct {
 	stmts map[bulkKey]driver.Stmt
 	named []driver.NamedValue
+	// vals makes the values of each batch, reusing its arrays from batch
+	// to batch (a batch's values are read only while its statements run).
+	vals bulkVals
 }
 
 // bulkKey names a statement of bulkExec: head, then rows rows of the
@@ -323,6 +328,7 @@ func (b *bulkWriter) exec(conn *sql.Conn, key bulkKey, args []any) error {
 
 // close finalises the statements, on the connection they belong to.
 func (b *bulkWriter) close(conn *sql.Conn) {
+	b.vals = bulkVals{} // what the last batch points at may go
 	if len(b.stmts) == 0 {
 		return
 	}

@@ -1,6 +1,9 @@
 package store
 
-import "unsafe"
+import (
+	"slices"
+	"unsafe"
+)
 
 // bulkVals makes the driver values of one batch's bulk write (bulkExec's
 // args) without a heap allocation per value. Putting a string, a []byte or
@@ -13,11 +16,14 @@ import "unsafe"
 // a new one. The text a batch makes goes into one byte arena, read as
 // strings and blobs in place.
 //
-// What keeps it sound: an element is never written again once a value
-// points at it (the slices only grow, and a new batch gets new slices; a
-// slice that grows leaves the values made so far pointing at its old
-// array, which the collector keeps while they do), and the driver only
-// reads the values (it copies them into SQLite's buffer when it binds).
+// What keeps it sound: an element is never written again while a value
+// points at it that may still be read (the slices only grow within a
+// batch, and a slice that grows leaves the values made so far pointing at
+// its old array, which the collector keeps while they do), and the driver
+// only reads the values, during the statement's call (it copies them into
+// SQLite's buffer when it binds; pgx encodes them before the call
+// returns). A transaction's next batch reuses the slices (reset) once its
+// bulk write returned: nothing reads the values of the batch before.
 type bulkVals struct {
 	strs  []string
 	ints  []int64
@@ -28,12 +34,18 @@ type bulkVals struct {
 // newBulkVals returns the values of a batch of rows rows: strs strings,
 // ints integers and blobs blobs a row, and about textLen bytes of text.
 func newBulkVals(rows, strs, ints, blobs, textLen int) *bulkVals {
-	return &bulkVals{
-		strs:  make([]string, 0, rows*strs),
-		ints:  make([]int64, 0, rows*ints),
-		blobs: make([][]byte, 0, rows*blobs),
-		text:  make([]byte, 0, textLen),
-	}
+	b := &bulkVals{}
+	b.reset(rows, strs, ints, blobs, textLen)
+	return b
+}
+
+// reset empties b for a new batch (newBulkVals' sizes), keeping its
+// arrays: only call it once the values made before are read no more.
+func (b *bulkVals) reset(rows, strs, ints, blobs, textLen int) {
+	b.strs = slices.Grow(b.strs[:0], rows*strs)
+	b.ints = slices.Grow(b.ints[:0], rows*ints)
+	b.blobs = slices.Grow(b.blobs[:0], rows*blobs)
+	b.text = slices.Grow(b.text[:0], textLen)
 }
 
 // eface is the layout of an empty interface value: its type, and a
@@ -83,10 +95,10 @@ func (b *bulkVals) textFrom(start int) any {
 	return b.str(unsafe.String(&b.text[start], len(b.text)-start))
 }
 
-// recipient appends the driver values of r's columns key, email,
+// recipient appends the driver values of r's columns key, email (storedEmail),
 // first_name, last_name, attrs, status, group_ids and search to args.
 func (b *bulkVals) recipient(args []any, r *Recipient) []any {
-	args = append(args, b.str(r.Key), b.str(r.Email), b.str(r.FirstName), b.str(r.LastName))
+	args = append(args, b.str(r.Key), b.str(storedEmail(r)), b.str(r.FirstName), b.str(r.LastName))
 	if attrsEmpty(&r.Attrs) {
 		args = append(args, nil)
 	} else {

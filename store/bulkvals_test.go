@@ -10,7 +10,7 @@ import (
 // TestBulkValsAsBoxed: the driver values bulkVals makes for recipients and
 // snapshot rows are, type and value, those plain conversions make
 // (encodeAttrs, groupList, encodeData and the search text as it was first
-// defined), for ASCII and non-ASCII names, addresses that are and are not
+// defined; the address as storedEmail keeps it), for ASCII and non-ASCII names, addresses that are and are not
 // the key, empty and full attributes and groups, small and large
 // integers. Every value is compared only after all rows were made, so a
 // value whose element was written again, or moved as its slice grew, is
@@ -40,6 +40,12 @@ func TestBulkValsAsBoxed(t *testing.T) {
 		case 3:
 			r.Email = "Mixed.Case@Example.com"
 			r.FirstName, r.LastName = "", ""
+		case 4: // an address that is the key but does not fold to itself
+			r.Key = fmt.Sprintf("Ö%d@example.com", i)
+			if i%10 == 9 {
+				r.Key = fmt.Sprintf("UP%d@example.com", i)
+			}
+			r.Email = r.Key
 		}
 		if i%2 == 0 {
 			r.Attrs[0], r.Attrs[3] = "Engineering", "Lyon"
@@ -59,7 +65,11 @@ func TestBulkValsAsBoxed(t *testing.T) {
 	var want []any
 	for i := range rs {
 		r, a := &rs[i], &as[i]
-		want = append(want, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status),
+		email := r.Email
+		if email == r.Key {
+			email = "" // the key, kept once
+		}
+		want = append(want, r.Key, email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), string(r.Status),
 			groupList(r.GroupIDs), search(r))
 		want = append(want, a.Key, int64(a.Line), int64(a.Hash), int64(a.Status), encodeData(a))
 	}
@@ -95,5 +105,37 @@ func TestBulkValsAllocateNothingPerValue(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations a recipient and snapshot row, want 0", allocs)
+	}
+}
+
+// TestBulkValsResetKeepsItsArrays: a transaction's next batch reuses the
+// arrays of the one before (reset): no allocation once they are large
+// enough, and its values are those a new bulkVals makes.
+func TestBulkValsResetKeepsItsArrays(t *testing.T) {
+	rs := make([]Recipient, 64)
+	for i := range rs {
+		k := fmt.Sprintf("p%d@example.com", i)
+		rs[i] = Recipient{Key: k, Email: k, FirstName: "Ann", LastName: fmt.Sprint("Lee", i), Status: StatusActive,
+			GroupIDs: []int64{3, int64(i) + 1000}}
+		if i%2 == 1 {
+			rs[i].Email = "Other." + k
+		}
+	}
+	batch := func(vals *bulkVals, args []any, rs []Recipient) []any {
+		vals.reset(len(rs), 8, 0, 0, len(rs)*128)
+		for i := range rs {
+			args = vals.recipient(args, &rs[i])
+		}
+		return args
+	}
+	var vals bulkVals
+	args := batch(&vals, nil, rs)
+	if allocs := testing.AllocsPerRun(10, func() { args = batch(&vals, args[:0], rs) }); allocs != 0 {
+		t.Fatalf("%.1f allocations a batch after the first, want 0", allocs)
+	}
+	// The second half again, into the arrays of the first batch.
+	got := fmt.Sprintf("%q", batch(&vals, nil, rs[32:]))
+	if want := fmt.Sprintf("%q", batch(&bulkVals{}, nil, rs[32:])); got != want {
+		t.Fatalf("values of a reused bulkVals:\n%s\nwant\n%s", got, want)
 	}
 }

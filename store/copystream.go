@@ -112,7 +112,7 @@ func (t *Tx) copyRecipients(rs []Recipient) error {
 		b.Int64(r0.CreatedSeq)
 		b.Int64(r0.UpdatedSeq)
 		b.Text(r.Key)
-		b.Text(r.Email)
+		b.Text(storedEmail(r))
 		b.Text(r.FirstName)
 		b.Text(r.LastName)
 		if attrs, ok := encodeAttrs(&r.Attrs).(string); ok {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"muster/schema"
 )
@@ -45,12 +46,45 @@ type Recipient struct {
 
 const recipientCols = `org_id, key, email, first_name, last_name, attrs, status, group_ids, created_seq, updated_seq`
 
+// A recipient's address is most often its key (the normalised email is the
+// address as written): recipients.email then holds '' instead of the key a
+// second time, as the snapshot's data does (encodeData). At some 50 bytes
+// of a 150-byte row that is a third of the table's pages, each written to
+// the WAL and again to the store at a first ingest. A recipient's Email is
+// never empty (an apply falls back to the key), so '' only ever means the
+// key. Rows written before hold the address in full, and every read takes
+// both: emailCol in SQL, readEmail in Go.
+
+// storedEmail is r's address as recipients.email holds it.
+func storedEmail(r *Recipient) string {
+	if r.Email == r.Key {
+		return ""
+	}
+	return r.Email
+}
+
+// readEmail is the address of the recipient with key whose recipients.email
+// is email.
+func readEmail(key, email string) string {
+	if email == "" {
+		return key
+	}
+	return email
+}
+
+// emailCol is the address of the recipient of alias (e.g. "r.") in SQL,
+// as readEmail makes it.
+func emailCol(alias string) string {
+	return "coalesce(nullif(" + alias + "email, ''), " + alias + "key)"
+}
+
 func scanRecipient(sc scanner) (Recipient, error) {
 	var r Recipient
 	var attrs sql.NullString
 	var gids string
 	err := sc.Scan(&r.OrgID, &r.Key, &r.Email, &r.FirstName, &r.LastName, &attrs, &r.Status, &gids,
 		&r.CreatedSeq, &r.UpdatedSeq)
+	r.Email = readEmail(r.Key, r.Email)
 	r.Attrs = decodeAttrs(attrs)
 	r.GroupIDs = parseIDs(gids)
 	return r, err
@@ -277,9 +311,9 @@ func (s *Store) EachRecipient(ctx context.Context, orgID int64, f RecipientFilte
 func (s *Store) EachAudienceMember(ctx context.Context, orgID int64, groupIDs []int64, fn func(email, firstName, lastName string) error) error {
 	f := RecipientFilter{Status: StatusActive, GroupIDs: groupIDs}
 	jq := joinedQuery{what: "export recipients", n: 3, query: func(joined bool) (string, []any) {
-		cols := "r.email, r.first_name, r.last_name"
+		cols := emailCol("r.") + ", r.first_name, r.last_name"
 		if joined {
-			cols = joinCols("r.email", "r.first_name", "r.last_name")
+			cols = joinCols(emailCol("r."), "r.first_name", "r.last_name")
 		}
 		return recipientQuery(cols, orgID, f, 0)
 	}}
@@ -308,12 +342,16 @@ func searchText(r *Recipient) string {
 
 // appendSearchText appends searchText(r) to b.
 func appendSearchText(b []byte, r *Recipient) []byte {
-	start := len(b)
-	b = schema.AppendFold(b, r.Email)
-	if string(b[start:]) == r.Key {
-		b = b[:start]
-	} else {
-		b = append(b, searchSep...)
+	// An address that is its key and folds to itself (lower-case ASCII, as
+	// most keys are) is left out without folding it.
+	if r.Email != r.Key || !foldsToItself(r.Key) {
+		start := len(b)
+		b = schema.AppendFold(b, r.Email)
+		if string(b[start:]) == r.Key {
+			b = b[:start]
+		} else {
+			b = append(b, searchSep...)
+		}
 	}
 	if !schema.IsASCII(r.FirstName) || !schema.IsASCII(r.LastName) {
 		// Folded whole: NFC may compose across the space.
@@ -322,6 +360,17 @@ func appendSearchText(b []byte, r *Recipient) []byte {
 	b = schema.AppendFold(b, r.FirstName)
 	b = append(b, ' ')
 	return schema.AppendFold(b, r.LastName)
+}
+
+// foldsToItself says schema.Fold(s) is s for certain: s is ASCII without
+// an upper-case letter.
+func foldsToItself(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || c >= 'A' && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // recipientQuery selects cols of the recipients matching f, in key order.
@@ -363,7 +412,7 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 		if strings.Contains(folded, searchSep) {
 			// Only a search holding the separator could match across two
 			// fields of the stored text: it is matched field by field.
-			where = append(where, `(r.key LIKE ? ESCAPE '\' OR muster_fold(r.email) LIKE ? ESCAPE '\' OR muster_fold(r.first_name || ' ' || r.last_name) LIKE ? ESCAPE '\')`)
+			where = append(where, `(r.key LIKE ? ESCAPE '\' OR muster_fold(`+emailCol("r.")+`) LIKE ? ESCAPE '\' OR muster_fold(r.first_name || ' ' || r.last_name) LIKE ? ESCAPE '\')`)
 			args = append(args, like, like, like)
 		} else {
 			n := strconv.Itoa(len(args) + 1)
@@ -391,7 +440,7 @@ func recipientQuery(cols string, orgID int64, f RecipientFilter, limit int) (str
 // unless f asks for one, the status. What the caller knows (the
 // organisation, the status it asked for) is not read.
 func pageQuery(orgID int64, f RecipientFilter, limit int) joinedQuery {
-	rest := ", nullif(r.email, r.key), r.attrs, r.created_seq, r.updated_seq"
+	rest := ", nullif(nullif(r.email, ''), r.key), r.attrs, r.created_seq, r.updated_seq"
 	if f.Status == "" {
 		rest += ", r.status"
 	}
@@ -405,7 +454,8 @@ func pageQuery(orgID int64, f RecipientFilter, limit int) joinedQuery {
 	}}
 }
 
-// emailOf is the address read as nullif(email, key): NULL is the key.
+// emailOf is the address read as recipients.email (readEmail) or as
+// pageQuery's nullif of it: NULL is the key.
 func emailOf(key string, v driver.Value) (string, error) {
 	if v == nil {
 		return key, nil
@@ -414,7 +464,7 @@ func emailOf(key string, v driver.Value) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("recipient %q: the address is %T", key, v)
 	}
-	return email, nil
+	return readEmail(key, email), nil
 }
 
 // pageRecipient makes a recipient of orgID of the values of a pageQuery

@@ -338,7 +338,7 @@ func (s *Store) Digest(ctx context.Context) (string, error) {
 		`SELECT org_id, name, seq, rows, CASE WHEN removed_at IS NULL THEN 0 ELSE 1 END FROM sources WHERE seq > 0 ORDER BY org_id, name`,
 		`SELECT source_id, key, seq, line, hash, status, data FROM snapshot ORDER BY source_id, key`,
 		`SELECT source_id, key, seq, until_seq, hash FROM snapshot_history ORDER BY source_id, key, seq`,
-		`SELECT org_id, key, email, first_name, last_name, coalesce(attrs, ''), status, group_ids, created_seq, updated_seq
+		`SELECT org_id, key, coalesce(nullif(email, ''), key), first_name, last_name, coalesce(attrs, ''), status, group_ids, created_seq, updated_seq
 			FROM recipients ORDER BY org_id, key`,
 		`SELECT org_id, source_id, key, seq FROM tombstones ORDER BY source_id, key`,
 		`SELECT org_id, key, source_id, say FROM lifts ORDER BY org_id, key, source_id`,

@@ -311,7 +311,7 @@ func (t *Tx) SaveRecipient(r *Recipient, exists bool) error {
 	r.OrgID = t.org
 	if exists {
 		_, err := t.exec("update recipient", `UPDATE recipients SET email=?, first_name=?, last_name=?, attrs=?,
-			status=?, group_ids=?, updated_seq=?, search=? WHERE org_id=? AND key=?`, r.Email, r.FirstName, r.LastName,
+			status=?, group_ids=?, updated_seq=?, search=? WHERE org_id=? AND key=?`, storedEmail(r), r.FirstName, r.LastName,
 			encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs), r.UpdatedSeq, searchText(r), t.org, r.Key)
 		return err
 	}
@@ -321,7 +321,7 @@ func (t *Tx) SaveRecipient(r *Recipient, exists bool) error {
 }
 
 func recipientArgs(org int64, r *Recipient) []any {
-	return []any{org, r.Key, r.Email, r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs),
+	return []any{org, r.Key, storedEmail(r), r.FirstName, r.LastName, encodeAttrs(&r.Attrs), r.Status, groupList(r.GroupIDs),
 		r.CreatedSeq, r.UpdatedSeq, searchText(r)}
 }
 

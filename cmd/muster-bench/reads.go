@@ -148,10 +148,12 @@ func (b *bench) readRounds(data string) (readRuns, error) {
 	}
 	n, _ := q(`SELECT count(*) FROM recipients WHERE org_id=` + org + ` AND status='active'`)
 	r.recipients, _ = strconv.Atoi(n)
-	// The anchors read the same rows and columns, in the same order.
-	exportSQL := `SELECT email, first_name, last_name FROM recipients WHERE org_id=` + org +
+	// The anchors read the same rows and columns, in the same order, and
+	// give the same values: an address stored as '' is the key (muster's
+	// store keeps an address equal to its key once).
+	exportSQL := `SELECT coalesce(nullif(email, ''), key), first_name, last_name FROM recipients WHERE org_id=` + org +
 		` AND status='active' AND instr(group_ids, ',` + group + `,')>0 ORDER BY key`
-	walkSQL := `SELECT key, email, first_name, last_name, status, created_seq, updated_seq, attrs, group_ids FROM recipients WHERE org_id=` +
+	walkSQL := `SELECT key, coalesce(nullif(email, ''), key), first_name, last_name, status, created_seq, updated_seq, attrs, group_ids FROM recipients WHERE org_id=` +
 		org + ` AND status='active' ORDER BY key`
 	d, err := b.serve(data)
 	if err != nil {
