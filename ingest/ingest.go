@@ -503,7 +503,8 @@ func (in *Ingester) applyDrop(ctx context.Context, d *store.Drop, src store.Sour
 
 // applyDropWith is applyDrop with the applier's settings made by setup.
 // With a base, each may run on two goroutines at once (the apply's reading
-// and the snapshot index's), and the base is closed before it returns.
+// and the snapshot index's), and the base may be closed before it returns
+// (a next day's: closing it again is harmless).
 func (in *Ingester) applyDropWith(ctx context.Context, d *store.Drop, src store.Source, rep *Report,
 	each func(func(store.Change) error) error, total int64, opt Options, base *store.SnapshotIndex, setup func(*applier)) error {
 	applyStart := time.Now()
