@@ -71,7 +71,10 @@ func (u *indexUpdate) start() {
 //
 // The file goes in place after the commit: a process that dies between
 // the two leaves the file of the snapshot before (its token no longer the
-// source's: unused, the next diff reads the store), or none.
+// source's: unused, the next diff reads the store), or none. (A next day's
+// file, written beside the apply, goes in place just before the commit
+// instead, applyDropWith: a commit that fails leaves a file whose token is
+// not the source's, unused likewise.)
 func (u *indexUpdate) begin(tx *store.Tx, sourceID int64) {
 	if u == nil || u.w == nil {
 		return
