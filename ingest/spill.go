@@ -136,10 +136,17 @@ func (s *spill) put(c *store.Change, rat int) error {
 	}
 	start := len(s.chunk)
 	// Written in place: its length first, known before (changeSize).
-	b := binary.AppendUvarint(s.chunk, uint64(changeSize(c, rat)))
+	size := changeSize(c, rat)
+	b := binary.AppendUvarint(s.chunk, uint64(size))
 	ko := keyOffset(c, rat)
 	keyStart := len(b) + ko
 	s.chunk = encodeChange(b, c, rat)
+	if n := len(s.chunk) - len(b); n != size {
+		// changeSize and encodeChange disagree: the chunk could not be
+		// read back. Never the case (TestChangeSizeAsEncoded); an error,
+		// not a corrupt drop, if a change to one misses the other.
+		return fmt.Errorf("spill: a change encoded in %d bytes where its length says %d", n, size)
+	}
 	s.index = append(s.index, chunkRec{prefix: keyPrefix(c.Key), off: uint32(start), len: uint32(len(s.chunk) - start),
 		keyStart: uint32(keyStart), keyLen: uint32(len(c.Key))})
 	if len(s.chunk) >= s.limit {
